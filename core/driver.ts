@@ -1,0 +1,39 @@
+import type { Clock } from "./clock.js";
+import type { Event } from "./event.js";
+
+/** What a driver may use from its host. Drivers know nothing of the pipeline beyond `emit`. */
+export interface DriverContext {
+  /** Hand an event to the pipeline. Returns false under backpressure: slow down (stop reading, stretch a poll). */
+  emit(event: Event): boolean;
+  /** Resolves when the pipeline can accept events again. */
+  drained(): Promise<void>;
+  clock: Clock;
+  log: DriverLog;
+  /** Count something per device for /metrics (bad frames, timeouts, drops). */
+  count(metric: string, labels: Record<string, string>, by?: number): void;
+  /** The data directory for persistent driver state. */
+  dataDir: string;
+}
+
+export interface DriverLog {
+  debug(obj: Record<string, unknown>, msg: string): void;
+  info(obj: Record<string, unknown>, msg: string): void;
+  warn(obj: Record<string, unknown>, msg: string): void;
+  error(obj: Record<string, unknown>, msg: string): void;
+}
+
+export interface DriverHealth {
+  up: boolean;
+  detail?: string;
+}
+
+/** One instance per configured bus or endpoint. */
+export interface Driver {
+  readonly name: string;
+  start(ctx: DriverContext): Promise<void>;
+  stop(): Promise<void>;
+  write?(device: string, point: string, value: unknown): Promise<void>;
+  health(): DriverHealth;
+  /** Extra status for `ridge status` (poll cadence, registrations...). */
+  status?(): Record<string, unknown>;
+}

@@ -1,0 +1,2 @@
+export * from "./config.js";
+export { SimDriver } from "./sim-driver.js";

@@ -1,0 +1,6 @@
+// Placeholder: the flash issue replaces this with the real subcommands.
+import { RidgeError } from "../../../core/errors.js";
+
+export async function run(_argv: string[]): Promise<number> {
+  throw new RidgeError("E_NOT_BUILT", "internal", "ridge flash is not built yet");
+}

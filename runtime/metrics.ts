@@ -1,0 +1,31 @@
+/** Prometheus metrics: one registry per gateway, get-or-create helpers so components share names. */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+
+export class Metrics {
+  readonly registry = new Registry();
+  constructor(defaults = true) {
+    if (defaults) collectDefaultMetrics({ register: this.registry, prefix: "ridge_process_" });
+  }
+
+  counter(name: string, help: string, labelNames: readonly string[] = []): Counter<string> {
+    const m = this.registry.getSingleMetric(name);
+    if (m) return m as Counter<string>;
+    return new Counter({ name, help, labelNames: [...labelNames], registers: [this.registry] });
+  }
+
+  gauge(name: string, help: string, labelNames: readonly string[] = [], collect?: (g: Gauge<string>) => void): Gauge<string> {
+    const m = this.registry.getSingleMetric(name);
+    if (m) return m as Gauge<string>;
+    return new Gauge({ name, help, labelNames: [...labelNames], registers: [this.registry], ...(collect ? { collect() { collect(this); } } : {}) });
+  }
+
+  histogram(name: string, help: string, labelNames: readonly string[] = [], buckets?: number[]): Histogram<string> {
+    const m = this.registry.getSingleMetric(name);
+    if (m) return m as Histogram<string>;
+    return new Histogram({ name, help, labelNames: [...labelNames], registers: [this.registry], ...(buckets ? { buckets } : {}) });
+  }
+
+  text(): Promise<string> {
+    return this.registry.metrics();
+  }
+}

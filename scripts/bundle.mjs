@@ -1,0 +1,44 @@
+// `npm run bundle`: one self-contained dist/ridge.mjs (native addons and WASM runtimes stay external).
+// `--if-stale` rebuilds only when a source file is newer than the bundle (used by `npm start`).
+import { build } from "esbuild";
+import { readFileSync, statSync, readdirSync, existsSync } from "node:fs";
+import { join } from "node:path";
+
+const root = new URL("..", import.meta.url).pathname;
+const out = join(root, "dist/ridge.mjs");
+const pkg = JSON.parse(readFileSync(join(root, "package.json"), "utf8"));
+
+function newest(dir) {
+  let t = 0;
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    if (e.name === "node_modules" || e.name.startsWith(".")) continue;
+    const p = join(dir, e.name);
+    t = Math.max(t, e.isDirectory() ? newest(p) : statSync(p).mtimeMs);
+  }
+  return t;
+}
+
+if (process.argv.includes("--if-stale") && existsSync(out)) {
+  const src = Math.max(...["core", "runtime", "drivers", "ota", "attest", "boards"].map((d) => newest(join(root, d))), statSync(join(root, "package.json")).mtimeMs);
+  if (statSync(out).mtimeMs >= src) process.exit(0);
+}
+
+export const external = ["better-sqlite3", "serialport", "@serialport/*", "onnxruntime-web", "onnxruntime-node", "cbor-extract", "bufferutil", "utf-8-validate"];
+
+await build({
+  entryPoints: [join(root, "runtime/cli/entry.ts")],
+  outfile: out,
+  bundle: true,
+  platform: "node",
+  target: "node20",
+  format: "esm",
+  minify: false,
+  sourcemap: "linked",
+  legalComments: "none",
+  external,
+  define: { __RIDGE_VERSION__: JSON.stringify(pkg.version) },
+  // CommonJS dependencies inside an ESM bundle need a require().
+  banner: { js: "import { createRequire as __ridgeCreateRequire } from 'node:module'; const require = __ridgeCreateRequire(import.meta.url);" },
+  logLevel: "warning",
+});
+console.log(`bundled ${out}`);
