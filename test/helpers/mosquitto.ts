@@ -126,7 +126,7 @@ function childPid(wrapperPid: number): number | undefined {
 export async function startMosquitto(opts: MosquittoOptions = {}): Promise<Mosquitto> {
   const tmp = tempDir("ridge-mosquitto-");
   const dir = tmp.dir;
-  const [port, tlsPort, wsPort] = await distinctPorts(3);
+  const [port, tlsPort, wsPort] = (await distinctPorts(3)) as [number, number, number];
   const certs = opts.tls ? generateTestCerts(join(dir, "pki")) : undefined;
   const logFile = join(dir, "mosquitto.log");
   const conf: string[] = [];
@@ -169,8 +169,8 @@ export async function startMosquitto(opts: MosquittoOptions = {}): Promise<Mosqu
     const p = peer;
     try {
       await waitTcp(port, 10_000);
-      if (certs) await waitTcp(tlsPort!, 10_000);
-      if (opts.websockets) await waitTcp(wsPort!, 10_000);
+      if (certs) await waitTcp(tlsPort, 10_000);
+      if (opts.websockets) await waitTcp(wsPort, 10_000);
     } catch (e) {
       await p.stop();
       throw new Error(`mosquitto did not start: ${String(e)}\n${p.output()}\n${existsSync(logFile) ? readFileSync(logFile, "utf8").slice(-2000) : ""}`);
