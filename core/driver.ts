@@ -13,6 +13,11 @@ export interface DriverContext {
   count(metric: string, labels: Record<string, string>, by?: number): void;
   /** The data directory for persistent driver state. */
   dataDir: string;
+  /**
+   * Report a failure the driver cannot recover from by itself (its port vanished, its socket
+   * died): the supervisor stops it and starts it again with exponential backoff.
+   */
+  fail?(error: unknown): void;
 }
 
 export interface DriverLog {

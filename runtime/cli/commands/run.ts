@@ -1,4 +1,80 @@
-import { RidgeError } from "../../../core/errors.js";
-export async function run(_argv: string[]): Promise<number> {
-  throw new RidgeError("E_NOT_BUILT", "internal", "not built yet");
+import { errorCode, errorMessage } from "../../../core/errors.js";
+import { loadConfig } from "../../config/load.js";
+import { Gateway } from "../../gateway.js";
+import { startWatchdog, systemdNotifier } from "../../sd-notify.js";
+import { socketPathFor } from "../../control/client.js";
+import { VERSION } from "../../version.js";
+import { parseCommand } from "../args.js";
+
+const spec = {
+  usage: "ridge run [--board NAME] [--config FILE] [--data DIR]",
+  summary: "Run the gateway until SIGTERM/SIGINT. SIGHUP reloads the pipeline.",
+  details: [
+    "  --board NAME    board definition (boards/NAME.yaml); default: the config's `board`, else sim",
+    "  --config FILE   gateway config (YAML); without it the board's embedded defaults are used",
+    "  --data DIR      data directory (database, control socket, models, slots)",
+  ].join("\n"),
+  options: { board: { type: "string" }, config: { type: "string", short: "c" }, data: { type: "string", short: "d" } },
+} as const;
+
+export async function run(argv: string[]): Promise<number> {
+  const t0 = performance.now();
+  const a = parseCommand(argv, spec);
+  if (!a) return 0;
+  const loaded = loadConfig({ file: a.values.config, board: a.values.board, data: a.values.data });
+  const gw = await Gateway.start({ loaded });
+  const log = gw.services.log;
+
+  process.on("uncaughtException", (e) => {
+    log.fatal({ code: errorCode(e), err: errorMessage(e), stack: e.stack }, "uncaught exception; exiting so the service manager restarts us");
+    process.exit(70);
+  });
+  process.on("unhandledRejection", (e) => {
+    log.fatal({ code: errorCode(e), err: errorMessage(e) }, "unhandled rejection; exiting so the service manager restarts us");
+    process.exit(70);
+  });
+
+  const notifier = systemdNotifier();
+  const watchdog = notifier ? startWatchdog(notifier, gw.services.clock, process.env, () => gw.supervisor.healthy()) : undefined;
+  await notifier?.notify({ READY: 1, STATUS: "ready" });
+
+  const sock = socketPathFor(loaded.dataDir, loaded.config.control.socket);
+  const http = gw.control?.tcpPort !== undefined ? `, http://${loaded.config.control.http!.listen.replace(/:\d+$/, `:${gw.control.tcpPort}`)}/status (bearer token)` : "";
+  const ms = Math.round(performance.now() - t0);
+  console.log(
+    `ridgeline ${VERSION} ready in ${ms} ms: gateway ${loaded.config.gateway.id} on board ${loaded.board.name}; status: curl --unix-socket ${sock} http://ridge/status${http}; metrics: http://ridge/metrics on the same socket`,
+  );
+
+  return new Promise<number>((resolve) => {
+    let stopping = false;
+    const shutdown = (signal: string) => {
+      if (stopping) return;
+      stopping = true;
+      log.info({ signal }, "shutting down");
+      watchdog?.stop();
+      void notifier?.notify({ STOPPING: 1 });
+      void gw.stop().then(
+        ({ timedOut }) => {
+          log.info({ timedOut }, "stopped");
+          log.flush();
+          resolve(timedOut.length ? 1 : 0);
+        },
+        (e: unknown) => {
+          log.error({ code: errorCode(e), err: errorMessage(e) }, "shutdown failed");
+          resolve(1);
+        },
+      );
+    };
+    process.once("SIGTERM", () => shutdown("SIGTERM"));
+    process.once("SIGINT", () => shutdown("SIGINT"));
+    process.on("SIGHUP", () => {
+      const p = gw.pipeline as { reload?: () => Promise<unknown> } | undefined;
+      if (p?.reload) void p.reload().then((r) => log.info({ result: r }, "pipeline reloaded (SIGHUP)"), (e: unknown) => log.error({ err: errorMessage(e) }, "reload failed"));
+      else log.warn({}, "SIGHUP: this pipeline cannot reload");
+    });
+  }).then((code) => {
+    // Exit explicitly: a stuck socket or timer must not keep a stopped gateway alive.
+    setTimeout(() => process.exit(code), 50).unref();
+    return code;
+  });
 }

@@ -1,4 +1,52 @@
+import { existsSync } from "node:fs";
+import { resolve } from "node:path";
 import { RidgeError } from "../../../core/errors.js";
-export async function run(_argv: string[]): Promise<number> {
-  throw new RidgeError("E_NOT_BUILT", "internal", "not built yet");
+import { controlRequest, socketPathFor } from "../../control/client.js";
+import { parseCommand } from "../args.js";
+
+const spec = {
+  usage: "ridge status [--json] [--data DIR]",
+  summary: "Show the running gateway's status through its control socket (<data>/ridge.sock).",
+  details: "  --data DIR   the gateway's data directory (default: $RIDGE_DATA, ./.ridgeline if present, else /var/lib/ridgeline)\n  --json       print the raw JSON",
+  options: { json: { type: "boolean" }, data: { type: "string", short: "d" } },
+} as const;
+
+export function defaultDataDir(): string {
+  if (process.env.RIDGE_DATA) return resolve(process.env.RIDGE_DATA);
+  if (existsSync(socketPathFor(resolve(".ridgeline")))) return resolve(".ridgeline");
+  return "/var/lib/ridgeline";
+}
+
+interface StatusBody {
+  version: string;
+  gateway: string;
+  board: string;
+  arch: string;
+  uptimeSec: number;
+  healthy: boolean;
+  components: Record<string, { state: string; health: { up: boolean; detail?: string }; restarts: number; lastError?: { code: string; message: string } } & Record<string, unknown>>;
+}
+
+export async function run(argv: string[]): Promise<number> {
+  const a = parseCommand(argv, spec);
+  if (!a) return 0;
+  const dataDir = a.values.data ? resolve(a.values.data) : defaultDataDir();
+  const r = await controlRequest(dataDir, "GET", "/status");
+  if (r.status !== 200) throw new RidgeError("E_CONTROL_STATUS", "environment", `status request failed (${r.status}): ${r.text}`);
+  if (a.values.json) {
+    console.log(JSON.stringify(r.body, null, 2));
+    return 0;
+  }
+  const st = r.body as StatusBody;
+  console.log(`gateway ${st.gateway}  ridgeline ${st.version}  board ${st.board} (${st.arch})  up ${st.uptimeSec} s  ${st.healthy ? "healthy" : "DEGRADED"}`);
+  const w = Math.max(...Object.keys(st.components).map((n) => n.length));
+  for (const [name, c] of Object.entries(st.components)) {
+    const { state, health, restarts, lastError, ...rest } = c;
+    const extra = Object.entries(rest)
+      .filter(([, v]) => v !== null && typeof v !== "object")
+      .map(([k, v]) => `${k}=${String(v)}`)
+      .join(" ");
+    console.log(`  ${name.padEnd(w)}  ${state.padEnd(8)} ${health.up ? "up  " : "down"}  restarts=${restarts}${lastError ? ` last=${lastError.code}` : ""}${health.detail ? ` (${health.detail})` : ""} ${extra}`);
+  }
+  return 0;
 }
