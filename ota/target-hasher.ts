@@ -1,0 +1,49 @@
+/**
+ * Checks a target's bytes as they stream past (tuf-spec §5.7.3): never more than the signed
+ * length (endless data), every signed hash we can compute must match at the end (arbitrary or
+ * wrong software). An algorithm we cannot compute is ignored only when sha256 is also listed.
+ */
+import { createHash, type Hash } from "node:crypto";
+import type { TargetFile } from "./tuf-metadata.js";
+
+export type TargetCheck = { ok: true } | { ok: false; code: string; reason: string };
+
+export class TargetHasher {
+  private readonly hashes: { alg: string; want: string; h: Hash }[] = [];
+  private n = 0;
+  private over = false;
+  constructor(
+    private readonly name: string,
+    private readonly file: TargetFile,
+  ) {
+    for (const [alg, want] of Object.entries(file.hashes)) {
+      try {
+        this.hashes.push({ alg, want, h: createHash(alg) });
+      } catch {
+        /* not computable here */
+      }
+    }
+  }
+  get received(): number {
+    return this.n;
+  }
+  /** False once more bytes arrived than the signed length: stop reading. */
+  update(chunk: Uint8Array): boolean {
+    this.n += chunk.length;
+    if (this.n > this.file.length) {
+      this.over = true;
+      return false;
+    }
+    for (const x of this.hashes) x.h.update(chunk);
+    return true;
+  }
+  finish(): TargetCheck {
+    if (this.over) return { ok: false, code: "E_OTA_TOO_LARGE", reason: `${this.name}: more than the signed ${this.file.length} bytes` };
+    if (this.n !== this.file.length) return { ok: false, code: "E_OTA_LENGTH", reason: `${this.name}: ${this.n} of ${this.file.length} bytes` };
+    if (!this.hashes.some((x) => x.alg === "sha256")) return { ok: false, code: "E_OTA_HASH", reason: `${this.name}: no sha256 listed` };
+    for (const x of this.hashes) {
+      if (x.h.digest("hex") !== x.want) return { ok: false, code: "E_OTA_HASH", reason: `${this.name}: ${x.alg} mismatch` };
+    }
+    return { ok: true };
+  }
+}

@@ -1,0 +1,313 @@
+/**
+ * The device's TUF client: tuf-spec 1.0.x §5 "Detailed client workflow", step by step, over any
+ * number of mirrors. Each step's check and the attack it stops is named beside it. Verification of
+ * what a repository sends never throws: `refresh()` resolves to `{ ok: false, code, reason }`.
+ * Trusted metadata is persisted after every step (§5.3.8, §5.4.5, §5.5.7, §5.6.6), so an error or
+ * a power cut mid-cycle leaves the client where the last good step left it.
+ * Delegated targets roles are not supported: a repository that delegates is read for its
+ * top-level targets only.
+ */
+import type { Clock } from "../core/clock.js";
+import { RidgeError, errorCode, errorMessage } from "../core/errors.js";
+import { createHash } from "node:crypto";
+import {
+  isExpired,
+  meetsThreshold,
+  parseMetadata,
+  type Envelope,
+  type MetaFile,
+  type RoleName,
+  type RootSigned,
+  type SignedOf,
+  type SnapshotSigned,
+  type TargetsSigned,
+  type TimestampSigned,
+} from "./tuf-metadata.js";
+
+/** Where trusted metadata lives between cycles (SQLite on a device, memory in tests). */
+export interface MetadataStore {
+  get(role: RoleName): Uint8Array | undefined;
+  put(role: RoleName, bytes: Uint8Array): void;
+  delete(role: RoleName): void;
+}
+
+/** One mirror of the repository. */
+export interface RepoFetcher {
+  readonly name: string;
+  /**
+   * A repository file, at most `maxBytes` long; undefined when the mirror does not have it (404).
+   * Throws RidgeError E_OTA_TOO_LARGE past `maxBytes` (endless data) and E_OTA_FETCH otherwise.
+   */
+  fetch(path: string, maxBytes: number): Promise<Uint8Array | undefined>;
+}
+
+export interface ClientLimits {
+  rootBytes: number;
+  timestampBytes: number;
+  snapshotBytes: number;
+  targetsBytes: number;
+  /** §5.3.3: stop after this many root rotations in one cycle. */
+  maxRootRotations: number;
+}
+
+export const DEFAULT_LIMITS: ClientLimits = { rootBytes: 512 * 1024, timestampBytes: 16 * 1024, snapshotBytes: 2 * 1024 * 1024, targetsBytes: 8 * 1024 * 1024, maxRootRotations: 32 };
+
+export interface TrustedMetadata {
+  root: RootSigned;
+  timestamp: TimestampSigned;
+  snapshot: SnapshotSigned;
+  targets: TargetsSigned;
+}
+
+export type RefreshResult =
+  | { ok: true; trusted: TrustedMetadata; rootRotations: number; mirror: string }
+  | { ok: false; code: string; reason: string; role?: RoleName };
+
+class Abort extends Error {
+  constructor(
+    readonly code: string,
+    readonly reason: string,
+    readonly role?: RoleName,
+  ) {
+    super(reason);
+  }
+}
+
+function sha(alg: string, data: Uint8Array): string | undefined {
+  try {
+    return createHash(alg).update(data).digest("hex");
+  } catch {
+    return undefined;
+  }
+}
+
+/** §5.5.2 / §5.6.2: every listed hash must match; an algorithm we cannot compute fails closed. */
+function checkMetaFile(role: RoleName, bytes: Uint8Array, meta: MetaFile | undefined): void {
+  if (!meta) return;
+  if (meta.length !== undefined && bytes.length !== meta.length) throw new Abort("E_OTA_LENGTH", `${role}: ${bytes.length} bytes where ${meta.length} were listed`, role);
+  for (const [alg, want] of Object.entries(meta.hashes ?? {})) {
+    if (sha(alg, bytes) !== want) throw new Abort("E_OTA_HASH", `${role}: ${alg} does not match the listed hash (mix-and-match?)`, role);
+  }
+}
+
+export class TufClient {
+  private readonly limits: ClientLimits;
+  constructor(
+    private readonly store: MetadataStore,
+    private readonly mirrors: readonly RepoFetcher[],
+    private readonly clock: Clock,
+    limits: Partial<ClientLimits> = {},
+  ) {
+    if (mirrors.length === 0) throw new RidgeError("E_OTA_NO_MIRROR", "config", "the OTA client needs at least one repository mirror");
+    this.limits = { ...DEFAULT_LIMITS, ...limits };
+  }
+
+  /** The trusted root as stored; throws E_OTA_NO_ROOT when the device was never provisioned with one. */
+  trustedRoot(): RootSigned {
+    const b = this.store.get("root");
+    const p = b ? parseMetadata("root", b) : undefined;
+    if (!p?.ok) throw new RidgeError("E_OTA_NO_ROOT", "config", "no trusted root.json: provision the device with the repository's root metadata (ridge ota install --root FILE)");
+    return p.value.signed;
+  }
+
+  private trusted<R extends RoleName>(role: R): Envelope<SignedOf<R>> | undefined {
+    const b = this.store.get(role);
+    if (!b) return undefined;
+    const p = parseMetadata(role, b);
+    return p.ok ? p.value : undefined;
+  }
+
+  /**
+   * Fetch `path` from each mirror in turn until one yields metadata that passes `verify`
+   * (a malicious mirror cannot block updates from a good one). Resolves to undefined when every
+   * mirror says 404; rethrows the first mirror's failure when none verifies.
+   */
+  private async fromMirrors<T>(path: string, maxBytes: number, verify: (bytes: Uint8Array) => T): Promise<{ value: T; bytes: Uint8Array; mirror: string } | undefined> {
+    let first: Abort | undefined;
+    let notFound = 0;
+    for (const m of this.mirrors) {
+      let bytes: Uint8Array | undefined;
+      try {
+        bytes = await m.fetch(path, maxBytes);
+      } catch (e) {
+        first ??= new Abort(errorCode(e) === "E_OTA_TOO_LARGE" ? "E_OTA_TOO_LARGE" : "E_OTA_FETCH", `${m.name}: ${path}: ${errorMessage(e)}`);
+        continue;
+      }
+      if (!bytes) {
+        notFound++;
+        continue;
+      }
+      try {
+        return { value: verify(bytes), bytes, mirror: m.name };
+      } catch (e) {
+        if (!(e instanceof Abort)) throw e;
+        first ??= new Abort(e.code, `${m.name}: ${e.reason}`, e.role);
+      }
+    }
+    if (first) throw first;
+    if (notFound === this.mirrors.length) return undefined;
+    return undefined;
+  }
+
+  /** One update cycle of §5.3–§5.6 (root, timestamp, snapshot, targets). */
+  async refresh(): Promise<RefreshResult> {
+    // §5.1: one fixed start time for every expiry check of this cycle.
+    const start = this.clock.now();
+    try {
+      return await this.cycle(start);
+    } catch (e) {
+      if (e instanceof Abort) return { ok: false, code: e.code, reason: e.reason, ...(e.role ? { role: e.role } : {}) };
+      if (e instanceof RidgeError) return { ok: false, code: e.code, reason: e.message };
+      throw e;
+    }
+  }
+
+  private async cycle(start: number): Promise<RefreshResult> {
+    // §5.2: the trusted root; its expiry does not matter yet.
+    const rootEnv = this.trusted("root");
+    if (!rootEnv) throw new RidgeError("E_OTA_NO_ROOT", "config", "no trusted root.json on this device");
+    let root = rootEnv.signed;
+    const originalRoot = root;
+    let rotations = 0;
+    let mirror = this.mirrors[0]!.name;
+
+    // §5.3.3–5.3.9: root N → N+1, one version at a time.
+    for (;;) {
+      if (rotations >= this.limits.maxRootRotations) break;
+      const next = root.version + 1;
+      const trustedNow = root;
+      const got = await this.fromMirrors(`metadata/${next}.root.json`, this.limits.rootBytes, (bytes) => {
+        const p = parseMetadata("root", bytes);
+        if (!p.ok) throw new Abort("E_OTA_PARSE", p.reason, "root");
+        // §5.3.4: threshold of the trusted root's root keys AND of the new root's own.
+        if (!meetsThreshold(p.value, trustedNow, "root")) throw new Abort("E_OTA_SIGNATURE", `root v${next}: not signed by a threshold of the trusted root's (v${trustedNow.version}) root keys`, "root");
+        if (!meetsThreshold(p.value, p.value.signed, "root")) throw new Abort("E_OTA_SIGNATURE", `root v${next}: not signed by a threshold of its own root keys`, "root");
+        // §5.3.5: exactly N+1.
+        if (p.value.signed.version !== next) throw new Abort("E_OTA_ROLLBACK", `root: file ${next}.root.json holds version ${p.value.signed.version}`, "root");
+        return p.value;
+      });
+      if (!got) break;
+      root = got.value.signed;
+      // §5.3.8: persist each root as it becomes trusted.
+      this.store.put("root", got.bytes);
+      rotations++;
+    }
+    // §5.3.10: the final root must not be expired (indefinite freeze).
+    if (isExpired(root.expires, start)) throw new Abort("E_OTA_EXPIRED", `root v${root.version} expired at ${root.expires}`, "root");
+    // §5.3.11: rotated timestamp/snapshot keys → forget trusted timestamp and snapshot (fast-forward recovery).
+    if (rotations > 0) {
+      const same = (r: "timestamp" | "snapshot") => JSON.stringify([...originalRoot.roles[r].keyids].sort()) === JSON.stringify([...root.roles[r].keyids].sort());
+      if (!same("timestamp") || !same("snapshot")) {
+        this.store.delete("timestamp");
+        this.store.delete("snapshot");
+      }
+    }
+
+    // §5.4: timestamp.
+    const oldTs = this.trusted("timestamp");
+    const tsGot = await this.fromMirrors("metadata/timestamp.json", this.limits.timestampBytes, (bytes) => {
+      const p = parseMetadata("timestamp", bytes);
+      if (!p.ok) throw new Abort("E_OTA_PARSE", p.reason, "timestamp");
+      if (!meetsThreshold(p.value, root, "timestamp")) throw new Abort("E_OTA_SIGNATURE", "timestamp: not signed by a threshold of the timestamp keys", "timestamp");
+      const ts = p.value.signed;
+      if (oldTs) {
+        // §5.4.3.1: version must grow (equal: nothing new, not an error).
+        if (ts.version < oldTs.signed.version) throw new Abort("E_OTA_ROLLBACK", `timestamp: version ${ts.version} is older than the trusted ${oldTs.signed.version}`, "timestamp");
+        // §5.4.3.2: the snapshot version it names must not go back.
+        if (ts.meta["snapshot.json"].version < oldTs.signed.meta["snapshot.json"].version)
+          throw new Abort("E_OTA_ROLLBACK", `timestamp: snapshot version ${ts.meta["snapshot.json"].version} is older than the trusted ${oldTs.signed.meta["snapshot.json"].version}`, "timestamp");
+      }
+      // §5.4.4: not expired.
+      if (isExpired(ts.expires, start)) throw new Abort("E_OTA_EXPIRED", `timestamp v${ts.version} expired at ${ts.expires}`, "timestamp");
+      return p.value;
+    });
+    if (!tsGot) throw new Abort("E_OTA_FETCH", "metadata/timestamp.json: no mirror has it", "timestamp");
+    mirror = tsGot.mirror;
+    let timestamp = tsGot.value.signed;
+    if (oldTs && timestamp.version === oldTs.signed.version) timestamp = oldTs.signed;
+    else this.store.put("timestamp", tsGot.bytes); // §5.4.5
+
+    // §5.5: snapshot.
+    const snapMeta = timestamp.meta["snapshot.json"];
+    const oldSnap = this.trusted("snapshot");
+    let snapshot: SnapshotSigned;
+    if (oldSnap && oldSnap.signed.version === snapMeta.version) {
+      snapshot = oldSnap.signed;
+    } else {
+      const path = `metadata/${root.consistent_snapshot ? `${snapMeta.version}.snapshot.json` : "snapshot.json"}`;
+      const got = await this.fromMirrors(path, snapMeta.length ?? this.limits.snapshotBytes, (bytes) => {
+        // §5.5.2: hashes before signatures (mix-and-match).
+        checkMetaFile("snapshot", bytes, snapMeta);
+        const p = parseMetadata("snapshot", bytes);
+        if (!p.ok) throw new Abort("E_OTA_PARSE", p.reason, "snapshot");
+        if (!meetsThreshold(p.value, root, "snapshot")) throw new Abort("E_OTA_SIGNATURE", "snapshot: not signed by a threshold of the snapshot keys", "snapshot");
+        const s = p.value.signed;
+        // §5.5.4: the version the timestamp names.
+        if (s.version !== snapMeta.version) throw new Abort("E_OTA_VERSION_MISMATCH", `snapshot: version ${s.version}, timestamp says ${snapMeta.version} (mix-and-match)`, "snapshot");
+        // §5.5.5: no targets file may go back or disappear.
+        if (oldSnap) {
+          for (const [name, m] of Object.entries(oldSnap.signed.meta)) {
+            const now = s.meta[name];
+            if (!now) throw new Abort("E_OTA_ROLLBACK", `snapshot: ${name} disappeared`, "snapshot");
+            if (now.version < m.version) throw new Abort("E_OTA_ROLLBACK", `snapshot: ${name} went back from version ${m.version} to ${now.version}`, "snapshot");
+          }
+        }
+        return p.value;
+      });
+      if (!got) throw new Abort("E_OTA_FETCH", `${path}: no mirror has it`, "snapshot");
+      snapshot = got.value.signed;
+      this.store.put("snapshot", got.bytes); // §5.5.7
+    }
+    // §5.5.6 (also for a snapshot kept from an earlier cycle: python-tuf #322).
+    if (isExpired(snapshot.expires, start)) throw new Abort("E_OTA_EXPIRED", `snapshot v${snapshot.version} expired at ${snapshot.expires}`, "snapshot");
+
+    // §5.6: targets.
+    const tMeta = snapshot.meta["targets.json"];
+    if (!tMeta) throw new Abort("E_OTA_PARSE", "snapshot: no targets.json entry", "snapshot");
+    const oldTargets = this.trusted("targets");
+    let targets: TargetsSigned;
+    if (oldTargets && oldTargets.signed.version === tMeta.version) {
+      targets = oldTargets.signed;
+    } else {
+      const path = `metadata/${root.consistent_snapshot ? `${tMeta.version}.targets.json` : "targets.json"}`;
+      const got = await this.fromMirrors(path, tMeta.length ?? this.limits.targetsBytes, (bytes) => {
+        checkMetaFile("targets", bytes, tMeta);
+        const p = parseMetadata("targets", bytes);
+        if (!p.ok) throw new Abort("E_OTA_PARSE", p.reason, "targets");
+        if (!meetsThreshold(p.value, root, "targets")) throw new Abort("E_OTA_SIGNATURE", "targets: not signed by a threshold of the targets keys", "targets");
+        if (p.value.signed.version !== tMeta.version) throw new Abort("E_OTA_VERSION_MISMATCH", `targets: version ${p.value.signed.version}, snapshot says ${tMeta.version} (mix-and-match)`, "targets");
+        return p.value;
+      });
+      if (!got) throw new Abort("E_OTA_FETCH", `${path}: no mirror has it`, "targets");
+      targets = got.value.signed;
+      this.store.put("targets", got.bytes); // §5.6.6
+    }
+    if (isExpired(targets.expires, start)) throw new Abort("E_OTA_EXPIRED", `targets v${targets.version} expired at ${targets.expires}`, "targets");
+    if (isExpired(timestamp.expires, start)) throw new Abort("E_OTA_EXPIRED", `timestamp v${timestamp.version} expired at ${timestamp.expires}`, "timestamp");
+
+    return { ok: true, trusted: { root, timestamp, snapshot, targets }, rootRotations: rotations, mirror };
+  }
+}
+
+/** The repository path of a target file (§5.7.3: `HASH.name` under consistent snapshots). */
+export function targetPath(root: RootSigned, name: string, sha256: string): string {
+  if (!root.consistent_snapshot) return `targets/${name}`;
+  const i = name.lastIndexOf("/");
+  return `targets/${name.slice(0, i + 1)}${sha256}.${name.slice(i + 1)}`;
+}
+
+export class MemoryMetadataStore implements MetadataStore {
+  readonly files = new Map<RoleName, Uint8Array>();
+  constructor(root?: Uint8Array) {
+    if (root) this.files.set("root", root);
+  }
+  get(role: RoleName) {
+    return this.files.get(role);
+  }
+  put(role: RoleName, bytes: Uint8Array) {
+    this.files.set(role, bytes);
+  }
+  delete(role: RoleName) {
+    this.files.delete(role);
+  }
+}

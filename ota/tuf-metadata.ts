@@ -1,0 +1,147 @@
+/**
+ * TUF metadata (tuf-spec 1.0.x §4): the four top-level roles in the specification's own JSON
+ * (`{ signed, signatures }`), parsed from untrusted bytes without throwing, and the threshold check.
+ * Unknown fields are kept: signatures cover the canonical JSON of `signed` exactly as received.
+ * Ridgeline's target `custom` fields say what an artifact is and where it may be installed.
+ */
+import { z } from "zod";
+import { canonicalBytes } from "./canonical-json.js";
+import { verifyWith, type TufKey, type TufSignature } from "./tuf-keys.js";
+
+export const SPEC_VERSION = "1.0.31";
+export const ROLES = ["root", "targets", "snapshot", "timestamp"] as const;
+export type RoleName = (typeof ROLES)[number];
+
+const version = z.number().int().min(1).max(Number.MAX_SAFE_INTEGER);
+const expires = z.string().regex(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/, "an ISO 8601 UTC time");
+const hexHash = z.string().regex(/^[0-9a-f]{16,128}$/);
+
+const keySchema = z.object({ keytype: z.string(), scheme: z.string(), keyval: z.object({ public: z.string() }).passthrough() }).passthrough();
+const roleKeys = z.object({ keyids: z.array(z.string()), threshold: z.number().int().min(1) }).passthrough();
+
+export const rootSigned = z
+  .object({
+    _type: z.literal("root"),
+    spec_version: z.string(),
+    version,
+    expires,
+    consistent_snapshot: z.boolean().default(false),
+    keys: z.record(keySchema),
+    roles: z.object({ root: roleKeys, targets: roleKeys, snapshot: roleKeys, timestamp: roleKeys }).passthrough(),
+  })
+  .passthrough();
+
+export const artifactKinds = ["runtime", "model", "device-firmware"] as const;
+export type ArtifactKind = (typeof artifactKinds)[number];
+
+/** Ridgeline's `custom` object on a target. */
+export const targetCustom = z
+  .object({
+    kind: z.enum(artifactKinds),
+    version: z.string(),
+    boards: z.array(z.string()).optional(),
+    arch: z.array(z.string()).optional(),
+    /** The lowest installed version this artifact may upgrade from. */
+    minFrom: z.string().optional(),
+  })
+  .passthrough();
+export type TargetCustom = z.output<typeof targetCustom>;
+
+const targetFile = z
+  .object({
+    length: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
+    hashes: z.record(hexHash).refine((h) => Object.keys(h).length > 0, "at least one hash"),
+    custom: z.unknown().optional(),
+  })
+  .passthrough();
+export type TargetFile = z.output<typeof targetFile>;
+
+export const targetsSigned = z
+  .object({ _type: z.literal("targets"), spec_version: z.string(), version, expires, targets: z.record(targetFile), delegations: z.unknown().optional() })
+  .passthrough();
+
+const metaFile = z.object({ version, length: z.number().int().min(0).optional(), hashes: z.record(hexHash).optional() }).passthrough();
+export type MetaFile = z.output<typeof metaFile>;
+
+export const snapshotSigned = z.object({ _type: z.literal("snapshot"), spec_version: z.string(), version, expires, meta: z.record(metaFile) }).passthrough();
+export const timestampSigned = z
+  .object({ _type: z.literal("timestamp"), spec_version: z.string(), version, expires, meta: z.object({ "snapshot.json": metaFile }).passthrough() })
+  .passthrough();
+
+export type RootSigned = z.output<typeof rootSigned>;
+export type TargetsSigned = z.output<typeof targetsSigned>;
+export type SnapshotSigned = z.output<typeof snapshotSigned>;
+export type TimestampSigned = z.output<typeof timestampSigned>;
+export type SignedOf<R extends RoleName> = R extends "root" ? RootSigned : R extends "targets" ? TargetsSigned : R extends "snapshot" ? SnapshotSigned : TimestampSigned;
+
+const schemas = { root: rootSigned, targets: targetsSigned, snapshot: snapshotSigned, timestamp: timestampSigned } as const;
+
+export interface Envelope<S> {
+  signed: S;
+  signatures: TufSignature[];
+  /** `signed` exactly as received, for canonical re-encoding in signature checks. */
+  raw: unknown;
+}
+
+export type Parsed<T> = { ok: true; value: T } | { ok: false; reason: string };
+
+/** Parse untrusted metadata bytes as role R; never throws. */
+export function parseMetadata<R extends RoleName>(role: R, bytes: Uint8Array): Parsed<Envelope<SignedOf<R>>> {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes));
+  } catch {
+    return { ok: false, reason: `${role}: not JSON` };
+  }
+  if (!doc || typeof doc !== "object" || Array.isArray(doc)) return { ok: false, reason: `${role}: not an object` };
+  const d = doc as { signed?: unknown; signatures?: unknown };
+  const sigs = z.array(z.object({ keyid: z.string(), sig: z.string() }).passthrough()).safeParse(d.signatures);
+  if (!sigs.success) return { ok: false, reason: `${role}: signatures must be a list of {keyid, sig}` };
+  const r = schemas[role].safeParse(d.signed);
+  if (!r.success) {
+    const is = r.error.issues[0];
+    return { ok: false, reason: `${role}: ${is ? `${is.path.join(".")}: ${is.message}` : "invalid"}` };
+  }
+  try {
+    canonicalBytes(d.signed);
+  } catch {
+    return { ok: false, reason: `${role}: not canonical-JSON encodable (floats?)` };
+  }
+  return { ok: true, value: { signed: r.data as SignedOf<R>, signatures: sigs.data, raw: d.signed } };
+}
+
+/**
+ * tuf-spec §5.3.4 / §5.4.2: count distinct key ids of the role whose signature verifies over the
+ * canonical bytes; a key id appearing twice counts once.
+ */
+export function countValidSignatures(env: Envelope<unknown>, role: { keyids: string[] }, keys: Record<string, TufKey | unknown>): number {
+  const msg = canonicalBytes(env.raw);
+  const allowed = new Set(role.keyids);
+  const counted = new Set<string>();
+  for (const s of env.signatures) {
+    if (!allowed.has(s.keyid) || counted.has(s.keyid)) continue;
+    const key = Object.prototype.hasOwnProperty.call(keys, s.keyid) ? keys[s.keyid] : undefined;
+    if (key && verifyWith(key, msg, s.sig)) counted.add(s.keyid);
+  }
+  return counted.size;
+}
+
+export function meetsThreshold(env: Envelope<unknown>, root: RootSigned, role: RoleName): boolean {
+  const r = root.roles[role];
+  return countValidSignatures(env, r, root.keys) >= r.threshold;
+}
+
+export function isExpired(expiresIso: string, at: number): boolean {
+  const t = Date.parse(expiresIso);
+  return !Number.isFinite(t) || t <= at;
+}
+
+/** TUF's expiry format: second precision, UTC, `Z`. */
+export function formatExpires(ms: number): string {
+  return new Date(Math.floor(ms / 1000) * 1000).toISOString().replace(".000Z", "Z");
+}
+
+export function parseTargetCustom(f: TargetFile): TargetCustom | undefined {
+  const r = targetCustom.safeParse(f.custom);
+  return r.success ? r.data : undefined;
+}
