@@ -1,10 +1,12 @@
 #!/usr/bin/env node
-// The `ridge` command: the esbuild bundle when built (`npm run bundle`), else the TypeScript source through tsx.
+// The `ridge` command: the esbuild bundle when built (`npm run bundle`), else the TypeScript source through tsx
+// (a source checkout: tsx is a dev dependency).
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 
 const bundle = fileURLToPath(new URL("../dist/ridge.mjs", import.meta.url));
-if (existsSync(bundle)) {
+// RIDGE_FROM_SOURCE=1 forces the source (tests: never a stale bundle).
+if (existsSync(bundle) && !process.env.RIDGE_FROM_SOURCE) {
   await import(bundle);
 } else {
   const { register } = await import("tsx/esm/api");

@@ -142,8 +142,13 @@ export function zodIssues(src: YamlSource, data: unknown, issues: ZodIssue[]): C
       case "too_big":
         out.push(src.issue(is.path, `${is.message.toLowerCase()}, got ${got}`, "E_CONFIG_RANGE"));
         break;
-      case "custom":
-        out.push(src.issue(is.path, is.message, (is.params?.code as string | undefined) ?? "E_CONFIG_INVALID"));
+      case "custom": {
+        const code = (is.params?.code as string | undefined) ?? "E_CONFIG_INVALID";
+        // `atKey`: the key itself is wrong (an unknown name), so point at the key, not its value.
+        if (is.params?.atKey && is.path.length) out.push(src.issue(is.path.slice(0, -1), is.message, code, String(is.path[is.path.length - 1])));
+        else out.push(src.issue(is.path, is.message, code));
+        break;
+      }
         break;
       default:
         out.push(src.issue(is.path, `${is.message}, got ${got}`, "E_CONFIG_INVALID"));

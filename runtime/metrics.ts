@@ -4,7 +4,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom
 export class Metrics {
   readonly registry = new Registry();
   constructor(defaults = true) {
-    if (defaults) collectDefaultMetrics({ register: this.registry, prefix: "ridge_process_" });
+    if (defaults) collectDefaultMetrics({ register: this.registry, prefix: "ridge_" });
   }
 
   counter(name: string, help: string, labelNames: readonly string[] = []): Counter<string> {

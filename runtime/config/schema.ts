@@ -22,7 +22,7 @@ const driverEntry = z
     }
     const kind = keys[0]!;
     if (!(kind in driverKinds)) {
-      ctx.addIssue({ code: "custom", path: [kind], message: `unknown driver kind "${kind}": expected one of ${driverKindNames.join(", ")}`, params: { code: "E_CONFIG_DRIVER_KIND" } });
+      ctx.addIssue({ code: "custom", path: [kind], message: `unknown driver kind "${kind}": expected one of ${driverKindNames.join(", ")}`, params: { code: "E_CONFIG_DRIVER_KIND", atKey: true } });
       return;
     }
     const r = driverKinds[kind as DriverKindName].config.safeParse(entry[kind]);
