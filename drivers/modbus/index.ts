@@ -1,9 +1,19 @@
-import { RidgeError } from "../../core/errors.js";
+/** Modbus RTU on a serial line: public API of drivers/modbus. */
 import type { Driver } from "../../core/driver.js";
 import type { ModbusDriverConfig, ModbusDeviceConfig } from "./config.js";
+import { ModbusDriver, type ModbusDriverDeps } from "./modbus-driver.js";
 
 export * from "./config.js";
+export { crc16, crcMatches } from "./crc16.js";
+export * from "./pdu.js";
+export { RtuFramer, encodeRtu, decodeRtu, silenceMs, lineTimeMs, MAX_ADU, type RtuFrame, type FramerStats } from "./rtu-framer.js";
+export * from "./register-map.js";
+export { planReads, blockRequest, extractValues, type ReadBlock } from "./read-plan.js";
+export { MasterSession, type ByteLink, type SlaveCounters, type SessionOptions } from "./master-session.js";
+export { PollScheduler, type PollGroup, type GroupStatus } from "./poll-scheduler.js";
+export { ReconnectingPort, openSerialPort, type PortHandle, type PortOpener, type SerialSettings } from "./serial-transport.js";
+export { ModbusDriver, encodeWrite, type ModbusDriverDeps } from "./modbus-driver.js";
 
-export function createModbusDriver(config: ModbusDriverConfig, _devices: ModbusDeviceConfig[]): Driver {
-  throw new RidgeError("E_DRIVER_UNAVAILABLE", "internal", `driver modbus (${config.name}) is not built yet`);
+export function createModbusDriver(config: ModbusDriverConfig, devices: ModbusDeviceConfig[], deps?: ModbusDriverDeps): Driver {
+  return new ModbusDriver(config, devices, deps);
 }

@@ -1,0 +1,263 @@
+/**
+ * One Modbus RTU bus as a Driver: the serial port (reopened when it vanishes), the master session
+ * (one request in flight), the poll scheduler (groups, coalesced reads) and the register map.
+ * Each poll of a group becomes one telemetry Event `{ pointName: value, ... }` with id
+ * `${device}/${boot}-${seq}`: `boot` is a counter persisted in the data directory, so ids stay
+ * unique across restarts without trusting the wall clock (gateways often boot without RTC).
+ */
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import type { Driver, DriverContext, DriverHealth } from "../../core/driver.js";
+import { RidgeError, errorCode, errorMessage } from "../../core/errors.js";
+import { modbusDeviceConfig, modbusDriverConfig, type ModbusDeviceConfig, type ModbusDriverConfig, type ModbusPointConfig } from "./config.js";
+import { MasterSession, type SlaveCounters } from "./master-session.js";
+import type { Request } from "./pdu.js";
+import { PollScheduler, type PollGroup } from "./poll-scheduler.js";
+import { blockRequest, extractValues, planReads, type ReadBlock } from "./read-plan.js";
+import { encodeRegisters, removeScale, type RawValue } from "./register-map.js";
+import { silenceMs } from "./rtu-framer.js";
+import { ReconnectingPort, openSerialPort, type PortOpener } from "./serial-transport.js";
+
+export interface ModbusDriverDeps {
+  /** The port factory (tests pass a fake); defaults to `serialport`. */
+  openPort?: PortOpener;
+}
+
+interface DeviceState {
+  cfg: ModbusDeviceConfig;
+  points: Map<string, ModbusPointConfig>;
+  groups: Map<string, ReadBlock[]>;
+  seq: number;
+  /** Polls in a row where nothing answered. */
+  failedPolls: number;
+  failing: boolean;
+}
+
+/** Line codes that mean "nobody answered properly": these put a slave into backoff. */
+const LINE_FAILURES = new Set(["E_MODBUS_TIMEOUT", "E_MODBUS_CRC", "E_MODBUS_LENGTH", "E_MODBUS_BYTE_COUNT"]);
+
+export class ModbusDriver implements Driver {
+  readonly name: string;
+  readonly config: ModbusDriverConfig;
+  private readonly devices = new Map<string, DeviceState>();
+  private readonly groups: PollGroup[] = [];
+  private readonly openPort: PortOpener;
+  private ctx: DriverContext | undefined;
+  private session: MasterSession | undefined;
+  private port: ReconnectingPort | undefined;
+  private scheduler: PollScheduler | undefined;
+  private boot = "0";
+  private backpressured = false;
+  private portDownSince: number | undefined;
+
+  constructor(config: ModbusDriverConfig, devices: readonly ModbusDeviceConfig[], deps: ModbusDriverDeps = {}) {
+    // Parse again: the runtime may hand over the raw YAML objects (durations as strings).
+    this.config = modbusDriverConfig.parse(config);
+    this.name = this.config.name;
+    this.openPort = deps.openPort ?? openSerialPort;
+    for (const raw of devices) {
+      const cfg = modbusDeviceConfig.parse(raw);
+      const groups = new Map<string, ReadBlock[]>();
+      const names = ["default", ...Object.keys(cfg.groups)];
+      for (const g of names) {
+        const pts = cfg.points.filter((p) => (p.group ?? "default") === g);
+        if (!pts.length) continue;
+        groups.set(g, planReads(pts, this.config.maxGap));
+        this.groups.push({ key: `${cfg.id}/${g}`, device: cfg.id, everyMs: g === "default" ? cfg.poll.every : cfg.groups[g]!.every });
+      }
+      this.devices.set(cfg.id, { cfg, points: new Map(cfg.points.map((p) => [p.name, p])), groups, seq: 0, failedPolls: 0, failing: false });
+    }
+  }
+
+  async start(ctx: DriverContext): Promise<void> {
+    this.ctx = ctx;
+    this.boot = nextBoot(ctx.dataDir, this.name, ctx.clock.now());
+    const c = this.config;
+    const bitsPerChar = 1 + c.dataBits + (c.parity === "none" ? 0 : 1) + c.stopBits;
+    this.session = new MasterSession({
+      clock: ctx.clock,
+      timeoutMs: c.timeoutMs,
+      retries: c.retries,
+      turnaroundMs: c.turnaroundMs,
+      silenceMs: c.interFrameMs ?? silenceMs(c.baudRate, bitsPerChar),
+    });
+    const session = this.session;
+    this.port = new ReconnectingPort(
+      { path: c.port, baudRate: c.baudRate, dataBits: c.dataBits, parity: c.parity, stopBits: c.stopBits, rs485: c.rs485 },
+      this.openPort,
+      ctx.clock,
+      c.reopen,
+      {
+        up: (p) => {
+          if (this.portDownSince !== undefined) ctx.log.info({ driver: this.name, port: c.port }, "serial port is back");
+          this.portDownSince = undefined;
+          session.attach(p);
+        },
+        down: (reason) => {
+          this.portDownSince = ctx.clock.now();
+          ctx.log.warn({ driver: this.name, port: c.port, reason }, "serial port vanished; reopening with backoff");
+          ctx.count("modbus_port_lost_total", { driver: this.name });
+          session.attach(undefined);
+        },
+        data: (chunk) => session.receive(chunk),
+      },
+    );
+    await this.port.start();
+    if (!this.port.isOpen) {
+      this.portDownSince = ctx.clock.now();
+      ctx.log.warn({ driver: this.name, port: c.port, reason: this.port.lastError }, "serial port not available; retrying with backoff");
+    }
+    this.scheduler = new PollScheduler(ctx.clock, this.groups, {
+      run: (g) => this.poll(g),
+      gate: async () => {
+        if (!this.backpressured) return false;
+        await ctx.drained();
+        this.backpressured = false;
+        return true;
+      },
+      holdMs: (g) => this.holdMs(g),
+    });
+    this.scheduler.start();
+  }
+
+  async stop(): Promise<void> {
+    this.session?.stop();
+    await this.scheduler?.stop();
+    await this.port?.stop();
+  }
+
+  private holdMs(g: PollGroup): number {
+    const d = this.devices.get(g.device)!;
+    const over = d.failedPolls - this.config.slaveBackoff.after;
+    if (over < 0) return 0;
+    return Math.min(this.config.slaveBackoff.maxMs, g.everyMs * 2 ** Math.min(over + 1, 20));
+  }
+
+  private async poll(g: PollGroup): Promise<void> {
+    const ctx = this.ctx!;
+    const session = this.session!;
+    if (!session.attached) return;
+    const d = this.devices.get(g.device)!;
+    const blocks = d.groups.get(g.key.slice(g.device.length + 1)) ?? [];
+    const ts = ctx.clock.now();
+    const payload: Record<string, RawValue> = {};
+    let answered = false;
+    let lineFailure: string | undefined;
+    const retries = d.failing ? 0 : undefined;
+    for (const b of blocks) {
+      try {
+        const r = await session.request(d.cfg.unit, blockRequest(b), retries === undefined ? {} : { retries });
+        answered = true;
+        if (r && (r.kind === "bits" || r.kind === "registers")) Object.assign(payload, extractValues(b, r.kind === "bits" ? r.bits : r.registers));
+      } catch (e) {
+        const code = errorCode(e);
+        if (code === "E_MODBUS_STOPPED" || code === "E_MODBUS_PORT_DOWN") return;
+        ctx.count("modbus_errors_total", { driver: this.name, device: d.cfg.id, code });
+        if (LINE_FAILURES.has(code)) lineFailure = code;
+        else answered = true; // an exception is an answer: the slave is alive
+        if (!d.failing) ctx.log.debug({ driver: this.name, device: d.cfg.id, unit: d.cfg.unit, code, address: b.address }, errorMessage(e));
+      }
+    }
+    if (answered) {
+      if (d.failing) ctx.log.info({ driver: this.name, device: d.cfg.id, unit: d.cfg.unit }, "slave answers again");
+      d.failedPolls = 0;
+      d.failing = false;
+    } else if (lineFailure) {
+      d.failedPolls++;
+      if (!d.failing && d.failedPolls >= this.config.slaveBackoff.after) {
+        d.failing = true;
+        ctx.log.warn({ driver: this.name, device: d.cfg.id, unit: d.cfg.unit, code: lineFailure, polls: d.failedPolls }, "slave does not answer; polling it with backoff");
+      }
+    }
+    if (Object.keys(payload).length === 0) return;
+    ctx.count("modbus_polls_total", { driver: this.name, device: d.cfg.id });
+    const ok = ctx.emit({ id: `${d.cfg.id}/${this.boot}-${++d.seq}`, ts, device: d.cfg.id, kind: "telemetry", payload });
+    if (!ok) this.backpressured = true;
+  }
+
+  async write(device: string, point: string, value: unknown): Promise<void> {
+    const d = this.devices.get(device);
+    const p = d?.points.get(point);
+    if (!d || !p) throw new RidgeError("E_MODBUS_UNKNOWN_POINT", "config", `no point "${point}" on device "${device}" of Modbus bus ${this.name}`);
+    if (!p.writable) throw new RidgeError("E_MODBUS_NOT_WRITABLE", "config", `point ${device}/${point} is not writable (set writable: true on a coil or holding point)`);
+    if (!this.session) throw new RidgeError("E_MODBUS_STOPPED", "internal", `Modbus bus ${this.name} is not started`);
+    const req = encodeWrite(p, value);
+    try {
+      await this.session.request(d.cfg.unit, req, { priority: "write" });
+      this.ctx?.count("modbus_writes_total", { driver: this.name, device });
+    } catch (e) {
+      this.ctx?.count("modbus_errors_total", { driver: this.name, device, code: errorCode(e) });
+      throw e;
+    }
+  }
+
+  health(): DriverHealth {
+    if (!this.port) return { up: false, detail: "not started" };
+    if (!this.port.isOpen) return { up: false, detail: `serial port ${this.config.port} down: ${this.port.lastError ?? "not open"}; reopening with backoff` };
+    const failing = [...this.devices.values()].filter((d) => d.failing || d.failedPolls > 0);
+    if (!failing.length) return { up: true, detail: `${this.devices.size} slave(s) answering on ${this.config.port}` };
+    const parts = failing.map((d) => {
+      const c = this.session?.slaves.get(d.cfg.unit);
+      return `${d.cfg.id} (unit ${d.cfg.unit}) ${d.failing ? "not answering" : "errors"}: ${c?.lastError ?? "?"}, ${c?.timeouts ?? 0} timeouts, ${c?.crcErrors ?? 0} CRC errors`;
+    });
+    return { up: true, detail: parts.join("; ") };
+  }
+
+  status(): Record<string, unknown> {
+    const slaves: Record<string, SlaveCounters & { unit: number; failing: boolean }> = {};
+    for (const d of this.devices.values()) {
+      const c = this.session?.slaves.get(d.cfg.unit);
+      slaves[d.cfg.id] = { unit: d.cfg.unit, failing: d.failing, ...(c ?? { requests: 0, ok: 0, timeouts: 0, crcErrors: 0, exceptions: 0, badResponses: 0, retries: 0, consecutiveFailures: 0 }) };
+    }
+    return {
+      port: this.config.port,
+      open: this.port?.isOpen ?? false,
+      opens: this.port?.opens ?? 0,
+      openFailures: this.port?.failures ?? 0,
+      lastPortError: this.port?.lastError ?? null,
+      line: this.session?.framerStats ?? null,
+      cadence: this.scheduler?.status() ?? [],
+      slaves,
+    };
+  }
+}
+
+/** A point write as a request: 05/0F for coils, 06/10 for holding registers. */
+export function encodeWrite(p: ModbusPointConfig, value: unknown): Request {
+  if (p.fn === "coil") {
+    const v = toBool(value);
+    return p.writeMultiple ? { fn: 0x0f, address: p.address, values: [v] } : { fn: 0x05, address: p.address, value: v };
+  }
+  if (p.fn !== "holding") throw new RidgeError("E_MODBUS_NOT_WRITABLE", "config", `${p.fn} point ${p.name} cannot be written`);
+  if (typeof value !== "number" && typeof value !== "boolean" && typeof value !== "string") {
+    throw new RidgeError("E_MODBUS_WRITE_VALUE", "config", `value ${JSON.stringify(value)} for ${p.name} is not a number, boolean or string`);
+  }
+  const raw = removeScale(p.type === "bool" ? toBool(value) : value, p);
+  const regs = encodeRegisters(raw, p.type, p.order, p.length);
+  return regs.length === 1 && !p.writeMultiple ? { fn: 0x06, address: p.address, value: regs[0]! } : { fn: 0x10, address: p.address, values: regs };
+}
+
+function toBool(v: unknown): boolean {
+  if (v === true || v === 1 || v === "true" || v === "on") return true;
+  if (v === false || v === 0 || v === "false" || v === "off") return false;
+  throw new RidgeError("E_MODBUS_WRITE_VALUE", "config", `value ${JSON.stringify(v)} is not a boolean`);
+}
+
+/** The next boot number of this bus, persisted in the data directory (falls back to the clock). */
+function nextBoot(dataDir: string, bus: string, now: number): string {
+  try {
+    const dir = join(dataDir, "modbus");
+    mkdirSync(dir, { recursive: true });
+    const file = join(dir, `${bus.replace(/[^A-Za-z0-9._-]/g, "_")}.boot`);
+    let n = 0;
+    try {
+      n = Number.parseInt(readFileSync(file, "utf8"), 10) || 0;
+    } catch {
+      /* first boot */
+    }
+    writeFileSync(file, String(n + 1));
+    return String(n + 1);
+  } catch {
+    return `t${now.toString(36)}`;
+  }
+}

@@ -1,0 +1,135 @@
+/**
+ * The poll scheduler of one bus. Every poll group has a fixed grid of due times
+ * (start + k × every), so cadence does not drift with the time a poll takes; a poll that overruns
+ * its slot skips the missed slots (counted) instead of bursting to catch up. Since the bus carries
+ * one request at a time, groups run one after another, earliest due first.
+ *
+ * Backpressure stretches the poll: before each poll the `gate` is awaited (the pipeline's
+ * drained()), so a congested pipeline slows the bus instead of piling up events.
+ * A group may be held back further (`holdMs`): a slave that keeps failing is polled with backoff.
+ */
+import type { Clock, Timer } from "../../core/clock.js";
+
+export interface PollGroup {
+  /** Unique key, e.g. `pump-3/fast`. */
+  key: string;
+  device: string;
+  everyMs: number;
+}
+
+export interface GroupStatus {
+  key: string;
+  device: string;
+  configuredMs: number;
+  /** Mean start-to-start interval over recent polls (EWMA), or null before the second poll. */
+  achievedMs: number | null;
+  polls: number;
+  /** Due slots skipped because the bus was busy past them. */
+  skipped: number;
+  /** Polls that waited for the pipeline to drain. */
+  stretched: number;
+  /** Polls delayed by slave backoff. */
+  heldBack: number;
+}
+
+export interface SchedulerHooks {
+  run(group: PollGroup): Promise<void>;
+  /** Resolves when a poll may start; `true` if it had to wait (backpressure). */
+  gate?(): Promise<boolean>;
+  /** Extra delay before this group's next poll (slave backoff), 0 for none. */
+  holdMs?(group: PollGroup): number;
+}
+
+interface Slot {
+  group: PollGroup;
+  nextAt: number;
+  lastStart: number | undefined;
+  status: GroupStatus;
+}
+
+const EWMA = 0.2;
+
+export class PollScheduler {
+  private readonly slots: Slot[];
+  private running = false;
+  private loop: Promise<void> | undefined;
+  private timer: Timer | undefined;
+  private wake: (() => void) | undefined;
+
+  constructor(
+    private readonly clock: Clock,
+    groups: readonly PollGroup[],
+    private readonly hooks: SchedulerHooks,
+  ) {
+    this.slots = groups.map((group) => ({
+      group,
+      nextAt: 0,
+      lastStart: undefined,
+      status: { key: group.key, device: group.device, configuredMs: group.everyMs, achievedMs: null, polls: 0, skipped: 0, stretched: 0, heldBack: 0 },
+    }));
+  }
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    const t0 = this.clock.monotonic();
+    for (const s of this.slots) s.nextAt = t0;
+    this.loop = this.runLoop();
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    this.timer?.cancel();
+    this.wake?.();
+    await this.loop;
+  }
+
+  status(): GroupStatus[] {
+    return this.slots.map((s) => ({ ...s.status, achievedMs: s.status.achievedMs === null ? null : Math.round(s.status.achievedMs * 10) / 10 }));
+  }
+
+  private sleepUntil(at: number): Promise<void> {
+    const ms = at - this.clock.monotonic();
+    if (ms <= 0) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      this.wake = resolve;
+      this.timer = this.clock.setTimeout(resolve, ms);
+    });
+  }
+
+  private async runLoop(): Promise<void> {
+    while (this.running && this.slots.length) {
+      let next = this.slots[0]!;
+      for (const s of this.slots) if (s.nextAt < next.nextAt) next = s;
+      await this.sleepUntil(next.nextAt);
+      if (!this.running) return;
+      if (this.hooks.gate && (await this.hooks.gate())) next.status.stretched++;
+      if (!this.running) return;
+      const start = this.clock.monotonic();
+      if (next.lastStart !== undefined) {
+        const dt = start - next.lastStart;
+        next.status.achievedMs = next.status.achievedMs === null ? dt : next.status.achievedMs + EWMA * (dt - next.status.achievedMs);
+      }
+      next.lastStart = start;
+      next.status.polls++;
+      try {
+        await this.hooks.run(next.group);
+      } catch {
+        /* the runner counts its own failures; the schedule goes on */
+      }
+      const every = next.group.everyMs;
+      next.nextAt += every;
+      const now = this.clock.monotonic();
+      if (next.nextAt < now) {
+        const missed = Math.ceil((now - next.nextAt) / every);
+        next.status.skipped += missed;
+        next.nextAt += missed * every;
+      }
+      const hold = this.hooks.holdMs?.(next.group) ?? 0;
+      if (hold > 0 && now + hold > next.nextAt) {
+        next.status.heldBack++;
+        next.nextAt = now + hold;
+      }
+    }
+  }
+}
