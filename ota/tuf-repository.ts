@@ -17,7 +17,6 @@ import { createReadStream, existsSync, mkdirSync, readFileSync, readdirSync, ren
 import { basename, join } from "node:path";
 import type { Clock } from "../core/clock.js";
 import { RidgeError } from "../core/errors.js";
-import { canonicalBytes } from "./canonical-json.js";
 import { keyId, signSigned, type SigningKey, type TufKey, type TufSignature } from "./tuf-keys.js";
 import {
   SPEC_VERSION,
@@ -66,9 +65,12 @@ function writeAtomic(path: string, data: string | Uint8Array): void {
   renameSync(tmp, path);
 }
 
-/** Metadata files are written as `{"signatures":…,"signed":…}` in canonical form: stable bytes, stable hashes. */
+/**
+ * Metadata files are plain JSON (canonical JSON is what is signed, not what is stored: it leaves
+ * control characters such as a PEM key's newlines unescaped, which JSON parsers refuse).
+ */
 function serialize(doc: StoredDoc): Uint8Array {
-  return canonicalBytes({ signatures: doc.signatures, signed: doc.signed });
+  return new TextEncoder().encode(JSON.stringify({ signatures: doc.signatures, signed: doc.signed }));
 }
 
 export async function hashFile(path: string): Promise<{ length: number; sha256: string; sm3: string }> {
