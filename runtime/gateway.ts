@@ -241,6 +241,7 @@ export class Gateway {
       startedAt: new Date(this.startedAt).toISOString(),
       uptimeSec: this.uptimeSec(),
       healthy: this.supervisor.healthy(),
+      memory: memoryMiB(),
       components,
       ...(components.uplink ? { queue: components.uplink } : {}),
     };
@@ -264,6 +265,12 @@ export class Gateway {
     }
     return r;
   }
+}
+
+function memoryMiB(): Record<string, number> {
+  const m = process.memoryUsage();
+  const mib = (n: number) => Math.round((n / 1048576) * 10) / 10;
+  return { rss: mib(m.rss), heapUsed: mib(m.heapUsed), heapTotal: mib(m.heapTotal), external: mib(m.external) };
 }
 
 function safeUp(d: Driver): boolean {
