@@ -54,6 +54,8 @@ export class FakeClock implements Clock {
   /** Move time forward, firing due timers in order (and letting promise callbacks run between them). */
   async advance(ms: number): Promise<void> {
     const end = this.t + ms;
+    // Let callbacks already queued (a resolved promise scheduling a timer) run first.
+    for (let i = 0; i < 10; i++) await Promise.resolve();
     for (;;) {
       const due = this.timers
         .filter((x) => !x.cancelled && x.at <= end)

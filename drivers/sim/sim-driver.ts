@@ -23,7 +23,7 @@ export class SimDriver implements Driver {
   private next = 0; // round-robin device cursor
   private credit = 0; // fractional events owed
   private lastTick = 0;
-  private held: Event[] = []; // delayed (out-of-order) events
+  private held: { at: number; event: Event }[] = []; // delayed (out-of-order) events
   private emitted = 0;
   private paused = 0;
   private epoch = "";
@@ -109,11 +109,12 @@ export class SimDriver implements Driver {
     }
     const event: Event = { id: `${device}/${this.epoch}-${seq}`, ts, device, kind: "telemetry", payload };
     let ok = true;
-    // Release an event held back earlier: it arrives after newer ones (out of order).
-    if (this.held.length && this.rnd.next() < 0.5) ok = this.send(ctx, this.held.shift()!) && ok;
-    const r = this.rnd.next();
-    if (r < this.config.outOfOrder && this.held.length < 64) {
-      this.held.push(event);
+    // Release events held back earlier: they arrive after newer ones (out of order, up to 2 s late).
+    while (this.held.length && this.held[0]!.at <= ts) ok = this.send(ctx, this.held.shift()!.event) && ok;
+    if (this.rnd.next() < this.config.outOfOrder && this.held.length < 256) {
+      const at = ts + 100 + Math.floor(this.rnd.next() * 1900);
+      this.held.push({ at, event });
+      this.held.sort((a, b) => a.at - b.at);
       return ok;
     }
     ok = this.send(ctx, event) && ok;
