@@ -1,10 +1,21 @@
-import { RidgeError } from "../../core/errors.js";
+/**
+ * MQTT for local devices: an embedded broker (aedes) or a client of the site broker (MQTT.js),
+ * payload decoders (JSON, SenML JSON/CBOR, bare number) and the SenML codec (RFC 8428).
+ */
 import type { Driver } from "../../core/driver.js";
 import type { MqttDriverConfig, MqttDeviceConfig } from "./config.js";
+import { MqttDriver } from "./mqtt-driver.js";
 
 export * from "./config.js";
 export * from "./senml.js";
+export { decodeCbor, encodeCbor, type CborValue, type CborResult } from "./cbor.js";
+export { decodePayload, sniffFormat, type Reading, type DecodeResult } from "./payload-decoder.js";
+export { hashPassword, verifyPassword, type ScryptParams } from "./password-hash.js";
+export { TopicPattern, topicMatches, filterCovers, fillTopic } from "./topic-pattern.js";
+export { MqttFrameMeter, type FrameVerdict } from "./frame-meter.js";
+export { BAD_INPUT_METRIC, type BadInputReason } from "./bad-input.js";
+export { MqttDriver, MESSAGES_METRIC } from "./mqtt-driver.js";
 
-export function createMqttDriver(config: MqttDriverConfig, _devices: MqttDeviceConfig[]): Driver {
-  throw new RidgeError("E_DRIVER_UNAVAILABLE", "internal", `driver mqtt (${config.name}) is not built yet`);
+export function createMqttDriver(config: MqttDriverConfig, devices: MqttDeviceConfig[]): Driver {
+  return new MqttDriver(config, devices);
 }
