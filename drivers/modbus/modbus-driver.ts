@@ -153,9 +153,13 @@ export class ModbusDriver implements Driver {
         const code = errorCode(e);
         if (code === "E_MODBUS_STOPPED" || code === "E_MODBUS_PORT_DOWN") return;
         ctx.count("modbus_errors_total", { driver: this.name, device: d.cfg.id, code });
-        if (LINE_FAILURES.has(code)) lineFailure = code;
-        else answered = true; // an exception is an answer: the slave is alive
         if (!d.failing) ctx.log.debug({ driver: this.name, device: d.cfg.id, unit: d.cfg.unit, code, address: b.address }, errorMessage(e));
+        if (LINE_FAILURES.has(code)) {
+          // Nobody answers: skip this slave's other reads this round so the rest of the bus keeps its cadence.
+          lineFailure = code;
+          break;
+        }
+        answered = true; // an exception is an answer: the slave is alive
       }
     }
     if (answered) {

@@ -106,9 +106,9 @@ export function encodeRegisters(value: RawValue, type: PointType, order: WordOrd
   const b = new Uint8Array(2 * n);
   const v = new DataView(b.buffer);
   const num = (): number => {
-    const x = typeof value === "boolean" ? Number(value) : typeof value === "number" ? value : Number.NaN;
+    if (typeof value !== "number" && typeof value !== "boolean") outOfRange(type, value);
+    const x = Number(value);
     if (!Number.isFinite(x) && type !== "float32" && type !== "float64") outOfRange(type, value);
-    if (typeof value === "string") outOfRange(type, value);
     return x;
   };
   const int = (min: number, max: number): number => {

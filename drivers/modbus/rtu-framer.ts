@@ -131,33 +131,53 @@ export class RtuFramer {
     }
   }
 
+  /**
+   * Find frames. A header that claims more bytes than have arrived does not block the search: a
+   * complete frame further on (noise that looked like a header, then the real answer) is taken,
+   * and the bytes before it are noise.
+   */
   private scan(out: RtuFrame[]): void {
-    let crcFailedHere = false;
-    while (this.len > 0) {
-      const unit = this.buf[0]!;
-      if (this.expectUnit !== undefined && unit !== this.expectUnit) {
-        this.drop(1, true);
-        continue;
-      }
-      const l = pduLength(this.buf, 1, this.len - 1, this.opts.direction);
-      if (l === 0) return;
-      if (l < 0 || l > MAX_PDU) {
-        this.drop(1, true);
-        continue;
-      }
-      const total = l + 3;
-      if (this.len < total) return;
-      if (crcMatches(this.buf, total)) {
-        out.push({ unit, pdu: this.buf.slice(1, total - 2) });
+    let crcFailed = false;
+    let emitted = false;
+    outer: while (this.len > 0) {
+      let waitAt = -1;
+      for (let s = 0; s < this.len; s++) {
+        const r = this.candidate(s);
+        if (r === NEED) {
+          if (waitAt < 0) waitAt = s;
+          continue;
+        }
+        if (r === BAD_CRC) crcFailed = true;
+        if (r <= 0) continue;
+        if (s > 0) this.drop(s, true);
+        out.push({ unit: this.buf[0]!, pdu: this.buf.slice(1, r - 2) });
         this.stats.frames++;
-        this.drop(total, false);
-        crcFailedHere = false;
-        continue;
+        emitted = true;
+        this.drop(r, false);
+        continue outer;
       }
-      // Count one CRC error per run of failed candidates, not one per byte slid over.
-      if (!crcFailedHere) this.stats.crcErrors++;
-      crcFailedHere = true;
-      this.drop(1, true);
+      if (waitAt < 0) this.drop(this.len, true);
+      else if (waitAt > 0) this.drop(waitAt, true);
+      break;
     }
+    // One CRC error per batch of failed candidates, not one per byte slid over.
+    if (crcFailed && !emitted) this.stats.crcErrors++;
+  }
+
+  /** At offset `s`: the length of a valid frame, NEED (more bytes), BAD_CRC, or BAD (cannot start a frame). */
+  private candidate(s: number): number {
+    const avail = this.len - s;
+    if (this.expectUnit !== undefined && this.buf[s] !== this.expectUnit) return BAD;
+    const l = pduLength(this.buf, s + 1, avail - 1, this.opts.direction);
+    if (l === 0) return NEED;
+    if (l < 0 || l > MAX_PDU) return BAD;
+    const total = l + 3;
+    if (avail < total) return NEED;
+    const c = crc16(this.buf, s, s + total - 2);
+    return this.buf[s + total - 2] === (c & 0xff) && this.buf[s + total - 1] === c >>> 8 ? total : BAD_CRC;
   }
 }
+
+const NEED = 0;
+const BAD = -1;
+const BAD_CRC = -2;

@@ -1,0 +1,201 @@
+/**
+ * Modbus test helpers: an in-memory slave (several unit ids, register tables), a fake serial port
+ * wired to it (with fault switches: mute units, corrupt answers, vanish), and the real-peer recipe
+ * (a socat pty pair and a pymodbus RTU slave, test/helpers/modbus_rtu_slave.py).
+ */
+import { spawnSync } from "node:child_process";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { decodeRequest, encodeResponse, type Response } from "../../drivers/modbus/pdu.js";
+import { RtuFramer, encodeRtu } from "../../drivers/modbus/rtu-framer.js";
+import type { PortHandle, PortOpener, SerialSettings } from "../../drivers/modbus/serial-transport.js";
+import { hasCommand, startPeer, waitFor, type Peer } from "./peer.js";
+
+export const hex = (s: string): Uint8Array => Uint8Array.from(s.trim().split(/\s+/).filter(Boolean).map((x) => Number.parseInt(x, 16)));
+export const toHex = (b: Uint8Array): string => [...b].map((x) => x.toString(16).padStart(2, "0").toUpperCase()).join(" ");
+
+export class SimUnit {
+  coils = new Array<boolean>(65536).fill(false);
+  discrete = new Array<boolean>(65536).fill(false);
+  holding = new Array<number>(65536).fill(0);
+  input = new Array<number>(65536).fill(0);
+  /** Highest valid address + 1 (beyond: exception 02). */
+  size = 1000;
+}
+
+/** An in-memory Modbus slave set: answers request PDUs like a device would. */
+export class SimSlaves {
+  readonly units = new Map<number, SimUnit>();
+  unit(id: number): SimUnit {
+    let u = this.units.get(id);
+    if (!u) this.units.set(id, (u = new SimUnit()));
+    return u;
+  }
+  /** The response PDU for a request PDU, or undefined (no answer). */
+  answer(id: number, pdu: Uint8Array): Uint8Array | undefined {
+    const u = this.units.get(id);
+    if (!u) return undefined;
+    const r = decodeRequest(pdu);
+    const fn = pdu[0] ?? 0;
+    const exc = (e: number): Uint8Array => encodeResponse({ kind: "exception", fn, exception: e });
+    if (!r.ok) return exc(r.code === "E_MODBUS_ILLEGAL_FUNCTION" ? 1 : 3);
+    const q = r.value;
+    const inRange = (a: number, n: number) => a + n <= u.size;
+    let res: Response;
+    switch (q.fn) {
+      case 0x01:
+      case 0x02:
+        if (!inRange(q.address, q.quantity)) return exc(2);
+        res = { kind: "bits", fn: q.fn, bits: (q.fn === 1 ? u.coils : u.discrete).slice(q.address, q.address + q.quantity) };
+        break;
+      case 0x03:
+      case 0x04:
+        if (!inRange(q.address, q.quantity)) return exc(2);
+        res = { kind: "registers", fn: q.fn, registers: (q.fn === 3 ? u.holding : u.input).slice(q.address, q.address + q.quantity) };
+        break;
+      case 0x05:
+        if (!inRange(q.address, 1)) return exc(2);
+        u.coils[q.address] = q.value;
+        res = { kind: "coil", fn: 5, address: q.address, value: q.value };
+        break;
+      case 0x06:
+        if (!inRange(q.address, 1)) return exc(2);
+        u.holding[q.address] = q.value;
+        res = { kind: "register", fn: 6, address: q.address, value: q.value };
+        break;
+      case 0x0f:
+        if (!inRange(q.address, q.values.length)) return exc(2);
+        q.values.forEach((v, i) => (u.coils[q.address + i] = v));
+        res = { kind: "written", fn: 0x0f, address: q.address, quantity: q.values.length };
+        break;
+      case 0x10:
+        if (!inRange(q.address, q.values.length)) return exc(2);
+        q.values.forEach((v, i) => (u.holding[q.address + i] = v));
+        res = { kind: "written", fn: 0x10, address: q.address, quantity: q.values.length };
+        break;
+      case 0x17:
+        if (!inRange(q.writeAddress, q.values.length) || !inRange(q.readAddress, q.readQuantity)) return exc(2);
+        q.values.forEach((v, i) => (u.holding[q.writeAddress + i] = v));
+        res = { kind: "registers", fn: 0x17, registers: u.holding.slice(q.readAddress, q.readAddress + q.readQuantity) };
+        break;
+    }
+    return encodeResponse(res);
+  }
+}
+
+export interface FakeLineOptions {
+  /** Answer delay in ms of the injected clock's setTimeout (0: next macrotask-free microtask). */
+  delayMs?: number;
+  setTimeout?: (fn: () => void, ms: number) => void;
+}
+
+/**
+ * A fake serial line with the simulated slaves at the far end. Fault switches: `mute` units,
+ * `corruptNext` answers, `noiseBefore` bytes, `split` answers into chunks, `vanish()` the port.
+ */
+export class FakeLine {
+  readonly slaves = new SimSlaves();
+  readonly mute = new Set<number>();
+  corruptNext = 0;
+  noiseBefore: Uint8Array | undefined;
+  split = 0;
+  present = true;
+  opens = 0;
+  readonly written: Uint8Array[] = [];
+  private current: { data?: (c: Uint8Array) => void; close?: (r: string) => void; closed: boolean } | undefined;
+  private readonly framer = new RtuFramer({ direction: "request", silenceMs: Number.POSITIVE_INFINITY });
+
+  constructor(private readonly o: FakeLineOptions = {}) {}
+
+  readonly open: PortOpener = async (_s: SerialSettings): Promise<PortHandle> => {
+    if (!this.present) throw Object.assign(new Error("ENOENT: no such file or directory"), { code: "ENOENT" });
+    this.opens++;
+    const h: { data?: (c: Uint8Array) => void; close?: (r: string) => void; closed: boolean } = { closed: false };
+    this.current = h;
+    return {
+      write: async (bytes) => {
+        if (h.closed) throw new Error("port is closed");
+        this.written.push(bytes.slice());
+        for (const f of this.framer.push(bytes, 0)) this.respond(h, f.unit, f.pdu);
+      },
+      close: async () => {
+        h.closed = true;
+      },
+      onData: (cb) => (h.data = cb),
+      onClose: (cb) => (h.close = cb),
+    };
+  };
+
+  /** The adapter is unplugged: the open port closes and opening fails until `plugIn()`. */
+  vanish(): void {
+    this.present = false;
+    const h = this.current;
+    if (h && !h.closed) {
+      h.closed = true;
+      h.close?.("EIO: device disconnected");
+    }
+  }
+  plugIn(): void {
+    this.present = true;
+  }
+
+  private respond(h: { data?: (c: Uint8Array) => void; closed: boolean }, unit: number, pdu: Uint8Array): void {
+    if (unit === 0 || this.mute.has(unit)) {
+      if (unit === 0) for (const id of this.slaves.units.keys()) this.slaves.answer(id, pdu);
+      return;
+    }
+    const res = this.slaves.answer(unit, pdu);
+    if (!res) return;
+    let adu = encodeRtu(unit, res);
+    if (this.corruptNext > 0) {
+      this.corruptNext--;
+      adu = adu.slice();
+      adu[adu.length - 3]! ^= 0x10;
+    }
+    if (this.noiseBefore) adu = Uint8Array.from([...this.noiseBefore, ...adu]);
+    const chunks: Uint8Array[] = [];
+    if (this.split > 0) for (let i = 0; i < adu.length; i += this.split) chunks.push(adu.slice(i, i + this.split));
+    else chunks.push(adu);
+    const deliver = () => {
+      if (!h.closed) for (const c of chunks) h.data?.(c);
+    };
+    if (this.o.setTimeout && this.o.delayMs) this.o.setTimeout(deliver, this.o.delayMs);
+    else queueMicrotask(deliver);
+  }
+}
+
+// ------------------------------------------------------------------ real peers: socat + pymodbus
+
+export const PYTHON = "/usr/bin/python3";
+export const SLAVE_SCRIPT = join(new URL(".", import.meta.url).pathname, "modbus_rtu_slave.py");
+
+/** socat and Debian's python with pymodbus and serial_asyncio are installed. */
+export function canRunRealSlave(): boolean {
+  if (!hasCommand("socat") || !existsSync(PYTHON)) return false;
+  return spawnSync(PYTHON, ["-c", "import pymodbus.server, serial_asyncio"], { stdio: "ignore" }).status === 0;
+}
+
+/** A socat pty pair: `a` and `b` are symlinks to the two /dev/pts ends. */
+export async function startPtyPair(dir: string, a: string, b: string): Promise<Peer> {
+  const pa = join(dir, a);
+  const pb = join(dir, b);
+  // raw,echo=0 on both ends: otherwise the line discipline echoes bytes and maps CR/LF.
+  const peer = startPeer("socat", ["-d", "-d", `pty,raw,echo=0,link=${pa}`, `pty,raw,echo=0,link=${pb}`]);
+  await waitFor(`pty pair ${a}/${b}`, () => existsSync(pa) && existsSync(pb), 5000);
+  return peer;
+}
+
+export interface SlaveOptions {
+  units: number[];
+  baud?: number;
+  /** Registers per table (default 200). */
+  size?: number;
+}
+
+/** The pymodbus RTU slave on `tty`, answering for `units`; resolves once it has opened the port. */
+export async function startRealSlave(tty: string, o: SlaveOptions): Promise<Peer> {
+  const args = [SLAVE_SCRIPT, tty, "--units", o.units.join(","), "--baud", String(o.baud ?? 9600), "--size", String(o.size ?? 200)];
+  const peer = startPeer(PYTHON, args);
+  await waitFor("pymodbus slave ready", () => peer.output().includes('"serving"') || (peer.child.exitCode !== null && Promise.reject(new Error(`slave exited: ${peer.output()}`))), 15_000);
+  return peer;
+}
