@@ -1,0 +1,91 @@
+/**
+ * Writes a bundle: the manifest first, then directories, files and links, as a ustar archive.
+ * Files are hashed in a first pass (the manifest needs their sha256) and streamed in a second.
+ */
+import { createHash } from "node:crypto";
+import { closeSync, createReadStream, fsyncSync, openSync, renameSync, statSync, writeSync } from "node:fs";
+import { RidgeError } from "../core/errors.js";
+import { BUNDLE_FORMAT, MANIFEST_NAME, type BundleManifest } from "./bundle-manifest.js";
+import { END_OF_ARCHIVE, encodeHeader, padding } from "./tar-codec.js";
+import type { ArtifactKind } from "./tuf-metadata.js";
+
+export interface BundleInput {
+  kind: ArtifactKind;
+  version: string;
+  board: string;
+  arch: string;
+  entry?: string;
+  /** Path in the bundle → source file on disk. */
+  files: Map<string, string>;
+  /** Path in the bundle → relative symlink target. */
+  symlinks?: Map<string, string>;
+  created?: Date;
+}
+
+async function sha256File(path: string): Promise<string> {
+  const h = createHash("sha256");
+  for await (const c of createReadStream(path, { highWaterMark: 1 << 20 })) h.update(c as Buffer);
+  return h.digest("hex");
+}
+
+function writeAll(fd: number, b: Uint8Array): void {
+  let off = 0;
+  while (off < b.length) off += writeSync(fd, b, off, b.length - off);
+}
+
+export async function writeBundle(out: string, input: BundleInput): Promise<BundleManifest> {
+  const files: BundleManifest["files"] = {};
+  const paths = [...input.files.keys()].sort();
+  for (const p of paths) {
+    const src = input.files.get(p)!;
+    const st = statSync(src);
+    if (!st.isFile()) throw new RidgeError("E_OTA_BUNDLE_INPUT", "config", `${src} is not a regular file`);
+    files[p] = { size: st.size, sha256: await sha256File(src), mode: st.mode & 0o755 };
+  }
+  const links: Record<string, string> = {};
+  for (const [p, t] of [...(input.symlinks ?? new Map<string, string>())].sort()) links[p] = t;
+  const manifest: BundleManifest = {
+    format: BUNDLE_FORMAT,
+    kind: input.kind,
+    version: input.version,
+    board: input.board,
+    arch: input.arch,
+    ...(input.entry ? { entry: input.entry } : {}),
+    created: (input.created ?? new Date()).toISOString(),
+    files,
+    links,
+  };
+  const tmp = `${out}.tmp-${process.pid}`;
+  const fd = openSync(tmp, "w");
+  const mtime = Math.floor((input.created ?? new Date()).getTime() / 1000);
+  try {
+    const mbytes = new TextEncoder().encode(JSON.stringify(manifest, null, 1));
+    writeAll(fd, encodeHeader({ path: MANIFEST_NAME, type: "file", mode: 0o644, size: mbytes.length, linkname: "", mtime }));
+    writeAll(fd, mbytes);
+    writeAll(fd, new Uint8Array(padding(mbytes.length)));
+    const dirs = new Set<string>();
+    for (const p of [...paths, ...Object.keys(links)]) {
+      const parts = p.split("/");
+      for (let i = 1; i < parts.length; i++) dirs.add(parts.slice(0, i).join("/"));
+    }
+    for (const d of [...dirs].sort()) writeAll(fd, encodeHeader({ path: `${d}/`, type: "directory", mode: 0o755, size: 0, linkname: "", mtime }));
+    for (const p of paths) {
+      const f = files[p]!;
+      writeAll(fd, encodeHeader({ path: p, type: "file", mode: f.mode, size: f.size, linkname: "", mtime }));
+      let n = 0;
+      for await (const c of createReadStream(input.files.get(p)!, { highWaterMark: 1 << 20 })) {
+        writeAll(fd, c as Buffer);
+        n += (c as Buffer).length;
+      }
+      if (n !== f.size) throw new RidgeError("E_OTA_BUNDLE_INPUT", "environment", `${input.files.get(p)} changed while bundling`);
+      writeAll(fd, new Uint8Array(padding(f.size)));
+    }
+    for (const [p, t] of Object.entries(links)) writeAll(fd, encodeHeader({ path: p, type: "symlink", mode: 0o777, size: 0, linkname: t, mtime }));
+    writeAll(fd, END_OF_ARCHIVE);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(tmp, out);
+  return manifest;
+}
