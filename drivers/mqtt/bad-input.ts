@@ -43,6 +43,6 @@ export class BadInputReporter {
     }
     if (this.last.size > 10_000) this.last.clear();
     this.last.set(key, { at: now, suppressed: 0 });
-    this.ctx.log.warn({ driver: this.driver, device, reason, ...detail, ...(l?.suppressed ? { suppressed: l.suppressed } : {}) }, `mqtt: dropped bad input from ${device} (${reason})`);
+    this.ctx.log.warn({ ...detail, driver: this.driver, device, reason, ...(l?.suppressed ? { suppressed: l.suppressed } : {}) }, `mqtt: dropped bad input from ${device} (${reason})`);
   }
 }

@@ -252,8 +252,16 @@ export class EmbeddedBroker {
     } catch {
       more = true; // the driver reports its own failures; never let one message break the broker
     }
-    if (more) cb();
-    else this.policy.drained().then(() => cb(), () => cb());
+    if (more) return cb();
+    // aedes also reads on every 'readable' event, so holding cb alone is not enough: pause the
+    // client (its parser stops taking batches) and resume once the pipeline has drained.
+    const pausable = client as Client & { pause?: () => void; resume?: () => void };
+    pausable.pause?.();
+    const go = (): void => {
+      cb();
+      if (!client.closed) pausable.resume?.();
+    };
+    this.policy.drained().then(go, go);
   }
 
   /** Publish to devices (commands). */
