@@ -161,12 +161,21 @@ export interface ScaleSpec {
 /** raw → engineering value (only numbers are scaled). */
 export function applyScale(raw: RawValue, p: ScaleSpec): RawValue {
   if (typeof raw !== "number" || (p.scale === 1 && p.offset === 0)) return raw;
-  return raw * p.scale + p.offset;
+  // Dividing by 10 rather than multiplying by 0.1 keeps 1235 × 0.1 at 123.5, not 123.50000000000001.
+  const inv = divisorOf(p.scale);
+  return (inv === undefined ? raw * p.scale : raw / inv) + p.offset;
+}
+
+function divisorOf(scale: number): number | undefined {
+  if (Math.abs(scale) >= 1) return undefined;
+  const inv = 1 / scale;
+  return Math.abs(inv - Math.round(inv)) < 1e-9 ? Math.round(inv) : undefined;
 }
 
 /** engineering value → raw, rounded for integer types. */
 export function removeScale(value: RawValue, p: ScaleSpec): RawValue {
   if (typeof value !== "number" || (p.scale === 1 && p.offset === 0)) return value;
-  const raw = (value - p.offset) / p.scale;
+  const inv = divisorOf(p.scale);
+  const raw = inv === undefined ? (value - p.offset) / p.scale : (value - p.offset) * inv;
   return p.type === "float32" || p.type === "float64" ? raw : Math.round(raw);
 }
