@@ -1,9 +1,76 @@
 import { z } from "zod";
+import { duration, listenAddress, size } from "../../core/units.js";
 
-// Placeholder schema: the lwm2m driver issue replaces it with the full one.
-export const lwm2mDriverConfig = z.object({ name: z.string().min(1) }).passthrough();
+const lwm2mPath = z.string().regex(/^(\/\d{1,5}){1,4}$/, "expected an LwM2M path such as /3303/0/5700");
+const formatName = z.enum(["text", "opaque", "tlv", "senml-json", "senml-cbor", "lwm2m-json"]);
+
+/** Notification attributes (OMA-TS-LightweightM2M-Core §5.1.2): sent with Write-Attributes before observing. */
+export const notificationAttributes = z
+  .object({ pmin: z.number().int().min(0).optional(), pmax: z.number().int().min(0).optional(), gt: z.number().optional(), lt: z.number().optional(), st: z.number().min(0).optional() })
+  .strict();
+
+export const lwm2mDeviceType = z
+  .object({
+    /** paths observed as soon as a device of this type registers */
+    observe: z.array(lwm2mPath).default([]),
+    attributes: notificationAttributes.optional(),
+    /** Accept format asked for on reads and observations (default: whatever the device sends) */
+    accept: formatName.optional(),
+  })
+  .strict();
+
+export const lwm2mDriverConfig = z
+  .object({
+    name: z.string().min(1),
+    /** one UDP socket for registrations, requests to devices and firmware downloads */
+    listen: listenAddress.default("0.0.0.0:5683"),
+    /** host put into firmware Package URIs; default: the listen host, or this gateway's first IPv4 when listening on 0.0.0.0 */
+    advertise: z.string().min(1).optional(),
+    /** accept registrations from endpoints that are not in `devices:` (their device id is the endpoint name) */
+    acceptUnknown: z.boolean().default(true),
+    /** device type for unknown endpoints */
+    defaultType: z.string().optional(),
+    deviceTypes: z.record(lwm2mDeviceType).default({}),
+    limits: z
+      .object({
+        maxUnknown: z.number().int().min(0).default(1000),
+        registrationsPerSecond: z.number().positive().default(50),
+        burst: z.number().int().min(1).default(100),
+        minLifetime: duration.default(30_000),
+        maxLifetime: duration.default(7 * 86_400_000),
+        maxRegistrationBytes: size.default(8192),
+      })
+      .strict()
+      .default({}),
+    requestTimeout: duration.default(10_000),
+    firmware: z
+      .object({
+        /** whole push, from Package URI write to a final Update Result */
+        timeout: duration.default(600_000),
+        /** how often State / Update Result are read while a push runs */
+        pollEvery: duration.default(1000),
+      })
+      .strict()
+      .default({}),
+  })
+  .strict()
+  .superRefine((c, ctx) => {
+    if (c.defaultType !== undefined && !(c.defaultType in c.deviceTypes)) ctx.addIssue({ code: "custom", path: ["defaultType"], message: `no device type "${c.defaultType}" in deviceTypes`, params: { code: "E_CONFIG_REFERENCE" } });
+  });
 export type Lwm2mDriverConfig = z.infer<typeof lwm2mDriverConfig>;
+export type Lwm2mDeviceType = z.infer<typeof lwm2mDeviceType>;
 
 /** Per-device config for devices on this driver (the `devices:` list entries). */
-export const lwm2mDeviceConfig = z.object({ id: z.string(), driver: z.string() }).passthrough();
+export const lwm2mDeviceConfig = z
+  .object({
+    id: z.string().min(1),
+    driver: z.string().min(1),
+    /** LwM2M endpoint client name (`ep=`); default: the device id */
+    endpoint: z.string().min(1).optional(),
+    /** a key of the driver's deviceTypes */
+    type: z.string().optional(),
+    /** extra paths to observe on this device */
+    observe: z.array(lwm2mPath).default([]),
+  })
+  .strict();
 export type Lwm2mDeviceConfig = z.infer<typeof lwm2mDeviceConfig>;

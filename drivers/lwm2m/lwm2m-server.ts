@@ -1,0 +1,445 @@
+/**
+ * The LwM2M server on ONE UDP socket: node-coap's server answers the Registration interface
+ * (`/rd`) and serves firmware packages (`/fw/<token>`, block-wise), and a node-coap Agent bound to
+ * the same socket sends Device Management and Information Reporting requests, so every request
+ * leaves from the port the client registered with (Wakaama, Anjay and Zephyr drop anything else).
+ *
+ * Every datagram is also classified by our own total codec (drivers/coap/message.ts) so malformed
+ * input is counted before node-coap sees it.
+ */
+import { createSocket, type Socket } from "node:dgram";
+import { randomBytes } from "node:crypto";
+import coap from "coap";
+import type { IncomingMessage, OutgoingMessage, ObserveReadStream } from "coap";
+import type { Clock } from "../../core/clock.js";
+import type { DriverLog } from "../../core/driver.js";
+import { RidgeError } from "../../core/errors.js";
+import { decodeCoapMessage, encodeUint } from "../coap/message.js";
+import { ContentFormat, decodeContent, encodeContent, isSupportedFormat } from "./content-format.js";
+import { declaredObjects, parseLinkFormat, type Link } from "./link-format.js";
+import { typeOfPath } from "./object-registry.js";
+import { Registrations, type Admission, type RegistrationEvents, type RegistrationLimits } from "./registrations.js";
+import type { Registration, RegistrationStore } from "./registration-store.js";
+import { parsePath, type ResourceValue, type TypeOf } from "./value.js";
+
+export interface Lwm2mServerOptions {
+  host: string;
+  port: number;
+  clock: Clock;
+  log: DriverLog;
+  count(metric: string, labels: Record<string, string>, by?: number): void;
+  limits: RegistrationLimits;
+  admit(endpoint: string): Admission;
+  events: RegistrationEvents;
+  store?: RegistrationStore;
+  requestTimeoutMs: number;
+  /** largest registration payload accepted */
+  maxRegistrationBytes: number;
+  typeOf?: TypeOf;
+}
+
+export interface CoapReply {
+  code: string;
+  format: number | undefined;
+  payload: Buffer;
+}
+
+export interface WriteAttributes {
+  pmin?: number;
+  pmax?: number;
+  gt?: number;
+  lt?: number;
+  st?: number;
+}
+
+export interface Observation {
+  endpoint: string;
+  path: string;
+  cancel(): void;
+}
+
+const FORMAT_BY_NAME: Record<string, number> = {
+  "text/plain": 0,
+  "application/link-format": 40,
+  "application/octet-stream": 42,
+  "application/cbor": 60,
+  "application/senml+json": 110,
+  "application/senml+cbor": 112,
+  "application/vnd.oma.lwm2m+tlv": 11542,
+  "application/vnd.oma.lwm2m+json": 11543,
+};
+
+function formatOf(h: unknown): number | undefined {
+  if (typeof h === "number") return h;
+  if (typeof h === "string") return FORMAT_BY_NAME[h.split(";")[0]!.trim()] ?? (/^\d+$/.test(h) ? Number(h) : undefined);
+  if (Buffer.isBuffer(h)) {
+    let v = 0;
+    for (const b of h) v = v * 256 + b;
+    return v;
+  }
+  return undefined;
+}
+
+export class Lwm2mServer {
+  readonly registrations: Registrations;
+  private socket: Socket | undefined;
+  private server: coap.Server | undefined;
+  private agent: coap.Agent | undefined;
+  private readonly observations = new Map<string, { stream?: ObserveReadStream; cancelled: boolean }>();
+  private readonly firmware = new Map<string, Uint8Array>();
+  private readonly typeOf: TypeOf;
+  readonly stats = { malformed: 0, requests: 0, registrations: 0, rejected: 0, notifications: 0, badContent: 0, timeouts: 0, firmwareBlocks: 0 };
+  private lastMalformedLog = -Infinity;
+
+  constructor(private readonly opts: Lwm2mServerOptions) {
+    this.typeOf = opts.typeOf ?? typeOfPath;
+    this.registrations = new Registrations(opts.clock, opts.limits, opts.admit, opts.events, () => randomBytes(6).toString("hex"), opts.store);
+  }
+
+  async start(): Promise<{ address: string; port: number }> {
+    const socket = createSocket({ type: "udp4" });
+    await new Promise<void>((resolve, reject) => {
+      socket.once("error", reject);
+      socket.bind(this.opts.port, this.opts.host, () => {
+        socket.off("error", reject);
+        resolve();
+      });
+    });
+    socket.on("error", (e) => this.opts.log.warn({ err: e.message }, "lwm2m socket error"));
+    socket.on("message", (msg) => {
+      const d = decodeCoapMessage(msg);
+      if (!d.ok) {
+        this.stats.malformed++;
+        this.opts.count("lwm2m_malformed_total", { code: d.code });
+        const now = this.opts.clock.monotonic();
+        if (now - this.lastMalformedLog > 10_000) {
+          this.lastMalformedLog = now;
+          this.opts.log.warn({ code: d.code, offset: d.offset, total: this.stats.malformed }, `malformed CoAP datagram: ${d.reason}`);
+        }
+      }
+    });
+    this.socket = socket;
+    const server = coap.createServer({ type: "udp4" }, (req, res) => this.onRequest(req, res));
+    server.on("error", (e: Error) => this.opts.log.warn({ err: e.message }, "lwm2m server error"));
+    server.listen(socket);
+    this.server = server;
+    const agent = new coap.Agent({ socket });
+    agent.on("error", (e: Error) => this.opts.log.warn({ err: e.message }, "lwm2m agent error"));
+    this.agent = agent;
+    this.registrations.restore();
+    return this.address();
+  }
+
+  address(): { address: string; port: number } {
+    const a = this.socket?.address();
+    return { address: a?.address ?? this.opts.host, port: a?.port ?? this.opts.port };
+  }
+
+  async stop(): Promise<void> {
+    for (const o of this.observations.values()) {
+      o.cancelled = true;
+      o.stream?.close(false);
+    }
+    this.observations.clear();
+    this.registrations.close();
+    this.server?.close();
+    this.agent?.close();
+    const s = this.socket;
+    this.socket = undefined;
+    this.server = undefined;
+    this.agent = undefined;
+    if (s) await new Promise<void>((r) => s.close(() => r()));
+  }
+
+  // ---- Registration interface (server side) ----
+
+  private onRequest(req: IncomingMessage, res: OutgoingMessage): void {
+    this.stats.requests++;
+    try {
+      this.route(req, res);
+    } catch (e) {
+      this.opts.log.error({ err: e instanceof Error ? e.message : String(e) }, "lwm2m request handler failed");
+      this.reply(res, "5.00");
+    }
+  }
+
+  private reply(res: OutgoingMessage, code: string, payload?: Buffer | string): void {
+    res.code = code;
+    res.end(payload);
+  }
+
+  private route(req: IncomingMessage, res: OutgoingMessage): void {
+    const method = req.method;
+    if (!["GET", "POST", "PUT", "DELETE"].includes(method)) return this.reply(res, "4.05");
+    // RFC 7252 §5.4.1: unrecognised critical options in a request → 4.02 Bad Option.
+    for (const o of req._packet.options ?? []) {
+      if (typeof o.name === "number" && o.name & 1) return this.reply(res, "4.02");
+    }
+    const url = new URL(req.url, "coap://gateway");
+    const segs = url.pathname.split("/").filter((s) => s.length > 0).map((s) => decodeURIComponent(s));
+    if (segs[0] === "rd") {
+      if (segs.length === 1 && method === "POST") return this.onRegister(req, res, url.searchParams);
+      if (segs.length === 2 && method === "POST") return this.onUpdate(req, res, segs[1]!, url.searchParams);
+      if (segs.length === 2 && method === "DELETE") return this.onDeregister(res, segs[1]!);
+      return this.reply(res, "4.05");
+    }
+    if (segs[0] === "fw" && segs.length === 2 && method === "GET") {
+      const body = this.firmware.get(segs[1]!);
+      if (!body) return this.reply(res, "4.04");
+      this.stats.firmwareBlocks++;
+      res.setOption("Content-Format", Buffer.from(encodeUint(ContentFormat.opaque)));
+      return this.reply(res, "2.05", Buffer.from(body.buffer, body.byteOffset, body.byteLength));
+    }
+    return this.reply(res, "4.04");
+  }
+
+  private parseLinks(req: IncomingMessage): { links: Link[]; objects: string[]; rootPath: string } | string {
+    const payload = req.payload ?? Buffer.alloc(0);
+    if (payload.length > this.opts.maxRegistrationBytes) return `registration payload of ${payload.length} bytes > ${this.opts.maxRegistrationBytes}`;
+    const parsed = parseLinkFormat(payload.toString("utf8"));
+    if (!parsed.ok) return `bad link format: ${parsed.reason}`;
+    const root = parsed.value.find((l) => l.attrs.rt === "oma.lwm2m");
+    const rootPath = root && root.target !== "/" ? root.target.replace(/\/$/, "") : "";
+    return { links: parsed.value, objects: declaredObjects(parsed.value, rootPath || "/"), rootPath };
+  }
+
+  private onRegister(req: IncomingMessage, res: OutgoingMessage, q: URLSearchParams): void {
+    const ep = q.get("ep");
+    const lt = q.get("lt");
+    if (!ep || ep.length > 128 || (lt !== null && !/^\d{1,10}$/.test(lt))) {
+      this.opts.count("lwm2m_registrations_rejected_total", { reason: "bad-request" });
+      return this.reply(res, "4.00", "ep required (<= 128 chars), lt must be an integer");
+    }
+    const links = this.parseLinks(req);
+    if (typeof links === "string") {
+      this.opts.count("lwm2m_registrations_rejected_total", { reason: "bad-payload" });
+      return this.reply(res, "4.00", links);
+    }
+    const out = this.registrations.register({
+      endpoint: ep,
+      address: req.rsinfo.address,
+      port: req.rsinfo.port,
+      lifetime: lt === null ? 86400 : Number(lt),
+      binding: q.get("b") ?? "U",
+      version: q.get("lwm2m") ?? "1.0",
+      ...links,
+    });
+    if (!out.ok) {
+      this.stats.rejected++;
+      this.opts.count("lwm2m_registrations_rejected_total", { reason: out.code });
+      // RFC 8516 4.29 Too Many Requests for the rate limit, 5.03 when full, 4.03 when not allowed
+      return this.reply(res, out.code === "E_LWM2M_RATE_LIMITED" ? "4.29" : out.code === "E_LWM2M_REGISTRATION_CAP" ? "5.03" : "4.03");
+    }
+    this.stats.registrations++;
+    this.opts.count("lwm2m_registrations_total", {});
+    res.setOption("Location-Path", [Buffer.from("rd"), Buffer.from(out.registration.id)]);
+    this.reply(res, "2.01");
+  }
+
+  private onUpdate(req: IncomingMessage, res: OutgoingMessage, id: string, q: URLSearchParams): void {
+    const lt = q.get("lt");
+    if (lt !== null && !/^\d{1,10}$/.test(lt)) return this.reply(res, "4.00");
+    let links: { links: Link[]; objects: string[] } | undefined;
+    if (req.payload && req.payload.length > 0) {
+      const l = this.parseLinks(req);
+      if (typeof l === "string") return this.reply(res, "4.00", l);
+      links = { links: l.links, objects: l.objects };
+    }
+    const b = q.get("b");
+    const reg = this.registrations.update(id, {
+      address: req.rsinfo.address,
+      port: req.rsinfo.port,
+      ...(lt !== null ? { lifetime: Number(lt) } : {}),
+      ...(b !== null ? { binding: b } : {}),
+      ...(links ?? {}),
+    });
+    this.reply(res, reg ? "2.04" : "4.04");
+  }
+
+  private onDeregister(res: OutgoingMessage, id: string): void {
+    this.reply(res, this.registrations.deregister(id) ? "2.02" : "4.04");
+  }
+
+  // ---- firmware packages served at a Package URI ----
+
+  /** Serve verified bytes at `/fw/<token>`; returns the path. */
+  serveFirmware(bytes: Uint8Array): { path: string; withdraw(): void } {
+    const token = randomBytes(8).toString("hex");
+    this.firmware.set(token, bytes);
+    return { path: `/fw/${token}`, withdraw: () => void this.firmware.delete(token) };
+  }
+
+  // ---- Device Management & Service Enablement, Information Reporting (client side) ----
+
+  private target(endpoint: string): Registration {
+    const reg = this.registrations.byEndpoint(endpoint);
+    if (!reg) throw new RidgeError("E_LWM2M_NOT_REGISTERED", "peer", `LwM2M endpoint ${endpoint} is not registered`);
+    return reg;
+  }
+
+  /** One CoAP request from the server socket to a registered client. */
+  request(endpoint: string, method: "GET" | "PUT" | "POST" | "DELETE", path: string, o: { query?: string; payload?: Uint8Array; format?: number; accept?: number } = {}): Promise<CoapReply> {
+    const reg = this.target(endpoint);
+    const agent = this.agent;
+    if (!agent) return Promise.reject(new RidgeError("E_LWM2M_STOPPED", "internal", "LwM2M server is not running"));
+    return new Promise<CoapReply>((resolve, reject) => {
+      const req = agent.request({ host: reg.address, port: reg.port, method, pathname: reg.rootPath + path, confirmable: true, ...(o.query ? { query: o.query } : {}) });
+      if (o.format !== undefined) req.setOption("Content-Format", Buffer.from(encodeUint(o.format)));
+      if (o.accept !== undefined) req.setOption("Accept", Buffer.from(encodeUint(o.accept)));
+      const timer = this.opts.clock.setTimeout(() => {
+        this.stats.timeouts++;
+        this.opts.count("lwm2m_request_timeouts_total", { endpoint });
+        (req as unknown as { sender?: { reset(): void } }).sender?.reset();
+        reject(new RidgeError("E_LWM2M_TIMEOUT", "peer", `${method} ${path} to ${endpoint} got no answer in ${this.opts.requestTimeoutMs} ms`));
+      }, this.opts.requestTimeoutMs);
+      req.on("response", (res: IncomingMessage) => {
+        timer.cancel();
+        resolve({ code: res.code, format: formatOf(res.headers["Content-Format"]), payload: res.payload });
+      });
+      req.on("error", (e: Error) => {
+        timer.cancel();
+        reject(new RidgeError("E_LWM2M_TRANSPORT", "peer", `${method} ${path} to ${endpoint}: ${e.message}`));
+      });
+      req.end(o.payload ? Buffer.from(o.payload) : undefined);
+    });
+  }
+
+  private expect(r: CoapReply, ok: string[], what: string, endpoint: string): CoapReply {
+    if (!ok.includes(r.code)) throw new RidgeError("E_LWM2M_RESPONSE", "peer", `${what} on ${endpoint} answered ${r.code}`, { detail: { code: r.code, payload: r.payload.toString("utf8").slice(0, 200) } });
+    return r;
+  }
+
+  decode(r: CoapReply, path: string): ResourceValue[] {
+    if (r.format !== undefined && !isSupportedFormat(r.format)) {
+      this.stats.badContent++;
+      throw new RidgeError("E_LWM2M_CONTENT_FORMAT", "peer", `unsupported content format ${r.format} for ${path}`);
+    }
+    const d = decodeContent(r.format, r.payload, path, this.typeOf, Math.floor(this.opts.clock.now() / 1000));
+    if (!d.ok) {
+      this.stats.badContent++;
+      throw new RidgeError("E_LWM2M_CONTENT", "peer", `cannot decode ${path}: ${d.reason}`);
+    }
+    return d.value;
+  }
+
+  async read(endpoint: string, path: string, o: { accept?: number } = {}): Promise<ResourceValue[]> {
+    const r = this.expect(await this.request(endpoint, "GET", path, o), ["2.05"], `Read ${path}`, endpoint);
+    return this.decode(r, path);
+  }
+
+  /** Pick a write format the client accepts: its `ct` list (1.1+), else TLV (mandatory in 1.0). */
+  writeFormat(endpoint: string, path: string, values: ResourceValue[]): number {
+    const reg = this.target(endpoint);
+    const ids = parsePath(path) ?? [];
+    if (ids.length >= 3 && values.length === 1 && values[0]!.path === path) {
+      return values[0]!.value instanceof Uint8Array ? ContentFormat.opaque : ContentFormat.text;
+    }
+    const root = reg.links.find((l) => l.attrs.rt === "oma.lwm2m" || l.target === "/");
+    const ct = typeof root?.attrs.ct === "string" ? root.attrs.ct.split(/[\s,]+/).map(Number) : [];
+    if (ct.includes(ContentFormat.senmlCbor)) return ContentFormat.senmlCbor;
+    if (ct.includes(ContentFormat.senmlJson)) return ContentFormat.senmlJson;
+    if (ct.includes(ContentFormat.tlv) || reg.version === "1.0" || ct.length === 0) return ContentFormat.tlv;
+    return ContentFormat.lwm2mJson;
+  }
+
+  async write(endpoint: string, path: string, values: ResourceValue[], o: { partial?: boolean; format?: number } = {}): Promise<void> {
+    const format = o.format ?? this.writeFormat(endpoint, path, values);
+    const payload = encodeContent(format, values, path, this.typeOf);
+    this.expect(await this.request(endpoint, o.partial ? "POST" : "PUT", path, { payload, format }), ["2.04"], `Write ${path}`, endpoint);
+  }
+
+  async execute(endpoint: string, path: string, args?: string): Promise<void> {
+    this.expect(await this.request(endpoint, "POST", path, args ? { payload: new TextEncoder().encode(args), format: ContentFormat.text } : {}), ["2.04"], `Execute ${path}`, endpoint);
+  }
+
+  async discover(endpoint: string, path: string): Promise<Link[]> {
+    const r = this.expect(await this.request(endpoint, "GET", path, { accept: ContentFormat.linkFormat }), ["2.05"], `Discover ${path}`, endpoint);
+    const l = parseLinkFormat(r.payload.toString("utf8"));
+    if (!l.ok) throw new RidgeError("E_LWM2M_CONTENT", "peer", `Discover ${path}: ${l.reason}`);
+    return l.value;
+  }
+
+  async writeAttributes(endpoint: string, path: string, attrs: WriteAttributes): Promise<void> {
+    const query = Object.entries(attrs)
+      .filter(([, v]) => v !== undefined)
+      .map(([k, v]) => `${k}=${v as number}`)
+      .join("&");
+    this.expect(await this.request(endpoint, "PUT", path, { query }), ["2.04"], `Write-Attributes ${path}`, endpoint);
+  }
+
+  async create(endpoint: string, objectPath: string, values: ResourceValue[]): Promise<void> {
+    const format = this.writeFormat(endpoint, objectPath + "/0", values) === ContentFormat.text ? ContentFormat.tlv : this.writeFormat(endpoint, objectPath + "/0", values);
+    const base = values[0] ? "/" + (parsePath(values[0].path) ?? []).slice(0, 2).join("/") : objectPath;
+    const payload = encodeContent(format, values, base, this.typeOf);
+    this.expect(await this.request(endpoint, "POST", objectPath, { payload, format }), ["2.01"], `Create ${objectPath}`, endpoint);
+  }
+
+  async delete(endpoint: string, path: string): Promise<void> {
+    this.expect(await this.request(endpoint, "DELETE", path), ["2.02"], `Delete ${path}`, endpoint);
+  }
+
+  /**
+   * Observe a path; `onValues` gets every notification decoded. Resolves once the first response
+   * arrived (it carries the current value, delivered to `onValues` too).
+   */
+  observe(endpoint: string, path: string, onValues: (values: ResourceValue[]) => void, o: { accept?: number } = {}): Promise<Observation> {
+    const reg = this.target(endpoint);
+    const agent = this.agent;
+    if (!agent) return Promise.reject(new RidgeError("E_LWM2M_STOPPED", "internal", "LwM2M server is not running"));
+    const key = `${endpoint} ${path}`;
+    this.observations.get(key)?.stream?.close(false);
+    const entry: { stream?: ObserveReadStream; cancelled: boolean } = { cancelled: false };
+    this.observations.set(key, entry);
+    const cancel = () => {
+      if (entry.cancelled) return;
+      entry.cancelled = true;
+      // Cancel Observation (RFC 7641 §3.6): GET with Observe=1 and the same token.
+      entry.stream?.close(true);
+      if (this.observations.get(key) === entry) this.observations.delete(key);
+    };
+    return new Promise<Observation>((resolve, reject) => {
+      const req = agent.request({ host: reg.address, port: reg.port, method: "GET", pathname: reg.rootPath + path, observe: true, confirmable: true });
+      if (o.accept !== undefined) req.setOption("Accept", Buffer.from(encodeUint(o.accept)));
+      const timer = this.opts.clock.setTimeout(() => {
+        this.stats.timeouts++;
+        (req as unknown as { sender?: { reset(): void } }).sender?.reset();
+        if (this.observations.get(key) === entry) this.observations.delete(key);
+        reject(new RidgeError("E_LWM2M_TIMEOUT", "peer", `Observe ${path} on ${endpoint} got no answer in ${this.opts.requestTimeoutMs} ms`));
+      }, this.opts.requestTimeoutMs);
+      req.on("error", (e: Error) => {
+        timer.cancel();
+        reject(new RidgeError("E_LWM2M_TRANSPORT", "peer", `Observe ${path} on ${endpoint}: ${e.message}`));
+      });
+      req.on("response", (res: IncomingMessage) => {
+        timer.cancel();
+        if (!res.code.startsWith("2.")) {
+          if (this.observations.get(key) === entry) this.observations.delete(key);
+          reject(new RidgeError("E_LWM2M_RESPONSE", "peer", `Observe ${path} on ${endpoint} answered ${res.code}`, { detail: { code: res.code } }));
+          return;
+        }
+        const stream = "append" in res ? (res as ObserveReadStream) : undefined;
+        const deliver = (payload: Buffer, headers: IncomingMessage["headers"]) => {
+          if (entry.cancelled) return;
+          this.stats.notifications++;
+          try {
+            onValues(this.decode({ code: "2.05", format: formatOf(headers["Content-Format"]), payload }, path));
+          } catch (e) {
+            this.opts.count("lwm2m_bad_notifications_total", { endpoint });
+            this.opts.log.debug({ endpoint, path, err: e instanceof Error ? e.message : String(e) }, "undecodable notification");
+          }
+        };
+        if (stream) {
+          entry.stream = stream;
+          stream.on("data", (payload: Buffer) => deliver(payload, stream.headers));
+          stream.on("error", () => undefined);
+        } else deliver(res.payload, res.headers);
+        resolve({ endpoint, path, cancel });
+      });
+      req.end();
+    });
+  }
+
+  observing(): string[] {
+    return [...this.observations.keys()];
+  }
+}
