@@ -6,6 +6,9 @@
 import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
+import type { Clock } from "../../core/clock.js";
+import type { DriverContext } from "../../core/driver.js";
+import type { Event } from "../../core/event.js";
 import { decodeRequest, encodeResponse, type Response } from "../../drivers/modbus/pdu.js";
 import { RtuFramer, encodeRtu } from "../../drivers/modbus/rtu-framer.js";
 import type { PortHandle, PortOpener, SerialSettings } from "../../drivers/modbus/serial-transport.js";
@@ -198,4 +201,92 @@ export async function startRealSlave(tty: string, o: SlaveOptions): Promise<Peer
   const peer = startPeer(PYTHON, args);
   await waitFor("pymodbus slave ready", () => peer.output().includes('"serving"') || (peer.child.exitCode !== null && Promise.reject(new Error(`slave exited: ${peer.output()}`))), 15_000);
   return peer;
+}
+
+// ------------------------------------------------------------------ a driver context that records
+
+export interface RecordingContext {
+  ctx: DriverContext;
+  events: Event[];
+  counts: Map<string, number>;
+  logs: string[];
+  /** Sum of a counter over all label sets whose labels include `match`. */
+  count(metric: string, match?: Record<string, string>): number;
+}
+
+export function recordingContext(clock: Clock, dataDir: string): RecordingContext {
+  const events: Event[] = [];
+  const counts = new Map<string, number>();
+  const logs: string[] = [];
+  const log = (level: string) => (o: Record<string, unknown>, m: string) => void logs.push(`${level} ${m} ${JSON.stringify(o)}`);
+  return {
+    events,
+    counts,
+    logs,
+    count(metric, match = {}) {
+      let n = 0;
+      for (const [k, v] of counts) {
+        const i = k.indexOf("{");
+        if (k.slice(0, i) !== metric) continue;
+        const labels = JSON.parse(k.slice(i)) as Record<string, string>;
+        if (Object.entries(match).every(([mk, mv]) => labels[mk] === mv)) n += v;
+      }
+      return n;
+    },
+    ctx: {
+      emit: (e) => (events.push(e), true),
+      drained: async () => undefined,
+      clock,
+      log: { debug: log("debug"), info: log("info"), warn: log("warn"), error: log("error") },
+      count: (metric, labels, by = 1) => {
+        const k = `${metric}${JSON.stringify(labels)}`;
+        counts.set(k, (counts.get(k) ?? 0) + by);
+      },
+      dataDir,
+    },
+  };
+}
+
+// ------------------------------------------------------------------ a noise injector between two ptys
+
+export interface NoisyRelay {
+  /** Answers corrupted so far. */
+  corrupted: number;
+  forwarded: number;
+  close(): Promise<void>;
+}
+
+/**
+ * Forwards bytes between two serial devices (the inner ends of two pty pairs); every
+ * `corruptEvery`-th chunk from the slave side gets one byte flipped, as line noise would.
+ */
+export async function startNoisyRelay(masterSide: string, slaveSide: string, corruptEvery: number): Promise<NoisyRelay> {
+  const { SerialPort } = await import("serialport");
+  const open = (path: string) =>
+    new Promise<InstanceType<typeof SerialPort>>((resolve, reject) => {
+      const p = new SerialPort({ path, baudRate: 9600, autoOpen: false });
+      p.open((e) => (e ? reject(e) : resolve(p)));
+    });
+  const m = await open(masterSide);
+  const s = await open(slaveSide);
+  const state: NoisyRelay = {
+    corrupted: 0,
+    forwarded: 0,
+    close: async () => {
+      await Promise.all([m, s].map((p) => new Promise<void>((r) => (p.isOpen ? p.close(() => r()) : r()))));
+    },
+  };
+  m.on("data", (d: Buffer) => s.write(d));
+  s.on("data", (d: Buffer) => {
+    state.forwarded++;
+    if (state.forwarded % corruptEvery === 0 && d.length > 2) {
+      d = Buffer.from(d);
+      d[d.length - 3]! ^= 0x20;
+      state.corrupted++;
+    }
+    m.write(d);
+  });
+  m.on("error", () => undefined);
+  s.on("error", () => undefined);
+  return state;
 }
