@@ -77,6 +77,10 @@ class MeteredConnection extends Duplex {
     if (this.socket.write(chunk)) cb();
     else this.socket.once("drain", () => cb());
   }
+  /** mqtt-packet corks the stream while it writes one packet in pieces: send them as one segment. */
+  override _writev(chunks: { chunk: Buffer }[], cb: (e?: Error | null) => void): void {
+    this._write(Buffer.concat(chunks.map((c) => c.chunk)), "buffer", cb);
+  }
   override _final(cb: (e?: Error | null) => void): void {
     this.socket.end(() => cb());
   }
