@@ -1,2 +1,22 @@
 /** attest: the public API of Ridgeline's attestation (crypto, measurements, quotes, verifier, audit). */
 export * from "./crypto/index.js";
+export { attestConfig } from "./config.js";
+export type { AttestConfig } from "./config.js";
+export * from "./tpm-structures.js";
+export { PcrBank, PCR_COUNT, extend, initialPcr, pcrCompositeDigest } from "./pcr-bank.js";
+export { MeasurementLog, replayLog, BANKS, MEASURED_KINDS } from "./measurement-log.js";
+export type { BankHash, Measurement, MeasurementEvent, MeasuredKind, ReplayResult } from "./measurement-log.js";
+export { EVIDENCE_FORMAT, EVIDENCE_MAX_BYTES, parseEvidence, versionToFirmware, firmwareToVersion, compareVersions } from "./evidence.js";
+export type { Evidence, ParsedEvidence, QuoteAlg, SignMode } from "./evidence.js";
+export { softwareSigner, softwareKeyName, loadOrCreateSoftwareKey, bumpBootCount, schemeHash, toTpmSignature } from "./quote-signer.js";
+export type { QuoteSigner } from "./quote-signer.js";
+export { Attester, softwareBackend, DEFAULT_PCRS } from "./attester.js";
+export type { AttestBackend, AttesterOptions, QuoteResult, SoftwareBackendOptions } from "./attester.js";
+export { loadPolicy, policyFrom, policySchema, referenceFor } from "./policy.js";
+export type { Policy, PolicyInput, ReferenceEntry, RegisteredGateway } from "./policy.js";
+export { VerifierStore } from "./verifier-store.js";
+export type { ClockState, NonceCheck } from "./verifier-store.js";
+export { AuditLog } from "./audit-log.js";
+export type { AuditReason, AuditRecord, ChainCheck } from "./audit-log.js";
+export { Verifier, REASON } from "./verifier.js";
+export type { ReasonCode, Verdict, VerifyOptions, VerifierOptions } from "./verifier.js";

@@ -1,0 +1,136 @@
+/**
+ * The append-only audit trail of verdicts, hash-chained in SQLite:
+ *   hash_n = SHA-256(prev_hash ‖ canonical JSON of record n), prev_hash_1 = 64 × "0",
+ * with the chain head (last seq and hash) kept in its own row and updated in the same
+ * transaction. verifyChain() finds any edited record (its hash no longer matches), deleted
+ * record (a seq gap or a broken link), reordered records (a broken link), or a cut-off tail (the
+ * head disagrees). Someone who can rewrite the whole database can rewrite the chain too; export
+ * the head (`ridge attest audit --json`) somewhere else to anchor it.
+ */
+import type Database from "better-sqlite3";
+import { sha256 } from "./crypto/hash.js";
+
+export interface AuditReason {
+  code: string;
+  detail: string;
+}
+
+export interface AuditRecord {
+  seq: number;
+  ts: number;
+  gateway: string;
+  verdict: "pass" | "fail";
+  reasons: AuditReason[];
+  evidenceSha256: string;
+  nonce: string;
+  prevHash: string;
+  hash: string;
+}
+
+export type ChainCheck =
+  | { ok: true; records: number; head: string }
+  | { ok: false; records: number; seq: number; problem: "edited" | "deleted" | "reordered" | "truncated" | "malformed"; detail: string };
+
+const GENESIS = "0".repeat(64);
+
+function recordHash(prevHash: string, r: Omit<AuditRecord, "hash" | "prevHash">): string {
+  const canonical = JSON.stringify([r.seq, r.ts, r.gateway, r.verdict, r.reasons.map((x) => [x.code, x.detail]), r.evidenceSha256, r.nonce]);
+  return Buffer.from(sha256(new TextEncoder().encode(prevHash + canonical))).toString("hex");
+}
+
+interface Row {
+  seq: number;
+  ts: number;
+  gateway: string;
+  verdict: string;
+  reasons: string;
+  evidence_sha256: string;
+  nonce: string;
+  prev_hash: string;
+  hash: string;
+}
+
+function fromRow(r: Row): AuditRecord {
+  let reasons: AuditReason[] = [];
+  try {
+    reasons = JSON.parse(r.reasons) as AuditReason[];
+  } catch {
+    reasons = [{ code: "E_ATTEST_AUDIT_CORRUPT", detail: r.reasons }];
+  }
+  return { seq: r.seq, ts: r.ts, gateway: r.gateway, verdict: r.verdict === "pass" ? "pass" : "fail", reasons, evidenceSha256: r.evidence_sha256, nonce: r.nonce, prevHash: r.prev_hash, hash: r.hash };
+}
+
+export class AuditLog {
+  constructor(private readonly db: Database.Database) {
+    db.exec(`
+      CREATE TABLE IF NOT EXISTS attest_audit (
+        seq INTEGER PRIMARY KEY, ts INTEGER NOT NULL, gateway TEXT NOT NULL, verdict TEXT NOT NULL,
+        reasons TEXT NOT NULL, evidence_sha256 TEXT NOT NULL, nonce TEXT NOT NULL,
+        prev_hash TEXT NOT NULL, hash TEXT NOT NULL);
+      CREATE INDEX IF NOT EXISTS attest_audit_gateway ON attest_audit(gateway, ts);
+      CREATE TABLE IF NOT EXISTS attest_audit_head (id INTEGER PRIMARY KEY CHECK (id = 1), seq INTEGER NOT NULL, hash TEXT NOT NULL);
+    `);
+  }
+
+  append(r: { ts: number; gateway: string; verdict: "pass" | "fail"; reasons: AuditReason[]; evidenceSha256: string; nonce: string }): AuditRecord {
+    return this.db.transaction((): AuditRecord => {
+      const head = this.db.prepare("SELECT seq, hash FROM attest_audit_head WHERE id = 1").get() as { seq: number; hash: string } | undefined;
+      const seq = (head?.seq ?? 0) + 1;
+      const prevHash = head?.hash ?? GENESIS;
+      const rec = { seq, ...r };
+      const hash = recordHash(prevHash, rec);
+      this.db
+        .prepare("INSERT INTO attest_audit (seq, ts, gateway, verdict, reasons, evidence_sha256, nonce, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
+        .run(seq, r.ts, r.gateway, r.verdict, JSON.stringify(r.reasons), r.evidenceSha256, r.nonce, prevHash, hash);
+      this.db.prepare("INSERT INTO attest_audit_head (id, seq, hash) VALUES (1, ?, ?) ON CONFLICT(id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash").run(seq, hash);
+      return { ...rec, prevHash, hash };
+    })();
+  }
+
+  list(filter: { since?: number; gateway?: string; limit?: number } = {}): AuditRecord[] {
+    const where: string[] = [];
+    const args: (string | number)[] = [];
+    if (filter.since !== undefined) {
+      where.push("ts >= ?");
+      args.push(filter.since);
+    }
+    if (filter.gateway !== undefined) {
+      where.push("gateway = ?");
+      args.push(filter.gateway);
+    }
+    const sql = `SELECT * FROM attest_audit ${where.length ? `WHERE ${where.join(" AND ")}` : ""} ORDER BY seq ${filter.limit ? `LIMIT ${Math.floor(filter.limit)}` : ""}`;
+    return (this.db.prepare(sql).all(...args) as Row[]).map(fromRow);
+  }
+
+  head(): { seq: number; hash: string } {
+    const h = this.db.prepare("SELECT seq, hash FROM attest_audit_head WHERE id = 1").get() as { seq: number; hash: string } | undefined;
+    return h ?? { seq: 0, hash: GENESIS };
+  }
+
+  /** Walk the whole chain in seq order (rowid order would hide a reorder of seq values). */
+  verifyChain(): ChainCheck {
+    let prev = GENESIS;
+    let expectSeq = 1;
+    let n = 0;
+    for (const row of this.db.prepare("SELECT * FROM attest_audit ORDER BY seq").iterate() as Iterable<Row>) {
+      n++;
+      const r = fromRow(row);
+      if (r.seq !== expectSeq) {
+        return { ok: false, records: n, seq: expectSeq, problem: "deleted", detail: `record ${expectSeq} is missing (next is ${r.seq})` };
+      }
+      const recomputed = recordHash(r.prevHash, r);
+      if (recomputed !== r.hash) return { ok: false, records: n, seq: r.seq, problem: "edited", detail: `record ${r.seq} does not match its hash` };
+      if (r.prevHash !== prev) {
+        return { ok: false, records: n, seq: r.seq, problem: "reordered", detail: `record ${r.seq} does not link to record ${r.seq - 1}` };
+      }
+      prev = r.hash;
+      expectSeq++;
+    }
+    const head = this.db.prepare("SELECT seq, hash FROM attest_audit_head WHERE id = 1").get() as { seq: number; hash: string } | undefined;
+    if (n === 0 && !head) return { ok: true, records: 0, head: GENESIS };
+    if (!head || head.seq !== n || head.hash !== prev) {
+      return { ok: false, records: n, seq: n + 1, problem: "truncated", detail: `the chain head says ${head?.seq ?? 0} records ending ${head?.hash.slice(0, 16) ?? "?"}…, found ${n}` };
+    }
+    return { ok: true, records: n, head: prev };
+  }
+}
