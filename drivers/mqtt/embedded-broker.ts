@@ -73,13 +73,16 @@ class MeteredConnection extends Duplex {
     this.socket.resume();
   }
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: (e?: Error | null) => void): void {
+    this.send(chunk, cb);
+  }
+  private send(chunk: Buffer, cb: (e?: Error | null) => void): void {
     if (this.socket.destroyed) return cb();
     if (this.socket.write(chunk)) cb();
     else this.socket.once("drain", () => cb());
   }
   /** mqtt-packet corks the stream while it writes one packet in pieces: send them as one segment. */
   override _writev(chunks: { chunk: Buffer }[], cb: (e?: Error | null) => void): void {
-    this._write(Buffer.concat(chunks.map((c) => c.chunk)), "buffer", cb);
+    this.send(Buffer.concat(chunks.map((c) => c.chunk)), cb);
   }
   override _final(cb: (e?: Error | null) => void): void {
     this.socket.end(() => cb());
