@@ -48,3 +48,4 @@ export function hostArch(): Board["arch"] {
       return "x64";
   }
 }
+export * from "./flash/index.js";

@@ -1,6 +1,128 @@
-// Placeholder: the flash issue replaces this with the real subcommands.
+/**
+ * `ridge flash`: lay a complete device root for a board into a folder (a mounted SD card or eMMC
+ * rootfs, or a plain directory). The work is boards/flash; this wires the runtime's config schema in
+ * as the validator and finds the runtime to ship (this checkout, or the slot this runs from).
+ */
+import { spawnSync } from "node:child_process";
+import { existsSync, readFileSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { flashDevice, formatStep, loadBoard, listBoards, type ValidatedConfig } from "../../../boards/index.js";
 import { RidgeError } from "../../../core/errors.js";
+import { loadConfig } from "../../config/load.js";
+import { parseCommand } from "../args.js";
 
-export async function run(_argv: string[]): Promise<number> {
-  throw new RidgeError("E_NOT_BUILT", "internal", "ridge flash is not built yet");
+const spec = {
+  usage: "ridge flash --board NAME --root DIR [--gateway-id ID] [--config FILE] [--cloud URL] [--ota-root FILE] [--force] [--dry-run] [--with-node|--no-with-node]",
+  summary: "Lay a complete Ridgeline device root into DIR: runtime slot a (bundle, native addons and Node.js for the board's CPU), empty slot b, boot launcher, /etc/ridgeline/gateway.yaml (validated), /var/lib/ridgeline with the identity key, CSR, attestation key, OTA trust anchor and first measurement log, and the systemd unit with its enable link.",
+  details: [
+    "  --board NAME        board definition (boards/NAME.yaml)",
+    "  --root DIR          the folder that becomes the device's /",
+    "  --gateway-id ID     the gateway id (default: the config's gateway.id, the id of an earlier flash, else gw-<random>)",
+    "  --config FILE       the gateway config to start from (board defaults apply underneath)",
+    "  --cloud URL         cloud broker (mqtts://host:8883): the identity key and id.crt are configured for mutual TLS",
+    "  --ota-root FILE     TUF root.json: the OTA trust anchor",
+    "  --force             re-flash a provisioned device (identity and attestation keys and data are kept)",
+    "  --dry-run           list what would be written; write nothing",
+    "  --with-node         put Node.js for the board's CPU into the slot (default on for real boards)",
+    "  --no-with-node      use the Node.js installed on the device",
+    "  --project DIR       the runtime to ship: a checkout with dist/ridge.mjs and node_modules (default: this one)",
+    "",
+    "Cross-built addons and Node.js packages come from .cache/ (node scripts/arm64/prepare.mjs).",
+    `Boards: ${safeBoards()}`,
+  ].join("\n"),
+  options: {
+    board: { type: "string", short: "b" },
+    root: { type: "string", short: "r" },
+    "gateway-id": { type: "string" },
+    config: { type: "string", short: "c" },
+    cloud: { type: "string" },
+    "ota-root": { type: "string" },
+    force: { type: "boolean" },
+    "dry-run": { type: "boolean", short: "n" },
+    "with-node": { type: "boolean" },
+    "no-with-node": { type: "boolean" },
+    project: { type: "string" },
+  },
+} as const;
+
+function safeBoards(): string {
+  try {
+    return listBoards().join(", ");
+  } catch {
+    return "(boards/ not found)";
+  }
+}
+
+/** The checkout (or slot) that holds dist/ridge.mjs, boards/, package.json and node_modules/. */
+export function findProjectRoot(start = dirname(fileURLToPath(import.meta.url))): string {
+  for (let d = start; ; d = dirname(d)) {
+    if (existsSync(join(d, "package.json")) && existsSync(join(d, "boards", "sim.yaml")) && existsSync(join(d, "node_modules"))) return d;
+    if (dirname(d) === d) throw new RidgeError("E_FLASH_RUNTIME_INPUT", "environment", "cannot find the runtime to ship (package.json, boards/, node_modules/): pass --project DIR");
+  }
+}
+
+/** In a source checkout, rebuild dist/ridge.mjs when a source is newer (scripts/bundle.mjs --if-stale). */
+function ensureBundle(projectRoot: string): void {
+  const script = join(projectRoot, "scripts", "bundle.mjs");
+  if (!existsSync(script)) return;
+  const r = spawnSync(process.execPath, [script, "--if-stale"], { cwd: projectRoot, stdio: ["ignore", "ignore", "pipe"], encoding: "utf8" });
+  if (r.status !== 0) throw new RidgeError("E_FLASH_RUNTIME_INPUT", "environment", `npm run bundle failed: ${r.stderr.slice(-2000)}`);
+}
+
+/** Serial ports and other device nodes a config names (driver `port:` keys). */
+function devicePaths(drivers: readonly { config: Record<string, unknown> }[]): string[] {
+  const out: string[] = [];
+  for (const d of drivers) for (const v of Object.values(d.config)) if (typeof v === "string" && v.startsWith("/dev/")) out.push(v);
+  return out;
+}
+
+export function validateGatewayConfig(text: string, board: string): ValidatedConfig {
+  const { config } = loadConfig({ text, board });
+  const signer = (config.attest as Record<string, unknown> | undefined)?.signer;
+  return { gatewayId: config.gateway.id, devicePaths: devicePaths(config.drivers), attestSigner: typeof signer === "string" ? signer : undefined };
+}
+
+function readInput(file: string, what: string): string {
+  try {
+    return readFileSync(file, "utf8");
+  } catch (e) {
+    throw new RidgeError("E_FLASH_INPUT", "config", `cannot read ${what} ${file}: ${(e as Error).message}`);
+  }
+}
+
+export async function run(argv: string[]): Promise<number> {
+  const a = parseCommand(argv, spec);
+  if (!a) return 0;
+  const v = a.values;
+  if (!v.board || !v.root) throw new RidgeError("E_USAGE", "config", `--board and --root are required\nusage: ${spec.usage}`);
+  if (v["with-node"] && v["no-with-node"]) throw new RidgeError("E_USAGE", "config", "--with-node and --no-with-node exclude each other");
+  const board = loadBoard(v.board);
+  const projectRoot = v.project ? resolve(v.project) : findProjectRoot();
+  const dryRun = v["dry-run"] ?? false;
+  ensureBundle(projectRoot);
+  const root = resolve(v.root);
+  const { plan, steps } = flashDevice({
+    root,
+    board,
+    projectRoot,
+    validate: validateGatewayConfig,
+    gatewayId: v["gateway-id"],
+    configText: v.config ? readInput(v.config, "config") : undefined,
+    configLabel: v.config,
+    cloudUrl: v.cloud,
+    otaRootText: v["ota-root"] ? readInput(v["ota-root"], "OTA root") : undefined,
+    otaRootLabel: v["ota-root"],
+    withNode: v["with-node"] ? true : v["no-with-node"] ? false : undefined,
+    force: v.force ?? false,
+    dryRun,
+  });
+  const changed = steps.filter((s) => s.action !== "unchanged" && s.action !== "kept").length;
+  console.log(`${dryRun ? "dry run: would flash" : "flashed"} board ${board.name} (${board.arch}) into ${root}: gateway ${plan.gatewayId}, ridgeline ${plan.slot.version}${plan.slot.node ? `, node ${plan.slot.node.version}` : ""}`);
+  for (const s of steps) console.log(formatStep(s, dryRun));
+  const addons = plan.slot.addons.map((x) => `${x.pkg} (${x.from})`).join(", ") || "none";
+  console.log(`slot a: ${plan.slot.files.length + 1} files, ${plan.slotBytes} bytes; native addons for ${board.arch}: ${addons}; ELF machine of every native file checked`);
+  for (const n of plan.notes) console.log(`note: ${n}`);
+  console.log(dryRun ? `${changed} change${changed === 1 ? "" : "s"} would be made; nothing written` : changed ? `${changed} change${changed === 1 ? "" : "s"} written` : "nothing to change: the root was already flashed this way");
+  return 0;
 }

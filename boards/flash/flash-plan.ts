@@ -1,0 +1,201 @@
+/**
+ * Everything `ridge flash` lays into a device root, decided before a byte is written: the config
+ * is validated, the slot assembled and its native code checked against the board's CPU, the keys
+ * made. The plan is a list of entries the writer applies in order (the provisioned marker last).
+ */
+import { randomBytes } from "node:crypto";
+import { existsSync, readFileSync, statSync } from "node:fs";
+import { posix } from "node:path";
+import { generateKeyPair, privateKeyToPem, publicKeyToPem, type SigAlg } from "../../attest/index.js";
+import { RidgeError } from "../../core/errors.js";
+import type { Board } from "../schema.js";
+import { renderBootLauncher } from "./boot-launcher.js";
+import { deviceLayout, inRoot, type DeviceLayout } from "./device-layout.js";
+import { composeConfigFile, gatewayIdIn, type ConfigValidator } from "./gateway-config-file.js";
+import { makeGatewayIdentity } from "./gateway-identity.js";
+import { firstMeasurements } from "./measurement-log.js";
+import { buildRuntimeSlot, slotBytes, NODE_PACKAGES, type RuntimeSlot } from "./runtime-slot.js";
+import { buildSlotManifest, SLOT_MANIFEST_NAME } from "./slot-manifest.js";
+import { renderServiceUnit, renderWatchdogDropIn } from "./systemd-unit.js";
+
+export type PlanEntry =
+  | { kind: "dir"; path: string; mode: number; what: string }
+  | { kind: "file"; path: string; mode: number; bytes: Uint8Array; what: string; /** never replaced once there (keys) */ keep?: boolean }
+  | { kind: "symlink"; path: string; target: string; what: string }
+  | { kind: "slot"; path: string; slot: RuntimeSlot; manifestBytes: Uint8Array; what: string }
+  | { kind: "empty-dir"; path: string; mode: number; what: string };
+
+export interface FlashOptions {
+  /** The folder that becomes the device's `/`. */
+  root: string;
+  board: Board;
+  /** Holds dist/ridge.mjs, boards/, package.json, node_modules/ (see runtime-slot.ts). */
+  projectRoot: string;
+  validate: ConfigValidator;
+  gatewayId?: string | undefined;
+  configText?: string | undefined;
+  configLabel?: string | undefined;
+  cloudUrl?: string | undefined;
+  otaRootText?: string | undefined;
+  otaRootLabel?: string | undefined;
+  /** Default: on for real boards that have an official Node build, off for the sim board. */
+  withNode?: boolean | undefined;
+  force?: boolean;
+  cacheDir?: string | undefined;
+  hostArch?: string | undefined;
+  /** A fresh gateway id when none is given (default gw-<8 hex>). */
+  newGatewayId?: () => string;
+}
+
+export interface FlashPlan {
+  root: string;
+  layout: DeviceLayout;
+  gatewayId: string;
+  entries: PlanEntry[];
+  slot: RuntimeSlot;
+  slotBytes: number;
+  /** Things the operator must know (no OTA anchor, addons to rebuild on the device ...). */
+  notes: string[];
+  provisioned: boolean;
+}
+
+const enc = (s: string) => new TextEncoder().encode(s);
+
+export interface ProvisionedMarker {
+  board: string;
+  arch: string;
+  gatewayId: string;
+  version: string;
+  node: string | null;
+}
+
+export function readProvisioned(root: string, layout: DeviceLayout): ProvisionedMarker | undefined {
+  const p = inRoot(root, layout.provisionedMarker);
+  if (!existsSync(p)) return undefined;
+  try {
+    return JSON.parse(readFileSync(p, "utf8")) as ProvisionedMarker;
+  } catch {
+    return { board: "?", arch: "?", gatewayId: "?", version: "?", node: null };
+  }
+}
+
+/** TUF root metadata, checked for shape only: the OTA client verifies its signatures on every update. */
+function checkOtaRoot(text: string, label: string): void {
+  let j: unknown;
+  try {
+    j = JSON.parse(text);
+  } catch (e) {
+    throw new RidgeError("E_FLASH_OTA_ROOT", "config", `${label} is not JSON (${(e as Error).message})`);
+  }
+  const signed = (j as { signed?: { _type?: unknown; keys?: unknown; roles?: unknown } } | null)?.signed;
+  const sigs = (j as { signatures?: unknown } | null)?.signatures;
+  if (!signed || signed._type !== "root" || typeof signed.keys !== "object" || typeof signed.roles !== "object" || !Array.isArray(sigs))
+    throw new RidgeError("E_FLASH_OTA_ROOT", "config", `${label} is not TUF root metadata ({"signed": {"_type": "root", "keys", "roles"}, "signatures": [...]})`);
+}
+
+function readIfThere(p: string): string | undefined {
+  try {
+    return statSync(p).isFile() ? readFileSync(p, "utf8") : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export function planFlash(o: FlashOptions): FlashPlan {
+  const { root, board } = o;
+  if (!existsSync(root) || !statSync(root).isDirectory()) throw new RidgeError("E_FLASH_ROOT", "config", `--root ${root} is not a directory (mount the card or make the folder first)`);
+  const layout = deviceLayout(board);
+  const marker = readProvisioned(root, layout);
+  if (marker && !o.force)
+    throw new RidgeError(
+      "E_FLASH_PROVISIONED",
+      "environment",
+      `${root} is already a provisioned device (gateway ${marker.gatewayId}, board ${marker.board}, ridgeline ${marker.version}): pass --force to re-flash it (keys and data are kept)`,
+    );
+  const notes: string[] = [];
+  const gatewayId = o.gatewayId ?? gatewayIdIn(o.configText) ?? (marker && marker.gatewayId !== "?" ? marker.gatewayId : undefined) ?? (o.newGatewayId ?? (() => `gw-${randomBytes(4).toString("hex")}`))();
+
+  // 1. The config, validated as `ridge run` will read it.
+  const configYaml = composeConfigFile({ boardName: board.name, boardDataDir: board.dataDir, layout, userText: o.configText, userLabel: o.configLabel, gatewayId, cloudUrl: o.cloudUrl }, gatewayId);
+  const validated = o.validate(configYaml, board.name);
+
+  // 2. The runtime slot for the board's CPU.
+  const withNode = o.withNode ?? (!board.hostArch && NODE_PACKAGES[board.arch] !== undefined);
+  if (o.withNode === undefined && !withNode && !board.hostArch) notes.push(`no official Node.js build for ${board.arch}: the slot runs on the board's own Node.js (boards/README.md)`);
+  const slot = buildRuntimeSlot({ projectRoot: o.projectRoot, board, withNode, cacheDir: o.cacheDir, hostArch: o.hostArch });
+  if (slot.needsRebuild.length) notes.push(`built on the device: ${slot.needsRebuild.join(", ")} (no ${board.arch} build here; run \`npm rebuild\` in ${layout.slotA}, see boards/README.md)`);
+  const { bytes: manifestBytes, manifest } = buildSlotManifest(slot, board);
+
+  // 3. Keys: the gateway identity (reused when present) and the attestation key (or the TPM's).
+  const existingKey = readIfThere(inRoot(root, layout.identityKey));
+  const identity = makeGatewayIdentity({ commonName: gatewayId, organization: "Ridgeline", organizationalUnit: board.name }, existingKey);
+  const entries: PlanEntry[] = [];
+  const dir = (path: string, mode: number, what: string) => entries.push({ kind: "dir", path, mode, what });
+  const file = (path: string, mode: number, content: string | Uint8Array, what: string, keep = false) =>
+    entries.push({ kind: "file", path, mode, bytes: typeof content === "string" ? enc(content) : content, what, keep });
+
+  dir(layout.home, 0o755, "install home");
+  dir(posix.dirname(layout.launcher), 0o755, "launcher folder");
+  file(layout.launcher, 0o755, renderBootLauncher(layout), "boot launcher (runs the active slot)");
+  dir(posix.dirname(layout.slotA), 0o755, "runtime slots");
+  entries.push({ kind: "slot", path: layout.slotA, slot, manifestBytes, what: `slot a: ridgeline ${slot.version} for ${board.arch}${slot.node ? ` with node ${slot.node.version}` : ""}` });
+  entries.push({ kind: "empty-dir", path: layout.slotB, mode: 0o755, what: "slot b (empty: the OTA standby)" });
+
+  dir(layout.configDir, 0o750, "config folder");
+  file(layout.configFile, 0o640, configYaml, `gateway config (gateway ${gatewayId}, validated)`);
+
+  dir(layout.dataDir, 0o700, "data directory");
+  dir(posix.dirname(layout.activeSlotFile), 0o700, "boot state");
+  file(layout.activeSlotFile, 0o600, "a\n", "active slot");
+  file(layout.identityKey, 0o600, identity.privateKeyPem, "gateway identity key (P-256)", true);
+  file(layout.identityPub, 0o644, identity.publicKeyPem, "gateway identity public key");
+  file(layout.identityCsr, 0o644, identity.csrPem, `certificate request (CN=${gatewayId}) for the cloud's CA: its certificate goes to ${posix.join(layout.dataDir, "id.crt")}`);
+  if (!existsSync(inRoot(root, posix.join(layout.dataDir, "id.crt")))) notes.push(`no cloud certificate yet: the gateway runs offline (queue filling) until ${posix.join(layout.dataDir, "id.crt")} is installed from ${layout.identityCsr}`);
+
+  dir(layout.attestDir, 0o700, "attestation");
+  if (board.tpm !== "none") {
+    file(
+      posix.join(layout.attestDir, "key-source.json"),
+      0o644,
+      `${JSON.stringify({ source: "tpm", device: board.tpm.device, note: "the attestation key is created in and never leaves the TPM (on first start)" }, null, 2)}\n`,
+      `attestation key: held by the TPM at ${board.tpm.device}`,
+    );
+  } else {
+    const alg: SigAlg = /sm2/i.test(validated.attestSigner ?? "") ? "sm2-sm3" : "ecdsa-p256-sha256";
+    const akPath = posix.join(layout.attestDir, "ak.key");
+    const existing = readIfThere(inRoot(root, akPath));
+    if (existing === undefined) {
+      const ak = generateKeyPair(alg);
+      file(akPath, 0o600, privateKeyToPem(alg, ak.privateKey), `attestation key (${alg}, software: the board has no TPM)`, true);
+      file(posix.join(layout.attestDir, "ak.pub"), 0o644, publicKeyToPem(alg, ak.publicKey), "attestation public key");
+    } else file(akPath, 0o600, existing, `attestation key (kept)`, true);
+    file(posix.join(layout.attestDir, "key-source.json"), 0o644, `${JSON.stringify({ source: "software", alg, key: akPath }, null, 2)}\n`, "attestation key source");
+  }
+
+  dir(posix.dirname(layout.otaRoot), 0o700, "OTA state");
+  if (o.otaRootText !== undefined) {
+    checkOtaRoot(o.otaRootText, o.otaRootLabel ?? "--ota-root");
+    file(layout.otaRoot, 0o644, o.otaRootText, "OTA trust anchor (TUF root.json)");
+  } else if (!existsSync(inRoot(root, layout.otaRoot))) notes.push(`no OTA trust anchor (--ota-root): updates stay off until ${layout.otaRoot} is installed`);
+
+  const nodeSha = slot.node ? manifest.files["node/bin/node"]?.sha256 : undefined;
+  const { log, absent } = firstMeasurements({ board, root, slotManifestBytes: manifestBytes, slotPath: layout.slotA, nodeSha256: nodeSha });
+  if (absent.length) notes.push(`boot files not in the root, measured on the device instead: ${absent.join(", ")}`);
+  file(layout.measurementLog, 0o644, `${JSON.stringify(log, null, 2)}\n`, `first measurement log (${log.length} entries)`);
+
+  dir(posix.dirname(layout.unitFile), 0o755, "systemd units");
+  file(layout.unitFile, 0o644, renderServiceUnit(board, layout, { extraDevices: validated.devicePaths }), "systemd unit (Type=notify, watchdog, hardening)");
+  dir(posix.dirname(layout.unitWantsLink), 0o755, "multi-user.target.wants");
+  entries.push({ kind: "symlink", path: layout.unitWantsLink, target: layout.unitFile, what: "enable link" });
+  const dropIn = renderWatchdogDropIn(board);
+  if (dropIn) {
+    dir(posix.dirname(layout.watchdogDropIn), 0o755, "systemd manager drop-ins");
+    file(layout.watchdogDropIn, 0o644, dropIn, "hardware watchdog for systemd");
+  }
+
+  const markerBody: ProvisionedMarker = { board: board.name, arch: board.arch, gatewayId, version: slot.version, node: slot.node?.version ?? null };
+  file(layout.provisionedMarker, 0o644, `${JSON.stringify(markerBody, null, 2)}\n`, "provisioned marker (written last)");
+  return { root, layout, gatewayId, entries, slot, slotBytes: slotBytes(slot) + manifestBytes.length, notes, provisioned: marker !== undefined };
+}
+
+export { SLOT_MANIFEST_NAME };
