@@ -1,0 +1,2 @@
+// See package.json: never loaded on Node >= 10.
+module.exports = {};
