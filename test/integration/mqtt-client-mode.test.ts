@@ -77,6 +77,21 @@ test("client mode: write() reaches the device's command topic", async () => {
   await dev.endAsync();
 });
 
+test("client mode backpressure: emit() → false holds the next message until the pipeline drains", async () => {
+  if (!have) return;
+  const dev = await connectMqtt(broker.url, { clientId: "dev-2" });
+  const n = ctx.events.length;
+  ctx.backpressure = true;
+  for (let i = 1; i <= 4; i++) await dev.publishAsync("devices/dev-2/telemetry", String(i), { qos: 1 });
+  await waitFor("first event", () => ctx.events.length >= n + 1);
+  await new Promise((r) => setTimeout(r, 200));
+  assert.is(ctx.events.length, n + 1, "MQTT.js takes the next packet only after the held callback");
+  ctx.release();
+  await waitFor("the rest", () => ctx.events.length >= n + 4);
+  assert.equal(ctx.events.slice(n).map((e) => e.payload.value), [1, 2, 3, 4]);
+  await dev.endAsync();
+});
+
 test("client mode: the broker goes away (kill -9) and comes back; the driver reports down, reconnects and keeps receiving", async () => {
   if (!have) return;
   await broker.kill();

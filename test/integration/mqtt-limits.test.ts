@@ -75,4 +75,18 @@ test("connection limit: connections beyond maxConnections are dropped and counte
   assert.ok(ctx.count_(BAD_INPUT_METRIC, { reason: "max_connections" }) - d0 >= 1);
 });
 
+test("a second broker on a port in use fails to start with E_MQTT_LISTEN_IN_USE", async () => {
+  const config = mqttDriverConfig.parse({ name: "dup", listen: `127.0.0.1:${driver.addresses.plain!.port}` });
+  const other = createMqttDriver(config, []) as MqttDriver;
+  try {
+    await other.start(recordingContext());
+    assert.unreachable("started");
+  } catch (e) {
+    assert.is((e as { code: string }).code, "E_MQTT_LISTEN_IN_USE");
+  } finally {
+    await other.stop();
+  }
+  assert.equal(driver.health(), { up: true });
+});
+
 test.run();
