@@ -173,7 +173,8 @@ export class Lwm2mServer {
     if (!["GET", "POST", "PUT", "DELETE"].includes(method)) return this.reply(res, "4.05");
     // RFC 7252 §5.4.1: unrecognised critical options in a request → 4.02 Bad Option.
     for (const o of req._packet.options ?? []) {
-      if (typeof o.name === "number" && o.name & 1) return this.reply(res, "4.02");
+      const n = typeof o.name === "number" ? o.name : /^\d+$/.test(String(o.name)) ? Number(o.name) : undefined;
+      if (n !== undefined && n & 1) return this.reply(res, "4.02");
     }
     const url = new URL(req.url, "coap://gateway");
     const segs = url.pathname.split("/").filter((s) => s.length > 0).map((s) => decodeURIComponent(s));
