@@ -20,3 +20,4 @@ export { AuditLog } from "./audit-log.js";
 export type { AuditReason, AuditRecord, ChainCheck } from "./audit-log.js";
 export { Verifier, REASON } from "./verifier.js";
 export type { ReasonCode, Verdict, VerifyOptions, VerifierOptions } from "./verifier.js";
+export * from "./tpm/index.js";
