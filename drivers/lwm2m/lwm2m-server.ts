@@ -14,7 +14,7 @@ import type { IncomingMessage, OutgoingMessage, ObserveReadStream } from "coap";
 import type { Clock } from "../../core/clock.js";
 import type { DriverLog } from "../../core/driver.js";
 import { RidgeError } from "../../core/errors.js";
-import { decodeCoapMessage, encodeUint } from "../coap/message.js";
+import { decodeCoapMessage, encodeUint, isRequestCode, unknownCriticalOptions } from "../coap/message.js";
 import { ContentFormat, decodeContent, encodeContent, isSupportedFormat } from "./content-format.js";
 import { declaredObjects, parseLinkFormat, type Link } from "./link-format.js";
 import { typeOfPath } from "./object-registry.js";
@@ -90,6 +90,8 @@ export class Lwm2mServer {
   private readonly typeOf: TypeOf;
   readonly stats = { malformed: 0, requests: 0, registrations: 0, rejected: 0, notifications: 0, badContent: 0, timeouts: 0, firmwareBlocks: 0 };
   private lastMalformedLog = -Infinity;
+  /** requests (by source and message id) that carried an unknown critical option, seen by our codec */
+  private readonly badOptions = new Map<string, true>();
 
   constructor(private readonly opts: Lwm2mServerOptions) {
     this.typeOf = opts.typeOf ?? typeOfPath;
@@ -106,9 +108,14 @@ export class Lwm2mServer {
       });
     });
     socket.on("error", (e) => this.opts.log.warn({ err: e.message }, "lwm2m socket error"));
-    socket.on("message", (msg) => {
+    socket.on("message", (msg, rinfo) => {
       const d = decodeCoapMessage(msg);
-      if (!d.ok) {
+      if (d.ok) {
+        if (isRequestCode(d.message.code) && unknownCriticalOptions(d.message).length > 0) {
+          this.badOptions.set(`${rinfo.address}:${rinfo.port}:${d.message.messageId}`, true);
+          if (this.badOptions.size > 256) this.badOptions.delete(this.badOptions.keys().next().value!);
+        }
+      } else {
         this.stats.malformed++;
         this.opts.count("lwm2m_malformed_total", { code: d.code });
         const now = this.opts.clock.monotonic();
@@ -172,9 +179,11 @@ export class Lwm2mServer {
     const method = req.method;
     if (!["GET", "POST", "PUT", "DELETE"].includes(method)) return this.reply(res, "4.05");
     // RFC 7252 §5.4.1: unrecognised critical options in a request → 4.02 Bad Option.
-    for (const o of req._packet.options ?? []) {
-      const n = typeof o.name === "number" ? o.name : /^\d+$/.test(String(o.name)) ? Number(o.name) : undefined;
-      if (n !== undefined && n & 1) return this.reply(res, "4.02");
+    // (node-coap names options it knows from other registries, so our own codec decides)
+    const key = `${req.rsinfo.address}:${req.rsinfo.port}:${req._packet.messageId ?? -1}`;
+    if (this.badOptions.has(key)) {
+      this.badOptions.delete(key);
+      return this.reply(res, "4.02");
     }
     const url = new URL(req.url, "coap://gateway");
     const segs = url.pathname.split("/").filter((s) => s.length > 0).map((s) => decodeURIComponent(s));
