@@ -104,6 +104,8 @@ export class FakeLine {
   split = 0;
   present = true;
   opens = 0;
+  /** Replace the answer on the wire: gets the request PDU and the normal answer ADU (or undefined). */
+  tamper: ((unit: number, request: Uint8Array, answer: Uint8Array | undefined) => Uint8Array | undefined) | undefined;
   readonly written: Uint8Array[] = [];
   private current: { data?: (c: Uint8Array) => void; close?: (r: string) => void; closed: boolean } | undefined;
   private readonly framer = new RtuFramer({ direction: "request", silenceMs: Number.POSITIVE_INFINITY });
@@ -141,6 +143,11 @@ export class FakeLine {
   plugIn(): void {
     this.present = true;
   }
+  /** Bytes on the line that nobody asked for (a babbling device). */
+  babble(bytes: Uint8Array): void {
+    const h = this.current;
+    if (h && !h.closed) h.data?.(bytes);
+  }
 
   private respond(h: { data?: (c: Uint8Array) => void; closed: boolean }, unit: number, pdu: Uint8Array): void {
     if (unit === 0 || this.mute.has(unit)) {
@@ -148,8 +155,9 @@ export class FakeLine {
       return;
     }
     const res = this.slaves.answer(unit, pdu);
-    if (!res) return;
-    let adu = encodeRtu(unit, res);
+    let adu = res && encodeRtu(unit, res);
+    if (this.tamper) adu = this.tamper(unit, pdu, adu);
+    if (!adu) return;
     if (this.corruptNext > 0) {
       this.corruptNext--;
       adu = adu.slice();
@@ -195,12 +203,31 @@ export interface SlaveOptions {
   size?: number;
 }
 
+export interface RealSlave extends Peer {
+  /** The python process itself (the Peer's pid is its `timeout` wrapper). */
+  slavePid: number;
+  /** SIGKILL the python process (a crash, not a clean stop); resolves when the wrapper has exited. */
+  crash(): Promise<void>;
+}
+
 /** The pymodbus RTU slave on `tty`, answering for `units`; resolves once it has opened the port. */
-export async function startRealSlave(tty: string, o: SlaveOptions): Promise<Peer> {
+export async function startRealSlave(tty: string, o: SlaveOptions): Promise<RealSlave> {
   const args = [SLAVE_SCRIPT, tty, "--units", o.units.join(","), "--baud", String(o.baud ?? 9600), "--size", String(o.size ?? 200)];
   const peer = startPeer(PYTHON, args);
-  await waitFor("pymodbus slave ready", () => peer.output().includes('"serving"') || (peer.child.exitCode !== null && Promise.reject(new Error(`slave exited: ${peer.output()}`))), 15_000);
-  return peer;
+  const line = await waitFor(
+    "pymodbus slave ready",
+    () => peer.output().split("\n").find((l) => l.includes('"serving"')) ?? (peer.child.exitCode !== null && Promise.reject(new Error(`slave exited: ${peer.output()}`))),
+    15_000,
+  );
+  const slavePid = (JSON.parse(line) as { pid: number }).pid;
+  return {
+    ...peer,
+    slavePid,
+    async crash() {
+      process.kill(slavePid, "SIGKILL");
+      await peer.exited;
+    },
+  };
 }
 
 // ------------------------------------------------------------------ a driver context that records

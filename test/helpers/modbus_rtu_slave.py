@@ -17,6 +17,7 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import sys
 
 from pymodbus.datastore import ModbusSequentialDataBlock, ModbusServerContext, ModbusSlaveContext
@@ -70,7 +71,7 @@ def main():
         if server.transport is None:
             print(json.dumps({"error": "could not open " + a.device}), flush=True)
             return
-        print(json.dumps({"serving": True, "device": a.device, "units": units}), flush=True)
+        print(json.dumps({"serving": True, "device": a.device, "units": units, "pid": os.getpid()}), flush=True)
         try:
             await asyncio.wait_for(server.serve_forever(), timeout=a.seconds)
         except asyncio.TimeoutError:
