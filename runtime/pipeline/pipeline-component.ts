@@ -60,6 +60,8 @@ export interface PipelineComponent extends Component {
   checkpoint(): void;
   /** The running engine (tests, benchmarks). */
   engine(): Engine;
+  /** The port an http source listens on (useful with port 0). */
+  httpPort(name: string): number | undefined;
   stats: PipelineStats;
 }
 
