@@ -1,7 +1,196 @@
-// Placeholder until the attestation issue lands.
+/**
+ * The attestation component: measures what the gateway boots and runs into the measurement log
+ * (board boot-chain files, the active runtime, the config, loaded drivers) at start and on every
+ * change (config reload, model switch, OTA commit, via Services.measureHooks), and answers
+ * challenges with signed quotes:
+ *   - control API: POST /attest/quote {"nonce": "<hex>"} → evidence; GET /attest/log
+ *   - MQTT: a challenge {"nonce": "<hex>"} on ridge/<id>/down/attest is answered on
+ *     ridge/<id>/up/attest (through the durable uplink, as an event of kind "attest").
+ * The key and PCRs live on the board's TPM 2.0 when it has one, else in software.
+ */
+import { existsSync, readFileSync } from "node:fs";
+import { isAbsolute, join } from "node:path";
+import { RidgeError, errorMessage } from "../../core/errors.js";
+import {
+  Attester,
+  bumpBootCount,
+  loadOrCreateSoftwareKey,
+  openTpmBackend,
+  softwareBackend,
+  softwareSigner,
+} from "../../attest/index.js";
+import type { AttestBackend, AttestConfig, MeasuredKind, QuoteAlg } from "../../attest/index.js";
 import type { Component } from "../component.js";
-import type { Services } from "../services.js";
+import type { MeasureHook, Services } from "../services.js";
+import { VERSION } from "../version.js";
 
-export async function createAttestationComponent(_s: Services): Promise<Component | undefined> {
-  return undefined;
+const NONCE_RE = /^([0-9a-fA-F]{2}){8,32}$/;
+
+/** The active runtime: the slot's entry file when the launcher booted a slot, else the running entry script. */
+function runtimeImage(s: Services): { data: Uint8Array; description: string; version: string } {
+  const slot = process.env.RIDGE_SLOT;
+  if (slot === "a" || slot === "b") {
+    const p = s.board.slots[slot];
+    const dir = isAbsolute(p) ? p : join(s.dataDir, p);
+    try {
+      const m = JSON.parse(readFileSync(join(dir, ".ridge-slot.json"), "utf8")) as { entry?: unknown; version?: unknown };
+      if (typeof m.entry === "string" && !m.entry.includes("..")) {
+        return { data: new Uint8Array(readFileSync(join(dir, m.entry))), description: `slot ${slot}: ${m.entry}`, version: typeof m.version === "string" ? m.version : VERSION };
+      }
+    } catch {
+      /* fall through to the running script */
+    }
+  }
+  const entry = process.argv[1];
+  if (entry && existsSync(entry)) return { data: new Uint8Array(readFileSync(entry)), description: `entry ${entry}`, version: VERSION };
+  return { data: new TextEncoder().encode(`ridgeline@${VERSION}`), description: "runtime version (no entry file)", version: VERSION };
+}
+
+export function quoteAlgOf(cfg: AttestConfig): QuoteAlg {
+  return cfg.signer === "sm2" ? "sm2-sm3" : "ecdsa-p256-sha256";
+}
+
+/** The TCTI to use: the config's, else the board's TPM device; undefined when there is no TPM. */
+export function tctiFor(s: Services, cfg: AttestConfig): string | undefined {
+  if (cfg.tpm === "off") return undefined;
+  if (cfg.tcti) return cfg.tcti;
+  return s.board.tpm === "none" ? undefined : `device:${s.board.tpm.device}`;
+}
+
+export async function createAttestationComponent(s: Services): Promise<Component | undefined> {
+  const cfg = s.config.attest;
+  if (!cfg) return undefined;
+  const log = s.log.child({ component: "attestation" });
+  const alg = quoteAlgOf(cfg);
+  const dir = join(s.dataDir, "attest");
+  const tcti = tctiFor(s, cfg);
+  if (cfg.tpm === "required" && !tcti) {
+    throw new RidgeError("E_ATTEST_NO_TPM", "board", `attest.tpm is "required" but board ${s.board.name} has no TPM (tpm: none) and no attest.tcti is set`);
+  }
+  const quotes = s.metrics.counter("ridge_attest_quotes_total", "Attestation quotes produced", ["via"]);
+  const measured = s.metrics.counter("ridge_attest_measurements_total", "Measurements recorded in the attestation log", ["kind"]);
+  let attester: Attester | undefined;
+  let backend: AttestBackend | undefined;
+  let lastError: string | undefined;
+
+  const pcrFor = (kind: MeasuredKind, requested?: number): number => {
+    if (backend?.kind === "tpm") return cfg.tpmPcr;
+    if (kind === "boot") return requested ?? 0;
+    return cfg.pcrs[kind];
+  };
+
+  const measure = (m: { type: MeasuredKind; component: string; description: string; data: Uint8Array; version?: string; pcr?: number }) => {
+    if (!attester) return Promise.resolve();
+    return attester.measure(m).then(
+      () => measured.inc({ kind: m.type }),
+      (e: unknown) => {
+        lastError = errorMessage(e);
+        log.error({ err: lastError, what: m.component }, "attestation: measurement failed");
+      },
+    );
+  };
+
+  const hook: MeasureHook = (what) => {
+    const at = what.name.lastIndexOf("@");
+    const base = at > 0 ? what.name.slice(0, at) : what.name;
+    const version = at > 0 ? what.name.slice(at + 1) : undefined;
+    const component = what.kind === "runtime" ? "runtime" : what.kind === "config" && (base === "" || base === "gateway") ? "config" : `${what.kind}:${base}`;
+    void measure({ type: what.kind, component, description: `${what.kind} ${what.name} changed`, data: what.data, ...(version ? { version } : {}) });
+  };
+
+  const answer = async (nonceHex: unknown, via: string) => {
+    if (!attester) throw new RidgeError("E_ATTEST_NOT_READY", "environment", "attestation is not started");
+    if (typeof nonceHex !== "string" || !NONCE_RE.test(nonceHex)) {
+      throw new RidgeError("E_ATTEST_NONCE_FORMAT", "peer", "nonce must be 8 to 32 bytes in hex");
+    }
+    const ev = await attester.quote(Uint8Array.from(Buffer.from(nonceHex, "hex")));
+    quotes.inc({ via });
+    return ev;
+  };
+
+  s.routes.add("POST", "/attest/quote", async (req) => {
+    let body: unknown;
+    try {
+      body = await req.json();
+    } catch (e) {
+      return { status: 400, body: { error: "E_API_BAD_JSON", message: errorMessage(e) } };
+    }
+    try {
+      return { body: await answer((body as { nonce?: unknown } | null)?.nonce, "api") };
+    } catch (e) {
+      const code = e instanceof RidgeError ? e.code : "E_ATTEST";
+      return { status: code === "E_ATTEST_NONCE_FORMAT" ? 400 : 503, body: { error: code, message: errorMessage(e) } };
+    }
+  });
+  s.routes.add("GET", "/attest/log", () =>
+    attester
+      ? { body: { gateway: s.config.gateway.id, backend: backend?.kind, alg, events: attester.log.entries() } }
+      : { status: 503, body: { error: "E_ATTEST_NOT_READY", message: "attestation is not started" } },
+  );
+
+  s.downlink.on("attest", async (_suffix, payload) => {
+    let nonce: unknown;
+    try {
+      nonce = (JSON.parse(payload.toString("utf8")) as { nonce?: unknown }).nonce;
+    } catch {
+      log.warn("attestation: a challenge that is not JSON was ignored");
+      return;
+    }
+    try {
+      const ev = await answer(nonce, "mqtt");
+      const uplink = s.sinks.get("uplink");
+      if (!uplink) {
+        log.warn("attestation: no uplink sink to answer the challenge on");
+        return;
+      }
+      await uplink.accept([{ id: `attest/${String(nonce)}`, ts: s.clock.now(), device: s.config.gateway.id, kind: "attest", payload: ev as unknown as Record<string, unknown> }]);
+    } catch (e) {
+      log.warn({ err: errorMessage(e) }, "attestation: challenge not answered");
+    }
+  });
+
+  return {
+    name: "attestation",
+    async start() {
+      if (tcti) {
+        backend = await openTpmBackend({ tcti, dir: join(dir, "tpm"), alg, pcr: cfg.tpmPcr });
+      } else {
+        const key = loadOrCreateSoftwareKey(dir, alg);
+        if (key.created) log.info({ key: key.path }, "attestation: generated the attestation key");
+        backend = softwareBackend({ signer: softwareSigner(alg, key.privateKey, key.publicKey, cfg.id), clock: s.clock, resetCount: bumpBootCount(dir), runtimeVersion: VERSION });
+      }
+      attester = new Attester({ gatewayId: s.config.gateway.id, runtimeVersion: VERSION, backend, pcrFor });
+      for (const b of s.board.measure) {
+        let data: Uint8Array;
+        try {
+          data = new Uint8Array(readFileSync(b.path));
+        } catch (e) {
+          log.debug({ path: b.path, err: errorMessage(e) }, "attestation: boot file not readable, not measured");
+          continue;
+        }
+        await measure({ type: "boot", pcr: b.pcr, component: b.what, description: b.path, data });
+      }
+      const rt = runtimeImage(s);
+      await measure({ type: "runtime", component: "runtime", version: rt.version, description: rt.description, data: rt.data });
+      const cfgBytes = s.configFile && existsSync(s.configFile) ? new Uint8Array(readFileSync(s.configFile)) : new TextEncoder().encode(JSON.stringify(s.config));
+      await measure({ type: "config", component: "config", description: s.configFile ?? "effective config", data: cfgBytes });
+      // loaded drivers: the kind (its code is the runtime's) — the policy decides which kinds may run
+      for (const d of s.config.drivers) {
+        await measure({ type: "driver", component: `driver:${d.kind}`, description: `driver ${d.name} (${d.kind})`, data: new TextEncoder().encode(`${d.kind}@${VERSION}`) });
+      }
+      s.measureHooks.push(hook);
+      log.info({ backend: backend.kind, alg, events: attester.log.length }, "attestation: measured");
+    },
+    async stop() {
+      const i = s.measureHooks.indexOf(hook);
+      if (i >= 0) s.measureHooks.splice(i, 1);
+      await backend?.close?.();
+    },
+    health() {
+      return attester ? { up: true, ...(lastError ? { detail: lastError } : {}) } : { up: false, detail: "not started" };
+    },
+    status() {
+      return { backend: backend?.kind ?? "none", alg, events: attester?.log.length ?? 0, quotes: attester?.quoteCount ?? 0 };
+    },
+  };
 }
