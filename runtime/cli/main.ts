@@ -18,6 +18,7 @@ const commands: Record<string, { summary: string; load: () => Promise<Command> }
   attest: { summary: "attestation: measurements, quotes, verification", load: () => import("./commands/attest.js") },
   flash: { summary: "lay the runtime onto a device root", load: () => import("./commands/flash.js") },
   bench: { summary: "run the benchmarks", load: () => import("./commands/bench.js") },
+  mqtt: { summary: "MQTT helpers (hash-password for the embedded broker)", load: () => import("./commands/mqtt.js") },
 };
 
 function help(): string {

@@ -125,7 +125,7 @@ test("CLI: --version, --help on every command, config check exit codes", async (
   const v = await ridge(["--version"]);
   assert.is(v.code, 0);
   assert.match(v.stdout, /^\d+\.\d+\.\d+/);
-  for (const cmd of ["run", "config", "status", "pipeline", "ota", "attest", "flash", "bench"]) {
+  for (const cmd of ["run", "config", "status", "pipeline", "ota", "attest", "flash", "bench", "mqtt"]) {
     const h = await ridge([cmd, "--help"]);
     assert.is(h.code, 0, `${cmd} --help: ${h.stderr}`);
     assert.match(h.stdout, /usage: ridge /, cmd);
