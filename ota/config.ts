@@ -1,5 +1,40 @@
+/**
+ * The `ota:` section of the gateway config.
+ *
+ *   ota:
+ *     repo: https://updates.example.com/ridgeline/   # or a directory (USB stick, local copy)
+ *     mirrors: [https://mirror-2.example.com/ridgeline/]
+ *     poll: 6h              # 0 turns polling off (downlink notifications and `ridge ota install` still work)
+ *     jitter: 30m           # up to this much added to each poll interval
+ *     root: /etc/ridgeline/root.json   # trusted root shipped out of band (default <data>/ota/root.json)
+ *     health: { upFor: 120s, drivers: true, cloud: auto, command: /usr/local/bin/site-check, timeout: 30s }
+ */
 import { z } from "zod";
+import { duration } from "../core/units.js";
 
-// Placeholder: the OTA issue replaces this.
-export const otaConfig = z.object({}).passthrough();
-export type OtaConfig = z.infer<typeof otaConfig>;
+export const otaConfig = z
+  .object({
+    repo: z.string().min(1),
+    mirrors: z.array(z.string().min(1)).default([]),
+    poll: duration.default(6 * 3_600_000),
+    jitter: duration.default(30 * 60_000),
+    root: z.string().optional(),
+    /** Boot attempts for a new slot (default: the board's). */
+    attempts: z.number().int().min(1).max(10).optional(),
+    health: z
+      .object({
+        upFor: duration.default(120_000),
+        /** Every configured driver must report up. */
+        drivers: z.boolean().default(true),
+        /** The cloud link must be up: `auto` = when a cloud section is configured. */
+        cloud: z.union([z.boolean(), z.literal("auto")]).default("auto"),
+        /** The user's own check: a command that must exit 0. */
+        command: z.string().optional(),
+        timeout: duration.default(30_000),
+      })
+      .strict()
+      .default({}),
+  })
+  .strict();
+
+export type OtaConfig = z.output<typeof otaConfig>;

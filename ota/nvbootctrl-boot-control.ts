@@ -58,7 +58,8 @@ export class NvBootCtrlBootControl implements BootControl {
     return { order: [cur, otherSlot(cur)], left };
   }
 
-  markPending(slot: Slot): void {
+  /** The boot loader keeps its own retry budget (set in the BCT); `attempts` is not ours to set. */
+  markPending(slot: Slot, _attempts?: number): void {
     this.run(["set-active-boot-slot", slot === "a" ? "0" : "1"]);
   }
   markGood(): void {

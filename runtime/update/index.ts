@@ -1,7 +1,168 @@
-// Placeholder until the OTA issue lands.
-import type { Component } from "../component.js";
+/**
+ * The device-side updater inside the running gateway: an UpdateAgent (ota/) wired to the
+ * services. It polls the repository (interval plus jitter), listens on the downlink (`ota/…`:
+ * a notification starts a check now), runs the boot-time trial and health check, reports every
+ * state to the cloud (events of kind `ota`, published on `ridge/<id>/up/ota`), and serves
+ * `GET /ota/state` and `POST /ota/check` on the control API.
+ */
+import { spawn } from "node:child_process";
+import { existsSync, readFileSync } from "node:fs";
+import { isAbsolute, join } from "node:path";
+import type { Timer } from "../../core/clock.js";
+import { errorCode, errorMessage } from "../../core/errors.js";
+import type { Component, ComponentHealth } from "../component.js";
 import type { Services } from "../services.js";
+import { VERSION } from "../version.js";
+import { EXIT_RESTART, UpdateAgent, bootControlFor, bootedSlotFromEnv, fetcherFor, parseMetadata, slotDir, type HealthResult, type UpdateState } from "../../ota/index.js";
 
-export async function createUpdateComponent(_s: Services): Promise<Component | undefined> {
-  return undefined;
+function runCommand(cmd: string, timeoutMs: number): Promise<HealthResult> {
+  return new Promise((resolve) => {
+    const child = spawn("sh", ["-c", cmd], { stdio: "ignore" });
+    const t = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
+    child.on("exit", (code, signal) => {
+      clearTimeout(t);
+      resolve(code === 0 ? { ok: true } : { ok: false, reason: `health command ${signal ? `killed (${signal})` : `exited ${code}`}` });
+    });
+    child.on("error", (e) => {
+      clearTimeout(t);
+      resolve({ ok: false, reason: `health command: ${e.message}` });
+    });
+  });
+}
+
+export async function createUpdateComponent(s: Services): Promise<Component | undefined> {
+  const cfg = s.config.ota;
+  if (!cfg) return undefined;
+  const log = s.log.child({ component: "ota" });
+  const booted = bootedSlotFromEnv();
+  const bootControl = bootControlFor(s.board, { dataDir: s.dataDir, ...(booted ? { booted } : {}) });
+  const launcherRuns = booted !== undefined || s.board.bootControl.adapter !== "file";
+  const mirrors = [cfg.repo, ...cfg.mirrors].map((m) => fetcherFor(/^[a-z]+:/.test(m) || isAbsolute(m) ? m : join(s.dataDir, m)));
+  const gatewayId = s.config.gateway.id;
+  const stateGauge = s.metrics.gauge("ridge_ota_state", "OTA state: 1 for the current state", ["state"]);
+  const stateNames = ["idle", "checking", "downloading", "verifying", "installing", "pending", "trial", "committed", "rolled-back", "failed"];
+  const progressGauge = s.metrics.gauge("ridge_ota_download_bytes", "Bytes of the OTA download in flight", []);
+
+  const cloudUp = async (): Promise<boolean> => {
+    const m = s.metrics.registry.getSingleMetric("ridge_uplink_link_state");
+    if (!m) return false;
+    const v = await m.get();
+    return v.values.some((x) => x.value === 1 && (x.labels.state === "online" || x.labels.state === "draining"));
+  };
+
+  const checks: (() => Promise<HealthResult> | HealthResult)[] = [];
+  if (cfg.health.drivers)
+    checks.push(() => {
+      const down = [...s.drivers.entries()].filter(([, d]) => !d.health().up).map(([n]) => n);
+      return down.length ? { ok: false, reason: `drivers down: ${down.join(", ")}` } : { ok: true };
+    });
+  if (cfg.health.cloud === true || (cfg.health.cloud === "auto" && s.config.cloud?.mqtt))
+    checks.push(async () => ((await cloudUp()) ? { ok: true } : { ok: false, reason: "the cloud link is not up" }));
+  if (cfg.health.command) {
+    const cmd = cfg.health.command;
+    checks.push(() => runCommand(cmd, cfg.health.timeout));
+  }
+
+  const publish = (st: UpdateState) => {
+    for (const n of stateNames) stateGauge.set({ state: n }, n === st.s ? 1 : 0);
+    const up = s.sinks.get("uplink");
+    if (!up) return;
+    const at = s.clock.now();
+    void up
+      .accept([{ id: `${gatewayId}/ota/${at}/${st.s}`, ts: at, device: gatewayId, kind: "ota", payload: { ...st } as Record<string, unknown> }])
+      .catch((e: unknown) => log.warn({ err: errorMessage(e) }, "ota: could not queue the state report"));
+  };
+
+  const agent = new UpdateAgent({
+    db: s.db,
+    clock: s.clock,
+    random: s.random,
+    log,
+    bootControl,
+    board: { name: s.board.name, arch: s.board.arch },
+    slotDir: (slot) => slotDir(s.board, s.dataDir, slot),
+    workDir: join(s.dataDir, "ota", "download"),
+    mirrors,
+    runningVersion: VERSION,
+    attempts: cfg.attempts ?? s.board.bootControl.attempts,
+    healthUpForMs: cfg.health.upFor,
+    healthChecks: checks,
+    publish,
+    onProgress: (p) => progressGauge.set(p.received),
+    requestRestart: (reason) => {
+      log.warn({ reason }, "ota: restarting into the chosen slot");
+      process.once("exit", () => {
+        process.exitCode = EXIT_RESTART;
+      });
+      process.kill(process.pid, "SIGTERM");
+    },
+  });
+
+  // Provision the trusted root once, from the configured file (shipped out of band).
+  const rootFile = cfg.root ?? join(s.dataDir, "ota", "root.json");
+  if (!agent.store.get("root") && existsSync(rootFile)) {
+    const bytes = new Uint8Array(readFileSync(rootFile));
+    const p = parseMetadata("root", bytes);
+    if (p.ok) agent.store.put("root", bytes);
+    else log.error({ file: rootFile, reason: p.reason }, "ota: the trusted root file is not root metadata");
+  }
+
+  let timer: Timer | undefined;
+  let lastError: string | undefined;
+  const check = async (trigger: "poll" | "notify" | "api") => {
+    if (!launcherRuns) {
+      lastError = "E_OTA_NO_LAUNCHER: this gateway was not started by `ridge boot`; runtime-level A/B updates need the launcher";
+      log.warn({}, lastError);
+      return;
+    }
+    try {
+      await agent.check(trigger);
+      lastError = undefined;
+    } catch (e) {
+      lastError = `${errorCode(e)}: ${errorMessage(e)}`;
+      log.error({ code: errorCode(e), err: errorMessage(e) }, "ota: update cycle failed");
+    }
+  };
+  const schedule = () => {
+    if (cfg.poll <= 0) return;
+    timer = s.clock.setTimeout(
+      () => {
+        void check("poll").finally(schedule);
+      },
+      cfg.poll + Math.floor(s.random.next() * cfg.jitter),
+    );
+  };
+
+  s.downlink.on("ota", (_suffix, _payload) => {
+    log.info({}, "ota: notified by the cloud; checking now");
+    void check("notify");
+  });
+  s.routes.add("GET", "/ota/state", () => ({ body: { ...agent.status(), lastError } }));
+  s.routes.add("POST", "/ota/check", () => {
+    void check("api");
+    return { status: 202, body: { accepted: true } };
+  });
+
+  let started = false;
+  return {
+    name: "ota",
+    dependsOn: [],
+    async start() {
+      await agent.boot();
+      started = true;
+      schedule();
+    },
+    async stop() {
+      timer?.cancel();
+      agent.stop();
+    },
+    health(): ComponentHealth {
+      const st = agent.state();
+      return st.s === "failed" ? { up: started, detail: `last update failed: ${st.code}` } : { up: started };
+    },
+    status() {
+      const st = agent.status();
+      return { state: st.state.s, active: st.active, version: st.runningVersion, floor: st.floor, attemptsLeft: st.attemptsLeft, progress: st.progress, ...(lastError ? { lastError } : {}) };
+    },
+  };
 }

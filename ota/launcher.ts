@@ -1,0 +1,118 @@
+/**
+ * `ridge boot`: the small launcher the systemd unit runs on boards with runtime-level A/B. It asks
+ * BootControl for the slot to start (spending one attempt in the same write), refuses any slot
+ * without its verified marker, and runs `node <slot>/<entry> run …` with RIDGE_SLOT set. A child
+ * that exits with 75 asked for a restart (an update is pending, or a trial failed); any other
+ * non-zero exit or signal is a crash: both are a reboot as far as the slots are concerned, so the
+ * loop simply chooses again. A slot out of attempts is skipped, which is the rollback.
+ * When every slot is out of attempts the launcher still runs the first verified one (never
+ * nothing), slowly, and says so.
+ */
+import { spawn } from "node:child_process";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import type { Clock } from "../core/clock.js";
+import type { BootControl } from "./boot-control.js";
+import { readMarker } from "./slot-marker.js";
+import type { Slot } from "./update-machine.js";
+
+export const EXIT_RESTART = 75;
+
+export interface LauncherLog {
+  info(msg: string): void;
+  error(msg: string): void;
+}
+
+export interface LauncherOptions {
+  bootControl: BootControl;
+  slotDir(slot: Slot): string;
+  /** The runtime installed with the launcher, used for slot a until a bundle is installed there. */
+  factoryEntry?: string;
+  /** Arguments after the entry file, e.g. ["run", "--board", "sim"]. */
+  args: string[];
+  node?: string;
+  nodeArgs?: string[];
+  env?: NodeJS.ProcessEnv;
+  clock: Clock;
+  log: LauncherLog;
+  /** Delay before restarting a crashed runtime (a reboot takes time too). */
+  crashDelayMs?: number;
+  /** Stop after this many starts (tests). */
+  maxStarts?: number;
+}
+
+export interface LaunchChoice {
+  slot: Slot;
+  entry: string;
+  attemptsLeft: number;
+  lastResort: boolean;
+}
+
+function entryOf(o: LauncherOptions, slot: Slot): string | undefined {
+  const dir = o.slotDir(slot);
+  const m = readMarker(dir);
+  if (m) return join(dir, m.entry);
+  if (slot === "a" && o.factoryEntry && existsSync(o.factoryEntry)) return o.factoryEntry;
+  return undefined;
+}
+
+/** One boot decision: the slot and file to run. */
+export function chooseLaunch(o: LauncherOptions): LaunchChoice | undefined {
+  for (let i = 0; i < 4; i++) {
+    const c = o.bootControl.chooseBoot();
+    if (!c) break;
+    const entry = entryOf(o, c.slot);
+    if (entry) return { slot: c.slot, entry, attemptsLeft: c.attemptsLeft, lastResort: false };
+    o.log.error(`slot ${c.slot} holds no verified runtime: skipping it`);
+    o.bootControl.markBad(c.slot);
+  }
+  for (const slot of o.bootControl.state().order) {
+    const entry = entryOf(o, slot);
+    if (entry) return { slot, entry, attemptsLeft: 0, lastResort: true };
+  }
+  return undefined;
+}
+
+export async function runLauncher(o: LauncherOptions): Promise<number> {
+  let stopping = false;
+  let child: ReturnType<typeof spawn> | undefined;
+  const onSignal = (sig: NodeJS.Signals) => {
+    stopping = true;
+    child?.kill(sig);
+  };
+  process.on("SIGTERM", onSignal);
+  process.on("SIGINT", onSignal);
+  try {
+    for (let starts = 0; !stopping && (o.maxStarts === undefined || starts < o.maxStarts); starts++) {
+      const c = chooseLaunch(o);
+      if (!c) {
+        o.log.error("no slot holds a verified runtime: nothing to start (E_OTA_NO_BOOTABLE_SLOT)");
+        return 1;
+      }
+      if (c.lastResort) o.log.error(`every slot is out of boot attempts: starting slot ${c.slot} anyway`);
+      o.log.info(`starting slot ${c.slot} (${c.attemptsLeft} attempts left): ${c.entry}`);
+      const proc = spawn(o.node ?? process.execPath, [...(o.nodeArgs ?? []), c.entry, ...o.args], {
+        stdio: "inherit",
+        env: { ...(o.env ?? process.env), RIDGE_SLOT: c.slot, RIDGE_BOOT_ATTEMPTS_LEFT: String(c.attemptsLeft) },
+      });
+      child = proc;
+      const result = await new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
+        proc.on("exit", (code, signal) => resolve({ code, signal }));
+        proc.on("error", () => resolve({ code: 127, signal: null }));
+      });
+      child = undefined;
+      if (stopping) return 0;
+      if (result.code === 0) return 0;
+      if (result.code === EXIT_RESTART) {
+        o.log.info(`slot ${c.slot} asked for a restart`);
+        continue;
+      }
+      o.log.error(`slot ${c.slot} stopped (${result.signal ?? `exit ${result.code}`}): restarting as after a reboot`);
+      await o.clock.sleep(c.lastResort ? Math.max(10_000, o.crashDelayMs ?? 1000) : (o.crashDelayMs ?? 1000));
+    }
+    return 0;
+  } finally {
+    process.off("SIGTERM", onSignal);
+    process.off("SIGINT", onSignal);
+  }
+}

@@ -1,0 +1,167 @@
+/**
+ * Downloads a target into a partial file next to the slots, hashing as the bytes arrive, resuming
+ * with an HTTP Range request after link loss or a restart. What is on disk is trusted only up to
+ * the last fsynced length (recorded in `<part>.len`): after a power cut the file is cut back to
+ * it and the hash is recomputed over it before resuming, so a torn tail can never reach the slot.
+ */
+import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, statSync, truncateSync, writeSync, createReadStream } from "node:fs";
+import { RidgeError, errorMessage } from "../core/errors.js";
+import { DirectoryFetcher, HttpFetcher, httpGet } from "./repo-fetchers.js";
+import type { RepoFetcher } from "./tuf-client.js";
+import { TargetHasher, type TargetCheck } from "./target-hasher.js";
+import type { TargetFile } from "./tuf-metadata.js";
+
+export interface DownloadProgress {
+  received: number;
+  total: number;
+}
+
+export interface DownloadOptions {
+  mirror: RepoFetcher;
+  /** Repository path of the target. */
+  path: string;
+  name: string;
+  file: TargetFile;
+  part: string;
+  onProgress?(p: DownloadProgress): void;
+  /** fsync and record the durable length every this many bytes. */
+  syncEvery?: number;
+  /** Fault injection: called with the bytes written so far after each chunk. */
+  afterChunk?(received: number): void;
+  timeoutMs?: number;
+}
+
+function durableLength(part: string): number {
+  try {
+    const n = Number(readFileSync(`${part}.len`, "utf8"));
+    return Number.isSafeInteger(n) && n >= 0 ? n : 0;
+  } catch {
+    return 0;
+  }
+}
+
+function recordLength(part: string, n: number): void {
+  const tmp = `${part}.len.tmp`;
+  const fd = openSync(tmp, "w");
+  try {
+    writeSync(fd, String(n));
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(tmp, `${part}.len`);
+}
+
+export function discardPartial(part: string): void {
+  rmSync(part, { force: true });
+  rmSync(`${part}.len`, { force: true });
+}
+
+/** Re-hash the durable prefix of a partial download (after a restart). */
+async function resumeHasher(opts: DownloadOptions): Promise<TargetHasher> {
+  const h = new TargetHasher(opts.name, opts.file);
+  if (!existsSync(opts.part)) return h;
+  const keep = Math.min(durableLength(opts.part), statSync(opts.part).size, opts.file.length);
+  truncateSync(opts.part, keep);
+  if (keep > 0) for await (const c of createReadStream(opts.part, { highWaterMark: 1 << 20 })) h.update(c as Buffer);
+  return h;
+}
+
+/**
+ * Bring the partial file to the full signed length and check it. Resolves with the check;
+ * rejects with E_OTA_FETCH for transient failures (the caller retries later; bytes kept).
+ */
+export async function downloadTarget(opts: DownloadOptions): Promise<TargetCheck> {
+  const syncEvery = opts.syncEvery ?? 8 * 1024 * 1024;
+  let hasher = await resumeHasher(opts);
+  if (hasher.received === opts.file.length) return hasher.finish();
+  const fd = openSync(opts.part, existsSync(opts.part) ? "r+" : "w");
+  let pos = hasher.received;
+  let sinceSync = 0;
+  const write = (chunk: Uint8Array): boolean => {
+    if (!hasher.update(chunk)) return false;
+    let off = 0;
+    while (off < chunk.length) off += writeSync(fd, chunk, off, chunk.length - off, pos + off);
+    pos += chunk.length;
+    sinceSync += chunk.length;
+    if (sinceSync >= syncEvery) {
+      fsyncSync(fd);
+      recordLength(opts.part, pos);
+      sinceSync = 0;
+    }
+    opts.onProgress?.({ received: pos, total: opts.file.length });
+    opts.afterChunk?.(pos);
+    return true;
+  };
+  try {
+    const m = opts.mirror;
+    if (m instanceof HttpFetcher) {
+      const res = await httpGet(m.url(opts.path), { headers: pos > 0 ? { range: `bytes=${pos}-` } : {}, timeoutMs: opts.timeoutMs ?? 30_000 });
+      if (res.statusCode === 404) {
+        res.resume();
+        return { ok: false, code: "E_OTA_TARGET_MISSING", reason: `${opts.path}: not on the mirror (404)` };
+      }
+      if (res.statusCode === 200 && pos > 0) {
+        // the server ignored the range: start over
+        hasher = new TargetHasher(opts.name, opts.file);
+        pos = 0;
+        truncateSync(opts.part, 0);
+      } else if (res.statusCode === 206) {
+        const cr = /^bytes (\d+)-/.exec(String(res.headers["content-range"] ?? ""));
+        if (!cr || Number(cr[1]) !== pos) {
+          res.destroy();
+          throw new RidgeError("E_OTA_FETCH", "peer", `${opts.path}: the mirror answered a different range`);
+        }
+      } else if (res.statusCode === 416 && pos >= opts.file.length) {
+        res.resume();
+      } else if (res.statusCode !== 200) {
+        res.resume();
+        throw new RidgeError("E_OTA_FETCH", "peer", `${opts.path}: HTTP ${res.statusCode}`);
+      }
+      await new Promise<void>((resolve, reject) => {
+        let over = false;
+        res.on("data", (c: Buffer) => {
+          if (over) return;
+          try {
+            if (!write(c)) {
+              over = true;
+              res.destroy();
+              resolve();
+            }
+          } catch (e) {
+            res.destroy();
+            reject(e);
+          }
+        });
+        res.on("end", () => resolve());
+        res.on("aborted", () => reject(new RidgeError("E_OTA_FETCH", "peer", `${opts.path}: connection lost at byte ${pos}`)));
+        res.on("error", (e) => reject(new RidgeError("E_OTA_FETCH", "peer", `${opts.path}: ${e.message} at byte ${pos}`)));
+      });
+      if (!res.complete && hasher.received < opts.file.length) throw new RidgeError("E_OTA_FETCH", "peer", `${opts.path}: connection lost at byte ${pos}`);
+    } else if (m instanceof DirectoryFetcher) {
+      const src = m.resolve(opts.path);
+      if (!existsSync(src)) return { ok: false, code: "E_OTA_TARGET_MISSING", reason: `${opts.path}: not in the repository directory` };
+      for await (const c of createReadStream(src, { start: pos, highWaterMark: 1 << 20 })) if (!write(c as Buffer)) break;
+    } else {
+      const all = await m.fetch(opts.path, opts.file.length + 1);
+      if (!all) return { ok: false, code: "E_OTA_TARGET_MISSING", reason: `${opts.path}: not on the mirror` };
+      write(all.subarray(pos));
+    }
+    fsyncSync(fd);
+    recordLength(opts.part, pos);
+  } catch (e) {
+    try {
+      fsyncSync(fd);
+      recordLength(opts.part, pos);
+    } catch {
+      /* best effort */
+    }
+    if (e instanceof RidgeError) throw e;
+    throw new RidgeError("E_OTA_FETCH", "peer", `${opts.path}: ${errorMessage(e)}`, { cause: e });
+  } finally {
+    closeSync(fd);
+  }
+  const check = hasher.finish();
+  if (!check.ok && check.code === "E_OTA_LENGTH" && hasher.received < opts.file.length) throw new RidgeError("E_OTA_FETCH", "peer", `${opts.path}: ended at byte ${hasher.received} of ${opts.file.length}`);
+  return check;
+}

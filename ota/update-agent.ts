@@ -1,0 +1,361 @@
+/**
+ * The owner of the update state machine on the device: it persists each state before running the
+ * step the state names, runs the step (refresh metadata, download, verify, install, wait for the
+ * reboot, health check, commit), and feeds the outcome back to the machine. Every step can be
+ * re-run after a power cut: downloads resume, verification re-hashes, installation wipes the slot
+ * and extracts again, and a slot that was already started is never touched.
+ */
+import { createReadStream, existsSync, mkdirSync } from "node:fs";
+import { join } from "node:path";
+import type Database from "better-sqlite3";
+import type { Clock, Random } from "../core/clock.js";
+import { RidgeError, errorCode, errorMessage } from "../core/errors.js";
+import type { BootControl } from "./boot-control.js";
+import { BundleExtractor } from "./bundle-extractor.js";
+import { clearMarker, readMarker, writeMarker } from "./slot-marker.js";
+import { selectUpdate, requireTarget, type DeviceIdentity } from "./target-selection.js";
+import { TargetHasher } from "./target-hasher.js";
+import { discardPartial, downloadTarget, type DownloadProgress } from "./target-download.js";
+import { TufClient, targetPath, type ClientLimits, type RepoFetcher } from "./tuf-client.js";
+import type { TargetFile } from "./tuf-metadata.js";
+import { UpdateStore } from "./update-store.js";
+import { busy, otherSlot, transition, type PlannedTarget, type Slot, type Trigger, type UpdateInput, type UpdateState } from "./update-machine.js";
+
+export interface AgentLog {
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+}
+
+export interface HealthResult {
+  ok: boolean;
+  reason?: string;
+}
+
+export interface UpdateAgentOptions {
+  db: Database.Database;
+  clock: Clock;
+  random: Random;
+  log: AgentLog;
+  bootControl: BootControl;
+  board: { name: string; arch: string };
+  slotDir(slot: Slot): string;
+  /** Where partial downloads live (beside the slots, not in them). */
+  workDir: string;
+  mirrors: RepoFetcher[];
+  /** The version this process runs (used when the active slot has no marker: the factory image). */
+  runningVersion: string;
+  attempts: number;
+  /** The runtime must have been up this long before the health check runs. */
+  healthUpForMs: number;
+  /** Checks run after `healthUpForMs` (drivers up, cloud reachable, the user's hook). */
+  healthChecks: (() => Promise<HealthResult> | HealthResult)[];
+  /** Told of every state (the cloud hears it on ridge/<id>/up/ota). */
+  publish?(st: UpdateState): void;
+  /** Restart into the other slot (the launcher chooses it). */
+  requestRestart(reason: string): void;
+  limits?: Partial<ClientLimits>;
+  /** Fault injection (tests): called at named points: `state:<name>`, `mid-download`, `mid-write`. */
+  crashPoint?(point: string): void;
+  /** Transient download failures before the cycle gives up for now (the state stays `downloading`). */
+  downloadRetries?: number;
+  onProgress?(p: DownloadProgress): void;
+}
+
+export interface AgentStatus {
+  state: UpdateState;
+  active: Slot;
+  runningVersion: string;
+  floor: string | undefined;
+  attemptsLeft: number | undefined;
+  progress: DownloadProgress | undefined;
+  history: ReturnType<UpdateStore["history"]>;
+}
+
+export class UpdateAgent {
+  readonly store: UpdateStore;
+  private st: UpdateState;
+  private running: Promise<void> | undefined;
+  private progress: DownloadProgress | undefined;
+  private startedAt: number;
+  private healthTimer: { cancel(): void } | undefined;
+  /** The signed target file of the download in flight (length and hashes for the extractor). */
+  private verifiedInProcess = false;
+
+  constructor(private readonly o: UpdateAgentOptions) {
+    this.store = new UpdateStore(o.db);
+    this.st = this.store.load();
+    this.startedAt = o.clock.monotonic();
+  }
+
+  state(): UpdateState {
+    return this.st;
+  }
+
+  activeSlot(): Slot {
+    return this.o.bootControl.active();
+  }
+
+  runningVersion(): string {
+    return readMarker(this.o.slotDir(this.activeSlot()))?.version ?? this.o.runningVersion;
+  }
+
+  status(): AgentStatus {
+    let left: number | undefined;
+    try {
+      left = this.o.bootControl.bootAttemptsLeft();
+    } catch {
+      left = undefined;
+    }
+    return { state: this.st, active: this.activeSlot(), runningVersion: this.runningVersion(), floor: this.store.floor("runtime"), attemptsLeft: left, progress: this.progress, history: this.store.history(10) };
+  }
+
+  private set(next: UpdateState, raiseFloor?: { kind: string; version: string }): void {
+    this.store.save(next, this.o.clock.now(), raiseFloor);
+    this.st = next;
+    this.o.log.info({ ota: next }, `ota: ${next.s}`);
+    try {
+      this.o.publish?.(next);
+    } catch (e) {
+      this.o.log.warn({ err: errorMessage(e) }, "ota: publishing the state failed");
+    }
+    this.o.crashPoint?.(`state:${next.s}`);
+  }
+
+  private apply(inp: UpdateInput): void {
+    const next = transition(this.st, inp);
+    if (!next) throw new RidgeError("E_OTA_TRANSITION", "internal", `input ${inp.i} in state ${this.st.s}`);
+    if (next !== this.st) this.set(next);
+  }
+
+  /** At runtime start: tell the machine which slot booted, then resume whatever was in flight. */
+  async boot(): Promise<void> {
+    const booted = this.activeSlot();
+    const st = this.st;
+    // Installed and already started (the state write after markPending was lost): the slot is verified.
+    if (st.s === "installing" && booted === st.slot) {
+      if (readMarker(this.o.slotDir(st.slot))) this.apply({ i: "installed" });
+    }
+    // A download/verify/install for a slot that is now running can only be stale: never touch a running slot.
+    if ((this.st.s === "downloading" || this.st.s === "verifying" || this.st.s === "installing") && booted === this.st.slot) {
+      this.set({ s: "failed", code: "E_OTA_SLOT_BUSY", reason: `slot ${booted} runs: refusing to write into it`, target: this.st.target });
+    }
+    this.apply({ i: "booted", slot: booted, at: this.o.clock.now() });
+    const now = this.st;
+    if (now.s === "rolled-back" && st.s !== "rolled-back") {
+      this.o.log.warn({ reason: now.reason }, "ota: rolled back");
+      try {
+        this.o.bootControl.markGood();
+      } catch (e) {
+        this.o.log.error({ err: errorMessage(e) }, "ota: could not confirm the old slot");
+      }
+    }
+    if (now.s === "committed" && booted === now.slot) this.o.bootControl.markGood();
+    if (now.s === "trial") this.scheduleHealth();
+    else if (now.s === "idle" || now.s === "failed" || now.s === "rolled-back") {
+      // a running, non-trial slot is good (first boot, or back on the old slot)
+      try {
+        if (this.o.bootControl.bootAttemptsLeft() < this.o.attempts && !(now.s === "rolled-back" && now.slot === booted)) this.o.bootControl.markGood();
+      } catch (e) {
+        this.o.log.warn({ err: errorMessage(e) }, "ota: boot control unavailable");
+      }
+    } else if (now.s === "checking") {
+      await this.check(now.trigger);
+    } else if (now.s === "pending") {
+      this.o.requestRestart(`slot ${now.slot} is installed and pending`);
+    } else if (busy(now)) {
+      await this.drive();
+    }
+  }
+
+  /** One update cycle from `checking`; resolves when it settles (pending, idle, failed) or is parked. */
+  check(trigger: Trigger, opts: { target?: string } = {}): Promise<void> {
+    if (this.running) return this.running;
+    const p = (async () => {
+      if (busy(this.st) && this.st.s !== "checking") return this.drive();
+      if (this.st.s !== "checking") this.apply({ i: "check", trigger });
+      await this.runCheck(opts.target);
+      await this.drive();
+    })().finally(() => {
+      this.running = undefined;
+    });
+    this.running = p;
+    return p;
+  }
+
+  private identity(): DeviceIdentity {
+    const v = this.runningVersion();
+    return { kind: "runtime", board: this.o.board.name, arch: this.o.board.arch, current: v, minVersion: this.store.floor("runtime") ?? "0.0.0" };
+  }
+
+  private async runCheck(name?: string): Promise<void> {
+    const client = new TufClient(this.store, this.o.mirrors, this.o.clock, this.o.limits);
+    const r = await client.refresh();
+    if (!r.ok) {
+      this.apply({ i: "check-failed", code: r.code, reason: r.reason });
+      return;
+    }
+    const dev = this.identity();
+    const sel = name ? requireTarget(r.trusted.targets, name, dev) : selectUpdate(r.trusted.targets, dev);
+    if (!sel.ok) {
+      this.apply({ i: "check-failed", code: sel.code, reason: sel.reason });
+      return;
+    }
+    if (!sel.target) {
+      this.apply({ i: "no-update" });
+      return;
+    }
+    const t = sel.target;
+    const sha = t.file.hashes.sha256;
+    if (!sha) {
+      this.apply({ i: "check-failed", code: "E_OTA_HASH", reason: `${t.name}: no sha256 listed` });
+      return;
+    }
+    const from = this.activeSlot();
+    const target: PlannedTarget = { name: t.name, version: t.custom.version, length: t.file.length, hashes: t.file.hashes, path: targetPath(r.trusted.root, t.name, sha) };
+    this.apply({ i: "update-found", target, slot: otherSlot(from), from, fromVersion: dev.current });
+  }
+
+  private part(t: PlannedTarget): string {
+    mkdirSync(this.o.workDir, { recursive: true });
+    return join(this.o.workDir, `${t.hashes.sha256}.part`);
+  }
+
+  private targetFile(t: PlannedTarget): TargetFile {
+    return { length: t.length, hashes: t.hashes };
+  }
+
+  /** Run the step the current state names until the flow settles or parks. */
+  private async drive(): Promise<void> {
+    for (;;) {
+      const st = this.st;
+      if (st.s === "downloading") {
+        if (st.slot === this.activeSlot()) return this.set({ s: "failed", code: "E_OTA_SLOT_BUSY", reason: `slot ${st.slot} runs`, target: st.target });
+        const retries = this.o.downloadRetries ?? 5;
+        let done = false;
+        for (let attempt = 0; attempt <= retries && !done; attempt++) {
+          try {
+            const mirror = this.o.mirrors[attempt % this.o.mirrors.length]!;
+            const check = await downloadTarget({
+              mirror,
+              path: st.target.path,
+              name: st.target.name,
+              file: this.targetFile(st.target),
+              part: this.part(st.target),
+              onProgress: (p) => {
+                this.progress = p;
+                this.o.onProgress?.(p);
+              },
+              afterChunk: (n) => {
+                if (n >= st.target.length / 2) this.o.crashPoint?.("mid-download");
+              },
+            });
+            if (!check.ok) {
+              discardPartial(this.part(st.target));
+              this.apply({ i: "download-failed", code: check.code, reason: check.reason });
+              return;
+            }
+            done = true;
+          } catch (e) {
+            if (errorCode(e) !== "E_OTA_FETCH") throw e;
+            this.o.log.warn({ err: errorMessage(e), attempt }, "ota: download interrupted; resuming");
+            // exponential backoff with full jitter, 1 s .. 60 s
+            await this.o.clock.sleep(Math.floor(this.o.random.next() * Math.min(60_000, 1000 * 2 ** attempt)));
+          }
+        }
+        if (!done) return; // parked in `downloading`: the next poll or start resumes from the bytes on disk
+        this.verifiedInProcess = true;
+        this.apply({ i: "downloaded" });
+      } else if (st.s === "verifying") {
+        // Hashed while streaming in this process; after a restart, hash the file on disk again.
+        if (!this.verifiedInProcess) {
+          const h = new TargetHasher(st.target.name, this.targetFile(st.target));
+          const part = this.part(st.target);
+          if (existsSync(part)) for await (const c of createReadStream(part, { highWaterMark: 1 << 20 })) if (!h.update(c as Buffer)) break;
+          const r = h.finish();
+          if (!r.ok) {
+            discardPartial(part);
+            this.apply({ i: "verify-failed", code: r.code, reason: r.reason });
+            return;
+          }
+        }
+        this.verifiedInProcess = false;
+        this.apply({ i: "verified" });
+      } else if (st.s === "installing") {
+        if (st.slot === this.activeSlot()) return this.set({ s: "failed", code: "E_OTA_SLOT_BUSY", reason: `slot ${st.slot} runs`, target: st.target });
+        try {
+          await this.install(st.target, st.slot);
+        } catch (e) {
+          clearMarker(this.o.slotDir(st.slot));
+          this.apply({ i: "install-failed", code: errorCode(e), reason: errorMessage(e) });
+          return;
+        }
+        this.apply({ i: "installed" });
+      } else if (st.s === "pending") {
+        this.o.requestRestart(`slot ${st.slot} installed (${st.target.version})`);
+        return;
+      } else return;
+    }
+  }
+
+  private async install(t: PlannedTarget, slot: Slot): Promise<void> {
+    const dir = this.o.slotDir(slot);
+    clearMarker(dir);
+    const x = new BundleExtractor(dir);
+    const part = this.part(t);
+    let n = 0;
+    try {
+      for await (const c of createReadStream(part, { highWaterMark: 1 << 20 })) {
+        x.push(c as Buffer);
+        n += (c as Buffer).length;
+        if (n >= t.length / 2) this.o.crashPoint?.("mid-write");
+      }
+      const m = x.finish();
+      if (m.kind !== "runtime") throw new RidgeError("E_OTA_BUNDLE_MANIFEST", "peer", `the bundle is a ${m.kind}, not a runtime`);
+      if (m.version !== t.version) throw new RidgeError("E_OTA_BUNDLE_MANIFEST", "peer", `the bundle says version ${m.version}, the signed target ${t.version}`);
+      if (m.board !== this.o.board.name || m.arch !== this.o.board.arch) throw new RidgeError("E_OTA_WRONG_BOARD", "peer", `the bundle is for ${m.board}/${m.arch}`);
+      if (!m.entry) throw new RidgeError("E_OTA_BUNDLE_MANIFEST", "peer", "the runtime bundle names no entry file");
+      writeMarker(dir, { version: m.version, target: t.name, sha256: t.hashes.sha256!, board: m.board, arch: m.arch, entry: m.entry, installedAt: new Date(this.o.clock.now()).toISOString() });
+    } catch (e) {
+      x.abort();
+      throw e;
+    }
+    this.o.bootControl.markPending(slot, this.o.attempts);
+    discardPartial(part);
+  }
+
+  private scheduleHealth(): void {
+    this.healthTimer?.cancel();
+    const elapsed = this.o.clock.monotonic() - this.startedAt;
+    this.healthTimer = this.o.clock.setTimeout(() => void this.runHealth(), Math.max(0, this.o.healthUpForMs - elapsed));
+  }
+
+  /** The trial's verdict: commit (floor raised, slot confirmed) or roll back (old slot first, restart). */
+  async runHealth(): Promise<void> {
+    const st = this.st;
+    if (st.s !== "trial") return;
+    let failed: string | undefined;
+    for (const c of this.o.healthChecks) {
+      try {
+        const r = await c();
+        if (!r.ok) failed = r.reason ?? "a health check failed";
+      } catch (e) {
+        failed = errorMessage(e);
+      }
+      if (failed) break;
+    }
+    if (failed === undefined) {
+      this.o.bootControl.markGood();
+      const next = transition(st, { i: "health-passed" })!;
+      this.set(next, { kind: "runtime", version: st.target.version });
+      return;
+    }
+    this.o.bootControl.markBad(st.slot);
+    this.apply({ i: "health-failed", code: "E_OTA_HEALTH", reason: failed });
+    this.o.requestRestart(`health check failed: ${failed}`);
+  }
+
+  stop(): void {
+    this.healthTimer?.cancel();
+  }
+}

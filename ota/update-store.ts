@@ -1,0 +1,77 @@
+/**
+ * OTA state in the gateway's SQLite database: the current UpdateState (one row), its history,
+ * the trusted TUF metadata, and the anti-rollback floor per artifact kind. A state and the floor
+ * change in one transaction.
+ */
+import type Database from "better-sqlite3";
+import type { MetadataStore } from "./tuf-client.js";
+import type { RoleName } from "./tuf-metadata.js";
+import type { UpdateState } from "./update-machine.js";
+import { compareVersions } from "./version-order.js";
+
+export interface HistoryRow {
+  seq: number;
+  at: number;
+  state: string;
+  code: string | null;
+  reason: string | null;
+  version: string | null;
+}
+
+export class UpdateStore implements MetadataStore {
+  constructor(private readonly db: Database.Database) {
+    db.exec(`
+      CREATE TABLE IF NOT EXISTS ota_state (id INTEGER PRIMARY KEY CHECK (id = 1), state TEXT NOT NULL, updated INTEGER NOT NULL);
+      CREATE TABLE IF NOT EXISTS ota_history (seq INTEGER PRIMARY KEY AUTOINCREMENT, at INTEGER NOT NULL, state TEXT NOT NULL, code TEXT, reason TEXT, version TEXT);
+      CREATE TABLE IF NOT EXISTS ota_metadata (role TEXT PRIMARY KEY, bytes BLOB NOT NULL);
+      CREATE TABLE IF NOT EXISTS ota_floor (kind TEXT PRIMARY KEY, version TEXT NOT NULL);
+    `);
+  }
+
+  load(): UpdateState {
+    const row = this.db.prepare("SELECT state FROM ota_state WHERE id = 1").get() as { state: string } | undefined;
+    if (!row) return { s: "idle" };
+    try {
+      return JSON.parse(row.state) as UpdateState;
+    } catch {
+      return { s: "failed", code: "E_OTA_STATE_CORRUPT", reason: "the stored OTA state was unreadable" };
+    }
+  }
+
+  /** Persist a state (and optionally raise the floor) in one transaction. */
+  save(st: UpdateState, at: number, raiseFloor?: { kind: string; version: string }): void {
+    this.db.transaction(() => {
+      this.db.prepare("INSERT INTO ota_state (id, state, updated) VALUES (1, ?, ?) ON CONFLICT(id) DO UPDATE SET state = excluded.state, updated = excluded.updated").run(JSON.stringify(st), at);
+      const code = "code" in st ? st.code : null;
+      const reason = "reason" in st ? st.reason : null;
+      const version = "target" in st && st.target ? st.target.version : null;
+      this.db.prepare("INSERT INTO ota_history (at, state, code, reason, version) VALUES (?, ?, ?, ?, ?)").run(at, st.s, code, reason, version);
+      this.db.prepare("DELETE FROM ota_history WHERE seq <= (SELECT max(seq) FROM ota_history) - 200").run();
+      if (raiseFloor) {
+        const cur = this.floor(raiseFloor.kind);
+        if (!cur || (compareVersions(raiseFloor.version, cur) ?? 0) > 0)
+          this.db.prepare("INSERT INTO ota_floor (kind, version) VALUES (?, ?) ON CONFLICT(kind) DO UPDATE SET version = excluded.version").run(raiseFloor.kind, raiseFloor.version);
+      }
+    })();
+  }
+
+  history(limit = 20): HistoryRow[] {
+    return this.db.prepare("SELECT seq, at, state, code, reason, version FROM ota_history ORDER BY seq DESC LIMIT ?").all(limit) as HistoryRow[];
+  }
+
+  floor(kind: string): string | undefined {
+    return (this.db.prepare("SELECT version FROM ota_floor WHERE kind = ?").get(kind) as { version: string } | undefined)?.version;
+  }
+
+  // MetadataStore
+  get(role: RoleName): Uint8Array | undefined {
+    const r = this.db.prepare("SELECT bytes FROM ota_metadata WHERE role = ?").get(role) as { bytes: Buffer } | undefined;
+    return r ? new Uint8Array(r.bytes) : undefined;
+  }
+  put(role: RoleName, bytes: Uint8Array): void {
+    this.db.prepare("INSERT INTO ota_metadata (role, bytes) VALUES (?, ?) ON CONFLICT(role) DO UPDATE SET bytes = excluded.bytes").run(role, Buffer.from(bytes));
+  }
+  delete(role: RoleName): void {
+    this.db.prepare("DELETE FROM ota_metadata WHERE role = ?").run(role);
+  }
+}
