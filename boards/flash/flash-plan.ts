@@ -117,7 +117,7 @@ export function planFlash(o: FlashOptions): FlashPlan {
 
   // 1. The config, validated as `ridge run` will read it.
   const configYaml = composeConfigFile({ boardName: board.name, boardDataDir: board.dataDir, layout, userText: o.configText, userLabel: o.configLabel, gatewayId, cloudUrl: o.cloudUrl }, gatewayId);
-  const validated = o.validate(configYaml, board.name);
+  const validated = o.validate(configYaml, board.name, o.configLabel ? `${layout.configFile} (from ${o.configLabel})` : layout.configFile);
 
   // 2. The runtime slot for the board's CPU.
   const withNode = o.withNode ?? (!board.hostArch && NODE_PACKAGES[board.arch] !== undefined);

@@ -17,8 +17,11 @@ export interface ValidatedConfig {
   attestSigner: string | undefined;
 }
 
-/** Validates config text for a board exactly as `ridge run` will; throws ConfigError (exit 2) when invalid. */
-export type ConfigValidator = (yamlText: string, boardName: string) => ValidatedConfig;
+/**
+ * Validates config text for a board exactly as `ridge run` will; throws ConfigError (exit 2) when
+ * invalid, locating issues in `label`.
+ */
+export type ConfigValidator = (yamlText: string, boardName: string, label: string) => ValidatedConfig;
 
 export interface ConfigFileInput {
   boardName: string;

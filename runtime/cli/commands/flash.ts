@@ -77,8 +77,8 @@ function devicePaths(drivers: readonly { config: Record<string, unknown> }[]): s
   return out;
 }
 
-export function validateGatewayConfig(text: string, board: string): ValidatedConfig {
-  const { config } = loadConfig({ text, board });
+export function validateGatewayConfig(text: string, board: string, label: string): ValidatedConfig {
+  const { config } = loadConfig({ text, board, file: label });
   const signer = (config.attest as Record<string, unknown> | undefined)?.signer;
   return { gatewayId: config.gateway.id, devicePaths: devicePaths(config.drivers), attestSigner: typeof signer === "string" ? signer : undefined };
 }

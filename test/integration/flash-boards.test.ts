@@ -1,0 +1,246 @@
+// `ridge flash` for every board into a temp root: the tree, file modes, a config that validates, the
+// unit accepted by systemd-analyze, the ELF machine of every shipped native file, idempotence,
+// refusal without --force, --dry-run.
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { spawnSync } from "node:child_process";
+import { existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, statSync, unlinkSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { flashDevice, listBoards, loadBoard, readElfHeader, deviceLayout, type Board, type FlashStep } from "../../boards/index.js";
+import { validateGatewayConfig } from "../../runtime/cli/commands/flash.js";
+import { loadConfig } from "../../runtime/config/load.js";
+import { hasCommand, tempDir } from "../helpers/peer.js";
+import { repoRoot, ridge } from "../helpers/gateway.js";
+import { ensureArm64Artifacts } from "../helpers/arm64.js";
+
+const tmp = tempDir("ridge-flash-");
+const roots: Record<string, string> = {};
+const results: Record<string, { steps: FlashStep[]; gatewayId: string }> = {};
+
+function mode(p: string): number {
+  return statSync(p).mode & 0o777;
+}
+
+function walk(dir: string, out: string[] = []): string[] {
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) walk(p, out);
+    else if (e.isFile()) out.push(p);
+  }
+  return out;
+}
+
+function flash(board: Board, root: string, extra: Partial<Parameters<typeof flashDevice>[0]> = {}) {
+  return flashDevice({ root, board, projectRoot: repoRoot, validate: validateGatewayConfig, ...extra });
+}
+
+test.before(() => {
+  const b = spawnSync(process.execPath, [join(repoRoot, "scripts/bundle.mjs"), "--if-stale"], { encoding: "utf8" });
+  assert.is(b.status, 0, b.stderr);
+  ensureArm64Artifacts();
+});
+
+test.after(() => tmp.cleanup());
+
+for (const name of listBoards()) {
+  test(`flash ${name}: the tree, modes, config, keys, unit, ELF machines`, () => {
+    const board = loadBoard(name);
+    const root = join(tmp.dir, name);
+    mkdirSync(root);
+    roots[name] = root;
+    const { plan, steps } = flash(board, root, { gatewayId: `gw-${name}` });
+    results[name] = { steps, gatewayId: plan.gatewayId };
+    const L = deviceLayout(board);
+    const at = (p: string) => join(root, p);
+
+    // slot a with the runtime, slot b empty, the launcher
+    assert.ok(existsSync(at(`${L.slotA}/dist/ridge.mjs`)), "slot a holds the bundle");
+    assert.ok(existsSync(at(`${L.slotA}/ridge-bundle.json`)), "slot a has its manifest");
+    assert.ok(existsSync(at(`${L.slotA}/boards/${name}.yaml`)));
+    assert.equal(readdirSync(at(L.slotB)), [], "slot b is empty");
+    assert.is(mode(at(L.launcher)), 0o755);
+    const sh = spawnSync("sh", ["-n", at(L.launcher)], { encoding: "utf8" });
+    assert.is(sh.status, 0, `launcher syntax: ${sh.stderr}`);
+
+    // keys 0600, public parts readable; data dir closed
+    assert.is(mode(at(L.identityKey)), 0o600, "identity key 0600");
+    assert.match(readFileSync(at(L.identityKey), "utf8"), /-----BEGIN PRIVATE KEY-----/);
+    assert.match(readFileSync(at(L.identityCsr), "utf8"), /-----BEGIN CERTIFICATE REQUEST-----/);
+    assert.is(mode(at(L.dataDir)), 0o700);
+    assert.is(mode(at(L.configFile)), 0o640);
+    assert.is(readFileSync(at(L.activeSlotFile), "utf8"), "a\n");
+    if (board.tpm === "none") {
+      assert.is(mode(at(`${L.attestDir}/ak.key`)), 0o600, "software attestation key 0600");
+    } else {
+      assert.not.ok(existsSync(at(`${L.attestDir}/ak.key`)), "the TPM holds the attestation key");
+      assert.is(JSON.parse(readFileSync(at(`${L.attestDir}/key-source.json`), "utf8")).source, "tpm");
+    }
+    // every private key anywhere in the root is 0600
+    for (const f of walk(root)) if (/\.key$/.test(f)) assert.is(mode(f), 0o600, f);
+
+    // the config validates as `ridge run` reads it, with the id and board set
+    const loaded = loadConfig({ file: at(L.configFile) });
+    assert.is(loaded.config.gateway.id, `gw-${name}`);
+    assert.is(loaded.board.name, name);
+
+    // first measurement log: a JSON list of {pcr, digest, what}, the runtime in PCR 10
+    const log = JSON.parse(readFileSync(at(L.measurementLog), "utf8")) as { pcr: number; digest: string; what: string }[];
+    assert.ok(log.some((m) => m.pcr === 10 && /runtime slot manifest/.test(m.what)));
+    for (const m of log) assert.match(m.digest, /^[0-9a-f]{64}$/);
+
+    // unit + enable link
+    const unit = readFileSync(at(L.unitFile), "utf8");
+    for (const line of ["Type=notify", "NotifyAccess=all", "Restart=always", "ProtectSystem=strict", "NoNewPrivileges=yes", `ReadWritePaths=${L.dataDir}`, "ExecStart=/opt/ridgeline/bin/ridge-boot"]) assert.ok(unit.includes(line), `unit has ${line}`);
+    assert.match(unit, /^WatchdogSec=\d+s$/m);
+    assert.ok(lstatSync(at(L.unitWantsLink)).isSymbolicLink());
+    assert.is(readlinkSync(at(L.unitWantsLink)), L.unitFile);
+    if (hasCommand("systemd-analyze")) {
+      // verify against this host's systemd: ExecStart pointed at the launcher inside the root
+      const dir = join(tmp.dir, `unit-${name}`);
+      mkdirSync(dir);
+      writeFileSync(join(dir, "ridgeline.service"), unit.replace(/^ExecStart=\//m, `ExecStart=${root}/`));
+      const v = spawnSync("systemd-analyze", ["verify", join(dir, "ridgeline.service")], { encoding: "utf8" });
+      assert.is(v.status, 0, v.stderr);
+      assert.is(v.stderr.trim(), "", `systemd-analyze verify warns: ${v.stderr}`);
+    }
+    if (board.watchdog !== "none") assert.match(readFileSync(at(L.watchdogDropIn), "utf8"), new RegExp(`RuntimeWatchdogSec=${board.watchdog.timeoutSec}s`));
+
+    // ELF machine of every native file in the slot is the board's
+    const expected = { x64: 0x3e, arm64: 0xb7, riscv64: 0xf3 }[board.arch];
+    let elves = 0;
+    for (const f of walk(at(L.slotA))) {
+      const head = readFileSync(f).subarray(0, 20);
+      const r = readElfHeader(head);
+      if (!r.ok) continue;
+      elves++;
+      assert.is(r.header.machine, expected, `${f} is ${r.header.machine.toString(16)}, board ${board.arch}`);
+    }
+    if (board.arch === "riscv64") {
+      assert.is(elves, 0, "no x86 or arm64 native code in the riscv64 slot");
+      assert.ok(plan.slot.needsRebuild.includes("better-sqlite3"), "better-sqlite3 left to build on the device");
+      assert.ok(existsSync(at(`${L.slotA}/node_modules/better-sqlite3/binding.gyp`)), "with its sources");
+      assert.not.ok(existsSync(at(`${L.slotA}/node/bin/node`)), "no Node.js for riscv64");
+    } else {
+      assert.ok(plan.slot.addons.some((a) => a.pkg === "better-sqlite3"), "better-sqlite3 addon shipped");
+      assert.ok(elves >= 2, "addons present");
+    }
+    // real boards carry their own Node (same version as the host), the sim board does not
+    if (!board.hostArch && board.arch !== "riscv64") {
+      assert.ok(existsSync(at(`${L.slotA}/node/bin/node`)), "slot carries node");
+      assert.is(plan.slot.node?.version, process.versions.node);
+    }
+    assert.ok(existsSync(at(L.provisionedMarker)));
+  });
+}
+
+test("re-flash without --force is refused (library and CLI exit code), nothing changes", async () => {
+  const board = loadBoard("generic-arm64");
+  const root = roots["generic-arm64"]!;
+  const before = readFileSync(join(root, deviceLayout(board).identityKey), "utf8");
+  assert.throws(() => flash(board, root), (e: unknown) => (e as { code?: string }).code === "E_FLASH_PROVISIONED");
+  const r = await ridge(["flash", "--board", "generic-arm64", "--root", root]);
+  assert.is(r.code, 1, r.stderr);
+  assert.match(r.stderr, /E_FLASH_PROVISIONED/);
+  assert.is(readFileSync(join(root, deviceLayout(board).identityKey), "utf8"), before);
+});
+
+test("--force is idempotent: a second run changes nothing and keeps the keys", () => {
+  const board = loadBoard("rpi5");
+  const root = roots.rpi5!;
+  const L = deviceLayout(board);
+  const key = readFileSync(join(root, L.identityKey), "utf8");
+  const csr = readFileSync(join(root, L.identityCsr), "utf8");
+  const ak = readFileSync(join(root, `${L.attestDir}/ak.key`), "utf8");
+  const { steps, plan } = flash(board, root, { force: true });
+  assert.is(plan.gatewayId, "gw-rpi5", "the id of the earlier flash is kept");
+  const changed = steps.filter((s) => s.action !== "unchanged" && s.action !== "kept");
+  assert.equal(changed, [], `changes on an identical re-flash: ${JSON.stringify(changed)}`);
+  assert.ok(steps.some((s) => s.path === L.identityKey && s.action === "kept"));
+  assert.is(readFileSync(join(root, L.identityKey), "utf8"), key);
+  assert.is(readFileSync(join(root, L.identityCsr), "utf8"), csr, "same key, same subject: same CSR (RFC 6979)");
+  assert.is(readFileSync(join(root, `${L.attestDir}/ak.key`), "utf8"), ak);
+});
+
+test("--force repairs a damaged slot and resets slot b and the active slot", () => {
+  const board = loadBoard("sim");
+  const root = roots.sim!;
+  const L = deviceLayout(board);
+  writeFileSync(join(root, L.slotA, "dist/ridge.mjs"), "broken");
+  writeFileSync(join(root, L.slotA, "ridge-bundle.json"), "{}");
+  writeFileSync(join(root, L.slotB, "leftover"), "x");
+  writeFileSync(join(root, L.activeSlotFile), "b\n");
+  const { steps } = flash(board, root, { force: true });
+  const by = (p: string) => steps.find((s) => s.path === p)?.action;
+  assert.is(by(L.slotA), "write");
+  assert.is(by(L.slotB), "emptied");
+  assert.is(by(L.activeSlotFile), "write");
+  assert.is(readFileSync(join(root, L.slotA, "dist/ridge.mjs"), "utf8"), readFileSync(join(repoRoot, "dist/ridge.mjs"), "utf8"));
+  assert.not.ok(existsSync(join(root, `${L.slotA}.flash-new`)) || existsSync(join(root, `${L.slotA}.flash-old`)), "no leftovers");
+});
+
+test("an interrupted flash (no marker yet) completes without --force", () => {
+  const board = loadBoard("visionfive2");
+  const root = join(tmp.dir, "interrupted");
+  mkdirSync(root);
+  flash(board, root, { gatewayId: "gw-int" });
+  const L = deviceLayout(board);
+  unlinkSync(join(root, L.provisionedMarker));
+  unlinkSync(join(root, L.unitFile));
+  const { steps } = flash(board, root, { gatewayId: "gw-int" });
+  assert.is(steps.find((s) => s.path === L.unitFile)?.action, "write");
+  assert.is(steps.find((s) => s.path === L.identityKey)?.action, "kept");
+  assert.ok(existsSync(join(root, L.provisionedMarker)));
+});
+
+test("--dry-run lists everything and writes nothing (CLI)", async () => {
+  const root = join(tmp.dir, "dry");
+  mkdirSync(root);
+  const r = await ridge(["flash", "--board", "jetson-orin-nano", "--root", root, "--gateway-id", "dry-1", "--dry-run"]);
+  assert.is(r.code, 0, r.stderr);
+  assert.equal(readdirSync(root), [], "nothing written");
+  for (const p of ["/opt/ridgeline/bin/ridge-boot", "/opt/ridgeline/slots/a", "/etc/ridgeline/gateway.yaml", "/var/lib/ridgeline/id.key", "/var/lib/ridgeline/id.csr", "/etc/systemd/system/ridgeline.service", "/etc/ridgeline/provisioned.json"])
+    assert.ok(r.stdout.includes(p), `dry run lists ${p}`);
+  assert.match(r.stdout, /would create/);
+  assert.match(r.stdout, /nothing written/);
+});
+
+test("the CLI prints what it wrote; a config error exits 2 and writes nothing", async () => {
+  const root = join(tmp.dir, "cli");
+  mkdirSync(root);
+  const cfg = join(tmp.dir, "bad.yaml");
+  writeFileSync(cfg, "drivers:\n  - nosuchkind: { name: x }\n");
+  const bad = await ridge(["flash", "--board", "generic-arm64", "--root", root, "--config", cfg, "--no-with-node"]);
+  assert.is(bad.code, 2, bad.stderr);
+  assert.match(bad.stderr, /E_CONFIG_INVALID/);
+  assert.match(bad.stderr, /gateway\.yaml \(from .*bad\.yaml\):\d+:\d+ drivers\[0\]\.nosuchkind: unknown driver kind/);
+  assert.equal(readdirSync(root), []);
+
+  const good = join(tmp.dir, "good.yaml");
+  writeFileSync(good, "# operator's comment survives\ngateway: { id: from-config }\nlog: { level: warn }\n");
+  const ok = await ridge(["flash", "--board", "generic-arm64", "--root", root, "--config", good, "--cloud", "mqtts://iot.example.com:8883", "--no-with-node"]);
+  assert.is(ok.code, 0, ok.stderr);
+  assert.match(ok.stdout, /flashed board generic-arm64 \(arm64\) into .*: gateway from-config/);
+  assert.match(ok.stdout, /write\s+0600\s+\/var\/lib\/ridgeline\/id\.key/);
+  assert.match(ok.stdout, /note: no cloud certificate yet/);
+  const text = readFileSync(join(root, "etc/ridgeline/gateway.yaml"), "utf8");
+  assert.match(text, /# operator's comment survives/);
+  const loaded = loadConfig({ file: join(root, "etc/ridgeline/gateway.yaml") });
+  assert.is(loaded.config.cloud?.mqtt?.url, "mqtts://iot.example.com:8883");
+  assert.is(loaded.config.cloud?.mqtt?.key, "id.key");
+  assert.is(loaded.config.cloud?.mqtt?.cert, "id.crt");
+  assert.is(loaded.config.log.level, "warn");
+  assert.not.ok(existsSync(join(root, "opt/ridgeline/slots/a/node")), "--no-with-node");
+});
+
+test("--ota-root: TUF root metadata is installed; anything else is refused", async () => {
+  const board = loadBoard("sim");
+  const root = join(tmp.dir, "ota");
+  mkdirSync(root);
+  const rootJson = JSON.stringify({ signed: { _type: "root", spec_version: "1.0.31", version: 1, expires: "2030-01-01T00:00:00Z", keys: {}, roles: {}, consistent_snapshot: true }, signatures: [] });
+  assert.throws(() => flash(board, root, { otaRootText: "{\"signed\": {\"_type\": \"targets\"}}" }), (e: unknown) => (e as { code?: string }).code === "E_FLASH_OTA_ROOT");
+  assert.equal(readdirSync(root), [], "nothing written");
+  flash(board, root, { otaRootText: rootJson });
+  assert.is(readFileSync(join(root, deviceLayout(board).otaRoot), "utf8"), rootJson);
+});
+
+test.run();
