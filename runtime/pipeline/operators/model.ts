@@ -94,7 +94,12 @@ export class ModelOperator implements Operator {
     const features = c.features.length ? c.features : c.scorer.inputNames;
     const xs = batch.map((env) => this.vector(env, features));
     return c.scorer.score(xs, features.length).then(
-      (scores) => batch.forEach((env, i) => this.emit(env, scores[i] ?? null, undefined, out)),
+      (scores) =>
+        batch.forEach((env, i) => {
+          // a row with a missing feature has no score (NaN in, NaN out)
+          const v = xs[i]!.some(Number.isNaN) ? NaN : scores[i];
+          this.emit(env, v !== undefined && Number.isFinite(v) ? v : null, undefined, out);
+        }),
       (err: unknown) => {
         this.lastError = String(err);
         for (const env of batch) this.emit(env, null, undefined, out);
