@@ -93,7 +93,8 @@ export class MasterSession {
 
   /** Bytes from the port. */
   receive(chunk: Uint8Array): void {
-    const frames = this.framer.push(chunk, this.opts.clock.monotonic());
+    this.lastLineAt = this.opts.clock.monotonic();
+    const frames = this.framer.push(chunk, this.lastLineAt);
     for (const frame of frames) {
       if (this.attempt.kind !== "waiting") return;
       const { job } = this.attempt;
@@ -155,8 +156,7 @@ export class MasterSession {
       } catch (e) {
         job.reject(e instanceof RidgeError ? e : new RidgeError("E_MODBUS_PORT", "environment", `serial write failed: ${String(e)}`, { cause: e }));
       }
-      // §2.5.1.1: at least 3.5 character times of silence between frames.
-      await this.opts.clock.sleep(this.opts.silenceMs);
+      await this.quiet();
     }
   }
 
@@ -172,6 +172,7 @@ export class MasterSession {
       const outcome = this.await(job);
       try {
         await link.write(job.adu);
+        this.lastLineAt = this.opts.clock.monotonic();
       } catch (e) {
         this.settle({ kind: "stopped" });
         throw new RidgeError("E_MODBUS_PORT", "environment", `serial write failed: ${String(e)}`, { cause: e });
@@ -215,7 +216,7 @@ export class MasterSession {
         c.consecutiveFailures++;
         throw failure;
       }
-      await this.opts.clock.sleep(this.opts.silenceMs);
+      await this.quiet();
     }
   }
 
@@ -234,6 +235,17 @@ export class MasterSession {
   }
 
   private resolveAttempt: ((o: Outcome) => void) | undefined;
+  /** When the line was last busy (a byte received or a frame handed to the port). */
+  private lastLineAt = Number.NEGATIVE_INFINITY;
+
+  /**
+   * §2.5.1.1: at least 3.5 character times of silence between frames. Time already spent since
+   * the last byte (decoding, handing over the answer) counts towards it.
+   */
+  private async quiet(): Promise<void> {
+    const wait = this.lastLineAt + this.opts.silenceMs - this.opts.clock.monotonic();
+    if (wait > 0) await this.opts.clock.sleep(wait);
+  }
 
   private settle(o: Outcome): void {
     if (this.attempt.kind !== "waiting") return;

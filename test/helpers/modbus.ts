@@ -274,20 +274,30 @@ export function recordingContext(clock: Clock, dataDir: string): RecordingContex
   };
 }
 
-// ------------------------------------------------------------------ a noise injector between two ptys
+// ------------------------------------------------------------------ a relay between two ptys: noise and line speed
 
-export interface NoisyRelay {
+export interface Relay {
   /** Answers corrupted so far. */
   corrupted: number;
   forwarded: number;
+  /** Total ms by which paced deliveries ran late of their schedule (timer granularity): the emulator's own error. */
+  lateMs: number;
   close(): Promise<void>;
 }
 
+export interface RelayOptions {
+  /** Flip one byte in every n-th chunk from the slave side (line noise). */
+  corruptEvery?: number;
+  /** Emulate the line speed: each chunk takes its bits ÷ baud on the wire, one direction at a time. */
+  baudRate?: number;
+  bitsPerChar?: number;
+}
+
 /**
- * Forwards bytes between two serial devices (the inner ends of two pty pairs); every
- * `corruptEvery`-th chunk from the slave side gets one byte flipped, as line noise would.
+ * Forwards bytes between two serial devices (the inner ends of two pty pairs, which themselves
+ * move bytes instantly): optionally corrupts answers, optionally paces them at a baud rate.
  */
-export async function startNoisyRelay(masterSide: string, slaveSide: string, corruptEvery: number): Promise<NoisyRelay> {
+export async function startRelay(masterSide: string, slaveSide: string, o: RelayOptions): Promise<Relay> {
   const { SerialPort } = await import("serialport");
   const open = (path: string) =>
     new Promise<InstanceType<typeof SerialPort>>((resolve, reject) => {
@@ -296,22 +306,35 @@ export async function startNoisyRelay(masterSide: string, slaveSide: string, cor
     });
   const m = await open(masterSide);
   const s = await open(slaveSide);
-  const state: NoisyRelay = {
+  const state: Relay = {
     corrupted: 0,
     forwarded: 0,
+    lateMs: 0,
     close: async () => {
       await Promise.all([m, s].map((p) => new Promise<void>((r) => (p.isOpen ? p.close(() => r()) : r()))));
     },
   };
-  m.on("data", (d: Buffer) => s.write(d));
+  // Half duplex: the wire is busy until `busyUntil`.
+  let busyUntil = 0;
+  const send = (to: InstanceType<typeof SerialPort>, d: Buffer) => {
+    if (!o.baudRate) return void to.write(d);
+    const now = performance.now();
+    const start = Math.max(now, busyUntil);
+    const due = (busyUntil = start + (d.length * (o.bitsPerChar ?? 10) * 1000) / o.baudRate);
+    setTimeout(() => {
+      state.lateMs += Math.max(0, performance.now() - due);
+      to.write(d);
+    }, due - now);
+  };
+  m.on("data", (d: Buffer) => send(s, d));
   s.on("data", (d: Buffer) => {
     state.forwarded++;
-    if (state.forwarded % corruptEvery === 0 && d.length > 2) {
+    if (o.corruptEvery && state.forwarded % o.corruptEvery === 0 && d.length > 2) {
       d = Buffer.from(d);
       d[d.length - 3]! ^= 0x20;
       state.corrupted++;
     }
-    m.write(d);
+    send(m, d);
   });
   m.on("error", () => undefined);
   s.on("error", () => undefined);

@@ -7,7 +7,7 @@ import * as assert from "uvu/assert";
 import { systemClock } from "../../core/clock.js";
 import type { Driver } from "../../core/driver.js";
 import { createModbusDriver, WORD_ORDERS, type ModbusDeviceConfig, type ModbusDriverConfig, type PointType } from "../../drivers/modbus/index.js";
-import { canRunRealSlave, recordingContext, startNoisyRelay, startPtyPair, startRealSlave } from "../helpers/modbus.js";
+import { canRunRealSlave, recordingContext, startRelay, startPtyPair, startRealSlave } from "../helpers/modbus.js";
 import { tempDir, waitFor, type Peer } from "../helpers/peer.js";
 
 const available = canRunRealSlave();
@@ -141,7 +141,7 @@ test("noise between the ptys: corrupted answers are counted as CRC errors and re
   const near = await startPtyPair(t.dir, "master", "relayM");
   const far = await startPtyPair(t.dir, "relayS", "slave");
   const slave = await startRealSlave(`${t.dir}/slave`, { units: [1] });
-  const relay = await startNoisyRelay(`${t.dir}/relayM`, `${t.dir}/relayS`, 3);
+  const relay = await startRelay(`${t.dir}/relayM`, `${t.dir}/relayS`, { corruptEvery: 3 });
   const devices = [{ id: "plc", driver: "rs485-1", unit: 1, poll: { every: "50ms" }, points: [{ name: "h0", fn: "holding", address: 0 }, { name: "temp", fn: "input", address: 10, type: "float32" }] }] as unknown as ModbusDeviceConfig[];
   const rec = recordingContext(systemClock, t.dir);
   const d = createModbusDriver(bus(`${t.dir}/master`, { timeoutMs: 250 }), devices);
