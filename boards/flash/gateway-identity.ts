@@ -5,6 +5,7 @@
  * (RFC 6979), so the same key and subject give the same request bytes.
  */
 import { generateKeyPair, privateKeyFromPem, privateKeyToPem, publicKeyToPem, publicKeyToSpki, sign, type KeyPair } from "../../attest/index.js";
+import { RidgeError } from "../../core/errors.js";
 import { buildCsr, derToPem, type CsrSubject } from "./pkcs10-request.js";
 
 export interface GatewayIdentity {
@@ -19,8 +20,14 @@ export interface GatewayIdentity {
 export function makeGatewayIdentity(subject: CsrSubject, existingPrivatePem?: string): GatewayIdentity {
   let keyPair: KeyPair | undefined;
   if (existingPrivatePem !== undefined) {
-    const k = privateKeyFromPem(existingPrivatePem);
-    if (k.alg === "ecdsa-p256-sha256") keyPair = k;
+    let k: KeyPair;
+    try {
+      k = privateKeyFromPem(existingPrivatePem);
+    } catch (e) {
+      throw new RidgeError("E_FLASH_IDENTITY_KEY", "environment", `the device's identity key is unreadable (${(e as Error).message}): it is never replaced by flashing; move it away to make a new identity (the cloud must then certify the new CSR)`);
+    }
+    if (k.alg !== "ecdsa-p256-sha256") throw new RidgeError("E_FLASH_IDENTITY_KEY", "environment", `the device's identity key is ${k.alg}, not P-256: move it away to make a new identity`);
+    keyPair = k;
   }
   const reused = keyPair !== undefined;
   keyPair ??= generateKeyPair("ecdsa-p256-sha256");

@@ -1,0 +1,110 @@
+// Flashing refuses, before writing anything, what would give a device that cannot boot: native
+// code for the wrong CPU, missing target artifacts, Node for a CPU that has none, a bad root, an
+// unreadable identity key (never replaced).
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { spawnSync } from "node:child_process";
+import { copyFileSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { crossAddonDir, deviceLayout, flashDevice, loadBoard, type FlashOptions } from "../../boards/index.js";
+import { validateGatewayConfig } from "../../runtime/cli/commands/flash.js";
+import { tempDir } from "../helpers/peer.js";
+import { repoRoot, ridge } from "../helpers/gateway.js";
+
+const tmp = tempDir("ridge-flash-fault-");
+let n = 0;
+const freshRoot = () => {
+  const r = join(tmp.dir, `root-${n++}`);
+  mkdirSync(r);
+  return r;
+};
+const codeOf = (f: () => unknown): string | undefined => {
+  try {
+    f();
+  } catch (e) {
+    return (e as { code?: string }).code;
+  }
+  return undefined;
+};
+const flash = (o: Partial<FlashOptions> & { root: string; board: FlashOptions["board"] }) => flashDevice({ projectRoot: repoRoot, validate: validateGatewayConfig, ...o });
+const bsqlVersion = (JSON.parse(readFileSync(join(repoRoot, "node_modules/better-sqlite3/package.json"), "utf8")) as { version: string }).version;
+
+test.before(() => {
+  const b = spawnSync(process.execPath, [join(repoRoot, "scripts/bundle.mjs"), "--if-stale"], { encoding: "utf8" });
+  assert.is(b.status, 0, b.stderr);
+});
+test.after(() => tmp.cleanup());
+
+test("an x86-64 addon passed off as the arm64 build: E_FLASH_ELF_MISMATCH, nothing written", () => {
+  const cache = join(tmp.dir, "cache-wrong");
+  const dir = crossAddonDir(cache, "arm64", "better-sqlite3", bsqlVersion);
+  mkdirSync(dir, { recursive: true });
+  copyFileSync(join(repoRoot, "node_modules/better-sqlite3/build/Release/better_sqlite3.node"), join(dir, "better_sqlite3.node"));
+  const root = freshRoot();
+  let err: unknown;
+  try {
+    flash({ root, board: loadBoard("generic-arm64"), cacheDir: cache, withNode: false });
+  } catch (e) {
+    err = e;
+  }
+  assert.is((err as { code?: string }).code, "E_FLASH_ELF_MISMATCH");
+  assert.match(String((err as Error).message), /better_sqlite3\.node: x64 \(e_machine 0x3E\)/);
+  assert.equal(readdirSync(root), []);
+});
+
+test("no arm64 build cached: E_FLASH_ARTIFACT_MISSING naming the fix, nothing written", () => {
+  const root = freshRoot();
+  let err: unknown;
+  try {
+    flash({ root, board: loadBoard("rpi5"), cacheDir: join(tmp.dir, "empty-cache"), withNode: false });
+  } catch (e) {
+    err = e;
+  }
+  assert.is((err as { code?: string }).code, "E_FLASH_ARTIFACT_MISSING");
+  assert.match(String((err as Error).message), /scripts\/arm64\/prepare\.mjs/);
+  assert.is(codeOf(() => flash({ root, board: loadBoard("rpi5"), cacheDir: join(tmp.dir, "empty-cache"), withNode: true })), "E_FLASH_ARTIFACT_MISSING", "no node package either");
+  assert.equal(readdirSync(root), []);
+});
+
+test("--with-node on riscv64 (no official Node build): E_FLASH_NO_NODE", () => {
+  const root = freshRoot();
+  assert.is(codeOf(() => flash({ root, board: loadBoard("visionfive2"), withNode: true })), "E_FLASH_NO_NODE");
+  assert.equal(readdirSync(root), []);
+});
+
+test("a root that is not a directory: E_FLASH_ROOT", () => {
+  const f = join(tmp.dir, "a-file");
+  writeFileSync(f, "");
+  assert.is(codeOf(() => flash({ root: f, board: loadBoard("sim") })), "E_FLASH_ROOT");
+  assert.is(codeOf(() => flash({ root: join(tmp.dir, "missing"), board: loadBoard("sim") })), "E_FLASH_ROOT");
+});
+
+test("an unreadable identity key is never replaced: E_FLASH_IDENTITY_KEY", () => {
+  const board = loadBoard("sim");
+  const root = freshRoot();
+  const key = join(root, deviceLayout(board).identityKey);
+  mkdirSync(join(key, ".."), { recursive: true });
+  writeFileSync(key, "-----BEGIN PRIVATE KEY-----\nnot a key\n-----END PRIVATE KEY-----\n");
+  assert.is(codeOf(() => flash({ root, board })), "E_FLASH_IDENTITY_KEY");
+  assert.match(readFileSync(key, "utf8"), /not a key/);
+});
+
+test("CLI: unknown board exits 2, missing options exit 64, hostile OTA root exits 2", async () => {
+  const root = freshRoot();
+  const unknown = await ridge(["flash", "--board", "nosuch", "--root", root]);
+  assert.is(unknown.code, 2);
+  assert.match(unknown.stderr, /E_BOARD_UNKNOWN/);
+  const usage = await ridge(["flash", "--board", "sim"]);
+  assert.is(usage.code, 64);
+  const ota = join(tmp.dir, "root.json");
+  writeFileSync(ota, "[1,2,3]");
+  const bad = await ridge(["flash", "--board", "sim", "--root", root, "--ota-root", ota]);
+  assert.is(bad.code, 2, bad.stderr);
+  assert.match(bad.stderr, /E_FLASH_OTA_ROOT/);
+  assert.equal(readdirSync(root), []);
+  const help = await ridge(["flash", "--help"]);
+  assert.is(help.code, 0);
+  assert.match(help.stdout, /--dry-run/);
+});
+
+test.run();
