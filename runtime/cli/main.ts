@@ -15,6 +15,7 @@ const commands: Record<string, { summary: string; load: () => Promise<Command> }
   status: { summary: "show the running gateway's status", load: () => import("./commands/status.js") },
   pipeline: { summary: "pipeline operations (reload)", load: () => import("./commands/pipeline.js") },
   ota: { summary: "OTA: keys, repository, bundles, signing, install state", load: () => import("./commands/ota.js") },
+  boot: { summary: "A/B launcher: start the runtime from the slot BootControl chooses", load: () => import("./commands/ota.js").then((m) => ({ run: m.boot })) },
   attest: { summary: "attestation: measurements, quotes, verification", load: () => import("./commands/attest.js") },
   flash: { summary: "lay the runtime onto a device root", load: () => import("./commands/flash.js") },
   bench: { summary: "run the benchmarks", load: () => import("./commands/bench.js") },

@@ -1,6 +1,348 @@
-// Placeholder: the ota issue replaces this with the real subcommands.
-import { RidgeError } from "../../../core/errors.js";
+/**
+ * `ridge ota …`: the publisher's tools (keys, repository, bundles, signing, root rotation) and the
+ * device's (install from a repository directory or URL, status). `ridge boot` (the launcher) lives
+ * here too, exported as `boot`.
+ */
+import { chmodSync, existsSync, readFileSync, writeFileSync } from "node:fs";
+import { isAbsolute, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { systemClock, systemRandom } from "../../../core/clock.js";
+import { RidgeError, errorMessage } from "../../../core/errors.js";
+import { loadBoard, type Board } from "../../../boards/index.js";
+import {
+  ALG_NAMES,
+  TufRepository,
+  UpdateAgent,
+  bootControlFor,
+  bootedSlotFromEnv,
+  buildRuntimeBundle,
+  fetcherFor,
+  fromKeyFile,
+  generateSigningKey,
+  parseMetadata,
+  publicKeyFromFile,
+  runLauncher,
+  slotDir,
+  toKeyFile,
+  artifactKinds,
+  isVersion,
+  type ArtifactKind,
+  type PublishReport,
+  type RoleKeySpec,
+  type RoleName,
+  type SigningKey,
+  type TargetCustom,
+} from "../../../ota/index.js";
+import { openDatabase } from "../../store/db.js";
+import { VERSION } from "../../version.js";
+import { parseCommand } from "../args.js";
 
-export async function run(_argv: string[]): Promise<number> {
-  throw new RidgeError("E_NOT_BUILT", "internal", "ridge ota is not built yet");
+const USAGE = `usage: ridge ota <command> [options]
+
+  keygen --alg ed25519|p256|sm2 --out FILE          new signing key (FILE, private) and FILE.pub
+  init-repo DIR --root-keys K1.pub,K2.pub --threshold N [--targets-keys …] [--snapshot-keys …] [--timestamp-keys …] [--key FILE …]
+  bundle --board NAME --out FILE [--version V] [--without PKG,…]
+  add DIR FILE --kind runtime|model|device-firmware --version V --board NAME [--arch A] [--name N] [--min-from V] [--key FILE …]
+  sign DIR --key FILE … [--role ROLE] [--bump]
+  rotate-root DIR --root-keys K1.pub,… --threshold N [--targets-keys …] [--snapshot-keys …] [--timestamp-keys …] --key OLD --key NEW …
+  install SOURCE [--target NAME] [--board NAME] [--data DIR] [--root FILE]   (SOURCE: repository directory, USB path or URL)
+  status [--board NAME] [--data DIR]
+
+ridge ota <command> --help for each.`;
+
+function readKeys(files: string[] | undefined): SigningKey[] {
+  return (files ?? []).map((f) => fromKeyFile(readFileSync(f, "utf8"), f));
+}
+
+function roleSpec(list: string | undefined, threshold: string | undefined, what: string): RoleKeySpec | undefined {
+  if (!list) return undefined;
+  const keys = list.split(",").filter(Boolean).map((f) => publicKeyFromFile(readFileSync(f, "utf8"), f));
+  const t = Number(threshold ?? 1);
+  if (!Number.isInteger(t) || t < 1) throw new RidgeError("E_USAGE", "config", `${what} threshold must be a positive integer`);
+  return { keys, threshold: t };
+}
+
+function printReport(r: PublishReport): void {
+  if (r.published.length) console.log(`published: ${r.published.join(", ")}`);
+  for (const [role, w] of Object.entries(r.waiting)) console.log(`waiting for signatures: ${role} (${w})`);
+}
+
+const roleOptions = {
+  "root-keys": { type: "string" },
+  threshold: { type: "string" },
+  "targets-keys": { type: "string" },
+  "targets-threshold": { type: "string" },
+  "snapshot-keys": { type: "string" },
+  "snapshot-threshold": { type: "string" },
+  "timestamp-keys": { type: "string" },
+  "timestamp-threshold": { type: "string" },
+  key: { type: "string", multiple: true },
+} as const;
+
+function rolesFrom(v: Record<string, unknown>) {
+  const s = (k: string) => v[k] as string | undefined;
+  const root = roleSpec(s("root-keys"), s("threshold"), "root");
+  if (!root) throw new RidgeError("E_USAGE", "config", "--root-keys is required");
+  const opt = <K extends string>(k: K, spec: RoleKeySpec | undefined) => (spec ? { [k]: spec } : {});
+  return {
+    root,
+    ...opt("targets", roleSpec(s("targets-keys"), s("targets-threshold"), "targets")),
+    ...opt("snapshot", roleSpec(s("snapshot-keys"), s("snapshot-threshold"), "snapshot")),
+    ...opt("timestamp", roleSpec(s("timestamp-keys"), s("timestamp-threshold"), "timestamp")),
+  };
+}
+
+function projectRoot(): string {
+  // from source: runtime/cli/commands/ → ../../../ ; from the bundle: dist/ → ../
+  for (const rel of ["../../../", "../"]) {
+    const d = fileURLToPath(new URL(rel, import.meta.url));
+    if (existsSync(join(d, "package.json")) && existsSync(join(d, "boards"))) return d;
+  }
+  return process.cwd();
+}
+
+function boardAndData(v: { board?: string | undefined; data?: string | undefined }): { board: Board; dataDir: string } {
+  const board = loadBoard(v.board ?? "sim");
+  const dataDir = resolve(v.data ?? board.dataDir);
+  return { board, dataDir };
+}
+
+const commands: Record<string, (argv: string[]) => Promise<number>> = {
+  async keygen(argv) {
+    const a = parseCommand(argv, { usage: "ridge ota keygen --alg ed25519|p256|sm2 --out FILE", summary: "Generate a signing key: FILE (private, mode 600) and FILE.pub (the TUF public key).", options: { alg: { type: "string" }, out: { type: "string", short: "o" } } });
+    if (!a) return 0;
+    const alg = ALG_NAMES[a.values.alg ?? ""];
+    if (!alg || !a.values.out) throw new RidgeError("E_USAGE", "config", "usage: ridge ota keygen --alg ed25519|p256|sm2 --out FILE");
+    if (existsSync(a.values.out)) throw new RidgeError("E_OTA_KEY_EXISTS", "config", `${a.values.out} exists: refusing to overwrite a key`);
+    const k = generateSigningKey(alg);
+    writeFileSync(a.values.out, JSON.stringify(toKeyFile(k), null, 1) + "\n", { mode: 0o600 });
+    chmodSync(a.values.out, 0o600);
+    writeFileSync(`${a.values.out}.pub`, JSON.stringify(k.key, null, 1) + "\n");
+    console.log(`${k.key.keytype}/${k.key.scheme} key ${k.keyid}\n  private: ${a.values.out}\n  public:  ${a.values.out}.pub`);
+    return 0;
+  },
+
+  async "init-repo"(argv) {
+    const a = parseCommand(argv, { usage: "ridge ota init-repo DIR --root-keys K.pub,… --threshold N [--targets-keys …] [--snapshot-keys …] [--timestamp-keys …] [--key FILE …]", summary: "Create a TUF repository (roles without their own keys use the root keys).", options: roleOptions });
+    if (!a) return 0;
+    const dir = a.positionals[0];
+    if (!dir) throw new RidgeError("E_USAGE", "config", "init-repo needs DIR");
+    const { report } = await TufRepository.init(dir, systemClock, rolesFrom(a.values), readKeys(a.values.key));
+    console.log(`repository created in ${dir}`);
+    printReport(report);
+    return 0;
+  },
+
+  async bundle(argv) {
+    const a = parseCommand(argv, {
+      usage: "ridge ota bundle --board NAME --out FILE [--version V] [--without PKG,…]",
+      summary: "Build the runtime bundle for a board from dist/ridge.mjs (npm run bundle), boards/, package.json and the external packages.",
+      options: { board: { type: "string" }, out: { type: "string", short: "o" }, version: { type: "string" }, without: { type: "string" } },
+    });
+    if (!a) return 0;
+    if (!a.values.board || !a.values.out) throw new RidgeError("E_USAGE", "config", "bundle needs --board and --out");
+    const board = loadBoard(a.values.board);
+    if (board.arch !== loadBoard("sim").arch) console.error(`note: ${board.name} is ${board.arch}; native addons are taken from this host's node_modules (${process.arch}): build on (or for) ${board.arch}`);
+    const m = await buildRuntimeBundle({ root: projectRoot(), board, out: a.values.out, ...(a.values.version ? { version: a.values.version } : {}), ...(a.values.without ? { without: a.values.without.split(",") } : {}) });
+    const bytes = Object.values(m.files).reduce((s, f) => s + f.size, 0);
+    console.log(`bundle ${a.values.out}: runtime ${m.version} for ${m.board}/${m.arch}, ${Object.keys(m.files).length} files, ${(bytes / 2 ** 20).toFixed(1)} MiB unpacked`);
+    return 0;
+  },
+
+  async add(argv) {
+    const a = parseCommand(argv, {
+      usage: "ridge ota add DIR FILE --kind runtime|model|device-firmware --version V --board NAME[,NAME…] [--arch A,…] [--name NAME] [--min-from V] [--key FILE …]",
+      summary: "Add an artifact to the repository's targets (staged; signed and published with --key, or later with `ridge ota sign`).",
+      options: { kind: { type: "string" }, version: { type: "string" }, board: { type: "string" }, arch: { type: "string" }, name: { type: "string" }, "min-from": { type: "string" }, key: { type: "string", multiple: true } },
+    });
+    if (!a) return 0;
+    const [dir, file] = a.positionals;
+    const v = a.values;
+    if (!dir || !file || !v.kind || !v.version || !v.board) throw new RidgeError("E_USAGE", "config", "add needs DIR FILE --kind --version --board");
+    if (!artifactKinds.includes(v.kind as ArtifactKind)) throw new RidgeError("E_USAGE", "config", `--kind is one of ${artifactKinds.join(", ")}`);
+    if (!isVersion(v.version)) throw new RidgeError("E_USAGE", "config", `--version "${v.version}" is not a version such as 1.4.0`);
+    const boards = v.board.split(",");
+    const arch = v.arch ? v.arch.split(",") : v.kind === "runtime" ? [...new Set(boards.map((b) => loadBoard(b).arch))] : undefined;
+    const custom: TargetCustom = { kind: v.kind as ArtifactKind, version: v.version, boards, ...(arch ? { arch } : {}), ...(v["min-from"] ? { minFrom: v["min-from"] } : {}) };
+    const repo = TufRepository.open(dir, systemClock);
+    const name = v.name ?? `${v.kind}-${boards.join("+")}-${v.version}.tar`;
+    const t = await repo.addTarget(file, name, custom);
+    console.log(`staged ${t.name}: ${t.length} bytes, sha256 ${t.sha256}`);
+    printReport(repo.sign(readKeys(v.key)));
+    return 0;
+  },
+
+  async sign(argv) {
+    const a = parseCommand(argv, {
+      usage: "ridge ota sign DIR --key FILE … [--role root|targets|snapshot|timestamp] [--bump]",
+      summary: "Add signatures to staged metadata; publish what reaches its threshold. --bump stages a fresh version of --role first (e.g. a new timestamp before the old one expires).",
+      options: { key: { type: "string", multiple: true }, role: { type: "string" }, bump: { type: "boolean" } },
+    });
+    if (!a) return 0;
+    const dir = a.positionals[0];
+    if (!dir) throw new RidgeError("E_USAGE", "config", "sign needs DIR");
+    const role = a.values.role as RoleName | undefined;
+    if (role && !["root", "targets", "snapshot", "timestamp"].includes(role)) throw new RidgeError("E_USAGE", "config", `unknown role ${role}`);
+    const repo = TufRepository.open(dir, systemClock);
+    if (a.values.bump) {
+      if (!role || role === "root") throw new RidgeError("E_USAGE", "config", "--bump needs --role targets|snapshot|timestamp");
+      repo.bump(role);
+    }
+    printReport(repo.sign(readKeys(a.values.key), role));
+    return 0;
+  },
+
+  async "rotate-root"(argv) {
+    const a = parseCommand(argv, {
+      usage: "ridge ota rotate-root DIR --root-keys K.pub,… --threshold N [--targets-keys …] [--snapshot-keys …] [--timestamp-keys …] --key OLD … --key NEW …",
+      summary: "Stage root version N+1 with new keys; it is published once signed by a threshold of the old root's keys and of the new root's.",
+      options: roleOptions,
+    });
+    if (!a) return 0;
+    const dir = a.positionals[0];
+    if (!dir) throw new RidgeError("E_USAGE", "config", "rotate-root needs DIR");
+    const repo = TufRepository.open(dir, systemClock);
+    const next = repo.rotateRoot(rolesFrom(a.values));
+    console.log(`staged root version ${next.version}`);
+    printReport(repo.sign(readKeys(a.values.key), "root"));
+    return 0;
+  },
+
+  async install(argv) {
+    const a = parseCommand(argv, {
+      usage: "ridge ota install SOURCE [--target NAME] [--board NAME] [--data DIR] [--root FILE]",
+      summary: "Install the newest fitting runtime (or --target NAME) from a repository directory, USB path or URL into the inactive slot, verified against the trusted metadata; it boots at the next restart.",
+      options: { target: { type: "string" }, board: { type: "string" }, data: { type: "string" }, root: { type: "string" } },
+    });
+    if (!a) return 0;
+    const src = a.positionals[0];
+    if (!src) throw new RidgeError("E_USAGE", "config", "install needs SOURCE");
+    const { board, dataDir } = boardAndData(a.values);
+    const db = openDatabase(dataDir);
+    try {
+      const booted = bootedSlotFromEnv();
+      const tty = process.stderr.isTTY;
+      let restartReason: string | undefined;
+      const agent = new UpdateAgent({
+        db,
+        clock: systemClock,
+        random: systemRandom,
+        log: { info: () => {}, warn: (o, m) => console.error(m ?? "", o), error: (o, m) => console.error(m ?? "", o) },
+        bootControl: bootControlFor(board, { dataDir, ...(booted ? { booted } : {}) }),
+        board: { name: board.name, arch: board.arch },
+        slotDir: (slot) => slotDir(board, dataDir, slot),
+        workDir: join(dataDir, "ota", "download"),
+        mirrors: [fetcherFor(/^[a-z]+:/.test(src) || isAbsolute(src) ? src : resolve(src))],
+        runningVersion: VERSION,
+        attempts: board.bootControl.attempts,
+        healthUpForMs: 0,
+        healthChecks: [],
+        requestRestart: (r) => (restartReason = r),
+        onProgress: (p) => {
+          if (!tty) return;
+          const w = 30;
+          const f = Math.floor((p.received / p.total) * w);
+          process.stderr.write(`\r[${"#".repeat(f)}${".".repeat(w - f)}] ${((p.received / p.total) * 100).toFixed(0).padStart(3)}% ${(p.received / 2 ** 20).toFixed(1)}/${(p.total / 2 ** 20).toFixed(1)} MiB`);
+        },
+      });
+      if (a.values.root) {
+        const bytes = new Uint8Array(readFileSync(a.values.root));
+        const p = parseMetadata("root", bytes);
+        if (!p.ok) throw new RidgeError("E_OTA_PARSE", "config", `${a.values.root}: ${p.reason}`);
+        if (!agent.store.get("root")) agent.store.put("root", bytes);
+      }
+      await agent.check("local", a.values.target ? { target: a.values.target } : {});
+      if (tty) process.stderr.write("\n");
+      const st = agent.state();
+      if (st.s === "pending") {
+        console.log(`installed ${st.target.name} (${st.target.version}) into slot ${st.slot}; it boots at the next restart of the gateway (${restartReason ?? ""})`);
+        return 0;
+      }
+      if (st.s === "idle") {
+        console.log("no newer runtime for this board in the repository");
+        return 0;
+      }
+      if (st.s === "failed") throw new RidgeError(st.code, "peer", st.reason);
+      console.log(`update state: ${st.s}`);
+      return 1;
+    } finally {
+      db.close();
+    }
+  },
+
+  async status(argv) {
+    const a = parseCommand(argv, { usage: "ridge ota status [--board NAME] [--data DIR] [--json]", summary: "The OTA state, slots, boot attempts and recent history.", options: { board: { type: "string" }, data: { type: "string" }, json: { type: "boolean" } } });
+    if (!a) return 0;
+    const { board, dataDir } = boardAndData(a.values);
+    if (!existsSync(join(dataDir, "ridgeline.db"))) throw new RidgeError("E_OTA_NO_STATE", "config", `no gateway database in ${dataDir}`);
+    const db = openDatabase(dataDir);
+    try {
+      const booted = bootedSlotFromEnv();
+      const agent = new UpdateAgent({
+        db,
+        clock: systemClock,
+        random: systemRandom,
+        log: { info: () => {}, warn: () => {}, error: () => {} },
+        bootControl: bootControlFor(board, { dataDir, ...(booted ? { booted } : {}) }),
+        board: { name: board.name, arch: board.arch },
+        slotDir: (slot) => slotDir(board, dataDir, slot),
+        workDir: join(dataDir, "ota", "download"),
+        mirrors: [fetcherFor(dataDir)],
+        runningVersion: VERSION,
+        attempts: board.bootControl.attempts,
+        healthUpForMs: 0,
+        healthChecks: [],
+        requestRestart: () => {},
+      });
+      const s = agent.status();
+      if (a.values.json) {
+        console.log(JSON.stringify(s, null, 1));
+        return 0;
+      }
+      const st = s.state;
+      console.log(`state: ${st.s}${"target" in st && st.target ? ` (${st.target.name} ${st.target.version})` : ""}${"reason" in st ? `: ${st.code} ${st.reason}` : ""}`);
+      console.log(`active slot: ${s.active}, running ${s.runningVersion}, boot attempts left ${s.attemptsLeft ?? "?"}, anti-rollback floor ${s.floor ?? "none"}`);
+      for (const h of s.history) console.log(`  ${new Date(h.at).toISOString()}  ${h.state}${h.version ? ` ${h.version}` : ""}${h.code ? `  ${h.code}: ${h.reason}` : ""}`);
+      return 0;
+    } finally {
+      db.close();
+    }
+  },
+};
+
+export async function run(argv: string[]): Promise<number> {
+  const [sub, ...rest] = argv;
+  if (!sub || sub === "--help" || sub === "-h" || sub === "help") {
+    console.log(USAGE);
+    return sub ? 0 : 64;
+  }
+  const c = commands[sub];
+  if (!c) throw new RidgeError("E_USAGE", "config", `unknown ota command "${sub}"\n${USAGE}`);
+  return c(rest);
+}
+
+/** `ridge boot`: the runtime-level A/B launcher (the systemd unit's ExecStart). */
+export async function boot(argv: string[]): Promise<number> {
+  const a = parseCommand(argv, {
+    usage: "ridge boot [--board NAME] [--data DIR] [-- RUN-ARGS…]",
+    summary: "Start the runtime from the A/B slot that BootControl chooses (spending one boot attempt), and start again after a crash or a requested restart; a slot out of attempts is skipped (rollback).",
+    details: "  RUN-ARGS   passed to `ridge run` in the slot after --board and --data (e.g. --config /etc/ridgeline/gateway.yaml)",
+    options: { board: { type: "string" }, data: { type: "string" }, "max-starts": { type: "string" } },
+  });
+  if (!a) return 0;
+  const { board, dataDir } = boardAndData(a.values);
+  const bc = bootControlFor(board, { dataDir });
+  const factory = fileURLToPath(new URL(import.meta.url.endsWith(".ts") ? "../entry.ts" : "./ridge.mjs", import.meta.url));
+  return runLauncher({
+    bootControl: bc,
+    slotDir: (slot) => slotDir(board, dataDir, slot),
+    factoryEntry: factory,
+    args: ["run", "--board", board.name, "--data", dataDir, ...a.positionals],
+    nodeArgs: process.execArgv,
+    clock: systemClock,
+    log: { info: (m) => console.error(`ridge boot: ${m}`), error: (m) => console.error(`ridge boot: ${m}`) },
+    ...(a.values["max-starts"] ? { maxStarts: Number(a.values["max-starts"]) } : {}),
+  }).catch((e: unknown) => {
+    throw new RidgeError("E_OTA_LAUNCHER", "environment", errorMessage(e));
+  });
 }
