@@ -1,9 +1,15 @@
-import { RidgeError } from "../../core/errors.js";
+/** Plain CoAP devices (polled / observed) and the CoAP message codec: public surface. */
 import type { Driver } from "../../core/driver.js";
 import type { CoapDriverConfig, CoapDeviceConfig } from "./config.js";
+import { CoapDriver, type CoapDriverDeps } from "./coap-driver.js";
 
 export * from "./config.js";
+export { CoapDriver, type CoapDriverDeps } from "./coap-driver.js";
+export { nodeCoapClientTransport, type CoapTransport, type CoapResult } from "./coap-transport.js";
+export { decodePoint, type DecoderName } from "./payload-decoder.js";
+export * from "./message.js";
+export * from "./block-option.js";
 
-export function createCoapDriver(config: CoapDriverConfig, _devices: CoapDeviceConfig[]): Driver {
-  throw new RidgeError("E_DRIVER_UNAVAILABLE", "internal", `driver coap (${config.name}) is not built yet`);
+export function createCoapDriver(config: CoapDriverConfig, devices: CoapDeviceConfig[], deps?: CoapDriverDeps): Driver {
+  return new CoapDriver(config, devices, deps);
 }

@@ -75,7 +75,8 @@ export async function startLibcoapServer(o: { pskKey?: string; pskIdentity?: str
   if (!bin) throw new Error("libcoap coap-server is not installed (Debian libcoap3-bin)");
   const port = await freeCoapPortPair();
   const pskKey = o.pskKey ?? "secretPSK";
-  const peer = startPeer(bin, ["-A", "127.0.0.1", "-p", String(port), "-d", "20", "-k", pskKey, "-v", "3"], { maxSeconds: 180 });
+  // -h "": no PSK identity hint, so no ServerKeyExchange (node-dtls-client cannot parse one)
+  const peer = startPeer(bin, ["-A", "127.0.0.1", "-p", String(port), "-d", "20", "-k", pskKey, "-h", "", "-v", "3"], { maxSeconds: 180 });
   // bound when it answers a GET
   for (let i = 0; i < 100; i++) {
     const r = await runCoapClient(["-m", "get", `coap://127.0.0.1:${port}/.well-known/core`], 1);
