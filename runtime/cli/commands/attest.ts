@@ -1,6 +1,347 @@
-// Placeholder: the attest issue replaces this with the real subcommands.
+/**
+ * `ridge attest …`: the gateway's side (quote, log, key) and the auditor's side (verify, nonce,
+ * verifier, audit, audit verify-chain).
+ */
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import Database from "better-sqlite3";
 import { RidgeError } from "../../../core/errors.js";
+import { systemClock } from "../../../core/clock.js";
+import { parseDuration } from "../../../core/units.js";
+import { AuditLog, Verifier, VerifierStore, generateKeyPair, loadPolicy, privateKeyToPem, publicKeyToPem, isSigAlg } from "../../../attest/index.js";
+import type { AuditRecord, SigAlg, Verdict } from "../../../attest/index.js";
+import { controlRequest } from "../../control/client.js";
+import { EXIT, parseCommand } from "../args.js";
+import { defaultDataDir } from "./status.js";
 
-export async function run(_argv: string[]): Promise<number> {
-  throw new RidgeError("E_NOT_BUILT", "internal", "ridge attest is not built yet");
+const USAGE = `ridge attest <subcommand> [options]
+
+gateway side (talks to the running gateway through <data>/ridge.sock):
+  quote --nonce HEX [--out FILE] [--data DIR]     ask the gateway for a signed quote (evidence JSON)
+  log [--json] [--data DIR]                       show the measurement log
+  key [--data DIR]                                print the attestation public key (PEM) to register
+  keygen --alg sm2|p256|ed25519 --out DIR          make a key pair (PKCS#8 0600 + SPKI PEM)
+
+auditor side:
+  nonce --policy FILE --db FILE --gateway ID      issue a single-use nonce (hex) for a gateway
+  verify --evidence FILE --policy FILE [--nonce HEX] [--db FILE] [--gateway ID] [--json]
+                                                  judge evidence; exit 0 pass, 1 fail; recorded in --db
+  verifier --broker URL --policy FILE --db FILE [--every 60s] [--timeout 10s] [--prefix ridge] [--rounds N]
+                                                  challenge registered gateways periodically over MQTT
+  audit --db FILE [--since T] [--gateway ID] [--json]   list verdicts (T: ISO date, epoch ms, or age like 1h)
+  audit verify-chain --db FILE                    check the audit trail's hash chain (exit 1 if broken)`;
+
+function openDb(file: string): Database.Database {
+  mkdirSync(dirname(resolve(file)), { recursive: true });
+  const db = new Database(file);
+  db.pragma("journal_mode = WAL");
+  return db;
+}
+
+function needed(v: string | undefined, name: string, usage: string): string {
+  if (!v) throw new RidgeError("E_USAGE", "config", `--${name} is required\nusage: ${usage}`);
+  return v;
+}
+
+function hexNonce(v: string): Uint8Array {
+  if (!/^([0-9a-fA-F]{2}){8,32}$/.test(v)) throw new RidgeError("E_USAGE", "config", "--nonce must be 8 to 32 bytes in hex");
+  return Uint8Array.from(Buffer.from(v, "hex"));
+}
+
+function printVerdict(v: Verdict, json: boolean): void {
+  if (json) {
+    console.log(JSON.stringify(v, null, 2));
+    return;
+  }
+  console.log(`${v.ok ? "PASS" : "FAIL"} gateway ${v.gateway}${v.runtimeVersion ? ` runtime ${v.runtimeVersion}` : ""}${v.auditSeq ? ` (audit #${v.auditSeq})` : ""}`);
+  for (const r of v.reasons) console.log(`  ${r.code}: ${r.detail}`);
+}
+
+/** --since: ISO date, epoch ms, or an age ("90m", "1h", "7d"). */
+export function parseSince(v: string, now: number): number {
+  if (/^\d{10,}$/.test(v)) return Number(v);
+  const age = parseDuration(v);
+  if (age !== undefined && /[a-z]$/i.test(v)) return now - age;
+  const t = Date.parse(v);
+  if (Number.isNaN(t)) throw new RidgeError("E_USAGE", "config", `--since ${v}: expected an ISO date, epoch ms or an age like 1h`);
+  return t;
+}
+
+async function quote(argv: string[]): Promise<number> {
+  const spec = {
+    usage: "ridge attest quote --nonce HEX [--out FILE] [--data DIR]",
+    summary: "Ask the running gateway for a quote over its measurements with the verifier's nonce; prints or writes the evidence JSON.",
+    options: { nonce: { type: "string" }, out: { type: "string", short: "o" }, data: { type: "string", short: "d" } },
+  } as const;
+  const a = parseCommand(argv, spec);
+  if (!a) return EXIT.ok;
+  const nonce = needed(a.values.nonce, "nonce", spec.usage);
+  hexNonce(nonce);
+  const dataDir = a.values.data ? resolve(a.values.data) : defaultDataDir();
+  const r = await controlRequest(dataDir, "POST", "/attest/quote", { nonce });
+  if (r.status !== 200) throw new RidgeError("E_ATTEST_QUOTE", "environment", `quote failed (${r.status}): ${r.text}`);
+  const text = JSON.stringify(r.body, null, 2) + "\n";
+  if (a.values.out) writeFileSync(a.values.out, text);
+  else process.stdout.write(text);
+  return EXIT.ok;
+}
+
+async function showLog(argv: string[]): Promise<number> {
+  const spec = {
+    usage: "ridge attest log [--json] [--data DIR]",
+    summary: "Show the running gateway's measurement log.",
+    options: { json: { type: "boolean" }, data: { type: "string", short: "d" } },
+  } as const;
+  const a = parseCommand(argv, spec);
+  if (!a) return EXIT.ok;
+  const dataDir = a.values.data ? resolve(a.values.data) : defaultDataDir();
+  const r = await controlRequest(dataDir, "GET", "/attest/log");
+  if (r.status !== 200) throw new RidgeError("E_ATTEST_LOG", "environment", `log request failed (${r.status}): ${r.text}`);
+  const body = r.body as { backend: string; alg: string; events: { seq: number; pcr: number; type: string; component: string; digests: Record<string, string>; description: string }[] };
+  if (a.values.json) {
+    console.log(JSON.stringify(body, null, 2));
+    return EXIT.ok;
+  }
+  console.log(`backend ${body.backend}, ${body.alg}, ${body.events.length} events`);
+  for (const e of body.events) {
+    const d = e.digests.sm3 ?? e.digests.sha256 ?? "";
+    console.log(`  #${e.seq} pcr ${String(e.pcr).padStart(2)} ${e.type.padEnd(7)} ${e.component.padEnd(20)} ${d.slice(0, 16)}…  ${e.description}`);
+  }
+  return EXIT.ok;
+}
+
+async function key(argv: string[]): Promise<number> {
+  const spec = {
+    usage: "ridge attest key [--data DIR]",
+    summary: "Print the gateway's attestation public key (software key in <data>/attest, or the TPM AK) as PEM, to register in a policy.",
+    options: { data: { type: "string", short: "d" } },
+  } as const;
+  const a = parseCommand(argv, spec);
+  if (!a) return EXIT.ok;
+  const dataDir = a.values.data ? resolve(a.values.data) : defaultDataDir();
+  for (const f of ["ak-sm2.pub", "ak-p256.pub"]) {
+    const p = join(dataDir, "attest", f);
+    if (existsSync(p)) {
+      process.stdout.write(readFileSync(p, "utf8"));
+      return EXIT.ok;
+    }
+  }
+  // a TPM-backed or remote gateway: ask it for a quote and print the key it signs with
+  const r = await controlRequest(dataDir, "POST", "/attest/quote", { nonce: "0000000000000000" });
+  if (r.status !== 200) throw new RidgeError("E_ATTEST_KEY", "environment", `no key file in ${dataDir}/attest and the gateway did not answer (${r.status})`);
+  const ev = r.body as { signer: { alg: SigAlg; publicKey: string } };
+  process.stdout.write(publicKeyToPem(ev.signer.alg, Uint8Array.from(Buffer.from(ev.signer.publicKey, "hex"))));
+  return EXIT.ok;
+}
+
+async function keygen(argv: string[]): Promise<number> {
+  const spec = {
+    usage: "ridge attest keygen --alg sm2|p256|ed25519 --out DIR",
+    summary: "Generate a key pair: DIR/<alg>.key (PKCS#8, 0600) and DIR/<alg>.pub (SPKI). OpenSSL reads both.",
+    options: { alg: { type: "string" }, out: { type: "string", short: "o" } },
+  } as const;
+  const a = parseCommand(argv, spec);
+  if (!a) return EXIT.ok;
+  const name = needed(a.values.alg, "alg", spec.usage);
+  const alg = ({ sm2: "sm2-sm3", p256: "ecdsa-p256-sha256", ed25519: "ed25519" } as Record<string, SigAlg>)[name] ?? name;
+  if (!isSigAlg(alg)) throw new RidgeError("E_USAGE", "config", `--alg ${name}: expected sm2, p256 or ed25519`);
+  const out = needed(a.values.out, "out", spec.usage);
+  mkdirSync(out, { recursive: true });
+  const kp = generateKeyPair(alg);
+  writeFileSync(join(out, `${name}.key`), privateKeyToPem(alg, kp.privateKey), { mode: 0o600 });
+  writeFileSync(join(out, `${name}.pub`), publicKeyToPem(alg, kp.publicKey));
+  console.log(join(out, `${name}.pub`));
+  return EXIT.ok;
+}
+
+async function nonce(argv: string[]): Promise<number> {
+  const spec = {
+    usage: "ridge attest nonce --policy FILE --db FILE --gateway ID",
+    summary: "Issue a fresh single-use nonce for a gateway (expires after the policy's nonceTtl); prints it in hex.",
+    options: { policy: { type: "string" }, db: { type: "string" }, gateway: { type: "string" } },
+  } as const;
+  const a = parseCommand(argv, spec);
+  if (!a) return EXIT.ok;
+  const policy = loadPolicy(needed(a.values.policy, "policy", spec.usage));
+  const gw = needed(a.values.gateway, "gateway", spec.usage);
+  if (!policy.gateways.has(gw)) throw new RidgeError("E_ATTEST_UNKNOWN_GATEWAY", "config", `gateway ${gw} is not registered in the policy`);
+  const db = openDb(needed(a.values.db, "db", spec.usage));
+  try {
+    const v = new Verifier({ policy, store: new VerifierStore(db), clock: systemClock });
+    console.log(Buffer.from(v.issueNonce(gw)).toString("hex"));
+  } finally {
+    db.close();
+  }
+  return EXIT.ok;
+}
+
+async function verifyCmd(argv: string[]): Promise<number> {
+  const spec = {
+    usage: "ridge attest verify --evidence FILE --policy FILE [--nonce HEX] [--db FILE] [--gateway ID] [--json]",
+    summary: "Judge evidence against a policy. Exit 0 on pass, 1 on fail (with one reason per failed check).",
+    details:
+      "  --nonce HEX   the nonce sent; without --db it is accepted once (single-use within --db)\n" +
+      "  --db FILE     verifier database: issued nonces, last quote clocks, the audit trail\n" +
+      "  --gateway ID  the gateway the challenge went to (default: the id in the evidence)",
+    options: { evidence: { type: "string", short: "e" }, policy: { type: "string", short: "p" }, nonce: { type: "string" }, db: { type: "string" }, gateway: { type: "string" }, json: { type: "boolean" } },
+  } as const;
+  const a = parseCommand(argv, spec);
+  if (!a) return EXIT.ok;
+  const policy = loadPolicy(needed(a.values.policy, "policy", spec.usage));
+  const file = needed(a.values.evidence, "evidence", spec.usage);
+  let bytes: Uint8Array;
+  try {
+    bytes = new Uint8Array(readFileSync(file));
+  } catch (e) {
+    throw new RidgeError("E_ATTEST_EVIDENCE_FILE", "config", `cannot read ${file}: ${(e as Error).message}`);
+  }
+  const db = a.values.db ? openDb(a.values.db) : new Database(":memory:");
+  try {
+    const v = new Verifier({ policy, store: new VerifierStore(db), audit: new AuditLog(db), clock: systemClock });
+    const verdict = v.verify(bytes, {
+      ...(a.values.nonce ? { expectedNonce: hexNonce(a.values.nonce), adoptNonce: true } : {}),
+      ...(a.values.gateway ? { gateway: a.values.gateway } : {}),
+    });
+    printVerdict(verdict, a.values.json === true);
+    return verdict.ok ? EXIT.ok : EXIT.failure;
+  } finally {
+    db.close();
+  }
+}
+
+async function verifierCmd(argv: string[]): Promise<number> {
+  const spec = {
+    usage: "ridge attest verifier --broker URL --policy FILE --db FILE [--every 60s] [--timeout 10s] [--prefix ridge] [--rounds N]",
+    summary: "Challenge every gateway registered in the policy over MQTT with fresh nonces, judge the answers, record every verdict.",
+    options: {
+      broker: { type: "string" },
+      policy: { type: "string" },
+      db: { type: "string" },
+      every: { type: "string" },
+      timeout: { type: "string" },
+      prefix: { type: "string" },
+      rounds: { type: "string" },
+      json: { type: "boolean" },
+    },
+  } as const;
+  const a = parseCommand(argv, spec);
+  if (!a) return EXIT.ok;
+  const policy = loadPolicy(needed(a.values.policy, "policy", spec.usage));
+  const every = parseDuration(a.values.every ?? "60s");
+  const timeout = parseDuration(a.values.timeout ?? "10s");
+  if (every === undefined || timeout === undefined) throw new RidgeError("E_USAGE", "config", "--every/--timeout: a duration like 30s");
+  const rounds = a.values.rounds ? Number(a.values.rounds) : Infinity;
+  const db = openDb(needed(a.values.db, "db", spec.usage));
+  const audit = new AuditLog(db);
+  const verifier = new Verifier({ policy, store: new VerifierStore(db), audit, clock: systemClock });
+  const { RemoteVerifier } = await import("../../attestation/remote-verifier.js");
+  let seen = 0;
+  let failed = 0;
+  const want = rounds * policy.gateways.size;
+  let done: () => void = () => {};
+  const finished = new Promise<void>((r) => (done = r));
+  const rv = new RemoteVerifier({
+    broker: needed(a.values.broker, "broker", spec.usage),
+    verifier,
+    audit,
+    clock: systemClock,
+    every,
+    timeout,
+    ...(a.values.prefix ? { prefix: a.values.prefix } : {}),
+    log: (m) => console.error(m),
+    onVerdict: (v) => {
+      printVerdict(v, a.values.json === true);
+      seen++;
+      if (!v.ok) failed++;
+      if (seen >= want) done();
+    },
+  });
+  const stop = () => done();
+  process.once("SIGINT", stop);
+  process.once("SIGTERM", stop);
+  await rv.start();
+  await finished;
+  await rv.stop();
+  process.off("SIGINT", stop);
+  process.off("SIGTERM", stop);
+  db.close();
+  return failed ? EXIT.failure : EXIT.ok;
+}
+
+function printRecords(rows: AuditRecord[], json: boolean, head: { seq: number; hash: string }): void {
+  if (json) {
+    console.log(JSON.stringify({ head, records: rows }, null, 2));
+    return;
+  }
+  for (const r of rows) {
+    console.log(`#${r.seq} ${new Date(r.ts).toISOString()} ${r.gateway} ${r.verdict.toUpperCase()}${r.reasons.length ? ` ${r.reasons.map((x) => x.code).join(",")}` : ""}`);
+  }
+  console.log(`${rows.length} record(s); chain head #${head.seq} ${head.hash.slice(0, 16)}…`);
+}
+
+async function auditCmd(argv: string[]): Promise<number> {
+  if (argv[0] === "verify-chain") {
+    const spec = {
+      usage: "ridge attest audit verify-chain --db FILE [--json]",
+      summary: "Recompute the audit trail's hash chain; exit 1 and name the first bad record if any was edited, deleted, reordered or cut off.",
+      options: { db: { type: "string" }, json: { type: "boolean" } },
+    } as const;
+    const a = parseCommand(argv.slice(1), spec);
+    if (!a) return EXIT.ok;
+    const file = needed(a.values.db, "db", spec.usage);
+    if (!existsSync(file)) throw new RidgeError("E_ATTEST_DB", "config", `no database at ${file}`);
+    const db = new Database(file, { readonly: true });
+    try {
+      const c = new AuditLog(db).verifyChain();
+      if (a.values.json) console.log(JSON.stringify(c));
+      else if (c.ok) console.log(`chain OK: ${c.records} record(s), head ${c.head.slice(0, 16)}…`);
+      else console.log(`chain BROKEN at record ${c.seq}: ${c.problem} (${c.detail})`);
+      return c.ok ? EXIT.ok : EXIT.failure;
+    } finally {
+      db.close();
+    }
+  }
+  const spec = {
+    usage: "ridge attest audit --db FILE [--since T] [--gateway ID] [--json]",
+    summary: "List recorded verdicts, oldest first.",
+    options: { db: { type: "string" }, since: { type: "string" }, gateway: { type: "string" }, json: { type: "boolean" } },
+  } as const;
+  const a = parseCommand(argv, spec);
+  if (!a) return EXIT.ok;
+  const file = needed(a.values.db, "db", spec.usage);
+  if (!existsSync(file)) throw new RidgeError("E_ATTEST_DB", "config", `no database at ${file}`);
+  const db = new Database(file, { readonly: true });
+  try {
+    const audit = new AuditLog(db);
+    const rows = audit.list({
+      ...(a.values.since ? { since: parseSince(a.values.since, Date.now()) } : {}),
+      ...(a.values.gateway ? { gateway: a.values.gateway } : {}),
+    });
+    printRecords(rows, a.values.json === true, audit.head());
+  } finally {
+    db.close();
+  }
+  return EXIT.ok;
+}
+
+const subcommands: Record<string, (argv: string[]) => Promise<number>> = {
+  quote,
+  log: showLog,
+  key,
+  keygen,
+  nonce,
+  verify: verifyCmd,
+  verifier: verifierCmd,
+  audit: auditCmd,
+};
+
+export async function run(argv: string[]): Promise<number> {
+  const [sub, ...rest] = argv;
+  if (sub === undefined || sub === "--help" || sub === "-h" || sub === "help") {
+    console.log(`usage: ${USAGE}`);
+    return sub === undefined ? EXIT.usage : EXIT.ok;
+  }
+  const f = subcommands[sub];
+  if (!f) throw new RidgeError("E_USAGE", "config", `unknown subcommand "attest ${sub}"\nusage: ${USAGE}`);
+  return f(rest);
 }

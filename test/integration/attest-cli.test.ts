@@ -1,0 +1,96 @@
+/**
+ * End to end through the real CLI and a real gateway process: register the gateway's key, build
+ * reference values, challenge (CLI and MQTT through mosquitto with `ridge attest verifier`),
+ * verify, audit, and detect a tampered audit trail.
+ */
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import Database from "better-sqlite3";
+import { hasCommand, tempDir } from "../helpers/peer.js";
+import { ridge, startGateway } from "../helpers/gateway.js";
+import type { RunningGateway } from "../helpers/gateway.js";
+import { startMosquitto } from "../helpers/mosquitto.js";
+import type { Mosquitto } from "../helpers/mosquitto.js";
+
+const tmp = tempDir("ridge-attest-cli-");
+const dataDir = join(tmp.dir, "gw");
+const policyFile = join(tmp.dir, "policy.yaml");
+const db = join(tmp.dir, "verifier.db");
+const haveBroker = hasCommand("mosquitto");
+if (!haveBroker) console.log("SKIP (part) attest-cli: mosquitto missing, the MQTT verifier round is not run");
+let broker: Mosquitto | undefined;
+let gw: RunningGateway | undefined;
+
+test.before(async () => {
+  if (haveBroker) broker = await startMosquitto({ maxSeconds: 120 });
+  const cloud = broker ? `cloud:\n  mqtt: { url: "${broker.url}" }\n` : "";
+  gw = await startGateway({ dataDir, config: `gateway: { id: cli-gw }\nboard: sim\nattest: { signer: sm2 }\n${cloud}` });
+});
+
+test.after(async () => {
+  await gw?.stop("SIGTERM");
+  await broker?.cleanup();
+  tmp.cleanup();
+});
+
+test("register key + reference values, quote, verify (pass), replay (fail), audit, verify-chain, tamper", async () => {
+  const key = await ridge(["attest", "key", "--data", dataDir]);
+  assert.is(key.code, 0, key.stderr);
+  assert.match(key.stdout, /BEGIN PUBLIC KEY/);
+  const log = await ridge(["attest", "log", "--json", "--data", dataDir]);
+  assert.is(log.code, 0, log.stderr);
+  const events = (JSON.parse(log.stdout) as { events: { component: string; digests: { sm3: string } }[] }).events;
+  assert.ok(events.some((e) => e.component === "runtime") && events.some((e) => e.component === "config"));
+  const ref = events.map((e) => `  "${e.component}": [{ sm3: "${e.digests.sm3}" }]`).join("\n");
+  const pem = key.stdout.trim().split("\n").map((l) => `      ${l}`).join("\n");
+  writeFileSync(policyFile, `nonceTtl: 60s\nrequirePcrs: [11, 12]\ngateways:\n  - id: cli-gw\n    key: |\n${pem}\nreference:\n${ref}\n`);
+
+  const nonce = (await ridge(["attest", "nonce", "--policy", policyFile, "--db", db, "--gateway", "cli-gw"])).stdout.trim();
+  assert.match(nonce, /^[0-9a-f]{40}$/);
+  const evFile = join(tmp.dir, "evidence.json");
+  const q = await ridge(["attest", "quote", "--nonce", nonce, "--out", evFile, "--data", dataDir]);
+  assert.is(q.code, 0, q.stderr);
+  const ok = await ridge(["attest", "verify", "--evidence", evFile, "--policy", policyFile, "--db", db, "--nonce", nonce]);
+  assert.is(ok.code, 0, ok.stdout + ok.stderr);
+  assert.match(ok.stdout, /^PASS gateway cli-gw/);
+  const again = await ridge(["attest", "verify", "--evidence", evFile, "--policy", policyFile, "--db", db, "--nonce", nonce, "--json"]);
+  assert.is(again.code, 1);
+  assert.ok((JSON.parse(again.stdout) as { reasons: { code: string }[] }).reasons.some((r) => r.code === "E_ATTEST_NONCE_REPLAYED"));
+  const garbage = join(tmp.dir, "garbage.json");
+  writeFileSync(garbage, "\u0000not evidence");
+  const g = await ridge(["attest", "verify", "--evidence", garbage, "--policy", policyFile, "--db", db]);
+  assert.is(g.code, 1);
+  assert.match(g.stdout, /E_ATTEST_MALFORMED/);
+
+  const audit = await ridge(["attest", "audit", "--db", db, "--gateway", "cli-gw", "--since", "1h", "--json"]);
+  assert.is(audit.code, 0, audit.stderr);
+  const recs = (JSON.parse(audit.stdout) as { records: { verdict: string }[] }).records;
+  assert.equal(recs.map((r) => r.verdict), ["pass", "fail"]);
+  assert.is((await ridge(["attest", "audit", "verify-chain", "--db", db])).code, 0);
+
+  // usage errors
+  assert.is((await ridge(["attest", "verify", "--policy", policyFile])).code, 64);
+  assert.is((await ridge(["attest", "nosuch"])).code, 64);
+  assert.is((await ridge(["attest", "quote", "--help"])).code, 0);
+});
+
+test("ridge attest verifier challenges over MQTT and records the verdict", async () => {
+  if (!broker) return;
+  const r = await ridge(["attest", "verifier", "--broker", broker.url, "--policy", policyFile, "--db", db, "--every", "30s", "--timeout", "15s", "--rounds", "1"], {}, 45_000);
+  assert.is(r.code, 0, r.stdout + r.stderr);
+  assert.match(r.stdout, /PASS gateway cli-gw/);
+  assert.is((await ridge(["attest", "audit", "verify-chain", "--db", db])).code, 0);
+});
+
+test("audit verify-chain detects an edited record", async () => {
+  const d = new Database(db);
+  d.exec("UPDATE attest_audit SET verdict = 'pass' WHERE seq = 2");
+  d.close();
+  const r = await ridge(["attest", "audit", "verify-chain", "--db", db]);
+  assert.is(r.code, 1);
+  assert.match(r.stdout, /BROKEN at record 2: edited/);
+});
+
+test.run();
