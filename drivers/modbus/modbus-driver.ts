@@ -96,7 +96,7 @@ export class ModbusDriver implements Driver {
         down: (reason) => {
           this.portDownSince = ctx.clock.now();
           ctx.log.warn({ driver: this.name, port: c.port, reason }, "serial port vanished; reopening with backoff");
-          ctx.count("modbus_port_lost_total", { driver: this.name });
+          ctx.count("modbus_port_lost", {});
           session.attach(undefined);
         },
         data: (chunk) => session.receive(chunk),
@@ -152,8 +152,8 @@ export class ModbusDriver implements Driver {
       } catch (e) {
         const code = errorCode(e);
         if (code === "E_MODBUS_STOPPED" || code === "E_MODBUS_PORT_DOWN") return;
-        ctx.count("modbus_errors_total", { driver: this.name, device: d.cfg.id, code });
-        if (!d.failing) ctx.log.debug({ driver: this.name, device: d.cfg.id, unit: d.cfg.unit, code, address: b.address }, errorMessage(e));
+        ctx.count("modbus_errors", { device: d.cfg.id, code });
+        if (!d.failing) ctx.log.debug({ device: d.cfg.id, unit: d.cfg.unit, code, address: b.address }, errorMessage(e));
         if (LINE_FAILURES.has(code)) {
           // Nobody answers: skip this slave's other reads this round so the rest of the bus keeps its cadence.
           lineFailure = code;
@@ -163,18 +163,18 @@ export class ModbusDriver implements Driver {
       }
     }
     if (answered) {
-      if (d.failing) ctx.log.info({ driver: this.name, device: d.cfg.id, unit: d.cfg.unit }, "slave answers again");
+      if (d.failing) ctx.log.info({ device: d.cfg.id, unit: d.cfg.unit }, "slave answers again");
       d.failedPolls = 0;
       d.failing = false;
     } else if (lineFailure) {
       d.failedPolls++;
       if (!d.failing && d.failedPolls >= this.config.slaveBackoff.after) {
         d.failing = true;
-        ctx.log.warn({ driver: this.name, device: d.cfg.id, unit: d.cfg.unit, code: lineFailure, polls: d.failedPolls }, "slave does not answer; polling it with backoff");
+        ctx.log.warn({ device: d.cfg.id, unit: d.cfg.unit, code: lineFailure, polls: d.failedPolls }, "slave does not answer; polling it with backoff");
       }
     }
     if (Object.keys(payload).length === 0) return;
-    ctx.count("modbus_polls_total", { driver: this.name, device: d.cfg.id });
+    ctx.count("modbus_polls", { device: d.cfg.id });
     const ok = ctx.emit({ id: `${d.cfg.id}/${this.boot}-${++d.seq}`, ts, device: d.cfg.id, kind: "telemetry", payload });
     if (!ok) this.backpressured = true;
   }
@@ -188,9 +188,9 @@ export class ModbusDriver implements Driver {
     const req = encodeWrite(p, value);
     try {
       await this.session.request(d.cfg.unit, req, { priority: "write" });
-      this.ctx?.count("modbus_writes_total", { driver: this.name, device });
+      this.ctx?.count("modbus_writes", { device });
     } catch (e) {
-      this.ctx?.count("modbus_errors_total", { driver: this.name, device, code: errorCode(e) });
+      this.ctx?.count("modbus_errors", { device, code: errorCode(e) });
       throw e;
     }
   }

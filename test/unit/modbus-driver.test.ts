@@ -142,7 +142,7 @@ test("a missing slave is counted and backed off while the other keeps its cadenc
   const d = createModbusDriver(bus, devices, { openPort: line.open });
   await d.start(h.ctx);
   await run(clock, 3000, 5);
-  const timeouts = h.counts.get(`modbus_errors_total${JSON.stringify({ driver: "rs485-1", device: "meter-9", code: "E_MODBUS_TIMEOUT" })}`) ?? 0;
+  const timeouts = h.counts.get(`modbus_errors${JSON.stringify({ device: "meter-9", code: "E_MODBUS_TIMEOUT" })}`) ?? 0;
   assert.ok(timeouts >= 2, `timeouts counted: ${timeouts}`);
   const st = d.status!() as { cadence: { key: string; heldBack: number; polls: number }[]; slaves: Record<string, { failing: boolean; timeouts: number }> };
   assert.ok(st.slaves["meter-9"]!.failing);
@@ -239,7 +239,7 @@ test("a vanished port is reported down and reopened with backoff", async () => {
   assert.ok(d.health().up);
   assert.ok(h.events.length > n);
   assert.is(line.opens, 2);
-  assert.ok(h.counts.get(`modbus_port_lost_total${JSON.stringify({ driver: "rs485-1" })}`) === 1);
+  assert.ok(h.counts.get(`modbus_port_lost${JSON.stringify({})}`) === 1);
   await d.stop();
   t.cleanup();
 });
@@ -259,6 +259,28 @@ test("a port missing at start is retried in the background", async () => {
   assert.ok(d.health().up);
   assert.ok(h.events.length > 0);
   await d.stop();
+  t.cleanup();
+});
+
+test("the same driver instance restarts after stop (the supervisor restarts drivers)", async () => {
+  const t = tempDir();
+  const clock = new FakeClock(0);
+  const line = new FakeLine();
+  seed(line);
+  const h = harness(clock, t.dir);
+  const d = createModbusDriver(bus, devices, { openPort: line.open });
+  await d.start(h.ctx);
+  await run(clock, 150, 5);
+  await d.stop();
+  const n = h.events.length;
+  await run(clock, 300, 5);
+  assert.is(h.events.length, n, "stopped: no polls");
+  await d.start(h.ctx);
+  await run(clock, 150, 5);
+  await d.stop();
+  assert.ok(h.events.length > n);
+  assert.is(new Set(h.events.map((e) => e.id)).size, h.events.length);
+  assert.is(clock.pending(), 0, "no timers left behind");
   t.cleanup();
 });
 
