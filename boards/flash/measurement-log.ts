@@ -1,8 +1,8 @@
 /**
  * The first measurement log, written at flash time: what the device will boot, as sha256 digests
  * with the PCR each belongs to. Boot-chain files named by the board (kernel, device tree, firmware
- * config) where the flashed root holds them, then the runtime (PCR 10, the runtime PCR of
- * docs/vectors: the slot manifest, which covers every slot file by digest, and Node.js).
+ * config) where the flashed root holds them, then the runtime in PCR 10 (the PCR the attestation
+ * vectors use for "runtime"): the slot manifest, which covers every slot file by digest, and Node.js.
  *
  * Format (until the attestation module's log takes over): a JSON list of
  * `{ pcr, digest, what }`, digest = sha256 hex.
