@@ -125,8 +125,8 @@ export async function downloadTarget(opts: DownloadOptions): Promise<TargetCheck
           try {
             if (!write(c)) {
               over = true;
-              res.destroy();
               resolve();
+              res.destroy();
             }
           } catch (e) {
             res.destroy();

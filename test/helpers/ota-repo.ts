@@ -28,9 +28,9 @@ export interface TestRepo {
   rootV1: Uint8Array;
 }
 
-export async function makeRepo(opts: { alg?: SigAlg; rootKeys?: number; rootThreshold?: number } = {}): Promise<TestRepo> {
+export async function makeRepo(opts: { alg?: SigAlg; rootKeys?: number; rootThreshold?: number; now?: number } = {}): Promise<TestRepo> {
   const alg = opts.alg ?? "ed25519";
-  const clock = new FakeClock(T0);
+  const clock = new FakeClock(opts.now ?? T0);
   const { dir, cleanup } = tempDir("ridge-ota-repo-");
   const rootKeys = Array.from({ length: opts.rootKeys ?? 1 }, () => generateSigningKey(alg));
   const keys = { root: rootKeys, targets: generateSigningKey(alg), snapshot: generateSigningKey(alg), timestamp: generateSigningKey(alg) };
