@@ -61,6 +61,13 @@ function fromRow(r: Row): AuditRecord {
 }
 
 export class AuditLog {
+  private readonly stmts = new Map<string, Database.Statement>();
+  private q(sql: string): Database.Statement {
+    let st = this.stmts.get(sql);
+    if (!st) this.stmts.set(sql, (st = this.db.prepare(sql)));
+    return st;
+  }
+
   constructor(private readonly db: Database.Database) {
     db.exec(`
       CREATE TABLE IF NOT EXISTS attest_audit (
@@ -74,15 +81,15 @@ export class AuditLog {
 
   append(r: { ts: number; gateway: string; verdict: "pass" | "fail"; reasons: AuditReason[]; evidenceSha256: string; nonce: string }): AuditRecord {
     return this.db.transaction((): AuditRecord => {
-      const head = this.db.prepare("SELECT seq, hash FROM attest_audit_head WHERE id = 1").get() as { seq: number; hash: string } | undefined;
+      const head = this.q("SELECT seq, hash FROM attest_audit_head WHERE id = 1").get() as { seq: number; hash: string } | undefined;
       const seq = (head?.seq ?? 0) + 1;
       const prevHash = head?.hash ?? GENESIS;
       const rec = { seq, ...r };
       const hash = recordHash(prevHash, rec);
-      this.db
-        .prepare("INSERT INTO attest_audit (seq, ts, gateway, verdict, reasons, evidence_sha256, nonce, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
+      this
+        .q("INSERT INTO attest_audit (seq, ts, gateway, verdict, reasons, evidence_sha256, nonce, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
         .run(seq, r.ts, r.gateway, r.verdict, JSON.stringify(r.reasons), r.evidenceSha256, r.nonce, prevHash, hash);
-      this.db.prepare("INSERT INTO attest_audit_head (id, seq, hash) VALUES (1, ?, ?) ON CONFLICT(id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash").run(seq, hash);
+      this.q("INSERT INTO attest_audit_head (id, seq, hash) VALUES (1, ?, ?) ON CONFLICT(id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash").run(seq, hash);
       return { ...rec, prevHash, hash };
     })();
   }

@@ -13,6 +13,13 @@ export interface ClockState {
 }
 
 export class VerifierStore {
+  private readonly stmts = new Map<string, Database.Statement>();
+  private q(sql: string): Database.Statement {
+    let st = this.stmts.get(sql);
+    if (!st) this.stmts.set(sql, (st = this.db.prepare(sql)));
+    return st;
+  }
+
   constructor(private readonly db: Database.Database) {
     db.exec(`
       CREATE TABLE IF NOT EXISTS attest_nonce (
@@ -26,7 +33,7 @@ export class VerifierStore {
   }
 
   issue(gateway: string, nonceHex: string, now: number, ttlMs: number): void {
-    this.db.prepare("INSERT INTO attest_nonce (nonce, gateway, issued_at, expires_at) VALUES (?, ?, ?, ?)").run(nonceHex, gateway, now, now + ttlMs);
+    this.q("INSERT INTO attest_nonce (nonce, gateway, issued_at, expires_at) VALUES (?, ?, ?, ?)").run(nonceHex, gateway, now, now + ttlMs);
   }
 
   /**
@@ -35,36 +42,36 @@ export class VerifierStore {
    */
   consume(gateway: string, nonceHex: string, now: number, adopt = false): NonceCheck {
     return this.db.transaction((): NonceCheck => {
-      const row = this.db.prepare("SELECT gateway, expires_at, used_at FROM attest_nonce WHERE nonce = ?").get(nonceHex) as
+      const row = this.q("SELECT gateway, expires_at, used_at FROM attest_nonce WHERE nonce = ?").get(nonceHex) as
         | { gateway: string; expires_at: number; used_at: number | null }
         | undefined;
       if (!row) {
         if (!adopt) return "unknown";
-        this.db.prepare("INSERT INTO attest_nonce (nonce, gateway, issued_at, expires_at, used_at) VALUES (?, ?, ?, ?, ?)").run(nonceHex, gateway, now, now, now);
+        this.q("INSERT INTO attest_nonce (nonce, gateway, issued_at, expires_at, used_at) VALUES (?, ?, ?, ?, ?)").run(nonceHex, gateway, now, now, now);
         return "ok";
       }
       if (row.used_at !== null) return "replayed";
       if (row.gateway !== gateway) return "wrong-gateway";
-      this.db.prepare("UPDATE attest_nonce SET used_at = ? WHERE nonce = ?").run(now, nonceHex);
+      this.q("UPDATE attest_nonce SET used_at = ? WHERE nonce = ?").run(now, nonceHex);
       return now > row.expires_at ? "expired" : "ok";
     })();
   }
 
   /** Forget used or expired nonces older than `before` (ms). */
   prune(before: number): number {
-    return this.db.prepare("DELETE FROM attest_nonce WHERE expires_at < ? AND (used_at IS NOT NULL OR expires_at < ?)").run(before, before).changes;
+    return this.q("DELETE FROM attest_nonce WHERE expires_at < ? AND (used_at IS NOT NULL OR expires_at < ?)").run(before, before).changes;
   }
 
   lastClock(gateway: string): ClockState | undefined {
-    const r = this.db.prepare("SELECT clock, reset_count, restart_count FROM attest_gateway_state WHERE gateway = ?").get(gateway) as
+    const r = this.q("SELECT clock, reset_count, restart_count FROM attest_gateway_state WHERE gateway = ?").get(gateway) as
       | { clock: string; reset_count: number; restart_count: number }
       | undefined;
     return r && { clock: BigInt(r.clock), resetCount: r.reset_count, restartCount: r.restart_count };
   }
 
   saveClock(gateway: string, s: ClockState, now: number): void {
-    this.db
-      .prepare(
+    this
+      .q(
         `INSERT INTO attest_gateway_state (gateway, clock, reset_count, restart_count, updated_at) VALUES (?, ?, ?, ?, ?)
          ON CONFLICT(gateway) DO UPDATE SET clock = excluded.clock, reset_count = excluded.reset_count,
            restart_count = excluded.restart_count, updated_at = excluded.updated_at`,

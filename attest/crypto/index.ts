@@ -16,8 +16,7 @@ import { sha256, digest } from "./hash.js";
 import type { HashAlg } from "./hash.js";
 import { parsePrivatePem, parsePublicPem, privatePem, publicPem } from "./key-encoding.js";
 import type { SigAlg } from "./key-encoding.js";
-import { SM2_DEFAULT_ID, signatureCandidates, signatureToDer, sm2 } from "./sm2.js";
-import { encodeSignatureDer } from "./der.js";
+import { SM2_DEFAULT_ID, signatureCandidates, signatureToDer, signatureToRaw, sm2 } from "./sm2.js";
 
 export type { SigAlg } from "./key-encoding.js";
 export type { HashAlg } from "./hash.js";
@@ -28,6 +27,8 @@ export { SM2_DEFAULT_ID, SM2P256V1, sm2, sm2Curve, signatureCandidates, signatur
 export type { CurveParams, SigParts } from "./sm2.js";
 export { publicKeyToSpki, spkiToPublicKey, privateKeyToPkcs8, pkcs8ToPrivateKey } from "./key-encoding.js";
 export { encodeSignatureDer, decodeSignatureDer } from "./der.js";
+
+const P256_N = p256.Point.Fn.ORDER;
 
 export const SIG_ALGS: readonly SigAlg[] = ["ed25519", "ecdsa-p256-sha256", "sm2-sm3"];
 
@@ -97,8 +98,10 @@ export function verifyDigest(alg: SigAlg, publicKey: Uint8Array, digestBytes: Ui
   try {
     if (alg === "ecdsa-p256-sha256") {
       return signatureCandidates(signature).some((sig) => {
+        // range-check before the fixed-width encoding (a DER r ≥ 2^256 must not wrap around)
+        if (sig.r < 1n || sig.s < 1n || sig.r >= P256_N || sig.s >= P256_N) return false;
         try {
-          return p256.verify(encodeSignatureDer(sig.r, sig.s), digestBytes, publicKey, { prehash: false, lowS: false, format: "der" });
+          return p256.verify(signatureToRaw(sig), digestBytes, publicKey, { prehash: false, lowS: false, format: "compact" });
         } catch {
           return false;
         }

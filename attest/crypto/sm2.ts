@@ -147,8 +147,16 @@ export function sm2Curve(params: CurveParams) {
     return sm3(buf);
   }
 
+  // Signing needs Z_A, which needs the public key: remember it for the few keys a process signs with.
+  const pubOfPriv = new Map<string, Uint8Array>();
   function publicKeyOf(priv: Uint8Array): Uint8Array {
-    return Point.BASE.multiply(privateScalar(priv)).toBytes(false);
+    const k = Buffer.from(priv.buffer, priv.byteOffset, priv.byteLength).toString("hex");
+    const hit = pubOfPriv.get(k);
+    if (hit) return Uint8Array.from(hit);
+    const pub = Point.BASE.multiply(privateScalar(priv)).toBytes(false);
+    if (pubOfPriv.size >= 8) pubOfPriv.delete(pubOfPriv.keys().next().value!);
+    pubOfPriv.set(k, pub);
+    return Uint8Array.from(pub);
   }
 
   function randomScalar(): bigint {
