@@ -1,16 +1,19 @@
 /**
- * The Modbus RTU master: one request in flight per bus (Modbus over serial line V1.02 §2.4.1,
- * the master/slave state diagrams), a response timeout, retries after a timeout or a corrupted
- * response, a turnaround delay after broadcasts, the inter-frame silence between requests, and
- * per-slave counters. An exception response is an answer, not a failure of the line: it is not retried.
+ * The Modbus RTU master of one bus: a queue of requests (writes ahead of polls), one request in
+ * flight at a time, the inter-frame silence between frames, and per-slave counters. Each request
+ * runs the pure transaction machine (transaction.ts); this class performs its effects — write the
+ * frame, arm the response or turnaround timer, wait the silence — and feeds back what happened.
  *
  * The session owns no port: its owner attaches a `ByteLink` (or none while the port is down) and
  * feeds received chunks to `receive()`. Time comes from the injected Clock.
  */
 import type { Clock, Timer } from "../../core/clock.js";
 import { RidgeError } from "../../core/errors.js";
-import { decodeResponse, encodeRequest, exceptionCode, type Request, type Response } from "./pdu.js";
-import { RtuFramer, encodeRtu, type RtuFrame } from "./rtu-framer.js";
+import { decodeResponse, encodeRequest, type Request } from "./pdu.js";
+import { RtuFramer, encodeRtu } from "./rtu-framer.js";
+import { TX_START, step, type Answer, type TxCounter, type TxInput, type TxState } from "./transaction.js";
+
+export type { Answer } from "./transaction.js";
 
 export interface ByteLink {
   /** Resolves when the bytes are handed to the OS. */
@@ -33,7 +36,7 @@ export interface SlaveCounters {
   exceptions: number;
   badResponses: number;
   retries: number;
-  /** Failed requests in a row (after their retries); 0 after any answer. */
+  /** Failed requests in a row (after their retries); 0 after any answer, exceptions included. */
   consecutiveFailures: number;
   lastError?: string;
   lastOkAt?: number;
@@ -46,8 +49,6 @@ export interface RequestOptions {
   priority?: "write" | "poll";
 }
 
-type Answer = Exclude<Response, { kind: "exception" }>;
-
 interface Job {
   unit: number;
   req: Request;
@@ -58,17 +59,24 @@ interface Job {
   reject(e: RidgeError): void;
 }
 
-/** The attempt in flight: its outcome arrives from `receive()` or from the timeout timer. */
-type Attempt = { kind: "idle" } | { kind: "waiting"; job: Job; timer: Timer; done(outcome: Outcome): void };
-type Outcome = { kind: "frame"; frame: RtuFrame } | { kind: "timeout" } | { kind: "stopped" };
+/** The request in flight: its machine state and the inbox its inputs arrive in. */
+interface InFlight {
+  job: Job;
+  state: TxState;
+  timer: Timer | undefined;
+  inbox: TxInput[];
+  wake: (() => void) | undefined;
+}
 
 export class MasterSession {
   private readonly queue: Job[] = [];
   private link: ByteLink | undefined;
-  private attempt: Attempt = { kind: "idle" };
+  private current: InFlight | undefined;
   private running = false;
   private stopped = false;
   private readonly framer: RtuFramer;
+  /** When the line was last busy (a byte received or a frame handed to the port). */
+  private lastLineAt = Number.NEGATIVE_INFINITY;
   readonly slaves = new Map<number, SlaveCounters>();
 
   constructor(private readonly opts: SessionOptions) {
@@ -79,33 +87,27 @@ export class MasterSession {
     return this.framer.stats;
   }
 
+  get attached(): boolean {
+    return this.link !== undefined;
+  }
+
   /** Attach the open port, or `undefined` when it is gone: queued and new requests then fail fast. */
   attach(link: ByteLink | undefined): void {
     this.link = link;
     this.framer.expect(undefined);
-    if (!link) for (const j of this.queue.splice(0)) j.reject(portDown());
-    if (link) this.pump();
-  }
-
-  get attached(): boolean {
-    return this.link !== undefined;
+    if (!link) {
+      for (const j of this.queue.splice(0)) j.reject(portDown());
+      this.deliver({ kind: "portLost" });
+    } else this.pump();
   }
 
   /** Bytes from the port. */
   receive(chunk: Uint8Array): void {
     this.lastLineAt = this.opts.clock.monotonic();
     const frames = this.framer.push(chunk, this.lastLineAt);
-    for (const frame of frames) {
-      if (this.attempt.kind !== "waiting") return;
-      const { job } = this.attempt;
-      // A late answer to an earlier request (same unit, other function) is not this answer: keep waiting.
-      const r = decodeResponse(frame.pdu, job.req);
-      if (!r.ok && r.code === "E_MODBUS_MISMATCH") {
-        this.counters(job.unit).badResponses++;
-        continue;
-      }
-      this.attempt.done({ kind: "frame", frame });
-    }
+    const f = this.current;
+    if (!f) return;
+    for (const frame of frames) this.deliver({ kind: "frame", response: decodeResponse(frame.pdu, f.job.req) });
   }
 
   counters(unit: number): SlaveCounters {
@@ -119,7 +121,7 @@ export class MasterSession {
 
   /** Send `req` to `unit` and resolve with its answer (undefined for a broadcast, unit 0). */
   request(unit: number, req: Request, o: RequestOptions = {}): Promise<Answer | undefined> {
-    if (this.stopped) return Promise.reject(new RidgeError("E_MODBUS_STOPPED", "internal", "the Modbus session is stopped"));
+    if (this.stopped) return Promise.reject(stoppedError());
     if (!this.link) return Promise.reject(portDown());
     const adu = encodeRtu(unit, encodeRequest(req));
     return new Promise((resolve, reject) => {
@@ -134,8 +136,26 @@ export class MasterSession {
 
   stop(): void {
     this.stopped = true;
-    for (const j of this.queue.splice(0)) j.reject(new RidgeError("E_MODBUS_STOPPED", "internal", "the Modbus session stopped"));
-    if (this.attempt.kind === "waiting") this.attempt.done({ kind: "stopped" });
+    for (const j of this.queue.splice(0)) j.reject(stoppedError());
+    this.deliver({ kind: "stop" });
+  }
+
+  private deliver(input: TxInput): void {
+    const f = this.current;
+    if (!f) return;
+    f.inbox.push(input);
+    f.wake?.();
+  }
+
+  private next(f: InFlight): Promise<TxInput> {
+    const ready = f.inbox.shift();
+    if (ready) return Promise.resolve(ready);
+    return new Promise<TxInput>((resolve) => {
+      f.wake = () => {
+        f.wake = undefined;
+        resolve(f.inbox.shift()!);
+      };
+    });
   }
 
   private pump(): void {
@@ -151,92 +171,85 @@ export class MasterSession {
     for (;;) {
       const job = this.queue.shift();
       if (!job) return;
-      try {
-        job.resolve(await this.run(job));
-      } catch (e) {
-        job.reject(e instanceof RidgeError ? e : new RidgeError("E_MODBUS_PORT", "environment", `serial write failed: ${String(e)}`, { cause: e }));
-      }
+      await this.run(job);
       await this.quiet();
     }
   }
 
-  private async run(job: Job): Promise<Answer | undefined> {
+  /** Drive one job's transaction machine to its end, performing the effects it asks for. */
+  private async run(job: Job): Promise<void> {
     const c = this.counters(job.unit);
     c.requests++;
-    for (let attempt = 0; ; attempt++) {
-      if (this.stopped) throw new RidgeError("E_MODBUS_STOPPED", "internal", "the Modbus session stopped");
-      const link = this.link;
-      if (!link) throw portDown();
-      if (attempt > 0) c.retries++;
-      this.framer.expect(job.unit);
-      const outcome = this.await(job);
-      try {
-        await link.write(job.adu);
+    const tx = { unit: job.unit, fn: job.req.fn, retries: job.retries };
+    const f: InFlight = { job, state: TX_START.state, timer: undefined, inbox: [], wake: undefined };
+    this.current = f;
+    if (this.stopped) this.deliver({ kind: "stop" });
+    let effect = TX_START.effect;
+    for (;;) {
+      switch (effect) {
+        case "send":
+        case "resend":
+          if (effect === "resend") await this.quiet();
+          this.send(f);
+          break;
+        case "armTimeout":
+          f.timer = this.opts.clock.setTimeout(() => this.deliver({ kind: "timeout", corrupted: this.framer.dirty }), this.opts.timeoutMs);
+          break;
+        case "armTurnaround":
+          f.timer = this.opts.clock.setTimeout(() => this.deliver({ kind: "turnaroundElapsed" }), this.opts.turnaroundMs);
+          break;
+        case "finish":
+        case "none":
+          break;
+      }
+      if (f.state.kind === "done") break;
+      const input = await this.next(f);
+      const s = step(f.state, input, tx);
+      if (s.state !== f.state && (s.state.kind === "sending" || s.state.kind === "done")) {
+        f.timer?.cancel();
+        f.timer = undefined;
+      }
+      f.state = s.state;
+      effect = s.effect;
+      this.count(c, s.count);
+    }
+    this.current = undefined;
+    const done = f.state as Extract<TxState, { kind: "done" }>;
+    const result = done.result;
+    if (result.ok) {
+      c.consecutiveFailures = 0;
+      c.lastOkAt = this.opts.clock.now();
+      job.resolve(result.answer);
+      return;
+    }
+    c.lastError = result.code;
+    const category = result.code === "E_MODBUS_STOPPED" ? "internal" : result.code.startsWith("E_MODBUS_PORT") ? "environment" : "peer";
+    job.reject(new RidgeError(result.code, category, result.reason, { detail: { unit: job.unit, fn: job.req.fn } }));
+  }
+
+  private send(f: InFlight): void {
+    if (this.stopped) return;
+    const link = this.link;
+    if (!link) return this.deliver({ kind: "portLost" });
+    this.framer.expect(f.job.unit);
+    link.write(f.job.adu).then(
+      () => {
         this.lastLineAt = this.opts.clock.monotonic();
-      } catch (e) {
-        this.settle({ kind: "stopped" });
-        throw new RidgeError("E_MODBUS_PORT", "environment", `serial write failed: ${String(e)}`, { cause: e });
-      }
-      if (job.unit === 0) {
-        // §2.4.1: no reply to a broadcast; give slaves the turnaround delay to act on it.
-        this.settle({ kind: "stopped" });
-        await this.opts.clock.sleep(this.opts.turnaroundMs);
-        c.ok++;
-        return undefined;
-      }
-      const o = await outcome;
-      let failure: RidgeError;
-      if (o.kind === "stopped") throw new RidgeError("E_MODBUS_STOPPED", "internal", "the Modbus session stopped");
-      if (o.kind === "frame") {
-        const r = decodeResponse(o.frame.pdu, job.req);
-        if (r.ok && r.value.kind === "exception") {
-          c.exceptions++;
-          c.consecutiveFailures = 0;
-          const code = exceptionCode(r.value.exception);
-          c.lastError = code;
-          throw new RidgeError(code, "peer", `unit ${job.unit} answered function ${job.req.fn} with exception ${r.value.exception}`, { detail: { unit: job.unit, fn: job.req.fn, exception: r.value.exception } });
-        }
-        if (r.ok) {
-          c.ok++;
-          c.consecutiveFailures = 0;
-          c.lastOkAt = this.opts.clock.now();
-          return r.value as Answer;
-        }
-        c.badResponses++;
-        failure = new RidgeError(r.code, "peer", `unit ${job.unit}: ${r.reason}`, { detail: { unit: job.unit } });
-      } else if (this.framer.dirty) {
-        c.crcErrors++;
-        failure = new RidgeError("E_MODBUS_CRC", "peer", `unit ${job.unit}: only corrupted frames (CRC mismatch or noise) within ${this.opts.timeoutMs} ms`, { detail: { unit: job.unit } });
-      } else {
-        c.timeouts++;
-        failure = new RidgeError("E_MODBUS_TIMEOUT", "peer", `unit ${job.unit} did not answer function ${job.req.fn} within ${this.opts.timeoutMs} ms`, { detail: { unit: job.unit } });
-      }
-      c.lastError = failure.code;
-      if (attempt >= job.retries) {
-        c.consecutiveFailures++;
-        throw failure;
-      }
-      await this.quiet();
+        this.deliver({ kind: "sent" });
+      },
+      (e: unknown) => this.deliver({ kind: "writeFailed", reason: String(e) }),
+    );
+  }
+
+  private count(c: SlaveCounters, names: readonly TxCounter[]): void {
+    for (const n of names) {
+      if (n === "failures") c.consecutiveFailures++;
+      else if (n === "exceptions") {
+        c.exceptions++;
+        c.consecutiveFailures = 0; // an exception is an answer: the slave is alive
+      } else c[n]++;
     }
   }
-
-  /** Arm the timeout and wait for the first frame (or timeout/stop) of the current attempt. */
-  private await(job: Job): Promise<Outcome> {
-    return new Promise<Outcome>((resolve) => {
-      const timer = this.opts.clock.setTimeout(() => this.settle({ kind: "timeout" }), this.opts.timeoutMs);
-      this.attempt = {
-        kind: "waiting",
-        job,
-        timer,
-        done: (o) => this.settle(o),
-      };
-      this.resolveAttempt = resolve;
-    });
-  }
-
-  private resolveAttempt: ((o: Outcome) => void) | undefined;
-  /** When the line was last busy (a byte received or a frame handed to the port). */
-  private lastLineAt = Number.NEGATIVE_INFINITY;
 
   /**
    * §2.5.1.1: at least 3.5 character times of silence between frames. Time already spent since
@@ -246,17 +259,11 @@ export class MasterSession {
     const wait = this.lastLineAt + this.opts.silenceMs - this.opts.clock.monotonic();
     if (wait > 0) await this.opts.clock.sleep(wait);
   }
-
-  private settle(o: Outcome): void {
-    if (this.attempt.kind !== "waiting") return;
-    this.attempt.timer.cancel();
-    this.attempt = { kind: "idle" };
-    const r = this.resolveAttempt;
-    this.resolveAttempt = undefined;
-    r?.(o);
-  }
 }
 
 function portDown(): RidgeError {
   return new RidgeError("E_MODBUS_PORT_DOWN", "environment", "the serial port is not open (unplugged or not yet reopened)");
+}
+function stoppedError(): RidgeError {
+  return new RidgeError("E_MODBUS_STOPPED", "internal", "the Modbus session is stopped");
 }

@@ -204,7 +204,10 @@ export class ModbusDriver implements Driver {
       const c = this.session?.slaves.get(d.cfg.unit);
       return `${d.cfg.id} (unit ${d.cfg.unit}) ${d.failing ? "not answering" : "errors"}: ${c?.lastError ?? "?"}, ${c?.timeouts ?? 0} timeouts, ${c?.crcErrors ?? 0} CRC errors`;
     });
-    return { up: true, detail: parts.join("; ") };
+    // No slave at all answers: the wire or the adapter is suspect, so the bus is down (the
+    // supervisor may restart it, which reopens the port). One silent slave leaves the bus up.
+    const allSilent = this.devices.size > 0 && [...this.devices.values()].every((d) => d.failing);
+    return { up: !allSilent, detail: parts.join("; ") };
   }
 
   status(): Record<string, unknown> {

@@ -122,7 +122,10 @@ test("a real slave killed with SIGKILL mid-poll: timeouts counted, recovery afte
     await waitFor("events", () => rec.events.length >= 5, 10_000);
     await slave.crash();
     await waitFor("timeouts counted", () => rec.count("modbus_errors", { code: "E_MODBUS_TIMEOUT" }) >= 2, 10_000);
-    assert.ok(d.health().up, "the port is fine; only the slave is gone");
+    // the port is fine; its only slave is silent: the bus reports down with the slave as the reason
+    await waitFor("slave marked failing", () => /plc \(unit 1\) not answering/.test(d.health().detail ?? ""), 10_000);
+    assert.not.ok(d.health().up);
+    assert.ok((d.status!() as { open: boolean }).open);
     const n = rec.events.length;
     slave = await startRealSlave(`${t.dir}/slave`, { units: [1] });
     await waitFor("recovered", () => rec.events.length >= n + 3, 15_000);
