@@ -12,7 +12,8 @@ import { mkdirSync, mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { deviceLayout, flashDevice, listBoards, loadBoard, planFlash, type Board } from "../boards/index.js";
+import { listBoards, loadBoard, type Board } from "../boards/index.js";
+import { deviceLayout, flashDevice, planFlash } from "../boards/flash/index.js";
 import { validateGatewayConfig } from "../runtime/cli/commands/flash.js";
 import { median, report, type RowInput } from "./harness.js";
 

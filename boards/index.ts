@@ -48,4 +48,6 @@ export function hostArch(): Board["arch"] {
       return "x64";
   }
 }
-export * from "./flash/index.js";
+/** Flashing (`ridge flash`), loaded only when asked for: `ridge run` never pays for it. */
+export const loadFlash = () => import("./flash/index.js");
+export type { ValidatedConfig } from "./flash/index.js";

@@ -4,7 +4,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import fc from "fast-check";
 import { createPublicKey, verify as nodeVerify } from "node:crypto";
-import { buildCsr, encodeRequestInfo, makeGatewayIdentity, CSR_OIDS } from "../../boards/index.js";
+import { buildCsr, encodeRequestInfo, makeGatewayIdentity, CSR_OIDS } from "../../boards/flash/index.js";
 import { derLength, integer, oid, sequence, utf8String } from "../../boards/flash/der-writer.js";
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString("hex");

@@ -5,7 +5,8 @@ import * as assert from "uvu/assert";
 import { spawnSync } from "node:child_process";
 import { chmodSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { deviceLayout, listBoards, loadBoard, renderBootLauncher, renderServiceUnit, renderWatchdogDropIn } from "../../boards/index.js";
+import { listBoards, loadBoard } from "../../boards/index.js";
+import { deviceLayout, renderBootLauncher, renderServiceUnit, renderWatchdogDropIn } from "../../boards/flash/index.js";
 import { tempDir } from "../helpers/peer.js";
 
 test("every board's unit: notify + watchdog + restart + hardening, writable data dir and slots", () => {

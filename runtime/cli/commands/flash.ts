@@ -7,7 +7,7 @@ import { spawnSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { flashDevice, formatStep, loadBoard, listBoards, type ValidatedConfig } from "../../../boards/index.js";
+import { loadBoard, listBoards, loadFlash, type ValidatedConfig } from "../../../boards/index.js";
 import { RidgeError } from "../../../core/errors.js";
 import { loadConfig } from "../../config/load.js";
 import { parseCommand } from "../args.js";
@@ -102,6 +102,7 @@ export async function run(argv: string[]): Promise<number> {
   const dryRun = v["dry-run"] ?? false;
   ensureBundle(projectRoot);
   const root = resolve(v.root);
+  const { flashDevice, formatStep } = await loadFlash();
   const { plan, steps } = flashDevice({
     root,
     board,
