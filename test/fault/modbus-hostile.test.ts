@@ -7,16 +7,10 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { FakeClock, SeededRandom, systemClock } from "../../core/clock.js";
 import { createModbusDriver, encodeRtu, type ModbusDeviceConfig, type ModbusDriverConfig } from "../../drivers/modbus/index.js";
-import { FakeLine, canRunRealSlave, recordingContext, startPtyPair, startRealSlave } from "../helpers/modbus.js";
+import { advanceBy, FakeLine, canRunRealSlave, recordingContext, startPtyPair, startRealSlave } from "../helpers/modbus.js";
 import { tempDir, waitFor } from "../helpers/peer.js";
 
-const settle = () => new Promise<void>((r) => setImmediate(r));
-async function run(clock: FakeClock, ms: number, step = 5): Promise<void> {
-  for (let i = 0; i < ms; i += step) {
-    await clock.advance(step);
-    await settle();
-  }
-}
+const run = (clock: FakeClock, ms: number, step = 5) => advanceBy(clock, ms, step);
 
 const bus = { name: "bus", port: "/dev/fake", baudRate: 19200, timeoutMs: 50, retries: 1, slaveBackoff: { after: 3, maxMs: 500 } } as unknown as ModbusDriverConfig;
 const devices = [

@@ -112,7 +112,7 @@ test("failures end in `failed` with a code and leave slot b unbootable: tampered
       const { writeFileSync, rmSync } = await import("node:fs");
       if (how === "tamper") {
         const b = readFileSync(file);
-        b[b.length - 2000] ^= 0xff;
+        b[b.length - 2000] = b[b.length - 2000]! ^ 0xff;
         writeFileSync(file, b);
       } else if (how === "pad") srv.pad.set("targets/", 5000);
       else rmSync(file);
