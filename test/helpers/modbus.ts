@@ -6,7 +6,7 @@
 import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import type { Clock } from "../../core/clock.js";
+import type { Clock, FakeClock } from "../../core/clock.js";
 import type { DriverContext } from "../../core/driver.js";
 import type { Event } from "../../core/event.js";
 import { decodeRequest, encodeResponse, type Response } from "../../drivers/modbus/pdu.js";
@@ -234,6 +234,10 @@ export async function startRealSlave(tty: string, o: SlaveOptions): Promise<Real
 
 export interface RecordingContext {
   ctx: DriverContext;
+  /** What `emit` answers: set `value` to false to push back. */
+  accept: { value: boolean };
+  /** Resolve the pending `drained()`. */
+  drain(): void;
   events: Event[];
   counts: Map<string, number>;
   logs: string[];
@@ -245,8 +249,12 @@ export function recordingContext(clock: Clock, dataDir: string): RecordingContex
   const events: Event[] = [];
   const counts = new Map<string, number>();
   const logs: string[] = [];
+  const accept = { value: true };
+  let release: (() => void) | undefined;
   const log = (level: string) => (o: Record<string, unknown>, m: string) => void logs.push(`${level} ${m} ${JSON.stringify(o)}`);
   return {
+    accept,
+    drain: () => release?.(),
     events,
     counts,
     logs,
@@ -261,8 +269,8 @@ export function recordingContext(clock: Clock, dataDir: string): RecordingContex
       return n;
     },
     ctx: {
-      emit: (e) => (events.push(e), true),
-      drained: async () => undefined,
+      emit: (e) => (events.push(e), accept.value),
+      drained: () => (accept.value ? Promise.resolve() : new Promise<void>((r) => (release = r))),
       clock,
       log: { debug: log("debug"), info: log("info"), warn: log("warn"), error: log("error") },
       count: (metric, labels, by = 1) => {
@@ -339,4 +347,15 @@ export async function startRelay(masterSide: string, slaveSide: string, o: Relay
   m.on("error", () => undefined);
   s.on("error", () => undefined);
   return state;
+}
+
+/**
+ * Advance a fake clock in `step` ms increments, letting I/O callbacks and promise chains run
+ * between steps (the fake line answers through microtasks, the session through timers).
+ */
+export async function advanceBy(clock: FakeClock, ms: number, step = 1): Promise<void> {
+  for (let i = 0; i < ms; i += step) {
+    await clock.advance(step);
+    await new Promise<void>((r) => setImmediate(r));
+  }
 }

@@ -1,57 +1,14 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { FakeClock } from "../../core/clock.js";
-import type { DriverContext } from "../../core/driver.js";
 import { errorCode } from "../../core/errors.js";
-import type { Event } from "../../core/event.js";
+import type { Driver } from "../../core/driver.js";
 import { createModbusDriver, encodeRegisters, type ModbusDeviceConfig, type ModbusDriverConfig } from "../../drivers/modbus/index.js";
 import { PollScheduler } from "../../drivers/modbus/poll-scheduler.js";
-import { FakeLine } from "../helpers/modbus.js";
+import { advanceBy, FakeLine, recordingContext, type RecordingContext } from "../helpers/modbus.js";
 import { tempDir } from "../helpers/peer.js";
 
-const settle = () => new Promise<void>((r) => setImmediate(r));
-async function run(clock: FakeClock, ms: number, step = 1): Promise<void> {
-  for (let i = 0; i < ms; i += step) {
-    await clock.advance(step);
-    await settle();
-  }
-}
-
-interface Harness {
-  ctx: DriverContext;
-  events: Event[];
-  counts: Map<string, number>;
-  accept: { value: boolean };
-  drain(): void;
-  logs: string[];
-}
-
-function harness(clock: FakeClock, dataDir: string): Harness {
-  const events: Event[] = [];
-  const counts = new Map<string, number>();
-  const accept = { value: true };
-  const logs: string[] = [];
-  let release: (() => void) | undefined;
-  const log = (level: string) => (o: Record<string, unknown>, m: string) => void logs.push(`${level} ${m} ${JSON.stringify(o)}`);
-  return {
-    events,
-    counts,
-    accept,
-    logs,
-    drain: () => release?.(),
-    ctx: {
-      emit: (e) => (events.push(e), accept.value),
-      drained: () => new Promise<void>((r) => (release = r)),
-      clock,
-      log: { debug: log("debug"), info: log("info"), warn: log("warn"), error: log("error") },
-      count: (metric, labels, by = 1) => {
-        const k = `${metric}${JSON.stringify(labels)}`;
-        counts.set(k, (counts.get(k) ?? 0) + by);
-      },
-      dataDir,
-    },
-  };
-}
+const run = (clock: FakeClock, ms: number, step = 1) => advanceBy(clock, ms, step);
 
 const bus = { name: "rs485-1", port: "/dev/fake", baudRate: 19200, timeoutMs: 50, retries: 1, slaveBackoff: { after: 2, maxMs: 1000 } } as unknown as ModbusDriverConfig;
 const devices = [
@@ -82,14 +39,30 @@ function seed(line: FakeLine): void {
   line.slaves.unit(9).input.splice(10, 2, 0x0001, 0x0002);
 }
 
-test("polls groups into telemetry events with scaled, typed values and unique ids", async () => {
+interface Rig {
+  clock: FakeClock;
+  line: FakeLine;
+  h: RecordingContext;
+  d: Driver;
+  dir: string;
+  cleanup(): void;
+}
+
+/** A started driver on a fake line with seeded slaves, a fake clock and a recording context. */
+async function started(o: { t0?: number; config?: Partial<Record<string, unknown>>; before?: (line: FakeLine) => void } = {}): Promise<Rig> {
   const t = tempDir();
-  const clock = new FakeClock(1_700_000_000_000);
+  const clock = new FakeClock(o.t0 ?? 0);
   const line = new FakeLine();
   seed(line);
-  const h = harness(clock, t.dir);
-  const d = createModbusDriver(bus, devices, { openPort: line.open });
+  o.before?.(line);
+  const h = recordingContext(clock, t.dir);
+  const d = createModbusDriver({ ...bus, ...o.config } as ModbusDriverConfig, devices, { openPort: line.open });
   await d.start(h.ctx);
+  return { clock, line, h, d, dir: t.dir, cleanup: t.cleanup };
+}
+
+test("polls groups into telemetry events with scaled, typed values and unique ids", async () => {
+  const { clock, line, h, d, dir, cleanup } = await started({ t0: 1_700_000_000_000 });
   await run(clock, 350);
   const pump = h.events.filter((e) => e.device === "pump-3");
   const first = pump.find((e) => "flow_lpm" in e.payload)!;
@@ -101,24 +74,18 @@ test("polls groups into telemetry events with scaled, typed values and unique id
   assert.match(first.id, /^pump-3\/1-\d+$/);
   await d.stop();
   // a restart with the same data directory gets a new boot number: ids never repeat
-  const h2 = harness(clock, t.dir);
+  const h2 = recordingContext(clock, dir);
   const d2 = createModbusDriver(bus, devices, { openPort: line.open });
   await d2.start(h2.ctx);
   await run(clock, 150);
   await d2.stop();
   assert.ok(h2.events.length > 0);
   assert.ok(h2.events.every((e) => /\/2-\d+$/.test(e.id)));
-  t.cleanup();
+  cleanup();
 });
 
 test("cadence is jitter-free and reported as achieved vs configured", async () => {
-  const t = tempDir();
-  const clock = new FakeClock(0);
-  const line = new FakeLine();
-  seed(line);
-  const h = harness(clock, t.dir);
-  const d = createModbusDriver(bus, devices, { openPort: line.open });
-  await d.start(h.ctx);
+  const { clock, d, cleanup } = await started();
   await run(clock, 2050, 5);
   const st = d.status!() as { cadence: { key: string; configuredMs: number; achievedMs: number; polls: number; skipped: number }[] };
   const fast = st.cadence.find((c) => c.key === "pump-3/default")!;
@@ -129,20 +96,13 @@ test("cadence is jitter-free and reported as achieved vs configured", async () =
   const slow = st.cadence.find((c) => c.key === "pump-3/slow")!;
   assert.is(slow.achievedMs, 1000);
   await d.stop();
-  t.cleanup();
+  cleanup();
 });
 
 test("a missing slave is counted and backed off while the other keeps its cadence", async () => {
-  const t = tempDir();
-  const clock = new FakeClock(0);
-  const line = new FakeLine();
-  seed(line);
-  line.mute.add(9);
-  const h = harness(clock, t.dir);
-  const d = createModbusDriver(bus, devices, { openPort: line.open });
-  await d.start(h.ctx);
+  const { clock, line, h, d, cleanup } = await started({ before: (l) => l.mute.add(9) });
   await run(clock, 3000, 5);
-  const timeouts = h.counts.get(`modbus_errors${JSON.stringify({ device: "meter-9", code: "E_MODBUS_TIMEOUT" })}`) ?? 0;
+  const timeouts = h.count("modbus_errors", { device: "meter-9", code: "E_MODBUS_TIMEOUT" });
   assert.ok(timeouts >= 2, `timeouts counted: ${timeouts}`);
   const st = d.status!() as { cadence: { key: string; heldBack: number; polls: number }[]; slaves: Record<string, { failing: boolean; timeouts: number }> };
   assert.ok(st.slaves["meter-9"]!.failing);
@@ -161,17 +121,11 @@ test("a missing slave is counted and backed off while the other keeps its cadenc
   assert.not.ok(st2.slaves["meter-9"]!.failing);
   assert.ok(h.logs.some((l) => l.includes("slave answers again")));
   await d.stop();
-  t.cleanup();
+  cleanup();
 });
 
 test("backpressure stretches the poll until the pipeline drains", async () => {
-  const t = tempDir();
-  const clock = new FakeClock(0);
-  const line = new FakeLine();
-  seed(line);
-  const h = harness(clock, t.dir);
-  const d = createModbusDriver(bus, devices, { openPort: line.open });
-  await d.start(h.ctx);
+  const { clock, h, d, cleanup } = await started();
   await run(clock, 50);
   h.accept.value = false;
   await run(clock, 150);
@@ -185,17 +139,11 @@ test("backpressure stretches the poll until the pipeline drains", async () => {
   const st = d.status!() as { cadence: { stretched: number }[] };
   assert.ok(st.cadence.some((c) => c.stretched > 0));
   await d.stop();
-  t.cleanup();
+  cleanup();
 });
 
 test("writes encode the point type and reach the slave; bad writes have stable codes", async () => {
-  const t = tempDir();
-  const clock = new FakeClock(0);
-  const line = new FakeLine();
-  seed(line);
-  const h = harness(clock, t.dir);
-  const d = createModbusDriver(bus, devices, { openPort: line.open });
-  await d.start(h.ctx);
+  const { clock, line, d, cleanup } = await started();
   const w1 = d.write!("pump-3", "setpoint", -12.5);
   const w2 = d.write!("pump-3", "run", false);
   await run(clock, 30);
@@ -212,17 +160,11 @@ test("writes encode the point type and reach the slave; bad writes have stable c
   }
   assert.equal(codes, ["E_MODBUS_NOT_WRITABLE", "E_MODBUS_UNKNOWN_POINT", "E_MODBUS_UNKNOWN_POINT", "E_MODBUS_WRITE_VALUE", "E_MODBUS_WRITE_VALUE"]);
   await d.stop();
-  t.cleanup();
+  cleanup();
 });
 
 test("a vanished port is reported down and reopened with backoff", async () => {
-  const t = tempDir();
-  const clock = new FakeClock(0);
-  const line = new FakeLine();
-  seed(line);
-  const h = harness(clock, t.dir);
-  const d = createModbusDriver({ ...bus, reopen: { minMs: 100, maxMs: 400 } } as ModbusDriverConfig, devices, { openPort: line.open });
-  await d.start(h.ctx);
+  const { clock, line, h, d, cleanup } = await started({ config: { reopen: { minMs: 100, maxMs: 400 } } });
   await run(clock, 100, 5);
   assert.ok(d.health().up);
   line.vanish();
@@ -239,37 +181,24 @@ test("a vanished port is reported down and reopened with backoff", async () => {
   assert.ok(d.health().up);
   assert.ok(h.events.length > n);
   assert.is(line.opens, 2);
-  assert.ok(h.counts.get(`modbus_port_lost${JSON.stringify({})}`) === 1);
+  assert.is(h.count("modbus_port_lost"), 1);
   await d.stop();
-  t.cleanup();
+  cleanup();
 });
 
 test("a port missing at start is retried in the background", async () => {
-  const t = tempDir();
-  const clock = new FakeClock(0);
-  const line = new FakeLine();
-  seed(line);
-  line.present = false;
-  const h = harness(clock, t.dir);
-  const d = createModbusDriver(bus, devices, { openPort: line.open });
-  await d.start(h.ctx);
+  const { clock, line, h, d, cleanup } = await started({ before: (l) => (l.present = false) });
   assert.not.ok(d.health().up);
   line.plugIn();
   await run(clock, 1200, 10);
   assert.ok(d.health().up);
   assert.ok(h.events.length > 0);
   await d.stop();
-  t.cleanup();
+  cleanup();
 });
 
 test("the same driver instance restarts after stop (the supervisor restarts drivers)", async () => {
-  const t = tempDir();
-  const clock = new FakeClock(0);
-  const line = new FakeLine();
-  seed(line);
-  const h = harness(clock, t.dir);
-  const d = createModbusDriver(bus, devices, { openPort: line.open });
-  await d.start(h.ctx);
+  const { clock, h, d, cleanup } = await started();
   await run(clock, 150, 5);
   await d.stop();
   const n = h.events.length;
@@ -281,7 +210,7 @@ test("the same driver instance restarts after stop (the supervisor restarts driv
   assert.ok(h.events.length > n);
   assert.is(new Set(h.events.map((e) => e.id)).size, h.events.length);
   assert.is(clock.pending(), 0, "no timers left behind");
-  t.cleanup();
+  cleanup();
 });
 
 test("scheduler: an overrunning poll skips its missed slots instead of bursting", async () => {

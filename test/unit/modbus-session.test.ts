@@ -4,16 +4,9 @@ import { FakeClock } from "../../core/clock.js";
 import { errorCode } from "../../core/errors.js";
 import { MasterSession } from "../../drivers/modbus/master-session.js";
 import type { PortHandle } from "../../drivers/modbus/serial-transport.js";
-import { FakeLine, hex } from "../helpers/modbus.js";
+import { advanceBy, FakeLine, hex } from "../helpers/modbus.js";
 
-const settle = () => new Promise<void>((r) => setImmediate(r));
-/** Advance fake time in 1 ms steps, letting I/O callbacks and promise chains run between steps. */
-async function run(clock: FakeClock, ms: number): Promise<void> {
-  for (let i = 0; i < ms; i++) {
-    await clock.advance(1);
-    await settle();
-  }
-}
+const run = (clock: FakeClock, ms: number, step = 1) => advanceBy(clock, ms, step);
 
 async function setup(o: { retries?: number; timeoutMs?: number } = {}) {
   const clock = new FakeClock(1_000_000);
@@ -137,7 +130,7 @@ test("a port that is gone fails requests fast; stop rejects what is queued", asy
   const { clock, session } = await setup();
   session.attach(undefined);
   const r = outcome(session.request(1, { fn: 3, address: 0, quantity: 1 }));
-  await settle();
+  await advanceBy(clock, 1);
   assert.is(r.code, "E_MODBUS_PORT_DOWN");
   const { session: s2, clock: c2 } = await setup();
   const a = outcome(s2.request(9, { fn: 3, address: 0, quantity: 1 }));
