@@ -142,7 +142,8 @@ export class Attester {
         quote: hex(q.attest),
         signature: hex(q.signature),
         pcrs: { [q.bank]: pcrHex },
-        log: this.log.entries(),
+        // only the quoted bank's digests: anything else in the evidence could not be verified
+        log: this.log.entries().map((e) => ({ ...e, digests: { [q.bank]: e.digests[q.bank] } })),
       };
     });
   }

@@ -4,7 +4,7 @@ export { attestConfig } from "./config.js";
 export type { AttestConfig } from "./config.js";
 export * from "./tpm-structures.js";
 export { PcrBank, PCR_COUNT, extend, initialPcr, pcrCompositeDigest } from "./pcr-bank.js";
-export { MeasurementLog, replayLog, BANKS, MEASURED_KINDS } from "./measurement-log.js";
+export { MeasurementLog, replayLog, templateDigest, BANKS, MEASURED_KINDS } from "./measurement-log.js";
 export type { BankHash, Measurement, MeasurementEvent, MeasuredKind, ReplayResult } from "./measurement-log.js";
 export { EVIDENCE_FORMAT, EVIDENCE_MAX_BYTES, parseEvidence, versionToFirmware, firmwareToVersion, compareVersions } from "./evidence.js";
 export type { Evidence, ParsedEvidence, QuoteAlg, SignMode } from "./evidence.js";

@@ -3,6 +3,12 @@
  * §10 "Event Logging"): each entry names the PCR it was extended into, an event type, one digest
  * per bank (sha256, sm3) and a description. Replaying the log from the initial PCR values must
  * give the quoted PCRs; a verifier trusts nothing in the log beyond what replay proves.
+ *
+ * As in IMA's ima-ng template, what is extended is not the data digest alone but a template
+ * digest binding the event's metadata to it:
+ *   template = H_bank(dataDigest ‖ UTF-8(JSON [type, component, version ?? "", description]))
+ * so an edited description, component name or version breaks replay like an edited digest. The
+ * log keeps the data digests (what reference values name).
  */
 import { digest } from "./crypto/hash.js";
 import type { HashAlg } from "./crypto/hash.js";
@@ -38,6 +44,19 @@ export interface Measurement {
   data: Uint8Array;
 }
 
+/** The digest extended into the PCR for one event (see the module header). */
+export function templateDigest(
+  bank: HashAlg,
+  e: { type: string; component: string; version?: string | undefined; description: string },
+  dataDigest: Uint8Array,
+): Uint8Array {
+  const meta = new TextEncoder().encode(JSON.stringify([e.type, e.component, e.version ?? "", e.description]));
+  const buf = new Uint8Array(dataDigest.length + meta.length);
+  buf.set(dataDigest, 0);
+  buf.set(meta, dataDigest.length);
+  return digest(bank, buf);
+}
+
 const hex = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString("hex");
 
 export class MeasurementLog {
@@ -53,7 +72,7 @@ export class MeasurementLog {
     const digests: Partial<Record<BankHash, string>> = {};
     for (const [h, bank] of this.banks) {
       const d = digest(h, m.data);
-      bank.extend(m.pcr, d);
+      bank.extend(m.pcr, templateDigest(h, m, d));
       digests[h] = hex(d);
     }
     const ev: MeasurementEvent = {
@@ -105,7 +124,7 @@ export function replayLog(events: readonly MeasurementEvent[], bank: HashAlg): R
       return { ok: false, reason: `event ${e.seq}: no valid ${bank} digest`, seq: e.seq };
     }
     const old = pcrs.get(e.pcr) ?? initialPcr(bank, e.pcr);
-    pcrs.set(e.pcr, extend(bank, old, Uint8Array.from(Buffer.from(d, "hex"))));
+    pcrs.set(e.pcr, extend(bank, old, templateDigest(bank, e, Uint8Array.from(Buffer.from(d, "hex")))));
   }
   return { ok: true, pcrs };
 }

@@ -27,6 +27,7 @@ export const REASON = {
   MALFORMED: "E_ATTEST_MALFORMED",
   UNKNOWN_GATEWAY: "E_ATTEST_UNKNOWN_GATEWAY",
   GATEWAY_MISMATCH: "E_ATTEST_GATEWAY_MISMATCH",
+  SIGNER_MISMATCH: "E_ATTEST_SIGNER_MISMATCH",
   ALGORITHM: "E_ATTEST_ALGORITHM",
   HASH: "E_ATTEST_HASH",
   SIGNATURE: "E_ATTEST_SIGNATURE",
@@ -166,6 +167,11 @@ export class Verifier {
       return done(gwId, expectedNonceHex);
     }
 
+    // the evidence's own description of its signer must be the registration (nothing unbound in evidence)
+    if (ev.signer.alg !== reg.alg || ev.signer.mode !== reg.mode || ev.signer.publicKey !== hex(reg.publicKey)) {
+      fail(REASON.SIGNER_MISMATCH, `evidence says ${ev.signer.alg}/${ev.signer.mode} key ${ev.signer.publicKey.slice(0, 16)}…; gateway ${gwId} is registered with ${reg.alg}/${reg.mode} key ${hex(reg.publicKey).slice(0, 16)}…`);
+    }
+
     // 1. signature over the exact TPMS_ATTEST bytes, with the registered key and mode
     const attest = unhex(ev.quote);
     const sigD = decodeTpmSignature(unhex(ev.signature));
@@ -283,7 +289,15 @@ export class Verifier {
       fail(REASON.PCR_DIGEST, "the reported PCR values do not hash to the quoted pcrDigest");
     }
 
-    // 6. replay the log in each quoted bank
+    // 6. replay the log in each quoted bank; a digest for a bank the quote does not cover is unverifiable
+    const quotedBanks = new Set<string>(q.pcrSelect.map((s) => s.hash));
+    for (const e of ev.log) {
+      const extraBank = Object.keys(e.digests).find((b) => !quotedBanks.has(b));
+      if (extraBank) {
+        fail(REASON.LOG_REPLAY, `event ${e.seq} carries a ${extraBank} digest, a bank the quote does not cover`);
+        break;
+      }
+    }
     let runtimeVersion: string | undefined;
     for (const s of q.pcrSelect) {
       const rp = replayLog(ev.log, s.hash);
@@ -323,6 +337,8 @@ export class Verifier {
       const fw = firmwareToVersion(q.firmwareVersion);
       if (compareVersions(fw, ev.runtimeVersion) !== 0) fail(REASON.FIRMWARE_VERSION, `quoted firmwareVersion ${fw} ≠ claimed runtime ${ev.runtimeVersion}`);
       runtimeVersion ??= fw;
+    } else if (runtimeVersion && compareVersions(runtimeVersion, ev.runtimeVersion) !== 0) {
+      fail(REASON.FIRMWARE_VERSION, `the runtime measured is version ${runtimeVersion} by the reference values, evidence claims ${ev.runtimeVersion}`);
     }
     const min = this.o.policy.minRuntimeVersion;
     if (min) {

@@ -14,6 +14,7 @@ import { RidgeError } from "../../core/errors.js";
 import type { AttestBackend, QuoteResult } from "../attester.js";
 import type { QuoteAlg } from "../evidence.js";
 import { initialPcr } from "../pcr-bank.js";
+import { templateDigest } from "../measurement-log.js";
 import { publicKeyToPem } from "../crypto/index.js";
 import { decodeEccPublic, TPM_ALG, TPM_ECC } from "../tpm-structures.js";
 import { tpm2Tools } from "./tpm2-tools.js";
@@ -101,7 +102,8 @@ export async function openTpmBackend(o: TpmBackendOptions): Promise<TpmBackend> 
     async extend(ev) {
       const d = ev.digests.sha256;
       if (!d) throw new RidgeError("E_ATTEST_INTERNAL", "internal", "a TPM-backed log needs sha256 digests");
-      await t.run("tpm2_pcrextend", [`${ev.pcr}:sha256=${d}`]);
+      const template = templateDigest("sha256", ev, Uint8Array.from(Buffer.from(d, "hex")));
+      await t.run("tpm2_pcrextend", [`${ev.pcr}:sha256=${hex(template)}`]);
     },
     async quote(nonce, pcrs): Promise<QuoteResult> {
       const sel = pcrs.length ? [...pcrs] : [o.pcr];

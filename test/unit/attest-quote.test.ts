@@ -14,6 +14,9 @@ import {
   decodePcrBitmap,
   pcrCompositeDigest,
   replayLog,
+  templateDigest,
+  extend,
+  PcrBank,
   sha256,
   sm3,
 } from "../../attest/index.js";
@@ -126,20 +129,34 @@ test("property: encode/decode TPMS_ATTEST round trip", () => {
   );
 });
 
-test("measurement log: extend chain vectors and replay equals the live banks", () => {
+test("PCR bank: extend chain vectors (sha256 and sm3)", () => {
+  for (const bank of ["sm3", "sha256"] as const) {
+    const b = new PcrBank(bank);
+    for (const name of EXTEND.chain) b.extend(10, bank === "sm3" ? sm3(new TextEncoder().encode(name)) : sha256(new TextEncoder().encode(name)));
+    assert.is(hex(b.read(10)), bank === "sm3" ? EXTEND.sm3Chain : EXTEND.sha256Chain);
+  }
+  assert.is(hex(new PcrBank("sm3").read(17)), "ff".repeat(32), "PCR 17 starts at all-FF");
+});
+
+test("measurement log: data digests kept, template digests extended, replay equals the live banks", () => {
   const log = new MeasurementLog();
   for (const name of EXTEND.chain) log.record({ pcr: 10, type: "boot", component: name, description: name, data: new TextEncoder().encode(name) });
-  assert.is(hex(log.pcr("sm3", 10)), EXTEND.sm3Chain);
-  assert.is(hex(log.pcr("sha256", 10)), EXTEND.sha256Chain);
   const e = log.entries();
   assert.is(e[0]!.digests.sm3, hex(sm3(new TextEncoder().encode("bootloader"))));
   assert.is(e[0]!.digests.sha256, hex(sha256(new TextEncoder().encode("bootloader"))));
+  let p: Uint8Array = new Uint8Array(32);
+  for (const ev of e) p = extend("sm3", p, templateDigest("sm3", ev, sm3(new TextEncoder().encode(ev.component))));
+  assert.is(hex(log.pcr("sm3", 10)), hex(p));
   for (const bank of ["sm3", "sha256"] as const) {
     const r = replayLog(e, bank);
     assert.ok(r.ok);
     if (r.ok) assert.is(hex(r.pcrs.get(10)!), hex(log.pcr(bank, 10)));
   }
-  assert.is(hex(log.pcr("sm3", 17)), "ff".repeat(32), "PCR 17 starts at all-FF");
+  // metadata is bound: an edited description no longer replays to the same PCR
+  const edited = e.map((x) => ({ ...x }));
+  edited[1]!.description = "something else";
+  const r = replayLog(edited, "sm3");
+  assert.ok(r.ok && hex(r.pcrs.get(10)!) !== hex(log.pcr("sm3", 10)));
   assert.equal(log.usedPcrs(), [10]);
 });
 

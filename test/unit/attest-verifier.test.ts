@@ -75,7 +75,7 @@ test("wrong key, wrong signer ID, flipped quote byte, algorithm downgrade, hash 
   const other = await makeGateway();
   const v = makeVerifier(basePolicy(other.pem), gw.clock);
   let n = v.verifier.issueNonce("gw-1");
-  assert.equal(codes(v.verifier.verify(await gw.attester.quote(n), { expectedNonce: n })), [REASON.SIGNATURE]);
+  assert.equal(codes(v.verifier.verify(await gw.attester.quote(n), { expectedNonce: n })), [REASON.SIGNER_MISMATCH, REASON.SIGNATURE]);
 
   const idGw = await makeGateway("sm2-sm3", { id: "not-the-default-id" });
   const v2 = makeVerifier(basePolicy(idGw.pem), idGw.clock);
@@ -102,7 +102,7 @@ test("wrong key, wrong signer ID, flipped quote byte, algorithm downgrade, hash 
   // SM2 evidence against a P-256 registration
   const v6 = makeVerifier(basePolicy(p256.pem), gw.clock);
   n = v6.verifier.issueNonce("gw-1");
-  assert.equal(codes(v6.verifier.verify(await gw.attester.quote(n), { expectedNonce: n })), [REASON.ALGORITHM]);
+  assert.equal(codes(v6.verifier.verify(await gw.attester.quote(n), { expectedNonce: n })), [REASON.SIGNER_MISMATCH, REASON.ALGORITHM]);
 });
 
 test("re-signed quotes: bad magic, wrong PCR selection (missing PCRs), clock checks, old runtime", async () => {
