@@ -244,6 +244,35 @@ test("fuzz: decoders and framer are total over random bytes (typed results, no t
   );
 });
 
+test("property: noise before a response, then the response split anywhere: the response is found", () => {
+  fc.assert(
+    fc.property(
+      fc.array(fc.oneof(fc.constant(0x11), fc.constant(0x03), fc.integer({ min: 0, max: 255 })), { maxLength: 24 }),
+      fc.array(fc.integer({ min: 0, max: 0xffff }), { minLength: 1, maxLength: 125 }),
+      fc.array(fc.nat(), { maxLength: 6 }),
+      (noise, registers, cuts) => {
+        const adu = encodeRtu(0x11, encodeResponse({ kind: "registers", fn: 3, registers }));
+        const wire = Uint8Array.from([...noise, ...adu]);
+        const points = [...new Set(cuts.map((c) => c % wire.length))].sort((a, b) => a - b);
+        const fr = new RtuFramer({ direction: "response", silenceMs: 1000 });
+        fr.expect(0x11);
+        const got: { unit: number; pdu: Uint8Array }[] = [];
+        let from = 0;
+        for (const p of [...points, wire.length]) {
+          got.push(...fr.push(wire.subarray(from, p), 0));
+          from = p;
+        }
+        const last = got.at(-1);
+        assert.ok(last, `no frame after ${noise.length} noise bytes`);
+        const d = decodeResponse(last.pdu);
+        assert.ok(d.ok && d.value.kind === "registers");
+        if (d.ok && d.value.kind === "registers") assert.equal(d.value.registers, registers);
+      },
+    ),
+    { numRuns: 1000, seed: 20261124 },
+  );
+});
+
 test("framer: noise before a frame, two frames in one chunk, a silence inside a frame", () => {
   const a = hex("11 03 06 AE 41 56 52 43 40 49 AD");
   const fr = new RtuFramer({ direction: "response", silenceMs: 2 });
