@@ -55,6 +55,9 @@ export class PollScheduler {
   private loop: Promise<void> | undefined;
   private timer: Timer | undefined;
   private wake: (() => void) | undefined;
+  /** Resolves on stop(), so a poll waiting for the pipeline to drain does not hold stop up. */
+  private stopping: Promise<false> = new Promise(() => undefined);
+  private signalStop: (() => void) | undefined;
 
   constructor(
     private readonly clock: Clock,
@@ -72,6 +75,7 @@ export class PollScheduler {
   start(): void {
     if (this.running) return;
     this.running = true;
+    this.stopping = new Promise<false>((resolve) => (this.signalStop = () => resolve(false)));
     const t0 = this.clock.monotonic();
     for (const s of this.slots) s.nextAt = t0;
     this.loop = this.runLoop();
@@ -81,6 +85,7 @@ export class PollScheduler {
     this.running = false;
     this.timer?.cancel();
     this.wake?.();
+    this.signalStop?.();
     await this.loop;
   }
 
@@ -103,7 +108,7 @@ export class PollScheduler {
       for (const s of this.slots) if (s.nextAt < next.nextAt) next = s;
       await this.sleepUntil(next.nextAt);
       if (!this.running) return;
-      if (this.hooks.gate && (await this.hooks.gate())) next.status.stretched++;
+      if (this.hooks.gate && (await Promise.race([this.hooks.gate(), this.stopping]))) next.status.stretched++;
       if (!this.running) return;
       const start = this.clock.monotonic();
       if (next.lastStart !== undefined) {

@@ -138,6 +138,9 @@ test("backpressure stretches the poll until the pipeline drains", async () => {
   assert.ok(h.events.length > n);
   const st = d.status!() as { cadence: { stretched: number }[] };
   assert.ok(st.cadence.some((c) => c.stretched > 0));
+  // stop does not wait for a pipeline that never drains
+  h.accept.value = false;
+  await run(clock, 300, 5);
   await d.stop();
   cleanup();
 });
