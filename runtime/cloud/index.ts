@@ -1,20 +1,15 @@
-// Placeholder until the offline-first issue lands: a plain durable table as the `uplink` sink.
-import type { Component } from "../component.js";
-import type { Services } from "../services.js";
-
-export async function createUplinkComponent(s: Services): Promise<Component> {
-  s.db.exec("CREATE TABLE IF NOT EXISTS uplink_stub (id TEXT PRIMARY KEY, body TEXT NOT NULL)");
-  const insert = s.db.prepare("INSERT OR IGNORE INTO uplink_stub (id, body) VALUES (?, ?)");
-  const appendAll = s.db.transaction((batch: { id: string }[]) => {
-    for (const e of batch) insert.run(e.id, JSON.stringify(e));
-  });
-  const depth = () => (s.db.prepare("SELECT count(*) AS n FROM uplink_stub").get() as { n: number }).n;
-  s.sinks.set("uplink", { accept: async (batch) => appendAll(batch) });
-  return {
-    name: "uplink",
-    async start() {},
-    async stop() {},
-    health: () => ({ up: true }),
-    status: () => ({ depth: depth(), link: "offline" }),
-  };
-}
+/**
+ * runtime/cloud: store-and-forward uplink, the cloud MQTT link, downlink dispatch, device twin sync
+ * and the model fetcher. The gateway calls `createUplinkComponent(services)` always; it registers
+ * the `uplink` sink and feeds `services.downlink` from the cloud link.
+ */
+export { createUplinkComponent, type UplinkComponent } from "./uplink-component.js";
+export { createDownlinkRegistry, type DownlinkRegistry } from "./downlink.js";
+export { cloudConfig, queueConfig, mqttLinkConfig, modelsConfig, type CloudConfig, type QueueConfig, type MqttLinkConfig, type ModelsConfig } from "./config.js";
+export { CloudLink } from "./cloud-link.js";
+export { step as linkStep, type LinkState, type LinkInput, type LinkEffect } from "./link-machine.js";
+export { fullJitterDelay } from "./backoff.js";
+export { encodeBatch, decodeBatch, type BatchFormat } from "./batch-codec.js";
+export { verifyManifest, signedBytes, canonicalJson, type ModelManifest } from "./model-manifest.js";
+export { ModelFetcher } from "./model-fetcher.js";
+export { TwinSync } from "./twin-sync.js";

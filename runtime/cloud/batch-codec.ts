@@ -1,0 +1,48 @@
+/**
+ * Uplink batch payloads. A batch is the events of one topic in queue order, each carrying its
+ * stable `id` so the cloud can dedup redeliveries.
+ * - `jsonl`: one JSON object per line (UTF-8, "\n" after each), cheap to build from stored rows.
+ * - `cbor`:  one CBOR array (RFC 8949) of event maps.
+ * Pure: no I/O. Decoding is total: hostile input gives `{ ok: false, reason }`.
+ */
+import { decode, encode } from "cbor-x";
+import type { Event } from "../../core/event.js";
+
+export type BatchFormat = "jsonl" | "cbor";
+
+/** Build a payload from events already serialized as JSON (the queue's stored bodies). */
+export function encodeBatch(format: BatchFormat, jsonBodies: readonly string[]): Buffer {
+  if (format === "jsonl") return Buffer.from(jsonBodies.length ? jsonBodies.join("\n") + "\n" : "", "utf8");
+  return Buffer.from(encode(jsonBodies.map((b) => JSON.parse(b) as unknown)));
+}
+
+export type DecodedBatch = { ok: true; events: Event[] } | { ok: false; reason: string };
+
+function isEvent(v: unknown): v is Event {
+  if (!v || typeof v !== "object") return false;
+  const e = v as Record<string, unknown>;
+  return typeof e.id === "string" && typeof e.device === "string" && typeof e.kind === "string" && typeof e.ts === "number" && !!e.payload && typeof e.payload === "object";
+}
+
+export function decodeBatch(format: BatchFormat, payload: Uint8Array): DecodedBatch {
+  let items: unknown[];
+  try {
+    if (format === "jsonl") {
+      const text = Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength).toString("utf8");
+      items = text.split("\n").filter((l) => l.length > 0).map((l) => JSON.parse(l) as unknown);
+    } else {
+      const v = decode(Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength)) as unknown;
+      if (!Array.isArray(v)) return { ok: false, reason: "a CBOR batch is an array of events" };
+      items = v;
+    }
+  } catch (e) {
+    return { ok: false, reason: `not a ${format} batch: ${e instanceof Error ? e.message : String(e)}` };
+  }
+  const events: Event[] = [];
+  for (let i = 0; i < items.length; i++) {
+    const it = items[i];
+    if (!isEvent(it)) return { ok: false, reason: `item ${i} is not an event (id, ts, device, kind, payload)` };
+    events.push(it);
+  }
+  return { ok: true, events };
+}

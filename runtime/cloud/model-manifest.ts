@@ -1,0 +1,98 @@
+/**
+ * Signed model manifests. A manifest names one model artifact:
+ *
+ *   {"name": "anomaly", "version": "1.4.0", "length": 52311, "sha256": "<64 hex>",
+ *    "url": "https://models.example/anomaly-1.4.0.onnx",
+ *    "compat": {"arch": ["arm64", "riscv64"], "boards": ["rpi5"]},        (optional; absent = any)
+ *    "signature": {"alg": "ed25519", "key": "<64 hex public key>", "sig": "<128 hex>"}}
+ *
+ * The signature covers the canonical JSON (sorted keys, no spaces) of the manifest without its
+ * `signature` member. Verification is total: hostile input gives `{ ok: false, reason }`.
+ * Ed25519 through @noble/curves, behind the small `ManifestVerifier` interface so that the shared
+ * attest/crypto verifier (SM2, P-256) can take its place.
+ */
+import { ed25519 } from "@noble/curves/ed25519.js";
+
+export interface ModelManifest {
+  name: string;
+  version: string;
+  length: number;
+  sha256: string;
+  url: string;
+  compat?: { arch?: string[]; boards?: string[] };
+  signature: { alg: string; key: string; sig: string };
+}
+
+export interface ManifestVerifier {
+  /** Never throws: malformed keys or signatures are just false. */
+  verify(alg: string, publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array): boolean;
+}
+
+export const ed25519Verifier: ManifestVerifier = {
+  verify(alg, publicKey, message, signature) {
+    if (alg !== "ed25519" || publicKey.length !== 32 || signature.length !== 64) return false;
+    try {
+      return ed25519.verify(signature, message, publicKey);
+    } catch {
+      return false;
+    }
+  },
+};
+
+/** Canonical JSON: object keys sorted, no insignificant whitespace. */
+export function canonicalJson(v: unknown): string {
+  if (v === null || typeof v !== "object") return JSON.stringify(v) ?? "null";
+  if (Array.isArray(v)) return `[${v.map(canonicalJson).join(",")}]`;
+  const o = v as Record<string, unknown>;
+  return `{${Object.keys(o)
+    .filter((k) => o[k] !== undefined)
+    .sort()
+    .map((k) => `${JSON.stringify(k)}:${canonicalJson(o[k])}`)
+    .join(",")}}`;
+}
+
+/** The bytes a manifest signature covers. */
+export function signedBytes(m: Record<string, unknown>): Uint8Array {
+  const { signature: _s, ...rest } = m;
+  return new TextEncoder().encode(canonicalJson(rest));
+}
+
+const HEX = /^[0-9a-f]*$/i;
+function hex(s: string): Uint8Array | undefined {
+  if (s.length % 2 || !HEX.test(s)) return undefined;
+  return Uint8Array.from(Buffer.from(s, "hex"));
+}
+
+const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+
+export type ManifestCheck = { ok: true; manifest: ModelManifest } | { ok: false; reason: string };
+
+export function verifyManifest(input: unknown, trustedKeys: readonly string[], verifier: ManifestVerifier = ed25519Verifier): ManifestCheck {
+  if (!input || typeof input !== "object" || Array.isArray(input)) return { ok: false, reason: "a manifest is a JSON object" };
+  const m = input as Record<string, unknown>;
+  if (typeof m.name !== "string" || !NAME.test(m.name)) return { ok: false, reason: "name: letters, digits, '.', '_' or '-' (at most 64)" };
+  if (typeof m.version !== "string" || !NAME.test(m.version)) return { ok: false, reason: "version: letters, digits, '.', '_' or '-'" };
+  if (typeof m.length !== "number" || !Number.isSafeInteger(m.length) || m.length < 0) return { ok: false, reason: "length: a non-negative integer" };
+  if (typeof m.sha256 !== "string" || !/^[0-9a-f]{64}$/.test(m.sha256)) return { ok: false, reason: "sha256: 64 lowercase hex digits" };
+  if (typeof m.url !== "string" || !/^https?:\/\//.test(m.url)) return { ok: false, reason: "url: http:// or https://" };
+  if (m.compat !== undefined) {
+    const c = m.compat as Record<string, unknown>;
+    if (!c || typeof c !== "object") return { ok: false, reason: "compat: an object" };
+    for (const k of ["arch", "boards"]) if (c[k] !== undefined && !(Array.isArray(c[k]) && (c[k] as unknown[]).every((x) => typeof x === "string"))) return { ok: false, reason: `compat.${k}: a list of strings` };
+  }
+  const sig = m.signature as Record<string, unknown> | undefined;
+  if (!sig || typeof sig !== "object" || typeof sig.alg !== "string" || typeof sig.key !== "string" || typeof sig.sig !== "string") return { ok: false, reason: "signature: {alg, key, sig}" };
+  if (!trustedKeys.some((k) => k.toLowerCase() === (sig.key as string).toLowerCase())) return { ok: false, reason: "signature: the key is not one of cloud.models.trustedKeys" };
+  const key = hex(sig.key);
+  const s = hex(sig.sig);
+  if (!key || !s) return { ok: false, reason: "signature: key and sig are hex" };
+  if (!verifier.verify(sig.alg, key, signedBytes(m), s)) return { ok: false, reason: "signature: does not verify" };
+  return { ok: true, manifest: m as unknown as ModelManifest };
+}
+
+/** Whether a manifest's compat list admits this board and CPU architecture. */
+export function compatible(m: ModelManifest, board: { name: string; arch: string }): { ok: true } | { ok: false; reason: string } {
+  if (m.compat?.arch && !m.compat.arch.includes(board.arch)) return { ok: false, reason: `built for ${m.compat.arch.join(", ")}, this gateway is ${board.arch}` };
+  if (m.compat?.boards && !m.compat.boards.includes(board.name)) return { ok: false, reason: `built for boards ${m.compat.boards.join(", ")}, this is ${board.name}` };
+  return { ok: true };
+}

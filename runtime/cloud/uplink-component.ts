@@ -1,0 +1,220 @@
+/**
+ * The `uplink` component: the durable queue (always, even with no cloud configured), the cloud
+ * link (when `cloud.mqtt` is set), the downlink dispatch, the device twin and the model cache.
+ * It provides the pipeline's `uplink` sink: a batch is accepted once it is committed to the queue.
+ */
+import type { Component } from "../component.js";
+import type { Services, Sink } from "../services.js";
+import type { Event, Priority } from "../../core/event.js";
+import { RidgeError, errorMessage } from "../../core/errors.js";
+import { PRIORITIES, UplinkQueue, type EvictReason } from "../store/queue.js";
+import { lastRecovery } from "../store/db.js";
+import { cloudConfig, type CloudConfig } from "./config.js";
+import { CloudLink } from "./cloud-link.js";
+import { LINK_STATE_CODE, type LinkTag } from "./link-machine.js";
+import { createDownlinkRegistry, type DownlinkRegistry } from "./downlink.js";
+import { TwinSync } from "./twin-sync.js";
+import { TwinStore } from "../store/twin-store.js";
+import { ModelCache } from "../store/model-cache.js";
+import { ModelFetcher } from "./model-fetcher.js";
+
+export interface UplinkComponent extends Component {
+  readonly queue: UplinkQueue;
+  readonly link: CloudLink | undefined;
+  readonly twin: TwinSync;
+  readonly models: ModelCache;
+  readonly sink: Sink;
+}
+
+function isRegistry(d: unknown): d is DownlinkRegistry {
+  return !!d && typeof (d as { dispatch?: unknown }).dispatch === "function";
+}
+
+export async function createUplinkComponent(s: Services): Promise<UplinkComponent> {
+  const cfg: CloudConfig = s.config.cloud ?? cloudConfig.parse({});
+  const log = s.log.child({ component: "uplink" });
+  const gatewayId = s.config.gateway.id;
+
+  const m = s.metrics;
+  const evictedTotal = m.counter("ridge_queue_evicted_total", "Queued events evicted (limit, ttl, disk-full)", ["priority", "reason"]);
+  const droppedTotal = m.counter("ridge_queue_dropped_total", "Incoming events refused because the queue was full", ["priority", "reason"]);
+  const appendedTotal = m.counter("ridge_queue_appended_total", "Events committed to the uplink queue", []);
+  const sentTotal = m.counter("ridge_uplink_sent_events_total", "Events published to the cloud (redeliveries included)", ["priority"]);
+  const sentBytes = m.counter("ridge_uplink_sent_bytes_total", "Batch payload bytes published to the cloud", []);
+  const ackedTotal = m.counter("ridge_uplink_acked_events_total", "Events acknowledged by the cloud broker (PUBACK) and deleted", ["priority"]);
+  const connectFailures = m.counter("ridge_uplink_connect_failures_total", "Failed cloud connection attempts and lost links", ["code"]);
+
+  // "Logged once per burst": the first eviction after a quiet minute is logged, with a running count.
+  let burst = { at: -Infinity, events: 0 };
+  const onEvict = (i: { priority: Priority; events: number; bytes: number; reason: EvictReason; dropped: boolean }) => {
+    (i.dropped ? droppedTotal : evictedTotal).inc({ priority: i.priority, reason: i.reason }, i.events);
+    const now = s.clock.now();
+    if (now - burst.at > 60_000) {
+      burst = { at: now, events: 0 };
+      log.warn({ priority: i.priority, reason: i.reason, events: i.events, policy: cfg.queue.whenFull }, `uplink queue full (${i.reason}): ${i.dropped ? "dropping incoming" : "evicting oldest"} ${i.priority} events; further evictions in this burst are counted in ridge_queue_evicted_total`);
+    }
+    burst.at = now;
+    burst.events += i.events;
+  };
+
+  let link: CloudLink | undefined;
+  const queue = new UplinkQueue(s.db, {
+    maxBytes: cfg.queue.maxBytes,
+    maxAge: cfg.queue.maxAge,
+    whenFull: cfg.queue.whenFull,
+    groupCommitMs: cfg.queue.groupCommit.every,
+    groupCommitEvents: cfg.queue.groupCommit.events,
+    clock: s.clock,
+    onEvict,
+    onCommit: (n) => {
+      appendedTotal.inc(n);
+      link?.notify();
+    },
+  });
+
+  const rec = lastRecovery(s.db);
+  if (rec) log.warn({ movedTo: rec.movedTo, code: rec.code }, "the database was unreadable at some start and was moved aside; a fresh one was started");
+
+  m.gauge("ridge_queue_events", "Events waiting in the uplink queue", ["priority"], (g) => {
+    for (const p of PRIORITIES) g.set({ priority: p }, queue.depth(p));
+  });
+  m.gauge("ridge_queue_bytes", "Bytes waiting in the uplink queue", ["priority"], (g) => {
+    const st = queue.stats();
+    for (const p of PRIORITIES) g.set({ priority: p }, st.byPriority[p].bytes);
+  });
+  m.gauge("ridge_queue_oldest_age_seconds", "Age of the oldest queued event", ["priority"], (g) => {
+    const st = queue.stats();
+    for (const p of PRIORITIES) {
+      const at = st.byPriority[p].oldestAt;
+      g.set({ priority: p }, at === undefined ? 0 : Math.max(0, (s.clock.now() - at) / 1000));
+    }
+  });
+  m.gauge("ridge_queue_limit_bytes", "The byte limit enforced on the uplink queue (lower than configured after a disk-full)", [], (g) => g.set(queue.stats().effectiveMaxBytes));
+  m.gauge("ridge_uplink_link_state", "Cloud link state: 1 for the current state", ["state"], (g) => {
+    const tag: LinkTag = link?.tag ?? "offline";
+    for (const t of Object.keys(LINK_STATE_CODE)) g.set({ state: t }, t === tag ? 1 : 0);
+  });
+  m.gauge("ridge_uplink_last_drain_timestamp_seconds", "When the queue was last emptied by acknowledgements", [], (g) => g.set((link?.lastDrained() ?? 0) / 1000));
+
+  // The downlink: the lead's Services.downlink when it is a registry (createDownlinkRegistry), else our own.
+  const registry: DownlinkRegistry = isRegistry(s.downlink) ? s.downlink : createDownlinkRegistry();
+  if (!isRegistry(s.downlink)) log.warn({}, "Services.downlink has no dispatch(): only the uplink's own downlink handlers are reachable");
+
+  const twinStore = new TwinStore(s.db, s.clock);
+  const twin = new TwinSync({ store: twinStore, config: s.config, drivers: s.drivers, log, clock: s.clock, gatewayId, publish: (suffix, payload) => link?.publishControl(suffix, payload) ?? Promise.resolve(false) });
+  twin.register(registry);
+
+  const models = new ModelCache(s.dataDir, s.db, { keep: cfg.models.keep, clock: s.clock });
+  const fetcher = new ModelFetcher({
+    cache: models,
+    trustedKeys: cfg.models.trustedKeys,
+    retryMs: cfg.models.retry,
+    clock: s.clock,
+    log,
+    board: { name: s.board.name, arch: process.arch },
+    online: () => link?.connected ?? false,
+    onActivated: (name, version, data) => {
+      twin.reportGateway({ models: models.activeVersions() });
+      for (const h of s.measureHooks) h({ kind: "model", name: `${name}@${version}`, data });
+    },
+  });
+  fetcher.register(registry);
+
+  if (cfg.mqtt) {
+    link = new CloudLink({
+      config: cfg.mqtt,
+      gatewayId,
+      dataDir: s.dataDir,
+      queue,
+      clock: s.clock,
+      random: s.random,
+      log,
+      hooks: {
+        onSent: (p, n, bytes) => {
+          sentTotal.inc({ priority: p }, n);
+          sentBytes.inc(bytes);
+        },
+        onAcked: (p, n) => ackedTotal.inc({ priority: p }, n),
+        onConnectFailure: (code) => connectFailures.inc({ code }),
+        onDownlink: async (suffix, payload) => {
+          if (!(await registry.dispatch(suffix, payload))) log.debug({ suffix }, "downlink message with no handler");
+        },
+        onConnected: () => {
+          twin.onConnected();
+          fetcher.kick();
+        },
+      },
+    });
+  }
+
+  const sink: Sink = {
+    async accept(batch: Event[]) {
+      await queue.append(batch);
+      twin.observe(batch);
+    },
+  };
+  s.sinks.set("uplink", sink);
+
+  s.routes.add("GET", "/uplink", () => ({ body: status() }));
+  s.routes.add("GET", "/twin", (req) => {
+    const device = req.query.get("device");
+    if (!device) return { body: { devices: twinStore.devices() } };
+    return { body: twinStore.document(device) };
+  });
+  s.routes.add("GET", "/models", () => ({ body: { active: models.activeVersions(), models: models.list() } }));
+
+  let ttlTimer: { cancel(): void } | undefined;
+  const ttlEvery = Math.max(1000, Math.min(60_000, Math.floor(cfg.queue.maxAge / 10)));
+  const expireLoop = () => {
+    try {
+      const n = queue.expire();
+      if (n) log.info({ events: n, maxAgeMs: cfg.queue.maxAge }, "uplink queue: expired events older than maxAge");
+    } catch (e) {
+      log.error({ err: errorMessage(e) }, "uplink queue: expiry failed");
+    }
+    ttlTimer = s.clock.setTimeout(expireLoop, ttlEvery);
+  };
+
+  function status(): Record<string, unknown> {
+    const st = queue.stats();
+    const now = s.clock.now();
+    const byPriority: Record<string, unknown> = {};
+    for (const p of PRIORITIES) {
+      const c = st.byPriority[p];
+      byPriority[p] = { events: c.events, bytes: c.bytes, oldestAgeMs: c.oldestAt === undefined ? 0 : Math.max(0, now - c.oldestAt) };
+    }
+    return {
+      queue: { events: st.events, bytes: st.bytes, maxBytes: st.maxBytes, effectiveMaxBytes: st.effectiveMaxBytes, byPriority, evicted: st.evicted, dropped: st.dropped, policy: cfg.queue.whenFull },
+      link: link ? link.status() : { state: "offline", reason: "no cloud.mqtt configured" },
+      twin: { version: twinStore.gatewayVersion(), devices: twinStore.devices().length, unpublished: twinStore.unpublishedCount() },
+      models: models.activeVersions(),
+      ...(rec ? { databaseRecovered: rec } : {}),
+    };
+  }
+
+  return {
+    name: "uplink",
+    queue,
+    link,
+    twin,
+    models,
+    sink,
+    async start() {
+      expireLoop();
+      fetcher.start();
+      link?.start();
+    },
+    async stop() {
+      ttlTimer?.cancel();
+      fetcher.stop();
+      await link?.stop();
+      try {
+        queue.close();
+      } catch (e) {
+        throw new RidgeError("E_QUEUE_CLOSE", "environment", `uplink queue: the last commit failed: ${errorMessage(e)}`, { cause: e });
+      }
+    },
+    health: () => ({ up: true, detail: `link ${link?.tag ?? "offline (no cloud configured)"}, ${queue.depth()} queued` }),
+    status,
+  };
+}

@@ -1,0 +1,398 @@
+/**
+ * The durable uplink queue: events bound for the cloud, in SQLite (WAL), one table per priority
+ * class so that each class is a plain rowid-ordered FIFO (no secondary index on the append path).
+ *
+ * - Group commit: appends wait at most `groupCommitMs` or until `groupCommitEvents` are pending,
+ *   then one transaction commits them all; an append's promise resolves only after that commit.
+ * - Order: rowid order within a class, so events of one device in one class keep their order.
+ *   Classes send (and survive eviction) in the order alarm > state > telemetry.
+ * - Limits: `maxBytes` (body + row overhead) and `maxAge` (TTL since queued). When full, the policy
+ *   applies: `evict-oldest-lowest-priority` deletes the oldest rows of the lowest class first and
+ *   never a higher class for a lower incoming event; `drop-newest` refuses incoming events.
+ *   A real disk-full (SQLITE_FULL) shrinks the effective limit to what the disk holds and applies
+ *   the same policy, so the gateway neither crashes nor grows without bound.
+ * - Counters (events, bytes per class) live in `uplink_stats`, updated in the same transactions,
+ *   so start-up with a million queued events needs no scan.
+ */
+import type Database from "better-sqlite3";
+import type { Clock } from "../../core/clock.js";
+import type { Event, Priority } from "../../core/event.js";
+import { RidgeError } from "../../core/errors.js";
+
+/** Send order: highest priority first. Eviction walks this list backwards. */
+export const PRIORITIES: readonly Priority[] = ["alarm", "state", "telemetry"];
+const TABLE: Record<Priority, string> = { alarm: "uplink_q_alarm", state: "uplink_q_state", telemetry: "uplink_q_telemetry" };
+/** Row overhead counted against maxBytes beside the body (rowid, columns, b-tree cell). */
+export const ROW_OVERHEAD = 40;
+
+export type EvictReason = "limit" | "ttl" | "disk-full";
+
+export interface QueueOptions {
+  maxBytes: number;
+  maxAge: number;
+  whenFull: "evict-oldest-lowest-priority" | "drop-newest";
+  groupCommitMs: number;
+  groupCommitEvents: number;
+  clock: Clock;
+  /** Every eviction or drop, for metrics and logs. */
+  onEvict?(info: { priority: Priority; events: number; bytes: number; reason: EvictReason; dropped: boolean }): void;
+  /** After each commit that added events. */
+  onCommit?(added: number): void;
+}
+
+export interface QueuedRow {
+  seq: number;
+  kind: string;
+  bytes: number;
+  body: string;
+}
+
+export interface ClassStats {
+  events: number;
+  bytes: number;
+  /** Queue time of the oldest event (ms since epoch), or undefined when empty. */
+  oldestAt: number | undefined;
+}
+
+export interface QueueStats {
+  events: number;
+  bytes: number;
+  byPriority: Record<Priority, ClassStats>;
+  evicted: Record<EvictReason, number>;
+  dropped: number;
+  maxBytes: number;
+  /** The limit actually enforced: maxBytes, or less after the disk filled up. */
+  effectiveMaxBytes: number;
+}
+
+/** The priority class of an event: `meta.priority` when it names one, else by kind, else telemetry. */
+export function priorityOf(e: Event): Priority {
+  const p = e.meta?.priority;
+  if (p === "alarm" || p === "state" || p === "telemetry") return p;
+  if (e.kind === "alarm") return "alarm";
+  if (e.kind === "state") return "state";
+  return "telemetry";
+}
+
+interface Pending {
+  events: readonly Event[];
+  resolve(): void;
+  reject(e: unknown): void;
+}
+
+interface Row {
+  prio: Priority;
+  kind: string;
+  body: string;
+  bytes: number;
+}
+
+function sqliteCode(e: unknown): string {
+  return e && typeof e === "object" && "code" in e ? String((e as { code: unknown }).code) : "";
+}
+
+export function isDiskFull(e: unknown): boolean {
+  const c = sqliteCode(e);
+  return c === "SQLITE_FULL" || c === "ENOSPC" || c === "SQLITE_IOERR_WRITE" || c === "SQLITE_IOERR_SHMSIZE" || c === "SQLITE_IOERR_FSYNC";
+}
+
+export class UplinkQueue {
+  private pending: Pending[] = [];
+  private pendingCount = 0;
+  private timer: { cancel(): void } | undefined;
+  private readonly counts: Record<Priority, { events: number; bytes: number }> = {
+    alarm: { events: 0, bytes: 0 },
+    state: { events: 0, bytes: 0 },
+    telemetry: { events: 0, bytes: 0 },
+  };
+  private readonly evicted: Record<EvictReason, number> = { limit: 0, ttl: 0, "disk-full": 0 };
+  private dropped = 0;
+  private readonly lastSeq: Record<Priority, number> = { alarm: 0, state: 0, telemetry: 0 };
+  private effectiveMax: number;
+  private closed = false;
+  private readonly st: {
+    insert: Record<Priority, Database.Statement>;
+    read: Record<Priority, Database.Statement>;
+    head: Record<Priority, Database.Statement>;
+    rangeSum: Record<Priority, Database.Statement>;
+    rangeDelete: Record<Priority, Database.Statement>;
+    setStats: Database.Statement;
+  };
+  private readonly commitTx: (rows: Row[]) => void;
+
+  constructor(
+    readonly db: Database.Database,
+    private readonly opts: QueueOptions,
+  ) {
+    this.effectiveMax = opts.maxBytes;
+    for (const p of PRIORITIES)
+      db.exec(`CREATE TABLE IF NOT EXISTS ${TABLE[p]} (seq INTEGER PRIMARY KEY, at INTEGER NOT NULL, kind TEXT NOT NULL, bytes INTEGER NOT NULL, body TEXT NOT NULL)`);
+    db.exec("CREATE TABLE IF NOT EXISTS uplink_stats (prio TEXT PRIMARY KEY, events INTEGER NOT NULL, bytes INTEGER NOT NULL)");
+    const per = <T>(f: (p: Priority, t: string) => T): Record<Priority, T> => ({ alarm: f("alarm", TABLE.alarm), state: f("state", TABLE.state), telemetry: f("telemetry", TABLE.telemetry) });
+    this.st = {
+      insert: per((_p, t) => db.prepare(`INSERT INTO ${t} (seq, at, kind, bytes, body) VALUES (?, ?, ?, ?, ?)`)),
+      read: per((_p, t) => db.prepare(`SELECT seq, kind, bytes, body FROM ${t} WHERE seq > ? ORDER BY seq LIMIT ?`)),
+      head: per((_p, t) => db.prepare(`SELECT seq, at, bytes FROM ${t} ORDER BY seq LIMIT ?`)),
+      rangeSum: per((_p, t) => db.prepare(`SELECT count(*) AS n, coalesce(sum(bytes), 0) AS b FROM ${t} WHERE seq BETWEEN ? AND ?`)),
+      rangeDelete: per((_p, t) => db.prepare(`DELETE FROM ${t} WHERE seq BETWEEN ? AND ?`)),
+      setStats: db.prepare("INSERT OR REPLACE INTO uplink_stats (prio, events, bytes) VALUES (?, ?, ?)"),
+    };
+    this.loadStats();
+    // Sequence numbers only grow while the process lives (an emptied table would otherwise reuse
+    // rowid 1, behind the link's read cursor); after a restart cursors start from zero anyway.
+    for (const p of PRIORITIES) this.lastSeq[p] = (db.prepare(`SELECT coalesce(max(seq), 0) AS m FROM ${TABLE[p]}`).get() as { m: number }).m;
+    this.commitTx = db.transaction((rows: Row[]) => {
+      const at = this.opts.clock.now();
+      const touched = new Set<Priority>();
+      for (const r of rows) {
+        this.st.insert[r.prio].run(++this.lastSeq[r.prio], at, r.kind, r.bytes, r.body);
+        this.counts[r.prio].events++;
+        this.counts[r.prio].bytes += r.bytes;
+        touched.add(r.prio);
+      }
+      for (const p of touched) this.saveStats(p);
+    });
+  }
+
+  private loadStats(): void {
+    const rows = this.db.prepare("SELECT prio, events, bytes FROM uplink_stats").all() as { prio: string; events: number; bytes: number }[];
+    const have = new Set(rows.map((r) => r.prio));
+    for (const r of rows) if (r.prio in this.counts) this.counts[r.prio as Priority] = { events: r.events, bytes: r.bytes };
+    // A class without a stats row (first start, or a database from before the stats table): count once.
+    for (const p of PRIORITIES) {
+      if (have.has(p)) continue;
+      const s = this.db.prepare(`SELECT count(*) AS n, coalesce(sum(bytes), 0) AS b FROM ${TABLE[p]}`).get() as { n: number; b: number };
+      this.counts[p] = { events: s.n, bytes: s.b };
+      this.saveStats(p);
+    }
+  }
+
+  private saveStats(p: Priority): void {
+    this.st.setStats.run(p, this.counts[p].events, this.counts[p].bytes);
+  }
+
+  private totalBytes(): number {
+    return this.counts.alarm.bytes + this.counts.state.bytes + this.counts.telemetry.bytes;
+  }
+
+  /** Queue events; resolves once they are committed (or counted as dropped by the full-queue policy). */
+  append(events: readonly Event[]): Promise<void> {
+    if (this.closed) return Promise.reject(new RidgeError("E_QUEUE_CLOSED", "internal", "the uplink queue is closed"));
+    if (events.length === 0) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      this.pending.push({ events, resolve, reject });
+      this.pendingCount += events.length;
+      if (this.pendingCount >= this.opts.groupCommitEvents) this.flush();
+      else this.timer ??= this.opts.clock.setTimeout(() => this.flush(), this.opts.groupCommitMs);
+    });
+  }
+
+  /** Commit everything pending now. */
+  flush(): void {
+    this.timer?.cancel();
+    this.timer = undefined;
+    const waiters = this.pending;
+    if (waiters.length === 0) return;
+    this.pending = [];
+    this.pendingCount = 0;
+    const rows: Row[] = [];
+    for (const w of waiters)
+      for (const e of w.events) {
+        const body = JSON.stringify(e);
+        rows.push({ prio: priorityOf(e), kind: e.kind, body, bytes: body.length + ROW_OVERHEAD });
+      }
+    let added = 0;
+    try {
+      added = this.commitRows(rows);
+    } catch (e) {
+      for (const w of waiters) w.reject(e);
+      return;
+    }
+    for (const w of waiters) w.resolve();
+    if (added) this.opts.onCommit?.(added);
+  }
+
+  /** Admit rows within the limits (evicting or dropping per policy), then commit; disk-full shrinks the limit and retries. */
+  private commitRows(rows: Row[]): number {
+    for (let attempt = 0; ; attempt++) {
+      const admitted = this.admit(rows);
+      if (admitted.length === 0) return 0;
+      try {
+        this.commitTx(admitted);
+        return admitted.length;
+      } catch (e) {
+        if (!isDiskFull(e)) throw e;
+        // The transaction rolled back; the in-memory counters were bumped inside it: reload them.
+        this.reloadCounts();
+        const total = this.totalBytes();
+        // What the disk holds now is the new ceiling, less a margin so the next commits fit.
+        const need = admitted.reduce((a, r) => a + r.bytes, 0);
+        this.effectiveMax = Math.max(0, Math.min(this.effectiveMax, total) - Math.max(need, Math.floor(total * 0.05)));
+        if (attempt >= 3) {
+          this.countDrop(admitted, "disk-full");
+          return 0;
+        }
+        rows = admitted;
+        this.evictTo(this.effectiveMax, "telemetry", "disk-full");
+      }
+    }
+  }
+
+  private reloadCounts(): void {
+    const rows = this.db.prepare("SELECT prio, events, bytes FROM uplink_stats").all() as { prio: string; events: number; bytes: number }[];
+    for (const r of rows) if (r.prio in this.counts) this.counts[r.prio as Priority] = { events: r.events, bytes: r.bytes };
+  }
+
+  /** Decide which incoming rows fit, evicting older rows per policy; the rest are counted as dropped. */
+  private admit(rows: Row[]): Row[] {
+    const incoming = rows.reduce((a, r) => a + r.bytes, 0);
+    const limit = this.effectiveMax;
+    if (this.totalBytes() + incoming <= limit) return rows;
+    const keep = new Set<Row>();
+    const reason: EvictReason = limit < this.opts.maxBytes ? "disk-full" : "limit";
+    // Highest priority first, newest first within a class: the newest alarms are the last to go.
+    const byRank = [...rows].map((r, i) => ({ r, i })).sort((a, b) => PRIORITIES.indexOf(a.r.prio) - PRIORITIES.indexOf(b.r.prio) || b.i - a.i);
+    let planned = 0;
+    for (const { r } of byRank) {
+      if (this.totalBytes() + planned + r.bytes > limit && this.opts.whenFull === "evict-oldest-lowest-priority") {
+        const want = this.totalBytes() + planned + r.bytes - limit;
+        // Evict in chunks of at least 1% of the limit so a full queue does not evict row by row.
+        this.evictUpTo(Math.max(want, Math.floor(limit / 100)), r.prio, reason);
+      }
+      if (this.totalBytes() + planned + r.bytes <= limit) {
+        keep.add(r);
+        planned += r.bytes;
+      }
+    }
+    const out = rows.filter((r) => keep.has(r));
+    const lost = rows.filter((r) => !keep.has(r));
+    if (lost.length) this.countDrop(lost, reason);
+    return out;
+  }
+
+  private countDrop(rows: Row[], reason: EvictReason): void {
+    const by = new Map<Priority, { events: number; bytes: number }>();
+    for (const r of rows) {
+      const x = by.get(r.prio) ?? { events: 0, bytes: 0 };
+      x.events++;
+      x.bytes += r.bytes;
+      by.set(r.prio, x);
+    }
+    this.dropped += rows.length;
+    for (const [priority, x] of by) this.opts.onEvict?.({ priority, ...x, reason, dropped: true });
+  }
+
+  /** Evict oldest rows of classes no higher than `floor`, lowest class first, until `bytes` are freed. */
+  private evictUpTo(bytes: number, floor: Priority, reason: EvictReason): number {
+    let freed = 0;
+    for (let i = PRIORITIES.length - 1; i >= PRIORITIES.indexOf(floor) && freed < bytes; i--) {
+      const p = PRIORITIES[i]!;
+      while (freed < bytes && this.counts[p].events > 0) {
+        const head = this.st.head[p].all(512) as { seq: number; at: number; bytes: number }[];
+        if (head.length === 0) break;
+        let last = head[0]!.seq;
+        let b = 0;
+        for (const h of head) {
+          last = h.seq;
+          b += h.bytes;
+          if (freed + b >= bytes) break;
+        }
+        freed += this.deleteRange(p, head[0]!.seq, last, reason);
+      }
+    }
+    return freed;
+  }
+
+  private evictTo(limit: number, floor: Priority, reason: EvictReason): void {
+    const over = this.totalBytes() - limit;
+    if (over > 0) this.evictUpTo(over, floor, reason);
+  }
+
+  /** Delete rows seq in [first, last] of a class; returns the bytes freed. With a reason, they count as evicted. */
+  private deleteRange(p: Priority, first: number, last: number, reason?: EvictReason): number {
+    const tx = this.db.transaction(() => {
+      const s = this.st.rangeSum[p].get(first, last) as { n: number; b: number };
+      if (s.n === 0) return s;
+      this.st.rangeDelete[p].run(first, last);
+      this.counts[p].events -= s.n;
+      this.counts[p].bytes -= s.b;
+      this.saveStats(p);
+      return s;
+    });
+    let s: { n: number; b: number };
+    try {
+      s = tx();
+    } catch (e) {
+      this.reloadCounts();
+      throw e;
+    }
+    if (reason && s.n > 0) {
+      this.evicted[reason] += s.n;
+      this.opts.onEvict?.({ priority: p, events: s.n, bytes: s.b, reason, dropped: false });
+    }
+    return s.b;
+  }
+
+  /** Rows of one class after `afterSeq`, in order, up to `maxEvents` rows and about `maxBytes` (at least one row). */
+  read(p: Priority, afterSeq: number, maxEvents: number, maxBytes = Infinity): QueuedRow[] {
+    const rows = this.st.read[p].all(afterSeq, maxEvents) as QueuedRow[];
+    if (maxBytes === Infinity) return rows;
+    let b = 0;
+    for (let i = 0; i < rows.length; i++) {
+      b += rows[i]!.bytes;
+      if (b > maxBytes && i > 0) return rows.slice(0, i);
+    }
+    return rows;
+  }
+
+  /** The cloud acknowledged rows [first, last] of a class: delete them. */
+  ack(p: Priority, first: number, last: number): number {
+    const before = this.counts[p].events;
+    this.deleteRange(p, first, last);
+    return before - this.counts[p].events;
+  }
+
+  /** Expire events queued before now - maxAge; returns how many. */
+  expire(): number {
+    const cutoff = this.opts.clock.now() - this.opts.maxAge;
+    let n = 0;
+    for (const p of PRIORITIES) {
+      for (;;) {
+        const head = this.st.head[p].all(1000) as { seq: number; at: number; bytes: number }[];
+        const old = head.filter((h) => h.at < cutoff);
+        if (old.length === 0) break;
+        // Rows are queued in time order, so the expired ones are a prefix of the table.
+        const last = old[old.length - 1]!.seq;
+        const before = this.counts[p].events;
+        this.deleteRange(p, head[0]!.seq, last, "ttl");
+        n += before - this.counts[p].events;
+        if (old.length < head.length) break;
+      }
+    }
+    return n;
+  }
+
+  depth(p?: Priority): number {
+    return p ? this.counts[p].events : this.counts.alarm.events + this.counts.state.events + this.counts.telemetry.events;
+  }
+
+  stats(): QueueStats {
+    const byPriority = {} as Record<Priority, ClassStats>;
+    for (const p of PRIORITIES) {
+      const h = this.counts[p].events > 0 ? ((this.st.head[p].get(1) as { at: number } | undefined)?.at ?? undefined) : undefined;
+      byPriority[p] = { events: this.counts[p].events, bytes: this.counts[p].bytes, oldestAt: h };
+    }
+    return { events: this.depth(), bytes: this.totalBytes(), byPriority, evicted: { ...this.evicted }, dropped: this.dropped, maxBytes: this.opts.maxBytes, effectiveMaxBytes: this.effectiveMax };
+  }
+
+  /** Let the limit grow back towards maxBytes (after space was freed on disk). */
+  relaxDiskLimit(): void {
+    this.effectiveMax = this.opts.maxBytes;
+  }
+
+  /** Commit what is pending and refuse further appends. */
+  close(): void {
+    this.flush();
+    this.closed = true;
+  }
+}

@@ -1,0 +1,182 @@
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { writeFileSync, readdirSync } from "node:fs";
+import { join } from "node:path";
+import { FakeClock } from "../../core/clock.js";
+import type { Event } from "../../core/event.js";
+import { openDatabase, lastRecovery } from "../../runtime/store/db.js";
+import { UplinkQueue, priorityOf, type QueueOptions } from "../../runtime/store/queue.js";
+import { tempDir } from "../helpers/peer.js";
+
+function ev(device: string, seq: number, kind = "telemetry", pad = 0): Event {
+  return { id: `${device}/${seq}`, ts: 1000 + seq, device, kind, payload: { v: seq, ...(pad ? { pad: "x".repeat(pad) } : {}) } };
+}
+
+function mk(over: Partial<QueueOptions> = {}) {
+  const t = tempDir();
+  const clock = new FakeClock(1_700_000_000_000);
+  const db = openDatabase(t.dir);
+  const evictions: { priority: string; events: number; reason: string; dropped: boolean }[] = [];
+  const q = new UplinkQueue(db, { maxBytes: 1e9, maxAge: 86_400_000, whenFull: "evict-oldest-lowest-priority", groupCommitMs: 10, groupCommitEvents: 1000, clock, onEvict: (i) => evictions.push(i), ...over });
+  return { t, clock, db, q, evictions, done: () => { db.close(); t.cleanup(); } };
+}
+
+const ids = (rows: { body: string }[]) => rows.map((r) => (JSON.parse(r.body) as Event).id);
+
+test("an append resolves only after its group commit", async () => {
+  const { clock, q, done } = mk();
+  let acked = false;
+  const p = q.append([ev("d1", 1)]).then(() => (acked = true));
+  await Promise.resolve();
+  assert.is(acked, false);
+  assert.is(q.depth(), 0);
+  await clock.advance(10);
+  await p;
+  assert.is(acked, true);
+  assert.is(q.depth(), 1);
+  done();
+});
+
+test("a full group commits at once without waiting for the timer", async () => {
+  const { q, done } = mk({ groupCommitEvents: 5 });
+  await q.append([1, 2, 3, 4, 5].map((i) => ev("d", i)));
+  assert.is(q.depth(), 5);
+  done();
+});
+
+test("priority classes: meta.priority, then kind, then telemetry", () => {
+  assert.is(priorityOf(ev("d", 1, "alarm")), "alarm");
+  assert.is(priorityOf(ev("d", 1, "state")), "state");
+  assert.is(priorityOf(ev("d", 1, "whatever")), "telemetry");
+  assert.is(priorityOf({ ...ev("d", 1, "telemetry"), meta: { priority: "alarm" } }), "alarm");
+});
+
+test("reads keep per-device order within a class; ack deletes exactly the range", async () => {
+  const { clock, q, done } = mk();
+  const p = q.append([ev("a", 1), ev("b", 1), ev("a", 2), ev("a", 3, "alarm"), ev("b", 2)]);
+  await clock.advance(10);
+  await p;
+  const tel = q.read("telemetry", 0, 10);
+  assert.equal(ids(tel), ["a/1", "b/1", "a/2", "b/2"]);
+  assert.equal(ids(q.read("alarm", 0, 10)), ["a/3"]);
+  const first = q.read("telemetry", 0, 2);
+  assert.is(q.ack("telemetry", first[0]!.seq, first[1]!.seq), 2);
+  assert.equal(ids(q.read("telemetry", 0, 10)), ["a/2", "b/2"]);
+  assert.is(q.depth(), 3);
+  // acking again (a redelivered PUBACK) is harmless
+  assert.is(q.ack("telemetry", first[0]!.seq, first[1]!.seq), 0);
+  assert.is(q.depth(), 3);
+  done();
+});
+
+test("read respects maxBytes but always returns at least one row", async () => {
+  const { q, done } = mk({ groupCommitEvents: 1 });
+  await q.append([ev("a", 1, "telemetry", 500)]);
+  await q.append([ev("a", 2, "telemetry", 500)]);
+  assert.is(q.read("telemetry", 0, 10, 100).length, 1);
+  assert.is(q.read("telemetry", 0, 10, 10_000).length, 2);
+  done();
+});
+
+test("byte limit: oldest telemetry evicted first, counted, newest alarms kept", async () => {
+  const one = JSON.stringify(ev("d", 1, "telemetry", 200)).length + 40;
+  const { q, evictions, done } = mk({ maxBytes: one * 20, groupCommitEvents: 1 });
+  for (let i = 0; i < 10; i++) await q.append([ev("d", i, "alarm", 200)]);
+  for (let i = 10; i < 40; i++) await q.append([ev("d", i, "telemetry", 200)]);
+  const s = q.stats();
+  assert.ok(s.bytes <= one * 20 + 40, `bytes ${s.bytes} within the limit`);
+  assert.is(s.byPriority.alarm.events, 10, "all alarms kept");
+  assert.ok(s.evicted.limit > 0);
+  assert.ok(evictions.every((e) => e.priority === "telemetry" && e.reason === "limit"));
+  // newest telemetry is what remains
+  const tel = ids(q.read("telemetry", 0, 100));
+  assert.is(tel[tel.length - 1], "d/39");
+  // now alarms only: the oldest alarms go, the newest stay
+  for (let i = 40; i < 70; i++) await q.append([ev("d", i, "alarm", 200)]);
+  const al = ids(q.read("alarm", 0, 100));
+  assert.is(al[al.length - 1], "d/69");
+  assert.is(q.depth("telemetry"), 0);
+  assert.ok(q.stats().bytes <= one * 20 + 40);
+  done();
+});
+
+test("a telemetry event never evicts an alarm: it is dropped and counted", async () => {
+  const one = JSON.stringify(ev("d", 1, "alarm", 200)).length + 40;
+  const { q, evictions, done } = mk({ maxBytes: one * 5, groupCommitEvents: 1 });
+  for (let i = 0; i < 5; i++) await q.append([ev("d", i, "alarm", 200)]);
+  await q.append([ev("d", 99, "telemetry", 200)]);
+  assert.is(q.depth("alarm"), 5);
+  assert.is(q.depth("telemetry"), 0);
+  assert.is(q.stats().dropped, 1);
+  assert.ok(evictions.some((e) => e.dropped && e.priority === "telemetry"));
+  done();
+});
+
+test("drop-newest refuses incoming events when full", async () => {
+  const one = JSON.stringify(ev("d", 1, "telemetry", 200)).length + 40;
+  const { q, done } = mk({ maxBytes: one * 5, groupCommitEvents: 1, whenFull: "drop-newest" });
+  for (let i = 0; i < 8; i++) await q.append([ev("d", i, "telemetry", 200)]);
+  assert.equal(ids(q.read("telemetry", 0, 100)), ["d/0", "d/1", "d/2", "d/3", "d/4"]);
+  assert.is(q.stats().dropped, 3);
+  done();
+});
+
+test("TTL: events older than maxAge are expired and counted", async () => {
+  const { clock, q, done } = mk({ maxAge: 60_000, groupCommitEvents: 1 });
+  await q.append([ev("d", 1)]);
+  await clock.advance(30_000);
+  await q.append([ev("d", 2)]);
+  await clock.advance(40_000);
+  assert.is(q.expire(), 1);
+  assert.equal(ids(q.read("telemetry", 0, 10)), ["d/2"]);
+  assert.is(q.stats().evicted.ttl, 1);
+  done();
+});
+
+test("counters survive a reopen without a scan", async () => {
+  const t = tempDir();
+  const clock = new FakeClock(0);
+  const o = { maxBytes: 1e9, maxAge: 1e12, whenFull: "evict-oldest-lowest-priority" as const, groupCommitMs: 10, groupCommitEvents: 1, clock };
+  let db = openDatabase(t.dir);
+  let q = new UplinkQueue(db, o);
+  await q.append([ev("a", 1), ev("a", 2, "alarm")]);
+  const before = q.stats();
+  q.close();
+  db.close();
+  db = openDatabase(t.dir);
+  q = new UplinkQueue(db, o);
+  assert.is(q.stats().events, 2);
+  assert.is(q.stats().bytes, before.bytes);
+  assert.is(q.stats().byPriority.alarm.events, 1);
+  db.close();
+  t.cleanup();
+});
+
+test("appends after close are refused with E_QUEUE_CLOSED", async () => {
+  const { q, done } = mk();
+  q.close();
+  try {
+    await q.append([ev("a", 1)]);
+    assert.unreachable();
+  } catch (e) {
+    assert.is((e as { code: string }).code, "E_QUEUE_CLOSED");
+  }
+  done();
+});
+
+test("a corrupted database is moved aside with a timestamp and a fresh one started", () => {
+  const t = tempDir();
+  writeFileSync(join(t.dir, "ridgeline.db"), Buffer.alloc(8192, 0x5a));
+  let rec: { movedTo: string; code: string } | undefined;
+  const db = openDatabase(t.dir, "ridgeline.db", { onRecover: (r) => (rec = r), now: () => Date.UTC(2026, 0, 2, 3, 4, 5) });
+  assert.ok(rec);
+  assert.is(rec!.code, "SQLITE_NOTADB");
+  assert.ok(readdirSync(t.dir).includes("ridgeline.db.corrupt-2026-01-02T03-04-05-000Z"));
+  assert.is(lastRecovery(db)?.code, "SQLITE_NOTADB");
+  const q = new UplinkQueue(db, { maxBytes: 1e6, maxAge: 1e9, whenFull: "drop-newest", groupCommitMs: 1, groupCommitEvents: 1, clock: new FakeClock() });
+  assert.is(q.depth(), 0);
+  db.close();
+  t.cleanup();
+});
+
+test.run();
