@@ -5,15 +5,18 @@
  * - `cbor`:  one CBOR array (RFC 8949) of event maps.
  * Pure: no I/O. Decoding is total: hostile input gives `{ ok: false, reason }`.
  */
-import { decode, encode } from "cbor-x";
+import { Encoder, decode } from "cbor-x";
 import type { Event } from "../../core/event.js";
 
 export type BatchFormat = "jsonl" | "cbor";
 
+// RFC 8949 §4.2.1 preferred serialization: shortest length forms (cbor-x defaults to 16-bit map sizes), no record extension.
+const cbor = new Encoder({ variableMapSize: true, useRecords: false, tagUint8Array: false });
+
 /** Build a payload from events already serialized as JSON (the queue's stored bodies). */
 export function encodeBatch(format: BatchFormat, jsonBodies: readonly string[]): Buffer {
   if (format === "jsonl") return Buffer.from(jsonBodies.length ? jsonBodies.join("\n") + "\n" : "", "utf8");
-  return Buffer.from(encode(jsonBodies.map((b) => JSON.parse(b) as unknown)));
+  return Buffer.from(cbor.encode(jsonBodies.map((b) => JSON.parse(b) as unknown)));
 }
 
 export type DecodedBatch = { ok: true; events: Event[] } | { ok: false; reason: string };

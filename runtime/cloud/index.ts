@@ -13,3 +13,4 @@ export { encodeBatch, decodeBatch, type BatchFormat } from "./batch-codec.js";
 export { verifyManifest, signedBytes, canonicalJson, type ModelManifest } from "./model-manifest.js";
 export { ModelFetcher } from "./model-fetcher.js";
 export { TwinSync } from "./twin-sync.js";
+export { cacheModelProvider } from "./model-provider.js";

@@ -17,6 +17,8 @@ import { TwinSync } from "./twin-sync.js";
 import { TwinStore } from "../store/twin-store.js";
 import { ModelCache } from "../store/model-cache.js";
 import { ModelFetcher } from "./model-fetcher.js";
+import { cacheModelProvider } from "./model-provider.js";
+import type { ModelProvider } from "../pipeline/index.js";
 
 export interface UplinkComponent extends Component {
   readonly queue: UplinkQueue;
@@ -24,6 +26,9 @@ export interface UplinkComponent extends Component {
   readonly twin: TwinSync;
   readonly models: ModelCache;
   readonly sink: Sink;
+  readonly fetcher: ModelFetcher;
+  /** For the pipeline's `model` operator: `createPipelineComponent(s, { models: uplink.modelProvider })`. */
+  readonly modelProvider: ModelProvider;
 }
 
 function isRegistry(d: unknown): d is DownlinkRegistry {
@@ -199,6 +204,8 @@ export async function createUplinkComponent(s: Services): Promise<UplinkComponen
     twin,
     models,
     sink,
+    fetcher,
+    modelProvider: cacheModelProvider(models),
     async start() {
       expireLoop();
       fetcher.start();

@@ -2,4 +2,4 @@
 export { openDatabase, checkpoint, lastRecovery, isCorruptionError, type DatabaseRecovery, type OpenDatabaseOptions } from "./db.js";
 export { UplinkQueue, PRIORITIES, priorityOf, type QueueOptions, type QueueStats, type QueuedRow } from "./queue.js";
 export { TwinStore, type TwinDocument, type ReportedDelta } from "./twin-store.js";
-export { ModelCache, type ModelProvider, type ActiveModel } from "./model-cache.js";
+export { ModelCache, type ModelSource, type ActiveModel } from "./model-cache.js";

@@ -7,7 +7,7 @@
  * versions stay for rollback; older blobs no model refers to are deleted. Interrupted downloads
  * live in `models/partial/<digest>.part` and are resumed.
  *
- * It serves the pipeline's `model` operator as a ModelProvider: `current(name)` and `onChange`.
+ * It serves the pipeline's `model` operator (through cloud/model-provider.ts) as the pipeline ModelProvider: `current(name)` and `onSwitch`.
  */
 import type Database from "better-sqlite3";
 import { existsSync, mkdirSync, readFileSync, readlinkSync, renameSync, rmSync, statSync, symlinkSync } from "node:fs";
@@ -25,10 +25,10 @@ export interface ActiveModel {
 }
 
 /** What the pipeline's `model` operator needs from a model source. */
-export interface ModelProvider {
+export interface ModelSource {
   current(name: string): ActiveModel | undefined;
   /** Called after `name` switched version; returns an unsubscribe function. */
-  onChange(listener: (name: string) => void): () => void;
+  onSwitch(listener: (name: string) => void): () => void;
 }
 
 export interface ModelRow {
@@ -40,7 +40,7 @@ export interface ModelRow {
   active: boolean;
 }
 
-export class ModelCache implements ModelProvider {
+export class ModelCache implements ModelSource {
   readonly root: string;
   private readonly listeners = new Set<(name: string) => void>();
 
@@ -132,7 +132,7 @@ export class ModelCache implements ModelProvider {
     }
   }
 
-  onChange(listener: (name: string) => void): () => void {
+  onSwitch(listener: (name: string) => void): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
   }

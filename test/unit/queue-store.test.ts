@@ -69,6 +69,17 @@ test("reads keep per-device order within a class; ack deletes exactly the range"
   done();
 });
 
+test("sequence numbers keep growing after the table empties (the link's cursor stays valid)", async () => {
+  const { q, done } = mk({ groupCommitEvents: 1 });
+  await q.append([ev("a", 1)]);
+  const r1 = q.read("telemetry", 0, 10);
+  q.ack("telemetry", r1[0]!.seq, r1[0]!.seq);
+  assert.is(q.depth(), 0);
+  await q.append([ev("a", 2)]);
+  assert.equal(ids(q.read("telemetry", r1[0]!.seq, 10)), ["a/2"]);
+  done();
+});
+
 test("read respects maxBytes but always returns at least one row", async () => {
   const { q, done } = mk({ groupCommitEvents: 1 });
   await q.append([ev("a", 1, "telemetry", 500)]);
