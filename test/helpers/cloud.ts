@@ -4,7 +4,10 @@
  * uplink batches and checks delivery (every id, per-device order, duplicates only as redeliveries).
  */
 import mqtt, { type MqttClient } from "mqtt";
-import pino from "pino";
+import pino, { type Logger } from "pino";
+import { spawnSync } from "node:child_process";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import type { Clock, Random } from "../../core/clock.js";
 import { systemClock, systemRandom } from "../../core/clock.js";
 import type { Driver } from "../../core/driver.js";
@@ -18,7 +21,7 @@ import { openDatabase } from "../../runtime/store/db.js";
 import { createDownlinkRegistry } from "../../runtime/cloud/downlink.js";
 import { decodeBatch, type BatchFormat } from "../../runtime/cloud/batch-codec.js";
 
-export function makeServices(opts: { dataDir: string; config: Record<string, unknown>; clock?: Clock; random?: Random; drivers?: Map<string, Driver> }): Services {
+export function makeServices(opts: { dataDir: string; config: Record<string, unknown>; clock?: Clock; random?: Random; drivers?: Map<string, Driver>; log?: Logger }): Services {
   const config = gatewayConfig.parse({ gateway: { id: "gw-test" }, ...opts.config });
   return {
     config,
@@ -27,7 +30,7 @@ export function makeServices(opts: { dataDir: string; config: Record<string, unk
     dataDir: opts.dataDir,
     clock: opts.clock ?? systemClock,
     random: opts.random ?? systemRandom,
-    log: pino({ level: process.env.RIDGE_TEST_LOG ?? "silent" }),
+    log: opts.log ?? pino({ level: process.env.RIDGE_TEST_LOG ?? "silent" }),
     metrics: new Metrics(false),
     db: openDatabase(opts.dataDir),
     routes: new Routes(),
@@ -107,4 +110,27 @@ export async function collect(url: string, gatewayId = "gw-test", format: BatchF
     },
     close: () => new Promise<void>((resolve) => client.end(true, {}, () => resolve())),
   };
+}
+
+/** A logger that keeps every record (JSON objects) for assertions. */
+export function captureLog(): { log: Logger; records: Record<string, unknown>[] } {
+  const records: Record<string, unknown>[] = [];
+  const log = pino({ level: "debug" }, { write: (line: string) => void records.push(JSON.parse(line) as Record<string, unknown>) });
+  return { log, records };
+}
+
+/** A client certificate signed by the CA in `pkiDir` (ca.crt, ca.key) that expired in 2020 (`openssl ca` sets past dates). */
+export function makeExpiredClientCert(pkiDir: string, cn = "gw-old"): { certFile: string; keyFile: string } {
+  const dir = join(pkiDir, "expired");
+  mkdirSync(join(dir, "db"), { recursive: true });
+  writeFileSync(join(dir, "db", "index.txt"), "");
+  writeFileSync(join(dir, "db", "serial"), "1000\n");
+  writeFileSync(join(dir, "ca.cnf"), "[ca]\ndefault_ca = c\n[c]\ndatabase = db/index.txt\nserial = db/serial\nnew_certs_dir = db\ndefault_md = sha256\npolicy = p\n[p]\ncommonName = supplied\n");
+  const run = (args: string[]) => {
+    const r = spawnSync("openssl", args, { cwd: dir, stdio: ["ignore", "ignore", "pipe"], timeout: 30_000 });
+    if (r.status !== 0) throw new Error(`openssl ${args.join(" ")}: ${r.stderr?.toString() ?? ""}`);
+  };
+  run(["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-subj", `/CN=${cn}`, "-keyout", "old.key", "-out", "old.csr"]);
+  run(["ca", "-batch", "-config", "ca.cnf", "-cert", join(pkiDir, "ca.crt"), "-keyfile", join(pkiDir, "ca.key"), "-in", "old.csr", "-out", "old.crt", "-startdate", "20200101000000Z", "-enddate", "20200102000000Z", "-notext"]);
+  return { certFile: join(dir, "old.crt"), keyFile: join(dir, "old.key") };
 }
