@@ -19,6 +19,8 @@ export const otaConfig = z
     poll: duration.default(6 * 3_600_000),
     jitter: duration.default(30 * 60_000),
     root: z.string().optional(),
+    /** Target hashes checked besides sha256 (e.g. [sm3] where SM algorithms are required). */
+    verifyHashes: z.array(z.enum(["sm3", "sha512", "sha384"])).default([]),
     /** Boot attempts for a new slot (default: the board's). */
     attempts: z.number().int().min(1).max(10).optional(),
     health: z

@@ -9,6 +9,7 @@ import { RidgeError, errorMessage } from "../core/errors.js";
 import { DirectoryFetcher, HttpFetcher, httpGet } from "./repo-fetchers.js";
 import type { RepoFetcher } from "./tuf-client.js";
 import { TargetHasher, type TargetCheck } from "./target-hasher.js";
+import { streamGarbageCollector } from "./memory-pressure.js";
 import type { TargetFile } from "./tuf-metadata.js";
 
 export interface DownloadProgress {
@@ -29,6 +30,8 @@ export interface DownloadOptions {
   /** Fault injection: called with the bytes written so far after each chunk. */
   afterChunk?(received: number): void;
   timeoutMs?: number;
+  /** Hash algorithms to check besides sha256 (default: all listed). */
+  algorithms?: readonly string[];
 }
 
 function durableLength(part: string): number {
@@ -59,7 +62,7 @@ export function discardPartial(part: string): void {
 
 /** Re-hash the durable prefix of a partial download (after a restart). */
 async function resumeHasher(opts: DownloadOptions): Promise<TargetHasher> {
-  const h = new TargetHasher(opts.name, opts.file);
+  const h = new TargetHasher(opts.name, opts.file, opts.algorithms);
   if (!existsSync(opts.part)) return h;
   const keep = Math.min(durableLength(opts.part), statSync(opts.part).size, opts.file.length);
   truncateSync(opts.part, keep);
@@ -78,7 +81,9 @@ export async function downloadTarget(opts: DownloadOptions): Promise<TargetCheck
   const fd = openSync(opts.part, existsSync(opts.part) ? "r+" : "w");
   let pos = hasher.received;
   let sinceSync = 0;
+  const collect = streamGarbageCollector();
   const write = (chunk: Uint8Array): boolean => {
+    collect(chunk.length);
     if (!hasher.update(chunk)) return false;
     let off = 0;
     while (off < chunk.length) off += writeSync(fd, chunk, off, chunk.length - off, pos + off);
@@ -103,7 +108,7 @@ export async function downloadTarget(opts: DownloadOptions): Promise<TargetCheck
       }
       if (res.statusCode === 200 && pos > 0) {
         // the server ignored the range: start over
-        hasher = new TargetHasher(opts.name, opts.file);
+        hasher = new TargetHasher(opts.name, opts.file, opts.algorithms);
         pos = 0;
         truncateSync(opts.part, 0);
       } else if (res.statusCode === 206) {

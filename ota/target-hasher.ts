@@ -1,7 +1,9 @@
 /**
  * Checks a target's bytes as they stream past (tuf-spec §5.7.3): never more than the signed
- * length (endless data), every signed hash we can compute must match at the end (arbitrary or
- * wrong software). An algorithm we cannot compute is ignored only when sha256 is also listed.
+ * length (endless data), and the signed hashes must match at the end (arbitrary or wrong
+ * software). sha256 must be listed and is always checked; `algorithms` may narrow the others
+ * (SM3 through OpenSSL runs at about a fifth of SHA-256's speed: a device that must check SM3
+ * says so in its config). By default every listed hash we can compute is checked.
  */
 import { createHash, type Hash } from "node:crypto";
 import type { TargetFile } from "./tuf-metadata.js";
@@ -15,8 +17,10 @@ export class TargetHasher {
   constructor(
     private readonly name: string,
     private readonly file: TargetFile,
+    algorithms?: readonly string[],
   ) {
     for (const [alg, want] of Object.entries(file.hashes)) {
+      if (algorithms && alg !== "sha256" && !algorithms.includes(alg)) continue;
       try {
         this.hashes.push({ alg, want, h: createHash(alg) });
       } catch {

@@ -5,7 +5,7 @@
  * re-run after a power cut: downloads resume, verification re-hashes, installation wipes the slot
  * and extracts again, and a slot that was already started is never touched.
  */
-import { createReadStream, existsSync, mkdirSync } from "node:fs";
+import { closeSync, createReadStream, existsSync, mkdirSync, openSync, readSync } from "node:fs";
 import { join } from "node:path";
 import type Database from "better-sqlite3";
 import type { Clock, Random } from "../core/clock.js";
@@ -60,6 +60,8 @@ export interface UpdateAgentOptions {
   /** Transient download failures before the cycle gives up for now (the state stays `downloading`). */
   downloadRetries?: number;
   onProgress?(p: DownloadProgress): void;
+  /** Target hash algorithms checked besides sha256 (default none: sha256 only; add "sm3" where required). */
+  verifyHashes?: readonly string[];
 }
 
 export interface AgentStatus {
@@ -242,6 +244,7 @@ export class UpdateAgent {
               name: st.target.name,
               file: this.targetFile(st.target),
               part: this.part(st.target),
+              algorithms: this.o.verifyHashes ?? [],
               onProgress: (p) => {
                 this.progress = p;
                 this.o.onProgress?.(p);
@@ -269,7 +272,7 @@ export class UpdateAgent {
       } else if (st.s === "verifying") {
         // Hashed while streaming in this process; after a restart, hash the file on disk again.
         if (!this.verifiedInProcess) {
-          const h = new TargetHasher(st.target.name, this.targetFile(st.target));
+          const h = new TargetHasher(st.target.name, this.targetFile(st.target), this.o.verifyHashes ?? []);
           const part = this.part(st.target);
           if (existsSync(part)) for await (const c of createReadStream(part, { highWaterMark: 1 << 20 })) if (!h.update(c as Buffer)) break;
           const r = h.finish();
@@ -304,12 +307,18 @@ export class UpdateAgent {
     const x = new BundleExtractor(dir);
     const part = this.part(t);
     let n = 0;
+    // One reused buffer: extraction allocates nothing per chunk (RSS stays flat on small boards).
+    const buf = Buffer.allocUnsafe(256 * 1024);
+    const fd = openSync(part, "r");
     try {
-      for await (const c of createReadStream(part, { highWaterMark: 1 << 20 })) {
-        x.push(c as Buffer);
-        n += (c as Buffer).length;
+      for (;;) {
+        const got = readSync(fd, buf, 0, buf.length, null);
+        if (got === 0) break;
+        x.push(buf.subarray(0, got));
+        n += got;
         if (n >= t.length / 2) this.o.crashPoint?.("mid-write");
       }
+      closeSync(fd);
       const m = x.finish();
       if (m.kind !== "runtime") throw new RidgeError("E_OTA_BUNDLE_MANIFEST", "peer", `the bundle is a ${m.kind}, not a runtime`);
       if (m.version !== t.version) throw new RidgeError("E_OTA_BUNDLE_MANIFEST", "peer", `the bundle says version ${m.version}, the signed target ${t.version}`);
@@ -318,6 +327,11 @@ export class UpdateAgent {
       writeMarker(dir, { version: m.version, target: t.name, sha256: t.hashes.sha256!, board: m.board, arch: m.arch, entry: m.entry, installedAt: new Date(this.o.clock.now()).toISOString() });
     } catch (e) {
       x.abort();
+      try {
+        closeSync(fd);
+      } catch {
+        /* closed */
+      }
       throw e;
     }
     this.o.bootControl.markPending(slot, this.o.attempts);

@@ -87,6 +87,7 @@ export async function createUpdateComponent(s: Services): Promise<Component | un
     attempts: cfg.attempts ?? s.board.bootControl.attempts,
     healthUpForMs: cfg.health.upFor,
     healthChecks: checks,
+    verifyHashes: cfg.verifyHashes,
     publish,
     onProgress: (p) => progressGauge.set(p.received),
     requestRestart: (reason) => {
