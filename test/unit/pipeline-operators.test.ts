@@ -33,6 +33,34 @@ test("dedup: by id, bounded by count and by event-time ttl", () => {
   assert.equal(ids(o.main), ["x/1"]);
 });
 
+test("property: dedup equals a naive bounded reference (ring growth, eviction, snapshot/restore)", () => {
+  fc.assert(
+    fc.property(fc.array(fc.integer({ min: 0, max: 3000 }), { maxLength: 6000 }), fc.integer({ min: 1, max: 5000 }), fc.nat(), (keys, max, cut) => {
+      const d = new DedupOperator({ key: "id", max, ttl: 1e12 });
+      const order: string[] = [];
+      const live = new Set<string>();
+      let op = d;
+      keys.forEach((k, i) => {
+        if (i === cut % (keys.length + 1)) {
+          op = new DedupOperator({ key: "id", max, ttl: 1e12 });
+          op.restore(JSON.parse(JSON.stringify(d.snapshot())));
+        }
+        const id = `k/${k}`;
+        const want = !live.has(id);
+        if (want) {
+          live.add(id);
+          order.push(id);
+          if (order.length > max) live.delete(order.shift()!);
+        }
+        const o = newOutputs();
+        (i >= cut % (keys.length + 1) ? op : d).process([e(id, i)], o);
+        assert.is(o.main.length === 1, want, `${id} at ${i}`);
+      });
+    }),
+    { numRuns: 60 },
+  );
+});
+
 test("map builds a new event; the input is untouched", () => {
   const m = new MapOperator({ temp_f: "payload.temp_c * 9 / 5 + 32", "meta.unit": "'F'", kind: "'converted'" });
   const input = e("a/1", 0, { temp_c: 100 });

@@ -1,8 +1,11 @@
 /**
  * `dedup: { key, max, ttl }`: drops events whose key (default: the event id) was seen before.
- * Bounded by count (oldest remembered key forgotten first) and by event time (keys older than the
- * newest event seen minus `ttl` are forgotten), so memory is bounded and replays are deterministic.
- * Keep `ttl` above the windows' out-of-orderness plus allowed lateness downstream.
+ * Bounded by count (the oldest remembered key is forgotten first) and by event time (a key older
+ * than the newest event seen minus `ttl` counts as unseen and is swept), so memory is bounded and
+ * replays are deterministic. Keep `ttl` above the windows' out-of-orderness plus allowed lateness.
+ *
+ * Insertion order lives in a ring of `max` slots beside the key → slot map: evicting the oldest is
+ * O(1) (a Map used as a queue degrades as deleted entries pile up at its head).
  */
 import { compileExpression, type Compiled } from "../expression.js";
 import type { Envelope, Operator, Outputs } from "../operator.js";
@@ -16,50 +19,97 @@ export interface DedupSpec {
 export class DedupOperator implements Operator {
   dropped = 0;
   late = 0;
-  /** key → event time; Map keeps insertion order, so the first entry is the oldest remembered. */
-  private seen = new Map<string, number>();
+  /** key → the ring sequence number it was stored under. */
+  private slot = new Map<string, number>();
+  /** The ring grows by doubling up to `max`, so a large bound costs memory only when used. */
+  private keys: (string | undefined)[];
+  private times: Float64Array;
+  private cap: number;
+  /** Ring sequence numbers: [head, tail) are live slots (some stale when a key was re-stored). */
+  private head = 0;
+  private tail = 0;
   private maxTs = -Infinity;
-  private sinceSweep = 0;
   private readonly key: Compiled | undefined;
   constructor(private readonly spec: DedupSpec) {
     this.key = spec.key.trim() === "id" ? undefined : compileExpression(spec.key).fn;
+    this.cap = Math.min(spec.max, 1024);
+    this.keys = new Array<string | undefined>(this.cap);
+    this.times = new Float64Array(this.cap);
   }
+
+  private grow(): void {
+    const cap = Math.min(this.spec.max, this.cap * 2);
+    const keys = new Array<string | undefined>(cap);
+    const times = new Float64Array(cap);
+    for (let s = this.head; s < this.tail; s++) {
+      keys[s % cap] = this.keys[s % this.cap];
+      times[s % cap] = this.times[s % this.cap]!;
+    }
+    this.keys = keys;
+    this.times = times;
+    this.cap = cap;
+  }
+
+  private evictOldest(): void {
+    const i = this.head % this.cap;
+    const k = this.keys[i];
+    if (k !== undefined && this.slot.get(k) === this.head) this.slot.delete(k);
+    this.keys[i] = undefined;
+    this.head++;
+  }
+
+  private store(k: string, ts: number): void {
+    if (this.tail - this.head >= this.cap) {
+      if (this.cap < this.spec.max) this.grow();
+      else this.evictOldest();
+    }
+    const i = this.tail % this.cap;
+    this.keys[i] = k;
+    this.times[i] = ts;
+    this.slot.set(k, this.tail);
+    this.tail++;
+  }
+
   process(batch: Envelope[], out: Outputs): void {
-    const seen = this.seen;
     const keyFn = this.key;
-    const max = this.spec.max;
+    const ttl = this.spec.ttl;
     for (let i = 0; i < batch.length; i++) {
       const env = batch[i]!;
       const e = env.e;
       const k = keyFn ? String(keyFn(e)) : e.id;
-      const at = seen.get(k);
-      if (at !== undefined && at >= this.maxTs - this.spec.ttl) {
+      const s = this.slot.get(k);
+      if (s !== undefined && this.times[s % this.cap]! >= this.maxTs - ttl) {
         this.dropped++;
         continue;
       }
-      if (at !== undefined) seen.delete(k);
-      seen.set(k, e.ts);
+      this.store(k, e.ts);
       if (e.ts > this.maxTs) this.maxTs = e.ts;
-      if (seen.size > max) seen.delete(seen.keys().next().value!);
       out.main.push(env);
     }
-    this.sinceSweep += batch.length;
-    if (this.sinceSweep >= 4096) this.sweep();
+    // sweep expired keys from the old end (insertion order is close to event-time order)
+    const horizon = this.maxTs - ttl;
+    while (this.head < this.tail && this.times[this.head % this.cap]! < horizon) this.evictOldest();
   }
-  private sweep(): void {
-    this.sinceSweep = 0;
-    const horizon = this.maxTs - this.spec.ttl;
-    for (const [k, ts] of this.seen) if (ts < horizon) this.seen.delete(k);
-  }
+
   snapshot(): unknown {
-    return { maxTs: Number.isFinite(this.maxTs) ? this.maxTs : null, seen: [...this.seen] };
+    const seen: [string, number][] = [];
+    for (let s = this.head; s < this.tail; s++) {
+      const k = this.keys[s % this.cap];
+      if (k !== undefined && this.slot.get(k) === s) seen.push([k, this.times[s % this.cap]!]);
+    }
+    return { maxTs: Number.isFinite(this.maxTs) ? this.maxTs : null, seen };
   }
+
   restore(state: unknown): void {
     const s = state as { maxTs: number | null; seen: [string, number][] };
     this.maxTs = s.maxTs ?? -Infinity;
-    this.seen = new Map(s.seen);
+    this.slot = new Map();
+    this.keys.fill(undefined);
+    this.head = this.tail = 0;
+    for (const [k, ts] of s.seen.slice(-this.spec.max)) this.store(k, ts);
   }
+
   status(): Record<string, unknown> {
-    return { remembered: this.seen.size };
+    return { remembered: this.slot.size };
   }
 }
