@@ -45,6 +45,29 @@ export function event(device: string, seq: number, kind = "telemetry"): Event {
   return { id: `${device}/${seq}`, ts: 1_700_000_000_000 + seq, device, kind, payload: { seq } };
 }
 
+/** `<device>/<seq>` or `<device>/<run>-<seq>` → run and seq. */
+export function idSeq(id: string): { run: string; seq: number } {
+  const m = /^(.*?)(\d+)$/.exec(id);
+  return m ? { run: m[1]!, seq: Number(m[2]) } : { run: id, seq: NaN };
+}
+
+/** Per (run prefix): seqs missing between the smallest and the largest seen. */
+export function gaps(ids: Iterable<string>): string[] {
+  const by = new Map<string, number[]>();
+  for (const id of ids) {
+    const { run, seq } = idSeq(id);
+    const a = by.get(run) ?? [];
+    a.push(seq);
+    by.set(run, a);
+  }
+  const out: string[] = [];
+  for (const [run, seqs] of by) {
+    seqs.sort((a, b) => a - b);
+    for (let i = 1; i < seqs.length; i++) if (seqs[i]! - seqs[i - 1]! > 1) out.push(`${run}${seqs[i - 1]! + 1}..${seqs[i]! - 1}`);
+  }
+  return out;
+}
+
 export interface Collector {
   client: MqttClient;
   /** Every event received, in arrival order (redeliveries included). */
@@ -99,9 +122,10 @@ export async function collect(url: string, gatewayId = "gw-test", format: BatchF
           continue;
         }
         seen.add(e.id);
-        const seq = Number(e.id.split("/").pop());
-        // Order is kept per device within a priority class (alarms overtake telemetry on purpose).
-        const key = `${e.device} ${e.kind}`;
+        const { run, seq } = idSeq(e.id);
+        // Order is kept per device within a priority class (alarms overtake telemetry on purpose),
+        // and per producer run (the sim driver's ids are `<device>/<run>-<seq>`).
+        const key = `${e.device} ${e.kind} ${run}`;
         const prev = lastFirst.get(key);
         if (prev !== undefined && seq < prev) orderViolations.push(`${e.id} after ${e.device}/${prev} (${e.kind})`);
         lastFirst.set(key, seq);
@@ -133,4 +157,59 @@ export function makeExpiredClientCert(pkiDir: string, cn = "gw-old"): { certFile
   run(["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-subj", `/CN=${cn}`, "-keyout", "old.key", "-out", "old.csr"]);
   run(["ca", "-batch", "-config", "ca.cnf", "-cert", join(pkiDir, "ca.crt"), "-keyfile", join(pkiDir, "ca.key"), "-in", "old.csr", "-out", "old.crt", "-startdate", "20200101000000Z", "-enddate", "20200102000000Z", "-notext"]);
   return { certFile: join(dir, "old.crt"), keyFile: join(dir, "old.key") };
+}
+
+export interface GatewayProcess {
+  pid: number;
+  output(): string;
+  /** SIGKILL the gateway itself (no shutdown, no final commit). */
+  kill9(): Promise<void>;
+  /** SIGTERM and wait (clean shutdown). */
+  stop(): Promise<void>;
+}
+
+/** `ridge run --config FILE --data DIR` from source, bounded by `timeout`; resolves once it says it is ready. */
+export async function startGateway(configFile: string, dataDir: string, maxSeconds = 120): Promise<GatewayProcess> {
+  const { startPeer } = await import("./peer.js");
+  const root = new URL("../..", import.meta.url).pathname;
+  const peer = startPeer(process.execPath, [join(root, "bin", "ridge.mjs"), "run", "--config", configFile, "--data", dataDir], {
+    maxSeconds,
+    env: { ...process.env, RIDGE_FROM_SOURCE: "1" },
+    cwd: root,
+  });
+  const { waitFor } = await import("./peer.js");
+  await waitFor("gateway ready", () => /ready in/.test(peer.output()) || peer.child.exitCode !== null, 30_000, 50);
+  if (!/ready in/.test(peer.output())) throw new Error(`gateway did not start:\n${peer.output()}`);
+  const { readFileSync } = await import("node:fs");
+  const kids = readFileSync(`/proc/${peer.pid}/task/${peer.pid}/children`, "utf8").trim().split(/\s+/).filter(Boolean);
+  const pid = Number(kids[0]);
+  return {
+    pid,
+    output: () => peer.output(),
+    async kill9() {
+      try {
+        process.kill(pid, "SIGKILL");
+      } catch {
+        /* gone */
+      }
+      await peer.exited;
+    },
+    stop: () => peer.stop(15_000),
+  };
+}
+
+/** Ids queued in a gateway's database (read after the gateway is gone, or concurrently through WAL). */
+export function queuedIds(dataDir: string): string[] {
+  const db = openDatabase(dataDir);
+  try {
+    const out: string[] = [];
+    for (const t of ["uplink_q_alarm", "uplink_q_state", "uplink_q_telemetry"]) {
+      const exists = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name = ?").get(t);
+      if (!exists) continue;
+      for (const r of db.prepare(`SELECT body FROM ${t}`).iterate() as Iterable<{ body: string }>) out.push((JSON.parse(r.body) as Event).id);
+    }
+    return out;
+  } finally {
+    db.close();
+  }
 }
