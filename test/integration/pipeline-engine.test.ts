@@ -184,6 +184,38 @@ test("reload while 10k events/s flow: no loss, no duplicates, unchanged operator
   }
 });
 
+test("ridge pipeline reload over the control socket: ok, then a bad config → exit 2 and the old topology stays", async () => {
+  const rig = await makeRig(BASE + RELOAD_A);
+  const { ControlServer } = await import("../../runtime/control/server.js");
+  const { run } = await import("../../runtime/cli/commands/pipeline.js");
+  const server = new ControlServer({ socketPath: join(rig.dir, "ridge.sock"), http: undefined, routes: rig.s.routes, log: rig.s.log });
+  try {
+    await server.start();
+    await rig.p.start();
+    writeFileSync(rig.configFile, BASE + RELOAD_B);
+    assert.is(await run(["reload", "--data", rig.dir]), 0);
+    assert.ok(rig.p.engine().ops.some((n) => n.name === "m"));
+    writeFileSync(rig.configFile, BASE + RELOAD_B.replace("input: f }", "input: nowhere }"));
+    const errors: string[] = [];
+    const orig = console.error;
+    console.error = (...a: unknown[]) => void errors.push(a.join(" "));
+    let code: number;
+    try {
+      code = await run(["reload", "--data", rig.dir]);
+    } finally {
+      console.error = orig;
+    }
+    assert.is(code, 2);
+    assert.ok(errors.some((l) => /gateway\.yaml:\d+:\d+ pipeline\.operators\.m\.input: no source or operator named "nowhere"/.test(l)), errors.join("\n"));
+    assert.ok(rig.p.engine().ops.some((n) => n.name === "m"), "the running topology is unchanged");
+    rig.p.ingest(ev("d1", 1, 1, { v: 4 }), "gen");
+    await waitFor("flow", () => rig.sink("all").events.some((e) => e.payload.doubled === 8));
+  } finally {
+    await server.stop();
+    await rig.cleanup();
+  }
+});
+
 test("http source: token, bad events, size limit, NDJSON, 429 with Retry-After", async () => {
   const rig = await makeRig(
     BASE +
