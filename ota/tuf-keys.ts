@@ -8,7 +8,7 @@
  * SM2 (SM2 with the default signer ID 1234567812345678, GM/T 0009-2012 §10), hex in the metadata.
  * The cryptography itself is attest/crypto's; this module only maps TUF's names onto it.
  */
-import { createHash } from "node:crypto";
+import { createHash, createPublicKey, verify as opensslVerify, type KeyObject } from "node:crypto";
 import * as crypto from "../attest/crypto/index.js";
 import { RidgeError } from "../core/errors.js";
 import { canonicalBytes } from "./canonical-json.js";
@@ -129,12 +129,35 @@ export function signSigned(k: SigningKey, signed: unknown): TufSignature {
   return { keyid: k.keyid, sig: hex(crypto.sign(k.alg, k.privateKey, canonicalBytes(signed))) };
 }
 
+const opensslKeys = new Map<string, KeyObject>();
+
+/**
+ * Ed25519 and P-256 verification on the device goes through OpenSSL (node:crypto): constant
+ * memory and several times faster than a pure-JS curve, which matters on a 512 MB board checking
+ * metadata beside a running gateway. SM2 (and all signing) is attest/crypto's. Tests sign with
+ * attest/crypto and verify here, so the two implementations check each other.
+ */
+function verifyOpenssl(alg: "ed25519" | "ecdsa-p256-sha256", pub: Uint8Array, message: Uint8Array, sig: Uint8Array): boolean {
+  const id = `${alg}:${hex(pub)}`;
+  let k = opensslKeys.get(id);
+  if (!k) {
+    k = createPublicKey({ key: Buffer.from(crypto.publicKeyToSpki(alg, pub)), format: "der", type: "spki" });
+    if (opensslKeys.size > 64) opensslKeys.clear();
+    opensslKeys.set(id, k);
+  }
+  if (alg === "ed25519") return sig.length === 64 && opensslVerify(null, message, k, sig);
+  // TUF (securesystemslib) ECDSA signatures are DER.
+  return opensslVerify("sha256", message, { key: k, dsaEncoding: "der" }, sig);
+}
+
 /** Verify one signature over canonical bytes; false for anything malformed, never throws. */
 export function verifyWith(key: unknown, message: Uint8Array, sigHex: unknown): boolean {
   const dec = decodeKey(key);
   if (!dec || typeof sigHex !== "string" || !HEX.test(sigHex) || sigHex.length > 1024) return false;
   try {
-    return crypto.verify(dec.alg, dec.publicKey, message, new Uint8Array(Buffer.from(sigHex, "hex")));
+    const sig = new Uint8Array(Buffer.from(sigHex, "hex"));
+    if (dec.alg === "sm2-sm3") return crypto.verify(dec.alg, dec.publicKey, message, sig);
+    return verifyOpenssl(dec.alg, dec.publicKey, message, sig);
   } catch {
     return false;
   }
