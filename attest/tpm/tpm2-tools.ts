@@ -10,11 +10,11 @@ export interface TpmToolRunner {
   run(tool: string, args: string[]): Promise<{ stdout: string; stderr: string }>;
 }
 
-export function tpm2Tools(tcti: string, timeoutMs = 30_000): TpmToolRunner {
+export function tpm2Tools(tcti: string, timeoutMs = 20_000): TpmToolRunner {
   const env = { ...process.env, TPM2TOOLS_TCTI: tcti };
-  const exec = (tool: string, args: string[]) =>
+  const exec = (tool: string, args: string[], ms = timeoutMs) =>
     new Promise<{ stdout: string; stderr: string; code: number | null; err?: NodeJS.ErrnoException }>((resolve) => {
-      execFile(tool, args, { env, timeout: timeoutMs, maxBuffer: 4 << 20 }, (err, stdout, stderr) => {
+      execFile(tool, args, { env, timeout: ms, killSignal: "SIGKILL", maxBuffer: 4 << 20 }, (err, stdout, stderr) => {
         const e = err as (NodeJS.ErrnoException & { code?: number | string }) | null;
         resolve({ stdout: String(stdout), stderr: String(stderr), code: e ? (typeof e.code === "number" ? e.code : -1) : 0, ...(e ? { err: e } : {}) });
       });
@@ -25,9 +25,13 @@ export function tpm2Tools(tcti: string, timeoutMs = 30_000): TpmToolRunner {
       if (r.err?.code === "ENOENT") {
         throw new RidgeError("E_ATTEST_TPM_TOOLS", "environment", `${tool} not found: install tpm2-tools (and libtss2-tcti-swtpm0 for swtpm)`);
       }
-      // flush transient objects and sessions whatever happened (no resource manager in between)
-      await exec("tpm2_flushcontext", ["-t"]);
-      await exec("tpm2_flushcontext", ["-s"]);
+      // flush transient objects and sessions whatever happened (no resource manager in between),
+      // unless the TPM itself is unreachable
+      const unreachable = r.code !== 0 && (/tcti|connect|socket/i.test(r.stderr) || (r.err as { killed?: boolean } | undefined)?.killed === true);
+      if (!unreachable) {
+        await exec("tpm2_flushcontext", ["-t"], 5_000);
+        await exec("tpm2_flushcontext", ["-s"], 5_000);
+      }
       if (r.code !== 0) {
         throw new RidgeError("E_ATTEST_TPM", "board", `${tool} ${args.join(" ")} failed: ${r.stderr.trim().split("\n").slice(-3).join(" | ") || `exit ${r.code}`}`);
       }

@@ -9,6 +9,7 @@ import { statSync, writeFileSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import { FakeClock } from "../../core/clock.js";
+import { isRidgeError } from "../../core/errors.js";
 import type { Event } from "../../core/event.js";
 import { createAttestationComponent } from "../../runtime/attestation/index.js";
 import type { ControlRequest } from "../../runtime/control/routes.js";
@@ -44,6 +45,17 @@ async function gateway(dataDir: string, clock: FakeClock) {
 test("no attest section → no component", async () => {
   const s = makeServices({ dataDir: join(tmp.dir, "none"), config: {} });
   assert.is(await createAttestationComponent(s), undefined);
+});
+
+test("tpm: required on a board without a TPM → E_ATTEST_NO_TPM (board fault)", async () => {
+  const s = makeServices({ dataDir: join(tmp.dir, "req"), config: { attest: { tpm: "required" } } });
+  try {
+    await createAttestationComponent(s);
+    assert.unreachable();
+  } catch (e) {
+    assert.ok(isRidgeError(e, "E_ATTEST_NO_TPM"), String(e));
+  }
+  s.db.close();
 });
 
 test("measures at start, answers the control API, re-measures on hooks; evidence verifies", async () => {

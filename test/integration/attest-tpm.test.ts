@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { readFileSync } from "node:fs";
 import Database from "better-sqlite3";
 import { FakeClock } from "../../core/clock.js";
+import { isRidgeError } from "../../core/errors.js";
 import { Attester, AuditLog, REASON, Verifier, VerifierStore, openTpmBackend, policyFrom, publicKeyToPem } from "../../attest/index.js";
 import type { PolicyInput, QuoteAlg, TpmBackend } from "../../attest/index.js";
 import { hasSwtpm, startSwtpm } from "../helpers/tpm.js";
@@ -103,6 +104,26 @@ test("a TPM quote for the wrong PCR selection, an edited log, a measurement outs
   nonce = v2.issueNonce("gw-tpm");
   r = v2.verify(await attester.quote(nonce), { expectedNonce: nonce });
   assert.equal(r.reasons.map((x) => x.code), [REASON.UNKNOWN_COMPONENT]);
+});
+
+test("swtpm gone: quoting fails with E_ATTEST_TPM (a board fault), never a crash", async () => {
+  if (!ok) return;
+  const other = await startSwtpm(60);
+  const backend = await openTpmBackend({ tcti: other.tcti, dir: join(other.dir, "ak"), alg: "ecdsa-p256-sha256", pcr: 16 });
+  const attester = new Attester({ gatewayId: "gw-tpm", runtimeVersion: "0.3.0", backend, pcrFor: () => 16 });
+  await other.stop();
+  try {
+    await attester.quote(new Uint8Array(16));
+    assert.unreachable("quote on a dead TPM");
+  } catch (e) {
+    assert.ok(isRidgeError(e, "E_ATTEST_TPM"), String(e));
+  }
+  try {
+    await attester.measure({ type: "config", component: "config", description: "x", data: new Uint8Array(1) });
+    assert.unreachable("extend on a dead TPM");
+  } catch (e) {
+    assert.ok(isRidgeError(e, "E_ATTEST_TPM"), String(e));
+  }
 });
 
 test.run();
