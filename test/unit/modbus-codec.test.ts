@@ -61,6 +61,15 @@ test("spec PDU examples: parse, generate, round-trip (requests and responses)", 
     const adu = encodeRtu(0x11, encodeResponse(res));
     const back = decodeRtu(adu);
     assert.ok(back.ok && toHex(back.value.pdu) === e.response);
+    // split chunks: request and response frames cut at every position
+    for (const [dir, frame] of [["request", encodeRtu(0x11, hex(e.request))], ["response", adu]] as const) {
+      for (let cut = 1; cut < frame.length; cut++) {
+        const fr = new RtuFramer({ direction: dir, silenceMs: 1000 });
+        const got = [...fr.push(frame.subarray(0, cut), 0), ...fr.push(frame.subarray(cut), 0)];
+        assert.is(got.length, 1, `${e.section} ${dir} cut at ${cut}`);
+        assert.is(toHex(got[0]!.pdu), dir === "request" ? e.request : e.response);
+      }
+    }
   }
 });
 
