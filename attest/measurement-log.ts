@@ -10,7 +10,7 @@
  * so an edited description, component name or version breaks replay like an edited digest. The
  * log keeps the data digests (what reference values name).
  */
-import { digest } from "./crypto/hash.js";
+import { digest, digestOf } from "./crypto/hash.js";
 import type { HashAlg } from "./crypto/hash.js";
 import { PcrBank, extend, initialPcr, PCR_COUNT } from "./pcr-bank.js";
 
@@ -50,11 +50,7 @@ export function templateDigest(
   e: { type: string; component: string; version?: string | undefined; description: string },
   dataDigest: Uint8Array,
 ): Uint8Array {
-  const meta = new TextEncoder().encode(JSON.stringify([e.type, e.component, e.version ?? "", e.description]));
-  const buf = new Uint8Array(dataDigest.length + meta.length);
-  buf.set(dataDigest, 0);
-  buf.set(meta, dataDigest.length);
-  return digest(bank, buf);
+  return digestOf(bank, dataDigest, JSON.stringify([e.type, e.component, e.version ?? "", e.description]));
 }
 
 const hex = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString("hex");

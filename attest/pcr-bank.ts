@@ -3,7 +3,7 @@
  * (TCG TPM 2.0 Part 1 §17.3). Initial values as a TPM has them after TPM2_Startup(CLEAR):
  * PCR 0–16 and 23 all zero, 17–22 all 0xFF (D-RTM locality PCRs; read from swtpm).
  */
-import { digest, digestSize } from "./crypto/hash.js";
+import { digest, digestOf, digestSize } from "./crypto/hash.js";
 import type { HashAlg } from "./crypto/hash.js";
 
 export const PCR_COUNT = 24;
@@ -13,10 +13,7 @@ export function initialPcr(hash: HashAlg, index: number): Uint8Array {
 }
 
 export function extend(hash: HashAlg, old: Uint8Array, d: Uint8Array): Uint8Array {
-  const buf = new Uint8Array(old.length + d.length);
-  buf.set(old, 0);
-  buf.set(d, old.length);
-  return digest(hash, buf);
+  return digestOf(hash, old, d);
 }
 
 export class PcrBank {

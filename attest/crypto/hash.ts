@@ -10,6 +10,13 @@ export function digest(alg: HashAlg, data: Uint8Array): Uint8Array {
   return new Uint8Array(createHash(alg).update(data).digest());
 }
 
+/** H(a ‖ b ‖ …) without building the concatenation. Strings are hashed as UTF-8. */
+export function digestOf(alg: HashAlg, ...parts: (Uint8Array | string)[]): Uint8Array {
+  const h = createHash(alg);
+  for (const p of parts) h.update(p);
+  return new Uint8Array(h.digest());
+}
+
 export function sm3(data: Uint8Array): Uint8Array {
   return digest("sm3", data);
 }
