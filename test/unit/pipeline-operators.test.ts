@@ -11,6 +11,7 @@ import { ModelOperator } from "../../runtime/pipeline/operators/model.js";
 import { RouteOperator } from "../../runtime/pipeline/operators/route.js";
 import { QuantileSketch, SKETCH_ALPHA } from "../../runtime/pipeline/quantile-sketch.js";
 import { linearOnnx } from "../helpers/onnx-model.js";
+import { parseEvents } from "../../runtime/pipeline/http-source.js";
 
 const e = (id: string, ts: number, payload: Record<string, unknown> = {}): Envelope => ({ e: { id, ts, device: id.split("/")[0]!, kind: "telemetry", payload }, t: 0 });
 const ids = (xs: Envelope[]) => xs.map((x) => x.e.id);
@@ -183,6 +184,20 @@ test("ONNX models run through onnxruntime-web (WASM), batched", async () => {
   await op.process([e("a/5", 0, { a: 1, b: 1 })], o3);
   assert.is(o3.main[0]!.e.payload.score, null);
   assert.ok((op.status().error as string).includes("ONNX"));
+});
+
+test("hostile http bodies are answered with a reason, never a throw", () => {
+  fc.assert(
+    fc.property(fc.oneof(fc.string(), fc.jsonValue().map((v) => JSON.stringify(v)), fc.array(fc.jsonValue()).map((a) => a.map((v) => JSON.stringify(v)).join("\n"))), fc.constantFrom("application/json", "application/x-ndjson"), (body, ct) => {
+      const r = parseEvents(body, ct);
+      return r.ok ? Array.isArray(r.events) : typeof r.reason === "string" && r.reason.length > 0;
+    }),
+    { numRuns: 2000 },
+  );
+  const r = parseEvents(JSON.stringify({ id: "a", ts: 1, device: "d", kind: "t", payload: {}, meta: { x: 1 } }), "application/json");
+  assert.equal(r, { ok: false, reason: "event 0: meta must be an object of strings" });
+  const ok = parseEvents('{"id":"a","ts":1,"device":"d","kind":"t","payload":{"__proto__":{"x":1}}}', "application/json");
+  assert.ok(ok.ok && ({} as Record<string, unknown>).x === undefined);
 });
 
 test.run();
