@@ -32,6 +32,11 @@ function configure(db: Database.Database, quickCheck: boolean): void {
   // NORMAL in WAL mode: a commit survives a process crash (kill -9); only a power cut may lose the last commits.
   db.pragma("synchronous = NORMAL");
   db.pragma("busy_timeout = 5000");
+  // A small WAL (checkpoint every 256 pages = 1 MiB, file cut back to 1 MiB): on a full disk the
+  // pages waiting in the WAL must fit into the main file, and the uplink queue keeps a 2 MiB
+  // reserve file for exactly that (runtime/store/queue.ts).
+  db.pragma("wal_autocheckpoint = 256");
+  db.pragma("journal_size_limit = 1048576");
   // Reading the schema touches page 1 and the schema b-tree: a garbage file fails here, not later.
   db.prepare("SELECT count(*) FROM sqlite_master").get();
   if (quickCheck) {

@@ -15,6 +15,8 @@
  *   so start-up with a million queued events needs no scan.
  */
 import type Database from "better-sqlite3";
+import { existsSync, rmSync, statSync, statfsSync, writeFileSync } from "node:fs";
+import { dirname } from "node:path";
 import type { Clock } from "../../core/clock.js";
 import type { Event, Priority } from "../../core/event.js";
 import { RidgeError } from "../../core/errors.js";
@@ -38,6 +40,35 @@ export interface QueueOptions {
   onEvict?(info: { priority: Priority; events: number; bytes: number; reason: EvictReason; dropped: boolean }): void;
   /** After each commit that added events. */
   onCommit?(added: number): void;
+  /** Bytes kept in `<db>.reserve` and released on a full disk (default 2 MiB). */
+  reserveBytes?: number;
+}
+
+/**
+ * A reserve file beside the database: on ENOSPC it is deleted so that SQLite has room to checkpoint
+ * its WAL and record deletions, then written again (best effort) once space was freed.
+ */
+class DiskReserve {
+  constructor(
+    private readonly path: string | undefined,
+    private readonly bytes: number,
+  ) {}
+  release(): void {
+    if (this.path) rmSync(this.path, { force: true });
+  }
+  restore(): void {
+    if (!this.path || this.bytes <= 0) return;
+    try {
+      if (existsSync(this.path) && statSync(this.path).size >= this.bytes) return;
+      // Only when the disk has room for it twice over: the reserve must not cause the next ENOSPC.
+      const fs = statfsSync(dirname(this.path));
+      if (fs.bavail * fs.bsize < 2 * this.bytes) return;
+      writeFileSync(this.path, Buffer.alloc(this.bytes));
+    } catch {
+      // No room for the reserve now: leave none rather than a partial file.
+      rmSync(this.path, { force: true });
+    }
+  }
 }
 
 export interface QueuedRow {
@@ -120,11 +151,15 @@ export class UplinkQueue {
   };
   private readonly commitTx: (rows: Row[]) => void;
 
+  private readonly reserve: DiskReserve;
+
   constructor(
     readonly db: Database.Database,
     private readonly opts: QueueOptions,
   ) {
     this.effectiveMax = opts.maxBytes;
+    this.reserve = new DiskReserve(db.memory ? undefined : `${db.name}.reserve`, opts.reserveBytes ?? 2 * 1024 * 1024);
+    this.reserve.restore();
     for (const p of PRIORITIES)
       db.exec(`CREATE TABLE IF NOT EXISTS ${TABLE[p]} (seq INTEGER PRIMARY KEY, at INTEGER NOT NULL, kind TEXT NOT NULL, bytes INTEGER NOT NULL, body TEXT NOT NULL)`);
     db.exec("CREATE TABLE IF NOT EXISTS uplink_stats (prio TEXT PRIMARY KEY, events INTEGER NOT NULL, bytes INTEGER NOT NULL)");
@@ -215,27 +250,48 @@ export class UplinkQueue {
   /** Admit rows within the limits (evicting or dropping per policy), then commit; disk-full shrinks the limit and retries. */
   private commitRows(rows: Row[]): number {
     for (let attempt = 0; ; attempt++) {
-      const admitted = this.admit(rows);
-      if (admitted.length === 0) return 0;
+      let admitted: Row[] = rows;
       try {
+        admitted = this.admit(rows);
+        if (admitted.length === 0) return 0;
         this.commitTx(admitted);
         return admitted.length;
       } catch (e) {
         if (!isDiskFull(e)) throw e;
         // The transaction rolled back; the in-memory counters were bumped inside it: reload them.
         this.reloadCounts();
-        const total = this.totalBytes();
-        // What the disk holds now is the new ceiling, less a margin so the next commits fit.
-        const need = admitted.reduce((a, r) => a + r.bytes, 0);
-        this.effectiveMax = Math.max(0, Math.min(this.effectiveMax, total) - Math.max(need, Math.floor(total * 0.05)));
-        if (attempt >= 3) {
+        if (attempt >= 4) {
           this.countDrop(admitted, "disk-full");
           return 0;
         }
+        this.relieveDisk(admitted.reduce((a, r) => a + r.bytes, 0));
         rows = admitted;
-        this.evictTo(this.effectiveMax, "telemetry", "disk-full");
       }
     }
+  }
+
+  /**
+   * SQLITE_FULL: what the disk holds now becomes the ceiling (less a margin for the next commits),
+   * the WAL is checkpointed so its file is reused from the start instead of growing, and the oldest
+   * rows of the lowest class are evicted to get under the new ceiling.
+   */
+  private relieveDisk(need: number): void {
+    const total = this.totalBytes();
+    this.effectiveMax = Math.max(0, Math.floor(Math.min(this.effectiveMax, total) * 0.9) - need);
+    // The reserve file gives SQLite the room a checkpoint and a delete need on a full disk.
+    this.reserve.release();
+    try {
+      this.db.pragma("wal_checkpoint(RESTART)");
+    } catch {
+      /* a busy or failing checkpoint: the eviction below may still fit in the WAL */
+    }
+    try {
+      this.evictTo(this.effectiveMax, "alarm", "disk-full");
+    } catch (e) {
+      if (!isDiskFull(e)) throw e;
+      this.reloadCounts();
+    }
+    this.reserve.restore();
   }
 
   private reloadCounts(): void {
@@ -352,8 +408,9 @@ export class UplinkQueue {
     return before - this.counts[p].events;
   }
 
-  /** Expire events queued before now - maxAge; returns how many. */
+  /** Expire events queued before now - maxAge; returns how many. Also puts the disk reserve back when there is room. */
   expire(): number {
+    this.reserve.restore();
     const cutoff = this.opts.clock.now() - this.opts.maxAge;
     let n = 0;
     for (const p of PRIORITIES) {
