@@ -17,11 +17,11 @@ import { Routes } from "./control/routes.js";
 import { driverKinds } from "./drivers.js";
 import { createLogger } from "./log.js";
 import { Metrics } from "./metrics.js";
-import type { DownlinkHandler, Services, Sink } from "./services.js";
+import type { Services, Sink } from "./services.js";
 import { openDatabase, checkpoint } from "./store/db.js";
 import { Supervisor } from "./supervisor.js";
 import { VERSION } from "./version.js";
-import { createUplinkComponent } from "./cloud/index.js";
+import { createDownlinkRegistry, createUplinkComponent, type DownlinkRegistry } from "./cloud/index.js";
 import { createPipelineComponent, type PipelineComponent } from "./pipeline/index.js";
 
 export interface GatewayOptions {
@@ -30,19 +30,6 @@ export interface GatewayOptions {
   random?: Random;
   log?: Logger;
   env?: NodeJS.ProcessEnv;
-}
-
-/** Downlink messages by topic prefix (`twin/…`, `cmd/…`, `model/…`, `ota/…`, `attest/…`). */
-class DownlinkRegistry {
-  private readonly handlers: { prefix: string; handler: DownlinkHandler }[] = [];
-  on(prefix: string, handler: DownlinkHandler): void {
-    this.handlers.push({ prefix, handler });
-  }
-  async dispatch(suffix: string, payload: Buffer): Promise<boolean> {
-    const h = this.handlers.filter((x) => suffix === x.prefix || suffix.startsWith(`${x.prefix}/`));
-    for (const x of h) await x.handler(suffix, payload);
-    return h.length > 0;
-  }
 }
 
 const DRIVER_DOWN_RESTART_MS = 30_000;
@@ -125,7 +112,7 @@ export class Gateway {
     const metrics = new Metrics();
     const routes = new Routes();
     const drivers = new Map<string, Driver>();
-    const downlink = new DownlinkRegistry();
+    const downlink = createDownlinkRegistry();
     const sinks = new Map<string, Sink>();
     const services: Services = { config, configFile: file, board, dataDir, clock, random, log, metrics, db, routes, drivers, downlink, sinks, measureHooks: [] };
     const supervisor = new Supervisor(clock, random, log);
