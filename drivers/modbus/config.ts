@@ -33,6 +33,12 @@ export const modbusDriverConfig = z
     /** Override the inter-frame silence (t3.5). Default: 3.5 character times, 1.75 ms above 19200 baud. */
     interFrameMs: z.number().positive().max(1000).optional(),
     /**
+     * A gap inside a frame, as the host sees it, that breaks the frame. Default: t3.5, but at least
+     * 20 ms, because USB serial adapters hand bytes over in bursts (latency timers of 1–16 ms) and
+     * a strict host-side t3.5 would cut every long reply.
+     */
+    frameGapMs: z.number().positive().max(5000).optional(),
+    /**
      * RS-485 direction control. `off`: RS-232 or a transceiver with automatic direction (most USB
      * adapters); `rts`: raise RTS while transmitting (software direction control).
      */

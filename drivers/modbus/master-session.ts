@@ -25,7 +25,10 @@ export interface SessionOptions {
   timeoutMs: number;
   retries: number;
   turnaroundMs: number;
+  /** The inter-frame silence kept between frames on the line (t3.5). */
   silenceMs: number;
+  /** A gap, as seen by the host, that breaks a partial frame (default: `silenceMs`). */
+  frameGapMs?: number;
 }
 
 export interface SlaveCounters {
@@ -80,7 +83,7 @@ export class MasterSession {
   readonly slaves = new Map<number, SlaveCounters>();
 
   constructor(private readonly opts: SessionOptions) {
-    this.framer = new RtuFramer({ direction: "response", silenceMs: opts.silenceMs });
+    this.framer = new RtuFramer({ direction: "response", silenceMs: opts.frameGapMs ?? opts.silenceMs });
   }
 
   get framerStats() {

@@ -33,6 +33,9 @@ interface DeviceState {
   failing: boolean;
 }
 
+/** USB serial adapters deliver a frame in bursts this far apart (FTDI latency timer: 16 ms default). */
+const MIN_HOST_FRAME_GAP_MS = 20;
+
 /** Line codes that mean "nobody answered properly": these put a slave into backoff. */
 const LINE_FAILURES = new Set(["E_MODBUS_TIMEOUT", "E_MODBUS_CRC", "E_MODBUS_LENGTH", "E_MODBUS_BYTE_COUNT"]);
 
@@ -74,12 +77,14 @@ export class ModbusDriver implements Driver {
     this.boot = nextBoot(ctx.dataDir, this.name, ctx.clock.now());
     const c = this.config;
     const bitsPerChar = 1 + c.dataBits + (c.parity === "none" ? 0 : 1) + c.stopBits;
+    const t35 = c.interFrameMs ?? silenceMs(c.baudRate, bitsPerChar);
     this.session = new MasterSession({
       clock: ctx.clock,
       timeoutMs: c.timeoutMs,
       retries: c.retries,
       turnaroundMs: c.turnaroundMs,
-      silenceMs: c.interFrameMs ?? silenceMs(c.baudRate, bitsPerChar),
+      silenceMs: t35,
+      frameGapMs: c.frameGapMs ?? Math.max(t35, MIN_HOST_FRAME_GAP_MS),
     });
     const session = this.session;
     this.port = new ReconnectingPort(

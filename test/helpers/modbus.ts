@@ -102,6 +102,8 @@ export class FakeLine {
   corruptNext = 0;
   noiseBefore: Uint8Array | undefined;
   split = 0;
+  /** With `split`: ms between the chunks (needs `setTimeout` in the options). */
+  burstGapMs = 0;
   present = true;
   opens = 0;
   /** Replace the answer on the wire: gets the request PDU and the normal answer ADU (or undefined). */
@@ -167,6 +169,11 @@ export class FakeLine {
     const chunks: Uint8Array[] = [];
     if (this.split > 0) for (let i = 0; i < adu.length; i += this.split) chunks.push(adu.slice(i, i + this.split));
     else chunks.push(adu);
+    if (this.burstGapMs > 0 && this.o.setTimeout) {
+      const at = this.o.setTimeout;
+      chunks.forEach((c, i) => at(() => !h.closed && h.data?.(c), (this.o.delayMs ?? 0) + i * this.burstGapMs));
+      return;
+    }
     const deliver = () => {
       if (!h.closed) for (const c of chunks) h.data?.(c);
     };

@@ -52,7 +52,7 @@ interface Rig {
 async function started(o: { t0?: number; config?: Partial<Record<string, unknown>>; before?: (line: FakeLine) => void } = {}): Promise<Rig> {
   const t = tempDir();
   const clock = new FakeClock(o.t0 ?? 0);
-  const line = new FakeLine();
+  const line = new FakeLine({ setTimeout: (fn, ms) => void clock.setTimeout(fn, ms) });
   seed(line);
   o.before?.(line);
   const h = recordingContext(clock, t.dir);
@@ -197,6 +197,30 @@ test("a port missing at start is retried in the background", async () => {
   assert.ok(d.health().up);
   assert.ok(h.events.length > 0);
   await d.stop();
+  cleanup();
+});
+
+test("a reply that arrives in USB-sized bursts with gaps longer than t3.5 is still one frame", async () => {
+  const { clock, line, h, d, cleanup } = await started({
+    before: (l) => {
+      l.split = 8;
+      l.burstGapMs = 10;
+    },
+  });
+  await run(clock, 500, 1);
+  const st = d.status!() as { slaves: Record<string, { ok: number; timeouts: number }>; line: { broken: number } };
+  assert.ok(h.events.some((e) => e.device === "pump-3" && e.payload.flow_lpm === 12.35));
+  assert.is(st.slaves["pump-3"]!.timeouts, 0);
+  assert.is(st.line.broken, 0);
+  // with the strict host-side t3.5 of 19200 baud, the same bursts break the frame
+  await d.stop();
+  line.burstGapMs = 10;
+  const strict = createModbusDriver({ ...bus, frameGapMs: 2 } as ModbusDriverConfig, devices, { openPort: line.open });
+  await strict.start(h.ctx);
+  await run(clock, 300, 1);
+  const st2 = strict.status!() as { line: { broken: number } };
+  assert.ok(st2.line.broken > 0);
+  await strict.stop();
   cleanup();
 });
 
