@@ -96,6 +96,7 @@ export const modbusDeviceConfig = z
       if (p.writable && (p.fn === "discrete" || p.fn === "input")) ctx.addIssue({ code: "custom", path: ["points", i, "writable"], message: `${p.fn} points are read-only in Modbus; use fn coil or holding to write` });
       if (p.type === "string" && p.length === undefined) ctx.addIssue({ code: "custom", path: ["points", i, "length"], message: "a string point needs length (registers, 2 characters each)" });
       if (p.address + registerCount(p.type, p.length) > 65536) ctx.addIssue({ code: "custom", path: ["points", i, "address"], message: "the point runs past address 65535" });
+      if (p.writable && registerCount(p.type, p.length) > 123) ctx.addIssue({ code: "custom", path: ["points", i, "length"], message: "a writable point spans at most 123 registers (one write multiple registers request)" });
       if (p.group !== undefined && !(p.group in d.groups)) ctx.addIssue({ code: "custom", path: ["points", i, "group"], message: `no poll group "${p.group}" (groups: ${Object.keys(d.groups).join(", ") || "none"})` });
       if (p.order !== "ABCD" && bitFn) ctx.addIssue({ code: "custom", path: ["points", i, "order"], message: "order applies to registers, not coils" });
     });
