@@ -21,8 +21,10 @@ import { openDatabase } from "../../runtime/store/db.js";
 import { createDownlinkRegistry } from "../../runtime/cloud/downlink.js";
 import { decodeBatch, type BatchFormat } from "../../runtime/cloud/batch-codec.js";
 
-export function makeServices(opts: { dataDir: string; config: Record<string, unknown>; clock?: Clock; random?: Random; drivers?: Map<string, Driver>; log?: Logger }): Services {
+export function makeServices(opts: { dataDir: string; config: Record<string, unknown>; clock?: Clock; random?: Random; drivers?: Map<string, Driver>; log?: Logger; devices?: Record<string, unknown>[] }): Services {
   const config = gatewayConfig.parse({ gateway: { id: "gw-test" }, ...opts.config });
+  // Devices of fake drivers (not a configured driver kind): set after validation.
+  if (opts.devices) (config as { devices: unknown[] }).devices = opts.devices;
   return {
     config,
     configFile: undefined,
