@@ -16,6 +16,7 @@ import type { PolicyInput, QuoteAlg, TpmBackend } from "../../attest/index.js";
 import { hasSwtpm, startSwtpm } from "../helpers/tpm.js";
 import type { Swtpm } from "../helpers/tpm.js";
 import { GOOD, reference } from "../helpers/attest-fixture.js";
+import { attestBackendContract } from "../helpers/attest-backend-contract.js";
 
 const ok = hasSwtpm();
 if (!ok) console.log("SKIP attest-tpm: swtpm/tpm2-tools missing (apt-get install swtpm swtpm-tools tpm2-tools libtss2-tcti-swtpm0)");
@@ -105,6 +106,13 @@ test("a TPM quote for the wrong PCR selection, an edited log, a measurement outs
   r = v2.verify(await attester.quote(nonce), { expectedNonce: nonce });
   assert.equal(r.reasons.map((x) => x.code), [REASON.UNKNOWN_COMPONENT]);
 });
+
+for (const alg of ["ecdsa-p256-sha256", "sm2-sm3"] as const) {
+  attestBackendContract(test, `tpm ${alg}`, async () => {
+    if (!ok) return undefined;
+    return { backend: await openTpmBackend({ tcti: tpm!.tcti, dir: join(tpm!.dir, `contract-${alg}`), alg, pcr: 23 }), pcr: 23 };
+  });
+}
 
 test("swtpm gone: quoting fails with E_ATTEST_TPM (a board fault), never a crash", async () => {
   if (!ok) return;
