@@ -6,7 +6,7 @@
  * rejected and never activated; while nothing new verifies, the cached model keeps serving.
  */
 import { createHash } from "node:crypto";
-import { createReadStream, createWriteStream, rmSync, truncateSync } from "node:fs";
+import { createReadStream, createWriteStream, rmSync, writeFileSync } from "node:fs";
 import { get as httpGet, type IncomingMessage } from "node:http";
 import { get as httpsGet } from "node:https";
 import type { Clock, Timer } from "../../core/clock.js";
@@ -169,7 +169,7 @@ export class ModelFetcher {
       const part = cache.partialPath(m.sha256);
       let have = cache.partialSize(m.sha256);
       if (have > m.length) {
-        truncateSync(part, 0);
+        writeFileSync(part, "");
         have = 0;
       }
       if (have < m.length) await this.download(m, part, have);
@@ -195,14 +195,22 @@ export class ModelFetcher {
     return new Promise<void>((resolve, reject) => {
       const get = m.url.startsWith("https:") ? httpsGet : httpGet;
       const req = get(m.url, { headers: have > 0 ? { Range: `bytes=${have}-` } : {}, timeout: 30_000 }, (res: IncomingMessage) => {
+        try {
+          onResponse(res);
+        } catch (e) {
+          res.destroy();
+          reject(new DownloadError(`cannot store the download: ${errorMessage(e)}`, false));
+        }
+      });
+      const onResponse = (res: IncomingMessage): void => {
         const code = res.statusCode ?? 0;
         let offset = have;
         if (code === 200) {
-          truncateSync(part, 0);
+          writeFileSync(part, "");
           offset = 0;
         } else if (code === 416) {
           res.resume();
-          truncateSync(part, 0);
+          writeFileSync(part, "");
           reject(new DownloadError("range not satisfiable; restarting from zero", false));
           return;
         } else if (code !== 206) {
@@ -239,7 +247,7 @@ export class ModelFetcher {
           if (!failed) reject(new DownloadError(`cannot write ${part}: ${e.message}`, false));
           failed = true;
         });
-      });
+      };
       req.on("timeout", () => req.destroy(new Error("timeout")));
       req.on("error", (e) => reject(new DownloadError(`download failed: ${e.message}`, false)));
     });
