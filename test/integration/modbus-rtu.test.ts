@@ -116,7 +116,7 @@ test("a missing slave id times out and is counted while the other keeps being po
     { id: "absent", driver: "rs485-1", unit: 7, poll: { every: "100ms" }, points: [{ name: "uid", fn: "input", address: 20 }] },
   ] as unknown as ModbusDeviceConfig[];
   const rec = recordingContext(systemClock, t.dir);
-  const d = createModbusDriver(bus(`${t.dir}/master`, { timeoutMs: 200 }), devices);
+  const d = createModbusDriver(bus(`${t.dir}/master`, { timeoutMs: 300 }), devices);
   try {
     await d.start(rec.ctx);
     await waitFor("the absent slave counted and backed off", () => (d.status!() as { slaves: Record<string, { failing: boolean }> }).slaves.absent!.failing, 15_000);
