@@ -212,6 +212,10 @@ export class TufRepository {
       for (const role of ["root", "targets", "snapshot", "timestamp"] as const) {
         const doc = this.stagedDoc(role);
         if (!doc) continue;
+        if (role !== "root" && !this.currentRoot()) {
+          report.waiting[role] = "the root is not published yet";
+          continue;
+        }
         const auth = this.authorities(role, doc.signed);
         if (!only || only === role) {
           for (const k of keys) {

@@ -262,7 +262,7 @@ const commands: Record<string, (argv: string[]) => Promise<number>> = {
         console.log("no newer runtime for this board in the repository");
         return 0;
       }
-      if (st.s === "failed") throw new RidgeError(st.code, "peer", st.reason);
+      if (st.s === "failed") throw new RidgeError(st.code, st.code === "E_OTA_NO_ROOT" ? "config" : "peer", st.reason);
       console.log(`update state: ${st.s}`);
       return 1;
     } finally {
