@@ -60,6 +60,8 @@ const pointConfig = z
     address: z.number().int().min(0).max(65535),
     type: z.enum(POINT_TYPES).optional(),
     order: z.enum(WORD_ORDERS).default("ABCD"),
+    /** For `bool` on a holding or input register: the bit (0 = least significant) of that register. Read-only. */
+    bit: z.number().int().min(0).max(15).optional(),
     /** Length in registers, for `string` only (2 characters per register). */
     length: z.number().int().min(1).max(125).optional(),
     scale: z.number().finite().refine((s) => s !== 0, "scale must not be 0").default(1),
@@ -97,6 +99,8 @@ export const modbusDeviceConfig = z
       if (p.type === "string" && p.length === undefined) ctx.addIssue({ code: "custom", path: ["points", i, "length"], message: "a string point needs length (registers, 2 characters each)" });
       if (p.address + registerCount(p.type, p.length) > 65536) ctx.addIssue({ code: "custom", path: ["points", i, "address"], message: "the point runs past address 65535" });
       if (p.writable && registerCount(p.type, p.length) > 123) ctx.addIssue({ code: "custom", path: ["points", i, "length"], message: "a writable point spans at most 123 registers (one write multiple registers request)" });
+      if (p.bit !== undefined && (bitFn || p.type !== "bool")) ctx.addIssue({ code: "custom", path: ["points", i, "bit"], message: "bit applies to bool points on holding or input registers" });
+      if (p.bit !== undefined && p.writable) ctx.addIssue({ code: "custom", path: ["points", i, "writable"], message: "a bit of a register cannot be written on its own (it would overwrite the other bits)" });
       if (p.group !== undefined && !(p.group in d.groups)) ctx.addIssue({ code: "custom", path: ["points", i, "group"], message: `no poll group "${p.group}" (groups: ${Object.keys(d.groups).join(", ") || "none"})` });
       if (p.order !== "ABCD" && bitFn) ctx.addIssue({ code: "custom", path: ["points", i, "order"], message: "order applies to registers, not coils" });
     });

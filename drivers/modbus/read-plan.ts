@@ -54,6 +54,11 @@ export function extractValues(b: ReadBlock, data: readonly boolean[] | readonly 
       continue;
     }
     const regs = (data as readonly number[]).slice(at, at + pointSpan(p));
+    if (p.bit !== undefined) {
+      // One bit of a status word (bit 0 = least significant).
+      out[p.name] = (((regs[0] ?? 0) >> p.bit) & 1) === 1;
+      continue;
+    }
     out[p.name] = applyScale(decodeRegisters(regs, p.type, p.order), p);
   }
   return out;

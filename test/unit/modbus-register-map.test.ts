@@ -104,6 +104,25 @@ test("reads coalesce contiguous points up to 125 registers / 2000 coils", () => 
   assert.equal(extractValues(first, regs), { a: 7, b: 23.5, c: -1.25 });
 });
 
+test("bool points can read one bit of a status word", () => {
+  const dev = modbusDeviceConfig.parse({
+    id: "p",
+    driver: "b",
+    unit: 1,
+    points: [
+      { name: "word", fn: "input", address: 0 },
+      { name: "ready", fn: "input", address: 0, type: "bool", bit: 0 },
+      { name: "fault", fn: "input", address: 0, type: "bool", bit: 15 },
+      { name: "warn", fn: "input", address: 0, type: "bool", bit: 3 },
+    ],
+  });
+  const [block] = planReads(dev.points);
+  assert.equal({ ...block!, points: block!.points.length }, { fn: "input", address: 0, quantity: 1, points: 4 });
+  assert.equal(extractValues(block!, [0x8001]), { word: 0x8001, ready: true, fault: true, warn: false });
+  assert.not.ok(modbusDeviceConfig.safeParse({ id: "p", driver: "b", unit: 1, points: [{ name: "x", fn: "holding", address: 0, type: "bool", bit: 2, writable: true }] }).success);
+  assert.not.ok(modbusDeviceConfig.safeParse({ id: "p", driver: "b", unit: 1, points: [{ name: "x", fn: "coil", address: 0, bit: 2 }] }).success);
+});
+
 test("writes pick 05/0F for coils and 06/10 for registers", () => {
   const dev = modbusDeviceConfig.parse({
     id: "p",
