@@ -87,28 +87,31 @@ async function rig(yaml: string): Promise<Rig> {
   };
 }
 
-/** Readings in device round-robin, event time advancing at the reference rate; ~1% duplicates, ~2% outliers. */
-function makeEvents(count: number, seed = 7): Event[] {
-  const r = new SeededRandom(seed);
-  const out: Event[] = new Array(count);
-  for (let i = 0; i < count; i++) {
-    const dev = i % DEVICES;
-    const k = Math.floor(i / DEVICES);
-    const dup = i > DEVICES && r.next() < 0.01;
-    const src = dup ? out[i - DEVICES]! : undefined;
-    out[i] = src ?? {
-      id: `tracker-${dev}/${k}`,
-      ts: Math.floor(k * PERIOD_MS),
-      device: `tracker-${dev}`,
-      kind: "telemetry",
-      payload: { altitude: r.next() < 0.02 ? 9000 : 1000 + r.next() * 2000, temp_c: r.next() * 30 },
-    };
-  }
-  return out;
+/** A deterministic uniform [0, 1) from an integer (splitmix-style hash): events are made on the fly, as a driver would. */
+function u(n: number): number {
+  let x = Math.imul(n ^ 0x9e3779b9, 0x85ebca6b);
+  x ^= x >>> 13;
+  x = Math.imul(x, 0xc2b2ae35);
+  x ^= x >>> 16;
+  return (x >>> 0) / 4294967296;
+}
+
+/** Reading i: devices in round-robin, event time advancing at the reference rate; ~1% re-sent duplicates, ~2% outliers. */
+function eventAt(i: number): Event {
+  if (i > DEVICES && u(i * 3 + 1) < 0.01) return eventAt(i - DEVICES);
+  const dev = i % DEVICES;
+  const k = Math.floor(i / DEVICES);
+  return {
+    id: `tracker-${dev}/${k}`,
+    ts: Math.floor(k * PERIOD_MS),
+    device: `tracker-${dev}`,
+    kind: "telemetry",
+    payload: { altitude: u(i * 3 + 2) < 0.02 ? 9000 : 1000 + u(i * 7) * 2000, temp_c: u(i * 11) * 30 },
+  };
 }
 
 /** The same computation as a hand-written loop: the baseline. */
-function baseline(events: Event[]): { perSec: number; results: number } {
+function baseline(count: number, from = 0): { perSec: number; results: number } {
   const t0 = performance.now();
   const seen = new Map<string, number>();
   const ring: string[] = new Array(200_000);
@@ -116,7 +119,8 @@ function baseline(events: Event[]): { perSec: number; results: number } {
   let tail = 0;
   const wins = new Map<string, { start: number; n: number; sum: number }>();
   let results = 0;
-  for (const e of events) {
+  for (let i = from; i < from + count; i++) {
+    const e = eventAt(i);
     const alt = e.payload.altitude as number;
     if (!(alt >= 500 && alt <= 4500)) continue;
     const m: Event = { ...e, payload: { ...e.payload, temp_f: ((e.payload.temp_c as number) * 9) / 5 + 32 } };
@@ -138,7 +142,7 @@ function baseline(events: Event[]): { perSec: number; results: number } {
     if (!w) wins.set(m.device, cur);
   }
   const ms = performance.now() - t0;
-  return { perSec: (events.length / ms) * 1000, results };
+  return { perSec: (count / ms) * 1000, results };
 }
 
 async function waitQuiet(r: Rig): Promise<void> {
@@ -151,14 +155,14 @@ async function waitQuiet(r: Rig): Promise<void> {
   }
 }
 
-async function throughput(events: Event[]): Promise<{ perSec: number; results: number }> {
+async function throughput(count: number): Promise<{ perSec: number; results: number }> {
   const r = await rig(TOPOLOGY);
   const t0 = performance.now();
   const B = 4096;
-  for (let i = 0; i < events.length; i += B) {
+  for (let i = 0; i < count; i += B) {
     let ok = true;
-    const end = Math.min(events.length, i + B);
-    for (let j = i; j < end; j++) ok = r.p.ingest(events[j]!, "gen") && ok;
+    const end = Math.min(count, i + B);
+    for (let j = i; j < end; j++) ok = r.p.ingest(eventAt(j), "gen") && ok;
     if (!ok) await r.p.drained();
   }
   await waitQuiet(r);
@@ -166,19 +170,19 @@ async function throughput(events: Event[]): Promise<{ perSec: number; results: n
   const results = r.counted();
   if (process.env.BENCH_VERBOSE) console.error(JSON.stringify((r.p.stats.summary() as { nodes: unknown }).nodes), ms);
   await r.close();
-  return { perSec: (events.length / ms) * 1000, results };
+  return { perSec: (count / ms) * 1000, results };
 }
 
 async function latency(seconds: number): Promise<{ p50: number; p99: number; p999: number; offered: number }> {
   const r = await rig(TOPOLOGY);
-  const events = makeEvents(RATE * seconds + DEVICES, 11);
+  const total = RATE * seconds + DEVICES;
   let i = 0;
   const t0 = performance.now();
   await new Promise<void>((done) => {
     const step = () => {
-      const due = Math.min(events.length, Math.floor(((performance.now() - t0) / 1000) * RATE));
-      while (i < due) r.p.ingest(events[i++]!, "gen");
-      if (i >= events.length) return done();
+      const due = Math.min(total, Math.floor(((performance.now() - t0) / 1000) * RATE));
+      while (i < due) r.p.ingest(eventAt(i++), "gen");
+      if (i >= total) return done();
       setTimeout(step, 1);
     };
     step();
@@ -235,12 +239,12 @@ function twentyOps(variant: number): string {
 
 async function reload(): Promise<{ swapMs: number; totalMs: number; lost: number }> {
   const r = await rig(twentyOps(-1));
-  const events = makeEvents(200_000, 3);
+  const count = 200_000;
   let i = 0;
   let running = true;
   const producer = (async () => {
-    while (running && i < events.length) {
-      for (let k = 0; k < 100 && i < events.length; k++) r.p.ingest(events[i++]!, "gen"); // ~10k events/s
+    while (running && i < count) {
+      for (let k = 0; k < 100 && i < count; k++) r.p.ingest(eventAt(i++), "gen"); // ~10k events/s
       await new Promise((res) => setTimeout(res, 10));
     }
   })();
@@ -263,15 +267,14 @@ async function reload(): Promise<{ swapMs: number; totalMs: number; lost: number
 }
 
 const N = Number(process.env.BENCH_N ?? 2_000_000);
-const events = makeEvents(N);
 // warm-up both paths, then measure (best of 3 each, alternating)
-baseline(events.slice(0, 200_000));
-await throughput(events.slice(0, 200_000));
+baseline(200_000);
+await throughput(200_000);
 const base: number[] = [];
 const pipe: number[] = [];
 for (let k = 0; k < 3; k++) {
-  base.push(baseline(events).perSec);
-  pipe.push((await throughput(events)).perSec);
+  base.push(baseline(N).perSec);
+  pipe.push((await throughput(N)).perSec);
 }
 const bestBase = Math.max(...base);
 const bestPipe = Math.max(...pipe);

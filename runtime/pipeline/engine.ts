@@ -93,6 +93,8 @@ export class Engine {
   private readonly ingestBlocking = new Set<Inbox>();
   private scheduled = false;
   private stopped = false;
+  /** Events are taken (queued) before `begin()`, but nothing runs until then. */
+  private begun = false;
   private waiters: (() => void)[] = [];
   private readonly clock: Clock;
   private readonly stats: PipelineStats;
@@ -216,8 +218,14 @@ export class Engine {
     return new Promise((r) => this.waiters.push(r));
   }
 
+  /** Start processing (the component started, or a reload swapped this engine in). */
+  begin(): void {
+    this.begun = true;
+    this.schedule();
+  }
+
   schedule(): void {
-    if (this.scheduled || this.stopped) return;
+    if (this.scheduled || this.stopped || !this.begun) return;
     this.scheduled = true;
     setImmediate(() => {
       this.scheduled = false;
@@ -227,7 +235,7 @@ export class Engine {
 
   /** Run operators until nothing can move (or the budget is spent), then feed the sinks. */
   pump(budget = PUMP_BUDGET, ignoreBlock = false): void {
-    if (this.stopped) return;
+    if (this.stopped || (!this.begun && !ignoreBlock)) return;
     let progress = true;
     const now = this.clock.now();
     while (progress && budget > 0) {

@@ -219,6 +219,7 @@ class Pipeline implements PipelineComponent {
         });
         if (old) {
           // the old definition finishes what it was given, then closes
+          old.kick();
           void old.idle().then(() => old.close());
         }
         this.runners.set(name, runner);
@@ -228,6 +229,7 @@ class Pipeline implements PipelineComponent {
     for (const [name, r] of this.runners)
       if (!used.has(name)) {
         this.runners.delete(name);
+        r.kick();
         void r.idle().then(() => r.close());
       }
     if (restore) for (const q of restore.queued) if (!engine.requeue(q.name, q.events)) this.s.log.warn({ node: q.name, events: q.events.length }, "checkpointed events for a node that no longer exists were dropped");
@@ -291,7 +293,7 @@ class Pipeline implements PipelineComponent {
       this.timers[1] = this.s.clock.setTimeout(cp, every);
     };
     this.timers = [this.s.clock.setTimeout(tick, tickMs), this.s.clock.setTimeout(cp, every)];
-    this.current.schedule();
+    this.current.begin();
   }
 
   async stop(): Promise<void> {
@@ -346,7 +348,7 @@ class Pipeline implements PipelineComponent {
       this.cfg = cfg;
       this.current = this.build(cfg, old);
       old.stop();
-      this.current.schedule();
+      if (this.running) this.current.begin();
       const ms = performance.now() - t0;
       await this.syncHttpSources().catch((e: unknown) => this.s.log.error({ err: errorMessage(e) }, "pipeline http source failed to start after reload"));
       this.stats.reloads.ok++;
