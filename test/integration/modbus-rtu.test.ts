@@ -11,7 +11,7 @@ import { canRunRealSlave, recordingContext, startRelay, startPtyPair, startRealS
 import { tempDir, waitFor, type Peer } from "../helpers/peer.js";
 
 const available = canRunRealSlave();
-if (!available) console.log("# skipped: needs socat, /usr/bin/python3 with python3-pymodbus and python3-serial-asyncio");
+const PEERS = "socat and /usr/bin/python3 with python3-pymodbus and python3-serial-asyncio are installed (.ci/run installs them)";
 
 const bus = (port: string, extra: Record<string, unknown> = {}) =>
   ({ name: "rs485-1", port, baudRate: 9600, parity: "none", timeoutMs: 400, retries: 2, reopen: { minMs: 100, maxMs: 400 }, slaveBackoff: { after: 2, maxMs: 1000 }, ...extra }) as unknown as ModbusDriverConfig;
@@ -48,7 +48,7 @@ function cases(): Case[] {
 }
 
 test("reads presets and writes then reads back every type and word order", async () => {
-  if (!available) return;
+  assert.ok(available, PEERS);
   const t = tempDir("ridge-modbus-");
   const pty = await startPtyPair(t.dir, "master", "slave");
   const slave = await startRealSlave(`${t.dir}/slave`, { units: [1, 2] });
@@ -107,7 +107,7 @@ test("reads presets and writes then reads back every type and word order", async
 });
 
 test("a missing slave id times out and is counted while the other keeps being polled", async () => {
-  if (!available) return;
+  assert.ok(available, PEERS);
   const t = tempDir("ridge-modbus-");
   const pty = await startPtyPair(t.dir, "master", "slave");
   const slave = await startRealSlave(`${t.dir}/slave`, { units: [1, 2] });
@@ -135,7 +135,7 @@ test("a missing slave id times out and is counted while the other keeps being po
 });
 
 test("noise between the ptys: corrupted answers are counted as CRC errors and retried", async () => {
-  if (!available) return;
+  assert.ok(available, PEERS);
   const t = tempDir("ridge-modbus-");
   // master end ⇄ [relay flips bits in every 3rd answer] ⇄ slave end
   const near = await startPtyPair(t.dir, "master", "relayM");
@@ -169,7 +169,7 @@ test("noise between the ptys: corrupted answers are counted as CRC errors and re
 });
 
 test("the port vanishes and comes back: reported down, reopened, polling resumes", async () => {
-  if (!available) return;
+  assert.ok(available, PEERS);
   const t = tempDir("ridge-modbus-");
   let pty: Peer = await startPtyPair(t.dir, "master", "slave");
   let slave: Peer = await startRealSlave(`${t.dir}/slave`, { units: [1] });
