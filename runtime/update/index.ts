@@ -30,7 +30,19 @@ function runCommand(cmd: string, timeoutMs: number): Promise<HealthResult> {
   });
 }
 
-export async function createUpdateComponent(s: Services): Promise<Component | undefined> {
+export interface UpdateComponentOptions {
+  /** How the runtime restarts into the chosen slot (default: SIGTERM to itself, exit code 75 for the launcher). */
+  requestRestart?(reason: string): void;
+}
+
+function restartProcess(): void {
+  process.once("exit", () => {
+    process.exitCode = EXIT_RESTART;
+  });
+  process.kill(process.pid, "SIGTERM");
+}
+
+export async function createUpdateComponent(s: Services, opts: UpdateComponentOptions = {}): Promise<Component | undefined> {
   const cfg = s.config.ota;
   if (!cfg) return undefined;
   const log = s.log.child({ component: "ota" });
@@ -65,6 +77,8 @@ export async function createUpdateComponent(s: Services): Promise<Component | un
 
   const publish = (st: UpdateState) => {
     for (const n of stateNames) stateGauge.set({ state: n }, n === st.s ? 1 : 0);
+    // What the gateway runs changed: the attestation log re-measures it.
+    if (st.s === "committed") for (const h of s.measureHooks) h({ kind: "runtime", name: `${st.target.name}@${st.target.version}`, data: new Uint8Array(Buffer.from(st.target.hashes.sha256 ?? "", "hex")) });
     const up = s.sinks.get("uplink");
     if (!up) return;
     const at = s.clock.now();
@@ -92,10 +106,7 @@ export async function createUpdateComponent(s: Services): Promise<Component | un
     onProgress: (p) => progressGauge.set(p.received),
     requestRestart: (reason) => {
       log.warn({ reason }, "ota: restarting into the chosen slot");
-      process.once("exit", () => {
-        process.exitCode = EXIT_RESTART;
-      });
-      process.kill(process.pid, "SIGTERM");
+      (opts.requestRestart ?? restartProcess)(reason);
     },
   });
 
@@ -110,14 +121,14 @@ export async function createUpdateComponent(s: Services): Promise<Component | un
 
   let timer: Timer | undefined;
   let lastError: string | undefined;
-  const check = async (trigger: "poll" | "notify" | "api") => {
+  const check = async (trigger: "poll" | "notify" | "api", target?: string) => {
     if (!launcherRuns) {
       lastError = "E_OTA_NO_LAUNCHER: this gateway was not started by `ridge boot`; runtime-level A/B updates need the launcher";
       log.warn({}, lastError);
       return;
     }
     try {
-      await agent.check(trigger);
+      await agent.check(trigger, target ? { target } : {});
       lastError = undefined;
     } catch (e) {
       lastError = `${errorCode(e)}: ${errorMessage(e)}`;
@@ -134,9 +145,18 @@ export async function createUpdateComponent(s: Services): Promise<Component | un
     );
   };
 
-  s.downlink.on("ota", (_suffix, _payload) => {
-    log.info({}, "ota: notified by the cloud; checking now");
-    void check("notify");
+  // `ridge/<id>/down/ota[/…]`: a notification that something was published; the payload is not
+  // trusted for anything (it may name a target: the signed metadata still decides what installs).
+  s.downlink.on("ota", (_suffix, payload) => {
+    let target: string | undefined;
+    try {
+      const v = JSON.parse(payload.toString("utf8")) as { target?: unknown };
+      if (typeof v.target === "string" && v.target.length < 256) target = v.target;
+    } catch {
+      /* an empty or non-JSON notification means "check now" */
+    }
+    log.info({ target }, "ota: notified by the cloud; checking now");
+    void check("notify", target);
   });
   s.routes.add("GET", "/ota/state", () => ({ body: { ...agent.status(), lastError } }));
   s.routes.add("POST", "/ota/check", () => {
@@ -163,7 +183,8 @@ export async function createUpdateComponent(s: Services): Promise<Component | un
     },
     status() {
       const st = agent.status();
-      return { state: st.state.s, active: st.active, version: st.runningVersion, floor: st.floor, attemptsLeft: st.attemptsLeft, progress: st.progress, ...(lastError ? { lastError } : {}) };
+      const p = st.progress && st.state.s === "downloading" ? `${Math.floor((st.progress.received / st.progress.total) * 100)}% (${(st.progress.received / 2 ** 20).toFixed(1)}/${(st.progress.total / 2 ** 20).toFixed(1)} MiB)` : undefined;
+      return { state: st.state.s, active: st.active, version: st.runningVersion, floor: st.floor ?? "none", attemptsLeft: st.attemptsLeft, ...(p ? { progress: p } : {}), ...(lastError ? { lastError } : {}) };
     },
   };
 }

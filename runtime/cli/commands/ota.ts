@@ -27,6 +27,7 @@ import {
   artifactKinds,
   isVersion,
   type ArtifactKind,
+  type AgentStatus,
   type PublishReport,
   type RoleKeySpec,
   type RoleName,
@@ -34,6 +35,7 @@ import {
   type TargetCustom,
 } from "../../../ota/index.js";
 import { openDatabase } from "../../store/db.js";
+import { controlRequest } from "../../control/client.js";
 import { VERSION } from "../../version.js";
 import { parseCommand } from "../args.js";
 
@@ -274,6 +276,14 @@ const commands: Record<string, (argv: string[]) => Promise<number>> = {
     const a = parseCommand(argv, { usage: "ridge ota status [--board NAME] [--data DIR] [--json]", summary: "The OTA state, slots, boot attempts and recent history.", options: { board: { type: "string" }, data: { type: "string" }, json: { type: "boolean" } } });
     if (!a) return 0;
     const { board, dataDir } = boardAndData(a.values);
+    // The running gateway knows the download progress: ask it first, else read the database.
+    const live = await controlRequest(dataDir, "GET", "/ota/state", undefined, 3000).catch(() => undefined);
+    if (live?.status === 200 && live.body && typeof live.body === "object") {
+      const b = live.body as AgentStatus & { lastError?: string };
+      if (a.values.json) console.log(JSON.stringify(b, null, 1));
+      else printStatus(b);
+      return 0;
+    }
     if (!existsSync(join(dataDir, "ridgeline.db"))) throw new RidgeError("E_OTA_NO_STATE", "config", `no gateway database in ${dataDir}`);
     const db = openDatabase(dataDir);
     try {
@@ -299,16 +309,22 @@ const commands: Record<string, (argv: string[]) => Promise<number>> = {
         console.log(JSON.stringify(s, null, 1));
         return 0;
       }
-      const st = s.state;
-      console.log(`state: ${st.s}${"target" in st && st.target ? ` (${st.target.name} ${st.target.version})` : ""}${"reason" in st ? `: ${st.code} ${st.reason}` : ""}`);
-      console.log(`active slot: ${s.active}, running ${s.runningVersion}, boot attempts left ${s.attemptsLeft ?? "?"}, anti-rollback floor ${s.floor ?? "none"}`);
-      for (const h of s.history) console.log(`  ${new Date(h.at).toISOString()}  ${h.state}${h.version ? ` ${h.version}` : ""}${h.code ? `  ${h.code}: ${h.reason}` : ""}`);
+      printStatus(s);
       return 0;
     } finally {
       db.close();
     }
   },
 };
+
+function printStatus(s: AgentStatus & { lastError?: string }): void {
+  const st = s.state;
+  console.log(`state: ${st.s}${"target" in st && st.target ? ` (${st.target.name} ${st.target.version})` : ""}${"reason" in st ? `: ${st.code} ${st.reason}` : ""}`);
+  if (s.progress && st.s === "downloading") console.log(`download: ${Math.floor((s.progress.received / s.progress.total) * 100)}% (${s.progress.received} of ${s.progress.total} bytes)`);
+  console.log(`active slot: ${s.active}, running ${s.runningVersion}, boot attempts left ${s.attemptsLeft ?? "?"}, anti-rollback floor ${s.floor ?? "none"}`);
+  if (s.lastError) console.log(`last error: ${s.lastError}`);
+  for (const h of s.history) console.log(`  ${new Date(h.at).toISOString()}  ${h.state}${h.version ? ` ${h.version}` : ""}${h.code ? `  ${h.code}: ${h.reason}` : ""}`);
+}
 
 export async function run(argv: string[]): Promise<number> {
   const [sub, ...rest] = argv;
