@@ -107,13 +107,15 @@ export class MeasurementLog {
 export type ReplayResult = { ok: true; pcrs: Map<number, Uint8Array> } | { ok: false; reason: string; seq?: number };
 
 /**
- * Replay `events` in one bank from the initial values. Total over hostile input: a missing or
+ * Replay `events` in one bank from the initial values (or, with `from`, continue from the PCR
+ * values the first `from.count` events were already replayed to). Total over hostile input: a missing or
  * malformed digest for that bank ends in { ok: false }.
  */
-export function replayLog(events: readonly MeasurementEvent[], bank: HashAlg): ReplayResult {
+export function replayLog(events: readonly MeasurementEvent[], bank: HashAlg, from?: { count: number; pcrs: ReadonlyMap<number, Uint8Array> }): ReplayResult {
   const size = bank === "sha1" ? 20 : bank === "sha384" ? 48 : bank === "sha512" ? 64 : 32;
-  const pcrs = new Map<number, Uint8Array>();
-  for (const e of events) {
+  const pcrs = new Map<number, Uint8Array>(from?.pcrs ?? []);
+  for (let k = from?.count ?? 0; k < events.length; k++) {
+    const e = events[k]!;
     if (!Number.isInteger(e.pcr) || e.pcr < 0 || e.pcr >= PCR_COUNT) return { ok: false, reason: `event ${e.seq}: PCR ${e.pcr} out of range`, seq: e.seq };
     const d = (e.digests as Partial<Record<string, string>>)[bank];
     if (typeof d !== "string" || d.length !== size * 2 || !/^[0-9a-f]+$/.test(d)) {

@@ -82,14 +82,42 @@ export interface VerifierOptions {
   store: VerifierStore;
   audit?: AuditLog;
   clock: Clock;
+  /** Replay only the events new since the gateway's last quote when the rest is unchanged (default true). */
+  incrementalReplay?: boolean;
 }
 
 const hex = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString("hex");
 const unhex = (s: string) => Uint8Array.from(Buffer.from(s, "hex"));
 const eq = (a: Uint8Array, b: Uint8Array) => a.length === b.length && a.every((x, i) => x === b[i]);
 
+/** What the last replay of a gateway's log gave, so the next quote replays only the new events. */
+interface ReplayMemo {
+  count: number;
+  prefixHash: string;
+  pcrs: Map<number, Uint8Array>;
+}
+
 export class Verifier {
+  private readonly replayMemo = new Map<string, ReplayMemo>();
   constructor(private readonly o: VerifierOptions) {}
+
+  /**
+   * Replay incrementally: a gateway's log only grows between quotes of one boot, so when the
+   * evidence's first `count` events are byte-for-byte those replayed last time, start from there.
+   */
+  private replay(gateway: string, log: Evidence["log"], bank: HashAlg) {
+    const key = `${gateway}\u0000${bank}`;
+    const memo = this.replayMemo.get(key);
+    const prefixHash = (n: number) => hex(sha256(new TextEncoder().encode(JSON.stringify(log.slice(0, n)))));
+    if (this.o.incrementalReplay === false) return replayLog(log, bank);
+    const from = memo && memo.count <= log.length && prefixHash(memo.count) === memo.prefixHash ? memo : undefined;
+    const rp = replayLog(log, bank, from);
+    if (rp.ok) {
+      if (this.replayMemo.size > 10_000) this.replayMemo.clear();
+      this.replayMemo.set(key, { count: log.length, prefixHash: prefixHash(log.length), pcrs: rp.pcrs });
+    }
+    return rp;
+  }
 
   get policy(): Policy {
     return this.o.policy;
@@ -300,7 +328,7 @@ export class Verifier {
     }
     let runtimeVersion: string | undefined;
     for (const s of q.pcrSelect) {
-      const rp = replayLog(ev.log, s.hash);
+      const rp = this.replay(gwId, ev.log, s.hash);
       if (!rp.ok) {
         fail(REASON.LOG_REPLAY, rp.reason);
         continue;

@@ -151,6 +151,27 @@ test("re-signed quotes: bad magic, wrong PCR selection (missing PCRs), clock che
   assert.equal(codes(v2.verifier.verify(await old.attester.quote(n), { expectedNonce: n })), [REASON.RUNTIME_VERSION]);
 });
 
+test("incremental replay: a grown log still verifies; an early event edited after a pass is caught", async () => {
+  const gw = await makeGateway();
+  const policy = basePolicy(gw.pem);
+  const extra = new TextEncoder().encode("second model");
+  (policy.reference as Record<string, unknown[]>)["model:*"]!.push({ sm3: Buffer.from((await import("../../attest/index.js")).sm3(extra)).toString("hex") });
+  const v = makeVerifier(policy, gw.clock);
+  let n = v.verifier.issueNonce("gw-1");
+  assert.ok(v.verifier.verify(await gw.attester.quote(n), { expectedNonce: n }).ok);
+  await gw.attester.measure({ type: "model", component: "model:second", description: "models/second", data: extra });
+  n = v.verifier.issueNonce("gw-1");
+  const grown = v.verifier.verify(await gw.attester.quote(n), { expectedNonce: n });
+  assert.equal(grown.reasons, []);
+  n = v.verifier.issueNonce("gw-1");
+  const e = clone(await gw.attester.quote(n));
+  e.log[0]!.digests.sm3 = "77".repeat(32);
+  assert.ok(codes(v.verifier.verify(e, { expectedNonce: n })).includes(REASON.LOG_REPLAY));
+  // and the memo was not poisoned by the bad log
+  n = v.verifier.issueNonce("gw-1");
+  assert.equal(v.verifier.verify(await gw.attester.quote(n), { expectedNonce: n }).reasons, []);
+});
+
 test("hostile evidence: garbage, truncated, oversize, unknown gateway — fail verdicts, recorded, no throw", async () => {
   const gw = await makeGateway();
   const v = makeVerifier(basePolicy(gw.pem), gw.clock);
