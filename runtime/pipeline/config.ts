@@ -192,8 +192,8 @@ const operatorEntry = z
     }
     const r = (operatorKinds[kind as OperatorKind] as z.ZodTypeAny).safeParse(o[kind]);
     if (!r.success) for (const is of r.error.issues) ctx.addIssue({ ...is, path: [kind, ...is.path] } as z.IssueData);
-    const ri = names.safeParse(o.input);
-    if (!ri.success) ctx.addIssue({ code: "custom", path: ["input"], message: "an operator needs `input: <source or operator>` (a name or a list of names)", params: { code: "E_PIPELINE_INPUT" } });
+    if (o.input !== undefined && !names.safeParse(o.input).success)
+      ctx.addIssue({ code: "custom", path: ["input"], message: "`input` is a source or operator name, or a list of them", params: { code: "E_PIPELINE_INPUT" } });
     if (o.edge !== undefined) {
       const re = edgeConfig.safeParse(o.edge);
       if (!re.success) for (const is of re.error.issues) ctx.addIssue({ ...is, path: ["edge", ...is.path] } as z.IssueData);
@@ -208,7 +208,7 @@ const operatorEntry = z
     const kind = Object.keys(o).find((k) => !EXTRA_KEYS.includes(k)) as OperatorKind;
     const spec = (operatorKinds[kind] as z.ZodTypeAny).parse(o[kind]) as unknown;
     const def = (kind === "window" ? { kind, spec, aggregate: o.aggregate ?? {} } : { kind, spec }) as OperatorDef;
-    return { ...def, input: names.parse(o.input), edge: edgeConfig.parse(o.edge ?? {}) } as OperatorDef & { input: string[]; edge: EdgeConfig };
+    return { ...def, input: o.input === undefined ? [] : names.parse(o.input), edge: edgeConfig.parse(o.edge ?? {}) } as OperatorDef & { input: string[]; edge: EdgeConfig };
   });
 export type OperatorConfig = z.output<typeof operatorEntry>;
 
@@ -316,7 +316,10 @@ function validateTopology(p: { sources: Record<string, unknown>; operators: Reco
   const known = () => [...owner.entries()].filter(([, s]) => s !== "sinks").map(([n]) => n).join(", ") || "none";
   const deps = new Map<string, string[]>();
   const routed = new Set<string>();
+  for (const op of Object.values(p.operators)) if (op.kind === "route") for (const c of op.spec) for (const t of c.to) routed.add(t);
   for (const [name, op] of Object.entries(p.operators)) {
+    if (op.input.length === 0 && !routed.has(name))
+      ctx.addIssue({ code: "custom", path: ["operators", name], message: `operator "${name}" needs \`input: <source or operator>\` (or a route sending to it)`, params: { code: "E_PIPELINE_INPUT" } });
     op.input.forEach((ref, i) => {
       const r = readable(ref);
       const path = ["operators", name, "input", ...(op.input.length > 1 ? [i] : [])];
@@ -330,10 +333,7 @@ function validateTopology(p: { sources: Record<string, unknown>; operators: Reco
           const o = owner.get(t);
           if (o !== "sinks" && o !== "operators")
             ctx.addIssue({ code: "custom", path: ["operators", name, "route", ci, "to", ...(c.to.length > 1 ? [ti] : [])], message: `no sink or operator named "${t}"`, params: { code: "E_PIPELINE_REFERENCE" } });
-          else {
-            routed.add(t);
-            if (o === "operators") deps.set(t, [...(deps.get(t) ?? []), name]);
-          }
+          else if (o === "operators") deps.set(t, [...(deps.get(t) ?? []), name]);
         }),
       );
   }

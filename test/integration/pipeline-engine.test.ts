@@ -7,7 +7,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { systemClock } from "../../core/clock.js";
+import { FakeClock, systemClock } from "../../core/clock.js";
 import type { DriverContext } from "../../core/driver.js";
 import type { Event } from "../../core/event.js";
 import { SimDriver } from "../../drivers/sim/index.js";
@@ -212,6 +212,50 @@ test("ridge pipeline reload over the control socket: ok, then a bad config → e
     await waitFor("flow", () => rig.sink("all").events.some((e) => e.payload.doubled === 8));
   } finally {
     await server.stop();
+    await rig.cleanup();
+  }
+});
+
+test("route to an operator and a sink, sliding windows and idle watermarks driven by the component's clock", async () => {
+  const clock = new FakeClock(1_000_000);
+  const rig = await makeRig(
+    BASE +
+      `pipeline:
+  sources: { gen: { from: gen } }
+  operators:
+    r: { route: [ { when: "payload.v >= 10", to: [big, hot] }, { to: sl } ], input: gen }
+    sl: { window: { sliding: { size: 1s, hop: 500ms }, watermark: 0, idle: 2s }, aggregate: { n: "count()" } }
+  sinks:
+    big: { log: {} }
+    hot: { log: {} }
+    wins: { log: {}, input: sl }
+`,
+    { clock, tickMs: 100 },
+  );
+  try {
+    await rig.p.start();
+    rig.p.ingest(ev("a", 1, 100, { v: 1 }), "gen");
+    rig.p.ingest(ev("a", 2, 700, { v: 2 }), "gen");
+    rig.p.ingest(ev("a", 3, 800, { v: 50 }), "gen");
+    await settle(10);
+    assert.equal(rig.sink("big").events.map((e) => e.id), ["a/3"]);
+    assert.equal(rig.sink("hot").events.map((e) => e.id), ["a/3"]);
+    assert.equal(rig.sink("wins").events.map((e) => e.id), ["sl/a/-500-500"]); // watermark 700 passed its end
+    // device a goes quiet: after `idle` the clock moves its watermark and the windows close
+    await clock.advance(1000);
+    await settle(10);
+    assert.is(rig.sink("wins").events.length, 1);
+    for (let i = 0; i < 40; i++) {
+      await clock.advance(100);
+      await settle(2);
+    }
+    await waitFor("windows closed by idle watermark", () => rig.sink("wins").events.length === 3);
+    const got = Object.fromEntries(rig.sink("wins").events.map((e) => [e.id, e.payload.n]));
+    assert.equal(got, { "sl/a/-500-500": 1, "sl/a/0-1000": 2, "sl/a/500-1500": 1 });
+    const st = (await rig.s.routes.match("GET", "/pipeline")!({} as ControlRequest)).body as { operators: Record<string, unknown>; nodes: Record<string, { in: number }> };
+    assert.is(st.nodes.r!.in, 3);
+    assert.ok(st.operators.sl);
+  } finally {
     await rig.cleanup();
   }
 });
