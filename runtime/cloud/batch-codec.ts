@@ -13,10 +13,13 @@ export type BatchFormat = "jsonl" | "cbor";
 // RFC 8949 §4.2.1 preferred serialization: shortest length forms (cbor-x defaults to 16-bit map sizes), no record extension.
 const cbor = new Encoder({ variableMapSize: true, useRecords: false, tagUint8Array: false });
 
-/** Build a payload from events already serialized as JSON (the queue's stored bodies). */
-export function encodeBatch(format: BatchFormat, jsonBodies: readonly string[]): Buffer {
-  if (format === "jsonl") return Buffer.from(jsonBodies.length ? jsonBodies.join("\n") + "\n" : "", "utf8");
-  return Buffer.from(cbor.encode(jsonBodies.map((b) => JSON.parse(b) as unknown)));
+/**
+ * Build a payload from events already serialized as JSON lines (the queue's stored rows: each
+ * string is one or more events joined by "\n"; JSON text never holds a raw line break).
+ */
+export function encodeBatch(format: BatchFormat, jsonLines: readonly string[]): Buffer {
+  if (format === "jsonl") return Buffer.from(jsonLines.length ? jsonLines.join("\n") + "\n" : "", "utf8");
+  return Buffer.from(cbor.encode(jsonLines.flatMap((chunk) => chunk.split("\n").map((l) => JSON.parse(l) as unknown))));
 }
 
 export type DecodedBatch = { ok: true; events: Event[] } | { ok: false; reason: string };

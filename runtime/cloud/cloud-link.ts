@@ -349,14 +349,16 @@ export class CloudLink {
         if (this.o.queue.depth(p) === 0) continue;
         const rows = this.o.queue.read(p, this.cursor[p], cfg.batch.maxEvents, cfg.batch.maxBytes);
         if (rows.length === 0) continue;
-        // One kind per batch (the topic names it): cut at the first change of kind.
+        // One kind per batch (the topic names it): cut at the first row of another kind.
         const kind = rows[0]!.kind;
-        let n = 1;
-        while (n < rows.length && rows[n]!.kind === kind) n++;
+        let k = 1;
+        while (k < rows.length && rows[k]!.kind === kind) k++;
+        const batch = rows.slice(0, k);
+        let n = 0;
+        for (const r of batch) n += r.n;
         if (p !== "alarm" && !this.allowPaced(n)) break outer;
-        const batch = rows.slice(0, n);
         const first = batch[0]!.seq;
-        const last = batch[n - 1]!.seq;
+        const last = batch[k - 1]!.seq;
         this.cursor[p] = last;
         const payload = encodeBatch(cfg.format, batch.map((r) => r.body));
         const f: Inflight = { priority: p, first, last, events: n };

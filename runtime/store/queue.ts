@@ -23,9 +23,12 @@ import { RidgeError } from "../../core/errors.js";
 
 /** Send order: highest priority first. Eviction walks this list backwards. */
 export const PRIORITIES: readonly Priority[] = ["alarm", "state", "telemetry"];
-const TABLE: Record<Priority, string> = { alarm: "uplink_q_alarm", state: "uplink_q_state", telemetry: "uplink_q_telemetry" };
-/** Row overhead counted against maxBytes beside the body (rowid, columns, b-tree cell). */
-export const ROW_OVERHEAD = 40;
+const TABLE: Record<Priority, string> = { alarm: "uplink_rows_alarm", state: "uplink_rows_state", telemetry: "uplink_rows_telemetry" };
+/** Per-event overhead counted against maxBytes beside its JSON body (line break, row and b-tree share). */
+export const EVENT_OVERHEAD = 16;
+/** Events of one class and kind committed together are packed into rows of at most this many (JSON lines). */
+export const EVENTS_PER_ROW = 100;
+const BYTES_PER_ROW = 64 * 1024;
 
 export type EvictReason = "limit" | "ttl" | "disk-full";
 
@@ -71,11 +74,18 @@ class DiskReserve {
   }
 }
 
+/** One stored row: `n` consecutive events of one class and kind, as JSON lines (no trailing newline). */
 export interface QueuedRow {
   seq: number;
   kind: string;
+  n: number;
   bytes: number;
   body: string;
+}
+
+/** The events of stored rows (tests, tools). */
+export function rowEvents(rows: readonly QueuedRow[]): Event[] {
+  return rows.flatMap((r) => r.body.split("\n").map((l) => JSON.parse(l) as Event));
 }
 
 export interface ClassStats {
@@ -161,14 +171,14 @@ export class UplinkQueue {
     this.reserve = new DiskReserve(db.memory ? undefined : `${db.name}.reserve`, opts.reserveBytes ?? 2 * 1024 * 1024);
     this.reserve.restore();
     for (const p of PRIORITIES)
-      db.exec(`CREATE TABLE IF NOT EXISTS ${TABLE[p]} (seq INTEGER PRIMARY KEY, at INTEGER NOT NULL, kind TEXT NOT NULL, bytes INTEGER NOT NULL, body TEXT NOT NULL)`);
+      db.exec(`CREATE TABLE IF NOT EXISTS ${TABLE[p]} (seq INTEGER PRIMARY KEY, at INTEGER NOT NULL, kind TEXT NOT NULL, n INTEGER NOT NULL, bytes INTEGER NOT NULL, body TEXT NOT NULL)`);
     db.exec("CREATE TABLE IF NOT EXISTS uplink_stats (prio TEXT PRIMARY KEY, events INTEGER NOT NULL, bytes INTEGER NOT NULL)");
     const per = <T>(f: (p: Priority, t: string) => T): Record<Priority, T> => ({ alarm: f("alarm", TABLE.alarm), state: f("state", TABLE.state), telemetry: f("telemetry", TABLE.telemetry) });
     this.st = {
-      insert: per((_p, t) => db.prepare(`INSERT INTO ${t} (seq, at, kind, bytes, body) VALUES (?, ?, ?, ?, ?)`)),
-      read: per((_p, t) => db.prepare(`SELECT seq, kind, bytes, body FROM ${t} WHERE seq > ? ORDER BY seq LIMIT ?`)),
-      head: per((_p, t) => db.prepare(`SELECT seq, at, bytes FROM ${t} ORDER BY seq LIMIT ?`)),
-      rangeSum: per((_p, t) => db.prepare(`SELECT count(*) AS n, coalesce(sum(bytes), 0) AS b FROM ${t} WHERE seq BETWEEN ? AND ?`)),
+      insert: per((_p, t) => db.prepare(`INSERT INTO ${t} (seq, at, kind, n, bytes, body) VALUES (?, ?, ?, ?, ?, ?)`)),
+      read: per((_p, t) => db.prepare(`SELECT seq, kind, n, bytes, body FROM ${t} WHERE seq > ? ORDER BY seq LIMIT ?`)),
+      head: per((_p, t) => db.prepare(`SELECT seq, at, n, bytes FROM ${t} ORDER BY seq LIMIT ?`)),
+      rangeSum: per((_p, t) => db.prepare(`SELECT coalesce(sum(n), 0) AS n, coalesce(sum(bytes), 0) AS b FROM ${t} WHERE seq BETWEEN ? AND ?`)),
       rangeDelete: per((_p, t) => db.prepare(`DELETE FROM ${t} WHERE seq BETWEEN ? AND ?`)),
       setStats: db.prepare("INSERT OR REPLACE INTO uplink_stats (prio, events, bytes) VALUES (?, ?, ?)"),
     };
@@ -179,12 +189,28 @@ export class UplinkQueue {
     this.commitTx = db.transaction((rows: Row[]) => {
       const at = this.opts.clock.now();
       const touched = new Set<Priority>();
+      // Pack consecutive events of one class and kind into rows (queue order is kept within a class).
+      const open: Partial<Record<Priority, { kind: string; bodies: string[]; bytes: number }>> = {};
+      const put = (p: Priority) => {
+        const c = open[p];
+        if (!c || c.bodies.length === 0) return;
+        this.st.insert[p].run(++this.lastSeq[p], at, c.kind, c.bodies.length, c.bytes, c.bodies.join("\n"));
+        this.counts[p].events += c.bodies.length;
+        this.counts[p].bytes += c.bytes;
+        touched.add(p);
+        open[p] = undefined;
+      };
       for (const r of rows) {
-        this.st.insert[r.prio].run(++this.lastSeq[r.prio], at, r.kind, r.bytes, r.body);
-        this.counts[r.prio].events++;
-        this.counts[r.prio].bytes += r.bytes;
-        touched.add(r.prio);
+        let c = open[r.prio];
+        if (c && (c.kind !== r.kind || c.bodies.length >= EVENTS_PER_ROW || c.bytes + r.bytes > BYTES_PER_ROW)) {
+          put(r.prio);
+          c = undefined;
+        }
+        if (!c) open[r.prio] = c = { kind: r.kind, bodies: [], bytes: 0 };
+        c.bodies.push(r.body);
+        c.bytes += r.bytes;
       }
+      for (const p of PRIORITIES) put(p);
       for (const p of touched) this.saveStats(p);
     });
   }
@@ -196,7 +222,7 @@ export class UplinkQueue {
     // A class without a stats row (first start, or a database from before the stats table): count once.
     for (const p of PRIORITIES) {
       if (have.has(p)) continue;
-      const s = this.db.prepare(`SELECT count(*) AS n, coalesce(sum(bytes), 0) AS b FROM ${TABLE[p]}`).get() as { n: number; b: number };
+      const s = this.db.prepare(`SELECT coalesce(sum(n), 0) AS n, coalesce(sum(bytes), 0) AS b FROM ${TABLE[p]}`).get() as { n: number; b: number };
       this.counts[p] = { events: s.n, bytes: s.b };
       this.saveStats(p);
     }
@@ -234,7 +260,7 @@ export class UplinkQueue {
     for (const w of waiters)
       for (const e of w.events) {
         const body = JSON.stringify(e);
-        rows.push({ prio: priorityOf(e), kind: e.kind, body, bytes: body.length + ROW_OVERHEAD });
+        rows.push({ prio: priorityOf(e), kind: e.kind, body, bytes: body.length + EVENT_OVERHEAD });
       }
     let added = 0;
     try {
@@ -344,7 +370,7 @@ export class UplinkQueue {
     for (let i = PRIORITIES.length - 1; i >= PRIORITIES.indexOf(floor) && freed < bytes; i--) {
       const p = PRIORITIES[i]!;
       while (freed < bytes && this.counts[p].events > 0) {
-        const head = this.st.head[p].all(512) as { seq: number; at: number; bytes: number }[];
+        const head = this.st.head[p].all(64) as { seq: number; at: number; bytes: number }[];
         if (head.length === 0) break;
         let last = head[0]!.seq;
         let b = 0;
@@ -389,19 +415,22 @@ export class UplinkQueue {
     return s.b;
   }
 
-  /** Rows of one class after `afterSeq`, in order, up to `maxEvents` rows and about `maxBytes` (at least one row). */
+  /** Rows of one class after `afterSeq`, in order, holding up to about `maxEvents` events and `maxBytes` (at least one row). */
   read(p: Priority, afterSeq: number, maxEvents: number, maxBytes = Infinity): QueuedRow[] {
-    const rows = this.st.read[p].all(afterSeq, maxEvents) as QueuedRow[];
-    if (maxBytes === Infinity) return rows;
-    let b = 0;
-    for (let i = 0; i < rows.length; i++) {
-      b += rows[i]!.bytes;
-      if (b > maxBytes && i > 0) return rows.slice(0, i);
+    const out: QueuedRow[] = [];
+    let events = 0;
+    let bytes = 0;
+    for (const r of this.st.read[p].iterate(afterSeq, maxEvents) as IterableIterator<QueuedRow>) {
+      if (out.length > 0 && (events + r.n > maxEvents || bytes + r.bytes > maxBytes)) break;
+      out.push(r);
+      events += r.n;
+      bytes += r.bytes;
+      if (events >= maxEvents) break;
     }
-    return rows;
+    return out;
   }
 
-  /** The cloud acknowledged rows [first, last] of a class: delete them. */
+  /** The cloud acknowledged rows [first, last] of a class: delete them; returns the events deleted. */
   ack(p: Priority, first: number, last: number): number {
     const before = this.counts[p].events;
     this.deleteRange(p, first, last);

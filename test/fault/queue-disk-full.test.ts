@@ -12,7 +12,7 @@ import { join } from "node:path";
 import { systemClock } from "../../core/clock.js";
 import type { Event } from "../../core/event.js";
 import { openDatabase } from "../../runtime/store/db.js";
-import { UplinkQueue, type EvictReason } from "../../runtime/store/queue.js";
+import { UplinkQueue, rowEvents, type EvictReason } from "../../runtime/store/queue.js";
 import { tempDir } from "../helpers/peer.js";
 
 function ev(i: number, kind: string): Event {
@@ -60,12 +60,12 @@ test("disk full (or byte limit): oldest telemetry evicted, newest alarms kept, c
     const reason = mounted ? "disk-full" : "limit";
     assert.ok((counted[`evicted:telemetry:${reason}`] ?? 0) > 0, `telemetry evicted for ${reason}: ${JSON.stringify(counted)}`);
     assert.is(counted["evicted:alarm:limit"] ?? 0, 0, "no alarm evicted while telemetry was there");
-    const alarms = q.read("alarm", 0, 100_000).map((r) => (JSON.parse(r.body) as Event).id);
+    const alarms = rowEvents(q.read("alarm", 0, 100_000)).map((e) => e.id);
     assert.is(alarms[alarms.length - 1], lastAlarm, "the newest alarm is kept");
     if (mounted) assert.ok(s.effectiveMaxBytes < 6 * 1024 ** 2, `limit shrank to ${s.effectiveMaxBytes}`);
     // Still working: a new alarm commits.
     await q.append([ev(999_999, "alarm")]);
-    assert.is((JSON.parse(q.read("alarm", 0, 100_000).pop()!.body) as Event).id, "d3/999999");
+    assert.is(rowEvents(q.read("alarm", 0, 100_000)).pop()!.id, "d3/999999");
     console.log(`${mounted ? "tmpfs 6 MiB" : "byte limit 2 MiB"}: ${s.events} events queued (${s.bytes} B), ${JSON.stringify(counted)}`);
   } finally {
     q.close();

@@ -205,10 +205,10 @@ export function queuedIds(dataDir: string): string[] {
   const db = openDatabase(dataDir);
   try {
     const out: string[] = [];
-    for (const t of ["uplink_q_alarm", "uplink_q_state", "uplink_q_telemetry"]) {
+    for (const t of ["uplink_rows_alarm", "uplink_rows_state", "uplink_rows_telemetry"]) {
       const exists = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name = ?").get(t);
       if (!exists) continue;
-      for (const r of db.prepare(`SELECT body FROM ${t}`).iterate() as Iterable<{ body: string }>) out.push((JSON.parse(r.body) as Event).id);
+      for (const r of db.prepare(`SELECT body FROM ${t}`).iterate() as Iterable<{ body: string }>) for (const line of r.body.split("\n")) out.push((JSON.parse(line) as Event).id);
     }
     return out;
   } finally {

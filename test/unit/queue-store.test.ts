@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { FakeClock } from "../../core/clock.js";
 import type { Event } from "../../core/event.js";
 import { openDatabase, lastRecovery } from "../../runtime/store/db.js";
-import { UplinkQueue, priorityOf, type QueueOptions } from "../../runtime/store/queue.js";
+import { EVENT_OVERHEAD, UplinkQueue, priorityOf, rowEvents, type QueueOptions, type QueuedRow } from "../../runtime/store/queue.js";
 import { tempDir } from "../helpers/peer.js";
 
 function ev(device: string, seq: number, kind = "telemetry", pad = 0): Event {
@@ -21,7 +21,7 @@ function mk(over: Partial<QueueOptions> = {}) {
   return { t, clock, db, q, evictions, done: () => { db.close(); t.cleanup(); } };
 }
 
-const ids = (rows: { body: string }[]) => rows.map((r) => (JSON.parse(r.body) as Event).id);
+const ids = (rows: QueuedRow[]) => rowEvents(rows).map((e) => e.id);
 
 test("an append resolves only after its group commit", async () => {
   const { clock, q, done } = mk();
@@ -51,21 +51,29 @@ test("priority classes: meta.priority, then kind, then telemetry", () => {
   assert.is(priorityOf({ ...ev("d", 1, "telemetry"), meta: { priority: "alarm" } }), "alarm");
 });
 
-test("reads keep per-device order within a class; ack deletes exactly the range", async () => {
+test("a group commit packs events of one class and kind into rows, in order", async () => {
   const { clock, q, done } = mk();
-  const p = q.append([ev("a", 1), ev("b", 1), ev("a", 2), ev("a", 3, "alarm"), ev("b", 2)]);
+  const p = q.append([ev("a", 1), ev("b", 1), ev("a", 2), ev("a", 3, "alarm"), ev("b", 2), ev("b", 3, "other")]);
   await clock.advance(10);
   await p;
   const tel = q.read("telemetry", 0, 10);
-  assert.equal(ids(tel), ["a/1", "b/1", "a/2", "b/2"]);
+  assert.equal(tel.map((r) => [r.kind, r.n]), [["telemetry", 4], ["other", 1]], "a change of kind starts a new row");
+  assert.equal(ids(tel), ["a/1", "b/1", "a/2", "b/2", "b/3"]);
   assert.equal(ids(q.read("alarm", 0, 10)), ["a/3"]);
+  assert.is(q.ack("telemetry", tel[0]!.seq, tel[0]!.seq), 4);
+  assert.is(q.depth(), 2);
+  done();
+});
+
+test("reads stop at maxEvents; ack deletes exactly the range, twice is harmless", async () => {
+  const { q, done } = mk({ groupCommitEvents: 1 });
+  for (const e of [ev("a", 1), ev("b", 1), ev("a", 2), ev("b", 2)]) await q.append([e]);
   const first = q.read("telemetry", 0, 2);
+  assert.equal(ids(first), ["a/1", "b/1"]);
   assert.is(q.ack("telemetry", first[0]!.seq, first[1]!.seq), 2);
   assert.equal(ids(q.read("telemetry", 0, 10)), ["a/2", "b/2"]);
-  assert.is(q.depth(), 3);
-  // acking again (a redelivered PUBACK) is harmless
   assert.is(q.ack("telemetry", first[0]!.seq, first[1]!.seq), 0);
-  assert.is(q.depth(), 3);
+  assert.is(q.depth(), 2);
   done();
 });
 
@@ -90,12 +98,12 @@ test("read respects maxBytes but always returns at least one row", async () => {
 });
 
 test("byte limit: oldest telemetry evicted first, counted, newest alarms kept", async () => {
-  const one = JSON.stringify(ev("d", 1, "telemetry", 200)).length + 40;
+  const one = JSON.stringify(ev("d", 1, "telemetry", 200)).length + EVENT_OVERHEAD;
   const { q, evictions, done } = mk({ maxBytes: one * 20, groupCommitEvents: 1 });
   for (let i = 0; i < 10; i++) await q.append([ev("d", i, "alarm", 200)]);
   for (let i = 10; i < 40; i++) await q.append([ev("d", i, "telemetry", 200)]);
   const s = q.stats();
-  assert.ok(s.bytes <= one * 20 + 40, `bytes ${s.bytes} within the limit`);
+  assert.ok(s.bytes <= one * 20 + EVENT_OVERHEAD, `bytes ${s.bytes} within the limit`);
   assert.is(s.byPriority.alarm.events, 10, "all alarms kept");
   assert.ok(s.evicted.limit > 0);
   assert.ok(evictions.every((e) => e.priority === "telemetry" && e.reason === "limit"));
@@ -107,12 +115,12 @@ test("byte limit: oldest telemetry evicted first, counted, newest alarms kept", 
   const al = ids(q.read("alarm", 0, 100));
   assert.is(al[al.length - 1], "d/69");
   assert.is(q.depth("telemetry"), 0);
-  assert.ok(q.stats().bytes <= one * 20 + 40);
+  assert.ok(q.stats().bytes <= one * 20 + EVENT_OVERHEAD);
   done();
 });
 
 test("a telemetry event never evicts an alarm: it is dropped and counted", async () => {
-  const one = JSON.stringify(ev("d", 1, "alarm", 200)).length + 40;
+  const one = JSON.stringify(ev("d", 1, "alarm", 200)).length + EVENT_OVERHEAD;
   const { q, evictions, done } = mk({ maxBytes: one * 5, groupCommitEvents: 1 });
   for (let i = 0; i < 5; i++) await q.append([ev("d", i, "alarm", 200)]);
   await q.append([ev("d", 99, "telemetry", 200)]);
@@ -124,7 +132,7 @@ test("a telemetry event never evicts an alarm: it is dropped and counted", async
 });
 
 test("drop-newest refuses incoming events when full", async () => {
-  const one = JSON.stringify(ev("d", 1, "telemetry", 200)).length + 40;
+  const one = JSON.stringify(ev("d", 1, "telemetry", 200)).length + EVENT_OVERHEAD;
   const { q, done } = mk({ maxBytes: one * 5, groupCommitEvents: 1, whenFull: "drop-newest" });
   for (let i = 0; i < 8; i++) await q.append([ev("d", i, "telemetry", 200)]);
   assert.equal(ids(q.read("telemetry", 0, 100)), ["d/0", "d/1", "d/2", "d/3", "d/4"]);
