@@ -57,6 +57,7 @@ function startSwarm(port: number, mode: "lwm2m" | "raw") {
       }
     },
     async stop() {
+      child.stdin!.on("error", () => undefined);
       child.stdin!.write("stop\n");
       const t = setTimeout(() => child.kill("SIGKILL"), 5000);
       await exited;
@@ -87,10 +88,12 @@ async function measure(w: Window): Promise<void> {
 // ---- the LwM2M driver ----
 const data = mkdtempSync(join(tmpdir(), "ridge-bench-lwm2m-"));
 const lw: Window = { count: 0, latencies: [], open: false };
+const streams = new Set<string>();
 const ctx: DriverContext = {
   emit: (e) => {
     if (lw.open && e.kind === "telemetry") {
       const now = wallNow();
+      streams.add(`${e.device}${e.meta?.path ?? ""}`);
       for (const v of Object.values(e.payload)) {
         if (typeof v === "number") {
           lw.count++;
@@ -121,8 +124,12 @@ const driver = new Lwm2mDriver(
 await driver.start(ctx);
 const swarm = startSwarm(port, "lwm2m");
 const t0 = Date.now();
-await swarm.waitObserving(DEVICES * 3);
+await swarm.waitObserving(DEVICES * 3).catch((e: unknown) => {
+  console.error(`${String(e)}; registered ${driver.lwm2m.registrations.size}, observing ${driver.lwm2m.observing().length}, stats ${JSON.stringify(driver.lwm2m.stats)}`);
+  process.exit(1);
+});
 const setupS = (Date.now() - t0) / 1000;
+const observing = driver.lwm2m.observing().length;
 const cpu0 = process.cpuUsage();
 await measure(lw);
 const cpu = process.cpuUsage(cpu0);
@@ -153,7 +160,7 @@ const offered = DEVICES * 3;
 const lwRate = lw.count / (WINDOW_MS / 1000);
 const rawRate = raw.count / (WINDOW_MS / 1000);
 const cpuPct = ((cpu.user + cpu.system) / 1000 / WINDOW_MS) * 100;
-console.log(`\n${DEVICES} devices × 3 resources @ 1 Hz = ${offered} notifications/s offered; setup (register + observe all) ${setupS.toFixed(1)} s; gateway CPU ${cpuPct.toFixed(0)}% of one core over the window`);
+console.log(`\n${DEVICES} devices × 3 resources @ 1 Hz = ${offered} notifications/s offered; setup (register + observe all) ${setupS.toFixed(1)} s, ${observing} observations, ${streams.size} streams seen in the window; gateway CPU ${cpuPct.toFixed(0)}% of one core over the window`);
 report("lwm2m", [
   { metric: `notifications/s → events (${DEVICES} dev × 3 res @ 1 Hz)`, value: lwRate, unit: "/s", baseline: "raw UDP receive loop (same generator)", baselineValue: rawRate, target: `≥ ${Math.round(offered * 0.95)}/s`, pass: lwRate >= offered * 0.95 },
   { metric: "p50 notify-to-event latency", value: pct(lw.latencies, 50), unit: "ms", baseline: "raw UDP receive p50", baselineValue: pct(raw.latencies, 50), target: "< 20 ms", pass: pct(lw.latencies, 50) < 20 },

@@ -49,6 +49,9 @@ function notification(o: Obs): Buffer {
   return Buffer.from(encodeCoapMessage(m));
 }
 
+const unregistered = new Map<Socket, Buffer>();
+const seen = new Set<string>();
+
 function makeDevice(i: number): Promise<Socket> {
   const sock = createSocket("udp4");
   sock.on("error", () => undefined);
@@ -56,10 +59,15 @@ function makeDevice(i: number): Promise<Socket> {
     const d = decodeCoapMessage(buf);
     if (!d.ok) return;
     const m = d.message;
+    if (m.type === 2 && m.code === 0x41) unregistered.delete(sock);
     if (m.code === 1 && optionUint(m, CoapOption.Observe) === 0) {
       const path = uriPath(m);
-      const o: Obs = { sock, token: m.token, seq: 1, next: wallNow() + Math.random() * (1000 / RATE) };
-      observations.push(o);
+      // a retransmitted Observe (same token) is answered again but observed once
+      const key = `${sock.address().port}/${Buffer.from(m.token).toString("hex")}`;
+      if (!seen.has(key)) {
+        seen.add(key);
+        observations.push({ sock, token: m.token, seq: 1, next: wallNow() + Math.random() * (1000 / RATE) });
+      }
       const reply = encodeCoapMessage({ type: 2, code: 0x45, messageId: m.messageId, token: m.token, options: [{ number: CoapOption.Observe, value: encodeUint(0) }, { number: CoapOption.ContentFormat, value: encodeUint(0) }], payload: enc.encode(wallNow().toFixed(3)) });
       sock.send(reply, rinfo.port, rinfo.address);
       if (observations.length % 500 === 0 || observations.length === N * 3) out({ event: "observing", n: observations.length, path });
@@ -85,6 +93,7 @@ function makeDevice(i: number): Promise<Socket> {
           ],
           payload: enc.encode("</3303/0>,</3303/1>,</3303/2>"),
         });
+        unregistered.set(sock, Buffer.from(reg));
         sock.send(reg, port, host);
       } else {
         for (let k = 0; k < 3; k++) observations.push({ sock, token: Uint8Array.of(k, i >> 8, i & 0xff), seq: 1, next: wallNow() + Math.random() * (1000 / RATE) });
@@ -94,10 +103,14 @@ function makeDevice(i: number): Promise<Socket> {
   );
 }
 
+// RFC 7252 §4.2: a CON without an ACK is retransmitted (here every 2 s until registered)
+const retransmit = setInterval(() => {
+  for (const [sock, reg] of unregistered) sock.send(reg, port, host);
+}, 2000);
 const sockets: Socket[] = [];
 for (let i = 0; i < N; i++) {
   sockets.push(await makeDevice(i));
-  if (i % 50 === 49) await new Promise((r) => setTimeout(r, 5));
+  if (i % 20 === 19) await new Promise((r) => setTimeout(r, 10));
 }
 out({ event: "ready", devices: N, observations: observations.length });
 if (MODE === "raw") out({ event: "observing", n: observations.length });
@@ -115,6 +128,7 @@ const tick = setInterval(() => {
 
 const stop = () => {
   clearInterval(tick);
+  clearInterval(retransmit);
   out({ event: "done", sent });
   for (const s of sockets) s.close();
   setTimeout(() => process.exit(0), 50);
