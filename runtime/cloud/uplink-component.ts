@@ -78,7 +78,9 @@ export async function createUplinkComponent(s: Services): Promise<UplinkComponen
   });
 
   const rec = lastRecovery(s.db);
-  if (rec) log.warn({ movedTo: rec.movedTo, code: rec.code }, "the database was unreadable at some start and was moved aside; a fresh one was started");
+  // openDatabase records a move-aside in the fresh database; report it at the start that did it.
+  if (rec && s.clock.now() - rec.at < 120_000)
+    log.error({ movedTo: rec.movedTo, code: rec.code }, `the database was unreadable (${rec.code}: ${rec.message}); it was moved to ${rec.movedTo} and a fresh one started: queued events in it were not sent`);
 
   m.gauge("ridge_queue_events", "Events waiting in the uplink queue", ["priority"], (g) => {
     for (const p of PRIORITIES) g.set({ priority: p }, queue.depth(p));
@@ -188,11 +190,26 @@ export async function createUplinkComponent(s: Services): Promise<UplinkComponen
       const c = st.byPriority[p];
       byPriority[p] = { events: c.events, bytes: c.bytes, oldestAgeMs: c.oldestAt === undefined ? 0 : Math.max(0, now - c.oldestAt) };
     }
+    const ago = (iso: unknown) => (typeof iso === "string" ? `${Math.round((now - Date.parse(iso)) / 1000)} s ago` : "never");
+    const linkStatus = link?.status();
     return {
+      // Flat summary (shown by `ridge status`); details below (`ridge status --json`, GET /uplink).
+      link: link?.tag ?? "offline (no cloud.mqtt)",
+      queued: st.events,
+      queuedBytes: st.bytes,
+      ...Object.fromEntries(PRIORITIES.map((p) => {
+        const c = st.byPriority[p];
+        return [`queue.${p}`, `${c.events} ev/${c.bytes} B/oldest ${c.oldestAt === undefined ? 0 : Math.round((now - c.oldestAt) / 1000)} s`];
+      })),
+      evicted: st.evicted.limit + st.evicted.ttl + st.evicted["disk-full"],
+      dropped: st.dropped,
+      lastDrain: ago(linkStatus?.lastDrained),
+      twinVersion: twinStore.gatewayVersion(),
+      models: Object.entries(models.activeVersions()).map(([n, v]) => `${n}@${v}`).join(",") || "none",
       queue: { events: st.events, bytes: st.bytes, maxBytes: st.maxBytes, effectiveMaxBytes: st.effectiveMaxBytes, byPriority, evicted: st.evicted, dropped: st.dropped, policy: cfg.queue.whenFull },
-      link: link ? link.status() : { state: "offline", reason: "no cloud.mqtt configured" },
+      linkDetail: linkStatus ?? { state: "offline", reason: "no cloud.mqtt configured" },
       twin: { version: twinStore.gatewayVersion(), devices: twinStore.devices().length, unpublished: twinStore.unpublishedCount() },
-      models: models.activeVersions(),
+      activeModels: models.activeVersions(),
       ...(rec ? { databaseRecovered: rec } : {}),
     };
   }

@@ -43,9 +43,10 @@ for (const version of ["5", "3.1.1"] as const) {
     assert.equal(c.missing(want), []);
     assert.equal(c.orderViolations, []);
     assert.ok(sub.topics.filter((x) => x.includes("/up/")).every((x) => x === "ridge/gw-test/up/telemetry"));
-    const st = up.status!() as { link: { state: string; lastDrained: string | null } };
-    assert.is(st.link.state, "online");
-    assert.ok(st.link.lastDrained);
+    const st = up.status!() as { link: string; linkDetail: { state: string; lastDrained: string | null } };
+    assert.is(st.link, "online");
+    assert.is(st.linkDetail.state, "online");
+    assert.ok(st.linkDetail.lastDrained);
     const metrics = await s.metrics.text();
     assert.match(metrics, /ridge_uplink_acked_events_total\{priority="telemetry"\} 5000/);
     assert.match(metrics, /ridge_uplink_link_state\{state="online"\} 1/);
