@@ -298,17 +298,18 @@ export class Engine {
   }
 
   private deliver(node: OpNode, out: Outputs): void {
-    if (out.main.length) for (const ib of node.main) this.pushCounted(ib, out.main);
-    if (out.late.length) for (const ib of node.late) this.pushCounted(ib, out.late);
+    // a single reader may take the output array itself (no copy); shared arrays are copied
+    if (out.main.length) for (const ib of node.main) this.pushCounted(ib, out.main, node.main.length === 1);
+    if (out.late.length) for (const ib of node.late) this.pushCounted(ib, out.late, node.late.length === 1);
     for (const [t, envs] of out.ports) {
       const ib = node.ports.get(t);
       if (ib) this.pushCounted(ib, envs);
     }
   }
 
-  private pushCounted(ib: Inbox, envs: Envelope[]): void {
+  private pushCounted(ib: Inbox, envs: Envelope[], adopt = false): void {
     const before = ib.dropped;
-    ib.pushAll(envs);
+    ib.pushAll(envs, adopt);
     if (ib.dropped !== before) this.stats.edgeDrops.set(ib.name, (this.stats.edgeDrops.get(ib.name) ?? 0) + ib.dropped - before);
   }
 

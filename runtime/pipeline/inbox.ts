@@ -38,7 +38,17 @@ export class Inbox {
     this.items.push(env);
   }
 
-  pushAll(envs: Envelope[]): void {
+  /** Push many; with `adopt` (the caller gives up `envs`), an empty inbox takes the array itself. */
+  pushAll(envs: Envelope[], adopt = false): void {
+    if (adopt && this.head === 0 && this.items.length === 0 && (this.policy === "block" || envs.length <= this.capacity)) {
+      this.items = envs;
+      return;
+    }
+    if (this.policy === "block") {
+      const items = this.items;
+      for (let i = 0; i < envs.length; i++) items.push(envs[i]!);
+      return;
+    }
     for (let i = 0; i < envs.length; i++) this.push(envs[i]!);
   }
 
@@ -50,6 +60,11 @@ export class Inbox {
   }
 
   take(n: number): Envelope[] {
+    if (this.head === 0 && n >= this.items.length) {
+      const all = this.items;
+      this.items = [];
+      return all;
+    }
     const end = Math.min(this.items.length, this.head + n);
     const out = this.items.slice(this.head, end);
     this.head = end;

@@ -37,6 +37,10 @@ interface KeyState {
   wm: number;
   lastSeen: number;
   wins: Win[];
+  /** When settle() has work: the earliest end of an unfired window, the earliest purge, a fired window updated. */
+  nextFire: number;
+  nextPurge: number;
+  dirtyFired: boolean;
 }
 
 type WinState = [start: number, end: number, fired: boolean, emits: number, accs: unknown[]];
@@ -97,7 +101,7 @@ export class WindowOperator implements Operator {
     const key = this.keyFn ? keyString(this.keyFn(e)) : e.device;
     let ks = this.keys.get(key);
     if (!ks) {
-      ks = { key, device: e.device, maxTs: -Infinity, wm: -Infinity, lastSeen: now, wins: [] };
+      ks = { key, device: e.device, maxTs: -Infinity, wm: -Infinity, lastSeen: now, wins: [], nextFire: Infinity, nextPurge: Infinity, dirtyFired: false };
       this.keys.set(key, ks);
     }
     if (this.auto && ks.maxTs > -Infinity) this.observeLateness(Math.max(0, ks.maxTs - ts));
@@ -128,7 +132,7 @@ export class WindowOperator implements Operator {
     ks.lastSeen = now;
     const target = ks.maxTs - this.bound;
     if (target > ks.wm) ks.wm = target;
-    this.settle(ks, out, env.t);
+    if (ks.dirtyFired || ks.wm >= ks.nextFire || ks.wm >= ks.nextPurge) this.settle(ks, out, env.t);
   }
 
   private newWin(start: number, end: number): Win {
@@ -141,7 +145,8 @@ export class WindowOperator implements Operator {
     if (!w) {
       w = this.newWin(start, end);
       ks.wins.push(w);
-    }
+      if (end < ks.nextFire) ks.nextFire = end;
+    } else if (w.fired) ks.dirtyFired = true;
     this.accumulate(w, e);
   }
 
@@ -156,6 +161,7 @@ export class WindowOperator implements Operator {
     const hi = ts + gap;
     const overlapping = ks.wins.filter((w) => w.start < hi && lo < w.end);
     if (overlapping.length === 1 && overlapping[0]!.start <= lo && overlapping[0]!.end >= hi) {
+      if (overlapping[0]!.fired) ks.dirtyFired = true;
       this.accumulate(overlapping[0]!, e);
       return;
     }
@@ -171,6 +177,7 @@ export class WindowOperator implements Operator {
     for (const w of overlapping) for (let i = 0; i < merged.accs.length; i++) merged.accs[i]!.merge(w.accs[i]!);
     ks.wins = ks.wins.filter((w) => !overlapping.includes(w));
     ks.wins.push(merged);
+    if (end < ks.nextFire) ks.nextFire = end;
     this.accumulate(merged, e);
   }
 
@@ -179,6 +186,8 @@ export class WindowOperator implements Operator {
     const wm = ks.wm;
     const L = this.lateness;
     let purge = false;
+    let nextFire = Infinity;
+    let nextPurge = Infinity;
     for (const w of ks.wins) {
       if (w.end <= wm && (!w.fired || w.dirty)) {
         w.fired = true;
@@ -186,7 +195,12 @@ export class WindowOperator implements Operator {
         out.main.push({ e: this.result(ks, w), t });
       }
       if (w.end + L <= wm) purge = true;
+      else if (w.fired) nextPurge = Math.min(nextPurge, w.end + L);
+      else nextFire = Math.min(nextFire, w.end);
     }
+    ks.nextFire = nextFire;
+    ks.nextPurge = nextPurge;
+    ks.dirtyFired = false;
     if (purge) ks.wins = ks.wins.filter((w) => w.end + L > wm);
   }
 
@@ -264,6 +278,9 @@ export class WindowOperator implements Operator {
         maxTs: maxTs ?? -Infinity,
         wm: wm ?? -Infinity,
         lastSeen,
+        nextFire: -Infinity,
+        nextPurge: -Infinity,
+        dirtyFired: false,
         wins: wins.map(([start, end, fired, emits, accs]) => ({ start, end, fired, emits, dirty: false, accs: this.aggs.map(([, sp], i) => makeAccumulator(sp, accs[i])) })),
       });
     this.latenessSketch = QuantileSketch.from(s.lateness);
