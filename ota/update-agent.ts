@@ -81,6 +81,7 @@ export class UpdateAgent {
   private progress: DownloadProgress | undefined;
   private startedAt: number;
   private healthTimer: { cancel(): void } | undefined;
+  private confirmTimer: { cancel(): void } | undefined;
   /** The signed target file of the download in flight (length and hashes for the extractor). */
   private verifiedInProcess = false;
 
@@ -144,30 +145,17 @@ export class UpdateAgent {
     }
     this.apply({ i: "booted", slot: booted, at: this.o.clock.now() });
     const now = this.st;
-    if (now.s === "rolled-back" && st.s !== "rolled-back") {
-      this.o.log.warn({ reason: now.reason }, "ota: rolled back");
-      try {
-        this.o.bootControl.markGood();
-      } catch (e) {
-        this.o.log.error({ err: errorMessage(e) }, "ota: could not confirm the old slot");
-      }
-    }
-    if (now.s === "committed" && booted === now.slot) this.o.bootControl.markGood();
+    if (now.s === "rolled-back" && st.s !== "rolled-back") this.o.log.warn({ reason: now.reason, code: now.code }, "ota: rolled back");
+    if (now.s === "committed" && booted !== now.slot) this.o.log.error({ committed: now.slot, booted }, "ota: the committed slot stopped starting; running the other slot");
     if (now.s === "trial") this.scheduleHealth();
-    else if (now.s === "idle" || now.s === "failed" || now.s === "rolled-back") {
-      // a running, non-trial slot is good (first boot, or back on the old slot)
-      try {
-        if (this.o.bootControl.bootAttemptsLeft() < this.o.attempts && !(now.s === "rolled-back" && now.slot === booted)) this.o.bootControl.markGood();
-      } catch (e) {
-        this.o.log.warn({ err: errorMessage(e) }, "ota: boot control unavailable");
-      }
-    } else if (now.s === "checking") {
-      await this.check(now.trigger);
-    } else if (now.s === "pending") {
-      this.o.requestRestart(`slot ${now.slot} is installed and pending`);
-    } else if (busy(now)) {
-      await this.drive();
+    else if (!(now.s === "rolled-back" && now.slot === booted)) {
+      // Not a trial: confirm the running slot once it has been up for `upFor` (not at start, or a
+      // slot that crashes after starting would reset its own attempts and never hand over).
+      this.scheduleConfirm();
     }
+    // resume an update that was in flight when the power went
+    if (now.s === "checking") await this.check(now.trigger);
+    else if (now.s === "downloading" || now.s === "verifying" || now.s === "installing") await this.check("poll");
   }
 
   /** One update cycle from `checking`; resolves when it settles (pending, idle, failed) or is parked. */
@@ -338,6 +326,26 @@ export class UpdateAgent {
     discardPartial(part);
   }
 
+  private scheduleConfirm(): void {
+    this.confirmTimer?.cancel();
+    const elapsed = this.o.clock.monotonic() - this.startedAt;
+    this.confirmTimer = this.o.clock.setTimeout(() => this.confirmRunningSlot(), Math.max(0, this.o.healthUpForMs - elapsed));
+  }
+
+  /** The running slot has been up for `upFor`: it is the good one (first in the order, full attempts). */
+  confirmRunningSlot(): void {
+    // Once a new slot is marked pending, the order must stay as markPending left it.
+    if (this.st.s === "installing" || this.st.s === "pending" || this.st.s === "trial") return;
+    try {
+      const bc = this.o.bootControl;
+      const active = bc.active();
+      const st = bc.state();
+      if (st.order[0] !== active || st.left[active] < this.o.attempts) bc.markGood();
+    } catch (e) {
+      this.o.log.warn({ err: errorMessage(e) }, "ota: could not confirm the running slot");
+    }
+  }
+
   private scheduleHealth(): void {
     this.healthTimer?.cancel();
     const elapsed = this.o.clock.monotonic() - this.startedAt;
@@ -371,5 +379,6 @@ export class UpdateAgent {
 
   stop(): void {
     this.healthTimer?.cancel();
+    this.confirmTimer?.cancel();
   }
 }

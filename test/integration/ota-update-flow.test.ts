@@ -184,4 +184,24 @@ test("offline install from a repository directory (USB) and anti-rollback: an ol
   }
 });
 
+test("a running slot is confirmed only after upFor: one that dies sooner keeps spending attempts and hands over", async () => {
+  const { FakeClock } = await import("../../core/clock.js");
+  const d = await makeDevice();
+  try {
+    const bc = new FileBootControl({ file: d.bootFile, attempts: 3 });
+    assert.is(bc.chooseBoot()!.slot, "a");
+    const clock = new FakeClock(Date.now());
+    const a = d.agent({ booted: "a", clock, healthUpForMs: 60_000 });
+    await a.boot();
+    assert.is(bc.state().left.a, 2, "not confirmed at start");
+    await clock.advance(59_000);
+    assert.is(bc.state().left.a, 2);
+    await clock.advance(1_000);
+    assert.is(bc.state().left.a, 3, "confirmed after upFor");
+    a.stop();
+  } finally {
+    d.cleanup();
+  }
+});
+
 test.run();
