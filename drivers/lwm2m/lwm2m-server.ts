@@ -15,6 +15,7 @@ import type { Clock } from "../../core/clock.js";
 import type { DriverLog } from "../../core/driver.js";
 import { RidgeError } from "../../core/errors.js";
 import { decodeCoapMessage, encodeUint, isRequestCode, unknownCriticalOptions } from "../coap/message.js";
+import { encodeBlockOption } from "../coap/block-option.js";
 import { ContentFormat, decodeContent, encodeContent, isSupportedFormat } from "./content-format.js";
 import { declaredObjects, parseLinkFormat, type Link } from "./link-format.js";
 import { typeOfPath } from "./object-registry.js";
@@ -57,6 +58,8 @@ export interface Observation {
   path: string;
   cancel(): void;
 }
+
+const BLOCK_SIZE = 1024;
 
 const FORMAT_BY_NAME: Record<string, number> = {
   "text/plain": 0,
@@ -296,6 +299,9 @@ export class Lwm2mServer {
       const req = agent.request({ host: reg.address, port: reg.port, method, pathname: reg.rootPath + path, confirmable: true, ...(o.query ? { query: o.query } : {}) });
       if (o.format !== undefined) req.setOption("Content-Format", Buffer.from(encodeUint(o.format)));
       if (o.accept !== undefined) req.setOption("Accept", Buffer.from(encodeUint(o.accept)));
+      // RFC 7959 §2.5: a body larger than one block goes out block-wise (node-coap's agent runs
+      // the Block1 exchange once the option is present).
+      if (o.payload && o.payload.length > BLOCK_SIZE) req.setOption("Block1", Buffer.from(encodeBlockOption({ num: 0, more: false, size: BLOCK_SIZE }))); // node-coap reads the SZX from this first byte
       const timer = this.opts.clock.setTimeout(() => {
         this.stats.timeouts++;
         this.opts.count("lwm2m_request_timeouts_total", { endpoint });

@@ -1,6 +1,7 @@
 /** Plain CoAP driver logic with a fake transport and a fake clock: polling, decoding, down/up, backoff. */
 import { test } from "uvu";
 import * as assert from "uvu/assert";
+import fc from "fast-check";
 import { FakeClock, SeededRandom } from "../../core/clock.js";
 import type { DriverContext } from "../../core/driver.js";
 import type { Event } from "../../core/event.js";
@@ -97,6 +98,16 @@ test("payload decoders: text, json, cbor, senml-json, senml-cbor", () => {
   assert.equal(decodePoint("senml-json", utf8('[{"bn":"urn:dev:x:","n":"temp","v":1.5},{"n":"hum","v":40}]'), "hum"), { ok: true, value: 40 });
   assert.equal(decodePoint("senml-cbor", encodeSenmlCbor([{ n: "temp", v: 3 }])), { ok: true, value: 3 });
   assert.is(decodePoint("senml-cbor", Uint8Array.of(0x82)).ok, false);
+});
+
+test("fuzz: payload decoders are total over random bytes", () => {
+  fc.assert(
+    fc.property(fc.uint8Array({ maxLength: 64 }), fc.constantFrom("text", "json", "cbor", "senml-json", "senml-cbor" as const), fc.option(fc.string({ maxLength: 5 }), { nil: undefined }), (b, d, f) => {
+      const r = decodePoint(d, b, f);
+      return typeof r.ok === "boolean";
+    }),
+    { numRuns: 3000 },
+  );
 });
 
 test("config: coaps needs a psk; bad url rejected", () => {
