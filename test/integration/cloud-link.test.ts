@@ -111,6 +111,30 @@ test("offline: the queue fills; when the broker appears, the backlog drains and 
   t.cleanup();
 });
 
+test("paced draining (drainRate): the backlog trickles, and a live alarm goes out while it still waits", async () => {
+  const t = tempDir();
+  const s = makeServices({ dataDir: t.dir, config: { gateway: { id: "gw-pace" }, cloud: { mqtt: { url: broker.url, drainRate: 2000, batch: { maxEvents: 100 }, ...fast } } } });
+  const sub = await collect(broker.url, "gw-pace");
+  // Queue a backlog while no link exists yet.
+  const up = await createUplinkComponent(s);
+  const sink = s.sinks.get("uplink")!;
+  await sink.accept(Array.from({ length: 5000 }, (_, i) => event(`d${i % 4}`, i)));
+  await up.start();
+  await waitFor("link up", () => up.link!.connected);
+  await waitFor("the backlog started", () => sub.ids.size > 0);
+  assert.is(up.link!.tag, "draining");
+  await sink.accept([event("d9", 1, "alarm")]);
+  await waitFor("the alarm arrived", () => sub.ids.has("d9/1"), 10_000);
+  assert.ok(up.queue.depth("telemetry") > 0, "the paced backlog was still waiting when the alarm went out");
+  await waitFor("everything", () => sub.ids.size === 5001, 20_000);
+  assert.equal(sub.check().orderViolations, []);
+  await waitFor("online", () => up.link!.tag === "online");
+  await up.stop();
+  await sub.close();
+  s.db.close();
+  t.cleanup();
+});
+
 test("downlink messages are dispatched by prefix to registered handlers", async () => {
   const t = tempDir();
   const s = makeServices({ dataDir: t.dir, config: { gateway: { id: "gw-down" }, cloud: { mqtt: { url: broker.url, ...fast } } } });

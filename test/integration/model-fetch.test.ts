@@ -148,4 +148,33 @@ test("published while offline: fetched when the link returns, resumed after an i
   s.db.close();
 });
 
+test("a partial download left by a restart is resumed with Range, not started over", async () => {
+  const t2 = tempDir();
+  const { writeFileSync, mkdirSync } = await import("node:fs");
+  const v3 = Buffer.from(JSON.stringify({ kind: "zscore", mean: 5, std: 6, pad: "q".repeat(120_000) }));
+  const digest = createHash("sha256").update(v3).digest("hex");
+  // What a previous process left: the wanted manifest in SQLite and 50,000 bytes on disk.
+  files.set("/anomaly-3.json", v3);
+  let s = makeServices({ dataDir: t2.dir, config: { gateway: { id: "gw-resume" }, cloud: { models: { trustedKeys: [pk], retry: 100 } } } });
+  let up = await createUplinkComponent(s);
+  cutOnce.set("/anomaly-3.json", 50_000);
+  assert.is(up.fetcher.offer(manifest("anomaly", "3.0.0", v3, `${base}/anomaly-3.json`)), undefined);
+  await waitFor("cut", () => up.fetcher.events.some((e) => e.what === "retry"), 10_000);
+  up.fetcher.stop();
+  await up.fetcher.idle();
+  s.db.close();
+  mkdirSync(join(t2.dir, "models", "partial"), { recursive: true });
+  writeFileSync(join(t2.dir, "models", "partial", `${digest}.part`), v3.subarray(0, 50_000));
+  // The next process: resumes from byte 50,000.
+  s = makeServices({ dataDir: t2.dir, config: { gateway: { id: "gw-resume" }, cloud: { models: { trustedKeys: [pk], retry: 100 } } } });
+  up = await createUplinkComponent(s);
+  await up.start();
+  await waitFor("active", () => up.models.activeVersions().anomaly === "3.0.0", 10_000);
+  assert.ok(ranges.includes("/anomaly-3.json bytes=50000-"), ranges.join(", "));
+  assert.equal(Buffer.from(up.models.read("anomaly")!), v3);
+  await up.stop();
+  s.db.close();
+  t2.cleanup();
+});
+
 test.run();
