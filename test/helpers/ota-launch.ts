@@ -86,3 +86,17 @@ export async function powerCutCase(point: string): Promise<CutOutcome> {
     d.cleanup();
   }
 }
+
+/** Run `powerCutCase` at each point and assert: the cut happened, 0 bricked, committed on b, success reported only after a trial. */
+export async function assertNoBrick(points: string[], check: { ok(v: unknown, msg?: string): void; is(a: unknown, b: unknown, msg?: string): void }): Promise<void> {
+  let bricked = 0;
+  for (const point of points) {
+    const o = await powerCutCase(point);
+    check.ok(o.cutHappened, `${point}: the power cut happened`);
+    if (o.bricked) bricked++;
+    check.ok(o.state === "committed" && o.slot === "b", `${point}: ${o.state} on slot ${o.slot}`);
+    const ci = o.published.indexOf("committed");
+    check.ok(ci > 0 && o.published.slice(0, ci).includes("trial"), `${point}: ${o.published.join(" → ")}`);
+  }
+  check.is(bricked, 0, "bricked outcomes");
+}
