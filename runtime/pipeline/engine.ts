@@ -172,7 +172,8 @@ export class Engine {
     const targets = this.pushSources.get(source) ?? [];
     const t = this.clock.monotonic();
     let ok = true;
-    for (const e of events) if (!this.offer(targets, { e, t })) ok = false;
+    // a request was admitted whole (accepting() before, bounded by maxBody): no hard cap, nothing refused after a 202
+    for (const e of events) if (!this.offer(targets, { e, t }, false)) ok = false;
     this.stats.ingested += events.length;
     if (targets.length === 0) this.stats.unmatched += events.length;
     this.schedule();
@@ -184,12 +185,12 @@ export class Engine {
     return (this.pushSources.get(source) ?? []).every((i) => i.policy !== "block" || !i.full);
   }
 
-  private offer(targets: Inbox[], env: Envelope): boolean {
+  private offer(targets: Inbox[], env: Envelope, hardCap = true): boolean {
     let ok = true;
     for (let j = 0; j < targets.length; j++) {
       const ib = targets[j]!;
       if (ib.policy === "block") {
-        if (ib.length >= ib.capacity * 2) {
+        if (hardCap && ib.length >= ib.capacity * 2) {
           // the producer ignored backpressure: refuse rather than grow without bound
           this.stats.overflow++;
           this.stats.edgeDrops.set(ib.name, (this.stats.edgeDrops.get(ib.name) ?? 0) + 1);
