@@ -14,15 +14,30 @@ import { errorCode, errorMessage } from "../../core/errors.js";
 export interface FirmwareArtifact {
   /** local file (from the OTA cache: works while the cloud link is down) */
   file: string;
-  /** signed length and sha256 (hex) from the repository metadata */
+  /** signed length and sha256 (hex) from the repository's targets metadata */
   length: number;
   sha256: string;
+  /** every signed hash of the TUF target (`{ sha256, sha512 }`); all that can be computed must match */
+  hashes?: Record<string, string>;
   version?: string;
 }
 
 export type VerifyResult = { ok: true } | { ok: false; reason: string };
 /** Verifies bytes against the artifact's signed description; never throws on hostile bytes. */
-export type FirmwareVerifier = (artifact: FirmwareArtifact, bytes: Uint8Array) => VerifyResult;
+export type FirmwareVerifier = (artifact: FirmwareArtifact, bytes: Uint8Array) => VerifyResult | Promise<VerifyResult>;
+
+/**
+ * The default verifier: the OTA module's TUF target check (tuf-spec §5.7.3: exact signed length,
+ * every computable signed hash, sha256 required), loaded lazily so the OTA code is only pulled in
+ * when a push runs.
+ */
+export async function verifyAsOtaTarget(artifact: FirmwareArtifact, bytes: Uint8Array): Promise<VerifyResult> {
+  const { TargetHasher } = await import("../../ota/index.js");
+  const h = new TargetHasher(artifact.file, { length: artifact.length, hashes: { ...(artifact.hashes ?? {}), sha256: (artifact.hashes?.sha256 ?? artifact.sha256).toLowerCase() } });
+  h.update(bytes);
+  const r = h.finish();
+  return r.ok ? { ok: true } : { ok: false, reason: `${r.code}: ${r.reason}` };
+}
 
 export function verifyLengthAndSha256(artifact: FirmwareArtifact, bytes: Uint8Array): VerifyResult {
   if (bytes.length !== artifact.length) return { ok: false, reason: `length ${bytes.length}, signed ${artifact.length}` };
@@ -93,7 +108,7 @@ export async function runFirmwarePush(
   }
   let verdict: VerifyResult;
   try {
-    verdict = verify(artifact, bytes);
+    verdict = await verify(artifact, bytes);
   } catch (e) {
     verdict = { ok: false, reason: `verifier threw: ${errorMessage(e)}` };
   }

@@ -6,7 +6,7 @@ import { Lwm2mDriver, type Lwm2mDriverDeps } from "./lwm2m-driver.js";
 export * from "./config.js";
 export { Lwm2mDriver, type Lwm2mDriverDeps } from "./lwm2m-driver.js";
 export { Lwm2mServer, type Observation, type WriteAttributes, type CoapReply } from "./lwm2m-server.js";
-export { verifyLengthAndSha256, runFirmwarePush, type FirmwareArtifact, type FirmwareVerifier, type PushStatus, type VerifyResult } from "./firmware-push.js";
+export { verifyLengthAndSha256, verifyAsOtaTarget, runFirmwarePush, type FirmwareArtifact, type FirmwareVerifier, type PushStatus, type VerifyResult } from "./firmware-push.js";
 export { decodeContent, encodeContent, ContentFormat, CONTENT_FORMAT_NUMBER } from "./content-format.js";
 export { decodeTlv, encodeTlv, tlvToValues, valuesToTlv } from "./tlv.js";
 export { decodeSenmlJson, decodeSenmlCbor, encodeSenmlJson, encodeSenmlCbor, resolveSenml } from "./senml.js";

@@ -13,14 +13,14 @@ import { RidgeError, errorMessage } from "../../core/errors.js";
 import { splitHostPort } from "../../core/units.js";
 import { CONTENT_FORMAT_NUMBER } from "./content-format.js";
 import type { Lwm2mDeviceConfig, Lwm2mDeviceType, Lwm2mDriverConfig } from "./config.js";
-import { runFirmwarePush, verifyLengthAndSha256, type FirmwareArtifact, type FirmwareVerifier, type PushStatus } from "./firmware-push.js";
+import { runFirmwarePush, verifyAsOtaTarget, type FirmwareArtifact, type FirmwareVerifier, type PushStatus } from "./firmware-push.js";
 import { Lwm2mServer, type Observation } from "./lwm2m-server.js";
 import { OBJECTS, fieldName } from "./object-registry.js";
 import { RegistrationStore, type Registration } from "./registration-store.js";
 import { isObjectLink, parsePath, type Lwm2mValue, type ResourceValue } from "./value.js";
 
 export interface Lwm2mDriverDeps {
-  /** verifies firmware bytes before they are served; default: length + sha256 */
+  /** verifies firmware bytes before they are served; default: the OTA TUF target check (length + hashes) */
   verifyFirmware?: FirmwareVerifier;
   /** overrides ctx.clock (tests) */
   clock?: Clock;
@@ -272,7 +272,7 @@ export class Lwm2mDriver implements Driver {
         },
         execute: (path) => server.execute(endpoint, path),
       },
-      this.deps.verifyFirmware ?? verifyLengthAndSha256,
+      this.deps.verifyFirmware ?? verifyAsOtaTarget,
       this.clock,
       { timeoutMs: this.config.firmware.timeout, pollEveryMs: this.config.firmware.pollEvery },
       (s) => {

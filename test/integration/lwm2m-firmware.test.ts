@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { systemClock } from "../../core/clock.js";
 import type { DriverContext } from "../../core/driver.js";
 import type { Event } from "../../core/event.js";
-import { Lwm2mDriver, lwm2mDriverConfig } from "../../drivers/lwm2m/index.js";
+import { Lwm2mDriver, lwm2mDriverConfig, verifyAsOtaTarget } from "../../drivers/lwm2m/index.js";
 import { freeUdpPort, tempDir, waitFor } from "../helpers/peer.js";
 import { startLwm2mClient, type TestLwm2mClient } from "../helpers/lwm2m-client.js";
 
@@ -31,11 +31,8 @@ test.before(async () => {
   writeFileSync(file, image);
   port = await freeUdpPort();
   driver = new Lwm2mDriver(lwm2mDriverConfig.parse({ name: "field", listen: `127.0.0.1:${port}`, requestTimeout: "3s", firmware: { timeout: "20s", pollEvery: "100ms" } }), [], {
-    verifyFirmware: (a, bytes) => {
-      if (vetoNext) return { ok: false, reason: "vetoed by the OTA verifier" };
-      const got = createHash("sha256").update(bytes).digest("hex");
-      return bytes.length === a.length && got === a.sha256 ? { ok: true } : { ok: false, reason: `sha256 ${got}` };
-    },
+    // the default OTA target check, with a veto switch for one test
+    verifyFirmware: (a, bytes) => (vetoNext ? { ok: false, reason: "vetoed by the OTA verifier" } : verifyAsOtaTarget(a, bytes)),
   });
   await driver.start(ctx);
   client = await startLwm2mClient({ server: `127.0.0.1:${port}`, endpoint: "fw-dev", lifetime: 60 });
@@ -92,6 +89,15 @@ test("the injected verifier (OTA) can veto an artifact whose hash matches", asyn
   vetoNext = false;
   assert.is(s.code, "E_LWM2M_FIRMWARE_VERIFY");
   assert.match(s.reason ?? "", /vetoed/);
+});
+
+test("every signed hash must match (a wrong sha512 fails even with the right sha256)", async () => {
+  writeFileSync(file, image);
+  const s = await driver.pushFirmware("fw-dev", { file, length: image.length, sha256, hashes: { sha256, sha512: "00".repeat(64) } });
+  assert.is(s.code, "E_LWM2M_FIRMWARE_VERIFY");
+  assert.match(s.reason ?? "", /E_OTA_HASH/);
+  const wrongLength = await driver.pushFirmware("fw-dev", { file, length: image.length + 1, sha256 });
+  assert.match(wrongLength.reason ?? "", /E_OTA_LENGTH/);
 });
 
 test("a missing artifact file fails with a code, not a crash", async () => {
