@@ -157,7 +157,12 @@ export async function createUplinkComponent(s: Services): Promise<UplinkComponen
   const sink: Sink = {
     async accept(batch: Event[]) {
       await queue.append(batch);
-      twin.observe(batch);
+      // Committed: from here on nothing may reject (the pipeline would send the batch again).
+      try {
+        twin.observe(batch);
+      } catch (e) {
+        log.warn({ err: errorMessage(e) }, "twin: recording reported state from state events failed");
+      }
     },
   };
   s.sinks.set("uplink", sink);

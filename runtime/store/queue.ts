@@ -56,6 +56,9 @@ class DiskReserve {
     private readonly path: string | undefined,
     private readonly bytes: number,
   ) {}
+  present(): boolean {
+    return !this.path || existsSync(this.path);
+  }
   release(): void {
     if (this.path) rmSync(this.path, { force: true });
   }
@@ -440,6 +443,9 @@ export class UplinkQueue {
   /** Expire events queued before now - maxAge; returns how many. Also puts the disk reserve back when there is room. */
   expire(): number {
     this.reserve.restore();
+    // After a disk-full the limit grows back slowly (10% per call) while the reserve fits again;
+    // if the disk is still short, the next SQLITE_FULL shrinks it once more.
+    if (this.effectiveMax < this.opts.maxBytes && this.reserve.present()) this.effectiveMax = Math.min(this.opts.maxBytes, Math.ceil(this.effectiveMax * 1.1) + 1);
     const cutoff = this.opts.clock.now() - this.opts.maxAge;
     let n = 0;
     for (const p of PRIORITIES) {
@@ -469,11 +475,6 @@ export class UplinkQueue {
       byPriority[p] = { events: this.counts[p].events, bytes: this.counts[p].bytes, oldestAt: h };
     }
     return { events: this.depth(), bytes: this.totalBytes(), byPriority, evicted: { ...this.evicted }, dropped: this.dropped, maxBytes: this.opts.maxBytes, effectiveMaxBytes: this.effectiveMax };
-  }
-
-  /** Let the limit grow back towards maxBytes (after space was freed on disk). */
-  relaxDiskLimit(): void {
-    this.effectiveMax = this.opts.maxBytes;
   }
 
   /** Commit what is pending and refuse further appends. */
