@@ -59,6 +59,8 @@ export interface UpdateAgentOptions {
   crashPoint?(point: string): void;
   /** Transient download failures before the cycle gives up for now (the state stays `downloading`). */
   downloadRetries?: number;
+  /** Cycles that end with the download incomplete before the update fails (E_OTA_DOWNLOAD_STALLED). */
+  maxStalls?: number;
   onProgress?(p: DownloadProgress): void;
   /** Target hash algorithms checked besides sha256 (default none: sha256 only; add "sm3" where required). */
   verifyHashes?: readonly string[];
@@ -254,7 +256,16 @@ export class UpdateAgent {
             await this.o.clock.sleep(Math.floor(this.o.random.next() * Math.min(60_000, 1000 * 2 ** attempt)));
           }
         }
-        if (!done) return; // parked in `downloading`: the next poll or start resumes from the bytes on disk
+        if (!done) {
+          // Parked in `downloading`: the next poll or start resumes from the bytes on disk. A mirror
+          // that never completes the file must not keep the device "updating" forever.
+          const stalls = (st.stalls ?? 0) + 1;
+          if (stalls >= (this.o.maxStalls ?? 12)) {
+            discardPartial(this.part(st.target));
+            this.apply({ i: "download-failed", code: "E_OTA_DOWNLOAD_STALLED", reason: `${st.target.name}: no complete download after ${stalls} cycles` });
+          } else this.set({ ...st, stalls });
+          return;
+        }
         this.verifiedInProcess = true;
         this.apply({ i: "downloaded" });
       } else if (st.s === "verifying") {

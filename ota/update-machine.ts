@@ -25,7 +25,7 @@ export interface PlannedTarget {
 export type UpdateState =
   | { s: "idle" }
   | { s: "checking"; trigger: Trigger }
-  | { s: "downloading"; target: PlannedTarget; slot: Slot; from: Slot; fromVersion: string }
+  | { s: "downloading"; target: PlannedTarget; slot: Slot; from: Slot; fromVersion: string; stalls?: number }
   | { s: "verifying"; target: PlannedTarget; slot: Slot; from: Slot; fromVersion: string }
   | { s: "installing"; target: PlannedTarget; slot: Slot; from: Slot; fromVersion: string }
   | { s: "pending"; target: PlannedTarget; slot: Slot; from: Slot; fromVersion: string }
@@ -65,7 +65,7 @@ export function transition(st: UpdateState, inp: UpdateInput): UpdateState | und
     case "check-failed":
       return st.s === "checking" ? { s: "failed", code: inp.code, reason: inp.reason } : undefined;
     case "downloaded":
-      return st.s === "downloading" ? { ...st, s: "verifying" } : undefined;
+      return st.s === "downloading" ? { s: "verifying", target: st.target, slot: st.slot, from: st.from, fromVersion: st.fromVersion } : undefined;
     case "download-failed":
       return st.s === "downloading" ? { s: "failed", code: inp.code, reason: inp.reason, target: st.target } : undefined;
     case "verified":

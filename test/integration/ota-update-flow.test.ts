@@ -204,4 +204,25 @@ test("a running slot is confirmed only after upFor: one that dies sooner keeps s
   }
 });
 
+test("a mirror that never completes the file: the update fails with E_OTA_DOWNLOAD_STALLED after maxStalls cycles", async () => {
+  const d = await makeDevice();
+  const srv = await serveRepo(d.repo.dir);
+  try {
+    await d.publish("1.1.0", "ok", 2_000_000);
+    srv.cutAfter("targets/", 100_000, 1000);
+    const a = d.agent({ booted: "a", mirrors: [new HttpFetcher(srv.url)], downloadRetries: 1, maxStalls: 3 });
+    await a.check("poll");
+    assert.is(a.state().s, "downloading");
+    await a.check("poll");
+    assert.is(a.state().s, "downloading");
+    await a.check("poll");
+    const st = a.state();
+    assert.is(st.s === "failed" && st.code, "E_OTA_DOWNLOAD_STALLED");
+    assert.is(readMarker(d.slot("b")), undefined);
+  } finally {
+    await srv.close();
+    d.cleanup();
+  }
+});
+
 test.run();
