@@ -77,8 +77,8 @@ export type MqttLinkConfig = z.output<typeof mqttLinkConfig>;
 
 export const modelsConfig = z
   .object({
-    /** Ed25519 public keys (hex, 32 bytes) trusted to sign model manifests. */
-    trustedKeys: z.array(z.string().regex(/^[0-9a-fA-F]{64}$/, "a 32-byte Ed25519 public key in hex")).default([]),
+    /** Public keys (hex) trusted to sign model manifests: Ed25519 (32 bytes), or P-256 / SM2 (65-byte uncompressed point). */
+    trustedKeys: z.array(z.string().regex(/^([0-9a-fA-F]{64}|04[0-9a-fA-F]{128})$/, "a public key in hex: 32-byte Ed25519 or 65-byte uncompressed P-256/SM2 point")).default([]),
     /** Versions kept per model for rollback (the active one included). */
     keep: z.number().int().min(1).max(20).default(3),
     /** Retry delay for a failed or interrupted download. */

@@ -14,7 +14,7 @@ import { errorMessage } from "../../core/errors.js";
 import type { Downlink } from "../services.js";
 import type { ModelCache } from "../store/model-cache.js";
 import type { LinkLog } from "./cloud-link.js";
-import { compatible, verifyManifest, type ModelManifest } from "./model-manifest.js";
+import { compatible, verifyManifest, type ManifestVerifier, type ModelManifest } from "./model-manifest.js";
 
 export interface ModelFetcherOptions {
   cache: ModelCache;
@@ -24,6 +24,8 @@ export interface ModelFetcherOptions {
   log: LinkLog;
   board: { name: string; arch: string };
   online(): boolean;
+  /** Signature check (default: Ed25519 only). */
+  verifier?: ManifestVerifier;
   onActivated?(name: string, version: string, data: Uint8Array): void;
 }
 
@@ -73,7 +75,7 @@ export class ModelFetcher {
 
   /** A manifest from the cloud; returns why it was refused, or undefined when it is queued. */
   offer(json: unknown): string | undefined {
-    const v = verifyManifest(json, this.o.trustedKeys);
+    const v = verifyManifest(json, this.o.trustedKeys, this.o.verifier);
     if (!v.ok) {
       this.o.log.warn({ reason: v.reason }, "model: manifest rejected");
       this.events.push({ name: String((json as { name?: unknown })?.name ?? "?"), version: String((json as { version?: unknown })?.version ?? "?"), what: "rejected", reason: v.reason });

@@ -8,8 +8,8 @@
  *
  * The signature covers the canonical JSON (sorted keys, no spaces) of the manifest without its
  * `signature` member. Verification is total: hostile input gives `{ ok: false, reason }`.
- * Ed25519 through @noble/curves, behind the small `ManifestVerifier` interface so that the shared
- * attest/crypto verifier (SM2, P-256) can take its place.
+ * `ManifestVerifier` is the signature check: the uplink component plugs in the shared attest/crypto
+ * `verify` (Ed25519, ECDSA P-256, SM2-SM3); the Ed25519-only default here keeps this module pure.
  */
 import { ed25519 } from "@noble/curves/ed25519.js";
 

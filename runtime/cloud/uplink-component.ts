@@ -18,6 +18,7 @@ import { TwinStore } from "../store/twin-store.js";
 import { ModelCache } from "../store/model-cache.js";
 import { ModelFetcher } from "./model-fetcher.js";
 import { cacheModelProvider } from "./model-provider.js";
+import type { ManifestVerifier } from "./model-manifest.js";
 import type { ModelProvider } from "../pipeline/index.js";
 
 export interface UplinkComponent extends Component {
@@ -111,6 +112,12 @@ export async function createUplinkComponent(s: Services): Promise<UplinkComponen
   const twin = new TwinSync({ store: twinStore, config: s.config, drivers: s.drivers, log, clock: s.clock, gatewayId, publish: (suffix, payload) => link?.publishControl(suffix, payload) ?? Promise.resolve(false) });
   twin.register(registry);
 
+  // Manifest signatures through the shared attest/crypto (Ed25519, ECDSA P-256, SM2-SM3), loaded only when models are configured.
+  let verifier: ManifestVerifier | undefined;
+  if (cfg.models.trustedKeys.length > 0) {
+    const attest = await import("../../attest/index.js");
+    verifier = { verify: (alg, key, msg, sig) => attest.isSigAlg(alg) && attest.verify(alg, key, msg, sig) };
+  }
   const models = new ModelCache(s.dataDir, s.db, { keep: cfg.models.keep, clock: s.clock });
   const fetcher = new ModelFetcher({
     cache: models,
@@ -120,6 +127,7 @@ export async function createUplinkComponent(s: Services): Promise<UplinkComponen
     log,
     board: { name: s.board.name, arch: process.arch },
     online: () => link?.connected ?? false,
+    ...(verifier ? { verifier } : {}),
     onActivated: (name, version, data) => {
       twin.reportGateway({ models: models.activeVersions() });
       for (const h of s.measureHooks) h({ kind: "model", name: `${name}@${version}`, data });

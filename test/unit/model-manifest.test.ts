@@ -56,4 +56,17 @@ test("hostile manifests never throw", () => {
   );
 });
 
+test("with the shared attest/crypto verifier: P-256 and SM2-SM3 signed manifests verify too", async () => {
+  const attest = await import("../../attest/index.js");
+  const verifier = { verify: (alg: string, k: Uint8Array, m: Uint8Array, sig: Uint8Array) => attest.isSigAlg(alg) && attest.verify(alg, k, m, sig) };
+  for (const alg of ["ecdsa-p256-sha256", "sm2-sm3"] as const) {
+    const kp = attest.generateKeyPair(alg);
+    const key = Buffer.from(kp.publicKey).toString("hex");
+    const sig = Buffer.from(attest.sign(alg, kp.privateKey, signedBytes(base))).toString("hex");
+    const m = { ...base, signature: { alg, key, sig } };
+    assert.ok(verifyManifest(m, [key], verifier).ok, alg);
+    assert.is(verifyManifest({ ...m, version: "1.0.1" }, [key], verifier).ok, false);
+  }
+});
+
 test.run();
