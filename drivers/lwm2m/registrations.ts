@@ -21,17 +21,8 @@ export interface RegistrationLimits {
 
 export type Admission = "known" | "unknown" | "reject";
 
-export interface RegisterRequest {
-  endpoint: string;
-  address: string;
-  port: number;
-  lifetime: number;
-  binding: string;
-  version: string;
-  rootPath: string;
-  links: Link[];
-  objects: string[];
-}
+/** What a Register carries; the set adds the id and the times. */
+export type RegisterRequest = Omit<Registration, "id" | "registeredAt" | "updatedAt" | "expiresAt">;
 
 export interface UpdateRequest {
   address: string;

@@ -6,25 +6,13 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { createSocket } from "node:dgram";
-import { systemClock } from "../../core/clock.js";
-import type { DriverContext } from "../../core/driver.js";
-import type { Event } from "../../core/event.js";
 import { Lwm2mDriver, lwm2mDriverConfig, lwm2mDeviceConfig } from "../../drivers/lwm2m/index.js";
-import { CoapOption, decodeCoapMessage, encodeCoapMessage, codeString } from "../../drivers/coap/message.js";
+import { decodeCoapMessage, codeString } from "../../drivers/coap/message.js";
 import { freeUdpPort, tempDir, waitFor } from "../helpers/peer.js";
-import { startLwm2mClient, type TestLwm2mClient } from "../helpers/lwm2m-client.js";
+import { recordingContext, registerDatagram, startLwm2mClient, type TestLwm2mClient } from "../helpers/lwm2m-client.js";
 
-const events: Event[] = [];
-const counts = new Map<string, number>();
 const data = tempDir("ridge-lwm2m-flood-");
-const ctx: DriverContext = {
-  emit: (e) => (events.push(e), true),
-  drained: async () => {},
-  clock: systemClock,
-  log: { debug() {}, info() {}, warn() {}, error() {} },
-  count: (m, l, by = 1) => void counts.set(`${m}${l.reason ? `{${l.reason}}` : ""}`, (counts.get(`${m}${l.reason ? `{${l.reason}}` : ""}`) ?? 0) + by),
-  dataDir: data.dir,
-};
+const { ctx, counts } = recordingContext(data.dir);
 let port = 0;
 let driver: Lwm2mDriver;
 let legit: TestLwm2mClient;
@@ -60,21 +48,9 @@ test("10,000 bogus registrations: bounded, counted, legitimate device still serv
     if (d.ok) replies.set(codeString(d.message.code), (replies.get(codeString(d.message.code)) ?? 0) + 1);
   });
   const N = 10_000;
-  const enc = new TextEncoder();
   let readsOk = 0;
   for (let i = 0; i < N; i++) {
-    const msg = encodeCoapMessage({
-      type: 0,
-      code: 2,
-      messageId: i & 0xffff,
-      token: Uint8Array.of(i >> 8, i & 0xff),
-      options: [
-        { number: CoapOption.UriPath, value: enc.encode("rd") },
-        { number: CoapOption.UriQuery, value: enc.encode(`ep=bogus-${i}`) },
-        { number: CoapOption.UriQuery, value: enc.encode("lt=86400") },
-      ],
-      payload: enc.encode("</3/0>,</3303/0>"),
-    });
+    const msg = registerDatagram(`bogus-${i}`, i, 86400, "</3/0>,</3303/0>");
     s.send(msg, port, "127.0.0.1");
     if (i % 100 === 99) {
       await new Promise((r) => setTimeout(r, 10));

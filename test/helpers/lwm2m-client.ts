@@ -5,7 +5,47 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
+import { systemClock, type Clock } from "../../core/clock.js";
+import type { DriverContext } from "../../core/driver.js";
+import type { Event } from "../../core/event.js";
+import { CoapOption, encodeCoapMessage } from "../../drivers/coap/message.js";
 import { waitFor } from "./peer.js";
+
+/** A DriverContext that records events and counters (metric{reason} when a reason label is given). */
+export function recordingContext(dataDir: string, clock: Clock = systemClock): { ctx: DriverContext; events: Event[]; counts: Map<string, number> } {
+  const events: Event[] = [];
+  const counts = new Map<string, number>();
+  const ctx: DriverContext = {
+    emit: (e) => (events.push(e), true),
+    drained: async () => {},
+    clock,
+    log: { debug() {}, info() {}, warn() {}, error() {} },
+    count: (m, l, by = 1) => {
+      const key = l.reason ? `${m}{${l.reason}}` : m;
+      counts.set(key, (counts.get(key) ?? 0) + by);
+      if (key !== m) counts.set(m, (counts.get(m) ?? 0) + by);
+    },
+    dataDir,
+  };
+  return { ctx, events, counts };
+}
+
+/** A raw CON `POST /rd?ep=…&lt=…` datagram (flood tests and the benchmark swarm). */
+export function registerDatagram(endpoint: string, messageId: number, lifetime: number, links: string): Uint8Array {
+  const enc = new TextEncoder();
+  return encodeCoapMessage({
+    type: 0,
+    code: 2,
+    messageId: messageId & 0xffff,
+    token: Uint8Array.of((messageId >> 8) & 0xff, messageId & 0xff),
+    options: [
+      { number: CoapOption.UriPath, value: enc.encode("rd") },
+      { number: CoapOption.UriQuery, value: enc.encode(`ep=${endpoint}`) },
+      { number: CoapOption.UriQuery, value: enc.encode(`lt=${lifetime}`) },
+    ],
+    payload: enc.encode(links),
+  });
+}
 
 export interface ClientEvent {
   event: string;

@@ -11,6 +11,7 @@
  */
 import { createSocket, type Socket } from "node:dgram";
 import { createInterface } from "node:readline";
+import { registerDatagram } from "./lwm2m-client.js";
 import { CoapOption, decodeCoapMessage, encodeCoapMessage, encodeUint, optionUint, uriPath, type CoapMessage } from "../../drivers/coap/message.js";
 
 const args = new Map<string, string>();
@@ -81,18 +82,7 @@ function makeDevice(i: number): Promise<Socket> {
   return new Promise((resolve) =>
     sock.bind(0, "127.0.0.1", () => {
       if (MODE === "lwm2m") {
-        const reg = encodeCoapMessage({
-          type: 0,
-          code: 2,
-          messageId: i & 0xffff,
-          token: Uint8Array.of(i >> 8, i & 0xff),
-          options: [
-            { number: CoapOption.UriPath, value: enc.encode("rd") },
-            { number: CoapOption.UriQuery, value: enc.encode(`ep=bench-${i}`) },
-            { number: CoapOption.UriQuery, value: enc.encode("lt=600") },
-          ],
-          payload: enc.encode("</3303/0>,</3303/1>,</3303/2>"),
-        });
+        const reg = registerDatagram(`bench-${i}`, i, 600, "</3303/0>,</3303/1>,</3303/2>");
         unregistered.set(sock, Buffer.from(reg));
         sock.send(reg, port, host);
       } else {

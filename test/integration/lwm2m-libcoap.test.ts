@@ -6,25 +6,13 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { createSocket } from "node:dgram";
-import { systemClock } from "../../core/clock.js";
-import type { DriverContext } from "../../core/driver.js";
-import type { Event } from "../../core/event.js";
 import { Lwm2mDriver, lwm2mDriverConfig } from "../../drivers/lwm2m/index.js";
+import { recordingContext } from "../helpers/lwm2m-client.js";
 import { freeUdpPort, tempDir, waitFor } from "../helpers/peer.js";
 import { libcoapClient, runCoapClient } from "../helpers/libcoap.js";
 
-const events: Event[] = [];
-const counts = new Map<string, number>();
 const data = tempDir("ridge-lwm2m-libcoap-");
-const quiet = { debug() {}, info() {}, warn() {}, error() {} };
-const ctx: DriverContext = {
-  emit: (e) => (events.push(e), true),
-  drained: async () => {},
-  clock: systemClock,
-  log: quiet,
-  count: (m, _l, by = 1) => void counts.set(m, (counts.get(m) ?? 0) + by),
-  dataDir: data.dir,
-};
+const { ctx, events, counts } = recordingContext(data.dir);
 let port = 0;
 let driver: Lwm2mDriver;
 
