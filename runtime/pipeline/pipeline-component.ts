@@ -275,12 +275,12 @@ class Pipeline implements PipelineComponent {
   async start(): Promise<void> {
     this.running = true;
     await this.syncHttpSources();
-    const windows = Object.values(this.cfg.operators).filter((o) => o.kind === "window");
-    const tickMs = this.opts.tickMs ?? Math.max(50, Math.min(1000, ...windows.map((w) => (w.kind === "window" ? w.spec.idle / 4 : 1000))));
+    // a quarter of the shortest window idle timeout (re-read every tick, so a reload takes effect)
+    const tickMs = () => this.opts.tickMs ?? Math.max(50, Math.min(1000, ...Object.values(this.cfg.operators).map((o) => (o.kind === "window" ? o.spec.idle / 4 : 1000))));
     const tick = () => {
       if (!this.running) return;
       this.current.tick();
-      this.timers[0] = this.s.clock.setTimeout(tick, tickMs);
+      this.timers[0] = this.s.clock.setTimeout(tick, tickMs());
     };
     const every = this.cfg.checkpoint.every;
     const cp = () => {
@@ -292,7 +292,7 @@ class Pipeline implements PipelineComponent {
       }
       this.timers[1] = this.s.clock.setTimeout(cp, every);
     };
-    this.timers = [this.s.clock.setTimeout(tick, tickMs), this.s.clock.setTimeout(cp, every)];
+    this.timers = [this.s.clock.setTimeout(tick, tickMs()), this.s.clock.setTimeout(cp, every)];
     this.current.begin();
   }
 
@@ -314,7 +314,8 @@ class Pipeline implements PipelineComponent {
   }
 
   health() {
-    return { up: true };
+    const failing = [...this.runners.values()].filter((r) => r.failing()).map((r) => r.name);
+    return failing.length ? { up: true, detail: `sink${failing.length > 1 ? "s" : ""} ${failing.join(", ")} failing; batches kept and retried` } : { up: true };
   }
 
   ingest(event: Event, driver?: string): boolean {

@@ -38,6 +38,11 @@ export class SinkRunner {
     private readonly deps: SinkRunnerDeps,
   ) {}
 
+  /** The last delivery attempt failed (the batch is kept and retried). */
+  failing(): boolean {
+    return this.failures > 0;
+  }
+
   get busy(): boolean {
     return this.inflight !== undefined;
   }

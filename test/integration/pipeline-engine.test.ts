@@ -289,6 +289,13 @@ test("http source: token, bad events, size limit, NDJSON, 429 with Retry-After",
     assert.is(ok.status, 202);
     assert.equal(await ok.json(), { accepted: 3 });
     await waitFor("delivery", () => rig.sink("out").events.length === 3);
+    // a failing sink keeps the batch and retries it: nothing lost, health says so
+    rig.sink("out").failing = true;
+    await post(JSON.stringify(ev("f", 1, 1)), auth);
+    await waitFor("a failed delivery", () => rig.p.health().detail?.includes("out"));
+    rig.sink("out").failing = false;
+    await waitFor("the retried batch", () => rig.sink("out").events.some((e) => e.id === "f/1"), 10_000);
+    assert.is(rig.p.health().detail, undefined);
     // stall: fill the inboxes, then the source answers 429
     rig.sink("out").stall();
     let status = 0;
