@@ -16,6 +16,14 @@ export const EXTERNAL_PACKAGES = ["better-sqlite3", "serialport", "@serialport/b
 /** Install-time tools among their dependencies that a running gateway never loads. */
 const NOT_AT_RUNTIME = new Set(["prebuild-install", "node-gyp", "node-gyp-build-optional-packages"]);
 const SKIP_DIRS = new Set(["src", "deps", "test", "tests", "docs", "doc", "example", "examples", "benchmark", ".github", "obj.target", "prebuilds-src"]);
+/**
+ * Packages of which the runtime needs only a few files: onnxruntime-web's Node entry
+ * (`exports.node`) and the one WASM build it loads (single-threaded SIMD), not its browser,
+ * WebGL, WebGPU and JSPI variants (about 115 MiB).
+ */
+const KEEP_ONLY: Record<string, RegExp> = {
+  "onnxruntime-web": /^(package\.json|LICENSE.*|dist\/ort\.node\.min\.m?js|dist\/ort-wasm-simd-threaded\.(mjs|wasm))$/,
+};
 const SKIP_FILE = /\.(c|cc|cpp|h|hpp|gyp|gypi|md|markdown|map|ts|mk|o|a)$|^(Makefile|binding\.Makefile|config\.gypi|CHANGELOG.*|README.*)$/i;
 
 export interface RuntimeBundleOptions {
@@ -78,8 +86,11 @@ export async function buildRuntimeBundle(opts: RuntimeBundleOptions): Promise<Bu
   const pkgs = packageClosure(root, EXTERNAL_PACKAGES.filter((p) => !opts.without?.includes(p)));
   for (const p of pkgs) {
     const dir = join(root, "node_modules", p);
+    const keep = KEEP_ONLY[p];
     walk(dir, (abs) => {
-      if (statSync(abs).isFile()) files.set(`node_modules/${p}/${relative(dir, abs).split("\\").join("/")}`, abs);
+      const rel = relative(dir, abs).split("\\").join("/");
+      if (keep && !keep.test(rel)) return;
+      if (statSync(abs).isFile()) files.set(`node_modules/${p}/${rel}`, abs);
     });
   }
   return writeBundle(opts.out, { kind: "runtime", version: opts.version ?? pkg.version, board: board.name, arch: board.arch, entry: "dist/ridge.mjs", files });
