@@ -16,6 +16,8 @@ import type { ControlRequest } from "../../runtime/control/routes.js";
 import { newOutputs } from "../../runtime/pipeline/operator.js";
 import type { WindowOperator } from "../../runtime/pipeline/operators/window.js";
 import { BASE, ev, makeRig, settle } from "../helpers/pipeline.js";
+import { FileModelProvider, loadedModel } from "../../runtime/pipeline/model-provider.js";
+import { linearOnnx } from "../helpers/onnx-model.js";
 import { freeTcpPort, hasCommand, startPeer, tempDir, waitFor, waitTcp } from "../helpers/peer.js";
 
 function simContext(ingest: (e: Event) => boolean, drained: () => Promise<void>): DriverContext {
@@ -255,6 +257,40 @@ test("route to an operator and a sink, sliding windows and idle watermarks drive
     const st = (await rig.s.routes.match("GET", "/pipeline")!({} as ControlRequest)).body as { operators: Record<string, unknown>; nodes: Record<string, { in: number }> };
     assert.is(st.nodes.r!.in, 3);
     assert.ok(st.operators.sl);
+  } finally {
+    await rig.cleanup();
+  }
+});
+
+test("an ONNX model operator (async) in the engine: order kept, a model switch and a checkpoint mid-stream drop nothing", async () => {
+  const models = new FileModelProvider("/nonexistent");
+  models.set(loadedModel("lin", linearOnnx([1, 0], 0), "onnx"));
+  const rig = await makeRig(
+    BASE +
+      `pipeline:
+  sources: { gen: { from: gen } }
+  operators:
+    sc: { model: { name: lin, features: { a: "payload.v", b: "0" } }, input: gen, edge: { capacity: 64 } }
+  sinks:
+    out: { log: {}, input: sc }
+`,
+    { models },
+  );
+  try {
+    await rig.p.start();
+    for (let i = 0; i < 2000; i++) {
+      if (!rig.p.ingest(ev("d", i, i, { v: i }), "gen")) await rig.p.drained();
+      if (i === 1000) {
+        models.set(loadedModel("lin", linearOnnx([2, 0], 0), "onnx"));
+        rig.p.checkpoint();
+      }
+    }
+    await waitFor("all scored", () => rig.sink("out").events.length === 2000, 20_000);
+    const out = rig.sink("out").events;
+    assert.equal(out.map((e) => e.payload.v), Array.from({ length: 2000 }, (_, i) => i));
+    assert.ok(out.every((e) => e.payload.score === e.payload.v || e.payload.score === 2 * (e.payload.v as number)));
+    assert.is(out[0]!.payload.score, 0);
+    assert.is(out[1999]!.payload.score, 3998);
   } finally {
     await rig.cleanup();
   }
