@@ -66,7 +66,7 @@ export interface PipelineComponent extends Component {
 }
 
 export interface PipelineOptions {
-  /** The model source (the cloud model cache); default: files named in the operators' config. */
+  /** The model source (the cloud model cache); a model it does not have comes from the operator's `file`. */
   models?: ModelProvider;
   /** Override the sink factory (tests, benchmarks). */
   sinkFactory?: (name: string, def: SinkConfig) => ClosableSink | undefined;
@@ -102,7 +102,22 @@ class Pipeline implements PipelineComponent {
     for (const d of s.config.devices) this.deviceDrivers.set(d.id, d.driver);
     this.store = new CheckpointStore(s.db);
     this.files = new FileModelProvider(s.dataDir);
-    this.models = opts.models ?? this.files;
+    // the cache (when wired) first, the operator's `file` as the fallback
+    const cache = opts.models;
+    const files = this.files;
+    this.models = cache
+      ? {
+          current: (name) => cache.current(name) ?? files.current(name),
+          onSwitch: (cb) => {
+            const a = cache.onSwitch(cb);
+            const b = files.onSwitch(cb);
+            return () => {
+              a();
+              b();
+            };
+          },
+        }
+      : files;
     this.loadModelFiles(this.cfg);
     this.current = this.build(this.cfg, undefined, this.store.load());
     this.registerMetrics();
@@ -124,7 +139,6 @@ class Pipeline implements PipelineComponent {
   }
 
   private loadModelFiles(cfg: PipelineConfig): void {
-    if (this.opts.models) return;
     for (const [name, op] of Object.entries(cfg.operators))
       if (op.kind === "model" && op.spec.file) {
         try {
