@@ -89,8 +89,9 @@ test("reads presets and writes then reads back every type and word order", async
     for (const c of all) await d.write!("plc", c.name, c.value);
     await d.write!("plc", "c0", false);
     await d.write!("plc", "c1", true);
-    const since = rec.events.length;
-    const after = await waitFor("a poll after the writes", () => rec.events.slice(since).find((e) => e.device === "plc"), 10_000);
+    // a poll that started before the last write may still report the old values: take one that started after
+    const wroteAt = Date.now();
+    const after = await waitFor("a poll started after the writes", () => rec.events.find((e) => e.device === "plc" && e.ts > wroteAt), 10_000);
     for (const c of all) assert.equal(after.payload[c.name], c.value, c.name);
     assert.is(after.payload.c0, false);
     assert.is(after.payload.c1, true);
