@@ -79,7 +79,8 @@ export interface Collector {
   control: { topic: string; payload: string }[];
   topics: string[];
   /** Violations: an id of one device (and kind) arriving for the first time after a later id of that device and kind. */
-  check(): { missing: (ids: Iterable<string>) => string[]; orderViolations: string[]; duplicates: number };
+  /** `conflicts`: ids received twice with different content (a redelivery must be the same event). */
+  check(): { missing: (ids: Iterable<string>) => string[]; orderViolations: string[]; duplicates: number; conflicts: string[] };
   close(): Promise<void>;
 }
 
@@ -114,16 +115,20 @@ export async function collect(url: string, gatewayId = "gw-test", format: BatchF
     check() {
       // Per device: the first arrival of each id must be in increasing seq order; a redelivery
       // (an id seen before) may come later and is only counted.
-      const seen = new Set<string>();
+      const seen = new Map<string, string>();
       const lastFirst = new Map<string, number>();
       const orderViolations: string[] = [];
+      const conflicts: string[] = [];
       let duplicates = 0;
       for (const e of events) {
-        if (seen.has(e.id)) {
+        const body = JSON.stringify(e);
+        const first = seen.get(e.id);
+        if (first !== undefined) {
           duplicates++;
+          if (first !== body) conflicts.push(e.id);
           continue;
         }
-        seen.add(e.id);
+        seen.set(e.id, body);
         const { run, seq } = idSeq(e.id);
         // Order is kept per device within a priority class (alarms overtake telemetry on purpose),
         // and per producer run (the sim driver's ids are `<device>/<run>-<seq>`).
@@ -132,7 +137,7 @@ export async function collect(url: string, gatewayId = "gw-test", format: BatchF
         if (prev !== undefined && seq < prev) orderViolations.push(`${e.id} after ${e.device}/${prev} (${e.kind})`);
         lastFirst.set(key, seq);
       }
-      return { missing: (want) => [...want].filter((id) => !ids.has(id)), orderViolations, duplicates };
+      return { missing: (want) => [...want].filter((id) => !ids.has(id)), orderViolations, duplicates, conflicts };
     },
     close: () => new Promise<void>((resolve) => client.end(true, {}, () => resolve())),
   };
