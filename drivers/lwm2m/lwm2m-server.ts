@@ -91,7 +91,7 @@ export class Lwm2mServer {
   private readonly observations = new Map<string, { stream?: ObserveReadStream; cancelled: boolean }>();
   private readonly firmware = new Map<string, Uint8Array>();
   private readonly typeOf: TypeOf;
-  readonly stats = { malformed: 0, requests: 0, registrations: 0, rejected: 0, notifications: 0, badContent: 0, timeouts: 0, firmwareBlocks: 0 };
+  readonly stats = { datagrams: 0, malformed: 0, requests: 0, registrations: 0, rejected: 0, notifications: 0, badContent: 0, timeouts: 0, firmwareBlocks: 0 };
   private lastMalformedLog = -Infinity;
   /** requests (by source and message id) that carried an unknown critical option, seen by our codec */
   private readonly badOptions = new Map<string, true>();
@@ -112,6 +112,7 @@ export class Lwm2mServer {
     });
     socket.on("error", (e) => this.opts.log.warn({ err: e.message }, "lwm2m socket error"));
     socket.on("message", (msg, rinfo) => {
+      this.stats.datagrams++;
       const d = decodeCoapMessage(msg);
       if (d.ok) {
         if (isRequestCode(d.message.code) && unknownCriticalOptions(d.message).length > 0) {
