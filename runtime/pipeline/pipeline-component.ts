@@ -144,6 +144,11 @@ class Pipeline implements PipelineComponent {
         try {
           this.files.load(op.spec.name, op.spec.file);
         } catch (e) {
+          // with a model cache wired, a missing fallback file is only worth a warning
+          if (this.opts.models) {
+            this.s.log.warn({ operator: name, file: op.spec.file, err: errorMessage(e) }, "model file not readable; relying on the model cache");
+            continue;
+          }
           throw new ConfigError([{ file: this.s.configFile ?? "(config)", line: 1, col: 1, path: `pipeline.operators.${name}.model.file`, message: `cannot read model file ${op.spec.file}: ${errorMessage(e)}`, code: "E_PIPELINE_MODEL_FILE" }]);
         }
       }
