@@ -4,13 +4,13 @@
  * what a repository sends never throws: `refresh()` resolves to `{ ok: false, code, reason }`.
  * Trusted metadata is persisted after every step (§5.3.8, §5.4.5, §5.5.7, §5.6.6), so an error or
  * a power cut mid-cycle leaves the client where the last good step left it.
- * Delegated targets roles are not supported: a repository that delegates is read for its
- * top-level targets only.
+ * Delegated targets roles are resolved by `resolveTargets` (§5.6.7).
  */
 import type { Clock } from "../core/clock.js";
 import { RidgeError, errorCode, errorMessage } from "../core/errors.js";
 import { createHash } from "node:crypto";
 import {
+  countValidSignatures,
   isExpired,
   meetsThreshold,
   parseMetadata,
@@ -22,13 +22,16 @@ import {
   type SnapshotSigned,
   type TargetsSigned,
   type TimestampSigned,
+  type DelegatedRole,
+  type TargetFile,
+  type Delegations,
 } from "./tuf-metadata.js";
 
-/** Where trusted metadata lives between cycles (SQLite on a device, memory in tests). */
+/** Where trusted metadata lives between cycles (SQLite on a device, memory in tests), by role name (delegated roles too). */
 export interface MetadataStore {
-  get(role: RoleName): Uint8Array | undefined;
-  put(role: RoleName, bytes: Uint8Array): void;
-  delete(role: RoleName): void;
+  get(role: string): Uint8Array | undefined;
+  put(role: string, bytes: Uint8Array): void;
+  delete(role: string): void;
 }
 
 /** One mirror of the repository. */
@@ -48,9 +51,11 @@ export interface ClientLimits {
   targetsBytes: number;
   /** §5.3.3: stop after this many root rotations in one cycle. */
   maxRootRotations: number;
+  /** §5.6.7: visit at most this many targets roles (top-level included) in one lookup. */
+  maxDelegations: number;
 }
 
-export const DEFAULT_LIMITS: ClientLimits = { rootBytes: 512 * 1024, timestampBytes: 16 * 1024, snapshotBytes: 2 * 1024 * 1024, targetsBytes: 8 * 1024 * 1024, maxRootRotations: 32 };
+export const DEFAULT_LIMITS: ClientLimits = { rootBytes: 512 * 1024, timestampBytes: 16 * 1024, snapshotBytes: 2 * 1024 * 1024, targetsBytes: 8 * 1024 * 1024, maxRootRotations: 32, maxDelegations: 32 };
 
 export interface TrustedMetadata {
   root: RootSigned;
@@ -61,13 +66,13 @@ export interface TrustedMetadata {
 
 export type RefreshResult =
   | { ok: true; trusted: TrustedMetadata; rootRotations: number; mirror: string }
-  | { ok: false; code: string; reason: string; role?: RoleName };
+  | { ok: false; code: string; reason: string; role?: string };
 
 class Abort extends Error {
   constructor(
     readonly code: string,
     readonly reason: string,
-    readonly role?: RoleName,
+    readonly role?: string,
   ) {
     super(reason);
   }
@@ -82,7 +87,7 @@ function sha(alg: string, data: Uint8Array): string | undefined {
 }
 
 /** §5.5.2 / §5.6.2: every listed hash must match; an algorithm we cannot compute fails closed. */
-function checkMetaFile(role: RoleName, bytes: Uint8Array, meta: MetaFile | undefined): void {
+function checkMetaFile(role: string, bytes: Uint8Array, meta: MetaFile | undefined): void {
   if (!meta) return;
   if (meta.length !== undefined && bytes.length !== meta.length) throw new Abort("E_OTA_LENGTH", `${role}: ${bytes.length} bytes where ${meta.length} were listed`, role);
   for (const [alg, want] of Object.entries(meta.hashes ?? {})) {
@@ -158,6 +163,87 @@ export class TufClient {
     } catch (e) {
       if (e instanceof Abort) return { ok: false, code: e.code, reason: e.reason, ...(e.role ? { role: e.role } : {}) };
       if (e instanceof RidgeError) return { ok: false, code: e.code, reason: e.message };
+      throw e;
+    }
+  }
+
+  /**
+   * §5.6.7: every target this device may consider, each resolved the way a lookup by name is:
+   * a pre-order depth-first walk from the top-level targets over the delegations whose paths
+   * cover the name, skipping roles already visited (cycles), visiting at most `maxDelegations`
+   * roles, and stopping at a terminating delegation. The first role in that order that lists a
+   * name decides its file. Delegated metadata is verified like top-level targets (hashes and
+   * version from the snapshot, the delegator's keys and threshold, expiry) and persisted.
+   */
+  async resolveTargets(trusted: TrustedMetadata): Promise<{ ok: true; targets: Record<string, TargetFile> } | { ok: false; code: string; reason: string; role?: string }> {
+    const start = this.clock.now();
+    const loaded = new Map<string, TargetsSigned>([["targets", trusted.targets]]);
+    const load = async (role: DelegatedRole, by: Delegations): Promise<TargetsSigned> => {
+      const have = loaded.get(role.name);
+      if (have) return have;
+      const meta = trusted.snapshot.meta[`${role.name}.json`];
+      if (!meta) throw new Abort("E_OTA_PARSE", `snapshot does not list the delegated role ${role.name}`, role.name);
+      const old = this.store.get(role.name);
+      const oldP = old ? parseMetadata("targets", old) : undefined;
+      let t: TargetsSigned;
+      if (oldP?.ok && oldP.value.signed.version === meta.version) t = oldP.value.signed;
+      else {
+        const path = `metadata/${trusted.root.consistent_snapshot ? `${meta.version}.` : ""}${role.name}.json`;
+        const got = await this.fromMirrors(path, meta.length ?? this.limits.targetsBytes, (bytes) => {
+          checkMetaFile(role.name, bytes, meta);
+          const p = parseMetadata("targets", bytes);
+          if (!p.ok) throw new Abort("E_OTA_PARSE", `${role.name}: ${p.reason}`, role.name);
+          if (countValidSignatures(p.value, role, by.keys) < role.threshold) throw new Abort("E_OTA_SIGNATURE", `${role.name}: not signed by a threshold of its delegated keys`, role.name);
+          if (p.value.signed.version !== meta.version) throw new Abort("E_OTA_VERSION_MISMATCH", `${role.name}: version ${p.value.signed.version}, snapshot says ${meta.version}`, role.name);
+          return p.value;
+        });
+        if (!got) throw new Abort("E_OTA_FETCH", `${path}: no mirror has it`, role.name);
+        t = got.value.signed;
+        this.store.put(role.name, got.bytes);
+      }
+      if (isExpired(t.expires, start)) throw new Abort("E_OTA_EXPIRED", `${role.name} v${t.version} expired at ${t.expires}`, role.name);
+      loaded.set(role.name, t);
+      return t;
+    };
+    // One lookup by name (python-tuf's and tuf-js's preorder walk).
+    const lookup = async (name: string, names?: Set<string>): Promise<TargetFile | undefined> => {
+      const stack: { name: string; meta: () => Promise<TargetsSigned> }[] = [{ name: "targets", meta: async () => trusted.targets }];
+      const visited = new Set<string>();
+      while (stack.length && visited.size < this.limits.maxDelegations) {
+        const next = stack.pop()!;
+        if (visited.has(next.name)) continue;
+        visited.add(next.name);
+        const t = await next.meta();
+        if (names) for (const n of Object.keys(t.targets)) names.add(n);
+        const f = Object.prototype.hasOwnProperty.call(t.targets, name) ? t.targets[name] : undefined;
+        if (f) return f;
+        const d = t.delegations;
+        if (!d) continue;
+        const children: typeof stack = [];
+        for (const role of d.roles) {
+          if (!names && !roleCovers(role, name)) continue;
+          children.push({ name: role.name, meta: () => load(role, d) });
+          if (!names && role.terminating) {
+            stack.length = 0;
+            break;
+          }
+        }
+        stack.push(...children.reverse());
+      }
+      return undefined;
+    };
+    try {
+      // every name listed anywhere reachable, then each resolved by the rules of a lookup
+      const names = new Set<string>();
+      await lookup("\u0000 walk every role", names);
+      const out: Record<string, TargetFile> = {};
+      for (const n of names) {
+        const f = await lookup(n);
+        if (f) out[n] = f;
+      }
+      return { ok: true, targets: out };
+    } catch (e) {
+      if (e instanceof Abort) return { ok: false, code: e.code, reason: e.reason, ...(e.role ? { role: e.role } : {}) };
       throw e;
     }
   }
@@ -289,6 +375,26 @@ export class TufClient {
   }
 }
 
+/** §5.6.7: shell-style patterns matched segment by segment ('*' never crosses '/'). */
+export function pathMatches(target: string, pattern: string): boolean {
+  const t = target.split("/");
+  const p = pattern.split("/");
+  if (t.length !== p.length) return false;
+  return t.every((seg, i) => {
+    const re = new RegExp(`^${p[i]!.replace(/[.+^${}()|[\]\\]/g, "\\$&").replace(/\*/g, ".*").replace(/\?/g, ".")}$`);
+    return re.test(seg);
+  });
+}
+
+export function roleCovers(role: DelegatedRole, target: string): boolean {
+  if (role.paths) return role.paths.some((p) => pathMatches(target, p));
+  if (role.path_hash_prefixes) {
+    const h = createHash("sha256").update(target).digest("hex");
+    return role.path_hash_prefixes.some((x) => h.startsWith(x));
+  }
+  return false;
+}
+
 /** The repository path of a target file (§5.7.3: `HASH.name` under consistent snapshots). */
 export function targetPath(root: RootSigned, name: string, sha256: string): string {
   if (!root.consistent_snapshot) return `targets/${name}`;
@@ -297,17 +403,17 @@ export function targetPath(root: RootSigned, name: string, sha256: string): stri
 }
 
 export class MemoryMetadataStore implements MetadataStore {
-  readonly files = new Map<RoleName, Uint8Array>();
+  readonly files = new Map<string, Uint8Array>();
   constructor(root?: Uint8Array) {
     if (root) this.files.set("root", root);
   }
-  get(role: RoleName) {
+  get(role: string) {
     return this.files.get(role);
   }
-  put(role: RoleName, bytes: Uint8Array) {
+  put(role: string, bytes: Uint8Array) {
     this.files.set(role, bytes);
   }
-  delete(role: RoleName) {
+  delete(role: string) {
     this.files.delete(role);
   }
 }

@@ -56,8 +56,23 @@ const targetFile = z
   .passthrough();
 export type TargetFile = z.output<typeof targetFile>;
 
+/** tuf-spec §4.5 "delegations": keys and an ordered list of delegated roles. */
+const delegatedRole = z
+  .object({
+    name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, "a role name of letters, digits, '.', '_' or '-'"),
+    keyids: z.array(z.string()),
+    threshold: z.number().int().min(1),
+    terminating: z.boolean().default(false),
+    paths: z.array(z.string()).optional(),
+    path_hash_prefixes: z.array(z.string().regex(/^[0-9a-f]*$/)).optional(),
+  })
+  .passthrough();
+export type DelegatedRole = z.output<typeof delegatedRole>;
+const delegations = z.object({ keys: z.record(keySchema), roles: z.array(delegatedRole) }).passthrough();
+export type Delegations = z.output<typeof delegations>;
+
 export const targetsSigned = z
-  .object({ _type: z.literal("targets"), spec_version: z.string(), version, expires, targets: z.record(targetFile), delegations: z.unknown().optional() })
+  .object({ _type: z.literal("targets"), spec_version: z.string(), version, expires, targets: z.record(targetFile), delegations: delegations.optional() })
   .passthrough();
 
 const metaFile = z.object({ version, length: z.number().int().min(0).optional(), hashes: z.record(hexHash).optional() }).passthrough();

@@ -187,8 +187,14 @@ export class UpdateAgent {
       this.apply({ i: "check-failed", code: r.code, reason: r.reason });
       return;
     }
+    const resolved = await client.resolveTargets(r.trusted);
+    if (!resolved.ok) {
+      this.apply({ i: "check-failed", code: resolved.code, reason: resolved.reason });
+      return;
+    }
+    const visible = { ...r.trusted.targets, targets: resolved.targets };
     const dev = this.identity();
-    const sel = name ? requireTarget(r.trusted.targets, name, dev) : selectUpdate(r.trusted.targets, dev);
+    const sel = name ? requireTarget(visible, name, dev) : selectUpdate(visible, dev);
     if (!sel.ok) {
       this.apply({ i: "check-failed", code: sel.code, reason: sel.reason });
       return;
