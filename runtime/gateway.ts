@@ -136,9 +136,10 @@ export class Gateway {
     sup.onRestart = (name) => restarts.inc({ component: name });
 
     // Store-and-forward queue: always there, so events are kept while no cloud is configured or reachable.
-    sup.add(await createUplinkComponent(s));
-    // Pipeline: drivers emit into it; it writes to sinks (uplink and local ones).
-    this.pipeline = await createPipelineComponent(s);
+    const uplink = await createUplinkComponent(s);
+    sup.add(uplink);
+    // Pipeline: drivers emit into it; it writes to sinks (uplink and local ones) and scores with the cached models.
+    this.pipeline = await createPipelineComponent(s, { models: uplink.modelProvider });
     sup.add(this.pipeline);
 
     // Drivers, created lazily by kind.
@@ -155,7 +156,7 @@ export class Gateway {
       return {
         emit(e) {
           counter.inc();
-          const ok = pipeline.ingest(e);
+          const ok = pipeline.ingest(e, d.name);
           if (!ok) bp.inc();
           return ok;
         },

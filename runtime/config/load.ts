@@ -29,11 +29,17 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
   return v !== null && typeof v === "object" && !Array.isArray(v);
 }
 
+/**
+ * Top-level sections that a gateway config replaces whole instead of merging: a pipeline is one
+ * topology, and merging the board's operators into the user's would wire in nodes nobody asked for.
+ */
+const REPLACED_WHOLE = new Set(["pipeline"]);
+
 /** Objects merge key by key; lists and scalars from the override replace the default. */
-export function mergeDefaults(base: unknown, over: unknown): unknown {
+export function mergeDefaults(base: unknown, over: unknown, depth = 0): unknown {
   if (isPlainObject(base) && isPlainObject(over)) {
     const out: Record<string, unknown> = { ...base };
-    for (const [k, v] of Object.entries(over)) out[k] = k in base ? mergeDefaults(base[k], v) : v;
+    for (const [k, v] of Object.entries(over)) out[k] = k in base && !(depth === 0 && REPLACED_WHOLE.has(k)) ? mergeDefaults(base[k], v, depth + 1) : v;
     return out;
   }
   return over === undefined ? base : over;

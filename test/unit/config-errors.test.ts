@@ -111,6 +111,14 @@ test("the gateway config overrides the board defaults key by key; lists replace"
   assert.is(d.config.drivers[0]!.kind, "sim");
 });
 
+test("a gateway's pipeline replaces the board's default pipeline whole", () => {
+  const text = base + "pipeline:\n  sources: { s: { from: trail } }\n  sinks: { out: { log: {}, input: s } }\n";
+  const { config } = loadConfig({ text, file: "g.yaml", env: {} });
+  assert.equal(Object.keys(config.pipeline.sources), ["s"]);
+  assert.equal(Object.keys(config.pipeline.operators ?? {}), []);
+  assert.equal(Object.keys(config.pipeline.sinks), ["out"]);
+});
+
 test("unknown board is a config error with the list of boards", () => {
   try {
     loadConfig({ text: "gateway: { id: a }\nboard: toaster\n", file: "g.yaml", env: {} });
