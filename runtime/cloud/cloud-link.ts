@@ -73,6 +73,7 @@ export class CloudLink {
   private lastError: { code: string; message: string; at: number } | undefined;
   private lastErrorLogged = "";
   private stateSince: number;
+  private connectedAt = 0;
   private connects = 0;
   private lastAckAt: number | undefined;
   private lastDrainedAt: number | undefined;
@@ -224,7 +225,7 @@ export class CloudLink {
     }
     const wasUp = this.connected;
     this.dropClient();
-    this.input(wasUp ? { type: "lost", reason: c.code } : { type: "connect_failed", reason: c.code });
+    this.input(wasUp ? { type: "lost", reason: c.code, upForMs: this.o.clock.now() - this.connectedAt } : { type: "connect_failed", reason: c.code });
   }
 
   private connect(): void {
@@ -282,6 +283,7 @@ export class CloudLink {
       this.guardTimer?.cancel();
       this.guardTimer = undefined;
       this.connects++;
+      this.connectedAt = this.o.clock.now();
       this.lastErrorLogged = "";
       this.o.log.info({ url: cfg.url, version: cfg.version, backlog: this.o.queue.depth() }, "cloud link up");
       this.input({ type: "connected", backlog: this.o.queue.depth() > 0 });

@@ -14,14 +14,16 @@ export type LinkState =
   | { tag: "stopped" }
   | { tag: "connecting"; attempt: number }
   | { tag: "offline"; attempt: number; retryInMs: number; reason: string }
-  | { tag: "online" }
-  | { tag: "draining" };
+  /** `attempt`: failed attempts before this connection; kept until the link proved stable. */
+  | { tag: "online"; attempt: number }
+  | { tag: "draining"; attempt: number };
 
 export type LinkInput =
   | { type: "start" }
   | { type: "connected"; backlog: boolean }
   | { type: "connect_failed"; reason: string }
-  | { type: "lost"; reason: string }
+  /** `upForMs`: how long the connection lasted (a link that drops at once keeps backing off). */
+  | { type: "lost"; reason: string; upForMs: number }
   | { type: "retry_due" }
   | { type: "backlog"; pending: boolean }
   | { type: "stop" };
@@ -39,6 +41,8 @@ export type LinkEffect =
 export interface LinkEnv {
   backoff: BackoffPolicy;
   random: Random;
+  /** A connection up at least this long resets the backoff (default 30 s). */
+  stableAfterMs?: number;
 }
 
 export type LinkTag = LinkState["tag"];
@@ -55,17 +59,19 @@ export function step(s: LinkState, i: LinkInput, env: LinkEnv): { state: LinkSta
     case "start":
       return s.tag === "stopped" ? { state: { tag: "connecting", attempt: 0 }, effects: [{ type: "connect" }] } : stay;
     case "connected":
-      return s.tag === "connecting" ? { state: { tag: i.backlog ? "draining" : "online" }, effects: [{ type: "on_connected" }] } : stay;
+      return s.tag === "connecting" ? { state: { tag: i.backlog ? "draining" : "online", attempt: s.attempt }, effects: [{ type: "on_connected" }] } : stay;
     case "connect_failed":
       return s.tag === "connecting" ? fail(s.attempt, i.reason) : stay;
     case "lost":
-      // A connection that was up starts the backoff afresh.
-      return s.tag === "online" || s.tag === "draining" ? fail(0, i.reason) : s.tag === "connecting" ? fail(s.attempt, i.reason) : stay;
+      // A connection that stayed up starts the backoff afresh; one that dropped at once (a broker
+      // that accepts and then kicks us) keeps growing it, so a fleet never reconnects in a tight loop.
+      if (s.tag === "online" || s.tag === "draining") return fail(i.upForMs >= (env.stableAfterMs ?? 30_000) ? 0 : s.attempt, i.reason);
+      return s.tag === "connecting" ? fail(s.attempt, i.reason) : stay;
     case "retry_due":
       return s.tag === "offline" ? { state: { tag: "connecting", attempt: s.attempt }, effects: [{ type: "connect" }] } : stay;
     case "backlog":
-      if (s.tag === "online" && i.pending) return { state: { tag: "draining" }, effects: [] };
-      if (s.tag === "draining" && !i.pending) return { state: { tag: "online" }, effects: [] };
+      if (s.tag === "online" && i.pending) return { state: { tag: "draining", attempt: s.attempt }, effects: [] };
+      if (s.tag === "draining" && !i.pending) return { state: { tag: "online", attempt: s.attempt }, effects: [] };
       return stay;
   }
 }

@@ -14,16 +14,16 @@ const table: [string, LinkState, LinkInput, LinkState["tag"], string[]][] = [
   ["connected with backlog drains", { tag: "connecting", attempt: 0 }, { type: "connected", backlog: true }, "draining", ["on_connected"]],
   ["connected without backlog is online", { tag: "connecting", attempt: 3 }, { type: "connected", backlog: false }, "online", ["on_connected"]],
   ["a failed attempt waits", { tag: "connecting", attempt: 2 }, { type: "connect_failed", reason: "E_CLOUD_REFUSED" }, "offline", ["rewind", "schedule_retry"]],
-  ["a lost link rewinds and waits", { tag: "online" }, { type: "lost", reason: "x" }, "offline", ["rewind", "schedule_retry"]],
-  ["a lost link while draining", { tag: "draining" }, { type: "lost", reason: "x" }, "offline", ["rewind", "schedule_retry"]],
+  ["a lost link rewinds and waits", { tag: "online", attempt: 0 }, { type: "lost", reason: "x", upForMs: 60_000 }, "offline", ["rewind", "schedule_retry"]],
+  ["a lost link while draining", { tag: "draining", attempt: 0 }, { type: "lost", reason: "x", upForMs: 1 }, "offline", ["rewind", "schedule_retry"]],
   ["retry connects", { tag: "offline", attempt: 2, retryInMs: 5, reason: "x" }, { type: "retry_due" }, "connecting", ["connect"]],
-  ["caught up", { tag: "draining" }, { type: "backlog", pending: false }, "online", []],
-  ["backlog grows", { tag: "online" }, { type: "backlog", pending: true }, "draining", []],
+  ["caught up", { tag: "draining", attempt: 0 }, { type: "backlog", pending: false }, "online", []],
+  ["backlog grows", { tag: "online", attempt: 0 }, { type: "backlog", pending: true }, "draining", []],
   ["backlog while offline is ignored", { tag: "offline", attempt: 1, retryInMs: 5, reason: "x" }, { type: "backlog", pending: true }, "offline", []],
-  ["stop from online", { tag: "online" }, { type: "stop" }, "stopped", ["cancel_retry", "disconnect", "rewind"]],
+  ["stop from online", { tag: "online", attempt: 0 }, { type: "stop" }, "stopped", ["cancel_retry", "disconnect", "rewind"]],
   ["stop while waiting", { tag: "offline", attempt: 1, retryInMs: 5, reason: "x" }, { type: "stop" }, "stopped", ["cancel_retry", "disconnect", "rewind"]],
   ["a stale connected is ignored", { tag: "offline", attempt: 1, retryInMs: 5, reason: "x" }, { type: "connected", backlog: false }, "offline", []],
-  ["start twice is a no-op", { tag: "online" }, { type: "start" }, "online", []],
+  ["start twice is a no-op", { tag: "online", attempt: 0 }, { type: "start" }, "online", []],
 ];
 
 for (const [name, from, input, to, effects] of table) {
@@ -45,7 +45,11 @@ test("backoff grows per failed attempt and restarts after a link that was up", (
   }
   assert.equal(delays, [500, 1000, 2000, 4000, 8000, 16000, 30000, 30000]);
   s = step(s, { type: "connected", backlog: false }, env).state;
-  const lost = step(s, { type: "lost", reason: "x" }, env);
+  // dropped at once: the backoff keeps growing (a broker that accepts and kicks us is no reason to hammer it)
+  const kicked = step(s, { type: "lost", reason: "x", upForMs: 50 }, env);
+  assert.equal(kicked.effects.find((e) => e.type === "schedule_retry"), { type: "schedule_retry", delayMs: 30000 });
+  // up for a while: afresh
+  const lost = step(s, { type: "lost", reason: "x", upForMs: 60_000 }, env);
   assert.equal(lost.effects.find((e) => e.type === "schedule_retry"), { type: "schedule_retry", delayMs: 500 });
 });
 
