@@ -4,11 +4,22 @@
  */
 import type { ZodType, ZodTypeDef } from "zod";
 import type { Driver } from "../core/driver.js";
-import { simDriverConfig } from "../drivers/sim/config.js";
-import { modbusDriverConfig, modbusDeviceConfig } from "../drivers/modbus/config.js";
-import { mqttDriverConfig, mqttDeviceConfig } from "../drivers/mqtt/config.js";
-import { lwm2mDriverConfig, lwm2mDeviceConfig } from "../drivers/lwm2m/config.js";
-import { coapDriverConfig, coapDeviceConfig } from "../drivers/coap/config.js";
+import {
+  simDriverConfig,
+  modbusDriverConfig,
+  modbusDeviceConfig,
+  mqttDriverConfig,
+  mqttDeviceConfig,
+  lwm2mDriverConfig,
+  lwm2mDeviceConfig,
+  coapDriverConfig,
+  coapDeviceConfig,
+  loadSimDriver,
+  loadModbusDriver,
+  loadMqttDriver,
+  loadLwm2mDriver,
+  loadCoapDriver,
+} from "../drivers/index.js";
 
 type AnySchema = ZodType<unknown, ZodTypeDef, unknown>;
 
@@ -23,27 +34,27 @@ export const driverKinds = {
   sim: {
     config: simDriverConfig,
     device: undefined,
-    create: async (c, _d) => new (await import("../drivers/sim/index.js")).SimDriver(c),
+    create: async (c, _d) => new (await loadSimDriver()).SimDriver(c),
   } as DriverKind,
   modbus: {
     config: modbusDriverConfig,
     device: modbusDeviceConfig,
-    create: async (c, d) => (await import("../drivers/modbus/index.js")).createModbusDriver(c, d),
+    create: async (c, d) => (await loadModbusDriver()).createModbusDriver(c, d),
   } as DriverKind,
   mqtt: {
     config: mqttDriverConfig,
     device: mqttDeviceConfig,
-    create: async (c, d) => (await import("../drivers/mqtt/index.js")).createMqttDriver(c, d),
+    create: async (c, d) => (await loadMqttDriver()).createMqttDriver(c, d),
   } as DriverKind,
   lwm2m: {
     config: lwm2mDriverConfig,
     device: lwm2mDeviceConfig,
-    create: async (c, d) => (await import("../drivers/lwm2m/index.js")).createLwm2mDriver(c, d),
+    create: async (c, d) => (await loadLwm2mDriver()).createLwm2mDriver(c, d),
   } as DriverKind,
   coap: {
     config: coapDriverConfig,
     device: coapDeviceConfig,
-    create: async (c, d) => (await import("../drivers/coap/index.js")).createCoapDriver(c, d),
+    create: async (c, d) => (await loadCoapDriver()).createCoapDriver(c, d),
   } as DriverKind,
 } satisfies Record<string, DriverKind>;
 
