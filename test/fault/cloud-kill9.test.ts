@@ -7,11 +7,10 @@
  */
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { startMosquitto } from "../helpers/mosquitto.js";
 import { tempDir, waitFor } from "../helpers/peer.js";
-import { collect, gaps, queuedIds, startGateway } from "../helpers/cloud.js";
+import { collect, gaps, queuedIds, startGateway, writeSimUplinkConfig } from "../helpers/cloud.js";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -20,20 +19,7 @@ test("kill -9 during appends and during draining, three times each: nothing ackn
   const broker = await startMosquitto({ persist: true, maxSeconds: 150 });
   const sub = await collect(broker.url, "gw-k9");
   const config = join(t.dir, "gw.yaml");
-  writeFileSync(
-    config,
-    `gateway: { id: gw-k9 }
-log: { level: warn }
-drivers:
-  - sim: { name: trail, devices: 10, rateHz: 100, scenario: signals, outOfOrder: 0, duplicates: 0, signals: [{ field: x, shape: counter }] }
-pipeline:
-  sources: { all: { from: trail } }
-  sinks:
-    cloud: { uplink: {}, input: all }
-cloud:
-  mqtt: { url: "${broker.url}", backoff: { base: 50, cap: 300 }, batch: { maxEvents: 200 }, inflight: 4 }
-`,
-  );
+  writeSimUplinkConfig(config, { id: "gw-k9", url: broker.url, devices: 10, rateHz: 100, batch: 200, inflight: 4, backoffCap: 300 });
   const data = join(t.dir, "data");
   const mustArrive = new Set<string>();
   try {

@@ -8,11 +8,10 @@
  */
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { startMosquitto } from "../helpers/mosquitto.js";
 import { tempDir, waitFor } from "../helpers/peer.js";
-import { collect, gaps, queuedIds, startGateway } from "../helpers/cloud.js";
+import { collect, gaps, queuedIds, startGateway, writeSimUplinkConfig } from "../helpers/cloud.js";
 
 const SECONDS = Number(process.env.RIDGE_FLAP_SECONDS ?? 40);
 const FLAPS = 20;
@@ -23,20 +22,7 @@ test(`${FLAPS} broker restarts in ${SECONDS} s at 1,000 events/s: every acknowle
   const broker = await startMosquitto({ persist: true, maxSeconds: SECONDS + 120 });
   const sub = await collect(broker.url, "gw-flap");
   const config = join(t.dir, "gw.yaml");
-  writeFileSync(
-    config,
-    `gateway: { id: gw-flap }
-log: { level: warn }
-drivers:
-  - sim: { name: trail, devices: 20, rateHz: 50, scenario: signals, outOfOrder: 0, duplicates: 0, signals: [{ field: x, shape: counter }] }
-pipeline:
-  sources: { all: { from: trail } }
-  sinks:
-    cloud: { uplink: {}, input: all }
-cloud:
-  mqtt: { url: "${broker.url}", backoff: { base: 50, cap: 400 }, batch: { maxEvents: 500 }, inflight: 8 }
-`,
-  );
+  writeSimUplinkConfig(config, { id: "gw-flap", url: broker.url, devices: 20, rateHz: 50, batch: 500, inflight: 8, backoffCap: 400 });
   const data = join(t.dir, "data");
   const gw = await startGateway(config, data, SECONDS + 120);
   try {

@@ -220,3 +220,21 @@ export function queuedIds(dataDir: string): string[] {
     db.close();
   }
 }
+
+/** A gateway config: a sim driver with gap-free counters (`<device>/<run>-<seq>` ids), everything to the uplink, the cloud link to `url`. */
+export function writeSimUplinkConfig(file: string, o: { id: string; url: string; devices: number; rateHz: number; batch: number; inflight: number; backoffCap: number }): void {
+  writeFileSync(
+    file,
+    `gateway: { id: ${o.id} }
+log: { level: warn }
+drivers:
+  - sim: { name: trail, devices: ${o.devices}, rateHz: ${o.rateHz}, scenario: signals, outOfOrder: 0, duplicates: 0, signals: [{ field: x, shape: counter }] }
+pipeline:
+  sources: { all: { from: trail } }
+  sinks:
+    cloud: { uplink: {}, input: all }
+cloud:
+  mqtt: { url: "${o.url}", backoff: { base: 50, cap: ${o.backoffCap} }, batch: { maxEvents: ${o.batch} }, inflight: ${o.inflight} }
+`,
+  );
+}
