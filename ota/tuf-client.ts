@@ -65,7 +65,7 @@ export interface TrustedMetadata {
 }
 
 export type RefreshResult =
-  | { ok: true; trusted: TrustedMetadata; rootRotations: number; mirror: string }
+  | { ok: true; trusted: TrustedMetadata; rootRotations: number; mirror: string; /** §5.1: the cycle's fixed start time. */ startedAt: number }
   | { ok: false; code: string; reason: string; role?: string };
 
 class Abort extends Error {
@@ -173,10 +173,10 @@ export class TufClient {
    * cover the name, skipping roles already visited (cycles), visiting at most `maxDelegations`
    * roles, and stopping at a terminating delegation. The first role in that order that lists a
    * name decides its file. Delegated metadata is verified like top-level targets (hashes and
-   * version from the snapshot, the delegator's keys and threshold, expiry) and persisted.
+   * version from the snapshot, the delegator's keys and threshold, expiry at `start`, which is
+   * the refresh's fixed start time, §5.1) and persisted.
    */
-  async resolveTargets(trusted: TrustedMetadata): Promise<{ ok: true; targets: Record<string, TargetFile> } | { ok: false; code: string; reason: string; role?: string }> {
-    const start = this.clock.now();
+  async resolveTargets(trusted: TrustedMetadata, start = this.clock.now()): Promise<{ ok: true; targets: Record<string, TargetFile> } | { ok: false; code: string; reason: string; role?: string }> {
     const loaded = new Map<string, TargetsSigned>([["targets", trusted.targets]]);
     const load = async (role: DelegatedRole, by: Delegations): Promise<TargetsSigned> => {
       const have = loaded.get(role.name);
@@ -371,7 +371,7 @@ export class TufClient {
     if (isExpired(targets.expires, start)) throw new Abort("E_OTA_EXPIRED", `targets v${targets.version} expired at ${targets.expires}`, "targets");
     if (isExpired(timestamp.expires, start)) throw new Abort("E_OTA_EXPIRED", `timestamp v${timestamp.version} expired at ${timestamp.expires}`, "timestamp");
 
-    return { ok: true, trusted: { root, timestamp, snapshot, targets }, rootRotations: rotations, mirror };
+    return { ok: true, trusted: { root, timestamp, snapshot, targets }, rootRotations: rotations, mirror, startedAt: start };
   }
 }
 

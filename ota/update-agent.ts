@@ -187,7 +187,7 @@ export class UpdateAgent {
       this.apply({ i: "check-failed", code: r.code, reason: r.reason });
       return;
     }
-    const resolved = await client.resolveTargets(r.trusted);
+    const resolved = await client.resolveTargets(r.trusted, r.startedAt);
     if (!resolved.ok) {
       this.apply({ i: "check-failed", code: resolved.code, reason: resolved.reason });
       return;

@@ -38,7 +38,7 @@ async function resolve(t: TestRepo) {
   const r = await c.refresh();
   assert.ok(r.ok, JSON.stringify(r));
   if (!r.ok) throw new Error();
-  return c.resolveTargets(r.trusted);
+  return c.resolveTargets(r.trusted, r.startedAt);
 }
 
 test("path patterns: '*' within a segment, '?' one character", () => {
