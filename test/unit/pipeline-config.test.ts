@@ -5,9 +5,13 @@ import { loadConfig } from "../../runtime/config/load.js";
 
 const HEAD = "gateway: { id: gw }\ndrivers:\n  - sim: { name: trail }\npipeline:\n";
 
+// A gateway's pipeline replaces the board's whole, so snippets get the `trackers` source appended
+// (after them, so the line numbers asserted below stay those of the snippet).
+const TRACKERS = "  sources:\n    trackers: { from: trail, kind: telemetry }\n";
+
 function issues(pipelineYaml: string): ConfigIssue[] {
   try {
-    loadConfig({ text: HEAD + pipelineYaml, board: "sim" });
+    loadConfig({ text: HEAD + pipelineYaml + (/^  sources:/m.test(pipelineYaml) ? "" : TRACKERS), board: "sim" });
   } catch (e) {
     assert.instance(e, ConfigError, (e as Error).message);
     return (e as ConfigError).issues;
