@@ -9,7 +9,10 @@
  * cursors, so everything unacknowledged is sent again with the same ids (at-least-once; the cloud
  * dedups by id). Alarms are read first on every send, so fresh alarms overtake a backlog.
  */
-import mqtt, { type IClientOptions, type MqttClient } from "mqtt";
+import type { IClientOptions, MqttClient } from "mqtt";
+
+// MQTT.js is loaded on the first connect only: a gateway with no cloud configured never pays for it.
+let mqttLib: typeof import("mqtt") | undefined;
 import type { Clock, Random, Timer } from "../../core/clock.js";
 import type { Priority } from "../../core/event.js";
 import { PRIORITIES, type UplinkQueue } from "../store/queue.js";
@@ -229,6 +232,17 @@ export class CloudLink {
   }
 
   private connect(): void {
+    if (!mqttLib) {
+      const gen = this.gen;
+      void import("mqtt").then(
+        (m) => {
+          mqttLib = m;
+          if (gen === this.gen) this.connect();
+        },
+        (e: unknown) => this.fail(gen, e),
+      );
+      return;
+    }
     this.dropClient();
     const gen = this.gen;
     const cfg = this.o.config;
@@ -270,7 +284,7 @@ export class CloudLink {
     };
     let client: MqttClient;
     try {
-      client = mqtt.connect(cfg.url, opts);
+      client = mqttLib.connect(cfg.url, opts);
     } catch (e) {
       queueMicrotask(() => this.fail(gen, e));
       return;

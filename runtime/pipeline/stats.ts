@@ -3,7 +3,7 @@
  * time, per inbox backpressure drops, and the end-to-end latency (ingest → sink) as an HDR
  * histogram in microseconds. Plain numbers on the hot path; /metrics reads them on scrape.
  */
-import { build, type Histogram } from "hdr-histogram-js";
+import { LatencyHistogram } from "./latency-histogram.js";
 
 export interface NodeStats {
   in: number;
@@ -28,7 +28,7 @@ export class PipelineStats {
   sinkErrors = 0;
   reloads = { ok: 0, rejected: 0 };
   lastReloadMs: number | undefined;
-  readonly e2e: Histogram = build({ lowestDiscernibleValue: 1, highestTrackableValue: 3_600_000_000, numberOfSignificantValueDigits: 3 });
+  readonly e2e = new LatencyHistogram();
 
   node(name: string): NodeStats {
     let s = this.nodes.get(name);
