@@ -2,13 +2,14 @@
  * Payload decoders for plain CoAP points: text, JSON, CBOR, SenML JSON/CBOR (RFC 8428) → one
  * value. Pure and total: bad payloads return `{ ok: false, reason }`.
  */
-import { decodeCbor, type CborValue } from "../lwm2m/cbor.js";
-import { decodeSenmlCbor, decodeSenmlJson, resolveSenml } from "../lwm2m/senml.js";
+import { decodeCbor, decodeSenmlCbor, decodeSenmlJson, resolveSenml, SENML_ANY_NAME, type CborValue } from "../codecs/index.js";
 import type { CodecResult } from "../lwm2m/value.js";
 
 export type DecoderName = "text" | "json" | "cbor" | "senml-json" | "senml-cbor";
 
 function plain(v: CborValue): unknown {
+  if (typeof v === "bigint") return Number(v);
+  if (v !== null && typeof v === "object" && "tag" in v && !(v instanceof Map)) return plain(v.value); // semantic tags do not change the value
   if (v instanceof Map) return Object.fromEntries([...v.entries()].map(([k, x]) => [String(k), plain(x)]));
   if (Array.isArray(v)) return v.map(plain);
   if (v instanceof Uint8Array) return Buffer.from(v).toString("base64");
@@ -56,13 +57,14 @@ export function decodePoint(decoder: DecoderName, bytes: Uint8Array, field?: str
     }
     case "senml-json":
     case "senml-cbor": {
-      const d = decoder === "senml-json" ? decodeSenmlJson(bytes) : decodeSenmlCbor(bytes);
+      const d = decoder === "senml-json" ? decodeSenmlJson(bytes, { allowEmpty: true }) : decodeSenmlCbor(bytes, { allowEmpty: true });
       if (!d.ok) return d;
-      const r = resolveSenml(d.value);
+      const r = resolveSenml(d.value, { names: SENML_ANY_NAME, valueless: true });
       if (!r.ok) return r;
-      const rec = field ? r.value.find((x) => x.name === field || x.name.endsWith(field)) : r.value[0];
-      if (!rec || rec.value === undefined) return { ok: false, reason: field ? `no SenML record ${field}` : "empty SenML pack" };
-      return { ok: true, value: rec.value instanceof Uint8Array ? Buffer.from(rec.value).toString("base64") : rec.value };
+      const rec = field ? r.value.find((x) => x.n === field || x.n.endsWith(field)) : r.value[0];
+      const value = rec && (rec.v ?? rec.vs ?? rec.vb ?? rec.vd);
+      if (value === undefined) return { ok: false, reason: field ? `no SenML record ${field}` : "empty SenML pack" };
+      return { ok: true, value: value instanceof Uint8Array ? Buffer.from(value).toString("base64") : value };
     }
   }
 }

@@ -4,7 +4,8 @@
  * device accepts. Pure.
  */
 import { decodeLwm2mJson, encodeLwm2mJson } from "./lwm2m-json.js";
-import { decodeSenmlCbor, decodeSenmlJson, encodeSenmlCbor, encodeSenmlJson, senmlToValues, valuesToSenml } from "./senml.js";
+import { decodeSenmlCbor, decodeSenmlJson, encodeSenmlCbor, encodeSenmlJson } from "../codecs/index.js";
+import { LWM2M_SENML_DECODE, senmlToValues, valuesToSenml } from "./senml-values.js";
 import { decodeTlv, tlvToValues, valuesToTlv } from "./tlv.js";
 import { isObjectLink, parsePath, type CodecResult, type Lwm2mValue, type ResourceValue, type TypeOf } from "./value.js";
 
@@ -37,6 +38,7 @@ export function isSupportedFormat(cf: number): boolean {
 }
 
 const utf8 = new TextDecoder("utf-8", { fatal: true });
+const utf8enc = new TextEncoder();
 
 function decodeText(bytes: Uint8Array, path: string, typeOf: TypeOf): CodecResult<ResourceValue[]> {
   const ids = parsePath(path);
@@ -99,11 +101,11 @@ export function decodeContent(format: number | undefined, bytes: Uint8Array, pat
       return tlvToValues(r.value, path, typeOf);
     }
     case ContentFormat.senmlJson: {
-      const r = decodeSenmlJson(bytes);
+      const r = decodeSenmlJson(bytes, LWM2M_SENML_DECODE);
       return r.ok ? senmlToValues(r.value, typeOf, nowSeconds) : r;
     }
     case ContentFormat.senmlCbor: {
-      const r = decodeSenmlCbor(bytes);
+      const r = decodeSenmlCbor(bytes, LWM2M_SENML_DECODE);
       return r.ok ? senmlToValues(r.value, typeOf, nowSeconds) : r;
     }
     case ContentFormat.lwm2mJson:
@@ -132,13 +134,13 @@ export function encodeContent(format: number, values: ResourceValue[], path: str
     case ContentFormat.legacyTlv:
       return valuesToTlv(values, path, typeOf);
     case ContentFormat.senmlJson:
-      return encodeSenmlJson(valuesToSenml(values));
+      return utf8enc.encode(encodeSenmlJson(valuesToSenml(values)));
     case ContentFormat.senmlCbor:
       return encodeSenmlCbor(valuesToSenml(values));
     case ContentFormat.lwm2mJson:
     case ContentFormat.legacyJson:
       return encodeLwm2mJson(values, path);
     default:
-      return encodeSenmlJson(valuesToSenml(values));
+      return utf8enc.encode(encodeSenmlJson(valuesToSenml(values)));
   }
 }

@@ -9,7 +9,8 @@ export { Lwm2mServer, type Observation, type WriteAttributes, type CoapReply } f
 export { verifyLengthAndSha256, verifyAsOtaTarget, runFirmwarePush, type FirmwareArtifact, type FirmwareVerifier, type PushStatus, type VerifyResult } from "./firmware-push.js";
 export { decodeContent, encodeContent, ContentFormat, CONTENT_FORMAT_NUMBER } from "./content-format.js";
 export { decodeTlv, encodeTlv, tlvToValues, valuesToTlv } from "./tlv.js";
-export { decodeSenmlJson, decodeSenmlCbor, encodeSenmlJson, encodeSenmlCbor, resolveSenml } from "./senml.js";
+export { decodeSenmlJson, decodeSenmlCbor, encodeSenmlJson, encodeSenmlCbor, resolveSenml } from "../codecs/index.js";
+export { senmlToValues, valuesToSenml } from "./senml-values.js";
 export { decodeLwm2mJson, encodeLwm2mJson } from "./lwm2m-json.js";
 export { OBJECTS, fieldName, typeOfPath } from "./object-registry.js";
 export { parseLinkFormat, formatLinkFormat } from "./link-format.js";

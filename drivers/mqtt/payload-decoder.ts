@@ -10,7 +10,7 @@
  * - auto: sniff the first byte: '[' SenML JSON, '{' JSON, a CBOR array head SenML CBOR, else number.
  */
 import type { PayloadFormat } from "./config.js";
-import { base64urlEncode, decodeSenmlCbor, decodeSenmlJson, resolveSenml, type ResolvedSenmlRecord, type SenmlRecord, type SenmlResult } from "./senml.js";
+import { base64urlEncode, decodeSenmlCbor, decodeSenmlJson, resolveSenml, type ResolvedSenmlRecord, type SenmlRecord, type SenmlResult } from "../codecs/index.js";
 
 export interface Reading {
   /** The message's own id, when it carries one. */

@@ -3,9 +3,9 @@ import * as assert from "uvu/assert";
 import fc from "fast-check";
 import { readFileSync } from "node:fs";
 import { decodeTlv, encodeTlv, tlvToValues, valuesToTlv, decodeTlvValue, encodeTlvValue } from "../../drivers/lwm2m/tlv.js";
-import { decodeSenmlJson, decodeSenmlCbor, encodeSenmlCbor, encodeSenmlJson, resolveSenml, senmlToValues, valuesToSenml, type SenmlRecord } from "../../drivers/lwm2m/senml.js";
+import { decodeSenmlJson, decodeSenmlCbor, decodeCbor } from "../../drivers/codecs/index.js";
+import { senmlToValues, valuesToSenml } from "../../drivers/lwm2m/senml-values.js";
 import { decodeLwm2mJson, encodeLwm2mJson } from "../../drivers/lwm2m/lwm2m-json.js";
-import { decodeCbor, encodeCbor, type CborValue } from "../../drivers/lwm2m/cbor.js";
 import { decodeContent, encodeContent, ContentFormat } from "../../drivers/lwm2m/content-format.js";
 import { typeOfPath, fieldName } from "../../drivers/lwm2m/object-registry.js";
 import { parseLinkFormat, formatLinkFormat, declaredObjects } from "../../drivers/lwm2m/link-format.js";
@@ -56,35 +56,12 @@ test("TLV typed values: bad widths are errors, not exceptions", () => {
   assert.equal(decodeTlvValue(hex("00030001"), "objlnk"), { ok: true, value: { objectId: 3, instanceId: 1 } });
 });
 
+// The RFC 8428 JSON/CBOR/malformed vectors of senml.json run against the shared codec in
+// codecs-senml.test.ts; here, the LwM2M mapping of SenML to resource values.
 const SENML = load<{
-  json: { name: string; text: string; resolved: unknown[] }[];
-  cbor: { name: string; hex: string; records: SenmlRecord[] }[];
+  cbor: { hex: string }[];
   lwm2m: { name: string; format: number; path: string; text: string; values: [string, unknown][] }[];
-  malformed: string[];
 }>("senml.json");
-for (const v of SENML.json) {
-  test(`SenML JSON parse: ${v.name}`, () => {
-    const d = decodeSenmlJson(utf8(v.text));
-    assert.ok(d.ok);
-    if (!d.ok) return;
-    const r = resolveSenml(d.value);
-    assert.ok(r.ok);
-    if (r.ok) assert.equal(r.value, v.resolved);
-    // generate + round-trip
-    const again = decodeSenmlJson(encodeSenmlJson(d.value));
-    assert.ok(again.ok);
-    if (again.ok) assert.equal(again.value, d.value);
-    assert.is(new TextDecoder().decode(encodeSenmlJson(d.value)), v.text);
-  });
-}
-for (const v of SENML.cbor) {
-  test(`SenML CBOR: ${v.name} parse, generate, round-trip`, () => {
-    const d = decodeSenmlCbor(hex(v.hex));
-    assert.ok(d.ok, JSON.stringify(d));
-    if (d.ok) assert.equal(d.value, v.records);
-    assert.is(toHex(encodeSenmlCbor(v.records)), v.hex);
-  });
-}
 for (const v of SENML.lwm2m) {
   test(`LwM2M SenML: ${v.name}`, () => {
     const r = decodeContent(v.format, utf8(v.text), v.path, typeOfPath);
@@ -93,7 +70,18 @@ for (const v of SENML.lwm2m) {
     assert.equal(r.ok && r.value.map((x) => fieldName(x.path)), ["temperature", "temperature_sensorUnits"]);
   });
 }
-for (const m of SENML.malformed) test(`SenML malformed ${m}`, () => assert.is(decodeSenmlJson(utf8(m)).ok && resolveSenml((decodeSenmlJson(utf8(m)) as { value: SenmlRecord[] }).value).ok, false));
+
+test("SenML vlo (Objlnk) and read lists: LwM2M values from a pack", () => {
+  const d = decodeSenmlJson(utf8('[{"bn":"/3/0/","n":"0","vs":"ACME"},{"n":"1"},{"bn":"/9000/0/","n":"1","vlo":"3:0"}]'));
+  assert.ok(d.ok);
+  if (!d.ok) return;
+  assert.equal(senmlToValues(d.value, typeOfPath), { ok: true, value: [{ path: "/3/0/0", value: "ACME" }, { path: "/9000/0/1", value: { objectId: 3, instanceId: 0 } }] });
+  assert.equal(valuesToSenml([{ path: "/9000/0/1", value: { objectId: 3, instanceId: 0 } }]), [{ n: "/9000/0/1", extra: { vlo: "3:0" } }]);
+  const both = decodeSenmlJson(utf8('[{"n":"/9000/0/1","v":1,"vlo":"3:0"}]'));
+  assert.ok(both.ok);
+  if (both.ok) assert.is(senmlToValues(both.value, typeOfPath).ok, false, "vlo and v in one record");
+  assert.equal(decodeContent(ContentFormat.senmlJson, utf8("[]"), "/3303", typeOfPath), { ok: true, value: [] }, "an object without instances");
+});
 
 test("SenML base value, base time and relative time (RFC 8428 §4.6)", () => {
   const d = decodeSenmlJson(utf8('[{"bn":"/3303/0/","bt":-10,"bv":20,"n":"5700","v":1.5},{"n":"5700","t":5}]'));
@@ -174,31 +162,8 @@ test("property: TLV values round-trip through the object instance encoding", () 
   );
 });
 
-test("property: CBOR and SenML CBOR/JSON round-trip", () => {
-  const rec = fc.record(
-    { n: fc.string({ maxLength: 10 }), v: fc.double({ noNaN: true, noDefaultInfinity: true }), t: fc.integer({ min: -1000, max: 2 ** 31 }) },
-    { requiredKeys: ["n"] },
-  );
-  fc.assert(
-    fc.property(fc.array(rec, { maxLength: 5 }), (recs) => {
-      const c = decodeSenmlCbor(encodeSenmlCbor(recs));
-      const j = decodeSenmlJson(encodeSenmlJson(recs));
-      const norm = (x: unknown) => JSON.stringify(x, (_k, v: unknown) => (Object.is(v, -0) ? 0 : v));
-      return c.ok && j.ok && norm(c.value) === norm(recs) && norm(j.value) === norm(recs.map((r) => JSON.parse(JSON.stringify(r)) as SenmlRecord));
-    }),
-    { numRuns: 300 },
-  );
-  const toCbor = (x: unknown): CborValue =>
-    Array.isArray(x) ? x.map(toCbor) : x !== null && typeof x === "object" ? new Map(Object.entries(x).map(([k, v]) => [k, toCbor(v)])) : (x as CborValue);
-  fc.assert(
-    fc.property(fc.jsonValue(), (v) => {
-      const c = toCbor(v);
-      const d = decodeCbor(encodeCbor(c));
-      return d.ok && JSON.stringify([...encodeCbor(d.value)]) === JSON.stringify([...encodeCbor(c)]);
-    }),
-    { numRuns: 200 },
-  );
-});
+// The SenML CBOR/JSON and CBOR round-trip properties moved to codecs-senml.test.ts and
+// codecs-cbor.test.ts with the codec they test.
 
 test("property: every format round-trips LwM2M values it can carry", () => {
   fc.assert(

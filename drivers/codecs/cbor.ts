@@ -1,17 +1,24 @@
 /**
- * A small, total CBOR codec (RFC 8949) for the subset SenML needs: integers, floats (half, single,
- * double), text and byte strings, arrays, maps, booleans, null, and tag 4 (decimal fraction).
- * Hostile input ends in `{ ok: false }` with a byte offset, never an exception: every length is
- * checked against the bytes left, nesting is bounded, and indefinite lengths are supported
- * (SensML streams use an indefinite-length array, RFC 8428 §6).
+ * A small, total CBOR codec (RFC 8949) for what SenML (RFC 8428 §6) and the CoAP/LwM2M payloads
+ * need: integers (bigint beyond 2^53), floats (half, single, double), text and byte strings,
+ * arrays, maps with any keys (SenML's integer labels stay plain Map keys; general CBOR libraries
+ * route integer-keyed maps through a tag, which SenML peers do not expect), booleans, null,
+ * undefined, and tags (kept as `{ tag, value }`; SenML reads tag 4, decimal fractions).
  *
- * Encoding uses preferred serialization (RFC 8949 §4.1): the shortest integer head, integral
- * numbers as integers, other numbers in the shortest float that round-trips. That is what the
- * RFC 8428 §6 example uses, so the encoder reproduces it byte for byte.
+ * Decoding is total: hostile input ends in `{ ok: false, code, reason, offset }`, never an
+ * exception. Every length is checked against the bytes left, nesting is bounded, duplicate map
+ * keys are refused (RFC 8949 §5.6), and indefinite lengths are accepted (SenSML streams use an
+ * indefinite-length array, RFC 8428 §6).
+ *
+ * Encoding uses preferred serialization (RFC 8949 §4.1): the shortest head, integral numbers as
+ * integers, other numbers in the shortest float that round-trips. The RFC 8428 §6 example is
+ * written that way, so the encoder reproduces it byte for byte.
  *
  *   initial byte: | major type (3 bits) | additional info (5 bits) |
  *   ai < 24: value in ai; 24/25/26/27: 1/2/4/8 bytes follow; 31: indefinite length / break
  */
+import { RidgeError } from "../../core/errors.js";
+
 export type CborValue = number | bigint | string | boolean | null | undefined | Uint8Array | CborValue[] | CborMap | CborTagged;
 export type CborMap = Map<CborValue, CborValue>;
 export interface CborTagged {
@@ -19,13 +26,21 @@ export interface CborTagged {
   value: CborValue;
 }
 
-export type CborResult = { ok: true; value: CborValue } | { ok: false; reason: string; offset: number };
+export type CborErrorCode =
+  | "E_CBOR_TRUNCATED" // a head, length or value runs past the end of the input
+  | "E_CBOR_MALFORMED" // reserved bits, misplaced break, bad UTF-8, duplicate key, trailing bytes
+  | "E_CBOR_DEPTH" // nested deeper than MAX_DEPTH
+  | "E_CBOR_UNSUPPORTED"; // a simple value this codec does not model
+
+export type CborResult = { ok: true; value: CborValue } | { ok: false; code: CborErrorCode; reason: string; offset: number };
 
 const MAX_DEPTH = 32;
 const textDecoder = new TextDecoder("utf-8", { fatal: true });
+const textEncoder = new TextEncoder();
 
 class CborFail {
   constructor(
+    readonly code: CborErrorCode,
     readonly reason: string,
     readonly offset: number,
   ) {}
@@ -37,7 +52,7 @@ export function decodeCbor(bytes: Uint8Array): CborResult {
   const BREAK = Symbol("break");
 
   const need = (n: number): void => {
-    if (pos + n > bytes.length) throw new CborFail(`truncated: ${n} byte(s) needed, ${bytes.length - pos} left`, pos);
+    if (pos + n > bytes.length) throw new CborFail("E_CBOR_TRUNCATED", `${n} byte(s) needed, ${bytes.length - pos} left`, pos);
   };
   // The argument of a head: a length, an integer, or a float's bits.
   const arg = (ai: number, start: number): number | bigint => {
@@ -61,17 +76,17 @@ export function decodeCbor(bytes: Uint8Array): CborResult {
         return v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v;
       }
       default:
-        throw new CborFail(`reserved additional information ${ai}`, start);
+        throw new CborFail("E_CBOR_MALFORMED", `reserved additional information ${ai}`, start);
     }
   };
   const length = (ai: number, start: number): number => {
     const n = arg(ai, start);
-    if (typeof n === "bigint" || n > bytes.length - pos) throw new CborFail(`length ${n} exceeds the ${bytes.length - pos} byte(s) left`, start);
+    if (typeof n === "bigint" || n > bytes.length - pos) throw new CborFail("E_CBOR_TRUNCATED", `length ${n} exceeds the ${bytes.length - pos} byte(s) left`, start);
     return n;
   };
 
   const item = (depth: number): CborValue | typeof BREAK => {
-    if (depth > MAX_DEPTH) throw new CborFail(`nesting deeper than ${MAX_DEPTH}`, pos);
+    if (depth > MAX_DEPTH) throw new CborFail("E_CBOR_DEPTH", `nesting deeper than ${MAX_DEPTH}`, pos);
     const start = pos;
     need(1);
     const ib = bytes[pos++]!;
@@ -92,12 +107,11 @@ export function decodeCbor(bytes: Uint8Array): CborResult {
           for (;;) {
             const p = item(depth + 1);
             if (p === BREAK) break;
-            if (major === 3 && typeof p === "string") parts.push(new TextEncoder().encode(p));
+            if (major === 3 && typeof p === "string") parts.push(textEncoder.encode(p));
             else if (major === 2 && p instanceof Uint8Array) parts.push(p);
-            else throw new CborFail("indefinite string with a chunk of another type", start);
+            else throw new CborFail("E_CBOR_MALFORMED", "indefinite string with a chunk of another type", start);
           }
-          const total = parts.reduce((s, p) => s + p.length, 0);
-          chunk = new Uint8Array(total);
+          chunk = new Uint8Array(parts.reduce((s, p) => s + p.length, 0));
           let o = 0;
           for (const p of parts) {
             chunk.set(p, o);
@@ -112,7 +126,7 @@ export function decodeCbor(bytes: Uint8Array): CborResult {
         try {
           return textDecoder.decode(chunk);
         } catch {
-          throw new CborFail("text string is not valid UTF-8", start);
+          throw new CborFail("E_CBOR_MALFORMED", "text string is not valid UTF-8", start);
         }
       }
       case 4: {
@@ -127,7 +141,7 @@ export function decodeCbor(bytes: Uint8Array): CborResult {
         const n = length(ai, start); // each element takes at least one byte
         for (let i = 0; i < n; i++) {
           const v = item(depth + 1);
-          if (v === BREAK) throw new CborFail("break inside a definite-length array", pos - 1);
+          if (v === BREAK) throw new CborFail("E_CBOR_MALFORMED", "break inside a definite-length array", pos - 1);
           out.push(v);
         }
         return out;
@@ -139,8 +153,8 @@ export function decodeCbor(bytes: Uint8Array): CborResult {
           if (k === BREAK) return false;
           const at = pos;
           const v = item(depth + 1);
-          if (v === BREAK) throw new CborFail("break where a map value was expected", at);
-          if (out.has(k)) throw new CborFail(`duplicate map key ${String(k)}`, at);
+          if (v === BREAK) throw new CborFail("E_CBOR_MALFORMED", "break where a map value was expected", at);
+          if (out.has(k)) throw new CborFail("E_CBOR_MALFORMED", `duplicate map key ${String(k)}`, at);
           out.set(k, v);
           return true;
         };
@@ -149,13 +163,13 @@ export function decodeCbor(bytes: Uint8Array): CborResult {
           return out;
         }
         const n = length(ai, start);
-        for (let i = 0; i < n; i++) if (!pair()) throw new CborFail("break inside a definite-length map", pos - 1);
+        for (let i = 0; i < n; i++) if (!pair()) throw new CborFail("E_CBOR_MALFORMED", "break inside a definite-length map", pos - 1);
         return out;
       }
       case 6: {
         const tag = arg(ai, start);
         const v = item(depth + 1);
-        if (v === BREAK) throw new CborFail("break after a tag", pos - 1);
+        if (v === BREAK) throw new CborFail("E_CBOR_MALFORMED", "break after a tag", pos - 1);
         return { tag: Number(tag), value: v };
       }
       default: {
@@ -180,23 +194,24 @@ export function decodeCbor(bytes: Uint8Array): CborResult {
           return view.getFloat64(pos - 8);
         }
         if (ai === 31) return BREAK;
-        throw new CborFail(`unsupported simple value ${ai}`, start);
+        throw new CborFail("E_CBOR_UNSUPPORTED", `unsupported simple value ${ai}`, start);
       }
     }
   };
 
   try {
     const v = item(0);
-    if (v === BREAK) return { ok: false, reason: "unexpected break", offset: 0 };
-    if (pos !== bytes.length) return { ok: false, reason: `${bytes.length - pos} trailing byte(s)`, offset: pos };
+    if (v === BREAK) return { ok: false, code: "E_CBOR_MALFORMED", reason: "unexpected break", offset: 0 };
+    if (pos !== bytes.length) return { ok: false, code: "E_CBOR_MALFORMED", reason: `${bytes.length - pos} trailing byte(s)`, offset: pos };
     return { ok: true, value: v };
   } catch (e) {
-    if (e instanceof CborFail) return { ok: false, reason: e.reason, offset: e.offset };
-    if (e instanceof RangeError) return { ok: false, reason: `out of range: ${e.message}`, offset: pos };
+    if (e instanceof CborFail) return { ok: false, code: e.code, reason: e.reason, offset: e.offset };
+    if (e instanceof RangeError) return { ok: false, code: "E_CBOR_TRUNCATED", reason: `out of range: ${e.message}`, offset: pos };
     throw e;
   }
 }
 
+/** RFC 8949 Appendix D: IEEE 754 binary16. */
 function halfToNumber(h: number): number {
   const sign = h & 0x8000 ? -1 : 1;
   const exp = (h >> 10) & 0x1f;
@@ -225,15 +240,17 @@ function numberToHalf(n: number): number | undefined {
   return halfToNumber(h) === n ? h : undefined;
 }
 
-export class CborEncodeError extends Error {}
-
-/** Encode with preferred serialization. Throws CborEncodeError only for values CBOR cannot hold (programmer misuse). */
+/**
+ * Encode with preferred serialization. Throws a RidgeError `E_CBOR_ENCODE` (category internal)
+ * only for values CBOR cannot hold: that is programmer misuse, never peer input.
+ */
 export function encodeCbor(value: CborValue): Uint8Array {
   const out: number[] = [];
   const head = (major: number, n: number | bigint): void => {
     const m = major << 5;
     if (typeof n === "bigint" || n > 0xffffffff) {
       const b = BigInt(n);
+      if (b > 0xffffffffffffffffn) throw new RidgeError("E_CBOR_ENCODE", "internal", `integer ${b} does not fit a CBOR head (64 bits)`);
       out.push(m | 27);
       for (let i = 7; i >= 0; i--) out.push(Number((b >> BigInt(i * 8)) & 0xffn));
     } else if (n < 24) out.push(m | n);
@@ -269,7 +286,7 @@ export function encodeCbor(value: CborValue): Uint8Array {
       else if (Math.fround(v) === v) float(0xfa, 4, (d) => d.setFloat32(0, v));
       else float(0xfb, 8, (d) => d.setFloat64(0, v));
     } else if (typeof v === "string") {
-      const b = new TextEncoder().encode(v);
+      const b = textEncoder.encode(v);
       head(3, b.length);
       push(b);
     } else if (v instanceof Uint8Array) {
@@ -284,11 +301,11 @@ export function encodeCbor(value: CborValue): Uint8Array {
         enc(k);
         enc(x);
       }
-    } else if (typeof v === "object" && typeof v.tag === "number") {
+    } else if (typeof v === "object" && typeof v.tag === "number" && Number.isInteger(v.tag) && v.tag >= 0) {
       head(6, v.tag);
       enc(v.value);
     } else {
-      throw new CborEncodeError(`cannot encode ${typeof v} as CBOR`);
+      throw new RidgeError("E_CBOR_ENCODE", "internal", `cannot encode ${typeof v} as CBOR`);
     }
   };
   enc(value);

@@ -1,10 +1,15 @@
 /**
- * SenML (RFC 8428): the JSON (§5) and CBOR (§6) representations of a Pack, and resolution of a
- * Pack into resolved Records (§4.6). Pure: no I/O, no clock ("now" is a parameter).
+ * SenML (RFC 8428): the JSON (§5, content format 110) and CBOR (§6, content format 112)
+ * representations of a Pack, and resolution of a Pack into resolved Records (§4.6). Shared by the
+ * MQTT payload decoder, the LwM2M content formats (OMA-TS-LightweightM2M-Core §7.4.4/7.4.5: names
+ * are LwM2M paths, `vlo` carries an Objlnk) and CoAP points. Pure: no I/O, no clock ("now" is a
+ * parameter).
  *
  * Decoding is total: malformed input returns `{ ok: false, code, reason, record? }`, never throws.
- * Unknown fields are kept in `extra` and otherwise ignored (§4.4); a field whose label ends in "_"
- * is a must-understand extension this codec does not know, so the Pack is refused (§4.4).
+ * Unknown fields are kept in `extra` and otherwise ignored (§4.4), so LwM2M's `vlo` travels there;
+ * a field whose label ends in "_" is a must-understand extension this codec does not know, so the
+ * Pack is refused (§4.4). In CBOR, unknown integer labels are ignored: Table 4 is conclusive and
+ * extensions use text labels (§6).
  */
 import { decodeCbor, encodeCbor, type CborMap, type CborValue } from "./cbor.js";
 
@@ -14,8 +19,21 @@ export const SENML_VERSION = 10;
 /** Extension values a SenML Record may carry besides the fields of RFC 8428 Table 1. */
 export type SenmlExtraValue = string | number | boolean | Uint8Array;
 
+/** The fields a Record keeps after resolution (§4.6), as on the wire. */
+interface SenmlValueFields {
+  u?: string;
+  v?: number;
+  vs?: string;
+  vb?: boolean;
+  vd?: Uint8Array;
+  s?: number;
+  ut?: number;
+  /** Labels this codec does not define (e.g. LwM2M's "vlo"), by their JSON label or CBOR text key. */
+  extra?: Record<string, SenmlExtraValue>;
+}
+
 /** One SenML Record as written on the wire (base fields not applied). */
-export interface SenmlRecord {
+export interface SenmlRecord extends SenmlValueFields {
   bn?: string;
   bt?: number;
   bu?: string;
@@ -23,59 +41,59 @@ export interface SenmlRecord {
   bs?: number;
   bver?: number;
   n?: string;
-  u?: string;
-  v?: number;
-  vs?: string;
-  vb?: boolean;
-  vd?: Uint8Array;
-  s?: number;
   t?: number;
-  ut?: number;
-  /** Labels this codec does not define (e.g. LwM2M's "vlo"), by their JSON label or CBOR string key. */
-  extra?: Record<string, SenmlExtraValue>;
 }
 
 /** A Record after §4.6 resolution: full name, absolute time (s since the epoch), no base fields. */
-export interface ResolvedSenmlRecord {
+export interface ResolvedSenmlRecord extends SenmlValueFields {
   n: string;
-  u?: string;
-  v?: number;
-  vs?: string;
-  vb?: boolean;
-  vd?: Uint8Array;
-  s?: number;
   t: number;
-  ut?: number;
-  extra?: Record<string, SenmlExtraValue>;
+}
+
+/**
+ * A Record resolved without a clock: `t` is present only when the Pack carried a time (`bt` or
+ * `t`), and a relative time (§4.5.3) stays relative.
+ */
+export interface UnclockedSenmlRecord extends SenmlValueFields {
+  n: string;
+  t?: number;
 }
 
 export type SenmlErrorCode =
   | "E_SENML_SYNTAX" // not JSON / not CBOR
-  | "E_SENML_SHAPE" // not an array of records (maps)
+  | "E_SENML_SHAPE" // not an array of records (maps), or an empty Pack
   | "E_SENML_FIELD" // a field of the wrong type, or a non-finite number
   | "E_SENML_MUST_UNDERSTAND" // a label ending in "_"
   | "E_SENML_VERSION" // bver larger than 10, or mixed versions
   | "E_SENML_NAME" // empty or invalid concatenated name
   | "E_SENML_VALUE"; // no value (and no sum), or several value fields
 
-export type SenmlResult<T> = { ok: true; value: T } | { ok: false; code: SenmlErrorCode; reason: string; record?: number };
+export type SenmlFailure = { ok: false; code: SenmlErrorCode; reason: string; record?: number };
+export type SenmlResult<T> = { ok: true; value: T } | SenmlFailure;
+
+export interface SenmlDecodeOptions {
+  /**
+   * Accept a Pack with no Records. §11 (CDDL `1* record`) asks for at least one; LwM2M peers send
+   * `[]` for an object with no instances. Default false.
+   */
+  allowEmpty?: boolean;
+}
 
 type FieldKind = "string" | "number" | "boolean" | "bytes" | "uint";
 const FIELDS: Record<string, FieldKind> = {
   bn: "string", bt: "number", bu: "string", bv: "number", bs: "number", bver: "uint",
   n: "string", u: "string", v: "number", vs: "string", vb: "boolean", vd: "bytes", s: "number", t: "number", ut: "number",
 };
-/** RFC 8428 Table 4: CBOR integer labels. */
+/** RFC 8428 §6 Table 4: CBOR integer labels (conclusive). */
 const CBOR_LABELS: Record<number, keyof typeof FIELDS> = {
   [-1]: "bver", [-2]: "bn", [-3]: "bt", [-4]: "bu", [-5]: "bv", [-6]: "bs",
   0: "n", 1: "u", 2: "v", 3: "vs", 4: "vb", 5: "s", 6: "t", 7: "ut", 8: "vd",
 };
 const LABEL_TO_CBOR: Record<string, number> = Object.fromEntries(Object.entries(CBOR_LABELS).map(([k, v]) => [v, Number(k)]));
 
-type Fail = { ok: false; code: SenmlErrorCode; reason: string; record?: number };
-const fail = (code: SenmlErrorCode, reason: string, record?: number): Fail => (record === undefined ? { ok: false, code, reason } : { ok: false, code, reason, record });
+const fail = (code: SenmlErrorCode, reason: string, record?: number): SenmlFailure => (record === undefined ? { ok: false, code, reason } : { ok: false, code, reason, record });
 
-/** RFC 4648 §5 base64url without padding (the JSON form of "vd"). */
+/** RFC 4648 §5 base64url (the JSON form of "vd", §5): written without padding, read with or without. */
 const B64URL = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 export function base64urlEncode(b: Uint8Array): string {
   let s = "";
@@ -86,7 +104,8 @@ export function base64urlEncode(b: Uint8Array): string {
   }
   return s;
 }
-export function base64urlDecode(s: string): Uint8Array | undefined {
+export function base64urlDecode(text: string): Uint8Array | undefined {
+  const s = /^[A-Za-z0-9_-]*={1,2}$/.test(text) && text.length % 4 === 0 ? text.replace(/=+$/, "") : text;
   if (!/^[A-Za-z0-9_-]*$/.test(s) || s.length % 4 === 1) return undefined;
   const out = new Uint8Array(Math.floor((s.length * 3) / 4));
   let o = 0;
@@ -137,8 +156,12 @@ function setField(rec: SenmlRecord, label: string, raw: unknown, json: boolean):
   return undefined;
 }
 
+function fieldFailure(label: string, why: string, i: number): SenmlFailure {
+  return fail(label.endsWith("_") && !(label in FIELDS) ? "E_SENML_MUST_UNDERSTAND" : "E_SENML_FIELD", `record ${i}: ${why}`, i);
+}
+
 /** Decode the JSON representation (§5): an array of objects. */
-export function decodeSenmlJson(input: string | Uint8Array): SenmlResult<SenmlRecord[]> {
+export function decodeSenmlJson(input: string | Uint8Array, opts: SenmlDecodeOptions = {}): SenmlResult<SenmlRecord[]> {
   let text: string;
   if (typeof input === "string") text = input;
   else {
@@ -155,7 +178,7 @@ export function decodeSenmlJson(input: string | Uint8Array): SenmlResult<SenmlRe
     return fail("E_SENML_SYNTAX", `not JSON: ${e instanceof Error ? e.message : String(e)}`);
   }
   if (!Array.isArray(doc)) return fail("E_SENML_SHAPE", "a SenML Pack is a JSON array of records");
-  if (doc.length === 0) return fail("E_SENML_SHAPE", "a SenML Pack has at least one record");
+  if (doc.length === 0 && !opts.allowEmpty) return fail("E_SENML_SHAPE", "a SenML Pack has at least one record");
   const out: SenmlRecord[] = [];
   for (let i = 0; i < doc.length; i++) {
     const r: unknown = doc[i];
@@ -163,17 +186,17 @@ export function decodeSenmlJson(input: string | Uint8Array): SenmlResult<SenmlRe
     const rec: SenmlRecord = {};
     for (const [k, v] of Object.entries(r)) {
       const why = setField(rec, k, v, true);
-      if (why) return fail(k.endsWith("_") && !(k in FIELDS) ? "E_SENML_MUST_UNDERSTAND" : "E_SENML_FIELD", `record ${i}: ${why}`, i);
+      if (why) return fieldFailure(k, why, i);
     }
     out.push(rec);
   }
   return { ok: true, value: out };
 }
 
-/** A CBOR numeric: integer, float, or decimal fraction (tag 4, [exponent, mantissa]). */
+/** A CBOR numeric: integer, bigint, float, or decimal fraction (tag 4, [exponent, mantissa]). */
 function cborNumber(v: CborValue): CborValue {
   if (typeof v === "bigint") return Number(v);
-  if (v !== null && typeof v === "object" && !(v instanceof Uint8Array) && !(v instanceof Map) && !Array.isArray(v) && v.tag === 4) {
+  if (isTagged(v) && v.tag === 4) {
     const a = v.value;
     if (Array.isArray(a) && a.length === 2) {
       const [e, m] = a.map((x) => (typeof x === "bigint" ? Number(x) : x));
@@ -183,13 +206,24 @@ function cborNumber(v: CborValue): CborValue {
   return v;
 }
 
+function isTagged(v: CborValue): v is { tag: number; value: CborValue } {
+  return v !== null && typeof v === "object" && !(v instanceof Uint8Array) && !(v instanceof Map) && !Array.isArray(v);
+}
+
+/** Other semantic tags (e.g. 32, URI, on a string) do not change a field's value: read through them. */
+function untag(v: CborValue): CborValue {
+  let x = v;
+  while (isTagged(x)) x = x.value;
+  return x;
+}
+
 /** Decode the CBOR representation (§6): an array (definite or indefinite) of maps with integer labels. */
-export function decodeSenmlCbor(bytes: Uint8Array): SenmlResult<SenmlRecord[]> {
+export function decodeSenmlCbor(bytes: Uint8Array, opts: SenmlDecodeOptions = {}): SenmlResult<SenmlRecord[]> {
   const r = decodeCbor(bytes);
   if (!r.ok) return fail("E_SENML_SYNTAX", `not CBOR: ${r.reason} at byte ${r.offset}`);
   const doc = r.value;
   if (!Array.isArray(doc)) return fail("E_SENML_SHAPE", "a SenML Pack is a CBOR array of maps");
-  if (doc.length === 0) return fail("E_SENML_SHAPE", "a SenML Pack has at least one record");
+  if (doc.length === 0 && !opts.allowEmpty) return fail("E_SENML_SHAPE", "a SenML Pack has at least one record");
   const out: SenmlRecord[] = [];
   for (let i = 0; i < doc.length; i++) {
     const m = doc[i];
@@ -206,37 +240,47 @@ export function decodeSenmlCbor(bytes: Uint8Array): SenmlResult<SenmlRecord[]> {
       } else {
         return fail("E_SENML_FIELD", `record ${i}: a map key is neither an integer nor a text string`, i);
       }
-      const v = FIELDS[label] === "number" || FIELDS[label] === "uint" ? cborNumber(raw) : raw;
+      const v = untag(FIELDS[label] === "number" || FIELDS[label] === "uint" ? cborNumber(raw) : raw);
       const why = setField(rec, label, v, false);
-      if (why) return fail(label.endsWith("_") && !(label in FIELDS) ? "E_SENML_MUST_UNDERSTAND" : "E_SENML_FIELD", `record ${i}: ${why}`, i);
+      if (why) return fieldFailure(label, why, i);
     }
     out.push(rec);
   }
   return { ok: true, value: out };
 }
 
-const NAME = /^[A-Za-z0-9][A-Za-z0-9\-:./_]*$/;
+/** §4.5.1: the default rule for concatenated names. */
+export const SENML_NAME = /^[A-Za-z0-9][A-Za-z0-9\-:./_]*$/;
+/** Any non-empty name, for callers that check names themselves (LwM2M paths, CoAP point fields). */
+export const SENML_ANY_NAME = /^[\s\S]+$/;
 /** §4.5.3: times below 2**28 are relative to "now". */
 export const SENML_RELATIVE_TIME_LIMIT = 2 ** 28;
 
 export interface ResolveOptions {
-  /** "Now" in seconds since the epoch, for relative times (§4.5.3). */
-  now: number;
-  /** Sort the resolved records chronologically (§4.6); stable. Default true. */
+  /**
+   * "Now" in seconds since the epoch. With it, relative times (§4.5.3) become absolute and every
+   * record gets a time. Without it, `t` is present only when the Pack carried one, and stays as sent.
+   */
+  now?: number;
+  /** Sort the resolved records chronologically (§4.6); stable. Default: true when `now` is given. */
   sort?: boolean;
-  /** The rule for concatenated names; default §4.5.1. (LwM2M names such as "/3/0/0" start with "/".) */
+  /** The rule for concatenated names; default SENML_NAME (§4.5.1). LwM2M names such as "/3/0/0" start with "/". */
   names?: RegExp;
+  /** Accept records with neither value nor sum (LwM2M read lists name resources only). Default false. */
+  valueless?: boolean;
 }
 
 /** Apply base fields and relative times (§4.6). */
-export function resolveSenml(pack: SenmlRecord[], opts: ResolveOptions): SenmlResult<ResolvedSenmlRecord[]> {
+export function resolveSenml(pack: SenmlRecord[], opts: ResolveOptions & { now: number }): SenmlResult<ResolvedSenmlRecord[]>;
+export function resolveSenml(pack: SenmlRecord[], opts?: ResolveOptions): SenmlResult<UnclockedSenmlRecord[]>;
+export function resolveSenml(pack: SenmlRecord[], opts: ResolveOptions = {}): SenmlResult<UnclockedSenmlRecord[]> {
   let bn = "";
-  let bt = 0;
+  let bt: number | undefined;
   let bu: string | undefined;
   let bv: number | undefined;
   let bs: number | undefined;
   let version: number | undefined;
-  const out: ResolvedSenmlRecord[] = [];
+  const out: UnclockedSenmlRecord[] = [];
   for (let i = 0; i < pack.length; i++) {
     const r = pack[i]!;
     if (r.bver !== undefined) {
@@ -250,14 +294,18 @@ export function resolveSenml(pack: SenmlRecord[], opts: ResolveOptions): SenmlRe
     if (r.bv !== undefined) bv = r.bv;
     if (r.bs !== undefined) bs = r.bs;
     const n = bn + (r.n ?? "");
-    if (!(opts.names ?? NAME).test(n)) return fail("E_SENML_NAME", `record ${i}: name ${JSON.stringify(n)} is empty or not allowed (§4.5.1: A-Z a-z 0-9 - : . / _, starting with a letter or digit)`, i);
+    if (!(opts.names ?? SENML_NAME).test(n)) return fail("E_SENML_NAME", `record ${i}: name ${JSON.stringify(n)} is empty or not allowed (§4.5.1: A-Z a-z 0-9 - : . / _, starting with a letter or digit)`, i);
     const values = (["v", "vs", "vb", "vd"] as const).filter((k) => r[k] !== undefined);
     if (values.length > 1) return fail("E_SENML_VALUE", `record ${i}: more than one value field (${values.join(", ")})`, i);
     const hasSum = r.s !== undefined || bs !== undefined;
-    if (values.length === 0 && !hasSum && bv === undefined) return fail("E_SENML_VALUE", `record ${i}: no value and no sum`, i);
-    let t = bt + (r.t ?? 0);
-    if (t < SENML_RELATIVE_TIME_LIMIT) t = opts.now + t;
-    const res: ResolvedSenmlRecord = { n, t };
+    if (values.length === 0 && !hasSum && bv === undefined && !opts.valueless) return fail("E_SENML_VALUE", `record ${i}: no value and no sum`, i);
+    const res: UnclockedSenmlRecord = { n };
+    if (opts.now !== undefined) {
+      const t = (bt ?? 0) + (r.t ?? 0);
+      res.t = t < SENML_RELATIVE_TIME_LIMIT ? opts.now + t : t;
+    } else if (bt !== undefined || r.t !== undefined) {
+      res.t = (bt ?? 0) + (r.t ?? 0);
+    }
     const u = r.u ?? bu;
     if (u !== undefined) res.u = u;
     if (r.v !== undefined || (values.length === 0 && bv !== undefined)) res.v = (bv ?? 0) + (r.v ?? 0);
@@ -269,27 +317,27 @@ export function resolveSenml(pack: SenmlRecord[], opts: ResolveOptions): SenmlRe
     if (r.extra) res.extra = { ...r.extra };
     out.push(res);
   }
-  if (opts.sort ?? true) out.sort((a, b) => a.t - b.t);
+  if (opts.sort ?? opts.now !== undefined) out.sort((a, b) => (a.t ?? 0) - (b.t ?? 0));
   return { ok: true, value: out };
 }
 
 const ORDER = ["bn", "bt", "bu", "bv", "bs", "bver", "n", "u", "v", "vs", "vb", "vd", "s", "t", "ut"] as const;
 
-function fieldsOf(r: SenmlRecord): [string, string | number | boolean | Uint8Array][] {
+function fieldsOf(r: SenmlRecord | UnclockedSenmlRecord): [string, SenmlExtraValue][] {
   // Keep the record's own key order (it decides the bytes), extensions last.
   const own = Object.keys(r).filter((k) => k !== "extra" && (r as Record<string, unknown>)[k] !== undefined);
-  const keys = own.length ? own : ORDER.filter((k) => r[k] !== undefined);
-  const out: [string, string | number | boolean | Uint8Array][] = keys.map((k) => [k, (r as Record<string, string | number | boolean | Uint8Array>)[k]!]);
+  const keys = own.length ? own : ORDER.filter((k) => (r as SenmlRecord)[k] !== undefined);
+  const out: [string, SenmlExtraValue][] = keys.map((k) => [k, (r as Record<string, SenmlExtraValue>)[k]!]);
   for (const [k, v] of Object.entries(r.extra ?? {})) out.push([k, v]);
   return out;
 }
 
 /** Encode the JSON representation (§5), fields in the record's own order. */
-export function encodeSenmlJson(pack: (SenmlRecord | ResolvedSenmlRecord)[]): string {
+export function encodeSenmlJson(pack: (SenmlRecord | UnclockedSenmlRecord)[]): string {
   return JSON.stringify(pack.map((r) => Object.fromEntries(fieldsOf(r).map(([k, v]) => [k, v instanceof Uint8Array ? base64urlEncode(v) : v]))));
 }
 
 /** Encode the CBOR representation (§6) with integer labels and preferred serialization. */
-export function encodeSenmlCbor(pack: (SenmlRecord | ResolvedSenmlRecord)[]): Uint8Array {
+export function encodeSenmlCbor(pack: (SenmlRecord | UnclockedSenmlRecord)[]): Uint8Array {
   return encodeCbor(pack.map((r) => new Map<CborValue, CborValue>(fieldsOf(r).map(([k, v]) => [LABEL_TO_CBOR[k] ?? k, v]))));
 }
