@@ -7,12 +7,17 @@
  */
 
 export const TAG = {
+  BOOLEAN: 0x01,
   INTEGER: 0x02,
   BIT_STRING: 0x03,
   OCTET_STRING: 0x04,
   NULL: 0x05,
   OID: 0x06,
+  UTF8_STRING: 0x0c,
   SEQUENCE: 0x30,
+  SET: 0x31,
+  /** Context-specific, constructed [0] (X.690 §8.1.2.2; e.g. PKCS#10 attributes). */
+  CONTEXT_0: 0xa0,
 } as const;
 
 export interface Tlv {
@@ -71,7 +76,9 @@ export function decodeUnsignedInteger(content: Uint8Array): bigint | undefined {
   return v;
 }
 
-function encodeLength(n: number): Uint8Array {
+/** X.690 §8.1.3: definite length, short form below 128, else the minimal long form. */
+export function encodeLength(n: number): Uint8Array {
+  if (!Number.isSafeInteger(n) || n < 0) throw new RangeError(`bad DER length ${n}`);
   if (n < 0x80) return Uint8Array.of(n);
   const bytes: number[] = [];
   for (let v = n; v > 0; v = Math.floor(v / 256)) bytes.unshift(v & 0xff);
@@ -90,6 +97,15 @@ export function encodeUnsignedInteger(v: bigint): Uint8Array {
   let bytes: Uint8Array = Uint8Array.from(Buffer.from(hex, "hex"));
   if (bytes[0]! & 0x80) bytes = concat(Uint8Array.of(0), bytes);
   return tlv(TAG.INTEGER, bytes);
+}
+
+/** BIT STRING with no unused bits (keys, signatures: X.690 §8.6.2). */
+export function encodeBitString(bytes: Uint8Array): Uint8Array {
+  return tlv(TAG.BIT_STRING, Uint8Array.of(0), bytes);
+}
+
+export function encodeUtf8String(s: string): Uint8Array {
+  return tlv(TAG.UTF8_STRING, new TextEncoder().encode(s));
 }
 
 /** OID dotted string → DER OID (tag included). */

@@ -6,14 +6,14 @@
 import { randomBytes } from "node:crypto";
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { posix } from "node:path";
-import { generateKeyPair, privateKeyToPem, publicKeyToPem, type SigAlg } from "../../attest/index.js";
+import { attestConfig, type QuoteAlg } from "../../attest/index.js";
 import { RidgeError } from "../../core/errors.js";
 import type { Board } from "../schema.js";
 import { renderBootLauncher } from "./boot-launcher.js";
 import { deviceLayout, inRoot, type DeviceLayout } from "./device-layout.js";
 import { composeConfigFile, gatewayIdIn, type ConfigValidator } from "./gateway-config-file.js";
 import { makeGatewayIdentity } from "./gateway-identity.js";
-import { firstMeasurements } from "./measurement-log.js";
+import { firstMeasurements, measurementLogFile } from "./measurement-log.js";
 import { buildRuntimeSlot, slotBytes, NODE_PACKAGES, type RuntimeSlot } from "./runtime-slot.js";
 import { buildSlotManifest, SLOT_MANIFEST_NAME } from "./slot-manifest.js";
 import { renderServiceUnit, renderWatchdogDropIn } from "./systemd-unit.js";
@@ -23,7 +23,9 @@ export type PlanEntry =
   | { kind: "file"; path: string; mode: number; bytes: Uint8Array; what: string; /** never replaced once there (keys) */ keep?: boolean }
   | { kind: "symlink"; path: string; target: string; what: string }
   | { kind: "slot"; path: string; slot: RuntimeSlot; manifestBytes: Uint8Array; what: string }
-  | { kind: "empty-dir"; path: string; mode: number; what: string };
+  | { kind: "empty-dir"; path: string; mode: number; what: string }
+  /** The software attestation key, made (or kept) in `path` by attest's loadOrCreateSoftwareKey: the file runtime/attestation loads. */
+  | { kind: "attest-key"; path: string; alg: QuoteAlg; what: string };
 
 export interface FlashOptions {
   /** The folder that becomes the device's `/`. */
@@ -124,7 +126,7 @@ export function planFlash(o: FlashOptions): FlashPlan {
   if (o.withNode === undefined && !withNode && !board.hostArch) notes.push(`no official Node.js build for ${board.arch}: the slot runs on the board's own Node.js (boards/flash/README.md)`);
   const slot = buildRuntimeSlot({ projectRoot: o.projectRoot, board, withNode, cacheDir: o.cacheDir, hostArch: o.hostArch });
   if (slot.needsRebuild.length) notes.push(`built on the device: ${slot.needsRebuild.join(", ")} (no ${board.arch} build here: run \`npx node-gyp rebuild\` in each one's folder under ${layout.slotA}/node_modules, see boards/flash/README.md)`);
-  const { bytes: manifestBytes, manifest } = buildSlotManifest(slot, board);
+  const { bytes: manifestBytes } = buildSlotManifest(slot, board);
 
   // 3. Keys: the gateway identity (reused when present) and the attestation key (or the TPM's).
   const existingKey = readIfThere(inRoot(root, layout.identityKey));
@@ -152,24 +154,25 @@ export function planFlash(o: FlashOptions): FlashPlan {
   file(layout.identityCsr, 0o644, identity.csrPem, `certificate request (CN=${gatewayId}) for the cloud's CA: its certificate goes to ${posix.join(layout.dataDir, "id.crt")}`);
   if (!existsSync(inRoot(root, posix.join(layout.dataDir, "id.crt")))) notes.push(`no cloud certificate yet: the gateway runs offline (queue filling) until ${posix.join(layout.dataDir, "id.crt")} is installed from ${layout.identityCsr}`);
 
+  // Attestation as runtime/attestation will run it: the config's attest section, or the schema's
+  // defaults (what `attest: {}` would enable), its key in software unless a TPM is used (tctiFor).
+  const attest = validated.attest ?? attestConfig.parse({});
+  const alg: QuoteAlg = attest.signer === "sm2" ? "sm2-sm3" : "ecdsa-p256-sha256";
+  const tpm = attest.tpm !== "off" && (attest.tcti !== undefined || board.tpm !== "none");
+  if (!validated.attest) notes.push(`no attest section in the config: attestation stays off until one is added (the key and the first log are made for attest: {}, signer ${attest.signer})`);
+  if (attest.tpm === "required" && !tpm) notes.push(`attest.tpm is "required" but board ${board.name} has no TPM: the attestation component will refuse to start`);
   dir(layout.attestDir, 0o700, "attestation");
-  if (board.tpm !== "none") {
+  if (tpm) {
+    const device = attest.tcti ?? (board.tpm === "none" ? "?" : `device:${board.tpm.device}`);
     file(
       posix.join(layout.attestDir, "key-source.json"),
       0o644,
-      `${JSON.stringify({ source: "tpm", device: board.tpm.device, note: "the attestation key is created in and never leaves the TPM (on first start)" }, null, 2)}\n`,
-      `attestation key: held by the TPM at ${board.tpm.device}`,
+      `${JSON.stringify({ source: "tpm", device, note: "the attestation key is created in and never leaves the TPM (on first start)" }, null, 2)}\n`,
+      `attestation key: held by the TPM (${device})`,
     );
   } else {
-    const alg: SigAlg = /sm2/i.test(validated.attestSigner ?? "") ? "sm2-sm3" : "ecdsa-p256-sha256";
-    const akPath = posix.join(layout.attestDir, "ak.key");
-    const existing = readIfThere(inRoot(root, akPath));
-    if (existing === undefined) {
-      const ak = generateKeyPair(alg);
-      file(akPath, 0o600, privateKeyToPem(alg, ak.privateKey), `attestation key (${alg}, software: the board has no TPM)`, true);
-      file(posix.join(layout.attestDir, "ak.pub"), 0o644, publicKeyToPem(alg, ak.publicKey), "attestation public key");
-    } else file(akPath, 0o600, existing, `attestation key (kept)`, true);
-    file(posix.join(layout.attestDir, "key-source.json"), 0o644, `${JSON.stringify({ source: "software", alg, key: akPath }, null, 2)}\n`, "attestation key source");
+    entries.push({ kind: "attest-key", path: layout.attestDir, alg, what: `attestation key (${alg}, software${board.tpm === "none" ? ": the board has no TPM" : ": attest.tpm is off"}; its .pub beside it)` });
+    file(posix.join(layout.attestDir, "key-source.json"), 0o644, `${JSON.stringify({ source: "software", alg, dir: layout.attestDir }, null, 2)}\n`, "attestation key source");
   }
 
   dir(posix.dirname(layout.otaRoot), 0o700, "OTA state");
@@ -178,10 +181,20 @@ export function planFlash(o: FlashOptions): FlashPlan {
     file(layout.otaRoot, 0o644, o.otaRootText, "OTA trust anchor (TUF root.json)");
   } else if (!existsSync(inRoot(root, layout.otaRoot))) notes.push(`no OTA trust anchor (--ota-root): updates stay off until ${layout.otaRoot} is installed`);
 
-  const nodeSha = slot.node ? manifest.files["node/bin/node"]?.sha256 : undefined;
-  const { log, absent } = firstMeasurements({ board, root, slotManifestBytes: manifestBytes, slotPath: layout.slotA, nodeSha256: nodeSha });
+  const entry = slot.files.find((f) => f.rel === "dist/ridge.mjs");
+  const entryBytes = entry?.content ?? (entry?.src ? new Uint8Array(readFileSync(entry.src)) : undefined);
+  if (!entryBytes) throw new RidgeError("E_FLASH_RUNTIME_INPUT", "internal", "the runtime slot has no dist/ridge.mjs to measure");
+  const { log, absent } = firstMeasurements({
+    board,
+    root,
+    attest,
+    tpm,
+    runtime: { path: posix.join(layout.slotA, "dist/ridge.mjs"), data: entryBytes, version: slot.version },
+    config: { path: layout.configFile, data: enc(configYaml) },
+    drivers: validated.drivers,
+  });
   if (absent.length) notes.push(`boot files not in the root, measured on the device instead: ${absent.join(", ")}`);
-  file(layout.measurementLog, 0o644, `${JSON.stringify(log, null, 2)}\n`, `first measurement log (${log.length} entries)`);
+  file(layout.measurementLog, 0o644, measurementLogFile(gatewayId, tpm ? "tpm" : "software", alg, log), `first measurement log (${log.length} events, sha256 and sm3 banks)`);
 
   dir(posix.dirname(layout.unitFile), 0o755, "systemd units");
   file(layout.unitFile, 0o644, renderServiceUnit(board, layout, { extraDevices: validated.devicePaths }), "systemd unit (Type=notify, watchdog, hardening)");

@@ -6,7 +6,8 @@
  * again. With `dryRun` it only says what it would do.
  */
 import { chmodSync, copyFileSync, existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, renameSync, rmSync, statSync, symlinkSync, unlinkSync, writeFileSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { basename, dirname, join, posix } from "node:path";
+import { loadOrCreateSoftwareKey } from "../../attest/index.js";
 import { inRoot } from "./device-layout.js";
 import type { FlashPlan, PlanEntry } from "./flash-plan.js";
 import { SLOT_MANIFEST_NAME } from "./slot-manifest.js";
@@ -105,6 +106,16 @@ function applyEntry(plan: FlashPlan, e: PlanEntry, dryRun: boolean): FlashStep {
       if (readdirSync(p).length === 0) return { action: "unchanged", path: e.path, kind: e.kind, mode: e.mode, what: e.what };
       if (!dryRun) for (const f of readdirSync(p)) rmSync(join(p, f), { recursive: true, force: true });
       return { action: "emptied", path: e.path, kind: e.kind, mode: e.mode, what: e.what };
+    }
+    case "attest-key": {
+      // attest owns the file name, format (PKCS#8 PEM) and mode: runtime/attestation loads exactly this file.
+      if (dryRun) {
+        const there = existsSync(p) && readdirSync(p).some((f) => /^ak-.+\.key$/.test(f));
+        return { action: there ? "kept" : "create", path: posix.join(e.path, "ak-*.key"), kind: e.kind, mode: 0o600, what: e.what };
+      }
+      const k = loadOrCreateSoftwareKey(p, e.alg);
+      chmodSync(k.path, 0o600);
+      return { action: k.created ? "create" : "kept", path: posix.join(e.path, basename(k.path)), kind: e.kind, mode: 0o600, what: e.what };
     }
     case "slot": {
       const bytes = plan.slotBytes;

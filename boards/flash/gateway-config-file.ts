@@ -5,6 +5,7 @@
  * boards/ does not import runtime/.
  */
 import { Document, isMap, parseDocument } from "yaml";
+import type { AttestConfig } from "../../attest/index.js";
 import { RidgeError } from "../../core/errors.js";
 import type { DeviceLayout } from "./device-layout.js";
 import { posix } from "node:path";
@@ -13,8 +14,10 @@ export interface ValidatedConfig {
   gatewayId: string;
   /** Device nodes named by the config (serial ports of drivers): the unit allows them. */
   devicePaths: string[];
-  /** attest.signer when configured (sm2, ecdsa-p256 ...). */
-  attestSigner: string | undefined;
+  /** The attest section as validated (defaults applied), when the config has one. */
+  attest: AttestConfig | undefined;
+  /** The configured drivers: the attestation component measures each one at start. */
+  drivers: { name: string; kind: string }[];
 }
 
 /**

@@ -4,9 +4,9 @@
  * so a re-flash keeps the identity the CA already certified; ECDSA signing is deterministic
  * (RFC 6979), so the same key and subject give the same request bytes.
  */
-import { generateKeyPair, privateKeyFromPem, privateKeyToPem, publicKeyToPem, publicKeyToSpki, sign, type KeyPair } from "../../attest/index.js";
+import { der, generateKeyPair, privateKeyFromPem, privateKeyToPem, publicKeyToPem, publicKeyToSpki, sign, type KeyPair } from "../../attest/index.js";
 import { RidgeError } from "../../core/errors.js";
-import { buildCsr, derToPem, type CsrSubject } from "./pkcs10-request.js";
+import { buildCsr, type CsrSubject } from "./pkcs10-request.js";
 
 export interface GatewayIdentity {
   keyPair: KeyPair;
@@ -37,7 +37,7 @@ export function makeGatewayIdentity(subject: CsrSubject, existingPrivatePem?: st
     keyPair: kp,
     privateKeyPem: reused ? existingPrivatePem! : privateKeyToPem(kp.alg, kp.privateKey),
     publicKeyPem: publicKeyToPem(kp.alg, kp.publicKey),
-    csrPem: derToPem("CERTIFICATE REQUEST", csr),
+    csrPem: der.toPem("CERTIFICATE REQUEST", csr),
     reused,
   };
 }

@@ -12,11 +12,11 @@ export { deviceLayout, inRoot, UNIT_NAME, type DeviceLayout } from "./device-lay
 export { renderServiceUnit, renderWatchdogDropIn, DEFAULT_WATCHDOG_SEC } from "./systemd-unit.js";
 export { renderBootLauncher } from "./boot-launcher.js";
 export { readElfHeader, elfMatchesArch, machineName, ELF_MACHINE, type ElfHeader, type ElfResult, type ElfArch } from "./elf-header.js";
-export { buildCsr, encodeRequestInfo, derToPem, OIDS as CSR_OIDS, type CsrSubject } from "./pkcs10-request.js";
+export { buildCsr, encodeRequestInfo, OIDS as CSR_OIDS, type CsrSubject } from "./pkcs10-request.js";
 export { makeGatewayIdentity, type GatewayIdentity } from "./gateway-identity.js";
 export { buildRuntimeSlot, referencedExternals, nodePackageDir, crossAddonDir, NODE_PACKAGES, type RuntimeSlot, type SlotFile, type NativeAddon } from "./runtime-slot.js";
 export { buildSlotManifest, SLOT_MANIFEST_NAME, type SlotManifest } from "./slot-manifest.js";
-export { firstMeasurements, RUNTIME_PCR, type Measurement } from "./measurement-log.js";
+export { firstMeasurements, measurementLogFile, type MeasureInput, type MeasurementLogFile } from "./measurement-log.js";
 export { composeConfigFile, type ConfigValidator, type ValidatedConfig } from "./gateway-config-file.js";
 
 /** Plan, then apply (or only list with dryRun). */

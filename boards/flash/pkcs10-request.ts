@@ -14,8 +14,13 @@
  *
  * The requested extensions make it a TLS client certificate: keyUsage digitalSignature (critical) and
  * extendedKeyUsage clientAuth (RFC 5280 §4.2.1.3, §4.2.1.12). Pure: the signer is passed in.
+ * DER (X.690) comes from attest/crypto's encoder.
  */
-import { bitString, contextConstructed, integer, octetString, oid, sequence, set, tlv, utf8String } from "./der-writer.js";
+import { der } from "../../attest/index.js";
+
+const { TAG, tlv, encodeOid: oid } = der;
+const sequence = (...items: Uint8Array[]) => tlv(TAG.SEQUENCE, ...items);
+const set = (...items: Uint8Array[]) => tlv(TAG.SET, ...items);
 
 export const OIDS = {
   commonName: "2.5.4.3",
@@ -43,7 +48,7 @@ export interface CsrInput {
 }
 
 function rdn(type: string, value: string): Uint8Array {
-  return set(sequence(oid(type), utf8String(value)));
+  return set(sequence(oid(type), der.encodeUtf8String(value)));
 }
 
 export function encodeName(s: CsrSubject): Uint8Array {
@@ -56,25 +61,19 @@ export function encodeName(s: CsrSubject): Uint8Array {
 
 function clientAuthExtensions(): Uint8Array {
   // keyUsage: BIT STRING with 7 unused bits, bit 0 (digitalSignature) set.
-  const keyUsage = sequence(oid(OIDS.keyUsage), tlv(0x01, Uint8Array.of(0xff)), octetString(tlv(0x03, Uint8Array.of(0x07, 0x80))));
-  const eku = sequence(oid(OIDS.extKeyUsage), octetString(sequence(oid(OIDS.clientAuth))));
+  const keyUsage = sequence(oid(OIDS.keyUsage), tlv(TAG.BOOLEAN, Uint8Array.of(0xff)), tlv(TAG.OCTET_STRING, tlv(TAG.BIT_STRING, Uint8Array.of(0x07, 0x80))));
+  const eku = sequence(oid(OIDS.extKeyUsage), tlv(TAG.OCTET_STRING, sequence(oid(OIDS.clientAuth))));
   return sequence(keyUsage, eku);
 }
 
 export function encodeRequestInfo(subject: CsrSubject, spki: Uint8Array): Uint8Array {
-  const attributes = contextConstructed(0, sequence(oid(OIDS.extensionRequest), set(clientAuthExtensions())));
-  return sequence(integer(0), encodeName(subject), spki, attributes);
+  const attributes = tlv(TAG.CONTEXT_0, sequence(oid(OIDS.extensionRequest), set(clientAuthExtensions())));
+  return sequence(der.encodeUnsignedInteger(0n), encodeName(subject), spki, attributes);
 }
 
 /** The DER CertificationRequest. */
 export function buildCsr(input: CsrInput): Uint8Array {
   const info = encodeRequestInfo(input.subject, input.spki);
-  return sequence(info, sequence(oid(OIDS.ecdsaWithSha256)), bitString(input.sign(info)));
-}
-
-export function derToPem(label: string, der: Uint8Array): string {
-  const b64 = Buffer.from(der).toString("base64");
-  const lines = b64.match(/.{1,64}/g) ?? [];
-  return `-----BEGIN ${label}-----\n${lines.join("\n")}\n-----END ${label}-----\n`;
+  return sequence(info, sequence(oid(OIDS.ecdsaWithSha256)), der.encodeBitString(input.sign(info)));
 }
 

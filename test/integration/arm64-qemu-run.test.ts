@@ -2,6 +2,8 @@
 // the slot's own arm64 Node under qemu-aarch64-static, through the boot launcher the systemd unit
 // starts: it reaches ready, the sim driver produces events, the pipeline runs, the SQLite queue
 // (better-sqlite3 cross-built for arm64) fills, and `ridge status` answers through the control socket.
+// Attestation (software key: tpm off) signs with the attestation key flashing made and measures what
+// the flashed first measurement log holds.
 // Bounded: qemu is 10-20x slower than native, so every wait is generous but finite.
 import { test } from "uvu";
 import * as assert from "uvu/assert";
@@ -9,7 +11,8 @@ import { spawn, spawnSync } from "node:child_process";
 import { mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { loadBoard } from "../../boards/index.js";
-import { deviceLayout, flashDevice } from "../../boards/flash/index.js";
+import { deviceLayout, flashDevice, type MeasurementLogFile } from "../../boards/flash/index.js";
+import { privateKeyFromPem, type Evidence } from "../../attest/index.js";
 import { validateGatewayConfig } from "../../runtime/cli/commands/flash.js";
 import { controlRequest } from "../../runtime/control/client.js";
 import { tempDir, waitFor } from "../helpers/peer.js";
@@ -32,6 +35,7 @@ pipeline:
     valid: { filter: "payload.altitude >= 500 and payload.altitude <= 4500", input: trackers }
   sinks:
     cloud: { uplink: { priority: telemetry }, input: valid }
+attest: { tpm: off }
 `;
 
 test.before(() => {
@@ -99,6 +103,22 @@ test("the flashed runtime reaches ready under qemu-aarch64; events flow into the
     const full = JSON.stringify((await controlRequest(data, "GET", "/status")).body);
     assert.match(full, /E_CLOUD_TLS_FILE/);
     assert.match(full, /id\.crt/);
+
+    // attestation: the quote is signed with the flashed key (none made at start), and the runtime's
+    // log measures what the flashed first log holds (descriptions name RIDGE_ROOT-prefixed paths here)
+    const akPem = readFileSync(join(data, "attest/ak-sm2.key"), "utf8");
+    const q = await controlRequest(data, "POST", "/attest/quote", { nonce: "00112233445566778899aabbccddeeff" }, 60_000);
+    assert.is(q.status, 200, JSON.stringify(q.body));
+    const ev = q.body as Evidence;
+    assert.is(ev.signer.publicKey, Buffer.from(privateKeyFromPem(akPem).publicKey).toString("hex"), "the runtime signs with the flashed attestation key");
+    assert.not.match(out + err, /generated the attestation key/);
+    assert.is(readFileSync(join(data, "attest/ak-sm2.key"), "utf8"), akPem);
+    const flashed = JSON.parse(readFileSync(join(root, L.measurementLog), "utf8")) as MeasurementLogFile;
+    const live = (await controlRequest(data, "GET", "/attest/log")).body as MeasurementLogFile;
+    assert.equal([live.gateway, live.backend, live.alg], [flashed.gateway, flashed.backend, flashed.alg]);
+    const shape = (l: MeasurementLogFile) => l.events.map((e) => ({ seq: e.seq, pcr: e.pcr, type: e.type, component: e.component, version: e.version, sha256: e.digests.sha256, sm3: e.digests.sm3 }));
+    assert.equal(shape(live), shape(flashed), "same events, PCRs and digests as the flashed first log");
+    assert.equal(live.events.filter((e) => e.type === "driver"), flashed.events.filter((e) => e.type === "driver"));
 
     // the operator's command: `ridge status --data DIR` through the socket
     const cli = await ridge(["status", "--data", data]);

@@ -7,7 +7,8 @@ import { spawnSync } from "node:child_process";
 import { existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, statSync, unlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { listBoards, loadBoard, type Board } from "../../boards/index.js";
-import { flashDevice, readElfHeader, deviceLayout, type FlashStep } from "../../boards/flash/index.js";
+import { flashDevice, readElfHeader, deviceLayout, type FlashStep, type MeasurementLogFile } from "../../boards/flash/index.js";
+import { BANKS, MeasurementLog, attestConfig, digest, loadOrCreateSoftwareKey, privateKeyFromPem, replayLog, softwareSigner, verify } from "../../attest/index.js";
 import { validateGatewayConfig } from "../../runtime/cli/commands/flash.js";
 import { loadConfig } from "../../runtime/config/load.js";
 import { hasCommand, tempDir } from "../helpers/peer.js";
@@ -70,10 +71,22 @@ for (const name of listBoards()) {
     assert.is(mode(at(L.dataDir)), 0o700);
     assert.is(mode(at(L.configFile)), 0o640);
     assert.is(readFileSync(at(L.activeSlotFile), "utf8"), "a\n");
+    // the attestation key where runtime/attestation looks (<data>/attest/ak-sm2.key for the default
+    // signer), which attest's own loader takes as it is and which signs
     if (board.tpm === "none") {
-      assert.is(mode(at(`${L.attestDir}/ak.key`)), 0o600, "software attestation key 0600");
+      const akFile = at(`${L.attestDir}/ak-sm2.key`);
+      assert.is(mode(akFile), 0o600, "software attestation key 0600");
+      assert.is(mode(at(L.attestDir)), 0o700);
+      const pem = readFileSync(akFile, "utf8");
+      assert.is(privateKeyFromPem(pem).alg, "sm2-sm3");
+      const k = loadOrCreateSoftwareKey(at(L.attestDir), "sm2-sm3");
+      assert.not.ok(k.created, "the runtime loads the flashed key, it makes none");
+      assert.is(readFileSync(akFile, "utf8"), pem);
+      const msg = new TextEncoder().encode("quote");
+      assert.ok(verify("sm2-sm3", k.publicKey, msg, softwareSigner("sm2-sm3", k.privateKey, k.publicKey).sign(msg)));
+      assert.ok(steps.some((s) => s.path === `${L.attestDir}/ak-sm2.key` && s.action === "create" && s.mode === 0o600));
     } else {
-      assert.not.ok(existsSync(at(`${L.attestDir}/ak.key`)), "the TPM holds the attestation key");
+      assert.not.ok(readdirSync(at(L.attestDir)).some((f) => /\.key$/.test(f)), "the TPM holds the attestation key");
       assert.is(JSON.parse(readFileSync(at(`${L.attestDir}/key-source.json`), "utf8")).source, "tpm");
     }
     // every private key anywhere in the root is 0600
@@ -84,10 +97,35 @@ for (const name of listBoards()) {
     assert.is(loaded.config.gateway.id, `gw-${name}`);
     assert.is(loaded.board.name, name);
 
-    // first measurement log: a JSON list of {pcr, digest, what}, the runtime in PCR 10
-    const log = JSON.parse(readFileSync(at(L.measurementLog), "utf8")) as { pcr: number; digest: string; what: string }[];
-    assert.ok(log.some((m) => m.pcr === 10 && /runtime slot manifest/.test(m.what)));
-    for (const m of log) assert.match(m.digest, /^[0-9a-f]{64}$/);
+    // first measurement log: attest's events (the runtime's GET /attest/log body), replayable by
+    // attest in both banks, and event for event what runtime/attestation records at first start
+    const logFile = JSON.parse(readFileSync(at(L.measurementLog), "utf8")) as MeasurementLogFile;
+    assert.is(logFile.gateway, `gw-${name}`);
+    assert.is(logFile.alg, "sm2-sm3");
+    assert.is(logFile.backend, board.tpm === "none" ? "software" : "tpm");
+    const pcrs = attestConfig.parse({});
+    const runtimePcr = board.tpm === "none" ? pcrs.pcrs.runtime : pcrs.tpmPcr;
+    const rt = logFile.events.find((e) => e.type === "runtime");
+    assert.ok(rt, "the runtime is measured");
+    assert.equal({ pcr: rt.pcr, component: rt.component, description: rt.description }, { pcr: runtimePcr, component: "runtime", description: `entry ${L.slotA}/dist/ridge.mjs` });
+    assert.is(rt.digests.sha256, Buffer.from(digest("sha256", readFileSync(at(`${L.slotA}/dist/ridge.mjs`)))).toString("hex"));
+    const cf = logFile.events.find((e) => e.type === "config");
+    assert.is(cf?.description, L.configFile);
+    assert.is(cf?.digests.sm3, Buffer.from(digest("sm3", readFileSync(at(L.configFile)))).toString("hex"));
+    const again = new MeasurementLog();
+    for (const e of logFile.events) {
+      assert.is(e.seq, again.length);
+      const file = e.type === "boot" ? at(e.description) : e.type === "runtime" ? at(`${L.slotA}/dist/ridge.mjs`) : e.type === "config" ? at(L.configFile) : undefined;
+      const data = file ? readFileSync(file) : new TextEncoder().encode(`${e.component.slice("driver:".length)}@${plan.slot.version}`);
+      again.record({ pcr: e.pcr, type: e.type, component: e.component, ...(e.version !== undefined ? { version: e.version } : {}), description: e.description, data });
+    }
+    assert.equal(again.entries(), logFile.events, "re-measuring the flashed files gives the flashed log");
+    for (const bank of BANKS) {
+      const r = replayLog(logFile.events, bank);
+      assert.ok(r.ok, `${bank} replay`);
+      for (const i of again.usedPcrs()) assert.equal(r.pcrs.get(i), again.pcr(bank, i), `${bank} PCR ${i}`);
+    }
+    assert.is(logFile.events.filter((e) => e.type === "driver").length, loadConfig({ file: at(L.configFile) }).config.drivers.length, "one event per driver");
 
     // unit + enable link
     const unit = readFileSync(at(L.unitFile), "utf8");
@@ -151,7 +189,8 @@ test("--force is idempotent: a second run changes nothing and keeps the keys", (
   const L = deviceLayout(board);
   const key = readFileSync(join(root, L.identityKey), "utf8");
   const csr = readFileSync(join(root, L.identityCsr), "utf8");
-  const ak = readFileSync(join(root, `${L.attestDir}/ak.key`), "utf8");
+  const ak = readFileSync(join(root, `${L.attestDir}/ak-sm2.key`), "utf8");
+  const log = readFileSync(join(root, L.measurementLog), "utf8");
   const { steps, plan } = flash(board, root, { force: true });
   assert.is(plan.gatewayId, "gw-rpi5", "the id of the earlier flash is kept");
   const changed = steps.filter((s) => s.action !== "unchanged" && s.action !== "kept");
@@ -159,7 +198,9 @@ test("--force is idempotent: a second run changes nothing and keeps the keys", (
   assert.ok(steps.some((s) => s.path === L.identityKey && s.action === "kept"));
   assert.is(readFileSync(join(root, L.identityKey), "utf8"), key);
   assert.is(readFileSync(join(root, L.identityCsr), "utf8"), csr, "same key, same subject: same CSR (RFC 6979)");
-  assert.is(readFileSync(join(root, `${L.attestDir}/ak.key`), "utf8"), ak);
+  assert.is(readFileSync(join(root, `${L.attestDir}/ak-sm2.key`), "utf8"), ak);
+  assert.ok(steps.some((s) => s.path === `${L.attestDir}/ak-sm2.key` && s.action === "kept"), "the attestation key is kept");
+  assert.is(readFileSync(join(root, L.measurementLog), "utf8"), log, "the same root gives the same first log");
 });
 
 test("--force repairs a damaged slot and resets slot b and the active slot", () => {
@@ -231,6 +272,26 @@ test("the CLI prints what it wrote; a config error exits 2 and writes nothing", 
   assert.is(loaded.config.cloud?.mqtt?.cert, "id.crt");
   assert.is(loaded.config.log.level, "warn");
   assert.not.ok(existsSync(join(root, "opt/ridgeline/slots/a/node")), "--no-with-node");
+});
+
+test("attest config decides the key and the log: p256 with tpm off on a TPM board, custom PCRs", () => {
+  const board = loadBoard("jetson-orin-nano");
+  const root = join(tmp.dir, "attest-p256");
+  mkdirSync(root);
+  const configText = "attest: { signer: p256, tpm: off, pcrs: { runtime: 9, config: 8 } }\n";
+  const { steps, plan } = flash(board, root, { gatewayId: "gw-p256", configText, withNode: false });
+  const L = deviceLayout(board);
+  const akFile = join(root, L.attestDir, "ak-p256.key");
+  assert.is(mode(akFile), 0o600);
+  assert.is(privateKeyFromPem(readFileSync(akFile, "utf8")).alg, "ecdsa-p256-sha256");
+  assert.not.ok(loadOrCreateSoftwareKey(join(root, L.attestDir), "ecdsa-p256-sha256").created);
+  assert.ok(steps.some((s) => s.path === `${L.attestDir}/ak-p256.key` && s.action === "create"));
+  assert.not.ok(plan.notes.some((n) => /no attest section/.test(n)));
+  const logFile = JSON.parse(readFileSync(join(root, L.measurementLog), "utf8")) as MeasurementLogFile;
+  assert.equal([logFile.alg, logFile.backend], ["ecdsa-p256-sha256", "software"]);
+  assert.is(logFile.events.find((e) => e.type === "runtime")?.pcr, 9);
+  assert.is(logFile.events.find((e) => e.type === "config")?.pcr, 8);
+  assert.ok(replayLog(logFile.events, "sha256").ok);
 });
 
 test("--ota-root: TUF root metadata is installed; anything else is refused", async () => {

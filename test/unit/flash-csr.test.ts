@@ -1,11 +1,16 @@
-// DER writer (X.690) and the PKCS#10 request (RFC 2986): byte vectors, structure, determinism.
+// attest/crypto's DER writer (X.690) as the PKCS#10 request uses it, and the request (RFC 2986):
+// byte vectors, structure, determinism.
 // (test/integration/flash-identity-openssl.test.ts verifies the request with `openssl req -verify`.)
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import fc from "fast-check";
 import { createPublicKey, verify as nodeVerify } from "node:crypto";
 import { buildCsr, encodeRequestInfo, makeGatewayIdentity, CSR_OIDS } from "../../boards/flash/index.js";
-import { derLength, integer, oid, sequence, utf8String } from "../../boards/flash/der-writer.js";
+import { der } from "../../attest/index.js";
+
+const { encodeLength: derLength, encodeOid: oid, encodeUtf8String: utf8String } = der;
+const integer = (n: number) => der.encodeUnsignedInteger(BigInt(n));
+const sequence = (...items: Uint8Array[]) => der.tlv(der.TAG.SEQUENCE, ...items);
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString("hex");
 
@@ -32,6 +37,19 @@ test("DER integers are minimal two's complement", () => {
   assert.is(hex(integer(128)), "02020080");
   assert.is(hex(integer(256)), "02020100");
   assert.is(hex(sequence(integer(0), utf8String("a"))), "30060201000c0161");
+});
+
+test("DER BIT STRING with no unused bits; SET and [0] tags; lengths are never negative", () => {
+  assert.is(hex(der.encodeBitString(Uint8Array.of(0xab))), "030200ab");
+  assert.is(hex(der.tlv(der.TAG.SET, utf8String("a"))), "31030c0161");
+  assert.is(hex(der.tlv(der.TAG.CONTEXT_0)), "a000");
+  assert.throws(() => derLength(-1), RangeError);
+  // what the writer makes the reader takes back
+  const t = der.readWhole(sequence(integer(128), oid("2.5.4.3")), der.TAG.SEQUENCE);
+  assert.ok(t);
+  const kids = der.readChildren(t.value);
+  assert.is(der.decodeUnsignedInteger(kids![0]!.value), 128n);
+  assert.is(der.decodeOid(kids![1]!.value), "2.5.4.3");
 });
 
 test("property: long-form lengths round-trip", () => {

@@ -79,8 +79,7 @@ function devicePaths(drivers: readonly { config: Record<string, unknown> }[]): s
 
 export function validateGatewayConfig(text: string, board: string, label: string): ValidatedConfig {
   const { config } = loadConfig({ text, board, file: label });
-  const signer = (config.attest as Record<string, unknown> | undefined)?.signer;
-  return { gatewayId: config.gateway.id, devicePaths: devicePaths(config.drivers), attestSigner: typeof signer === "string" ? signer : undefined };
+  return { gatewayId: config.gateway.id, devicePaths: devicePaths(config.drivers), attest: config.attest, drivers: config.drivers.map((d) => ({ name: d.name, kind: d.kind })) };
 }
 
 function readInput(file: string, what: string): string {
