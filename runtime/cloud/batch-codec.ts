@@ -5,13 +5,35 @@
  * - `cbor`:  one CBOR array (RFC 8949) of event maps.
  * Pure: no I/O. Decoding is total: hostile input gives `{ ok: false, reason }`.
  */
-import { Encoder, decode } from "cbor-x";
 import type { Event } from "../../core/event.js";
+import { decodeCbor, encodeCbor, type CborValue } from "../../drivers/codecs/index.js";
 
 export type BatchFormat = "jsonl" | "cbor";
 
-// RFC 8949 §4.2.1 preferred serialization: shortest length forms (cbor-x defaults to 16-bit map sizes), no record extension.
-const cbor = new Encoder({ variableMapSize: true, useRecords: false, tagUint8Array: false });
+/** JSON values (from the stored rows) as CBOR values: objects become text-keyed maps. */
+function toCbor(v: unknown): CborValue {
+  if (v === null || typeof v === "number" || typeof v === "string" || typeof v === "boolean") return v;
+  if (Array.isArray(v)) return v.map(toCbor);
+  if (typeof v === "object") return new Map(Object.entries(v as Record<string, unknown>).map(([k, x]) => [k, toCbor(x)] as [CborValue, CborValue]));
+  return null;
+}
+
+/** CBOR back to JSON-like values; a map with a non-text key is not an event batch. */
+function fromCbor(v: CborValue): unknown {
+  if (v instanceof Map) {
+    const o: Record<string, unknown> = {};
+    for (const [k, x] of v) {
+      if (typeof k !== "string") throw new Error("map key is not text");
+      o[k] = fromCbor(x);
+    }
+    return o;
+  }
+  if (Array.isArray(v)) return v.map(fromCbor);
+  if (typeof v === "bigint") return Number(v);
+  if (v instanceof Uint8Array) return Buffer.from(v).toString("base64");
+  if (v !== null && typeof v === "object") return fromCbor(v.value);
+  return v;
+}
 
 /**
  * Build a payload from events already serialized as JSON lines (the queue's stored rows: each
@@ -19,7 +41,7 @@ const cbor = new Encoder({ variableMapSize: true, useRecords: false, tagUint8Arr
  */
 export function encodeBatch(format: BatchFormat, jsonLines: readonly string[]): Buffer {
   if (format === "jsonl") return Buffer.from(jsonLines.length ? jsonLines.join("\n") + "\n" : "", "utf8");
-  return Buffer.from(cbor.encode(jsonLines.flatMap((chunk) => chunk.split("\n").map((l) => JSON.parse(l) as unknown))));
+  return Buffer.from(encodeCbor(toCbor(jsonLines.flatMap((chunk) => chunk.split("\n").map((l) => JSON.parse(l) as unknown)))));
 }
 
 export type DecodedBatch = { ok: true; events: Event[] } | { ok: false; reason: string };
@@ -37,7 +59,9 @@ export function decodeBatch(format: BatchFormat, payload: Uint8Array): DecodedBa
       const text = Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength).toString("utf8");
       items = text.split("\n").filter((l) => l.length > 0).map((l) => JSON.parse(l) as unknown);
     } else {
-      const v = decode(Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength)) as unknown;
+      const r = decodeCbor(payload);
+      if (!r.ok) return { ok: false, reason: `not a cbor batch: ${r.reason} at byte ${r.offset}` };
+      const v = fromCbor(r.value);
       if (!Array.isArray(v)) return { ok: false, reason: "a CBOR batch is an array of events" };
       items = v;
     }
