@@ -23,7 +23,7 @@ if (process.argv.includes("--if-stale") && existsSync(out)) {
   if (statSync(out).mtimeMs >= src) process.exit(0);
 }
 
-export const external = ["better-sqlite3", "serialport", "@serialport/*", "onnxruntime-web", "onnxruntime-node", "cbor-extract", "bufferutil", "utf-8-validate"];
+export const external = ["better-sqlite3", "serialport", "@serialport/*", "onnxruntime-web", "onnxruntime-node", "bufferutil", "utf-8-validate"];
 
 await build({
   entryPoints: [join(root, "runtime/cli/entry.ts")],
