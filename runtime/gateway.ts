@@ -91,6 +91,8 @@ export class Gateway {
   private readonly startMono: number;
   pipeline: PipelineComponent | undefined;
   control: ControlServer | undefined;
+  /** Set by the process owner (`ridge run`): a component asks to restart into another runtime (OTA). */
+  onRestartRequest: ((reason: string) => void) | undefined;
   private closed = false;
 
   private constructor(
@@ -185,7 +187,13 @@ export class Gateway {
 
     // OTA and attestation only when configured (their modules are not loaded otherwise).
     if (config.ota) {
-      const c = await (await import("./update/index.js")).createUpdateComponent(s);
+      const c = await (await import("./update/index.js")).createUpdateComponent(s, {
+        requestRestart: (reason) => {
+          s.log.info({ reason }, "restart requested");
+          if (this.onRestartRequest) this.onRestartRequest(reason);
+          else s.log.error({ reason }, "nothing owns this process's restarts; staying up");
+        },
+      });
       if (c) sup.add(c);
     }
     if (config.attest) {

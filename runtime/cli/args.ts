@@ -3,7 +3,8 @@ import { parseArgs, type ParseArgsConfig } from "node:util";
 import { RidgeError, errorMessage } from "../../core/errors.js";
 import { ConfigError } from "../../core/config-errors.js";
 
-export const EXIT = { ok: 0, failure: 1, badConfig: 2, usage: 64 } as const;
+/** `restart` asks the launcher (`ridge boot`) to start the runtime again; it is ota's EXIT_RESTART (a test holds them equal). */
+export const EXIT = { ok: 0, failure: 1, badConfig: 2, usage: 64, restart: 75 } as const;
 
 export interface CommandSpec<O extends NonNullable<ParseArgsConfig["options"]>> {
   usage: string;

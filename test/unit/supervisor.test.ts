@@ -126,4 +126,10 @@ test("stop is bounded by the deadline: a hung component is reported, the others 
   assert.ok(log.includes("stop store"));
 });
 
+test("the runtime's restart exit code is the one the OTA launcher restarts on", async () => {
+  const { EXIT } = await import("../../runtime/cli/args.js");
+  const { EXIT_RESTART } = await import("../../ota/index.js");
+  assert.is(EXIT.restart, EXIT_RESTART);
+});
+
 test.run();

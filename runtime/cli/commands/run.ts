@@ -4,7 +4,7 @@ import { Gateway } from "../../gateway.js";
 import { startWatchdog, systemdNotifier } from "../../sd-notify.js";
 import { socketPathFor } from "../../control/client.js";
 import { VERSION } from "../../version.js";
-import { parseCommand } from "../args.js";
+import { EXIT, parseCommand } from "../args.js";
 
 const spec = {
   usage: "ridge run [--board NAME] [--config FILE] [--data DIR]",
@@ -47,6 +47,7 @@ export async function run(argv: string[]): Promise<number> {
 
   return new Promise<number>((resolve) => {
     let stopping = false;
+    let restart = false;
     const shutdown = (signal: string) => {
       if (stopping) return;
       stopping = true;
@@ -57,13 +58,18 @@ export async function run(argv: string[]): Promise<number> {
         ({ timedOut }) => {
           log.info({ timedOut }, "stopped");
           log.flush();
-          resolve(timedOut.length ? 1 : 0);
+          // The launcher (`ridge boot`) takes EXIT_RESTART as "start again, maybe from the other slot".
+          resolve(restart ? EXIT.restart : timedOut.length ? 1 : 0);
         },
         (e: unknown) => {
           log.error({ code: errorCode(e), err: errorMessage(e) }, "shutdown failed");
           resolve(1);
         },
       );
+    };
+    gw.onRestartRequest = () => {
+      restart = true;
+      shutdown("restart");
     };
     process.once("SIGTERM", () => shutdown("SIGTERM"));
     process.once("SIGINT", () => shutdown("SIGINT"));
