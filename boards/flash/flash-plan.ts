@@ -123,9 +123,9 @@ export function planFlash(o: FlashOptions): FlashPlan {
 
   // 2. The runtime slot for the board's CPU.
   const withNode = o.withNode ?? (!board.hostArch && NODE_PACKAGES[board.arch] !== undefined);
-  if (o.withNode === undefined && !withNode && !board.hostArch) notes.push(`no official Node.js build for ${board.arch}: the slot runs on the board's own Node.js (boards/flash/README.md)`);
+  if (o.withNode === undefined && !withNode && !board.hostArch) notes.push(`no official Node.js build for ${board.arch}: the slot runs on the board's own Node.js (boards/README.md)`);
   const slot = buildRuntimeSlot({ projectRoot: o.projectRoot, board, withNode, cacheDir: o.cacheDir, hostArch: o.hostArch });
-  if (slot.needsRebuild.length) notes.push(`built on the device: ${slot.needsRebuild.join(", ")} (no ${board.arch} build here: run \`npx node-gyp rebuild\` in each one's folder under ${layout.slotA}/node_modules, see boards/flash/README.md)`);
+  if (slot.needsRebuild.length) notes.push(`built on the device: ${slot.needsRebuild.join(", ")} (no ${board.arch} build here: run \`npx node-gyp rebuild\` in each one's folder under ${layout.slotA}/node_modules, see boards/README.md)`);
   const { bytes: manifestBytes } = buildSlotManifest(slot, board);
 
   // 3. Keys: the gateway identity (reused when present) and the attestation key (or the TPM's).

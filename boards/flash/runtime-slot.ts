@@ -9,7 +9,7 @@
  *  - the host's own build/Release (better-sqlite3) when the target is the host's arch;
  *  - a cross-build from .cache/addons/linux-<arch>/ (scripts/arm64/prepare.mjs) otherwise;
  *  - none of these (riscv64): the package's sources go in instead and the slot lists it under
- *    `needsRebuild`, for `npm rebuild` on the device (boards/flash/README.md).
+ *    `needsRebuild`, for `npm rebuild` on the device (boards/README.md).
  * The slot layout matches the OTA runtime bundle (entry dist/ridge.mjs), so an update replaces a
  * slot like for like.
  */
@@ -248,7 +248,7 @@ export function buildRuntimeSlot(opts: RuntimeSlotOptions): RuntimeSlot {
   let node: RuntimeSlot["node"];
   if (opts.withNode) {
     const dir = nodePackageDir(cacheDir, arch, nodeVersion);
-    if (!dir) throw new RidgeError("E_FLASH_NO_NODE", "board", `no official Node.js build exists for ${arch} (board ${board.name}): flash with --no-with-node and install Node.js ${nodeVersion.split(".")[0]} from the board's distribution (boards/flash/README.md)`);
+    if (!dir) throw new RidgeError("E_FLASH_NO_NODE", "board", `no official Node.js build exists for ${arch} (board ${board.name}): flash with --no-with-node and install Node.js ${nodeVersion.split(".")[0]} from the board's distribution (boards/README.md)`);
     const bin = join(dir, "bin", "node");
     if (!existsSync(bin))
       throw new RidgeError("E_FLASH_ARTIFACT_MISSING", "environment", `Node.js ${nodeVersion} for ${arch} is not in ${dir}: run "node scripts/arm64/prepare.mjs --arch ${arch}" (fetches ${NODE_PACKAGES[arch]}@${nodeVersion} with npm pack)`);

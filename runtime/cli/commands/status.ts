@@ -27,6 +27,17 @@ interface StatusBody {
   components: Record<string, { state: string; health: { up: boolean; detail?: string }; restarts: number; lastError?: { code: string; message: string } } & Record<string, unknown>>;
 }
 
+/** Nested `lastError: { code, message }` entries (two levels deep), deduplicated. */
+function problems(o: Record<string, unknown>, depth = 0, out = new Set<string>()): Set<string> {
+  for (const [k, v] of Object.entries(o)) {
+    if (!v || typeof v !== "object" || Array.isArray(v)) continue;
+    const e = v as { code?: unknown; message?: unknown };
+    if (k === "lastError" && typeof e.code === "string" && typeof e.message === "string") out.add(`${e.code}: ${e.message}`);
+    else if (depth < 2) problems(v as Record<string, unknown>, depth + 1, out);
+  }
+  return out;
+}
+
 export async function run(argv: string[]): Promise<number> {
   const a = parseCommand(argv, spec);
   if (!a) return 0;
@@ -47,6 +58,9 @@ export async function run(argv: string[]): Promise<number> {
       .map(([k, v]) => `${k}=${String(v)}`)
       .join(" ");
     console.log(`  ${name.padEnd(w)}  ${state.padEnd(8)} ${health.up ? "up  " : "down"}  restarts=${restarts}${lastError ? ` last=${lastError.code}` : ""}${health.detail ? ` (${health.detail})` : ""} ${extra}`);
+    // What needs the operator: every error a component carries, e.g. a cloud certificate not provisioned yet.
+    for (const p of problems(rest)) console.log(`  ${"".padEnd(w)}  ! ${p}`);
+    if (lastError) console.log(`  ${"".padEnd(w)}  ! ${lastError.code}: ${lastError.message}`);
   }
   return 0;
 }
