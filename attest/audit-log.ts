@@ -8,6 +8,7 @@
  * the head (`ridge attest audit --json`) somewhere else to anchor it.
  */
 import type Database from "better-sqlite3";
+import { statementCache } from "./statement-cache.js";
 import { sha256 } from "./crypto/hash.js";
 
 export interface AuditReason {
@@ -61,14 +62,10 @@ function fromRow(r: Row): AuditRecord {
 }
 
 export class AuditLog {
-  private readonly stmts = new Map<string, Database.Statement>();
-  private q(sql: string): Database.Statement {
-    let st = this.stmts.get(sql);
-    if (!st) this.stmts.set(sql, (st = this.db.prepare(sql)));
-    return st;
-  }
+  private readonly q: (sql: string) => Database.Statement;
 
   constructor(private readonly db: Database.Database) {
+    this.q = statementCache(db);
     db.exec(`
       CREATE TABLE IF NOT EXISTS attest_audit (
         seq INTEGER PRIMARY KEY, ts INTEGER NOT NULL, gateway TEXT NOT NULL, verdict TEXT NOT NULL,

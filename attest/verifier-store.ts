@@ -3,6 +3,7 @@
  * authentic quote's clock per gateway (resetCount/restartCount must not go back, clock must rise).
  */
 import type Database from "better-sqlite3";
+import { statementCache } from "./statement-cache.js";
 
 export type NonceCheck = "ok" | "unknown" | "replayed" | "expired" | "wrong-gateway";
 
@@ -13,14 +14,10 @@ export interface ClockState {
 }
 
 export class VerifierStore {
-  private readonly stmts = new Map<string, Database.Statement>();
-  private q(sql: string): Database.Statement {
-    let st = this.stmts.get(sql);
-    if (!st) this.stmts.set(sql, (st = this.db.prepare(sql)));
-    return st;
-  }
+  private readonly q: (sql: string) => Database.Statement;
 
   constructor(private readonly db: Database.Database) {
+    this.q = statementCache(db);
     db.exec(`
       CREATE TABLE IF NOT EXISTS attest_nonce (
         nonce TEXT PRIMARY KEY, gateway TEXT NOT NULL, issued_at INTEGER NOT NULL,

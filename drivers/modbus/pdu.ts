@@ -107,6 +107,15 @@ function put16(b: Uint8Array, i: number, v: number): void {
   b[i + 1] = v & 0xff;
 }
 
+/** A byte count, then the registers big-endian (§6.3 response, §6.12 and §6.17 requests). */
+function putRegisters(b: Uint8Array, at: number, name: string, values: readonly number[]): void {
+  b[at] = 2 * values.length;
+  values.forEach((v, i) => {
+    checkU16(`${name}[${i}]`, v);
+    put16(b, at + 1 + 2 * i, v);
+  });
+}
+
 // ---------------------------------------------------------------- requests
 
 export function encodeRequest(req: Request): Uint8Array {
@@ -154,11 +163,7 @@ export function encodeRequest(req: Request): Uint8Array {
       b[0] = 0x10;
       put16(b, 1, req.address);
       put16(b, 3, req.values.length);
-      b[5] = 2 * req.values.length;
-      req.values.forEach((v, i) => {
-        checkU16(`values[${i}]`, v);
-        put16(b, 6 + 2 * i, v);
-      });
+      putRegisters(b, 5, "values", req.values);
       return b;
     }
     case 0x17: {
@@ -174,11 +179,7 @@ export function encodeRequest(req: Request): Uint8Array {
       put16(b, 3, req.readQuantity);
       put16(b, 5, req.writeAddress);
       put16(b, 7, req.values.length);
-      b[9] = 2 * req.values.length;
-      req.values.forEach((v, i) => {
-        checkU16(`values[${i}]`, v);
-        put16(b, 10 + 2 * i, v);
-      });
+      putRegisters(b, 9, "values", req.values);
       return b;
     }
   }
@@ -271,11 +272,7 @@ export function encodeResponse(res: Response): Uint8Array {
       if (res.registers.length > 125) misuse(`${res.registers.length} registers do not fit one response`);
       const b = new Uint8Array(2 + 2 * res.registers.length);
       b[0] = res.fn;
-      b[1] = 2 * res.registers.length;
-      res.registers.forEach((v, i) => {
-        checkU16(`registers[${i}]`, v);
-        put16(b, 2 + 2 * i, v);
-      });
+      putRegisters(b, 1, "registers", res.registers);
       return b;
     }
     case "coil":
