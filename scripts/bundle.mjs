@@ -1,7 +1,7 @@
 // `npm run bundle`: one self-contained dist/ridge.mjs (native addons and WASM runtimes stay external).
 // `--if-stale` rebuilds only when a source file is newer than the bundle (used by `npm start`).
 import { build } from "esbuild";
-import { readFileSync, statSync, readdirSync, existsSync } from "node:fs";
+import { readFileSync, statSync, readdirSync, existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 
 const root = new URL("..", import.meta.url).pathname;
@@ -42,4 +42,10 @@ await build({
   banner: { js: "import { createRequire as __ridgeCreateRequire } from 'node:module'; const require = __ridgeCreateRequire(import.meta.url);" },
   logLevel: "warning",
 });
+// esbuild leaves non-ASCII characters inside some dependencies' regex literals; one such character
+// makes V8 hold the whole 1.5 MB source as a two-byte string (3 MB of heap). Escape them all:
+// \uXXXX is valid in strings, regex literals and identifiers alike, and comments are minified away.
+const text = readFileSync(out, "utf8");
+const ascii = text.replace(/[^\x00-\x7f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
+if (ascii !== text) writeFileSync(out, ascii);
 console.log(`bundled ${out}`);
