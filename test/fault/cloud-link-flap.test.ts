@@ -3,8 +3,7 @@
  * produces 1,000 events/s. The subscriber must receive every event id the queue acknowledged,
  * per-device order must hold, and duplicates may only be redeliveries of the same id.
  *
- * Duration: RIDGE_FLAP_SECONDS (default 40 s, to keep the file well under a minute; the issue's
- * full minute is RIDGE_FLAP_SECONDS=60).
+ * Duration: RIDGE_FLAP_SECONDS (default 60 s: the issue's minute; `npm run soak` runs it for 10 minutes).
  */
 import { test } from "uvu";
 import * as assert from "uvu/assert";
@@ -13,7 +12,7 @@ import { startMosquitto } from "../helpers/mosquitto.js";
 import { tempDir, waitFor } from "../helpers/peer.js";
 import { collect, gaps, queuedIds, startGateway, writeSimUplinkConfig } from "../helpers/cloud.js";
 
-const SECONDS = Number(process.env.RIDGE_FLAP_SECONDS ?? 40);
+const SECONDS = Number(process.env.RIDGE_FLAP_SECONDS ?? 60);
 const FLAPS = 20;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
