@@ -5,7 +5,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const here = dirname(fileURLToPath(import.meta.url));
-const all = readdirSync(here).filter((f) => f.endsWith(".ts") && !["run.ts", "harness.ts"].includes(f)).map((f) => f.slice(0, -3)).sort();
+const all = readdirSync(here).filter((f) => f.endsWith(".ts") && !f.startsWith(".") && !["run.ts", "harness.ts"].includes(f)).map((f) => f.slice(0, -3)).sort();
 const want = process.argv.slice(2);
 const unknown = want.filter((w) => !all.includes(w));
 if (unknown.length) {
