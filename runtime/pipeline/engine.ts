@@ -1,8 +1,9 @@
 /**
  * One running topology: sources matching ingested events, operators in topological order, each
  * consuming from its bounded inbox, and sink runners. Processing is synchronous per batch and runs
- * from `setImmediate`, so a topology swap or a checkpoint always sees a consistent cut: every event
- * is in exactly one inbox, in a sink's in-flight batch, or folded into operator state.
+ * from a microtask after the ingesting callback (then from `setImmediate` once a pump's budget is
+ * spent), so a topology swap or a checkpoint always sees a consistent cut: every event is in
+ * exactly one inbox, in a sink's in-flight batch, or folded into operator state.
  *
  * Backpressure (`block`): an operator runs only while every `block` inbox it feeds has room, and a
  * batch is cut to that room; when a sink stalls its inbox fills, then its producers', and finally
@@ -18,8 +19,10 @@ import type { SinkRunner } from "./sink-runner.js";
 import type { PipelineStats } from "./stats.js";
 
 const BATCH = 512;
-/** Events processed per pump before yielding to I/O. */
-const PUMP_BUDGET = 65_536;
+/** Events per operator in one scheduled pass (then the sinks are fed). */
+const SLICE = 128;
+/** Events processed from microtasks before yielding to I/O. */
+const PUMP_BUDGET = 16_384;
 
 export interface OpNode {
   name: string;
@@ -92,6 +95,8 @@ export class Engine {
   /** The `block` inboxes fed straight from ingest. */
   private readonly ingestBlocking = new Set<Inbox>();
   private scheduled = false;
+  /** Events moved by the current chain of microtask slices. */
+  private spent = 0;
   private stopped = false;
   /** Events are taken (queued) before `begin()`, but nothing runs until then. */
   private begun = false;
@@ -225,36 +230,66 @@ export class Engine {
     this.schedule();
   }
 
+  /**
+   * Run the pump once the current callback returns. Scheduled work runs from microtasks in slices
+   * of one pass (at most SLICE events per operator, the sinks kicked after each), so events a
+   * driver callback ingested reach the sinks before the loop moves on: a V8 GC task or other I/O
+   * callbacks between ingest and processing would otherwise add their whole duration to every
+   * queued event's latency, and a window result would wait for the whole burst behind it. A sink's
+   * acknowledgement (a microtask queued by the kick) runs before the next slice, so each slice's
+   * results are delivered at once. After PUMP_BUDGET events the chain continues from `setImmediate`,
+   * so a long burst never holds the loop away from I/O.
+   */
   schedule(): void {
     if (this.scheduled || this.stopped || !this.begun) return;
     this.scheduled = true;
-    setImmediate(() => {
-      this.scheduled = false;
-      this.pump();
-    });
+    queueMicrotask(this.runSlice);
   }
 
-  /** Run operators until nothing can move (or the budget is spent), then feed the sinks. */
-  pump(budget = PUMP_BUDGET, ignoreBlock = false): void {
-    if (this.stopped || (!this.begun && !ignoreBlock)) return;
+  private readonly runSlice = (): void => {
+    this.scheduled = false;
+    if (this.stopped || !this.begun) return;
+    const moved = this.pump(1, false, SLICE);
+    if (moved === 0) {
+      this.spent = 0;
+      return;
+    }
+    this.spent += moved;
+    if (this.spent < PUMP_BUDGET) return this.schedule();
+    this.scheduled = true;
+    setImmediate(this.runYielded);
+  };
+
+  private readonly runYielded = (): void => {
+    this.spent = 0;
+    this.runSlice();
+  };
+
+  /**
+   * Run operators until nothing can move or `budget` events were taken (whole passes: every
+   * operator gets its turn in a pass), then feed the sinks. Returns the events taken.
+   */
+  pump(budget = PUMP_BUDGET, ignoreBlock = false, batchSize = BATCH): number {
+    if (this.stopped || (!this.begun && !ignoreBlock)) return 0;
     let progress = true;
+    let moved = 0;
     const now = this.clock.now();
-    while (progress && budget > 0) {
+    while (progress && moved < budget) {
       progress = false;
       for (const node of this.ops) {
         if (node.busy || node.inbox.length === 0) continue;
-        let room = BATCH;
+        let room = batchSize;
         if (!ignoreBlock) for (const ib of node.blocking) room = Math.min(room, ib.room());
         if (room <= 0) continue;
         const batch = node.inbox.take(Math.min(room, node.inbox.length));
         this.runBatch(node, batch, now);
         progress = true;
-        budget -= batch.length;
+        moved += batch.length;
       }
     }
     for (const r of this.sinks.values()) r.kick();
-    if (budget <= 0) this.schedule();
     this.resolveWaiters();
+    return moved;
   }
 
   private runBatch(node: OpNode, batch: Envelope[], now: number): void {
