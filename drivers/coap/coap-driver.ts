@@ -3,6 +3,10 @@
  * into named event fields. Timeouts and errors are counted per device; after `downAfter`
  * consecutive failures the device is reported down (a state event) and retried with exponential
  * backoff and full jitter until it answers again.
+ *
+ * Backpressure (ctx.emit() → false): polls stretch, the next one starts only once ctx.drained()
+ * resolved; observe notifications arriving meanwhile wait in a bounded queue (`backpressureQueue`
+ * events, oldest dropped and counted as coap_backpressure_dropped), flushed in order after drained().
  */
 import { systemClock, systemRandom, type Clock, type Random, type Timer } from "../../core/clock.js";
 import type { Driver, DriverContext, DriverHealth } from "../../core/driver.js";
@@ -10,12 +14,15 @@ import type { Event } from "../../core/event.js";
 import { RidgeError, errorMessage } from "../../core/errors.js";
 import type { CoapDeviceConfig, CoapDriverConfig, CoapPointConfig } from "./config.js";
 import { nodeCoapClientTransport, type CoapResult, type CoapTransport } from "./coap-transport.js";
+import { EmitQueue } from "./emit-queue.js";
 import { decodePoint } from "./payload-decoder.js";
 
 export interface CoapDriverDeps {
   transport?: CoapTransport;
   random?: Random;
   clock?: Clock;
+  /** Events held while the pipeline pushes back (default 1000). */
+  backpressureQueue?: number;
 }
 
 interface DeviceState {
@@ -38,9 +45,12 @@ export class CoapDriver implements Driver {
   private readonly random: Random;
   private clock: Clock = systemClock;
   private running = false;
+  /** Bumped by every start(): a poll still in flight from before a restart does not reschedule. */
+  private run = 0;
   private readonly clockFromDeps: boolean;
   private seq = 0;
   private bootTag = "";
+  private readonly out: EmitQueue;
 
   constructor(
     readonly config: CoapDriverConfig,
@@ -53,13 +63,20 @@ export class CoapDriver implements Driver {
     if (deps.clock) this.clock = deps.clock;
     this.devices = devices.map((cfg) => ({ cfg, up: undefined, failures: 0, attempt: 0, timers: new Set(), observing: new Set(), stats: { requests: 0, ok: 0, timeouts: 0, errors: 0, badPayloads: 0, notifications: 0 } }));
     this.clockFromDeps = deps.clock !== undefined;
+    this.out = new EmitQueue({
+      capacity: deps.backpressureQueue ?? 1000,
+      onRefused: () => this.ctx?.count("coap_backpressure_total", { driver: this.name }),
+      onDropped: (n) => this.ctx?.count("coap_backpressure_dropped", { driver: this.name }, n),
+    });
   }
 
   async start(ctx: DriverContext): Promise<void> {
     this.ctx = ctx;
+    this.out.open(ctx);
     if (!this.clockFromDeps) this.clock = ctx.clock;
     this.bootTag = this.clock.now().toString(36);
     this.running = true;
+    this.run++;
     for (const d of this.devices) {
       if (d.cfg.psk) this.transport.setPsk(new URL(d.cfg.url).hostname, d.cfg.psk.identity, d.cfg.psk.key);
       for (const p of d.cfg.points) {
@@ -71,6 +88,7 @@ export class CoapDriver implements Driver {
 
   async stop(): Promise<void> {
     this.running = false;
+    this.out.close();
     for (const d of this.devices) {
       for (const t of d.timers) t.cancel();
       d.timers.clear();
@@ -83,11 +101,12 @@ export class CoapDriver implements Driver {
   health(): DriverHealth {
     if (!this.running) return { up: false, detail: "not started" };
     const down = this.devices.filter((d) => d.up === false).map((d) => d.cfg.id);
-    return down.length ? { up: true, detail: `down: ${down.join(", ")}` } : { up: true, detail: `${this.devices.length} devices` };
+    const held = this.out.pushedBack ? ` (pushed back, ${this.out.size} events held)` : "";
+    return down.length ? { up: true, detail: `down: ${down.join(", ")}${held}` } : { up: true, detail: `${this.devices.length} devices${held}` };
   }
 
   status(): Record<string, unknown> {
-    return { devices: Object.fromEntries(this.devices.map((d) => [d.cfg.id, { up: d.up ?? null, failures: d.failures, ...d.stats }])) };
+    return { pushedBack: this.out.pushedBack, held: this.out.size, devices: Object.fromEntries(this.devices.map((d) => [d.cfg.id, { up: d.up ?? null, failures: d.failures, ...d.stats }])) };
   }
 
   async write(device: string, point: string): Promise<void> {
@@ -125,8 +144,8 @@ export class CoapDriver implements Driver {
   }
 
   private emit(e: Omit<Event, "id">): void {
-    if (!this.ctx) return;
-    if (!this.ctx.emit({ id: `${e.device}/${this.bootTag}-${++this.seq}`, ...e })) this.ctx.count("coap_backpressure_total", { driver: this.name });
+    if (!this.ctx || !this.running) return;
+    this.out.emit({ id: `${e.device}/${this.bootTag}-${++this.seq}`, ...e });
   }
 
   private count(d: DeviceState, metric: string, extra: Record<string, string> = {}): void {
@@ -178,6 +197,7 @@ export class CoapDriver implements Driver {
   }
 
   private async poll(d: DeviceState, p: CoapPointConfig): Promise<void> {
+    const run = this.run;
     d.stats.requests++;
     try {
       const r = await this.withTimeout(this.transport.get(d.cfg.url + p.path));
@@ -187,6 +207,9 @@ export class CoapDriver implements Driver {
     } catch (e) {
       this.fail(d, p, e);
     }
+    // stretch the poll: while the pipeline pushes back, the next one waits for drained()
+    if (this.out.pushedBack && !(await this.out.whenAccepting())) return;
+    if (run !== this.run) return;
     this.later(d, this.nextDelay(d, p), () => void this.poll(d, p));
   }
 

@@ -3,6 +3,11 @@
  * configured resources observed on every registration, notifications turned into telemetry events
  * with named fields (`/3303/0/5700` → `temperature`), registration changes into state events, and
  * firmware pushes through Object 5.
+ *
+ * Backpressure (ctx.emit() → false): devices push notifications over UDP and cannot be told to
+ * stop, so events are held in a bounded queue (`backpressureQueue`, oldest dropped and counted as
+ * lwm2m_backpressure_dropped) and flushed in order once ctx.drained() resolves. Registration
+ * handling (Register/Update/De-register, observing) goes on unaffected.
  */
 import { networkInterfaces } from "node:os";
 import { join } from "node:path";
@@ -11,6 +16,7 @@ import type { Driver, DriverContext, DriverHealth } from "../../core/driver.js";
 import type { Event } from "../../core/event.js";
 import { RidgeError, errorMessage } from "../../core/errors.js";
 import { splitHostPort } from "../../core/units.js";
+import { EmitQueue } from "../coap/emit-queue.js";
 import { CONTENT_FORMAT_NUMBER } from "./content-format.js";
 import type { Lwm2mDeviceConfig, Lwm2mDeviceType, Lwm2mDriverConfig } from "./config.js";
 import { runFirmwarePush, verifyAsOtaTarget, type FirmwareArtifact, type FirmwareVerifier, type PushStatus } from "./firmware-push.js";
@@ -24,6 +30,8 @@ export interface Lwm2mDriverDeps {
   verifyFirmware?: FirmwareVerifier;
   /** overrides ctx.clock (tests) */
   clock?: Clock;
+  /** Events held while the pipeline pushes back (default 1000). */
+  backpressureQueue?: number;
 }
 
 function jsonValue(v: Lwm2mValue): unknown {
@@ -44,6 +52,7 @@ export class Lwm2mDriver implements Driver {
   private seq = 0;
   private bootTag = "";
   private clock: Clock = systemClock;
+  private readonly out: EmitQueue;
 
   constructor(
     readonly config: Lwm2mDriverConfig,
@@ -51,6 +60,11 @@ export class Lwm2mDriver implements Driver {
     private readonly deps: Lwm2mDriverDeps = {},
   ) {
     this.name = config.name;
+    this.out = new EmitQueue({
+      capacity: deps.backpressureQueue ?? 1000,
+      onRefused: () => this.ctx?.count("lwm2m_backpressure_total", { driver: this.name }),
+      onDropped: (n) => this.ctx?.count("lwm2m_backpressure_dropped", { driver: this.name }, n),
+    });
     for (const d of devices) {
       this.byEndpoint.set(d.endpoint ?? d.id, d);
       this.byId.set(d.id, d);
@@ -77,6 +91,7 @@ export class Lwm2mDriver implements Driver {
 
   async start(ctx: DriverContext): Promise<void> {
     this.ctx = ctx;
+    this.out.open(ctx);
     this.clock = this.deps.clock ?? ctx.clock;
     this.bootTag = this.clock.now().toString(36);
     const { host, port } = splitHostPort(this.config.listen);
@@ -111,6 +126,7 @@ export class Lwm2mDriver implements Driver {
       this.store.close();
       this.store = undefined;
       this.server = undefined;
+      this.out.close();
       throw new RidgeError("E_LWM2M_LISTEN", "environment", `LwM2M driver ${this.name} cannot listen on udp ${this.config.listen}: ${errorMessage(e)}`, { cause: e });
     }
     // Registrations restored from the store: re-establish observations (the client still has
@@ -119,6 +135,7 @@ export class Lwm2mDriver implements Driver {
   }
 
   async stop(): Promise<void> {
+    this.out.close();
     for (const ep of [...this.observations.keys()]) this.cancelObservations(ep, false);
     await this.server?.stop();
     this.store?.close();
@@ -140,6 +157,8 @@ export class Lwm2mDriver implements Driver {
       rejected: s?.registrations.rejected,
       stats: s?.stats,
       observations: s?.observing().length ?? 0,
+      pushedBack: this.out.pushedBack,
+      held: this.out.size,
       firmware: [...this.pushes.values()],
     };
   }
@@ -152,8 +171,7 @@ export class Lwm2mDriver implements Driver {
 
   private emit(e: Omit<Event, "id">): void {
     if (!this.ctx) return;
-    const ok = this.ctx.emit({ id: `${e.device}/${this.bootTag}-${++this.seq}`, ...e });
-    if (!ok) this.ctx.count("lwm2m_backpressure_total", { driver: this.name });
+    this.out.emit({ id: `${e.device}/${this.bootTag}-${++this.seq}`, ...e });
   }
 
   private emitState(reg: Registration, payload: Record<string, unknown>): void {

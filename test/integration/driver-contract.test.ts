@@ -121,9 +121,6 @@ driverContract(
       },
       stimulateEveryMs: 100,
       devices: ["thermo-1"],
-      knownViolations: {
-        backpressure: "Lwm2mDriver.emit() only counts lwm2m_backpressure_total when emit() returns false; every notification still becomes an event and drained() is never awaited",
-      },
     },
   ).run();
 }
@@ -154,9 +151,6 @@ driverContract(
         await srv?.stop();
       },
       devices: ["lib-1"],
-      knownViolations: {
-        backpressure: "CoapDriver.emit() only counts coap_backpressure_total when emit() returns false; polls keep their cadence, notifications keep coming, drained() is never awaited",
-      },
     },
   ).run();
 }
