@@ -80,33 +80,39 @@ test("offline: the queue fills; when the broker appears, the backlog drains and 
   const b2 = await startMosquitto({ persist: true, maxSeconds: 90 });
   const sub = await collect(b2.url, "gw-off");
   await b2.stop();
-  const s = makeServices({ dataDir: t.dir, config: { gateway: { id: "gw-off" }, cloud: { mqtt: { url: b2.url, batch: { maxEvents: 200 }, inflight: 2, ...fast } } } });
+  const s = makeServices({ dataDir: t.dir, config: { gateway: { id: "gw-off" }, cloud: { mqtt: { url: b2.url, batch: { maxEvents: 200 }, inflight: 2, drainRate: 10_000, ...fast } } } });
+  // drainRate paces the backlog (2 s for 20,000 events) so the alarm below is appended while most of
+  // it is still queued, whatever the speed of the machine.
   const up = await createUplinkComponent(s);
   await up.start();
-  const sink = s.sinks.get("uplink")!;
-  const want: string[] = [];
-  for (let b = 0; b < 20; b++) {
-    const batch = Array.from({ length: 1000 }, (_, i) => event(`d${i % 3}`, b * 1000 + i));
-    want.push(...batch.map((e) => e.id));
-    await sink.accept(batch);
+  try {
+    const sink = s.sinks.get("uplink")!;
+    const want: string[] = [];
+    for (let b = 0; b < 20; b++) {
+      const batch = Array.from({ length: 1000 }, (_, i) => event(`d${i % 3}`, b * 1000 + i));
+      want.push(...batch.map((e) => e.id));
+      await sink.accept(batch);
+    }
+    await waitFor("a refused connection", () => up.link!.status().lastError);
+    assert.is(up.queue.depth(), 20_000);
+    assert.match(await s.metrics.text(), /ridge_uplink_connect_failures_total\{code="E_CLOUD_REFUSED"\}/);
+    await b2.restart();
+    await waitFor("link up", () => up.link!.connected, 10_000);
+    // An alarm appended right after the link comes up must overtake the backlog.
+    await sink.accept([event("d0", 999_999, "alarm")]);
+    want.push("d0/999999");
+    await waitFor("everything", () => sub.ids.size === want.length, 30_000);
+    const order = sub.events.map((e) => e.id);
+    const alarmAt = order.indexOf("d0/999999");
+    assert.ok(alarmAt < order.length / 2, `the alarm arrived at ${alarmAt} of ${order.length}: ahead of most of the backlog`);
+    assert.equal(sub.check().orderViolations, []);
+    await waitFor("queue empty", () => up.queue.depth() === 0);
+  } finally {
+    // Also on failure: a broker or link left running would keep this test process alive.
+    await up.stop();
+    await sub.close();
+    await b2.cleanup();
   }
-  await waitFor("a refused connection", () => up.link!.status().lastError);
-  assert.is(up.queue.depth(), 20_000);
-  assert.match(await s.metrics.text(), /ridge_uplink_connect_failures_total\{code="E_CLOUD_REFUSED"\}/);
-  await b2.restart();
-  await waitFor("link up", () => up.link!.connected, 10_000);
-  // An alarm appended right after the link comes up must overtake the backlog.
-  await sink.accept([event("d0", 999_999, "alarm")]);
-  want.push("d0/999999");
-  await waitFor("everything", () => sub.ids.size === want.length, 30_000);
-  const order = sub.events.map((e) => e.id);
-  const alarmAt = order.indexOf("d0/999999");
-  assert.ok(alarmAt < order.length / 2, `the alarm arrived at ${alarmAt} of ${order.length}: ahead of most of the backlog`);
-  assert.equal(sub.check().orderViolations, []);
-  await waitFor("queue empty", () => up.queue.depth() === 0);
-  await up.stop();
-  await sub.close();
-  await b2.cleanup();
   s.db.close();
   t.cleanup();
 });
