@@ -65,8 +65,9 @@ test("ridge run: ready line, /status, /healthz, /metrics, socket 0600, token aut
     await new Promise((r) => setTimeout(r, 300));
   } finally {
     const r = await gw.stop("SIGTERM");
+    // Exit 0 means every component stopped within the shutdown deadline (a timed-out one exits 1).
     assert.is(r.code, 0, gw.stderr());
-    assert.ok(r.ms < 10_000, `stopped within the 10 s deadline (took ${r.ms} ms)`);
+    assert.match(gw.stderr(), /"timedOut":\[\]/);
   }
   // The store was flushed: the WAL is checkpointed into the database and events are there.
   const wal = join(dataDir, "ridgeline.db-wal");
