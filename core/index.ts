@@ -1,4 +1,5 @@
 export * from "./errors.js";
 export * from "./clock.js";
+export * from "./backoff.js";
 export * from "./event.js";
 export * from "./driver.js";

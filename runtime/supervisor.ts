@@ -3,6 +3,7 @@
  * and restarts a failed restartable component (a driver) with exponential backoff and full jitter,
  * so one broken bus or vanished peer never takes the gateway down.
  */
+import { fullJitterDelay } from "../core/backoff.js";
 import type { Clock, Random, Timer } from "../core/clock.js";
 import { RidgeError, errorCode, errorMessage } from "../core/errors.js";
 import type { Component, ComponentHealth } from "./component.js";
@@ -24,11 +25,6 @@ export interface BackoffPolicy {
 
 export const defaultBackoff: BackoffPolicy = { baseMs: 500, capMs: 60_000, resetAfterMs: 60_000 };
 
-/** Exponential backoff with full jitter: uniform in [0, min(cap, base·2^attempt)]. */
-export function backoffDelay(attempt: number, p: Pick<BackoffPolicy, "baseMs" | "capMs">, random: Random): number {
-  const ceiling = Math.min(p.capMs, p.baseMs * 2 ** Math.min(attempt, 30));
-  return Math.floor(random.next() * ceiling);
-}
 
 interface Entry {
   component: Component;
@@ -154,7 +150,7 @@ export class Supervisor {
       this.log.error({ component: e.component.name, code: e.lastError.code, err: e.lastError.message }, "component failed");
       return;
     }
-    const delay = backoffDelay(e.attempt, this.backoff, this.random);
+    const delay = fullJitterDelay({ base: this.backoff.baseMs, cap: this.backoff.capMs }, e.attempt, this.random);
     e.attempt++;
     e.state = "backoff";
     e.nextStartAt = this.clock.now() + delay;

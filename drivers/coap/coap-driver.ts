@@ -8,6 +8,7 @@
  * resolved; observe notifications arriving meanwhile wait in a bounded queue (`backpressureQueue`
  * events, oldest dropped and counted as coap_backpressure_dropped), flushed in order after drained().
  */
+import { fullJitterDelay } from "../../core/backoff.js";
 import { systemClock, systemRandom, type Clock, type Random, type Timer } from "../../core/clock.js";
 import type { Driver, DriverContext, DriverHealth } from "../../core/driver.js";
 import type { Event } from "../../core/event.js";
@@ -133,10 +134,10 @@ export class CoapDriver implements Driver {
   }
 
   private backoff(d: DeviceState): number {
-    const cap = Math.min(this.config.backoff.max, this.config.backoff.min * 2 ** d.attempt);
+    const delay = fullJitterDelay({ base: this.config.backoff.min, cap: this.config.backoff.max }, d.attempt, this.random);
     d.attempt = Math.min(d.attempt + 1, 30);
-    // full jitter, with a floor so a device that is down is never hammered
-    return Math.max(this.config.backoff.min / 10, this.random.next() * cap);
+    // a floor so a device that is down is never hammered
+    return Math.max(this.config.backoff.min / 10, delay);
   }
 
   private nextDelay(d: DeviceState, p: CoapPointConfig): number {

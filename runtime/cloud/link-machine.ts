@@ -8,7 +8,7 @@
  *                        └─ offline (retry after full-jitter backoff) ◄┘
  */
 import type { Random } from "../../core/clock.js";
-import { fullJitterDelay, type BackoffPolicy } from "./backoff.js";
+import { fullJitterDelay, type BackoffPolicy } from "../../core/backoff.js";
 
 export type LinkState =
   | { tag: "stopped" }

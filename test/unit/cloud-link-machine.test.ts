@@ -4,7 +4,7 @@ import * as assert from "uvu/assert";
 import fc from "fast-check";
 import { SeededRandom, type Random } from "../../core/clock.js";
 import { step, type LinkInput, type LinkState } from "../../runtime/cloud/link-machine.js";
-import { fullJitterDelay } from "../../runtime/cloud/backoff.js";
+import { fullJitterDelay } from "../../core/backoff.js";
 
 const half: Random = { next: () => 0.5 };
 const env = { backoff: { base: 1000, cap: 60_000 }, random: half };

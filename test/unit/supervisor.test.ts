@@ -3,7 +3,8 @@ import * as assert from "uvu/assert";
 import { FakeClock, SeededRandom, type Random } from "../../core/clock.js";
 import { RidgeError } from "../../core/errors.js";
 import type { Component } from "../../runtime/component.js";
-import { Supervisor, backoffDelay } from "../../runtime/supervisor.js";
+import { fullJitterDelay } from "../../core/backoff.js";
+import { Supervisor } from "../../runtime/supervisor.js";
 
 const quiet = { info() {}, warn() {}, error() {} };
 const maxRandom: Random = { next: () => 0.999999 };
@@ -56,11 +57,11 @@ test("a dependency cycle is a wiring error", async () => {
 });
 
 test("full-jitter backoff stays within [0, min(cap, base·2^n)]", () => {
-  const p = { baseMs: 500, capMs: 60_000 };
-  assert.is(backoffDelay(0, p, maxRandom), 499);
-  assert.is(backoffDelay(3, p, maxRandom), 3999);
-  assert.is(backoffDelay(20, p, maxRandom), 59_999);
-  assert.is(backoffDelay(5, p, { next: () => 0 }), 0);
+  const p = { base: 500, cap: 60_000 };
+  assert.is(fullJitterDelay(p, 0, maxRandom), 499);
+  assert.is(fullJitterDelay(p, 3, maxRandom), 3999);
+  assert.is(fullJitterDelay(p, 20, maxRandom), 59_999);
+  assert.is(fullJitterDelay(p, 5, { next: () => 0 }), 0);
 });
 
 test("a failing driver is restarted with exponential backoff (injected clock) and never takes the gateway down", async () => {

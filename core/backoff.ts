@@ -1,8 +1,9 @@
 /**
  * Reconnect delays: exponential backoff with full jitter (delay = random(0, min(cap, base * 2^n))),
- * so that a thousand gateways that lost the broker together do not come back together.
+ * so that a thousand gateways that lost the broker together do not come back together. One formula
+ * for every retry loop: cloud reconnects, supervised restarts, device polls.
  */
-import type { Random } from "../../core/clock.js";
+import type { Random } from "./clock.js";
 
 export interface BackoffPolicy {
   base: number;
