@@ -2,8 +2,7 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { FakeClock, SeededRandom } from "../../core/clock.js";
-import type { DriverContext } from "../../core/driver.js";
-import type { Event } from "../../core/event.js";
+import { recordingContext } from "../helpers/driver-context.js";
 import { CoapDriver, coapDeviceConfig, coapDriverConfig, type CoapResult, type CoapTransport } from "../../drivers/coap/index.js";
 
 const utf8 = (s: string) => new TextEncoder().encode(s);
@@ -13,13 +12,8 @@ const flush = async () => {
 
 function setup(capacity = 5) {
   const clock = new FakeClock(1_000_000);
-  const emitted: Event[] = [];
-  const counts = new Map<string, number>();
   const gets: string[] = [];
   let notify: ((r: CoapResult) => void) | undefined;
-  let accepting = true;
-  let waiters: (() => void)[] = [];
-  let drainedCalls = 0;
   const transport: CoapTransport = {
     setPsk: () => {},
     get: (url) => (gets.push(url), Promise.resolve({ code: "2.05", payload: utf8(String(gets.length)) })),
@@ -27,14 +21,7 @@ function setup(capacity = 5) {
     stopObserving: () => {},
     reset: () => {},
   };
-  const ctx: DriverContext = {
-    emit: (e) => (emitted.push(e), accepting),
-    drained: () => (drainedCalls++, accepting ? Promise.resolve() : new Promise<void>((r) => waiters.push(r))),
-    clock,
-    log: { debug() {}, info() {}, warn() {}, error() {} },
-    count: (m, _l, by = 1) => void counts.set(m, (counts.get(m) ?? 0) + by),
-    dataDir: "/nonexistent",
-  };
+  const ctx = recordingContext(clock);
   const config = coapDriverConfig.parse({ name: "plain", timeout: "1s", downAfter: 2, backoff: { min: "1s", max: "8s" } });
   const dev = coapDeviceConfig.parse({
     id: "s1",
@@ -48,20 +35,14 @@ function setup(capacity = 5) {
   const driver = new CoapDriver(config, [dev], { transport, random: new SeededRandom(1), clock, backpressureQueue: capacity });
   return {
     clock,
-    emitted,
-    counts,
+    emitted: ctx.events,
     gets,
     ctx,
     driver,
     notify: (v: string) => notify!({ code: "2.05", payload: utf8(v) }),
-    pushBack: () => void (accepting = false),
-    release: () => {
-      accepting = true;
-      const w = waiters;
-      waiters = [];
-      for (const f of w) f();
-    },
-    drainedCalls: () => drainedCalls,
+    pushBack: () => ctx.pushBack(),
+    release: () => ctx.release(),
+    drainedCalls: () => ctx.drainedCalls,
   };
 }
 
@@ -76,13 +57,13 @@ test("emit → false: the next poll waits for drained(), notifications are held 
   await s.clock.advance(5000); // poll 2: its telemetry is refused
   assert.is(s.gets.length, 2);
   assert.is(s.emitted.length, before + 1);
-  assert.is(s.counts.get("coap_backpressure_total"), 1);
+  assert.is(s.ctx.count_("coap_backpressure_total"), 1);
   assert.is(s.drainedCalls(), 1);
   await s.clock.advance(60_000); // polls stretch: none while pushed back
   assert.is(s.gets.length, 2);
   for (let i = 1; i <= 8; i++) s.notify(`${100 + i}`);
   assert.is(s.emitted.length, before + 1, "nothing emitted while pushed back");
-  assert.is(s.counts.get("coap_backpressure_dropped"), 3);
+  assert.is(s.ctx.count_("coap_backpressure_dropped"), 3);
   assert.ok(s.driver.health().up);
   s.release();
   await flush();
@@ -115,7 +96,7 @@ test("refused again while flushing: the rest stays held until the next drained()
   s.release();
   await flush();
   assert.is(s.emitted.length, n + 1); // "2" went out and was refused
-  assert.is(s.counts.get("coap_backpressure_total"), 2);
+  assert.is(s.ctx.count_("coap_backpressure_total"), 2);
   s.notify("4");
   assert.is(s.emitted.length, n + 1);
   s.release();
@@ -135,7 +116,7 @@ test("stop() under backpressure: a drained() resolving afterwards brings nothing
   const n = s.emitted.length;
   const gets = s.gets.length;
   await s.driver.stop();
-  assert.is(s.counts.get("coap_backpressure_dropped"), 2, "held events dropped at stop are counted");
+  assert.is(s.ctx.count_("coap_backpressure_dropped"), 2, "held events dropped at stop are counted");
   s.release();
   await flush();
   await s.clock.advance(60_000);

@@ -7,9 +7,8 @@ import { createSocket, type Socket } from "node:dgram";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { systemClock } from "../../core/clock.js";
-import type { DriverContext } from "../../core/driver.js";
-import type { Event } from "../../core/event.js";
 import { CoapOption, CoapType, codeFromString, decodeCoapMessage, encodeCoapMessage, encodeUint, optionUint, pathOptions, queryOptions, uriPath, type CoapMessage } from "../../drivers/coap/message.js";
+import { recordingContext } from "../helpers/driver-context.js";
 import { Lwm2mDriver, lwm2mDeviceConfig, lwm2mDriverConfig } from "../../drivers/lwm2m/index.js";
 import { freeUdpPort, tempDir, waitFor } from "../helpers/peer.js";
 
@@ -77,30 +76,8 @@ class RawDevice {
 }
 
 function fakeCtx(dataDir: string) {
-  const emitted: Event[] = [];
-  const counts = new Map<string, number>();
-  let accepting = true;
-  let waiters: (() => void)[] = [];
-  const ctx: DriverContext = {
-    emit: (e) => (emitted.push(e), accepting),
-    drained: () => (accepting ? Promise.resolve() : new Promise<void>((r) => waiters.push(r))),
-    clock: systemClock,
-    log: { debug() {}, info() {}, warn() {}, error() {} },
-    count: (m, _l, by = 1) => void counts.set(m, (counts.get(m) ?? 0) + by),
-    dataDir,
-  };
-  return {
-    ctx,
-    emitted,
-    counts,
-    pushBack: () => void (accepting = false),
-    release: () => {
-      accepting = true;
-      const w = waiters;
-      waiters = [];
-      for (const f of w) f();
-    },
-  };
+  const ctx = recordingContext(systemClock, dataDir);
+  return { ctx, emitted: ctx.events, pushBack: () => ctx.pushBack(), release: () => ctx.release() };
 }
 
 test("emit → false: notifications are held (bounded, oldest dropped and counted), flushed in order after drained(); registration unaffected", async () => {
@@ -124,12 +101,12 @@ test("emit → false: notifications are held (bounded, oldest dropped and counte
     f.pushBack();
     dev.notify(21); // refused
     await waitFor("the refused emit", () => f.emitted.length === before + 1, 5000);
-    assert.is(f.counts.get("lwm2m_backpressure_total"), 1);
+    assert.is(f.ctx.count_("lwm2m_backpressure_total"), 1);
     for (let v = 22; v <= 29; v++) dev.notify(v);
     await waitFor("8 more notifications received", () => (driver.status().stats as { notifications: number }).notifications >= 10, 5000);
     await sleep(50);
     assert.is(f.emitted.length, before + 1, "nothing emitted while pushed back");
-    assert.is(f.counts.get("lwm2m_backpressure_dropped"), 3);
+    assert.is(f.ctx.count_("lwm2m_backpressure_dropped"), 3);
     assert.is(driver.status().held, 5);
     assert.ok(driver.health().up);
 
