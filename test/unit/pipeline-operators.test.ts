@@ -62,6 +62,60 @@ test("property: dedup equals a naive bounded reference (ring growth, eviction, s
   );
 });
 
+test("property: dedup with a ttl equals a naive reference (keys stored again after they expire, out-of-order times)", () => {
+  fc.assert(
+    fc.property(
+      fc.array(fc.tuple(fc.integer({ min: 0, max: 400 }), fc.integer({ min: -50, max: 200 })), { maxLength: 4000 }),
+      fc.integer({ min: 1, max: 3000 }),
+      fc.integer({ min: 0, max: 300 }),
+      fc.nat(),
+      (steps, max, ttl, cut) => {
+        const d = new DedupOperator({ key: "id", max, ttl });
+        // reference: a ring of [key, ts, live] in insertion order, counting superseded slots like the operator
+        const ring: { k: string; ts: number; live: boolean }[] = [];
+        const at = new Map<string, { k: string; ts: number; live: boolean }>();
+        let maxTs = -Infinity;
+        let ts = 0;
+        let op = d;
+        steps.forEach(([k, dt], i) => {
+          if (i === cut % (steps.length + 1)) {
+            op = new DedupOperator({ key: "id", max, ttl });
+            op.restore(JSON.parse(JSON.stringify(d.snapshot())));
+            // a restore keeps only live keys, in order
+            const keep = ring.filter((x) => x.live);
+            ring.length = 0;
+            ring.push(...keep);
+          }
+          ts = Math.max(0, ts + dt);
+          const id = `k/${k}`;
+          const seen = at.get(id);
+          const want = !(seen && seen.ts >= maxTs - ttl);
+          if (want) {
+            if (seen) seen.live = false;
+            if (ring.length >= max) {
+              const old = ring.shift()!;
+              if (old.live) at.delete(old.k);
+            }
+            const slot = { k: id, ts, live: true };
+            ring.push(slot);
+            at.set(id, slot);
+            if (ts > maxTs) maxTs = ts;
+          }
+          while (ring.length && ring[0]!.ts < maxTs - ttl) {
+            const old = ring.shift()!;
+            if (old.live) at.delete(old.k);
+          }
+          const o = newOutputs();
+          (i >= cut % (steps.length + 1) ? op : d).process([e(id, ts)], o);
+          assert.is(o.main.length === 1, want, `${id} at ${i}`);
+          assert.is(((i >= cut % (steps.length + 1) ? op : d).status() as { remembered: number }).remembered, at.size);
+        });
+      },
+    ),
+    { numRuns: 80 },
+  );
+});
+
 test("map builds a new event; the input is untouched", () => {
   const m = new MapOperator({ temp_f: "payload.temp_c * 9 / 5 + 32", "meta.unit": "'F'", kind: "'converted'" });
   const input = e("a/1", 0, { temp_c: 100 });

@@ -4,30 +4,14 @@
  * than the newest event seen minus `ttl` counts as unseen and is swept), so memory is bounded and
  * replays are deterministic. Keep `ttl` above the windows' out-of-orderness plus allowed lateness.
  *
- * Insertion order lives in a ring of `max` slots beside the key → slot map: evicting the oldest is
- * O(1) (a Map used as a queue degrades as deleted entries pile up at its head).
- *
- * The key → slot index is split over SHARDS small maps by a hash of the key's last characters: a
- * single Map of 200,000 keys under constant insert/evict churn rehashes all of them at once every
- * few hundred thousand insertions, a 20–30 ms stall in the middle of the stream; a shard rehashes
- * a few thousand.
+ * Remembered keys live in a ring of up to `max` slots (insertion order: evicting the oldest is
+ * O(1)), indexed by an `IndexTable` (key → ring slot; see there for why not a Map).
  */
 import { compileExpression, type Compiled } from "../expression.js";
 import type { Envelope, Operator, Outputs } from "../operator.js";
+import { IndexTable, keyHash } from "../index-table.js";
 
-const SHARDS = 64;
-
-/** The shard of a key: its length and last four characters (where sequence numbers and ids vary). */
-function shardOf(k: string): number {
-  const n = k.length;
-  let h = n;
-  for (let i = n > 4 ? n - 4 : 0; i < n; i++) h = (h * 31 + k.charCodeAt(i)) | 0;
-  return h & (SHARDS - 1);
-}
-
-function newShards(): Map<string, number>[] {
-  return Array.from({ length: SHARDS }, () => new Map<string, number>());
-}
+const MIN_CAP = 1024;
 
 export interface DedupSpec {
   key: string;
@@ -38,58 +22,81 @@ export interface DedupSpec {
 export class DedupOperator implements Operator {
   dropped = 0;
   late = 0;
-  /** key → the ring sequence number it was stored under. */
-  private slot = newShards();
-  /** The ring grows by doubling up to `max`, so a large bound costs memory only when used. */
+  /** Ring slot → key (undefined: free, or superseded when the key was stored again), its hash and event time. */
   private keys: (string | undefined)[];
+  private hashes: Int32Array;
   private times: Float64Array;
+  /** The ring grows by doubling up to `max`, so a large bound costs memory only when used. */
   private cap: number;
-  /** Ring sequence numbers: [head, tail) are live slots (some stale when a key was re-stored). */
+  /** key → ring slot. */
+  private index: IndexTable;
+  /** Ring sequence numbers: [head, tail) are occupied slots (some superseded). */
   private head = 0;
   private tail = 0;
+  private live = 0;
   private maxTs = -Infinity;
   private readonly key: Compiled | undefined;
   constructor(private readonly spec: DedupSpec) {
     this.key = spec.key.trim() === "id" ? undefined : compileExpression(spec.key).fn;
-    this.cap = Math.min(spec.max, 1024);
-    this.keys = new Array<string | undefined>(this.cap);
+    this.cap = Math.min(spec.max, MIN_CAP);
+    this.keys = new Array<string | undefined>(this.cap).fill(undefined);
+    this.hashes = new Int32Array(this.cap);
     this.times = new Float64Array(this.cap);
+    this.index = new IndexTable(this.cap);
   }
 
   private grow(): void {
     const cap = Math.min(this.spec.max, this.cap * 2);
-    const keys = new Array<string | undefined>(cap);
+    const keys = new Array<string | undefined>(cap).fill(undefined);
+    const hashes = new Int32Array(cap);
     const times = new Float64Array(cap);
+    const index = new IndexTable(cap);
     for (let s = this.head; s < this.tail; s++) {
-      keys[s % cap] = this.keys[s % this.cap];
-      times[s % cap] = this.times[s % this.cap]!;
+      const r = s % cap;
+      const k = (keys[r] = this.keys[s % this.cap]);
+      hashes[r] = this.hashes[s % this.cap]!;
+      times[r] = this.times[s % this.cap]!;
+      if (k !== undefined) index.put(index.find(k, hashes[r]!, keys, hashes), r);
     }
     this.keys = keys;
+    this.hashes = hashes;
     this.times = times;
+    this.index = index;
     this.cap = cap;
   }
 
   private evictOldest(): void {
-    const i = this.head % this.cap;
-    const k = this.keys[i];
-    if (k !== undefined) {
-      const m = this.slot[shardOf(k)]!;
-      if (m.get(k) === this.head) m.delete(k);
+    const r = this.head % this.cap;
+    if (this.keys[r] !== undefined) {
+      this.index.removeEntry(r, this.hashes[r]!, this.hashes);
+      this.keys[r] = undefined;
+      this.live--;
     }
-    this.keys[i] = undefined;
     this.head++;
   }
 
-  private store(k: string, ts: number, shard: Map<string, number>): void {
+  /** Remember `k` as the newest key; `p` is what `find` returned for it (found: it was stored before and expired). */
+  private store(k: string, h: number, ts: number, p: number): void {
+    let moved = false;
+    if (p >= 0) {
+      this.keys[this.index.entry(p)] = undefined;
+      this.index.remove(p, this.hashes);
+      this.live--;
+      moved = true;
+    }
     if (this.tail - this.head >= this.cap) {
       if (this.cap < this.spec.max) this.grow();
       else this.evictOldest();
+      moved = true;
     }
-    const i = this.tail % this.cap;
-    this.keys[i] = k;
-    this.times[i] = ts;
-    shard.set(k, this.tail);
+    if (moved) p = this.index.find(k, h, this.keys, this.hashes);
+    const r = this.tail % this.cap;
+    this.keys[r] = k;
+    this.hashes[r] = h;
+    this.times[r] = ts;
+    this.index.put(p, r);
     this.tail++;
+    this.live++;
   }
 
   process(batch: Envelope[], out: Outputs): void {
@@ -99,13 +106,13 @@ export class DedupOperator implements Operator {
       const env = batch[i]!;
       const e = env.e;
       const k = keyFn ? String(keyFn(e)) : e.id;
-      const shard = this.slot[shardOf(k)]!;
-      const s = shard.get(k);
-      if (s !== undefined && this.times[s % this.cap]! >= this.maxTs - ttl) {
+      const h = keyHash(k);
+      const p = this.index.find(k, h, this.keys, this.hashes);
+      if (p >= 0 && this.times[this.index.entry(p)]! >= this.maxTs - ttl) {
         this.dropped++;
         continue;
       }
-      this.store(k, e.ts, shard);
+      this.store(k, h, e.ts, p);
       if (e.ts > this.maxTs) this.maxTs = e.ts;
       out.main.push(env);
     }
@@ -118,7 +125,7 @@ export class DedupOperator implements Operator {
     const seen: [string, number][] = [];
     for (let s = this.head; s < this.tail; s++) {
       const k = this.keys[s % this.cap];
-      if (k !== undefined && this.slot[shardOf(k)]!.get(k) === s) seen.push([k, this.times[s % this.cap]!]);
+      if (k !== undefined) seen.push([k, this.times[s % this.cap]!]);
     }
     return { maxTs: Number.isFinite(this.maxTs) ? this.maxTs : null, seen };
   }
@@ -126,15 +133,16 @@ export class DedupOperator implements Operator {
   restore(state: unknown): void {
     const s = state as { maxTs: number | null; seen: [string, number][] };
     this.maxTs = s.maxTs ?? -Infinity;
-    this.slot = newShards();
     this.keys.fill(undefined);
-    this.head = this.tail = 0;
-    for (const [k, ts] of s.seen.slice(-this.spec.max)) this.store(k, ts, this.slot[shardOf(k)]!);
+    this.index.clear();
+    this.head = this.tail = this.live = 0;
+    for (const [k, ts] of s.seen.slice(-this.spec.max)) {
+      const h = keyHash(k);
+      this.store(k, h, ts, this.index.find(k, h, this.keys, this.hashes));
+    }
   }
 
   status(): Record<string, unknown> {
-    let remembered = 0;
-    for (const m of this.slot) remembered += m.size;
-    return { remembered };
+    return { remembered: this.live };
   }
 }

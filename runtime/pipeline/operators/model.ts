@@ -58,10 +58,11 @@ export class ModelOperator implements Operator {
   }
 
   private emit(env: Envelope, score: number | null, alert: boolean | undefined, out: Outputs): void {
-    const payload: Record<string, unknown> = { ...env.e.payload, [this.spec.output]: score };
+    const payload: Record<string, unknown> = Object.assign({}, env.e.payload); // not a spread: see map.ts
+    payload[this.spec.output] = score;
     if (alert !== undefined) payload[`${this.spec.output}_alert`] = alert;
     if (score === null) this.unscored++;
-    out.main.push({ e: { ...env.e, payload }, t: env.t });
+    out.main.push({ e: Object.assign({}, env.e, { payload }), t: env.t });
   }
 
   process(batch: Envelope[], out: Outputs): void | Promise<void> {

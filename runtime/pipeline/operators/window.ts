@@ -19,6 +19,7 @@ import { aggregateInput, makeAccumulator, type Accumulator } from "../accumulato
 import { compileAggregate, compileExpression, type AggregateSpec, type Compiled } from "../expression.js";
 import type { Envelope, Operator, Outputs } from "../operator.js";
 import { QuantileSketch, type SketchState } from "../quantile-sketch.js";
+import { IndexTable, keyHash } from "../index-table.js";
 import type { WindowSpec } from "../config.js";
 
 interface Win {
@@ -59,7 +60,11 @@ const num = (v: number): number | null => (Number.isFinite(v) ? v : null);
 export class WindowOperator implements Operator {
   dropped = 0;
   late = 0;
-  private keys = new Map<string, KeyState>();
+  /** Key states in first-seen order (results and snapshots follow it), their keys and key hashes, indexed. */
+  private order: KeyState[] = [];
+  private keyOf: string[] = [];
+  private hashOf = new Int32Array(64);
+  private keys = new IndexTable(64);
   private readonly aggs: [name: string, spec: AggregateSpec][];
   private readonly keyFn: Compiled | undefined;
   private readonly lateness: number;
@@ -99,10 +104,12 @@ export class WindowOperator implements Operator {
       return;
     }
     const key = this.keyFn ? keyString(this.keyFn(e)) : e.device;
-    let ks = this.keys.get(key);
+    const h = keyHash(key);
+    const p = this.keys.find(key, h, this.keyOf, this.hashOf);
+    let ks = p >= 0 ? this.order[this.keys.entry(p)] : undefined;
     if (!ks) {
       ks = { key, device: e.device, maxTs: -Infinity, wm: -Infinity, lastSeen: now, wins: [], nextFire: Infinity, nextPurge: Infinity, dirtyFired: false };
-      this.keys.set(key, ks);
+      this.addKey(ks, h, p);
     }
     if (this.auto && ks.maxTs > -Infinity) this.observeLateness(Math.max(0, ks.maxTs - ts));
     const wmBefore = ks.wm;
@@ -234,11 +241,12 @@ export class WindowOperator implements Operator {
   /** Idle keys: advance the watermark with processing time so quiet devices' windows still close. */
   tick(now: number, out: Outputs, t = 0): void {
     const idle = this.spec.idle;
-    for (const ks of this.keys.values()) {
+    const gone = new Set<KeyState>();
+    for (const ks of this.order) {
       const quiet = now - ks.lastSeen;
       if (quiet < idle) continue;
       if (ks.wins.length === 0) {
-        if (quiet > idle * 10) this.keys.delete(ks.key);
+        if (quiet > idle * 10) gone.add(ks);
         continue;
       }
       const target = ks.maxTs - this.bound + quiet;
@@ -247,32 +255,61 @@ export class WindowOperator implements Operator {
         this.settle(ks, out, t);
       }
     }
+    if (gone.size) this.reindex(this.order.filter((ks) => !gone.has(ks)));
   }
 
   /** Fire every open window (end of a bounded stream; tests and `drain`). */
   flushAll(out: Outputs, t = 0): void {
-    for (const ks of this.keys.values()) {
+    for (const ks of this.order) {
       ks.wm = Infinity;
       this.settle(ks, out, t);
     }
   }
 
+  /** Append a new key state; `p`: where `find` said its key would go. */
+  private addKey(ks: KeyState, h: number, p: number): void {
+    const i = this.order.length;
+    if (i >= this.hashOf.length) {
+      this.order.push(ks);
+      this.reindex(this.order);
+      return;
+    }
+    this.order.push(ks);
+    this.keyOf.push(ks.key);
+    this.hashOf[i] = h;
+    this.keys.put(p, i);
+  }
+
+  private reindex(order: KeyState[]): void {
+    let cap = 64;
+    while (cap < order.length * 2) cap *= 2;
+    this.order = order;
+    this.keyOf = order.map((ks) => ks.key);
+    this.hashOf = new Int32Array(cap);
+    this.keys = new IndexTable(cap);
+    for (let i = 0; i < order.length; i++) {
+      const h = (this.hashOf[i] = keyHash(this.keyOf[i]!));
+      this.keys.put(this.keys.find(this.keyOf[i]!, h, this.keyOf, this.hashOf), i);
+    }
+  }
+
   watermark(key: string): number | undefined {
-    return this.keys.get(key)?.wm;
+    const p = this.keys.find(key, keyHash(key), this.keyOf, this.hashOf);
+    return p >= 0 ? this.order[this.keys.entry(p)]!.wm : undefined;
   }
 
   snapshot(): WindowSnapshot {
     const keys: KeyStateJson[] = [];
-    for (const ks of this.keys.values())
+    for (const ks of this.order)
       keys.push([ks.key, ks.device, num(ks.maxTs), num(ks.wm), ks.lastSeen, ks.wins.map((w) => [w.start, w.end, w.fired, w.emits, w.accs.map((a) => a.state())])]);
     return { keys, lateness: this.latenessSketch.toJSON(), bound: this.bound, since: this.sinceRecompute };
   }
 
   restore(state: unknown): void {
     const s = state as WindowSnapshot;
-    this.keys = new Map();
-    for (const [key, device, maxTs, wm, lastSeen, wins] of s.keys)
-      this.keys.set(key, {
+    const order: KeyState[] = [];
+    for (const [key, device, maxTs, wm, lastSeen, wins] of s.keys) {
+      const ks: KeyState = {
         key,
         device,
         maxTs: maxTs ?? -Infinity,
@@ -282,7 +319,10 @@ export class WindowOperator implements Operator {
         nextPurge: -Infinity,
         dirtyFired: false,
         wins: wins.map(([start, end, fired, emits, accs]) => ({ start, end, fired, emits, dirty: false, accs: this.aggs.map(([, sp], i) => makeAccumulator(sp, accs[i])) })),
-      });
+      };
+      order.push(ks);
+    }
+    this.reindex(order);
     this.latenessSketch = QuantileSketch.from(s.lateness);
     this.bound = s.bound;
     this.sinceRecompute = s.since;
@@ -290,8 +330,8 @@ export class WindowOperator implements Operator {
 
   status(): Record<string, unknown> {
     let open = 0;
-    for (const ks of this.keys.values()) open += ks.wins.length;
-    return { keys: this.keys.size, openWindows: open, boundMs: this.bound };
+    for (const ks of this.order) open += ks.wins.length;
+    return { keys: this.order.length, openWindows: open, boundMs: this.bound };
   }
 }
 
