@@ -1,6 +1,6 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S GLIBC_TUNABLES=glibc.malloc.mmap_threshold=131072 node
 // The `ridge` command: the esbuild bundle when built (`npm run bundle`), else the TypeScript source through tsx
-// (a source checkout: tsx is a dev dependency).
+// (a source checkout: tsx is a dev dependency). The `#!` line is core/launch-env.ts's (a test keeps them equal).
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 

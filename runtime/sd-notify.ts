@@ -5,7 +5,6 @@
  * it from the helper). Tests point RIDGE_SYSTEMD_NOTIFY at a recording stand-in or use a real
  * datagram socket.
  */
-import { execFile } from "node:child_process";
 import type { Clock, Timer } from "../core/clock.js";
 
 export interface Notifier {
@@ -16,8 +15,10 @@ export function systemdNotifier(env: NodeJS.ProcessEnv = process.env): Notifier 
   if (!env.NOTIFY_SOCKET) return undefined;
   const bin = env.RIDGE_SYSTEMD_NOTIFY ?? "systemd-notify";
   return {
-    notify(state) {
+    async notify(state) {
       const args = [`--pid=${process.pid}`, ...Object.entries(state).map(([k, v]) => `${k}=${v}`)];
+      // Loaded only under systemd: child_process brings net and dgram with it.
+      const { execFile } = await import("node:child_process");
       return new Promise((resolve) => {
         execFile(bin, args, { env, timeout: 5000 }, () => resolve());
       });

@@ -1,10 +1,12 @@
 // `npm run bundle`: one self-contained dist/ridge.mjs (native addons and WASM runtimes stay external).
 // `--if-stale` rebuilds only when a source file is newer than the bundle (used by `npm start`).
-import { build } from "esbuild";
-import { readFileSync, statSync, readdirSync, existsSync, writeFileSync } from "node:fs";
+import { build, transform } from "esbuild";
+import { chmodSync, readFileSync, statSync, readdirSync, existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { builtinModules, createRequire } from "node:module";
 
 const root = new URL("..", import.meta.url).pathname;
+const __ridgeRequire = createRequire(import.meta.url);
 const out = join(root, "dist/ridge.mjs");
 const pkg = JSON.parse(readFileSync(join(root, "package.json"), "utf8"));
 
@@ -23,7 +25,76 @@ if (process.argv.includes("--if-stale") && existsSync(out)) {
   if (statSync(out).mtimeMs >= src) process.exit(0);
 }
 
+// Node's built-in modules, loaded when the module that imports them first runs, not at bundle load.
+// esbuild hoists every external ESM `import … from "node:x"` to the top of the one output file, so
+// `ridge run` loaded tls, https, cluster, dgram, zlib, worker_threads, child_process … for modules it
+// never evaluates (other commands, unconfigured drivers), and Node's ESM facade of `tls` read
+// `tls.rootCertificates` (140 PEM strings). Turned into a CommonJS shim, a builtin is required inside
+// the lazily initialised wrapper of its importer instead: about 4 MB less idle RSS.
+const builtins = new Set(builtinModules);
+export const lazyBuiltins = {
+  name: "lazy-builtins",
+  setup(b) {
+    b.onResolve({ filter: /^(node:)?[a-z0-9_/]+$/ }, (args) => {
+      const bare = args.path.replace(/^node:/, "");
+      if (!args.path.startsWith("node:") && !builtins.has(bare)) return undefined;
+      // require() calls are already lazy, and a dynamic import() stays one.
+      if (args.kind !== "import-statement") return { path: args.path, external: true };
+      return { path: `node:${bare}`, namespace: "lazy-builtin" };
+    });
+    b.onLoad({ filter: /.*/, namespace: "lazy-builtin" }, (args) => ({ contents: `module.exports = require(${JSON.stringify(args.path)});`, loader: "js" }));
+  },
+};
+
+// prom-client's index.js requires every part at once: the Pushgateway (http, https, zlib and so tls),
+// the cluster aggregator, Summary. The gateway uses the registry, three metric types and the default
+// metrics; this stand-in for index.js exports the same names, each required on first use.
+const promClientExports = {
+  register: "require('./lib/registry').globalRegistry",
+  Registry: "require('./lib/registry')",
+  prometheusContentType: "require('./lib/registry').PROMETHEUS_CONTENT_TYPE",
+  openMetricsContentType: "require('./lib/registry').OPENMETRICS_CONTENT_TYPE",
+  validateMetricName: "require('./lib/validation').validateMetricName",
+  Counter: "require('./lib/counter')",
+  Gauge: "require('./lib/gauge')",
+  Histogram: "require('./lib/histogram')",
+  Summary: "require('./lib/summary')",
+  Pushgateway: "require('./lib/pushgateway')",
+  linearBuckets: "require('./lib/bucketGenerators').linearBuckets",
+  exponentialBuckets: "require('./lib/bucketGenerators').exponentialBuckets",
+  collectDefaultMetrics: "require('./lib/defaultMetrics')",
+  aggregators: "require('./lib/metricAggregators').aggregators",
+  AggregatorRegistry: "require('./lib/cluster')",
+};
+const promClientDir = join(root, "node_modules/prom-client");
+{
+  // A prom-client upgrade that adds or drops an export must update the stand-in.
+  const actual = Object.keys(__ridgeRequire(promClientDir)).filter((k) => k !== "contentType").sort().join();
+  const ours = Object.keys(promClientExports).sort().join();
+  if (actual !== ours) throw new Error(`scripts/bundle.mjs: prom-client exports changed (${actual}); update promClientExports`);
+}
+export const lazyPromClient = {
+  name: "lazy-prom-client",
+  setup(b) {
+    b.onResolve({ filter: /^prom-client$/ }, () => ({ path: "prom-client", namespace: "lazy-prom-client" }));
+    b.onLoad({ filter: /.*/, namespace: "lazy-prom-client" }, () => ({
+      resolveDir: promClientDir,
+      loader: "js",
+      contents: [
+        "'use strict';",
+        ...Object.entries(promClientExports).map(([k, v]) => `Object.defineProperty(exports, ${JSON.stringify(k)}, { enumerable: true, get: () => ${v} });`),
+        "Object.defineProperty(exports, 'contentType', { enumerable: true, get: () => exports.register.contentType, set: (v) => exports.register.setContentType(v) });",
+      ].join("\n"),
+    }));
+  },
+};
+
 export const external = ["better-sqlite3", "serialport", "@serialport/*", "onnxruntime-web", "onnxruntime-node", "bufferutil", "utf-8-validate"];
+
+// The `#!` line carries the launch environment (core/launch-env.ts), so running the file starts
+// the gateway the way the product does.
+const launchEnv = await transform(readFileSync(join(root, "core/launch-env.ts"), "utf8"), { loader: "ts", format: "esm" });
+const { launchShebang } = await import(`data:text/javascript;base64,${Buffer.from(launchEnv.code).toString("base64")}`);
 
 await build({
   entryPoints: [join(root, "runtime/cli/entry.ts")],
@@ -37,9 +108,10 @@ await build({
   sourcemap: "linked",
   legalComments: "none",
   external,
+  plugins: [lazyBuiltins, lazyPromClient],
   define: { __RIDGE_VERSION__: JSON.stringify(pkg.version) },
   // CommonJS dependencies inside an ESM bundle need a require().
-  banner: { js: "import { createRequire as __ridgeCreateRequire } from 'node:module'; const require = __ridgeCreateRequire(import.meta.url);" },
+  banner: { js: `${launchShebang()}\nimport { createRequire as __ridgeCreateRequire } from 'node:module'; const require = __ridgeCreateRequire(import.meta.url);` },
   logLevel: "warning",
 });
 // esbuild leaves non-ASCII characters inside some dependencies' regex literals; one such character
@@ -48,4 +120,5 @@ await build({
 const text = readFileSync(out, "utf8");
 const ascii = text.replace(/[^\x00-\x7f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
 if (ascii !== text) writeFileSync(out, ascii);
+chmodSync(out, 0o755);
 console.log(`bundled ${out}`);

@@ -5,10 +5,14 @@
  * runtime, and execs the slot's own Node.js (so an update carries the runtime and its Node
  * together), else the system's `node`. `exec` keeps the PID: systemd watches Node itself.
  *
+ * It exports the launch environment first (core/launch-env.ts: glibc malloc tuning), which the
+ * bundle's own `#!` line would set but an explicit "$node" ridge.mjs does not.
+ *
  * RIDGE_ROOT prefixes every path (a flashed root that is not mounted at /, as in tests), and
  * RIDGE_EXEC_WRAPPER runs Node through an emulator (qemu-aarch64-static -L SYSROOT) on a build host.
  */
 import type { DeviceLayout } from "./device-layout.js";
+import { launchEnvShellLines } from "../../core/launch-env.js";
 
 /** POSIX sh single-quoting. */
 export function shQuote(s: string): string {
@@ -43,6 +47,7 @@ if [ ! -x "$node" ]; then
   node=$(command -v node) || { echo "ridge-boot: the slot carries no Node.js and none is installed" >&2; exit 69; }
 fi
 if [ "$#" -eq 0 ]; then set -- run --config "$R$config" --data "$R$data"; fi
+${launchEnvShellLines().join("\n")}
 # shellcheck disable=SC2086 # the wrapper is a command with arguments
 exec \${RIDGE_EXEC_WRAPPER:-} "$node" "$dir/dist/ridge.mjs" "$@"
 `;

@@ -7,8 +7,7 @@
  */
 import { createHash } from "node:crypto";
 import { createReadStream, createWriteStream, rmSync, writeFileSync } from "node:fs";
-import { get as httpGet, type IncomingMessage } from "node:http";
-import { get as httpsGet } from "node:https";
+import type { IncomingMessage } from "node:http";
 import type { Clock, Timer } from "../../core/clock.js";
 import { errorMessage } from "../../core/errors.js";
 import type { Downlink } from "../services.js";
@@ -193,9 +192,10 @@ export class ModelFetcher {
   }
 
   /** GET with `Range: bytes=<have>-`, appending to the partial file; a 200 restarts from zero. */
-  private download(m: ModelManifest, part: string, have: number): Promise<void> {
+  private async download(m: ModelManifest, part: string, have: number): Promise<void> {
+    // Loaded on first download: https brings tls (and its root certificates) into every gateway otherwise.
+    const { get } = m.url.startsWith("https:") ? await import("node:https") : await import("node:http");
     return new Promise<void>((resolve, reject) => {
-      const get = m.url.startsWith("https:") ? httpsGet : httpGet;
       const req = get(m.url, { headers: have > 0 ? { Range: `bytes=${have}-` } : {}, timeout: 30_000 }, (res: IncomingMessage) => {
         try {
           onResponse(res);
