@@ -12,6 +12,8 @@ export interface Accumulator {
   merge(o: Accumulator): void;
   result(): unknown;
   state(): unknown;
+  /** Back to empty (a window object reused for a new window). */
+  reset(): void;
 }
 
 const isNum = (v: unknown): v is number => typeof v === "number" && Number.isFinite(v);
@@ -23,6 +25,9 @@ class Count implements Accumulator {
   ) {}
   add(v: unknown): void {
     if (this.all || (v !== undefined && v !== null)) this.n++;
+  }
+  reset(): void {
+    this.n = 0;
   }
   merge(o: Count): void {
     this.n += o.n;
@@ -45,6 +50,9 @@ class Sum implements Accumulator {
       this.s += v;
       this.n++;
     }
+  }
+  reset(): void {
+    this.s = this.n = 0;
   }
   merge(o: Sum): void {
     this.s += o.s;
@@ -72,6 +80,9 @@ class Extreme implements Accumulator {
   add(v: unknown): void {
     if (isNum(v) && (this.v === null || (this.max ? v > this.v : v < this.v))) this.v = v;
   }
+  reset(): void {
+    this.v = null;
+  }
   merge(o: Extreme): void {
     if (o.v !== null) this.add(o.v);
   }
@@ -95,6 +106,9 @@ class Edge implements Accumulator {
       this.v = v;
       this.ts = ts;
     }
+  }
+  reset(): void {
+    this.v = this.ts = null;
   }
   merge(o: Edge): void {
     if (o.ts !== null) this.add(o.v, o.ts);
@@ -120,6 +134,9 @@ class Stddev implements Accumulator {
     this.mean += d / this.n;
     this.m2 += d * (v - this.mean);
   }
+  reset(): void {
+    this.n = this.mean = this.m2 = 0;
+  }
   merge(o: Stddev): void {
     if (o.n === 0) return;
     const n = this.n + o.n;
@@ -143,6 +160,9 @@ class Quantile implements Accumulator {
   ) {}
   add(v: unknown): void {
     if (isNum(v)) this.sk.add(v);
+  }
+  reset(): void {
+    this.sk.clear();
   }
   merge(o: Quantile): void {
     this.sk.merge(o.sk);

@@ -43,7 +43,16 @@ export class IndexTable {
     }
   }
 
-  /** The entry at a position `find` returned (≥ 0). */
+  /** Probing by hand (keys kept elsewhere than in a string array): start at `home(h)`, go on with `next(p)` while `entry(p) >= 0`. */
+  home(h: number): number {
+    return h & this.mask;
+  }
+
+  next(p: number): number {
+    return (p + 1) & this.mask;
+  }
+
+  /** The entry at a position (−1: empty). */
   entry(p: number): number {
     return this.table[p]!;
   }

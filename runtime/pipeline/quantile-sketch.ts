@@ -29,6 +29,12 @@ export class QuantileSketch {
     }
   }
 
+  clear(): void {
+    this.zero = this.count = 0;
+    this.pos.clear();
+    this.neg.clear();
+  }
+
   merge(o: QuantileSketch): void {
     this.count += o.count;
     this.zero += o.zero;

@@ -5,7 +5,12 @@
  * replays are deterministic. Keep `ttl` above the windows' out-of-orderness plus allowed lateness.
  *
  * Remembered keys live in a ring of up to `max` slots (insertion order: evicting the oldest is
- * O(1)), indexed by an `IndexTable` (key → ring slot; see there for why not a Map).
+ * O(1)), indexed by an `IndexTable` (key → ring slot; see there for why not a Map). The key
+ * characters are copied into a circular Uint16Array arena in the same order instead of keeping the
+ * key strings: 200,000 remembered ids held as strings all survive young-generation collections and
+ * get copied and promoted, which made scavenges the largest cost of the pipeline benchmark; the
+ * arena is invisible to the garbage collector and comparisons stay exact (characters compared on a
+ * hash match).
  */
 import { compileExpression, type Compiled } from "../expression.js";
 import type { Envelope, Operator, Outputs } from "../operator.js";
@@ -22,10 +27,12 @@ export interface DedupSpec {
 export class DedupOperator implements Operator {
   dropped = 0;
   late = 0;
-  /** Ring slot → key (undefined: free, or superseded when the key was stored again), its hash and event time. */
-  private keys: (string | undefined)[];
+  /** Ring slot → key hash, event time, key characters (absolute arena offset, length), live (0: free or superseded). */
   private hashes: Int32Array;
   private times: Float64Array;
+  private starts: Float64Array;
+  private lens: Int32Array;
+  private live: Uint8Array;
   /** The ring grows by doubling up to `max`, so a large bound costs memory only when used. */
   private cap: number;
   /** key → ring slot. */
@@ -33,55 +40,127 @@ export class DedupOperator implements Operator {
   /** Ring sequence numbers: [head, tail) are occupied slots (some superseded). */
   private head = 0;
   private tail = 0;
-  private live = 0;
+  private count = 0;
+  /** Key characters of slots [head, tail), at absolute offsets [charHead, charTail) modulo the arena size. */
+  private chars: Uint16Array;
+  private charHead = 0;
+  private charTail = 0;
   private maxTs = -Infinity;
   private readonly key: Compiled | undefined;
   constructor(private readonly spec: DedupSpec) {
     this.key = spec.key.trim() === "id" ? undefined : compileExpression(spec.key).fn;
     this.cap = Math.min(spec.max, MIN_CAP);
-    this.keys = new Array<string | undefined>(this.cap).fill(undefined);
     this.hashes = new Int32Array(this.cap);
     this.times = new Float64Array(this.cap);
+    this.starts = new Float64Array(this.cap);
+    this.lens = new Int32Array(this.cap);
+    this.live = new Uint8Array(this.cap);
     this.index = new IndexTable(this.cap);
+    this.chars = new Uint16Array(this.cap * 32);
+  }
+
+  /** The ring slot remembering `k`, or −1 − (the free index position where it would go). */
+  private find(k: string, h: number): number {
+    const index = this.index;
+    for (let p = index.home(h); ; p = index.next(p)) {
+      const r = index.entry(p);
+      if (r < 0) return -1 - p;
+      if (this.hashes[r] === h && this.keyIs(r, k)) return p;
+    }
+  }
+
+  private keyIs(r: number, k: string): boolean {
+    const n = this.lens[r]!;
+    if (n !== k.length) return false;
+    const chars = this.chars;
+    const base = this.starts[r]! % chars.length;
+    for (let i = 0; i < n; i++) if (chars[base + i] !== k.charCodeAt(i)) return false;
+    return true;
+  }
+
+  private keyAt(r: number): string {
+    const base = this.starts[r]! % this.chars.length;
+    const n = this.lens[r]!;
+    let s = "";
+    // apply, not a spread: spreading a typed array walks its iterator
+    for (let i = 0; i < n; i += 4096) s += String.fromCharCode.apply(null, this.chars.subarray(base + i, base + Math.min(n, i + 4096)) as unknown as number[]);
+    return s;
+  }
+
+  /** Copy `k` to the arena's tail (contiguous: a key that would wrap starts over at offset 0); returns its absolute offset. */
+  private append(k: string): number {
+    const n = k.length;
+    for (;;) {
+      const size = this.chars.length;
+      let at = this.charTail;
+      const off = at % size;
+      if (off + n > size) at += size - off;
+      if (at + n - this.charHead <= size) {
+        const chars = this.chars;
+        const base = at % size;
+        for (let i = 0; i < n; i++) chars[base + i] = k.charCodeAt(i);
+        this.charTail = at + n;
+        return at;
+      }
+      this.growChars(Math.max(size * 2, n * 2));
+    }
+  }
+
+  /** A larger arena holding the same absolute offsets (a key contiguous before stays contiguous). */
+  private growChars(size: number): void {
+    const old = this.chars;
+    const chars = new Uint16Array(size);
+    for (let a = this.charHead; a < this.charTail; a++) chars[a % size] = old[a % old.length]!;
+    this.chars = chars;
   }
 
   private grow(): void {
     const cap = Math.min(this.spec.max, this.cap * 2);
-    const keys = new Array<string | undefined>(cap).fill(undefined);
     const hashes = new Int32Array(cap);
     const times = new Float64Array(cap);
-    const index = new IndexTable(cap);
+    const starts = new Float64Array(cap);
+    const lens = new Int32Array(cap);
+    const live = new Uint8Array(cap);
     for (let s = this.head; s < this.tail; s++) {
-      const r = s % cap;
-      const k = (keys[r] = this.keys[s % this.cap]);
-      hashes[r] = this.hashes[s % this.cap]!;
-      times[r] = this.times[s % this.cap]!;
-      if (k !== undefined) index.put(index.find(k, hashes[r]!, keys, hashes), r);
+      const r = s % this.cap;
+      const q = s % cap;
+      hashes[q] = this.hashes[r]!;
+      times[q] = this.times[r]!;
+      starts[q] = this.starts[r]!;
+      lens[q] = this.lens[r]!;
+      live[q] = this.live[r]!;
     }
-    this.keys = keys;
     this.hashes = hashes;
     this.times = times;
-    this.index = index;
+    this.starts = starts;
+    this.lens = lens;
+    this.live = live;
     this.cap = cap;
+    this.index = new IndexTable(cap);
+    for (let s = this.head; s < this.tail; s++) {
+      const q = s % cap;
+      if (live[q]) this.index.put(this.find(this.keyAt(q), hashes[q]!), q);
+    }
   }
 
   private evictOldest(): void {
     const r = this.head % this.cap;
-    if (this.keys[r] !== undefined) {
+    if (this.live[r]) {
       this.index.removeEntry(r, this.hashes[r]!, this.hashes);
-      this.keys[r] = undefined;
-      this.live--;
+      this.live[r] = 0;
+      this.count--;
     }
     this.head++;
+    this.charHead = this.head === this.tail ? this.charTail : this.starts[this.head % this.cap]!;
   }
 
   /** Remember `k` as the newest key; `p` is what `find` returned for it (found: it was stored before and expired). */
   private store(k: string, h: number, ts: number, p: number): void {
     let moved = false;
     if (p >= 0) {
-      this.keys[this.index.entry(p)] = undefined;
+      this.live[this.index.entry(p)] = 0;
       this.index.remove(p, this.hashes);
-      this.live--;
+      this.count--;
       moved = true;
     }
     if (this.tail - this.head >= this.cap) {
@@ -89,14 +168,16 @@ export class DedupOperator implements Operator {
       else this.evictOldest();
       moved = true;
     }
-    if (moved) p = this.index.find(k, h, this.keys, this.hashes);
+    if (moved) p = this.find(k, h);
     const r = this.tail % this.cap;
-    this.keys[r] = k;
     this.hashes[r] = h;
     this.times[r] = ts;
+    this.starts[r] = this.append(k);
+    this.lens[r] = k.length;
+    this.live[r] = 1;
     this.index.put(p, r);
     this.tail++;
-    this.live++;
+    this.count++;
   }
 
   process(batch: Envelope[], out: Outputs): void {
@@ -107,7 +188,7 @@ export class DedupOperator implements Operator {
       const e = env.e;
       const k = keyFn ? String(keyFn(e)) : e.id;
       const h = keyHash(k);
-      const p = this.index.find(k, h, this.keys, this.hashes);
+      const p = this.find(k, h);
       if (p >= 0 && this.times[this.index.entry(p)]! >= this.maxTs - ttl) {
         this.dropped++;
         continue;
@@ -124,8 +205,8 @@ export class DedupOperator implements Operator {
   snapshot(): unknown {
     const seen: [string, number][] = [];
     for (let s = this.head; s < this.tail; s++) {
-      const k = this.keys[s % this.cap];
-      if (k !== undefined) seen.push([k, this.times[s % this.cap]!]);
+      const r = s % this.cap;
+      if (this.live[r]) seen.push([this.keyAt(r), this.times[r]!]);
     }
     return { maxTs: Number.isFinite(this.maxTs) ? this.maxTs : null, seen };
   }
@@ -133,16 +214,17 @@ export class DedupOperator implements Operator {
   restore(state: unknown): void {
     const s = state as { maxTs: number | null; seen: [string, number][] };
     this.maxTs = s.maxTs ?? -Infinity;
-    this.keys.fill(undefined);
+    this.live.fill(0);
     this.index.clear();
-    this.head = this.tail = this.live = 0;
+    this.head = this.tail = this.count = 0;
+    this.charHead = this.charTail = 0;
     for (const [k, ts] of s.seen.slice(-this.spec.max)) {
       const h = keyHash(k);
-      this.store(k, h, ts, this.index.find(k, h, this.keys, this.hashes));
+      this.store(k, h, ts, this.find(k, h));
     }
   }
 
   status(): Record<string, unknown> {
-    return { remembered: this.live };
+    return { remembered: this.count };
   }
 }

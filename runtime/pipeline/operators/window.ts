@@ -54,6 +54,7 @@ interface WindowSnapshot {
 }
 
 const AUTO_MIN_SAMPLES = 100;
+const SPARE_WINDOWS = 65_536;
 const AUTO_RECOMPUTE_EVERY = 1024;
 const num = (v: number): number | null => (Number.isFinite(v) ? v : null);
 
@@ -65,6 +66,8 @@ export class WindowOperator implements Operator {
   private keyOf: string[] = [];
   private hashOf = new Int32Array(64);
   private keys = new IndexTable(64);
+  /** Purged window objects, reused by newWin. */
+  private spare: Win[] = [];
   private readonly aggs: [name: string, spec: AggregateSpec][];
   private readonly keyFn: Compiled | undefined;
   private readonly lateness: number;
@@ -143,6 +146,15 @@ export class WindowOperator implements Operator {
   }
 
   private newWin(start: number, end: number): Win {
+    const w = this.spare.pop();
+    if (w) {
+      w.start = start;
+      w.end = end;
+      w.fired = w.dirty = false;
+      w.emits = 0;
+      for (const a of w.accs) a.reset();
+      return w;
+    }
     return { start, end, accs: this.aggs.map(([, s]) => makeAccumulator(s)), fired: false, dirty: false, emits: 0 };
   }
 
@@ -208,7 +220,18 @@ export class WindowOperator implements Operator {
     ks.nextFire = nextFire;
     ks.nextPurge = nextPurge;
     ks.dirtyFired = false;
-    if (purge) ks.wins = ks.wins.filter((w) => w.end + L > wm);
+    if (purge) {
+      // in place, keeping purged window objects for reuse: a round of closing windows then
+      // allocates nothing that lives until the next round (old-generation promotion, GC pauses)
+      const wins = ks.wins;
+      let j = 0;
+      for (let i = 0; i < wins.length; i++) {
+        const w = wins[i]!;
+        if (w.end + L > wm) wins[j++] = w;
+        else if (this.spare.length < SPARE_WINDOWS) this.spare.push(w);
+      }
+      wins.length = j;
+    }
   }
 
   private result(ks: KeyState, w: Win): Event {
