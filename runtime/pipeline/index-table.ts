@@ -1,9 +1,10 @@
 /**
  * A hash index from string keys to entry numbers, for the pipeline's per-event lookups (dedup ids →
  * ring slots, window keys → key states). The caller owns the entries: entry `i` has key `keys[i]`
- * and hash `hashes[i]`; the index only holds entry numbers in an Int32Array, so it adds nothing for
- * the garbage collector to scan or to record on write. Open addressing with linear probing (a probe
- * compares integer hashes and touches a key string only on a hash match) and backward-shift
+ * and hash `hashes[i]`; the index holds entry numbers tagged with the top bits of their key's hash
+ * in one Int32Array, so it adds nothing for the garbage collector to scan or to record on write,
+ * and a probe reads the caller's arrays only on a tag match (1 in 2^(31 − entry bits) by chance).
+ * Open addressing with linear probing and backward-shift
  * deletion (no tombstones: constant insert/delete churn never degrades it). The caller sizes it at
  * twice its entry capacity and rebuilds it when that grows.
  *
@@ -21,29 +22,48 @@ export function keyHash(s: string): number {
 }
 
 export class IndexTable {
+  /** Per position −1 (empty) or (tag << bits) | entry, the tag being the top bits of the key's hash. */
   private readonly table: Int32Array;
   private readonly mask: number;
+  private readonly bits: number;
+  private readonly entryMask: number;
+  private readonly tagShift: number;
 
-  /** Room for `entries` entries at load ≤ ½. */
+  /** Entries are numbered below `entries`; room for that many at load ≤ ½. */
   constructor(entries: number) {
     let n = 16;
     while (n < entries * 2) n *= 2;
     this.table = new Int32Array(n).fill(-1);
     this.mask = n - 1;
+    let bits = 1;
+    while (2 ** bits < entries) bits++;
+    if (bits > 24) throw new RangeError(`IndexTable holds at most 2^24 entries, asked for ${entries}`);
+    this.bits = bits;
+    this.entryMask = 2 ** bits - 1;
+    this.tagShift = bits + 1; // 31 − bits tag bits: (tag << bits) | entry stays non-negative
+  }
+
+  /** The tag of a hash: its top bits, which `home` does not use. */
+  tagOf(h: number): number {
+    return h >>> this.tagShift;
   }
 
   /** The position holding the entry whose key is `k`, or −1 − (the free position where it would go). */
   find(k: string, h: number, keys: readonly (string | undefined)[], hashes: Int32Array): number {
     const table = this.table;
     const mask = this.mask;
+    const tag = h >>> this.tagShift;
     for (let p = h & mask; ; p = (p + 1) & mask) {
-      const i = table[p]!;
-      if (i < 0) return -1 - p;
-      if (hashes[i] === h && keys[i] === k) return p;
+      const v = table[p]!;
+      if (v < 0) return -1 - p;
+      if (v >>> this.bits === tag) {
+        const i = v & this.entryMask;
+        if (hashes[i] === h && keys[i] === k) return p;
+      }
     }
   }
 
-  /** Probing by hand (keys kept elsewhere than in a string array): start at `home(h)`, go on with `next(p)` while `entry(p) >= 0`. */
+  /** Probing by hand (keys kept elsewhere than in a string array): start at `home(h)`, go on with `next(p)` while `raw(p) >= 0`; `tagged(raw, tag)` says whether entry `entryOf(raw)` may hold the key. */
   home(h: number): number {
     return h & this.mask;
   }
@@ -52,14 +72,35 @@ export class IndexTable {
     return (p + 1) & this.mask;
   }
 
-  /** The entry at a position (−1: empty). */
-  entry(p: number): number {
+  raw(p: number): number {
     return this.table[p]!;
   }
 
-  /** Point a position at an entry: a found position (re-pointed) or a free one as `find` encoded it. */
-  put(p: number, i: number): void {
-    this.table[p < 0 ? -1 - p : p] = i;
+  tagged(raw: number, tag: number): boolean {
+    return raw >>> this.bits === tag;
+  }
+
+  entryOf(raw: number): number {
+    return raw & this.entryMask;
+  }
+
+  /** The entry at a position `find` returned (≥ 0). */
+  entry(p: number): number {
+    return this.table[p]! & this.entryMask;
+  }
+
+  /** Point a position at entry `i` (key hash `h`): a found position (re-pointed) or a free one as `find` encoded it. */
+  put(p: number, i: number, h: number): void {
+    this.table[p < 0 ? -1 - p : p] = ((h >>> this.tagShift) << this.bits) | i;
+  }
+
+  /** Index entry `i` with hash `h`, known not to be indexed yet (a rebuild: no key comparisons). */
+  insert(i: number, h: number): void {
+    const table = this.table;
+    const mask = this.mask;
+    let p = h & mask;
+    while (table[p]! >= 0) p = (p + 1) & mask;
+    table[p] = ((h >>> this.tagShift) << this.bits) | i;
   }
 
   /** Remove the position `find` returned, pulling later members of its probe run into the hole. */
@@ -67,7 +108,7 @@ export class IndexTable {
     const table = this.table;
     const mask = this.mask;
     for (let q = (p + 1) & mask; table[q]! >= 0; q = (q + 1) & mask) {
-      const home = hashes[table[q]!]! & mask;
+      const home = hashes[table[q]! & this.entryMask]! & mask;
       if (((q - home) & mask) >= ((q - p) & mask)) {
         table[p] = table[q]!;
         p = q;
@@ -80,8 +121,9 @@ export class IndexTable {
   removeEntry(i: number, h: number, hashes: Int32Array): boolean {
     const table = this.table;
     const mask = this.mask;
+    const want = ((h >>> this.tagShift) << this.bits) | i;
     for (let p = h & mask; table[p]! >= 0; p = (p + 1) & mask) {
-      if (table[p] === i) {
+      if (table[p] === want) {
         this.remove(p, hashes);
         return true;
       }

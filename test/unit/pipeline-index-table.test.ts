@@ -26,7 +26,7 @@ class Keyed {
     if (p >= 0) this.keys[this.index.entry(p)] = undefined;
     this.keys[i] = k;
     this.hashes[i] = this.h(k);
-    this.index.put(p, i);
+    this.index.put(p, i, this.h(k));
   }
   delete(k: string): boolean {
     const p = this.index.find(k, this.h(k), this.keys, this.hashes);
@@ -67,6 +67,10 @@ test("property: an IndexTable behaves like a Map under random set/delete/get (fo
           free.push(i);
         } else assert.is(t.get(k), m.get(k) ?? -1);
       }
+      for (const [k, i] of m) assert.is(t.get(k), i);
+      // a rebuild by insert (no key comparisons) finds the same entries
+      t.index = new IndexTable(64);
+      for (const i of m.values()) t.index.insert(i, t.hashes[i]!);
       for (const [k, i] of m) assert.is(t.get(k), i);
     }),
     { numRuns: 300 },

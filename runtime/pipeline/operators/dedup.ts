@@ -62,10 +62,14 @@ export class DedupOperator implements Operator {
   /** The ring slot remembering `k`, or −1 − (the free index position where it would go). */
   private find(k: string, h: number): number {
     const index = this.index;
+    const tag = index.tagOf(h);
     for (let p = index.home(h); ; p = index.next(p)) {
-      const r = index.entry(p);
-      if (r < 0) return -1 - p;
-      if (this.hashes[r] === h && this.keyIs(r, k)) return p;
+      const v = index.raw(p);
+      if (v < 0) return -1 - p;
+      if (index.tagged(v, tag)) {
+        const r = index.entryOf(v);
+        if (this.hashes[r] === h && this.keyIs(r, k)) return p;
+      }
     }
   }
 
@@ -139,7 +143,7 @@ export class DedupOperator implements Operator {
     this.index = new IndexTable(cap);
     for (let s = this.head; s < this.tail; s++) {
       const q = s % cap;
-      if (live[q]) this.index.put(this.find(this.keyAt(q), hashes[q]!), q);
+      if (live[q]) this.index.insert(q, hashes[q]!);
     }
   }
 
@@ -175,7 +179,7 @@ export class DedupOperator implements Operator {
     this.starts[r] = this.append(k);
     this.lens[r] = k.length;
     this.live[r] = 1;
-    this.index.put(p, r);
+    this.index.put(p, r, h);
     this.tail++;
     this.count++;
   }

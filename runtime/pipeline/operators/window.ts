@@ -300,7 +300,7 @@ export class WindowOperator implements Operator {
     this.order.push(ks);
     this.keyOf.push(ks.key);
     this.hashOf[i] = h;
-    this.keys.put(p, i);
+    this.keys.put(p, i, h);
   }
 
   private reindex(order: KeyState[]): void {
@@ -312,7 +312,7 @@ export class WindowOperator implements Operator {
     this.keys = new IndexTable(cap);
     for (let i = 0; i < order.length; i++) {
       const h = (this.hashOf[i] = keyHash(this.keyOf[i]!));
-      this.keys.put(this.keys.find(this.keyOf[i]!, h, this.keyOf, this.hashOf), i);
+      this.keys.insert(i, h);
     }
   }
 
