@@ -173,21 +173,34 @@ async function throughput(count: number): Promise<{ perSec: number; results: num
   return { perSec: (count / ms) * 1000, results };
 }
 
-async function latency(seconds: number): Promise<{ p50: number; p99: number; p999: number; offered: number }> {
+/**
+ * Ingest → sink latency at the steady offered rate: events are made and ingested on a 1 ms timer
+ * (as a driver delivering what arrived since its last callback), the first `warmup` seconds (every
+ * device's first windows, index growth) are left out, then `seconds` are measured.
+ */
+async function latency(seconds: number, warmup = 2): Promise<{ p50: number; p99: number; p999: number; offered: number }> {
   const r = await rig(TOPOLOGY);
-  const total = RATE * seconds + DEVICES;
+  const total = RATE * (warmup + seconds);
+  const warm = RATE * warmup;
   let i = 0;
+  let tm = 0;
   const t0 = performance.now();
   await new Promise<void>((done) => {
     const step = () => {
       const due = Math.min(total, Math.floor(((performance.now() - t0) / 1000) * RATE));
-      while (i < due) r.p.ingest(eventAt(i++), "gen");
+      while (i < due) {
+        r.p.ingest(eventAt(i++), "gen");
+        if (i === warm) {
+          r.p.stats.e2e.reset();
+          tm = performance.now();
+        }
+      }
       if (i >= total) return done();
       setTimeout(step, 1);
     };
     step();
   });
-  const offered = (i / (performance.now() - t0)) * 1000;
+  const offered = ((i - warm) / (performance.now() - tm)) * 1000;
   await waitQuiet(r);
   const st = r.p.stats;
   const out = { p50: st.latencyUs(50) / 1000, p99: st.latencyUs(99) / 1000, p999: st.latencyUs(99.9) / 1000, offered };
@@ -278,15 +291,24 @@ for (let k = 0; k < 3; k++) {
 }
 const bestBase = Math.max(...base);
 const bestPipe = Math.max(...pipe);
-const lat = await latency(5);
+// latency from a clean heap (the throughput runs leave garbage a major GC would collect mid-run),
+// three runs on fresh pipelines, the median run by p99 reported (all three printed)
+const lats: Awaited<ReturnType<typeof latency>>[] = [];
+for (let k = 0; k < 3; k++) {
+  gc();
+  gc();
+  lats.push(await latency(5));
+}
+console.log(`latency runs (p50/p99/p99.9 ms): ${lats.map((l) => `${l.p50.toFixed(3)}/${l.p99.toFixed(3)}/${l.p999.toFixed(3)}`).join(", ")}`);
+const lat = [...lats].sort((a, b) => a.p99 - b.p99)[1]!;
 const mem = await memory();
 const rl = await reload();
 
 const rows: RowInput[] = [
   { metric: "throughput (12k devices, filter→map→dedup→1s window)", value: bestPipe, unit: "events/s", baseline: "hand-written loop", baselineValue: bestBase, target: ">= 1,000,000 and >= baseline / 2", pass: bestPipe >= 1_000_000 && bestPipe >= bestBase / 2 },
-  { metric: `latency p50 at ${Math.round(lat.offered)} events/s offered`, value: lat.p50, unit: "ms", baseline: "p99 target", baselineValue: 1, target: "report", pass: true },
-  { metric: `latency p99 at ${Math.round(lat.offered)} events/s offered`, value: lat.p99, unit: "ms", baseline: "target", baselineValue: 1, target: "< 1 ms", pass: lat.p99 < 1 },
-  { metric: `latency p99.9 at ${Math.round(lat.offered)} events/s offered`, value: lat.p999, unit: "ms", baseline: "p99 target", baselineValue: 1, target: "report", pass: true },
+  { metric: `latency p50 at ${Math.round(lat.offered)} events/s offered (median of 3 runs)`, value: lat.p50, unit: "ms", baseline: "p99 target", baselineValue: 1, target: "report", pass: true },
+  { metric: `latency p99 at ${Math.round(lat.offered)} events/s offered (median of 3 runs)`, value: lat.p99, unit: "ms", baseline: "target", baselineValue: 1, target: "< 1 ms", pass: lat.p99 < 1 },
+  { metric: `latency p99.9 at ${Math.round(lat.offered)} events/s offered (median of 3 runs)`, value: lat.p999, unit: "ms", baseline: "p99 target", baselineValue: 1, target: "report", pass: true },
   { metric: `heap for ${mem.open} open windows above idle`, value: mem.mb, unit: "MB", baseline: "hand-written loop state", baselineValue: mem.baselineMb, target: "< 50 MB", pass: mem.mb < 50 },
   { metric: "reload swap, 20 operators, 10k events/s flowing (max of 5)", value: rl.swapMs, unit: "ms", baseline: "target", baselineValue: 50, target: "< 50 ms", pass: rl.swapMs < 50 },
   { metric: "reload incl. config load and validation (max of 5)", value: rl.totalMs, unit: "ms", baseline: "target", baselineValue: 50, target: "report", pass: true },
