@@ -89,6 +89,23 @@ export const lazyPromClient = {
   },
 };
 
+// zod 3's ZodType constructor binds 24 of its methods to every schema instance (so that a detached
+// `const { parse } = schema` works). The config schemas are about a thousand instances: 24,000 bound
+// functions and their property slots, about 1 MiB of heap that lives as long as the process. No code
+// here detaches a schema method; the bundle's zod keeps the methods on the prototype only.
+export const zodUnbound = {
+  name: "zod-unbound",
+  setup(b) {
+    b.onLoad({ filter: /[\\/]zod[\\/]v3[\\/]types\.js$/ }, (args) => {
+      const src = readFileSync(args.path, "utf8");
+      let n = 0;
+      const contents = src.replace(/^[ \t]*this\.(\w+) = this\.\1\.bind\(this\);\n/gm, () => (n++, ""));
+      if (n < 20) throw new Error(`scripts/bundle.mjs: zod's ZodType constructor changed (${n} bound methods found); review zodUnbound`);
+      return { contents, loader: "js" };
+    });
+  },
+};
+
 export const external = ["better-sqlite3", "serialport", "@serialport/*", "onnxruntime-web", "onnxruntime-node", "bufferutil", "utf-8-validate"];
 
 // The `#!` line carries the launch environment (core/launch-env.ts), so running the file starts
@@ -108,7 +125,7 @@ await build({
   sourcemap: "linked",
   legalComments: "none",
   external,
-  plugins: [lazyBuiltins, lazyPromClient],
+  plugins: [lazyBuiltins, lazyPromClient, zodUnbound],
   define: { __RIDGE_VERSION__: JSON.stringify(pkg.version) },
   // CommonJS dependencies inside an ESM bundle need a require().
   banner: { js: `${launchShebang()}\nimport { createRequire as __ridgeCreateRequire } from 'node:module'; const require = __ridgeCreateRequire(import.meta.url);` },
