@@ -447,6 +447,9 @@ function compileNode(n: Node): Compiled {
       // the common case, payload.x / meta.x with a literal name, gets a direct closure
       if (n.key.t === "lit" && typeof n.key.v === "string" && n.obj.t === "root" && (n.obj.name === "payload" || n.obj.name === "meta")) {
         const k = n.key.v;
+        // a name Object.prototype lacks can only be an own property of a plain payload (JSON or a
+        // literal), so it is read without the own-property check (a hot path: every event, every field)
+        if (n.obj.name === "payload" && !(k in Object.prototype)) return (e) => e.payload[k];
         if (n.obj.name === "payload") return (e) => (Object.prototype.hasOwnProperty.call(e.payload, k) ? e.payload[k] : undefined);
         return (e) => (e.meta && Object.prototype.hasOwnProperty.call(e.meta, k) ? e.meta[k] : undefined);
       }
