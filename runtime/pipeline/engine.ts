@@ -164,7 +164,7 @@ export class Engine {
       if (s.kind && !s.kind.has(e.kind)) continue;
       if (s.device && !s.device(e.device)) continue;
       matched = true;
-      if (!this.offer(s.targets, env)) ok = false;
+      if (!this.offer(s.name, s.targets, env)) ok = false;
     }
     this.stats.ingested++;
     if (!matched) this.stats.unmatched++;
@@ -178,7 +178,7 @@ export class Engine {
     const t = this.clock.monotonic();
     let ok = true;
     // a request was admitted whole (accepting() before, bounded by maxBody): no hard cap, nothing refused after a 202
-    for (const e of events) if (!this.offer(targets, { e, t }, false)) ok = false;
+    for (const e of events) if (!this.offer(source, targets, { e, t }, false)) ok = false;
     this.stats.ingested += events.length;
     if (targets.length === 0) this.stats.unmatched += events.length;
     this.schedule();
@@ -190,7 +190,7 @@ export class Engine {
     return (this.pushSources.get(source) ?? []).every((i) => i.policy !== "block" || !i.full);
   }
 
-  private offer(targets: Inbox[], env: Envelope, hardCap = true): boolean {
+  private offer(from: string, targets: Inbox[], env: Envelope, hardCap = true): boolean {
     let ok = true;
     for (let j = 0; j < targets.length; j++) {
       const ib = targets[j]!;
@@ -198,7 +198,7 @@ export class Engine {
         if (hardCap && ib.length >= ib.capacity * 2) {
           // the producer ignored backpressure: refuse rather than grow without bound
           this.stats.overflow++;
-          this.stats.edgeDrops.set(ib.name, (this.stats.edgeDrops.get(ib.name) ?? 0) + 1);
+          this.stats.drop(from, ib.name, 1);
           ok = false;
           continue;
         }
@@ -207,7 +207,7 @@ export class Engine {
       } else {
         const before = ib.dropped;
         ib.push(env);
-        if (ib.dropped !== before) this.stats.edgeDrops.set(ib.name, (this.stats.edgeDrops.get(ib.name) ?? 0) + 1);
+        if (ib.dropped !== before) this.stats.drop(from, ib.name, 1);
       }
     }
     return ok;
@@ -335,18 +335,18 @@ export class Engine {
 
   private deliver(node: OpNode, out: Outputs): void {
     // a single reader may take the output array itself (no copy); shared arrays are copied
-    if (out.main.length) for (const ib of node.main) this.pushCounted(ib, out.main, node.main.length === 1);
-    if (out.late.length) for (const ib of node.late) this.pushCounted(ib, out.late, node.late.length === 1);
+    if (out.main.length) for (const ib of node.main) this.pushCounted(node.name, ib, out.main, node.main.length === 1);
+    if (out.late.length) for (const ib of node.late) this.pushCounted(`${node.name}.late`, ib, out.late, node.late.length === 1);
     for (const [t, envs] of out.ports) {
       const ib = node.ports.get(t);
-      if (ib) this.pushCounted(ib, envs);
+      if (ib) this.pushCounted(node.name, ib, envs);
     }
   }
 
-  private pushCounted(ib: Inbox, envs: Envelope[], adopt = false): void {
+  private pushCounted(from: string, ib: Inbox, envs: Envelope[], adopt = false): void {
     const before = ib.dropped;
     ib.pushAll(envs, adopt);
-    if (ib.dropped !== before) this.stats.edgeDrops.set(ib.name, (this.stats.edgeDrops.get(ib.name) ?? 0) + ib.dropped - before);
+    if (ib.dropped !== before) this.stats.drop(from, ib.name, ib.dropped - before);
   }
 
   private resolveWaiters(): void {

@@ -414,11 +414,11 @@ class Pipeline implements PipelineComponent {
     new Counter({
       name: "ridge_pipeline_edge_dropped_total",
       help: "Events dropped by an inbox's policy (drop-oldest, drop-newest) or refused when a block inbox overflowed",
-      labelNames: ["edge"],
+      labelNames: ["from", "to"],
       registers: [reg],
       collect() {
         this.reset();
-        for (const [edge, n] of stats.edgeDrops) this.inc({ edge }, n);
+        for (const d of stats.edgeDrops.values()) this.inc({ from: d.from, to: d.to }, d.n);
       },
     });
     new Gauge({

@@ -17,8 +17,12 @@ export interface NodeStats {
 
 export class PipelineStats {
   readonly nodes = new Map<string, NodeStats>();
-  /** Events dropped by an inbox policy, by inbox name. */
-  readonly edgeDrops = new Map<string, number>();
+  /**
+   * Events dropped by an inbox policy (or refused at an overflowing `block` inbox), per edge
+   * "from->to": counted on the edge whose arrival caused the drop (with drop-oldest the event
+   * dropped may have come in on another edge into the same consumer).
+   */
+  readonly edgeDrops = new Map<string, { from: string; to: string; n: number }>();
   /** Events refused at ingest because a `block` inbox was at twice its capacity (a producer ignoring backpressure). */
   overflow = 0;
   /** Events that matched no source. */
@@ -29,6 +33,13 @@ export class PipelineStats {
   reloads = { ok: 0, rejected: 0 };
   lastReloadMs: number | undefined;
   readonly e2e = new LatencyHistogram();
+
+  drop(from: string, to: string, n: number): void {
+    const k = `${from}->${to}`;
+    const d = this.edgeDrops.get(k);
+    if (d) d.n += n;
+    else this.edgeDrops.set(k, { from, to, n });
+  }
 
   node(name: string): NodeStats {
     let s = this.nodes.get(name);
@@ -50,7 +61,7 @@ export class PipelineStats {
       sinkErrors: this.sinkErrors,
       latencyMs: { p50: this.latencyUs(50) / 1000, p99: this.latencyUs(99) / 1000, p999: this.latencyUs(99.9) / 1000, count: this.e2e.totalCount },
       nodes: Object.fromEntries([...this.nodes].map(([n, s]) => [n, { in: s.in, out: s.out, dropped: s.dropped, late: s.late, avgUsPerEvent: s.in ? Number(((s.busyMs * 1000) / s.in).toFixed(3)) : 0 }])),
-      edgeDrops: Object.fromEntries(this.edgeDrops),
+      edgeDrops: Object.fromEntries([...this.edgeDrops].map(([k, d]) => [k, d.n])),
       reloads: { ...this.reloads, lastMs: this.lastReloadMs },
     };
   }

@@ -86,12 +86,12 @@ test("drop policies drop and count, visible in /metrics and status", async () =>
       await waitFor("delivery", () => out.events.length === 10);
       await settle();
       assert.is(out.events.length, 10);
-      assert.is(rig.p.stats.edgeDrops.get("out"), 90);
+      assert.is(rig.p.stats.edgeDrops.get("pass->out")?.n, 90);
       const ids = out.events.map((e) => e.id);
       if (policy === "drop-newest") assert.equal(ids, Array.from({ length: 10 }, (_, i) => `d/${i}`));
       else assert.equal(ids, Array.from({ length: 10 }, (_, i) => `d/${90 + i}`));
       const text = await rig.s.metrics.text();
-      assert.match(text, /ridge_pipeline_edge_dropped_total\{edge="out"\} 90/);
+      assert.match(text, /ridge_pipeline_edge_dropped_total\{from="pass",to="out"\} 90/);
       assert.match(text, /ridge_pipeline_events_total\{node="pass",dir="in"\} 100/);
       assert.match(text, /ridge_pipeline_latency_seconds\{quantile="0.99"\}/);
     } finally {
