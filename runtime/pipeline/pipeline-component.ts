@@ -236,11 +236,7 @@ class Pipeline implements PipelineComponent {
           log: this.s.log,
           wake: () => this.current.schedule(),
         });
-        if (old) {
-          // the old definition finishes what it was given, then closes
-          old.kick();
-          void old.idle().then(() => old.close());
-        }
+        if (old) this.retire(old); // the old definition finishes what it was given, then closes
         this.runners.set(name, runner);
         return runner;
       },
@@ -248,8 +244,7 @@ class Pipeline implements PipelineComponent {
     for (const [name, r] of this.runners)
       if (!used.has(name)) {
         this.runners.delete(name);
-        r.kick();
-        void r.idle().then(() => r.close());
+        this.retire(r);
       }
     if (restore) for (const q of restore.queued) if (!engine.requeue(q.name, q.events)) this.s.log.warn({ node: q.name, events: q.events.length }, "checkpointed events for a node that no longer exists were dropped");
     this.lastBuild = { kept, rebuilt };
@@ -329,7 +324,30 @@ class Pipeline implements PipelineComponent {
   }
 
   checkpoint(): void {
-    this.store.save(this.current.snapshot(), this.s.clock.now());
+    const snap = this.current.snapshot();
+    // a replaced sink still delivering what it was given: its events are checkpointed too, under
+    // the sink's name and ahead of what the sink's current definition holds (they came first)
+    for (const r of [...this.retiring].reverse()) {
+      // newest first: each is put ahead of the later ones
+      const events = r.pending().map((x) => x.e);
+      if (events.length === 0) continue;
+      const q = snap.queued.find((x) => x.name === r.name);
+      if (q) q.events = [...events, ...q.events];
+      else snap.queued.push({ name: r.name, events });
+    }
+    this.store.save(snap, this.s.clock.now());
+  }
+
+  /** Sink runners replaced or removed by a reload, until they have delivered what they hold. */
+  private readonly retiring = new Set<SinkRunner>();
+
+  private retire(r: SinkRunner): void {
+    this.retiring.add(r);
+    r.kick();
+    void r.idle().then(() => {
+      this.retiring.delete(r);
+      return r.close();
+    });
   }
 
   health() {

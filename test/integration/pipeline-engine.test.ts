@@ -186,6 +186,45 @@ test("reload while 10k events/s flow: no loss, no duplicates, unchanged operator
   }
 });
 
+test("a reload that replaces a stalled sink: its undelivered events are checkpointed and come back after a crash", async () => {
+  const topo = (batch: number) => BASE + `pipeline:
+  checkpoint: { every: 1h }
+  sources: { gen: { from: gen } }
+  operators:
+    pass: { filter: "true", input: gen }
+  sinks:
+    out: { log: {}, input: pass, batch: ${batch} }
+`;
+  const rig = await makeRig(topo(10));
+  let rig2: Awaited<ReturnType<typeof makeRig>> | undefined;
+  try {
+    await rig.p.start();
+    rig.sink("out").stall();
+    for (let i = 0; i < 30; i++) rig.p.ingest(ev("d", i, i), "gen");
+    await settle();
+    const res = await rig.p.reload(topo(20)); // a new definition of `out`: the old runner retires with 30 events
+    assert.ok(res.ok);
+    assert.equal(res.rebuilt, ["out"]);
+    for (let i = 30; i < 35; i++) rig.p.ingest(ev("d", i, i), "gen");
+    await settle();
+    rig.p.checkpoint();
+    // "crash": a second pipeline starts from the same data directory while the first never finished
+    rig2 = await makeRig(topo(20), { dir: rig.dir });
+    await rig2.p.start();
+    const out2 = rig2.sink("out");
+    await waitFor("the checkpointed events", () => out2.events.length >= 35);
+    await settle();
+    assert.equal(
+      out2.events.map((e) => e.id),
+      Array.from({ length: 35 }, (_, i) => `d/${i}`),
+    );
+  } finally {
+    await rig2?.cleanup();
+    rig.sink("out").resume();
+    await rig.cleanup();
+  }
+});
+
 test("ridge pipeline reload over the control socket: ok, then a bad config → exit 2 and the old topology stays", async () => {
   const rig = await makeRig(BASE + RELOAD_A);
   const { ControlServer } = await import("../../runtime/control/server.js");
