@@ -12,7 +12,7 @@
  * RIDGE_EXEC_WRAPPER runs Node through an emulator (qemu-aarch64-static -L SYSROOT) on a build host.
  */
 import type { DeviceLayout } from "./device-layout.js";
-import { launchEnvShellLines } from "../../core/launch-env.js";
+import { LAUNCH_NODE_FLAGS, launchEnvShellLines } from "../../core/launch-env.js";
 
 /** POSIX sh single-quoting. */
 export function shQuote(s: string): string {
@@ -49,6 +49,6 @@ fi
 if [ "$#" -eq 0 ]; then set -- run --config "$R$config" --data "$R$data"; fi
 ${launchEnvShellLines().join("\n")}
 # shellcheck disable=SC2086 # the wrapper is a command with arguments
-exec \${RIDGE_EXEC_WRAPPER:-} "$node" "$dir/dist/ridge.mjs" "$@"
+exec \${RIDGE_EXEC_WRAPPER:-} "$node" ${LAUNCH_NODE_FLAGS.join(" ")} "$dir/dist/ridge.mjs" "$@"
 `;
 }

@@ -1,5 +1,6 @@
 // The systemd unit and the boot launcher, per board (data, not code): hardening, watchdog, device
 // access from the board file; the launcher's slot choice and fallback, run for real with sh.
+import { LAUNCH_NODE_FLAGS } from "../../core/launch-env.js";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { spawnSync } from "node:child_process";
@@ -78,7 +79,7 @@ test("launcher: active slot, fallback to the other slot, no runtime at all, the 
     assert.match(r.stderr, /no runtime in either slot/);
     fakeSlot(L.slotA, "A");
     r = run();
-    assert.is(r.stdout.trim(), `A ${t.dir}${L.slotA}/dist/ridge.mjs run --config ${t.dir}${L.configFile} --data ${t.dir}${L.dataDir}`);
+    assert.is(r.stdout.trim(), `A ${LAUNCH_NODE_FLAGS.join(" ")} ${t.dir}${L.slotA}/dist/ridge.mjs run --config ${t.dir}${L.configFile} --data ${t.dir}${L.dataDir}`);
     mkdirSync(at(`${L.dataDir}/boot`), { recursive: true });
     writeFileSync(at(L.activeSlotFile), "b\n");
     r = run();
@@ -86,7 +87,7 @@ test("launcher: active slot, fallback to the other slot, no runtime at all, the 
     assert.match(r.stderr, /slot b .* holds no runtime/);
     fakeSlot(L.slotB, "B");
     r = run({}, ["--version"]);
-    assert.is(r.stdout.trim(), `B ${t.dir}${L.slotB}/dist/ridge.mjs --version`);
+    assert.is(r.stdout.trim(), `B ${LAUNCH_NODE_FLAGS.join(" ")} ${t.dir}${L.slotB}/dist/ridge.mjs --version`);
     r = run({ RIDGE_SLOT: "a" });
     assert.match(r.stdout, /^A /, "RIDGE_SLOT overrides the file");
     writeFileSync(at(L.activeSlotFile), "garbage\n");

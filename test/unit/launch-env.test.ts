@@ -5,7 +5,7 @@ import * as assert from "uvu/assert";
 import { spawnSync } from "node:child_process";
 import { chmodSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { LAUNCH_ENV, launchShebang } from "../../core/launch-env.js";
+import { LAUNCH_ENV, LAUNCH_NODE_FLAGS, launchShebang } from "../../core/launch-env.js";
 import { loadBoard } from "../../boards/index.js";
 import { deviceLayout, renderBootLauncher } from "../../boards/flash/index.js";
 import { repoRoot } from "../helpers/gateway.js";
@@ -13,9 +13,12 @@ import { tempDir } from "../helpers/peer.js";
 
 const firstLine = (file: string) => readFileSync(file, "utf8").split("\n", 1)[0];
 
-test("the launch environment pins glibc's mmap threshold", () => {
+test("the launch environment pins glibc's mmap threshold and names the V8 options", () => {
   assert.is(LAUNCH_ENV.GLIBC_TUNABLES, "glibc.malloc.mmap_threshold=131072");
-  assert.is(launchShebang(), "#!/usr/bin/env -S GLIBC_TUNABLES=glibc.malloc.mmap_threshold=131072 node");
+  assert.is(launchShebang(), `#!/usr/bin/env -S GLIBC_TUNABLES=glibc.malloc.mmap_threshold=131072 node ${LAUNCH_NODE_FLAGS.join(" ")}`);
+  // every option is one this Node accepts (a typo would stop the gateway from starting)
+  const r = spawnSync(process.execPath, [...LAUNCH_NODE_FLAGS, "-e", "process.stdout.write('ok')"], { encoding: "utf8" });
+  assert.is(r.stdout, "ok", r.stderr);
 });
 
 test("bin/ridge.mjs and the bundle start with the launch #! line; npm start runs the bundle as a program", () => {
@@ -41,11 +44,13 @@ test("the boot launcher exports the launch environment before it execs the slot'
     mkdirSync(at(`${L.slotA}/dist`), { recursive: true });
     mkdirSync(at(`${L.slotA}/node/bin`), { recursive: true });
     writeFileSync(at(`${L.slotA}/dist/ridge.mjs`), "");
-    writeFileSync(at(`${L.slotA}/node/bin/node`), `#!/bin/sh\necho "$GLIBC_TUNABLES"\n`);
+    writeFileSync(at(`${L.slotA}/node/bin/node`), `#!/bin/sh\necho "$GLIBC_TUNABLES"\necho "$@"\n`);
     chmodSync(at(`${L.slotA}/node/bin/node`), 0o755);
     const run = (env: Record<string, string>) => spawnSync("sh", [at("ridge-boot")], { encoding: "utf8", env: { PATH: "/usr/bin:/bin", RIDGE_ROOT: t.dir, ...env } });
-    assert.is(run({}).stdout.trim(), LAUNCH_ENV.GLIBC_TUNABLES);
-    assert.is(run({ GLIBC_TUNABLES: "glibc.malloc.arena_max=1" }).stdout.trim(), "glibc.malloc.arena_max=1");
+    const [env, args] = run({}).stdout.trim().split("\n");
+    assert.is(env, LAUNCH_ENV.GLIBC_TUNABLES);
+    assert.ok(args!.startsWith(`${LAUNCH_NODE_FLAGS.join(" ")} `), args);
+    assert.is(run({ GLIBC_TUNABLES: "glibc.malloc.arena_max=1" }).stdout.split("\n")[0], "glibc.malloc.arena_max=1");
   } finally {
     t.cleanup();
   }
