@@ -4,9 +4,9 @@
  * and hash `hashes[i]`; the index holds entry numbers tagged with the top bits of their key's hash
  * in one Int32Array, so it adds nothing for the garbage collector to scan or to record on write,
  * and a probe reads the caller's arrays only on a tag match (1 in 2^(31 − entry bits) by chance).
- * Open addressing with linear probing and backward-shift
- * deletion (no tombstones: constant insert/delete churn never degrades it). The caller sizes it at
- * twice its entry capacity and rebuilds it when that grows.
+ * Open addressing with linear probing and backward-shift deletion (no tombstones: constant
+ * insert/delete churn never degrades it). Built for a fixed entry capacity (positions: twice
+ * that); the caller builds a new one when its capacity grows.
  *
  * Why not `Map<string, number>`: V8's OrderedHashMap walks a bucket chain comparing key strings
  * (a cache miss per entry walked with tens of thousands of keys), and a Map holding 200,000
