@@ -32,7 +32,11 @@ export const LAUNCH_ENV: Readonly<Record<string, string>> = {
  */
 export const LAUNCH_NODE_FLAGS: readonly string[] = ["--interrupt-budget=1000000", "--bytecode-old-age=1", "--v8-pool-size=1"];
 
-/** `#!/usr/bin/env -S NAME=value … node --flag …`: the first line of dist/ridge.mjs and bin/ridge.mjs. */
+/**
+ * `#!/usr/bin/env -S NAME=value … node --flag …`: the first line of dist/ridge.mjs and bin/ridge.mjs.
+ * Linux reads at most 255 bytes of a `#!` line (127 before kernel 5.1; every supported board runs
+ * 5.10 or later); a test keeps it under that.
+ */
 export function launchShebang(): string {
   return `#!/usr/bin/env -S ${Object.entries(LAUNCH_ENV)
     .map(([k, v]) => `${k}=${v}`)
