@@ -34,11 +34,20 @@ export class PipelineStats {
   lastReloadMs: number | undefined;
   readonly e2e = new LatencyHistogram();
 
+  /** The same entries by producer, then consumer: counting a drop builds no key string. */
+  private readonly dropsFrom = new Map<string, Map<string, { from: string; to: string; n: number }>>();
+
   drop(from: string, to: string, n: number): void {
-    const k = `${from}->${to}`;
-    const d = this.edgeDrops.get(k);
-    if (d) d.n += n;
-    else this.edgeDrops.set(k, { from, to, n });
+    let byTo = this.dropsFrom.get(from);
+    if (!byTo) this.dropsFrom.set(from, (byTo = new Map()));
+    const d = byTo.get(to);
+    if (d) {
+      d.n += n;
+      return;
+    }
+    const entry = { from, to, n };
+    byTo.set(to, entry);
+    this.edgeDrops.set(`${from}->${to}`, entry);
   }
 
   node(name: string): NodeStats {
