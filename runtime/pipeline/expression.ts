@@ -417,6 +417,64 @@ function eq(a: Value, b: Value): boolean {
   return a === b;
 }
 
+/**
+ * `<expr> <op> <number literal>` (`payload.altitude >= 500`, `payload.temp_c * 9`): the same
+ * result as the general closure with one call fewer per evaluation. Undefined for other operators
+ * and for a division by a literal 0 (the general closure yields null).
+ */
+function withNumber(op: string, l: Compiled, c: number): Compiled | undefined {
+  switch (op) {
+    case "<":
+      return (e) => {
+        const a = l(e);
+        return typeof a === "number" ? a < c : false;
+      };
+    case "<=":
+      return (e) => {
+        const a = l(e);
+        return typeof a === "number" ? a <= c : false;
+      };
+    case ">":
+      return (e) => {
+        const a = l(e);
+        return typeof a === "number" ? a > c : false;
+      };
+    case ">=":
+      return (e) => {
+        const a = l(e);
+        return typeof a === "number" ? a >= c : false;
+      };
+    case "+":
+      return (e) => {
+        const a = l(e);
+        return typeof a === "number" ? finite(a + c) : null;
+      };
+    case "-":
+      return (e) => {
+        const a = l(e);
+        return typeof a === "number" ? finite(a - c) : null;
+      };
+    case "*":
+      return (e) => {
+        const a = l(e);
+        return typeof a === "number" ? finite(a * c) : null;
+      };
+    case "/":
+      if (c === 0) return undefined;
+      return (e) => {
+        const a = l(e);
+        return typeof a === "number" ? finite(a / c) : null;
+      };
+    case "%":
+      if (c === 0) return undefined;
+      return (e) => {
+        const a = l(e);
+        return typeof a === "number" ? finite(a % c) : null;
+      };
+  }
+  return undefined;
+}
+
 function compileNode(n: Node): Compiled {
   switch (n.t) {
     case "lit": {
@@ -471,6 +529,10 @@ function compileNode(n: Node): Compiled {
     }
     case "bin": {
       const l = compileNode(n.l);
+      if (n.r.t === "lit" && typeof n.r.v === "number") {
+        const fast = withNumber(n.op, l, n.r.v);
+        if (fast) return fast;
+      }
       const r = compileNode(n.r);
       switch (n.op) {
         case "and":

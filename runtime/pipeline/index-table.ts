@@ -16,10 +16,14 @@
 
 /** 32-bit FNV-1a over the UTF-16 code units, finished with an xor-shift so the low bits mix. */
 export function keyHash(s: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
+  let h = FNV_OFFSET;
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), FNV_PRIME);
   return h ^ (h >>> 15);
 }
+
+/** FNV-1a's 32-bit offset basis and prime, for callers that hash while they copy (dedup). */
+export const FNV_OFFSET = 0x811c9dc5;
+export const FNV_PRIME = 0x01000193;
 
 export class IndexTable {
   /** Per position −1 (empty) or (tag << bits) | entry, the tag being the top bits of the key's hash. */

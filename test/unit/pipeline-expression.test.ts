@@ -109,6 +109,21 @@ test("aggregates", () => {
     assert.throws(() => compileAggregate(bad), (err: unknown) => err instanceof ExpressionError, bad);
 });
 
+test("property: an operator with a number literal on the right (its own fast closure) agrees with the general one", () => {
+  const value = fc.oneof(fc.double(), fc.integer(), fc.constantFrom(0, -0, Number.NaN, Infinity, -Infinity, null, true, "", "5", "abc"), fc.string());
+  const op = fc.constantFrom("<", "<=", ">", ">=", "+", "-", "*", "/", "%", "==", "!=");
+  const literal = fc.oneof(fc.integer({ min: -1000, max: 1000 }), fc.constantFrom(0, 0.5, 1e308, 2.5e-3));
+  fc.assert(
+    fc.property(value, op, literal, (a, o, c) => {
+      const ev: Event = { id: "x", ts: 0, device: "d", kind: "k", payload: { a, c } };
+      const fast = compileExpression(`payload.a ${o} ${c}`).fn(ev);
+      const general = compileExpression(`payload.a ${o} payload.c`).fn(ev);
+      return Object.is(fast, general);
+    }),
+    { numRuns: 2000 },
+  );
+});
+
 test("property: compiling arbitrary text throws only ExpressionError, and compiled code never throws", () => {
   const alphabet = fc.constantFrom(..."payload.ab()[]'\"+-*/%<>=!&| 0123456789,.andornotin_xyz".split(""));
   fc.assert(

@@ -21,6 +21,17 @@ test("percentiles match the exact ones within 0.1 % (property)", () => {
   );
 });
 
+test("every power-of-two boundary lands in a bucket that bounds it within 0.1 % (integer and float paths)", () => {
+  for (let k = 10; k <= 42; k++)
+    for (const v of [2 ** k - 1, 2 ** k, 2 ** k + 1]) {
+      const h = new LatencyHistogram();
+      h.recordValue(v);
+      h.recordValue(0);
+      const got = h.getValueAtPercentile(100);
+      assert.ok(got >= v && got <= v * 1.001 + 1, `${v} -> ${got}`);
+    }
+});
+
 test("exact below 2048, counts, reset, hostile values", () => {
   const h = new LatencyHistogram();
   for (let i = 1; i <= 100; i++) h.recordValue(i);

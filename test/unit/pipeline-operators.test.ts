@@ -46,7 +46,8 @@ test("property: dedup equals a naive bounded reference (ring growth, eviction, s
           op = new DedupOperator({ key: "id", max, ttl: 1e12 });
           op.restore(JSON.parse(JSON.stringify(d.snapshot())));
         }
-        const id = `k/${k}`;
+        // lengths from 3 to ~100 characters, some not Latin-1: the character arena grows and wraps
+        const id = `k/${k}/${"é€".repeat(k % 5)}${"x".repeat((k * 13) % 90)}`;
         const want = !live.has(id);
         if (want) {
           live.add(id);

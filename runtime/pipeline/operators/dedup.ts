@@ -10,11 +10,13 @@
  * key strings: 200,000 remembered ids held as strings all survive young-generation collections and
  * get copied and promoted, which made scavenges the largest cost of the pipeline benchmark; the
  * arena is invisible to the garbage collector and comparisons stay exact (characters compared on a
- * hash match).
+ * hash match). Each incoming key is read once: its characters are copied past the arena's tail while
+ * they are hashed, compared there against a candidate's, and kept by moving the tail (a duplicate
+ * leaves them to be overwritten).
  */
 import { compileExpression, type Compiled } from "../expression.js";
 import type { Envelope, Operator, Outputs } from "../operator.js";
-import { IndexTable, keyHash } from "../index-table.js";
+import { FNV_OFFSET, FNV_PRIME, IndexTable } from "../index-table.js";
 
 const MIN_CAP = 1024;
 
@@ -45,6 +47,8 @@ export class DedupOperator implements Operator {
   private chars: Uint16Array;
   private charHead = 0;
   private charTail = 0;
+  /** Where `stage` put the current key's characters (absolute offset). */
+  private stagedAt = 0;
   private maxTs = -Infinity;
   private readonly key: Compiled | undefined;
   constructor(private readonly spec: DedupSpec) {
@@ -59,8 +63,36 @@ export class DedupOperator implements Operator {
     this.chars = new Uint16Array(this.cap * 32);
   }
 
-  /** The ring slot remembering `k`, or −1 − (the free index position where it would go). */
-  private find(k: string, h: number): number {
+  /**
+   * Copy `k` to the arena past its tail (contiguous: a key that would wrap starts over at offset
+   * 0), growing the arena if needed, and hash it in the same pass (`keyHash`). Nothing is committed:
+   * `store` takes the staged characters, a duplicate leaves them to be overwritten. Sets `stagedAt`.
+   */
+  private stage(k: string): number {
+    const n = k.length;
+    for (;;) {
+      const size = this.chars.length;
+      let at = this.charTail;
+      const off = at % size;
+      if (off + n > size) at += size - off;
+      if (at + n - this.charHead <= size) {
+        const chars = this.chars;
+        const base = at % size;
+        let h = FNV_OFFSET;
+        for (let i = 0; i < n; i++) {
+          const c = k.charCodeAt(i);
+          chars[base + i] = c;
+          h = Math.imul(h ^ c, FNV_PRIME);
+        }
+        this.stagedAt = at;
+        return h ^ (h >>> 15);
+      }
+      this.growChars(Math.max(size * 2, n * 2));
+    }
+  }
+
+  /** The position of the ring slot remembering the staged key (hash `h`, `n` characters), or −1 − (the free position where it would go). */
+  private find(h: number, n: number): number {
     const index = this.index;
     const tag = index.tagOf(h);
     for (let p = index.home(h); ; p = index.next(p)) {
@@ -68,17 +100,17 @@ export class DedupOperator implements Operator {
       if (v < 0) return -1 - p;
       if (index.tagged(v, tag)) {
         const r = index.entryOf(v);
-        if (this.hashes[r] === h && this.keyIs(r, k)) return p;
+        if (this.hashes[r] === h && this.lens[r] === n && this.sameChars(this.starts[r]!, this.stagedAt, n)) return p;
       }
     }
   }
 
-  private keyIs(r: number, k: string): boolean {
-    const n = this.lens[r]!;
-    if (n !== k.length) return false;
+  private sameChars(a: number, b: number, n: number): boolean {
     const chars = this.chars;
-    const base = this.starts[r]! % chars.length;
-    for (let i = 0; i < n; i++) if (chars[base + i] !== k.charCodeAt(i)) return false;
+    const size = chars.length;
+    const x = a % size;
+    const y = b % size;
+    for (let i = 0; i < n; i++) if (chars[x + i] !== chars[y + i]) return false;
     return true;
   }
 
@@ -89,25 +121,6 @@ export class DedupOperator implements Operator {
     // apply, not a spread: spreading a typed array walks its iterator
     for (let i = 0; i < n; i += 4096) s += String.fromCharCode.apply(null, this.chars.subarray(base + i, base + Math.min(n, i + 4096)) as unknown as number[]);
     return s;
-  }
-
-  /** Copy `k` to the arena's tail (contiguous: a key that would wrap starts over at offset 0); returns its absolute offset. */
-  private append(k: string): number {
-    const n = k.length;
-    for (;;) {
-      const size = this.chars.length;
-      let at = this.charTail;
-      const off = at % size;
-      if (off + n > size) at += size - off;
-      if (at + n - this.charHead <= size) {
-        const chars = this.chars;
-        const base = at % size;
-        for (let i = 0; i < n; i++) chars[base + i] = k.charCodeAt(i);
-        this.charTail = at + n;
-        return at;
-      }
-      this.growChars(Math.max(size * 2, n * 2));
-    }
   }
 
   /** A larger arena holding the same absolute offsets (a key contiguous before stays contiguous). */
@@ -158,8 +171,8 @@ export class DedupOperator implements Operator {
     this.charHead = this.head === this.tail ? this.charTail : this.starts[this.head % this.cap]!;
   }
 
-  /** Remember `k` as the newest key; `p` is what `find` returned for it (found: it was stored before and expired). */
-  private store(k: string, h: number, ts: number, p: number): void {
+  /** Remember the staged key (hash `h`, `n` characters) as the newest; `p` is what `find` returned for it (found: it was stored before and expired). */
+  private store(h: number, n: number, ts: number, p: number): void {
     let moved = false;
     if (p >= 0) {
       this.live[this.index.entry(p)] = 0;
@@ -172,14 +185,17 @@ export class DedupOperator implements Operator {
       else this.evictOldest();
       moved = true;
     }
-    if (moved) p = this.find(k, h);
     const r = this.tail % this.cap;
     this.hashes[r] = h;
     this.times[r] = ts;
-    this.starts[r] = this.append(k);
-    this.lens[r] = k.length;
+    this.starts[r] = this.stagedAt;
+    this.lens[r] = n;
     this.live[r] = 1;
-    this.index.put(p, r, h);
+    this.charTail = this.stagedAt + n;
+    // the key is not indexed (absent, or just removed): after a removal or an eviction moved
+    // positions, the first free position of its probe run is found without comparing keys
+    if (moved) this.index.insert(r, h);
+    else this.index.put(p, r, h);
     this.tail++;
     this.count++;
   }
@@ -191,13 +207,14 @@ export class DedupOperator implements Operator {
       const env = batch[i]!;
       const e = env.e;
       const k = keyFn ? String(keyFn(e)) : e.id;
-      const h = keyHash(k);
-      const p = this.find(k, h);
+      const h = this.stage(k);
+      const n = k.length;
+      const p = this.find(h, n);
       if (p >= 0 && this.times[this.index.entry(p)]! >= this.maxTs - ttl) {
         this.dropped++;
         continue;
       }
-      this.store(k, h, e.ts, p);
+      this.store(h, n, e.ts, p);
       if (e.ts > this.maxTs) this.maxTs = e.ts;
       out.main.push(env);
     }
@@ -223,8 +240,8 @@ export class DedupOperator implements Operator {
     this.head = this.tail = this.count = 0;
     this.charHead = this.charTail = 0;
     for (const [k, ts] of s.seen.slice(-this.spec.max)) {
-      const h = keyHash(k);
-      this.store(k, h, ts, this.find(k, h));
+      const h = this.stage(k);
+      this.store(h, k.length, ts, this.find(h, k.length));
     }
   }
 
