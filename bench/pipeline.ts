@@ -123,7 +123,11 @@ function baseline(count: number, from = 0): { perSec: number; results: number } 
     const e = eventAt(i);
     const alt = e.payload.altitude as number;
     if (!(alt >= 500 && alt <= 4500)) continue;
-    const m: Event = { ...e, payload: { ...e.payload, temp_f: ((e.payload.temp_c as number) * 9) / 5 + 32 } };
+    // copied the way a careful hand would (and `map` does): a spread clone that then gets a new key
+    // takes V8's slow path, which made an earlier version of this loop 1.5-2× slower
+    const payload = Object.assign({}, e.payload);
+    payload.temp_f = ((e.payload.temp_c as number) * 9) / 5 + 32;
+    const m: Event = { id: e.id, ts: e.ts, device: e.device, kind: e.kind, payload };
     if (seen.has(m.id)) continue;
     seen.set(m.id, m.ts);
     ring[tail++ % 200_000] = m.id;
@@ -155,7 +159,10 @@ async function waitQuiet(r: Rig): Promise<void> {
   }
 }
 
-async function throughput(count: number): Promise<{ perSec: number; results: number }> {
+/** Where one event's time goes: µs per ingested event in each operator (GC pauses that land in one count there), and the rest. */
+type Breakdown = Record<string, number>;
+
+async function throughput(count: number): Promise<{ perSec: number; results: number; breakdown: Breakdown }> {
   const r = await rig(TOPOLOGY);
   const t0 = performance.now();
   const B = 4096;
@@ -168,9 +175,17 @@ async function throughput(count: number): Promise<{ perSec: number; results: num
   await waitQuiet(r);
   const ms = performance.now() - t0;
   const results = r.counted();
-  if (process.env.BENCH_VERBOSE) console.error(JSON.stringify((r.p.stats.summary() as { nodes: unknown }).nodes), ms);
+  const nodes = (r.p.stats.summary() as { nodes: Record<string, { in: number; avgUsPerEvent: number }> }).nodes;
+  const breakdown: Breakdown = {};
+  let inOps = 0;
+  for (const [name, n] of Object.entries(nodes)) {
+    if (!["f", "m", "d", "w"].includes(name)) continue;
+    breakdown[name] = (n.avgUsPerEvent * n.in) / count;
+    inOps += breakdown[name];
+  }
+  breakdown.rest = (ms * 1000) / count - inOps;
   await r.close();
-  return { perSec: (count / ms) * 1000, results };
+  return { perSec: (count / ms) * 1000, results, breakdown };
 }
 
 /**
@@ -280,17 +295,23 @@ async function reload(): Promise<{ swapMs: number; totalMs: number; lost: number
 }
 
 const N = Number(process.env.BENCH_N ?? 2_000_000);
-// warm-up both paths, then measure (best of 3 each, alternating)
+const ROUNDS = 5;
+// warm-up both paths, then measure (best of ROUNDS each, alternating: a shared machine's speed drifts by ±20 % within a minute)
 baseline(200_000);
 await throughput(200_000);
 const base: number[] = [];
 const pipe: number[] = [];
-for (let k = 0; k < 3; k++) {
+let best: Breakdown = {};
+for (let k = 0; k < ROUNDS; k++) {
   base.push(baseline(N).perSec);
-  pipe.push((await throughput(N)).perSec);
+  const t = await throughput(N);
+  if (t.perSec > Math.max(0, ...pipe)) best = t.breakdown;
+  pipe.push(t.perSec);
 }
 const bestBase = Math.max(...base);
 const bestPipe = Math.max(...pipe);
+console.log(`throughput runs (events/s): pipeline ${pipe.map(Math.round).join(", ")}; loop ${base.map(Math.round).join(", ")}`);
+console.log(`best pipeline run, µs per event: ${Object.entries(best).map(([k, v]) => `${k} ${v.toFixed(3)}`).join(", ")} (rest: generation, ingest, queues, sink, GC between operators)`);
 // latency from a clean heap (the throughput runs leave garbage a major GC would collect mid-run),
 // three runs on fresh pipelines, the median run by p99 reported (all three printed)
 const lats: Awaited<ReturnType<typeof latency>>[] = [];
@@ -305,7 +326,7 @@ const mem = await memory();
 const rl = await reload();
 
 const rows: RowInput[] = [
-  { metric: "throughput (12k devices, filter→map→dedup→1s window)", value: bestPipe, unit: "events/s", baseline: "hand-written loop", baselineValue: bestBase, target: ">= 1,000,000 and >= baseline / 2", pass: bestPipe >= 1_000_000 && bestPipe >= bestBase / 2 },
+  { metric: `throughput (12k devices, filter→map→dedup→1s window), best of ${ROUNDS}`, value: bestPipe, unit: "events/s", baseline: "hand-written loop", baselineValue: bestBase, target: ">= 1,000,000 and >= baseline / 2", pass: bestPipe >= 1_000_000 && bestPipe >= bestBase / 2 },
   { metric: `latency p50 at ${Math.round(lat.offered)} events/s offered (median of 3 runs)`, value: lat.p50, unit: "ms", baseline: "p99 target", baselineValue: 1, target: "report", pass: true },
   { metric: `latency p99 at ${Math.round(lat.offered)} events/s offered (median of 3 runs)`, value: lat.p99, unit: "ms", baseline: "target", baselineValue: 1, target: "< 1 ms", pass: lat.p99 < 1 },
   { metric: `latency p99.9 at ${Math.round(lat.offered)} events/s offered (median of 3 runs)`, value: lat.p999, unit: "ms", baseline: "p99 target", baselineValue: 1, target: "report", pass: true },
