@@ -2,10 +2,10 @@
  * A hash index from string keys to entry numbers, for the pipeline's per-event lookups (dedup ids →
  * ring slots, window keys → key states). The caller owns the entries: entry `i` has key `keys[i]`
  * and hash `hashes[i]`; the index holds entry numbers tagged with the top bits of their key's hash
- * in one Int32Array, so it adds nothing for the garbage collector to scan or to record on write,
- * and a probe reads the caller's arrays only on a tag match (1 in 2^(31 − entry bits) by chance).
- * Open addressing with linear probing and backward-shift deletion (no tombstones: constant
- * insert/delete churn never degrades it). Built for a fixed entry capacity (positions: twice
+ * and their distance from home in one Int32Array, so it adds nothing for the garbage collector to
+ * scan or to record on write, and a probe reads the caller's arrays only on a tag match (1 in
+ * 2^(26 − entry bits) by chance). Open addressing with linear probing and backward-shift deletion
+ * (no tombstones: constant insert/delete churn never degrades it). Built for a fixed entry capacity (positions: twice
  * that); the caller builds a new one when its capacity grows.
  *
  * Why not `Map<string, number>`: V8's OrderedHashMap walks a bucket chain comparing key strings
@@ -25,13 +25,23 @@ export function keyHash(s: string): number {
 export const FNV_OFFSET = 0x811c9dc5;
 export const FNV_PRIME = 0x01000193;
 
+/** Bits of an index value holding its distance from its home position (all ones: 31 or more, read the caller's hash). */
+const DIST_BITS = 5;
+const DIST_FULL = (1 << DIST_BITS) - 1;
+
 export class IndexTable {
-  /** Per position −1 (empty) or (tag << bits) | entry, the tag being the top bits of the key's hash. */
+  /**
+   * Per position −1 (empty) or (tag << (bits + 5)) | (distance << bits) | entry: the tag is the top
+   * bits of the key's hash, the distance how far the position is from the key's home (so removal
+   * shifts a probe run back without reading the caller's hashes, a cache miss per entry moved).
+   */
   private readonly table: Int32Array;
   private readonly mask: number;
   private readonly bits: number;
   private readonly entryMask: number;
+  private readonly tagPos: number;
   private readonly tagShift: number;
+  private readonly noDist: number;
 
   /** Entries are numbered below `entries`; room for that many at load ≤ ½. */
   constructor(entries: number) {
@@ -44,7 +54,9 @@ export class IndexTable {
     if (bits > 24) throw new RangeError(`IndexTable holds at most 2^24 entries, asked for ${entries}`);
     this.bits = bits;
     this.entryMask = 2 ** bits - 1;
-    this.tagShift = bits + 1; // 31 − bits tag bits: (tag << bits) | entry stays non-negative
+    this.tagPos = bits + DIST_BITS;
+    this.tagShift = this.tagPos + 1; // 31 − tagPos tag bits: the value stays non-negative
+    this.noDist = ~(DIST_FULL << bits);
   }
 
   /** The tag of a hash: its top bits, which `home` does not use. */
@@ -60,7 +72,7 @@ export class IndexTable {
     for (let p = h & mask; ; p = (p + 1) & mask) {
       const v = table[p]!;
       if (v < 0) return -1 - p;
-      if (v >>> this.bits === tag) {
+      if (v >>> this.tagPos === tag) {
         const i = v & this.entryMask;
         if (hashes[i] === h && keys[i] === k) return p;
       }
@@ -81,7 +93,7 @@ export class IndexTable {
   }
 
   tagged(raw: number, tag: number): boolean {
-    return raw >>> this.bits === tag;
+    return raw >>> this.tagPos === tag;
   }
 
   entryOf(raw: number): number {
@@ -93,9 +105,16 @@ export class IndexTable {
     return this.table[p]! & this.entryMask;
   }
 
+  /** The value for entry `i` with hash `h` at position `p`. */
+  private value(p: number, i: number, h: number): number {
+    const d = (p - (h & this.mask)) & this.mask;
+    return ((h >>> this.tagShift) << this.tagPos) | ((d < DIST_FULL ? d : DIST_FULL) << this.bits) | i;
+  }
+
   /** Point a position at entry `i` (key hash `h`): a found position (re-pointed) or a free one as `find` encoded it. */
   put(p: number, i: number, h: number): void {
-    this.table[p < 0 ? -1 - p : p] = ((h >>> this.tagShift) << this.bits) | i;
+    const at = p < 0 ? -1 - p : p;
+    this.table[at] = this.value(at, i, h);
   }
 
   /** Index entry `i` with hash `h`, known not to be indexed yet (a rebuild: no key comparisons). */
@@ -104,17 +123,22 @@ export class IndexTable {
     const mask = this.mask;
     let p = h & mask;
     while (table[p]! >= 0) p = (p + 1) & mask;
-    table[p] = ((h >>> this.tagShift) << this.bits) | i;
+    table[p] = this.value(p, i, h);
   }
 
   /** Remove the position `find` returned, pulling later members of its probe run into the hole. */
   remove(p: number, hashes: Int32Array): void {
     const table = this.table;
     const mask = this.mask;
+    const bits = this.bits;
     for (let q = (p + 1) & mask; table[q]! >= 0; q = (q + 1) & mask) {
-      const home = hashes[table[q]! & this.entryMask]! & mask;
-      if (((q - home) & mask) >= ((q - p) & mask)) {
-        table[p] = table[q]!;
+      const v = table[q]!;
+      let d = (v >>> bits) & DIST_FULL;
+      if (d === DIST_FULL) d = (q - (hashes[v & this.entryMask]! & mask)) & mask;
+      const gap = (q - p) & mask;
+      if (d >= gap) {
+        const nd = d - gap;
+        table[p] = (v & this.noDist) | ((nd < DIST_FULL ? nd : DIST_FULL) << bits);
         p = q;
       }
     }
@@ -125,9 +149,9 @@ export class IndexTable {
   removeEntry(i: number, h: number, hashes: Int32Array): boolean {
     const table = this.table;
     const mask = this.mask;
-    const want = ((h >>> this.tagShift) << this.bits) | i;
+    const want = ((h >>> this.tagShift) << this.tagPos) | i;
     for (let p = h & mask; table[p]! >= 0; p = (p + 1) & mask) {
-      if (table[p] === want) {
+      if ((table[p]! & this.noDist) === want) {
         this.remove(p, hashes);
         return true;
       }
