@@ -4,6 +4,7 @@
  * Pure and total; bounded by the caller's payload limit.
  */
 import type { CodecResult } from "./value.js";
+import { setOwn } from "../../core/own.js";
 
 export interface Link {
   target: string;
@@ -38,14 +39,14 @@ export function parseLinkFormat(text: string): CodecResult<Link[]> {
         if (text[i] === '"') {
           const end = text.indexOf('"', i + 1);
           if (end < 0) return { ok: false, reason: "unterminated quoted value", offset: i };
-          attrs[name] = text.slice(i + 1, end);
+          setOwn(attrs, name, text.slice(i + 1, end));
           i = end + 1;
         } else {
           const start = i;
           while (i < n && text[i] !== ";" && text[i] !== ",") i++;
-          attrs[name] = text.slice(start, i);
+          setOwn(attrs, name, text.slice(start, i));
         }
-      } else attrs[name] = true;
+      } else setOwn(attrs, name, true);
     }
     out.push({ target, attrs });
     ws();

@@ -11,6 +11,7 @@
  */
 import type { PayloadFormat } from "./config.js";
 import { base64urlEncode, decodeSenmlCbor, decodeSenmlJson, resolveSenml, type ResolvedSenmlRecord, type SenmlRecord, type SenmlResult } from "../codecs/index.js";
+import { setOwn } from "../../core/own.js";
 
 export interface Reading {
   /** The message's own id, when it carries one. */
@@ -114,14 +115,14 @@ function fromSenml(d: SenmlResult<SenmlRecord[]>, nowMs: number): DecodeResult {
     // the key: the name relative to the first base name, else the unit, else "value"
     let key = rec.n.startsWith(bn) ? rec.n.slice(bn.length) : rec.n;
     if (key === "") key = rec.u ?? "value";
-    if (!cur || cur.ts !== ts || key in cur.payload) {
+    if (!cur || cur.ts !== ts || Object.hasOwn(cur.payload, key)) {
       cur = { ts, payload: {}, meta: { format: "senml" } };
       if (bn) cur.meta!.bn = bn;
       readings.push(cur);
     }
-    cur.payload[key] = valueOf(rec);
+    setOwn(cur.payload, key, valueOf(rec));
     if (rec.u !== undefined && key !== rec.u) cur.meta![`unit.${key}`] = rec.u;
-    if (rec.s !== undefined && rec.v !== undefined) cur.payload[`${key}.sum`] = rec.s;
+    if (rec.s !== undefined && rec.v !== undefined) setOwn(cur.payload, `${key}.sum`, rec.s);
   }
   return { ok: true, readings };
 }

@@ -7,6 +7,7 @@
  */
 import type { Event } from "../../core/event.js";
 import { decodeCbor, encodeCbor, type CborValue } from "../../drivers/codecs/index.js";
+import { setOwn } from "../../core/own.js";
 
 export type BatchFormat = "jsonl" | "cbor";
 
@@ -24,7 +25,7 @@ function fromCbor(v: CborValue): unknown {
     const o: Record<string, unknown> = {};
     for (const [k, x] of v) {
       if (typeof k !== "string") throw new Error("map key is not text");
-      o[k] = fromCbor(x);
+      setOwn(o, k, fromCbor(x));
     }
     return o;
   }

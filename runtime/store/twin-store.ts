@@ -7,6 +7,7 @@
  */
 import type Database from "better-sqlite3";
 import type { Clock } from "../../core/clock.js";
+import { setOwn } from "../../core/own.js";
 
 export type TwinSide = "desired" | "reported";
 
@@ -60,8 +61,8 @@ export class TwinStore {
     const state: Record<string, unknown> = {};
     const versions: Record<string, number> = {};
     for (const r of rows) {
-      state[r.key] = JSON.parse(r.value) as unknown;
-      versions[r.key] = r.version;
+      setOwn(state, r.key, JSON.parse(r.value) as unknown);
+      setOwn(versions, r.key, r.version);
     }
     return { version: this.version(device, side), state, versions };
   }
@@ -77,7 +78,7 @@ export class TwinStore {
         const oldV = old?.value == null ? null : (JSON.parse(old.value) as unknown);
         if (same(oldV, v ?? null)) continue;
         this.st.setKey.run(device, "desired", k, v === null || v === undefined ? null : JSON.stringify(v), version, now, 1);
-        changed[k] = v ?? null;
+        setOwn(changed, k, v ?? null);
       }
       this.st.setDoc.run(device, "desired", version);
       return changed;
@@ -111,8 +112,8 @@ export class TwinStore {
     for (const r of rows) {
       let d = by.get(r.device);
       if (!d) by.set(r.device, (d = { device: r.device, version: this.version(r.device, "reported"), state: {}, versions: {} }));
-      d.state[r.key] = r.value === null ? null : (JSON.parse(r.value) as unknown);
-      d.versions[r.key] = r.version;
+      setOwn(d.state, r.key, r.value === null ? null : (JSON.parse(r.value) as unknown));
+      setOwn(d.versions, r.key, r.version);
     }
     return [...by.values()];
   }

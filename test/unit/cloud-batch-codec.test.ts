@@ -36,6 +36,19 @@ test("round trip, both formats", () => {
   );
 });
 
+test("a __proto__ key comes back as an own key, in both formats (not as the object's prototype)", () => {
+  const ev = JSON.parse('{"id":"a","ts":0,"device":"d","kind":"telemetry","payload":{"__proto__":{"x":1},"y":2}}') as Event;
+  for (const fmt of ["jsonl", "cbor"] as const) {
+    const d = decodeBatch(fmt, encodeBatch(fmt, [JSON.stringify(ev)]));
+    assert.ok(d.ok);
+    if (!d.ok) continue;
+    const p = d.events[0]!.payload;
+    assert.is(Object.getPrototypeOf(p), Object.prototype, fmt);
+    assert.equal(Object.keys(p), ["__proto__", "y"], fmt);
+    assert.is(JSON.stringify(d.events[0]), JSON.stringify(ev), fmt);
+  }
+});
+
 test("hostile input never throws", () => {
   fc.assert(
     fc.property(fc.uint8Array({ maxLength: 200 }), fc.constantFrom("jsonl" as const, "cbor" as const), (bytes, fmt) => {

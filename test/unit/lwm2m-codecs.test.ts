@@ -137,6 +137,14 @@ test("link format: LwM2M registration payload", () => {
   assert.ok(parseLinkFormat(formatLinkFormat(r.value)).ok);
   assert.is(parseLinkFormat("</1/0").ok, false);
   assert.is(parseLinkFormat("garbage").ok, false);
+  // a client's attribute named __proto__ is an attribute, not the attrs object's prototype
+  const h = parseLinkFormat('</3/0>;__proto__="x";constructor');
+  assert.ok(h.ok);
+  if (h.ok) {
+    assert.equal(Object.keys(h.value[0]!.attrs), ["__proto__", "constructor"]);
+    assert.is(Object.getPrototypeOf(h.value[0]!.attrs), Object.prototype);
+    assert.is(h.value[0]!.attrs["__proto__"], "x");
+  }
 });
 
 const arbValue = (path: string) =>

@@ -47,6 +47,17 @@ test("payload: SenML groups records by time into readings, keys relative to bn",
   assert.ok(rel.ok && rel.readings[0]!.ts === 8000, "relative time against the receive clock");
 });
 
+test("payload: SenML names that are Object.prototype's (__proto__, constructor) are plain keys", () => {
+  const r = decodePayload("senml-json", enc('[{"bn":"pump-3:","bt":1,"n":"__proto__","v":1},{"n":"constructor","v":2},{"n":"flow","v":3}]'), 0);
+  assert.ok(r.ok);
+  if (!r.ok) return;
+  assert.is(r.readings.length, 1, "one time, one reading");
+  const p = r.readings[0]!.payload;
+  assert.equal(Object.keys(p), ["__proto__", "constructor", "flow"]);
+  assert.is(Object.getPrototypeOf(p), Object.prototype);
+  assert.is(JSON.stringify(p), '{"__proto__":1,"constructor":2,"flow":3}');
+});
+
 test("payload: auto sniffs the format", () => {
   assert.is(sniffFormat(enc(" [")), "senml-json");
   assert.is(sniffFormat(enc("{")), "json");

@@ -24,6 +24,20 @@ test("desired: a newer version applies and returns what changed; an older or equ
   done();
 });
 
+test("a key named __proto__ (from a cloud document) is stored and read back as a plain key", () => {
+  const { store, done } = mk();
+  const desired = JSON.parse('{"__proto__":{"polluted":true},"a":1}') as Record<string, unknown>;
+  const changed = store.applyDesired("p", 1, desired)!;
+  assert.equal(Object.keys(changed), ["__proto__", "a"]);
+  assert.is(Object.getPrototypeOf(changed), Object.prototype);
+  const st = store.read("p", "desired").state;
+  assert.is(Object.getPrototypeOf(st), Object.prototype);
+  assert.is(JSON.stringify(st), '{"__proto__":{"polluted":true},"a":1}');
+  store.updateReported("p", JSON.parse('{"__proto__":5}') as Record<string, unknown>);
+  assert.is(JSON.stringify(store.unpublished()[0]!.state), '{"__proto__":5}');
+  done();
+});
+
 test("reported: each change bumps the version; unchanged values do not; unpublished changes merge per key", () => {
   const { store, done } = mk();
   assert.is(store.updateReported("p", { flow: 1, temp: 4 }), 1);
