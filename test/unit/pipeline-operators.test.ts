@@ -34,6 +34,26 @@ test("dedup: by id, bounded by count and by event-time ttl", () => {
   assert.equal(ids(o.main), ["x/1"]);
 });
 
+test("dedup: the id arena grows while its live ids wrap around its end", () => {
+  // max 64: a 2,048-character arena. Short ids fill it and wrap (evictions move its head), then
+  // long ids make it grow while the live ids straddle its end.
+  const d = new DedupOperator({ key: "id", max: 64, ttl: 1e12 });
+  const id = (i: number) => (i < 300 ? `s/${i}/0123456789` : `l/${i}/${"é".repeat(150)}`);
+  for (let i = 0; i < 400; i++) {
+    const o = newOutputs();
+    d.process([e(id(i), i)], o);
+    assert.is(o.main.length, 1, `new ${i}`);
+    const want = Array.from({ length: Math.min(i + 1, 64) }, (_, j) => id(i - Math.min(i, 63) + j));
+    // the arena's characters read back as the last 64 ids, in order
+    assert.equal((d.snapshot() as { seen: [string, number][] }).seen.map(([k]) => k), want, `remembered after ${i}`);
+    if (i % 7 === 0) {
+      const again = newOutputs();
+      d.process(want.map((x) => e(x, i)), again);
+      assert.equal(ids(again.main), [], `duplicates dropped after ${i}`);
+    }
+  }
+});
+
 test("property: dedup equals a naive bounded reference (ring growth, eviction, snapshot/restore)", () => {
   fc.assert(
     fc.property(fc.array(fc.integer({ min: 0, max: 3000 }), { maxLength: 6000 }), fc.integer({ min: 1, max: 5000 }), fc.nat(), (keys, max, cut) => {

@@ -127,7 +127,14 @@ export class DedupOperator implements Operator {
   private growChars(size: number): void {
     const old = this.chars;
     const chars = new Uint16Array(size);
-    for (let a = this.charHead; a < this.charTail; a++) chars[a % size] = old[a % old.length]!;
+    // in runs that wrap in neither array (at most four)
+    for (let a = this.charHead; a < this.charTail; ) {
+      const from = a % old.length;
+      const to = a % size;
+      const n = Math.min(this.charTail - a, old.length - from, size - to);
+      chars.set(old.subarray(from, from + n), to);
+      a += n;
+    }
     this.chars = chars;
   }
 
