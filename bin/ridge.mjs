@@ -1,4 +1,4 @@
-#!/usr/bin/env -S GLIBC_TUNABLES=glibc.malloc.mmap_threshold=131072 node --interrupt-budget=1000000 --bytecode-old-age=1 --v8-pool-size=1
+#!/usr/bin/env -S GLIBC_TUNABLES=glibc.malloc.mmap_threshold=32768 node --interrupt-budget=1000000 --bytecode-old-age=1 --v8-pool-size=1
 // The `ridge` command: the esbuild bundle when built (`npm run bundle`), else the TypeScript source through tsx
 // (a source checkout: tsx is a dev dependency). The `#!` line is core/launch-env.ts's (a test keeps them equal).
 import { existsSync } from "node:fs";

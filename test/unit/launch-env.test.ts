@@ -14,8 +14,8 @@ import { tempDir } from "../helpers/peer.js";
 const firstLine = (file: string) => readFileSync(file, "utf8").split("\n", 1)[0];
 
 test("the launch environment pins glibc's mmap threshold and names the V8 options", () => {
-  assert.is(LAUNCH_ENV.GLIBC_TUNABLES, "glibc.malloc.mmap_threshold=131072");
-  assert.is(launchShebang(), `#!/usr/bin/env -S GLIBC_TUNABLES=glibc.malloc.mmap_threshold=131072 node ${LAUNCH_NODE_FLAGS.join(" ")}`);
+  assert.is(LAUNCH_ENV.GLIBC_TUNABLES, "glibc.malloc.mmap_threshold=32768");
+  assert.is(launchShebang(), `#!/usr/bin/env -S GLIBC_TUNABLES=glibc.malloc.mmap_threshold=32768 node ${LAUNCH_NODE_FLAGS.join(" ")}`);
   // the kernel reads at most 255 bytes of a #! line: a longer one would be cut off silently
   assert.ok(Buffer.byteLength(launchShebang()) < 256, `${Buffer.byteLength(launchShebang())} bytes`);
   // every option is one this Node accepts (a typo would stop the gateway from starting)
