@@ -14,9 +14,9 @@ export const LAUNCH_ENV: Readonly<Record<string, string>> = {
   // size of each larger such block freed, and the trim threshold with it to twice that: after the
   // V8 parser and compiler free their start-up zones, later large blocks come from the brk heap
   // and stay resident (about 7 MiB for an idle `ridge run`). Pinned at glibc's default of 128 KiB,
-  // the brk heap still grew by ~8 MB in about one idle start in four (V8's 32 KiB zone segments
-  // of a compilation, held there by one later block); at 32 KiB it stayed at 3.2 MB in 11 of 11
-  // (the 128 KiB setting, interleaved: 4.1–5.1 MB, and 12.4 MB once).
+  // the brk heap still grew by ~8 MB in about one idle start in four (most likely a compilation's
+  // zone segments, which are at most 32 KiB, held there by one later block); at 32 KiB it stayed
+  // at 3.2 MB in 11 of 11 (the 128 KiB setting, interleaved: 4.1–5.1 MB, and 12.4 MB once).
   GLIBC_TUNABLES: "glibc.malloc.mmap_threshold=32768",
 };
 
