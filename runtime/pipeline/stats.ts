@@ -18,11 +18,11 @@ export interface NodeStats {
 export class PipelineStats {
   readonly nodes = new Map<string, NodeStats>();
   /**
-   * Events dropped by an inbox policy (or refused at an overflowing `block` inbox), per edge
-   * "from->to": counted on the edge whose arrival caused the drop (with drop-oldest the event
-   * dropped may have come in on another edge into the same consumer).
+   * Events dropped by an inbox policy (or refused at an overflowing `block` inbox), by producer
+   * then consumer: counted on the edge whose arrival caused the drop (with drop-oldest the event
+   * dropped may have come in on another edge into the same consumer). Counting one builds no key.
    */
-  readonly edgeDrops = new Map<string, { from: string; to: string; n: number }>();
+  private readonly drops = new Map<string, Map<string, number>>();
   /** Events refused at ingest because a `block` inbox was at twice its capacity (a producer ignoring backpressure). */
   overflow = 0;
   /** Events that matched no source. */
@@ -34,20 +34,17 @@ export class PipelineStats {
   lastReloadMs: number | undefined;
   readonly e2e = new LatencyHistogram();
 
-  /** The same entries by producer, then consumer: counting a drop builds no key string. */
-  private readonly dropsFrom = new Map<string, Map<string, { from: string; to: string; n: number }>>();
-
   drop(from: string, to: string, n: number): void {
-    let byTo = this.dropsFrom.get(from);
-    if (!byTo) this.dropsFrom.set(from, (byTo = new Map()));
-    const d = byTo.get(to);
-    if (d) {
-      d.n += n;
-      return;
-    }
-    const entry = { from, to, n };
-    byTo.set(to, entry);
-    this.edgeDrops.set(`${from}->${to}`, entry);
+    let byTo = this.drops.get(from);
+    if (!byTo) this.drops.set(from, (byTo = new Map()));
+    byTo.set(to, (byTo.get(to) ?? 0) + n);
+  }
+
+  /** The drops per edge "from->to" (status and /metrics). */
+  get edgeDrops(): Map<string, { from: string; to: string; n: number }> {
+    const out = new Map<string, { from: string; to: string; n: number }>();
+    for (const [from, byTo] of this.drops) for (const [to, n] of byTo) out.set(`${from}->${to}`, { from, to, n });
+    return out;
   }
 
   node(name: string): NodeStats {
