@@ -12,7 +12,14 @@
  *   A real disk-full (SQLITE_FULL) shrinks the effective limit to what the disk holds and applies
  *   the same policy, so the gateway neither crashes nor grows without bound.
  * - Counters (events, bytes per class) live in `uplink_stats`, updated in the same transactions,
- *   so start-up with a million queued events needs no scan.
+ *   so start-up with a million queued events needs no scan. The evicted/dropped counters and the
+ *   number of events ever committed live in `meta`, written in the transaction that changed them,
+ *   so they survive a restart; the latter is mirrored in the queue ledger (queue-ledger.ts) so a
+ *   database that lost commits (truncated, damaged WAL) is reported as "N events lost".
+ * - Age (maxAge) is measured in queue time (age-clock.ts), which wall-clock jumps do not move.
+ * - Store faults never escape into the link's callbacks: a read or ack that fails reports the fault
+ *   (`onStoreFault`: corruption or I/O error) and reads as empty; a commit that fails rejects its
+ *   appends (the pipeline retries them with backoff). Every write transaction is IMMEDIATE.
  */
 import type Database from "better-sqlite3";
 import { existsSync, rmSync, statSync, statfsSync, writeFileSync } from "node:fs";
@@ -20,6 +27,9 @@ import { dirname } from "node:path";
 import type { Clock } from "../../core/clock.js";
 import type { Event, Priority } from "../../core/event.js";
 import { RidgeError } from "../../core/errors.js";
+import { AgeClock, systemBootInfo, type AgeAnchor, type BootInfo } from "./age-clock.js";
+import { isCorruptionError, isIoError, sqliteCode } from "./db.js";
+import { eventsMissing, readLedger, writeLedger } from "./queue-ledger.js";
 
 /** Send order: highest priority first. Eviction walks this list backwards. */
 export const PRIORITIES: readonly Priority[] = ["alarm", "state", "telemetry"];
@@ -45,6 +55,25 @@ export interface QueueOptions {
   onCommit?(added: number): void;
   /** Bytes kept in `<db>.reserve` and released on a full disk (default 2 MiB). */
   reserveBytes?: number;
+  /** Boot id and time since boot for event age (default: /proc). */
+  boot?: BootInfo;
+  /** A read, ack, commit or expiry failed on the database itself (not a full disk). */
+  onStoreFault?(f: StoreFault): void;
+}
+
+export interface StoreFault {
+  kind: "corrupt" | "io";
+  code: string;
+  message: string;
+  op: string;
+  at: number;
+}
+
+/** Events the database should hold but does not (found at open against the queue ledger). */
+export interface QueueLoss {
+  events: number;
+  reason: string;
+  at: number;
 }
 
 /**
@@ -94,8 +123,10 @@ export function rowEvents(rows: readonly QueuedRow[]): Event[] {
 export interface ClassStats {
   events: number;
   bytes: number;
-  /** Queue time of the oldest event (ms since epoch), or undefined when empty. */
+  /** When the oldest event was queued, as wall-clock ms now minus its age; undefined when empty. */
   oldestAt: number | undefined;
+  /** Age of the oldest event in queue time (jump-free); 0 when empty. */
+  oldestAgeMs: number;
 }
 
 export interface QueueStats {
@@ -107,6 +138,14 @@ export interface QueueStats {
   maxBytes: number;
   /** The limit actually enforced: maxBytes, or less after the disk filled up. */
   effectiveMaxBytes: number;
+  /** Events ever committed (survives restarts). */
+  appended: number;
+  /** The last store fault, and commits failed in a row (0 once one succeeds). */
+  fault: StoreFault | undefined;
+  failedCommits: number;
+  ioErrors: number;
+  /** Found missing at open, if any. */
+  lostAtOpen: QueueLoss | undefined;
 }
 
 /** The priority class of an event: `meta.priority` when it names one, else by kind, else telemetry. */
@@ -131,14 +170,24 @@ interface Row {
   bytes: number;
 }
 
-function sqliteCode(e: unknown): string {
-  return e && typeof e === "object" && "code" in e ? String((e as { code: unknown }).code) : "";
+/**
+ * A full disk: SQLITE_FULL / ENOSPC, or a write-side I/O error while the volume really has (almost)
+ * no room left. Any other I/O error is a failing disk, reported as such and retried, never evicted for.
+ */
+export function isDiskFull(e: unknown, dir?: string): boolean {
+  const c = sqliteCode(e);
+  if (c === "SQLITE_FULL" || c === "ENOSPC") return true;
+  if (c !== "SQLITE_IOERR_WRITE" && c !== "SQLITE_IOERR_SHMSIZE" && c !== "SQLITE_IOERR_FSYNC") return false;
+  if (!dir) return false;
+  try {
+    const fs = statfsSync(dir);
+    return fs.bavail * fs.bsize < 4 * 1024 * 1024;
+  } catch {
+    return false;
+  }
 }
 
-export function isDiskFull(e: unknown): boolean {
-  const c = sqliteCode(e);
-  return c === "SQLITE_FULL" || c === "ENOSPC" || c === "SQLITE_IOERR_WRITE" || c === "SQLITE_IOERR_SHMSIZE" || c === "SQLITE_IOERR_FSYNC";
-}
+const SET_META = "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)";
 
 export class UplinkQueue {
   private pending: Pending[] = [];
@@ -149,8 +198,15 @@ export class UplinkQueue {
     state: { events: 0, bytes: 0 },
     telemetry: { events: 0, bytes: 0 },
   };
-  private readonly evicted: Record<EvictReason, number> = { limit: 0, ttl: 0, "disk-full": 0 };
+  private evicted: Record<EvictReason, number> = { limit: 0, ttl: 0, "disk-full": 0 };
   private dropped = 0;
+  private appended = 0;
+  private readonly age: AgeClock;
+  private readonly dbDir: string | undefined;
+  private fault: StoreFault | undefined;
+  private failedCommits = 0;
+  private ioErrors = 0;
+  private lostAtOpen: QueueLoss | undefined;
   private readonly lastSeq: Record<Priority, number> = { alarm: 0, state: 0, telemetry: 0 };
   private effectiveMax: number;
   private closed = false;
@@ -161,8 +217,9 @@ export class UplinkQueue {
     rangeSum: Record<Priority, Database.Statement>;
     rangeDelete: Record<Priority, Database.Statement>;
     setStats: Database.Statement;
+    setMeta: Database.Statement;
   };
-  private readonly commitTx: (rows: Row[]) => void;
+  private readonly commitTx: (rows: Row[]) => number;
 
   private readonly reserve: DiskReserve;
 
@@ -172,32 +229,54 @@ export class UplinkQueue {
   ) {
     this.effectiveMax = opts.maxBytes;
     this.reserve = new DiskReserve(db.memory ? undefined : `${db.name}.reserve`, opts.reserveBytes ?? 2 * 1024 * 1024);
+    this.dbDir = db.memory ? undefined : dirname(db.name);
     this.reserve.restore();
-    for (const p of PRIORITIES)
-      db.exec(`CREATE TABLE IF NOT EXISTS ${TABLE[p]} (seq INTEGER PRIMARY KEY, at INTEGER NOT NULL, kind TEXT NOT NULL, n INTEGER NOT NULL, bytes INTEGER NOT NULL, body TEXT NOT NULL)`);
+    const existed = !!db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?").get(TABLE.telemetry);
+    db.exec("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)");
+    // `at`: wall-clock ms at queueing (shown); `qt`: queue time at queueing (age-clock.ts; ages and expiry).
+    for (const p of PRIORITIES) {
+      db.exec(`CREATE TABLE IF NOT EXISTS ${TABLE[p]} (seq INTEGER PRIMARY KEY, at INTEGER NOT NULL, kind TEXT NOT NULL, n INTEGER NOT NULL, bytes INTEGER NOT NULL, body TEXT NOT NULL, qt INTEGER)`);
+      const cols = db.prepare(`PRAGMA table_info(${TABLE[p]})`).all() as { name: string }[];
+      // A database from before queue time: its rows age by wall clock (qt NULL reads as `at`).
+      if (!cols.some((c) => c.name === "qt")) db.exec(`ALTER TABLE ${TABLE[p]} ADD COLUMN qt INTEGER`);
+    }
     db.exec("CREATE TABLE IF NOT EXISTS uplink_stats (prio TEXT PRIMARY KEY, events INTEGER NOT NULL, bytes INTEGER NOT NULL)");
+    const meta = (k: string): string | undefined => (db.prepare("SELECT value FROM meta WHERE key = ?").get(k) as { value: string } | undefined)?.value;
+    this.age = new AgeClock(opts.clock, opts.boot ?? systemBootInfo(opts.clock), parseJson<AgeAnchor>(meta("uplink.ageclock")));
+    const saved = parseJson<{ evicted?: Partial<Record<EvictReason, number>>; dropped?: number }>(meta("uplink.counters"));
+    if (saved) {
+      for (const r of ["limit", "ttl", "disk-full"] as const) this.evicted[r] = Number(saved.evicted?.[r] ?? 0) || 0;
+      this.dropped = Number(saved.dropped ?? 0) || 0;
+    }
+    const dbAppended = meta("uplink.appended");
     const per = <T>(f: (p: Priority, t: string) => T): Record<Priority, T> => ({ alarm: f("alarm", TABLE.alarm), state: f("state", TABLE.state), telemetry: f("telemetry", TABLE.telemetry) });
     this.st = {
-      insert: per((_p, t) => db.prepare(`INSERT INTO ${t} (seq, at, kind, n, bytes, body) VALUES (?, ?, ?, ?, ?, ?)`)),
+      insert: per((_p, t) => db.prepare(`INSERT INTO ${t} (seq, at, kind, n, bytes, body, qt) VALUES (?, ?, ?, ?, ?, ?, ?)`)),
       read: per((_p, t) => db.prepare(`SELECT seq, kind, n, bytes, body FROM ${t} WHERE seq > ? ORDER BY seq LIMIT ?`)),
-      head: per((_p, t) => db.prepare(`SELECT seq, at, n, bytes FROM ${t} ORDER BY seq LIMIT ?`)),
+      head: per((_p, t) => db.prepare(`SELECT seq, at, qt, n, bytes FROM ${t} ORDER BY seq LIMIT ?`)),
       rangeSum: per((_p, t) => db.prepare(`SELECT coalesce(sum(n), 0) AS n, coalesce(sum(bytes), 0) AS b FROM ${t} WHERE seq BETWEEN ? AND ?`)),
       rangeDelete: per((_p, t) => db.prepare(`DELETE FROM ${t} WHERE seq BETWEEN ? AND ?`)),
       setStats: db.prepare("INSERT OR REPLACE INTO uplink_stats (prio, events, bytes) VALUES (?, ?, ?)"),
+      setMeta: db.prepare(SET_META),
     };
     this.loadStats();
+    this.appended = dbAppended !== undefined && Number.isFinite(Number(dbAppended)) ? Number(dbAppended) : existed ? this.depth() : 0;
+    this.checkLedger(dbAppended === undefined && !existed);
     // Sequence numbers only grow while the process lives (an emptied table would otherwise reuse
     // rowid 1, behind the link's read cursor); after a restart cursors start from zero anyway.
     for (const p of PRIORITIES) this.lastSeq[p] = (db.prepare(`SELECT coalesce(max(seq), 0) AS m FROM ${TABLE[p]}`).get() as { m: number }).m;
     this.commitTx = db.transaction((rows: Row[]) => {
       const at = this.opts.clock.now();
+      const qt = this.age.now();
+      let added = 0;
       const touched = new Set<Priority>();
       // Pack consecutive events of one class and kind into rows (queue order is kept within a class).
       const open: Partial<Record<Priority, { kind: string; bodies: string[]; bytes: number }>> = {};
       const put = (p: Priority) => {
         const c = open[p];
         if (!c || c.bodies.length === 0) return;
-        this.st.insert[p].run(++this.lastSeq[p], at, c.kind, c.bodies.length, c.bytes, c.bodies.join("\n"));
+        this.st.insert[p].run(++this.lastSeq[p], at, c.kind, c.bodies.length, c.bytes, c.bodies.join("\n"), qt);
+        added += c.bodies.length;
         this.counts[p].events += c.bodies.length;
         this.counts[p].bytes += c.bytes;
         touched.add(p);
@@ -215,7 +294,59 @@ export class UplinkQueue {
       }
       for (const p of PRIORITIES) put(p);
       for (const p of touched) this.saveStats(p);
-    });
+      this.st.setMeta.run("uplink.appended", String(this.appended + added));
+      this.saveCounters();
+      this.st.setMeta.run("uplink.ageclock", JSON.stringify(this.age.snapshot()));
+      return added;
+    }).immediate;
+  }
+
+  /** The ledger says more was committed than this database knows: report the difference once. */
+  private checkLedger(fresh: boolean): void {
+    if (this.db.memory) return;
+    const ledger = readLedger(this.db.name);
+    if (ledger) {
+      const missing = eventsMissing(ledger, this.appended);
+      if (missing > 0) {
+        const reason = fresh ? "the database was empty or replaced (truncated to 0 bytes?)" : "the database lost its last commits (damaged or truncated WAL?)";
+        this.lostAtOpen = { events: missing, reason, at: this.opts.clock.now() };
+        this.db.prepare(SET_META).run("store.lost", JSON.stringify(this.lostAtOpen));
+      }
+      if (ledger.appended > this.appended) {
+        this.appended = ledger.appended;
+        this.db.prepare(SET_META).run("uplink.appended", String(this.appended));
+      }
+    }
+    if (!this.lostAtOpen) this.lostAtOpen = parseJson<QueueLoss>((this.db.prepare("SELECT value FROM meta WHERE key = 'store.lost'").get() as { value: string } | undefined)?.value);
+    this.saveLedger();
+  }
+
+  private saveLedger(): void {
+    if (this.db.memory) return;
+    try {
+      writeLedger(this.db.name, { appended: this.appended, depth: this.depth() });
+    } catch {
+      /* best effort: a ledger that lags only under-reports a later loss */
+    }
+  }
+
+  private saveCounters(): void {
+    this.st.setMeta.run("uplink.counters", JSON.stringify({ evicted: this.evicted, dropped: this.dropped }));
+  }
+
+  /** Classify a database error; report it unless it is a full disk (handled by the limits). */
+  private storeFault(e: unknown, op: string): StoreFault | undefined {
+    const kind = isCorruptionError(e) ? "corrupt" : isIoError(e) ? "io" : undefined;
+    if (!kind) return undefined;
+    const f: StoreFault = { kind, code: sqliteCode(e), message: e instanceof Error ? e.message : String(e), op, at: this.opts.clock.now() };
+    if (kind === "io") this.ioErrors++;
+    this.fault = f;
+    try {
+      this.opts.onStoreFault?.(f);
+    } catch {
+      /* the owner's handler must not turn a reported fault into a thrown one */
+    }
+    return f;
   }
 
   private loadStats(): void {
@@ -269,10 +400,15 @@ export class UplinkQueue {
     try {
       added = this.commitRows(rows);
     } catch (e) {
-      for (const w of waiters) w.reject(e);
+      this.failedCommits++;
+      const f = this.storeFault(e, "commit");
+      const err = f ? new RidgeError(f.kind === "corrupt" ? "E_STORE_CORRUPT" : "E_STORE_IO", "environment", `uplink queue: the commit failed (${f.code}: ${f.message})`, { cause: e }) : e;
+      for (const w of waiters) w.reject(err);
       return;
     }
+    this.failedCommits = 0;
     for (const w of waiters) w.resolve();
+    this.saveLedger();
     if (added) this.opts.onCommit?.(added);
   }
 
@@ -282,11 +418,15 @@ export class UplinkQueue {
       let admitted: Row[] = rows;
       try {
         admitted = this.admit(rows);
-        if (admitted.length === 0) return 0;
-        this.commitTx(admitted);
-        return admitted.length;
+        if (admitted.length === 0) {
+          this.persistCounters();
+          return 0;
+        }
+        const added = this.commitTx(admitted);
+        this.appended += added;
+        return added;
       } catch (e) {
-        if (!isDiskFull(e)) throw e;
+        if (!isDiskFull(e, this.dbDir)) throw e;
         // The transaction rolled back; the in-memory counters were bumped inside it: reload them.
         this.reloadCounts();
         if (attempt >= 4) {
@@ -317,7 +457,7 @@ export class UplinkQueue {
     try {
       this.evictTo(this.effectiveMax, "alarm", "disk-full");
     } catch (e) {
-      if (!isDiskFull(e)) throw e;
+      if (!isDiskFull(e, this.dbDir)) throw e;
       this.reloadCounts();
     }
     this.reserve.restore();
@@ -367,6 +507,15 @@ export class UplinkQueue {
     for (const [priority, x] of by) this.opts.onEvict?.({ priority, ...x, reason, dropped: true });
   }
 
+  /** Drops with nothing committed: persist the counters on their own (best effort on a full disk). */
+  private persistCounters(): void {
+    try {
+      this.db.transaction(() => this.saveCounters()).immediate();
+    } catch (e) {
+      if (!isDiskFull(e, this.dbDir)) throw e;
+    }
+  }
+
   /** Evict oldest rows of classes no higher than `floor`, lowest class first, until `bytes` are freed. */
   private evictUpTo(bytes: number, floor: Priority, reason: EvictReason): number {
     let freed = 0;
@@ -395,6 +544,7 @@ export class UplinkQueue {
 
   /** Delete rows seq in [first, last] of a class; returns the bytes freed. With a reason, they count as evicted. */
   private deleteRange(p: Priority, first: number, last: number, reason?: EvictReason): number {
+    const before = this.evicted;
     const tx = this.db.transaction(() => {
       const s = this.st.rangeSum[p].get(first, last) as { n: number; b: number };
       if (s.n === 0) return s;
@@ -402,19 +552,22 @@ export class UplinkQueue {
       this.counts[p].events -= s.n;
       this.counts[p].bytes -= s.b;
       this.saveStats(p);
+      if (reason) {
+        this.evicted = { ...before, [reason]: before[reason] + s.n };
+        this.saveCounters();
+      }
       return s;
     });
     let s: { n: number; b: number };
     try {
-      s = tx();
+      s = tx.immediate();
     } catch (e) {
+      this.evicted = before;
       this.reloadCounts();
       throw e;
     }
-    if (reason && s.n > 0) {
-      this.evicted[reason] += s.n;
-      this.opts.onEvict?.({ priority: p, events: s.n, bytes: s.b, reason, dropped: false });
-    }
+    if (s.n > 0) this.saveLedger();
+    if (reason && s.n > 0) this.opts.onEvict?.({ priority: p, events: s.n, bytes: s.b, reason, dropped: false });
     return s.b;
   }
 
@@ -423,20 +576,31 @@ export class UplinkQueue {
     const out: QueuedRow[] = [];
     let events = 0;
     let bytes = 0;
-    for (const r of this.st.read[p].iterate(afterSeq, maxEvents) as IterableIterator<QueuedRow>) {
-      if (out.length > 0 && (events + r.n > maxEvents || bytes + r.bytes > maxBytes)) break;
-      out.push(r);
-      events += r.n;
-      bytes += r.bytes;
-      if (events >= maxEvents) break;
+    try {
+      for (const r of this.st.read[p].iterate(afterSeq, maxEvents) as IterableIterator<QueuedRow>) {
+        if (out.length > 0 && (events + r.n > maxEvents || bytes + r.bytes > maxBytes)) break;
+        out.push(r);
+        events += r.n;
+        bytes += r.bytes;
+        if (events >= maxEvents) break;
+      }
+    } catch (e) {
+      // Reported (the owner stops the link and recovers the store); nothing to send meanwhile.
+      if (!this.storeFault(e, "read")) throw e;
+      return [];
     }
     return out;
   }
 
-  /** The cloud acknowledged rows [first, last] of a class: delete them; returns the events deleted. */
+  /** The cloud acknowledged rows [first, last] of a class: delete them; returns the events deleted (0 when the store failed: they are sent again). */
   ack(p: Priority, first: number, last: number): number {
     const before = this.counts[p].events;
-    this.deleteRange(p, first, last);
+    try {
+      this.deleteRange(p, first, last);
+    } catch (e) {
+      if (!this.storeFault(e, "ack")) throw e;
+      return 0;
+    }
     return before - this.counts[p].events;
   }
 
@@ -446,12 +610,23 @@ export class UplinkQueue {
     // After a disk-full the limit grows back slowly (10% per call) while the reserve fits again;
     // if the disk is still short, the next SQLITE_FULL shrinks it once more.
     if (this.effectiveMax < this.opts.maxBytes && this.reserve.present()) this.effectiveMax = Math.min(this.opts.maxBytes, Math.ceil(this.effectiveMax * 1.1) + 1);
-    const cutoff = this.opts.clock.now() - this.opts.maxAge;
+    try {
+      return this.expireOld();
+    } catch (e) {
+      this.storeFault(e, "expire");
+      throw e;
+    }
+  }
+
+  private expireOld(): number {
+    const qnow = this.age.now();
+    const cutoff = qnow - this.opts.maxAge;
+    const wallCutoff = this.opts.clock.now() - this.opts.maxAge;
     let n = 0;
     for (const p of PRIORITIES) {
       for (;;) {
-        const head = this.st.head[p].all(1000) as { seq: number; at: number; bytes: number }[];
-        const old = head.filter((h) => h.at < cutoff);
+        const head = this.st.head[p].all(1000) as { seq: number; at: number; qt: number | null; bytes: number }[];
+        const old = head.filter((h) => (h.qt === null ? h.at < wallCutoff : h.qt < cutoff));
         if (old.length === 0) break;
         // Rows are queued in time order, so the expired ones are a prefix of the table.
         const last = old[old.length - 1]!.seq;
@@ -461,6 +636,8 @@ export class UplinkQueue {
         if (old.length < head.length) break;
       }
     }
+    // The anchor moves forward so that a restart continues queue time from here.
+    this.db.transaction(() => this.st.setMeta.run("uplink.ageclock", JSON.stringify(this.age.snapshot()))).immediate();
     return n;
   }
 
@@ -470,16 +647,46 @@ export class UplinkQueue {
 
   stats(): QueueStats {
     const byPriority = {} as Record<Priority, ClassStats>;
+    const qnow = this.age.now();
+    const wall = this.opts.clock.now();
     for (const p of PRIORITIES) {
-      const h = this.counts[p].events > 0 ? ((this.st.head[p].get(1) as { at: number } | undefined)?.at ?? undefined) : undefined;
-      byPriority[p] = { events: this.counts[p].events, bytes: this.counts[p].bytes, oldestAt: h };
+      let h: { at: number; qt: number | null } | undefined;
+      try {
+        h = this.counts[p].events > 0 ? (this.st.head[p].get(1) as { at: number; qt: number | null } | undefined) : undefined;
+      } catch {
+        h = undefined; // a damaged store: counts only (the fault is reported by the operation that hit it)
+      }
+      const ageMs = h ? Math.max(0, h.qt === null ? wall - h.at : qnow - h.qt) : 0;
+      byPriority[p] = { events: this.counts[p].events, bytes: this.counts[p].bytes, oldestAt: h ? wall - ageMs : undefined, oldestAgeMs: ageMs };
     }
-    return { events: this.depth(), bytes: this.totalBytes(), byPriority, evicted: { ...this.evicted }, dropped: this.dropped, maxBytes: this.opts.maxBytes, effectiveMaxBytes: this.effectiveMax };
+    return {
+      events: this.depth(),
+      bytes: this.totalBytes(),
+      byPriority,
+      evicted: { ...this.evicted },
+      dropped: this.dropped,
+      maxBytes: this.opts.maxBytes,
+      effectiveMaxBytes: this.effectiveMax,
+      appended: this.appended,
+      fault: this.fault,
+      failedCommits: this.failedCommits,
+      ioErrors: this.ioErrors,
+      lostAtOpen: this.lostAtOpen,
+    };
   }
 
   /** Commit what is pending and refuse further appends. */
   close(): void {
     this.flush();
     this.closed = true;
+  }
+}
+
+function parseJson<T>(v: string | undefined): T | undefined {
+  if (v === undefined) return undefined;
+  try {
+    return JSON.parse(v) as T;
+  } catch {
+    return undefined;
   }
 }
