@@ -63,9 +63,16 @@ function fromRow(r: Row): AuditRecord {
 
 export class AuditLog {
   private readonly q: (sql: string) => Database.Statement;
+  private empty = false;
 
   constructor(private readonly db: Database.Database) {
     this.q = statementCache(db);
+    // A reader (`ridge attest audit`) opens read-only: no migration; tables not there yet read as empty.
+    if (db.readonly && !db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'attest_audit'").get()) {
+      this.empty = true;
+      return;
+    }
+    if (db.readonly) return;
     db.exec(`
       CREATE TABLE IF NOT EXISTS attest_audit (
         seq INTEGER PRIMARY KEY, ts INTEGER NOT NULL, gateway TEXT NOT NULL, verdict TEXT NOT NULL,
@@ -88,10 +95,11 @@ export class AuditLog {
         .run(seq, r.ts, r.gateway, r.verdict, JSON.stringify(r.reasons), r.evidenceSha256, r.nonce, prevHash, hash);
       this.q("INSERT INTO attest_audit_head (id, seq, hash) VALUES (1, ?, ?) ON CONFLICT(id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash").run(seq, hash);
       return { ...rec, prevHash, hash };
-    })();
+    }).immediate();
   }
 
   list(filter: { since?: number; gateway?: string; limit?: number } = {}): AuditRecord[] {
+    if (this.empty) return [];
     const where: string[] = [];
     const args: (string | number)[] = [];
     if (filter.since !== undefined) {
@@ -107,12 +115,14 @@ export class AuditLog {
   }
 
   head(): { seq: number; hash: string } {
+    if (this.empty) return { seq: 0, hash: GENESIS };
     const h = this.db.prepare("SELECT seq, hash FROM attest_audit_head WHERE id = 1").get() as { seq: number; hash: string } | undefined;
     return h ?? { seq: 0, hash: GENESIS };
   }
 
   /** Walk the whole chain in seq order (rowid order would hide a reorder of seq values). */
   verifyChain(): ChainCheck {
+    if (this.empty) return { ok: true, records: 0, head: GENESIS };
     let prev = GENESIS;
     let expectSeq = 1;
     let n = 0;

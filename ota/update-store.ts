@@ -18,8 +18,19 @@ export interface HistoryRow {
   version: string | null;
 }
 
+/** A reader (`ridge ota status` without a running gateway) opens the database read-only: no migration, and a table not there yet reads as empty. */
+function orEmpty<T>(read: () => T, empty: T): T {
+  try {
+    return read();
+  } catch (e) {
+    if (e instanceof Error && /no such table/i.test(e.message)) return empty;
+    throw e;
+  }
+}
+
 export class UpdateStore implements MetadataStore {
   constructor(private readonly db: Database.Database) {
+    if (db.readonly) return;
     db.exec(`
       CREATE TABLE IF NOT EXISTS ota_state (id INTEGER PRIMARY KEY CHECK (id = 1), state TEXT NOT NULL, updated INTEGER NOT NULL);
       CREATE TABLE IF NOT EXISTS ota_history (seq INTEGER PRIMARY KEY AUTOINCREMENT, at INTEGER NOT NULL, state TEXT NOT NULL, code TEXT, reason TEXT, version TEXT);
@@ -29,7 +40,7 @@ export class UpdateStore implements MetadataStore {
   }
 
   load(): UpdateState {
-    const row = this.db.prepare("SELECT state FROM ota_state WHERE id = 1").get() as { state: string } | undefined;
+    const row = orEmpty(() => this.db.prepare("SELECT state FROM ota_state WHERE id = 1").get() as { state: string } | undefined, undefined);
     if (!row) return { s: "idle" };
     try {
       return JSON.parse(row.state) as UpdateState;
@@ -52,20 +63,20 @@ export class UpdateStore implements MetadataStore {
         if (!cur || (compareVersions(raiseFloor.version, cur) ?? 0) > 0)
           this.db.prepare("INSERT INTO ota_floor (kind, version) VALUES (?, ?) ON CONFLICT(kind) DO UPDATE SET version = excluded.version").run(raiseFloor.kind, raiseFloor.version);
       }
-    })();
+    }).immediate();
   }
 
   history(limit = 20): HistoryRow[] {
-    return this.db.prepare("SELECT seq, at, state, code, reason, version FROM ota_history ORDER BY seq DESC LIMIT ?").all(limit) as HistoryRow[];
+    return orEmpty(() => this.db.prepare("SELECT seq, at, state, code, reason, version FROM ota_history ORDER BY seq DESC LIMIT ?").all(limit) as HistoryRow[], []);
   }
 
   floor(kind: string): string | undefined {
-    return (this.db.prepare("SELECT version FROM ota_floor WHERE kind = ?").get(kind) as { version: string } | undefined)?.version;
+    return orEmpty(() => (this.db.prepare("SELECT version FROM ota_floor WHERE kind = ?").get(kind) as { version: string } | undefined)?.version, undefined);
   }
 
   // MetadataStore
   get(role: RoleName): Uint8Array | undefined {
-    const r = this.db.prepare("SELECT bytes FROM ota_metadata WHERE role = ?").get(role) as { bytes: Buffer } | undefined;
+    const r = orEmpty(() => this.db.prepare("SELECT bytes FROM ota_metadata WHERE role = ?").get(role) as { bytes: Buffer } | undefined, undefined);
     return r ? new Uint8Array(r.bytes) : undefined;
   }
   put(role: RoleName, bytes: Uint8Array): void {

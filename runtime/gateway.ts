@@ -19,6 +19,7 @@ import { createLogger } from "./log.js";
 import { Metrics } from "./metrics.js";
 import type { Services, Sink } from "./services.js";
 import { openDatabase, checkpoint } from "./store/db.js";
+import type { StoreFault } from "./store/queue.js";
 import { Supervisor } from "./supervisor.js";
 import { VERSION } from "./version.js";
 import { createDownlinkRegistry, createUplinkComponent, type DownlinkRegistry } from "./cloud/index.js";
@@ -30,6 +31,8 @@ export interface GatewayOptions {
   random?: Random;
   log?: Logger;
   env?: NodeJS.ProcessEnv;
+  /** The database was found corrupt while in use: move it aside and salvage it before starting. */
+  recoverStore?: { code: string; message: string };
 }
 
 const DRIVER_DOWN_RESTART_MS = 30_000;
@@ -93,6 +96,8 @@ export class Gateway {
   control: ControlServer | undefined;
   /** Set by the process owner (`ridge run`): a component asks to restart into another runtime (OTA). */
   onRestartRequest: ((reason: string) => void) | undefined;
+  /** Set by the process owner (`ridge run`): the database turned out corrupt while in use; stop, recover it, start again. */
+  onStoreCorrupt: ((f: StoreFault) => void) | undefined;
   private closed = false;
 
   private constructor(
@@ -110,7 +115,8 @@ export class Gateway {
     const random = opts.random ?? systemRandom;
     const log = opts.log ?? createLogger(config.log.level, { gateway: config.gateway.id });
     mkdirSync(dataDir, { recursive: true });
-    const db: Database.Database = openDatabase(dataDir);
+    // quick_check at every start: a damaged page found now is salvaged now, not crash-looped on later.
+    const db: Database.Database = openDatabase(dataDir, "ridgeline.db", { quickCheck: true, ...(opts.recoverStore ? { forceRecover: opts.recoverStore } : {}) });
     const metrics = new Metrics();
     const routes = new Routes();
     const drivers = new Map<string, Driver>();
@@ -139,6 +145,10 @@ export class Gateway {
 
     // Store-and-forward queue: always there, so events are kept while no cloud is configured or reachable.
     const uplink = await createUplinkComponent(s);
+    uplink.onStoreCorrupt = (f) => {
+      if (this.onStoreCorrupt) this.onStoreCorrupt(f);
+      else s.log.error({ code: f.code }, "the database is corrupt and nothing owns its recovery in this process; it is recovered at the next start");
+    };
     sup.add(uplink);
     // Pipeline: drivers emit into it; it writes to sinks (uplink and local ones) and scores with the cached models.
     this.pipeline = await createPipelineComponent(s, { models: uplink.modelProvider });

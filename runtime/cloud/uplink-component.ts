@@ -7,7 +7,7 @@ import type { Component } from "../component.js";
 import type { Services, Sink } from "../services.js";
 import type { Event, Priority } from "../../core/event.js";
 import { RidgeError, errorMessage } from "../../core/errors.js";
-import { PRIORITIES, UplinkQueue, type EvictReason } from "../store/queue.js";
+import { PRIORITIES, UplinkQueue, type EvictReason, type StoreFault } from "../store/queue.js";
 import { lastRecovery } from "../store/db.js";
 import { cloudConfig, type CloudConfig } from "./config.js";
 import { CloudLink } from "./cloud-link.js";
@@ -30,6 +30,11 @@ export interface UplinkComponent extends Component {
   readonly fetcher: ModelFetcher;
   /** For the pipeline's `model` operator: `createPipelineComponent(s, { models: uplink.modelProvider })`. */
   readonly modelProvider: ModelProvider;
+  /**
+   * Set by the composition root: the database is corrupt (found while in use). The link is already
+   * stopped; the owner closes the database and reopens it through recovery (move aside, salvage).
+   */
+  onStoreCorrupt: ((f: StoreFault) => void) | undefined;
 }
 
 function isRegistry(d: unknown): d is DownlinkRegistry {
@@ -49,6 +54,33 @@ export async function createUplinkComponent(s: Services): Promise<UplinkComponen
   const sentBytes = m.counter("ridge_uplink_sent_bytes_total", "Batch payload bytes published to the cloud", []);
   const ackedTotal = m.counter("ridge_uplink_acked_events_total", "Events acknowledged by the cloud broker (PUBACK) and deleted", ["priority"]);
   const connectFailures = m.counter("ridge_uplink_connect_failures_total", "Failed cloud connection attempts and lost links", ["code"]);
+  const publishRefused = m.counter("ridge_uplink_publish_refused_total", "Publishes the cloud broker refused (MQTT 5 PUBACK reason code >= 0x80)", ["priority", "code", "reason"]);
+  const oversizeSkipped = m.counter("ridge_uplink_oversize_skipped_total", "Events skipped because no PUBLISH the broker accepts can hold them", ["priority", "reason"]);
+  const storeFaults = m.counter("ridge_store_faults_total", "Database operations that failed: corrupt (moved aside and salvaged) or io (retried)", ["kind", "op"]);
+
+  let component: UplinkComponent | undefined;
+  let corruptReported = false;
+  let lastIoLog = -Infinity;
+  const onStoreFault = (f: StoreFault) => {
+    storeFaults.inc({ kind: f.kind, op: f.op });
+    if (f.kind === "io") {
+      // A failing disk: the pipeline retries the commit with backoff; logged at most once a minute.
+      if (s.clock.now() - lastIoLog > 60_000) {
+        lastIoLog = s.clock.now();
+        log.error({ code: f.code, op: f.op }, `uplink queue: I/O error on the database (${f.code}: ${f.message}); retrying with backoff, the gateway reports unhealthy until a commit succeeds`);
+      }
+      return;
+    }
+    if (corruptReported) return;
+    corruptReported = true;
+    log.error({ code: f.code, op: f.op }, `uplink queue: the database is corrupt (${f.code} during ${f.op}: ${f.message}); stopping the cloud link, moving the database aside and salvaging what is readable`);
+    // Not inside the queue call that found it (the link's pump or ack callback).
+    queueMicrotask(() => {
+      void link?.stop().catch(() => undefined);
+      if (component?.onStoreCorrupt) component.onStoreCorrupt(f);
+      else log.error({}, "nothing owns store recovery in this process; the database is recovered at the next start");
+    });
+  };
 
   // "Logged once per burst": the first eviction after a quiet minute is logged, with a running count.
   let burst = { at: -Infinity, events: 0 };
@@ -72,6 +104,7 @@ export async function createUplinkComponent(s: Services): Promise<UplinkComponen
     groupCommitEvents: cfg.queue.groupCommit.events,
     clock: s.clock,
     onEvict,
+    onStoreFault,
     onCommit: (n) => {
       appendedTotal.inc(n);
       link?.notify();
@@ -81,7 +114,18 @@ export async function createUplinkComponent(s: Services): Promise<UplinkComponen
   const rec = lastRecovery(s.db);
   // openDatabase records a move-aside in the fresh database; report it at the start that did it.
   if (rec && s.clock.now() - rec.at < 120_000)
-    log.error({ movedTo: rec.movedTo, code: rec.code }, `the database was unreadable (${rec.code}: ${rec.message}); it was moved to ${rec.movedTo} and a fresh one started: queued events in it were not sent`);
+    log.error(
+      { movedTo: rec.movedTo, code: rec.code, salvagedEvents: rec.salvagedEvents, lostEvents: rec.lostEvents, skippedRows: rec.skippedRows, lostTables: rec.lostTables },
+      `the database was corrupt (${rec.code}: ${rec.message}); it was moved to ${rec.movedTo}; ${rec.salvagedEvents ?? 0} queued events salvaged into a fresh one, ${rec.lostEvents ?? "an unknown number of"} lost`,
+    );
+  const lostAtOpen = queue.stats().lostAtOpen;
+  if (lostAtOpen && s.clock.now() - lostAtOpen.at < 120_000) log.error({ lostEvents: lostAtOpen.events }, `uplink queue: ${lostAtOpen.events} committed events are missing from the database: ${lostAtOpen.reason}`);
+  m.gauge("ridge_store_salvaged_events", "Uplink events salvaged from the last corrupt database", [], (g) => g.set(rec?.salvagedEvents ?? 0));
+  m.gauge("ridge_store_lost_events", "Uplink events lost to the last database corruption or truncation (expected by the queue ledger, not found)", ["cause"], (g) => {
+    g.set({ cause: "corrupt" }, rec?.lostEvents ?? 0);
+    g.set({ cause: "missing" }, queue.stats().lostAtOpen?.events ?? 0);
+  });
+  m.gauge("ridge_store_failed_commits", "Uplink queue commits failed in a row (0 once one succeeds)", [], (g) => g.set(queue.stats().failedCommits));
 
   m.gauge("ridge_queue_events", "Events waiting in the uplink queue", ["priority"], (g) => {
     for (const p of PRIORITIES) g.set({ priority: p }, queue.depth(p));
@@ -92,10 +136,7 @@ export async function createUplinkComponent(s: Services): Promise<UplinkComponen
   });
   m.gauge("ridge_queue_oldest_age_seconds", "Age of the oldest queued event", ["priority"], (g) => {
     const st = queue.stats();
-    for (const p of PRIORITIES) {
-      const at = st.byPriority[p].oldestAt;
-      g.set({ priority: p }, at === undefined ? 0 : Math.max(0, (s.clock.now() - at) / 1000));
-    }
+    for (const p of PRIORITIES) g.set({ priority: p }, st.byPriority[p].oldestAgeMs / 1000);
   });
   m.gauge("ridge_queue_limit_bytes", "The byte limit enforced on the uplink queue (lower than configured after a disk-full)", [], (g) => g.set(queue.stats().effectiveMaxBytes));
   m.gauge("ridge_uplink_link_state", "Cloud link state: 1 for the current state", ["state"], (g) => {
@@ -151,6 +192,8 @@ export async function createUplinkComponent(s: Services): Promise<UplinkComponen
         },
         onAcked: (p, n) => ackedTotal.inc({ priority: p }, n),
         onConnectFailure: (code) => connectFailures.inc({ code }),
+        onPublishRefused: (p, rc, reason) => publishRefused.inc({ priority: p, code: `0x${rc.toString(16).padStart(2, "0")}`, reason }),
+        onOversize: (p, reason) => oversizeSkipped.inc({ priority: p, reason }),
         onDownlink: async (suffix, payload) => {
           if (!(await registry.dispatch(suffix, payload))) log.debug({ suffix }, "downlink message with no handler");
         },
@@ -201,7 +244,7 @@ export async function createUplinkComponent(s: Services): Promise<UplinkComponen
     const byPriority: Record<string, unknown> = {};
     for (const p of PRIORITIES) {
       const c = st.byPriority[p];
-      byPriority[p] = { events: c.events, bytes: c.bytes, oldestAgeMs: c.oldestAt === undefined ? 0 : Math.max(0, now - c.oldestAt) };
+      byPriority[p] = { events: c.events, bytes: c.bytes, oldestAgeMs: c.oldestAgeMs };
     }
     const ago = (iso: unknown) => (typeof iso === "string" ? `${Math.round((now - Date.parse(iso)) / 1000)} s ago` : "never");
     const linkStatus = link?.status();
@@ -212,7 +255,7 @@ export async function createUplinkComponent(s: Services): Promise<UplinkComponen
       queuedBytes: st.bytes,
       ...Object.fromEntries(PRIORITIES.map((p) => {
         const c = st.byPriority[p];
-        return [`queue.${p}`, `${c.events} ev/${c.bytes} B/oldest ${c.oldestAt === undefined ? 0 : Math.round((now - c.oldestAt) / 1000)} s`];
+        return [`queue.${p}`, `${c.events} ev/${c.bytes} B/oldest ${Math.round(c.oldestAgeMs / 1000)} s`];
       })),
       evicted: st.evicted.limit + st.evicted.ttl + st.evicted["disk-full"],
       dropped: st.dropped,
@@ -224,11 +267,19 @@ export async function createUplinkComponent(s: Services): Promise<UplinkComponen
       twin: { version: twinStore.gatewayVersion(), devices: twinStore.devices().length, unpublished: twinStore.unpublishedCount() },
       activeModels: models.activeVersions(),
       ...(rec ? { databaseRecovered: rec } : {}),
+      store: {
+        ...(rec ? { salvagedEvents: rec.salvagedEvents, lostEvents: rec.lostEvents, movedTo: rec.movedTo, recoveredAt: new Date(rec.at).toISOString() } : {}),
+        ...(st.lostAtOpen ? { missingEvents: st.lostAtOpen.events, missingReason: st.lostAtOpen.reason } : {}),
+        failedCommits: st.failedCommits,
+        ioErrors: st.ioErrors,
+        ...(st.fault ? { lastFault: st.fault } : {}),
+      },
     };
   }
 
-  return {
+  component = {
     name: "uplink",
+    onStoreCorrupt: undefined,
     queue,
     link,
     twin,
@@ -251,7 +302,14 @@ export async function createUplinkComponent(s: Services): Promise<UplinkComponen
         throw new RidgeError("E_QUEUE_CLOSE", "environment", `uplink queue: the last commit failed: ${errorMessage(e)}`, { cause: e });
       }
     },
-    health: () => ({ up: true, detail: `link ${link?.tag ?? "offline (no cloud configured)"}, ${queue.depth()} queued` }),
+    health: () => {
+      const st = queue.stats();
+      // Commits that keep failing (a dead disk) or a corrupt store: not healthy, whatever the link does.
+      if (st.failedCommits > 0) return { up: false, detail: `uplink queue: ${st.failedCommits} commits failed in a row (${st.fault?.code ?? "?"})` };
+      if (corruptReported) return { up: false, detail: "uplink queue: corrupt database, recovering" };
+      return { up: true, detail: `link ${link?.tag ?? "offline (no cloud configured)"}, ${queue.depth()} queued` };
+    },
     status,
   };
+  return component;
 }

@@ -87,7 +87,7 @@ export class ModelCache implements ModelSource {
       this.db
         .prepare("INSERT INTO model_version (name, version, digest, length, activated_at, active, manifest) VALUES (?, ?, ?, ?, ?, 1, ?) ON CONFLICT (name, version) DO UPDATE SET active = 1, activated_at = excluded.activated_at, digest = excluded.digest")
         .run(name, version, digest, length, this.opts.clock.now(), JSON.stringify(manifest));
-    })();
+    }).immediate();
     this.prune(name);
     for (const l of this.listeners) l(name);
   }

@@ -83,7 +83,7 @@ export class TwinStore {
       this.st.setDoc.run(device, "desired", version);
       return changed;
     });
-    return tx();
+    return tx.immediate();
   }
 
   /** Local reported changes (device wins). Returns the new document version, or undefined when nothing changed. */
@@ -102,7 +102,7 @@ export class TwinStore {
       this.st.setDoc.run(device, "reported", version);
       return version;
     });
-    return tx();
+    return tx.immediate();
   }
 
   /** Reported changes not yet acknowledged by the cloud, merged per device (latest value per key). */

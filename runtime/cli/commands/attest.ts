@@ -290,7 +290,7 @@ async function auditCmd(argv: string[]): Promise<number> {
     if (!a) return EXIT.ok;
     const file = needed(a.values.db, "db", spec.usage);
     if (!existsSync(file)) throw new RidgeError("E_ATTEST_DB", "config", `no database at ${file}`);
-    const db = new Database(file, { readonly: true });
+    const db = new Database(file, { readonly: true, fileMustExist: true });
     try {
       const c = new AuditLog(db).verifyChain();
       if (a.values.json) console.log(JSON.stringify(c));
@@ -310,7 +310,7 @@ async function auditCmd(argv: string[]): Promise<number> {
   if (!a) return EXIT.ok;
   const file = needed(a.values.db, "db", spec.usage);
   if (!existsSync(file)) throw new RidgeError("E_ATTEST_DB", "config", `no database at ${file}`);
-  const db = new Database(file, { readonly: true });
+  const db = new Database(file, { readonly: true, fileMustExist: true });
   try {
     const audit = new AuditLog(db);
     const rows = audit.list({

@@ -34,7 +34,7 @@ import {
   type SigningKey,
   type TargetCustom,
 } from "../../../ota/index.js";
-import { openDatabase } from "../../store/db.js";
+import { openDatabase, openReadOnly } from "../../store/db.js";
 import { controlRequest } from "../../control/client.js";
 import { VERSION } from "../../version.js";
 import { parseCommand } from "../args.js";
@@ -285,7 +285,8 @@ const commands: Record<string, (argv: string[]) => Promise<number>> = {
       return 0;
     }
     if (!existsSync(join(dataDir, "ridgeline.db"))) throw new RidgeError("E_OTA_NO_STATE", "config", `no gateway database in ${dataDir}`);
-    const db = openDatabase(dataDir);
+    // A reader never writes: read-only, no migrations (the gateway may be running and committing).
+    const db = openReadOnly(dataDir);
     try {
       const booted = bootedSlotFromEnv();
       const agent = new UpdateAgent({

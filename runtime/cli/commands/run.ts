@@ -22,7 +22,7 @@ export async function run(argv: string[]): Promise<number> {
   const a = parseCommand(argv, spec);
   if (!a) return 0;
   const loaded = loadConfig({ file: a.values.config, board: a.values.board, data: a.values.data });
-  const gw = await Gateway.start({ loaded });
+  let gw = await Gateway.start({ loaded });
   const log = gw.services.log;
 
   process.on("uncaughtException", (e) => {
@@ -67,10 +67,37 @@ export async function run(argv: string[]): Promise<number> {
         },
       );
     };
-    gw.onRestartRequest = () => {
-      restart = true;
-      shutdown("restart");
+    // A database found corrupt while in use: the same process stops every component, moves the
+    // file aside, salvages it and starts again (no exit, so no crash loop and no lost socket).
+    let recovering = false;
+    const own = (g: Gateway) => {
+      g.onRestartRequest = () => {
+        restart = true;
+        shutdown("restart");
+      };
+      g.onStoreCorrupt = (f) => {
+        if (recovering || stopping) return;
+        recovering = true;
+        log.error({ code: f.code, op: f.op }, "database corrupt while running: restarting the gateway in this process through store recovery");
+        void gw
+          .stop()
+          .then(() => Gateway.start({ loaded, recoverStore: { code: f.code, message: f.message } }))
+          .then(
+            (next) => {
+              gw = next;
+              own(next);
+              recovering = false;
+              log.info({}, "gateway started again on the recovered database");
+            },
+            (e: unknown) => {
+              log.fatal({ code: errorCode(e), err: errorMessage(e) }, "the gateway could not start again after store recovery");
+              stopping = true;
+              resolve(1);
+            },
+          );
+      };
     };
+    own(gw);
     process.once("SIGTERM", () => shutdown("SIGTERM"));
     process.once("SIGINT", () => shutdown("SIGINT"));
     process.on("SIGHUP", () => {
