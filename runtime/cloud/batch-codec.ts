@@ -77,3 +77,70 @@ export function decodeBatch(format: BatchFormat, payload: Uint8Array): DecodedBa
   }
   return { ok: true, events };
 }
+
+/**
+ * The size of the MQTT PUBLISH packet (QoS 1, no properties) that carries `payloadBytes` on a
+ * topic of `topicBytes` UTF-8 bytes: the figure a broker's Maximum Packet Size limits.
+ * MQTT 5 §3.3: fixed header (1 byte + Remaining Length as a variable byte integer, §1.5.5),
+ * topic (2-byte length + bytes), packet id (2), properties (their length: 1 byte for none), payload.
+ * MQTT 3.1.1 §3.3 has no properties.
+ */
+export function publishPacketSize(topicBytes: number, payloadBytes: number, mqtt5: boolean): number {
+  const remaining = 2 + topicBytes + 2 + (mqtt5 ? 1 : 0) + payloadBytes;
+  const lengthBytes = remaining < 128 ? 1 : remaining < 16_384 ? 2 : remaining < 2_097_152 ? 3 : 4;
+  return 1 + lengthBytes + remaining;
+}
+
+/** The largest payload that fits a PUBLISH of at most `maxPacket` bytes on that topic (0 when none does). */
+export function maxPayloadFor(maxPacket: number, topicBytes: number, mqtt5: boolean): number {
+  let p = Math.max(0, maxPacket - (1 + 4 + 2 + topicBytes + 2 + (mqtt5 ? 1 : 0)));
+  // The Remaining Length field may be shorter than the 4 bytes assumed: grow while it still fits.
+  while (publishPacketSize(topicBytes, p + 1, mqtt5) <= maxPacket) p++;
+  return p;
+}
+
+/** CBOR array head (RFC 8949 §3): 1, 2, 3 or 5 bytes for a definite length. */
+function cborArrayHead(n: number): number {
+  return n < 24 ? 1 : n < 0x100 ? 2 : n < 0x10000 ? 3 : 5;
+}
+
+export interface FittedBatch {
+  /** Events taken from the front of `lines` (at least one). */
+  count: number;
+  payload: Buffer;
+  /** False when even the first event alone exceeds `maxPayload` (it is then the whole batch). */
+  fits: boolean;
+}
+
+/**
+ * The longest prefix of `lines` (one event per JSON line) whose encoded batch is at most
+ * `maxPayload` bytes, measured on the encoded bytes (UTF-8 for jsonl; for CBOR each event is
+ * encoded on its own, and a definite-length array is its head followed by the items).
+ */
+export function fitBatch(format: BatchFormat, lines: readonly string[], maxPayload: number): FittedBatch {
+  if (lines.length === 0) return { count: 0, payload: encodeBatch(format, []), fits: true };
+  let count = 0;
+  if (format === "jsonl") {
+    let size = 0;
+    for (const l of lines) {
+      const s = Buffer.byteLength(l, "utf8") + 1;
+      if (size + s > maxPayload) break;
+      size += s;
+      count++;
+    }
+  } else {
+    let items = 0;
+    for (const l of lines) {
+      const s = encodeCbor(toCbor(JSON.parse(l) as unknown)).length;
+      if (cborArrayHead(count + 1) + items + s > maxPayload) break;
+      items += s;
+      count++;
+    }
+  }
+  const fits = count > 0;
+  count = Math.max(1, count);
+  let payload = encodeBatch(format, lines.slice(0, count));
+  // The sum above is exact; this guard only keeps a promise the caller relies on.
+  while (fits && payload.length > maxPayload && count > 1) payload = encodeBatch(format, lines.slice(0, --count));
+  return { count, payload, fits: fits && payload.length <= maxPayload };
+}

@@ -51,12 +51,25 @@ export const mqttLinkConfig = z
     connectTimeout: duration.default(10_000),
     /** MQTT 5 session expiry (persistent session); 3.1.1 keeps the session with clean=false. */
     sessionExpiry: duration.default(7 * 86_400_000),
-    /** Topic root: `<prefix>/<gateway-id>/up/<kind>`, `<prefix>/<gateway-id>/down/#`. */
-    topicPrefix: z.string().regex(/^[^#+\s]+$/).default("ridge"),
+    /**
+     * Topic root: `<prefix>/<gateway-id>/up/<kind>`, `<prefix>/<gateway-id>/down/#`. Not starting
+     * with `$`: such topics are the broker's own (`$SYS/…`, AWS `$aws/…`; MQTT 5 §4.7.2) and a
+     * broker refuses or silently drops client publishes to them.
+     */
+    topicPrefix: z
+      .string()
+      .regex(/^[^#+\s]+$/, "a topic prefix has no wildcards (#, +) or spaces")
+      .refine((p) => !p.startsWith("$"), { message: "a topic prefix must not start with $: topics beginning with $ are reserved for the broker ($SYS, $aws, …; MQTT 5 §4.7.2); use e.g. ridge", params: { code: "E_CONFIG_TOPIC" } })
+      .default("ridge"),
     /** Batch payload encoding: JSON lines or a CBOR array. */
     format: z.enum(["jsonl", "cbor"]).default("jsonl"),
+    /**
+     * Events per batch at most, and encoded payload bytes per batch at most. The default 120 KiB
+     * keeps the whole PUBLISH (topic and header too) under AWS IoT Core's 128 KB message limit; a
+     * broker that announces a smaller Maximum Packet Size (MQTT 5 CONNACK) cuts batches further.
+     */
     batch: z
-      .object({ maxEvents: z.number().int().min(1).max(50_000).default(500), maxBytes: size.default(256 * 1024) })
+      .object({ maxEvents: z.number().int().min(1).max(50_000).default(500), maxBytes: size.default(120 * 1024) })
       .strict()
       .default({}),
     /** Batches published and not yet acknowledged (PUBACK), at most. */

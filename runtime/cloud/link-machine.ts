@@ -78,3 +78,49 @@ export function step(s: LinkState, i: LinkInput, env: LinkEnv): { state: LinkSta
 
 /** The state as a small number for the `ridge_uplink_link_state` gauge. */
 export const LINK_STATE_CODE: Record<LinkTag, number> = { stopped: 0, offline: 1, connecting: 2, draining: 3, online: 4 };
+
+/**
+ * One priority class's publish gate, a second small machine beside the link's: a publish the
+ * broker refuses (MQTT 5 PUBACK reason code ≥ 0x80, §3.4.2.1) holds that class for a full-jitter
+ * backoff, then the class is sent again from the refused batch. The connection stays up (other
+ * classes, the downlink and the twin keep working), so a standing denial (an ACL, a quota) costs
+ * one publish per backoff step instead of a reconnect loop.
+ *
+ *   open ──refused──► held (retry after full-jitter backoff, growing per refusal) ──retry_due──► open
+ *   open ──acked──► open (refusals forgotten)
+ */
+export type PublishGate =
+  | { tag: "open"; refusals: number }
+  | { tag: "held"; refusals: number; retryInMs: number; reason: string };
+
+export type GateInput =
+  | { type: "refused"; reason: string }
+  | { type: "acked" }
+  | { type: "retry_due" }
+  /** The connection went away: whatever was held is rewound with everything else. */
+  | { type: "reset" };
+
+export type GateEffect =
+  /** Forget this class's batches in flight: they are sent again (same ids) from the oldest unacknowledged. */
+  | { type: "rewind_class" }
+  | { type: "schedule_class_retry"; delayMs: number }
+  | { type: "cancel_class_retry" };
+
+export const OPEN_GATE: PublishGate = { tag: "open", refusals: 0 };
+
+export function gateStep(g: PublishGate, i: GateInput, env: LinkEnv): { gate: PublishGate; effects: GateEffect[] } {
+  switch (i.type) {
+    case "refused": {
+      // Refusals of batches published before the hold began arrive late: the class was already rewound.
+      if (g.tag === "held") return { gate: g, effects: [] };
+      const delayMs = fullJitterDelay(env.backoff, g.refusals, env.random);
+      return { gate: { tag: "held", refusals: g.refusals + 1, retryInMs: delayMs, reason: i.reason }, effects: [{ type: "rewind_class" }, { type: "schedule_class_retry", delayMs }] };
+    }
+    case "acked":
+      return g.tag === "open" && g.refusals > 0 ? { gate: OPEN_GATE, effects: [] } : { gate: g, effects: [] };
+    case "retry_due":
+      return g.tag === "held" ? { gate: { tag: "open", refusals: g.refusals }, effects: [] } : { gate: g, effects: [] };
+    case "reset":
+      return g.tag === "held" ? { gate: { tag: "open", refusals: g.refusals }, effects: [{ type: "cancel_class_retry" }] } : { gate: g, effects: [] };
+  }
+}
