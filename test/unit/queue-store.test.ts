@@ -1,11 +1,13 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { writeFileSync, readdirSync } from "node:fs";
+import { writeFileSync, readdirSync, rmSync, truncateSync } from "node:fs";
 import { join } from "node:path";
 import { FakeClock } from "../../core/clock.js";
 import type { Event } from "../../core/event.js";
 import { openDatabase, lastRecovery } from "../../runtime/store/db.js";
 import { EVENT_OVERHEAD, UplinkQueue, priorityOf, rowEvents, type QueueOptions, type QueuedRow } from "../../runtime/store/queue.js";
+import type { BootInfo } from "../../runtime/store/age-clock.js";
+import { readLedger } from "../../runtime/store/queue-ledger.js";
 import { tempDir } from "../helpers/peer.js";
 
 function ev(device: string, seq: number, kind = "telemetry", pad = 0): Event {
@@ -194,6 +196,168 @@ test("a corrupted database is moved aside with a timestamp and a fresh one start
   assert.is(lastRecovery(db)?.code, "SQLITE_NOTADB");
   const q = new UplinkQueue(db, { maxBytes: 1e6, maxAge: 1e9, whenFull: "drop-newest", groupCommitMs: 1, groupCommitEvents: 1, clock: new FakeClock() });
   assert.is(q.depth(), 0);
+  db.close();
+  t.cleanup();
+});
+
+test("evicted and dropped counters survive a restart (meta table, same transaction)", async () => {
+  const t = tempDir();
+  const clock = new FakeClock(1_700_000_000_000);
+  const o = { maxBytes: 3000, maxAge: 60_000, whenFull: "evict-oldest-lowest-priority" as const, groupCommitMs: 10, groupCommitEvents: 1, clock };
+  let db = openDatabase(t.dir);
+  let q = new UplinkQueue(db, o);
+  for (let i = 0; i < 40; i++) await q.append([ev("d", i, "telemetry", 100)]);
+  await clock.advance(120_000);
+  await q.append([ev("d", 99, "telemetry", 100)]);
+  q.expire();
+  const before = q.stats();
+  assert.ok(before.evicted.limit > 0 && before.evicted.ttl > 0, JSON.stringify(before.evicted));
+  q.close();
+  db.close();
+  db = openDatabase(t.dir);
+  q = new UplinkQueue(db, { ...o, whenFull: "drop-newest", maxBytes: 1 });
+  assert.equal(q.stats().evicted, before.evicted);
+  assert.is(q.stats().dropped, before.dropped);
+  await q.append([ev("d", 100, "telemetry", 100), ev("d", 101, "telemetry", 100)]);
+  assert.is(q.stats().dropped, before.dropped + 2);
+  // kill -9 right after the drop (no close): the count is already committed.
+  const db2 = openDatabase(t.dir);
+  const q2 = new UplinkQueue(db2, o);
+  assert.is(q2.stats().dropped, before.dropped + 2);
+  db2.close();
+  db.close();
+  t.cleanup();
+});
+
+/** Wall clock = monotonic + skew; `jump` moves only the wall clock (NTP, an RTC-less boot). */
+class JumpClock extends FakeClock {
+  skew = 0;
+  override now(): number {
+    return this.monotonic() + this.skew;
+  }
+  jump(ms: number): void {
+    this.skew += ms;
+  }
+}
+
+function boot(id: string, clock: JumpClock, at = clock.monotonic()): BootInfo & { id: string } {
+  const b = { id, bootId: () => b.id, sinceBoot: () => clock.monotonic() - at };
+  return b;
+}
+
+const HOUR = 3_600_000;
+const DAY = 24 * HOUR;
+
+function ageQueue(dir: string, clock: JumpClock, b: BootInfo) {
+  const db = openDatabase(dir);
+  const q = new UplinkQueue(db, { maxBytes: 1e9, maxAge: HOUR, whenFull: "evict-oldest-lowest-priority", groupCommitMs: 10, groupCommitEvents: 1, clock, boot: b });
+  return { db, q };
+}
+
+test("clock jumps forward (RTC-less boot corrected by NTP): events queued before the jump are not expired", async () => {
+  const t = tempDir();
+  const clock = new JumpClock(Date.UTC(2026, 0, 1) - 5 * DAY);
+  const { db, q } = ageQueue(t.dir, clock, boot("b1", clock));
+  for (let i = 0; i < 50; i++) await q.append([ev("d", i)]);
+  await clock.advance(60_000);
+  clock.jump(5 * DAY);
+  assert.is(q.expire(), 0, "a minute old by monotonic time: kept");
+  assert.is(q.depth(), 50);
+  assert.is(Math.round(q.stats().byPriority.telemetry.oldestAgeMs / 1000), 60);
+  await clock.advance(HOUR);
+  assert.is(q.expire(), 50, "expired once an hour has really passed");
+  db.close();
+  t.cleanup();
+});
+
+test("clock jumps backward: events do not live forever", async () => {
+  const t = tempDir();
+  const clock = new JumpClock(Date.UTC(2026, 0, 1));
+  const { db, q } = ageQueue(t.dir, clock, boot("b1", clock));
+  for (let i = 0; i < 10; i++) await q.append([ev("d", i)]);
+  clock.jump(-30 * DAY);
+  await clock.advance(HOUR - 1000);
+  assert.is(q.expire(), 0);
+  await clock.advance(2000);
+  assert.is(q.expire(), 10, "expired after maxAge of monotonic time although the wall clock is 30 days behind");
+  db.close();
+  t.cleanup();
+});
+
+test("restart in the same boot: age keeps counting by monotonic time, whatever the wall clock did", async () => {
+  const t = tempDir();
+  const clock = new JumpClock(Date.UTC(2026, 0, 1));
+  const b = boot("b1", clock);
+  let { db, q } = ageQueue(t.dir, clock, b);
+  for (let i = 0; i < 10; i++) await q.append([ev("d", i)]);
+  q.close();
+  db.close();
+  // The process is down 40 minutes; meanwhile the wall clock is set back a day.
+  await clock.advance(40 * 60_000);
+  clock.jump(-DAY);
+  ({ db, q } = ageQueue(t.dir, clock, b));
+  await clock.advance(19 * 60_000);
+  assert.is(q.expire(), 0);
+  await clock.advance(2 * 60_000);
+  assert.is(q.expire(), 10);
+  db.close();
+  t.cleanup();
+});
+
+test("reboot (new boot id): downtime counts by trusted wall time; a wall clock behind the last one is not trusted", async () => {
+  for (const trusted of [true, false]) {
+    const t = tempDir();
+    const clock = new JumpClock(Date.UTC(2026, 0, 1));
+    let { db, q } = ageQueue(t.dir, clock, boot("b1", clock));
+    for (let i = 0; i < 10; i++) await q.append([ev("d", i)]);
+    await clock.advance(10 * 60_000);
+    q.expire(); // persists the anchor
+    q.close();
+    db.close();
+    // Down 30 minutes; the new boot's wall clock is right (trusted) or days in the past (RTC-less).
+    await clock.advance(30 * 60_000);
+    if (!trusted) clock.jump(-5 * DAY);
+    ({ db, q } = ageQueue(t.dir, clock, boot("b2", clock)));
+    await clock.advance(21 * 60_000);
+    if (trusted) assert.is(q.expire(), 10, "10 + 30 + 21 minutes: expired");
+    else {
+      assert.is(q.expire(), 0, "downtime unknown: only the 10 + 21 minutes measured count");
+      // NTP then corrects the clock forward by days: still not expired.
+      clock.jump(5 * DAY);
+      assert.is(q.expire(), 0);
+      await clock.advance(30 * 60_000);
+      assert.is(q.expire(), 10, "and they do expire after maxAge of measured time");
+    }
+    db.close();
+    t.cleanup();
+  }
+});
+
+test("a database truncated to 0 bytes: the ledger reports the committed events that vanished", async () => {
+  const t = tempDir();
+  const clock = new FakeClock(1_700_000_000_000);
+  const o = { maxBytes: 1e9, maxAge: 1e12, whenFull: "evict-oldest-lowest-priority" as const, groupCommitMs: 10, groupCommitEvents: 1, clock };
+  let db = openDatabase(t.dir);
+  let q = new UplinkQueue(db, o);
+  for (let i = 0; i < 30; i++) await q.append(Array.from({ length: 10 }, (_, k) => ev("d", i * 10 + k)));
+  const rows = q.read("telemetry", 0, 100);
+  q.ack("telemetry", rows[0]!.seq, rows[rows.length - 1]!.seq);
+  assert.equal(readLedger(db.name), { appended: 300, depth: 200 });
+  q.close();
+  db.close();
+  truncateSync(join(t.dir, "ridgeline.db"), 0);
+  for (const x of ["-wal", "-shm"]) rmSync(join(t.dir, "ridgeline.db" + x), { force: true });
+  db = openDatabase(t.dir);
+  q = new UplinkQueue(db, o);
+  assert.is(q.stats().lostAtOpen?.events, 200);
+  assert.is(q.depth(), 0);
+  q.close();
+  db.close();
+  // Reported once, kept in the database for /status; not counted again at the next start.
+  db = openDatabase(t.dir);
+  q = new UplinkQueue(db, o);
+  assert.is(q.stats().lostAtOpen?.events, 200);
+  assert.is(q.stats().appended, 300);
   db.close();
   t.cleanup();
 });
