@@ -15,8 +15,9 @@
  *   CONNACK property 0x27, §3.2.2.3.6) when announced, and `batch.maxBytes` of payload always; the
  *   cursor can stop inside a stored row. A broker that does not announce its limit closes the
  *   connection on a packet that is too large (MQTT 5 §3.1.2.11.4, or DISCONNECT 0x95; MQTT 3.1.1
- *   has no other way): a connection lost right after an unacknowledged publish larger than any
- *   the broker acknowledged halves the packet ceiling, down to a single event. A single event
+ *   has no other way). Without an announced limit, a publish larger than any the broker
+ *   acknowledged is a probe, sent with nothing else in flight; a connection lost right after it
+ *   halves the packet ceiling, down to a single event, and only the probe is sent again. A single event
  *   larger than an announced limit, or one the broker dropped the connection on twice when sent
  *   alone, is skipped: counted, logged, reported in status (the queue has no place to park it).
  * - Refusal. A PUBACK with a reason code ≥ 0x80 (MQTT 5 §3.4.2.1: 0x87 Not authorized, 0x97 Quota
@@ -157,6 +158,8 @@ export class CloudLink {
   private brokerMaxPacket: number | undefined;
   private learnedMaxPacket: number | undefined;
   private largestAcked = 0;
+  /** A publish larger than any acknowledged, with no announced limit: nothing else is sent until it is acknowledged. */
+  private probe: Inflight | undefined;
   private disconnectReason: number | undefined;
   private readonly strikes = new Map<string, { n: number; reason: OversizeReason }>();
   /** Per class: stored row seq → skipped events in it (not counted as acknowledged when the row is deleted). */
@@ -301,8 +304,15 @@ export class CloudLink {
         this.retryTimer = undefined;
         break;
       case "rewind":
-        this.cursor = { alarm: START, state: START, telemetry: START };
+        // A lost link resumes each class at its oldest batch not yet settled: what the broker
+        // acknowledged (a row's first part, say) is not sent again. A stop starts afresh (the
+        // store may be reopened meanwhile).
+        for (const p of PRIORITIES) {
+          const oldest = this.inflight.find((f) => f.priority === p);
+          this.cursor[p] = this.state.tag === "stopped" ? START : (oldest?.start ?? this.cursor[p]);
+        }
         for (const f of this.inflight) f.cancelled = true;
+        this.probe = undefined;
         this.inflight = [];
         this.published = 0;
         this.inflightEvents = 0;
@@ -348,6 +358,7 @@ export class CloudLink {
     if (mine.length === 0) return;
     this.cursor[p] = mine[0]!.start;
     for (const f of mine) {
+      if (this.probe === f) this.probe = undefined;
       f.cancelled = true;
       if (!f.skipped && !f.acked) this.published--;
       this.inflightEvents -= f.events;
@@ -567,7 +578,7 @@ export class CloudLink {
     if (!c || !this.connected) return;
     const cfg = this.o.config;
     const gen = this.gen;
-    outer: while (this.published < cfg.inflight) {
+    outer: while (this.published < cfg.inflight && !this.probe) {
       for (const p of PRIORITIES) {
         if (this.gates[p].tag === "held" || this.o.queue.depth(p) === 0) continue;
         const b = this.nextBatch(p);
@@ -576,8 +587,13 @@ export class CloudLink {
           this.skipOversize(b.f, b.skip);
           continue outer;
         }
-        if (p !== "alarm" && !this.allowPaced(b.f.events)) break outer;
         const f = b.f;
+        // With no announced limit, a packet larger than any acknowledged may be what the broker
+        // closes the connection on: sent alone, so that only it is sent again if so.
+        const probing = this.brokerMaxPacket === undefined && f.packetBytes > this.largestAcked;
+        if (probing && this.published > 0) break outer;
+        if (p !== "alarm" && !this.allowPaced(f.events)) break outer;
+        if (probing) this.probe = f;
         this.cursor[p] = f.end;
         this.inflight.push(f);
         this.published++;
@@ -695,6 +711,7 @@ export class CloudLink {
     }
     f.acked = true;
     this.published--;
+    if (this.probe === f) this.probe = undefined;
     if (f.packetBytes > this.largestAcked) this.largestAcked = f.packetBytes;
     this.gateInput(f.priority, { type: "acked" });
     this.settle();
