@@ -179,6 +179,11 @@ function salvage(oldPath: string, fresh: Database.Database): Salvage {
   let old: Database.Database;
   try {
     old = new Database(oldPath, { fileMustExist: true });
+    // As SQLite's own recovery does: tolerate a header that claims more pages than the file has
+    // (truncated) and schema entries that do not parse, instead of refusing the whole file.
+    // (better-sqlite3 runs connections in SQLite's defensive mode, which ignores writable_schema.)
+    old.unsafeMode(true);
+    old.pragma("writable_schema = ON");
   } catch {
     return out;
   }
