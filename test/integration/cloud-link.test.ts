@@ -2,6 +2,9 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import mqtt from "mqtt";
+import { spawnSync } from "node:child_process";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { startMosquitto, type Mosquitto } from "../helpers/mosquitto.js";
 import { tempDir, waitFor } from "../helpers/peer.js";
 import { collect, event, makeServices } from "../helpers/cloud.js";
@@ -161,6 +164,17 @@ test("downlink messages are dispatched by prefix to registered handlers", async 
   await up.stop();
   s.db.close();
   t.cleanup();
+});
+
+test("ridge config check refuses a topic prefix starting with $, with its location", () => {
+  const t = tempDir();
+  const file = join(t.dir, "gw.yaml");
+  writeFileSync(file, `gateway: { id: g }\ncloud:\n  mqtt:\n    url: "${broker.url}"\n    topicPrefix: $aws/things\n`);
+  const root = new URL("../..", import.meta.url).pathname;
+  const r = spawnSync(process.execPath, [join(root, "bin", "ridge.mjs"), "config", "check", file], { cwd: root, env: { ...process.env, RIDGE_FROM_SOURCE: "1" }, encoding: "utf8", timeout: 60_000 });
+  t.cleanup();
+  assert.is(r.status, 2, r.stdout + r.stderr);
+  assert.match(r.stdout + r.stderr, `gw.yaml:5:18 cloud.mqtt.topicPrefix: a topic prefix must not start with $`);
 });
 
 test.run();

@@ -3,7 +3,8 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { parseYamlWith, ConfigError } from "../../core/config-errors.js";
 import { gatewayConfig } from "../../runtime/config/schema.js";
-import { cloudConfig } from "../../runtime/cloud/config.js";
+import { cloudConfig, mqttLinkConfig } from "../../runtime/cloud/config.js";
+import { maxPayloadFor } from "../../runtime/cloud/batch-codec.js";
 
 test("defaults: a queue always, no link", () => {
   const c = cloudConfig.parse({});
@@ -54,6 +55,31 @@ cloud:
 cloud:
   mqtt: { url: "http://h" }
 `).map((i) => i.path), ["cloud.mqtt.url"]);
+});
+
+test("a topic prefix starting with $ is refused, located (the broker's own topics: $SYS, $aws)", () => {
+  assert.equal(codes(`gateway: { id: g }
+cloud:
+  mqtt:
+    url: "mqtt://h:1883"
+    topicPrefix: $aws/things
+`), [{ code: "E_CONFIG_TOPIC", line: 5, path: "cloud.mqtt.topicPrefix" }]);
+  assert.equal(codes(`gateway: { id: g }
+cloud:
+  mqtt: { url: "mqtt://h:1883", topicPrefix: "$SYS" }
+`).map((i) => i.code), ["E_CONFIG_TOPIC"]);
+  assert.equal(codes(`gateway: { id: g }
+cloud:
+  mqtt: { url: "mqtt://h:1883", topicPrefix: "fleet/a$b" }
+`), []);
+});
+
+test("the default batch fits AWS IoT Core's 128 KB message limit, whole PUBLISH included", () => {
+  const c = mqttLinkConfig.parse({ url: "mqtts://iot.example.com:8883" });
+  // A long topic (128-character gateway id) and MQTT 5: the payload limit still leaves the packet under 128,000 bytes.
+  const topic = `${c.topicPrefix}/${"g".repeat(128)}/up/telemetry`.length;
+  assert.ok(c.batch.maxBytes <= maxPayloadFor(128_000, topic, true), `${c.batch.maxBytes}`);
+  assert.ok(c.batch.maxBytes >= 64 * 1024, "not needlessly small");
 });
 
 test.run();

@@ -3,7 +3,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import fc from "fast-check";
 import { SeededRandom, type Random } from "../../core/clock.js";
-import { step, type LinkInput, type LinkState } from "../../runtime/cloud/link-machine.js";
+import { OPEN_GATE, gateStep, step, type GateInput, type LinkInput, type LinkState, type PublishGate } from "../../runtime/cloud/link-machine.js";
 import { fullJitterDelay } from "../../core/backoff.js";
 
 const half: Random = { next: () => 0.5 };
@@ -66,6 +66,39 @@ test("full jitter: delay in [0, min(cap, base·2^n)) and spread over the range",
   const buckets = new Array(6).fill(0) as number[];
   for (const d of ds) buckets[Math.floor(d / 10_000)]!++;
   assert.ok(buckets.every((b) => b > 100), `spread ${buckets.join(",")}`);
+});
+
+const gateTable: [string, PublishGate, GateInput, PublishGate["tag"], string[]][] = [
+  ["a refusal holds the class and rewinds it", OPEN_GATE, { type: "refused", reason: "Not authorized (0x87)" }, "held", ["rewind_class", "schedule_class_retry"]],
+  ["a late refusal while held changes nothing", { tag: "held", refusals: 1, retryInMs: 5, reason: "x" }, { type: "refused", reason: "x" }, "held", []],
+  ["the retry opens the gate", { tag: "held", refusals: 2, retryInMs: 5, reason: "x" }, { type: "retry_due" }, "open", []],
+  ["an ack forgets the refusals", { tag: "open", refusals: 3 }, { type: "acked" }, "open", []],
+  ["a lost link opens a held gate and cancels its timer", { tag: "held", refusals: 1, retryInMs: 5, reason: "x" }, { type: "reset" }, "open", ["cancel_class_retry"]],
+  ["reset while open does nothing", OPEN_GATE, { type: "reset" }, "open", []],
+];
+for (const [name, from, input, to, effects] of gateTable) {
+  test(`publish gate: ${name}`, () => {
+    const r = gateStep(from, input, env);
+    assert.is(r.gate.tag, to);
+    assert.equal(r.effects.map((e) => e.type), effects);
+  });
+}
+
+test("publish gate: a standing refusal backs off exponentially (full jitter), and an ack starts afresh", () => {
+  let g: PublishGate = OPEN_GATE;
+  const delays: number[] = [];
+  for (let i = 0; i < 9; i++) {
+    const r = gateStep(g, { type: "refused", reason: "Quota exceeded (0x97)" }, env);
+    delays.push((r.effects.find((e) => e.type === "schedule_class_retry") as { delayMs: number }).delayMs);
+    g = gateStep(r.gate, { type: "retry_due" }, env).gate;
+  }
+  assert.equal(delays, [500, 1000, 2000, 4000, 8000, 16000, 30000, 30000, 30000]);
+  // a refusal after reconnecting keeps growing; one after an ack does not
+  g = gateStep(g, { type: "reset" }, env).gate;
+  assert.equal((gateStep(g, { type: "refused", reason: "x" }, env).effects[1] as { delayMs: number }).delayMs, 30000);
+  g = gateStep(g, { type: "acked" }, env).gate;
+  assert.equal(g, OPEN_GATE);
+  assert.equal((gateStep(g, { type: "refused", reason: "x" }, env).effects[1] as { delayMs: number }).delayMs, 500);
 });
 
 test.run();
