@@ -7,9 +7,17 @@
  * loop simply chooses again. A slot out of attempts is skipped, which is the rollback.
  * When every slot is out of attempts the launcher still runs the first verified one (never
  * nothing), slowly, and says so.
+ * Exit 2 is a config error (a missing secret, an invalid file): no slot fixes it, so the launcher
+ * stops and returns 2 instead of spending the slots' attempts on it. Under systemd the launcher
+ * runs one start (`maxStarts: 1`) and returns the runtime's exit status: systemd is then the one
+ * restart loop and sees every status (RestartPreventExitStatus=2).
+ * A slot that carries its own Node (`node/bin/node`) runs on it, so an update brings the runtime
+ * and its Node together; RIDGE_EXEC_WRAPPER (an emulator command, e.g. qemu-aarch64-static -L
+ * SYSROOT on a build host) runs that Node, as the flashed boot launcher does.
  */
 import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
+import { constants } from "node:os";
 import { join } from "node:path";
 import type { Clock } from "../core/clock.js";
 import type { BootControl } from "./boot-control.js";
@@ -17,6 +25,8 @@ import { readMarker } from "./slot-marker.js";
 import type { Slot } from "./update-machine.js";
 
 export const EXIT_RESTART = 75;
+/** The runtime's exit status for a config it cannot run with (runtime/cli/args.ts EXIT.badConfig). */
+export const EXIT_BAD_CONFIG = 2;
 
 export interface LauncherLog {
   info(msg: string): void;
@@ -73,7 +83,22 @@ export function chooseLaunch(o: LauncherOptions): LaunchChoice | undefined {
   return undefined;
 }
 
+/** The command that runs `entry` from `slot`: the slot's own Node when it has one, through RIDGE_EXEC_WRAPPER when set. */
+export function launchCommand(o: LauncherOptions, slot: Slot, entry: string): { file: string; args: string[] } {
+  const own = join(o.slotDir(slot), "node", "bin", "node");
+  const node = existsSync(own) ? own : (o.node ?? process.execPath);
+  const wrapper = ((o.env ?? process.env).RIDGE_EXEC_WRAPPER ?? "").trim().split(/\s+/).filter(Boolean);
+  const args = [...(o.nodeArgs ?? []), entry, ...o.args];
+  return wrapper.length ? { file: wrapper[0]!, args: [...wrapper.slice(1), node, ...args] } : { file: node, args };
+}
+
+function exitStatus(r: { code: number | null; signal: NodeJS.Signals | null }): number {
+  if (r.code !== null) return r.code;
+  return 128 + (r.signal ? (constants.signals[r.signal] ?? 0) : 0);
+}
+
 export async function runLauncher(o: LauncherOptions): Promise<number> {
+  let last = 0;
   let stopping = false;
   let child: ReturnType<typeof spawn> | undefined;
   const onSignal = (sig: NodeJS.Signals) => {
@@ -91,7 +116,8 @@ export async function runLauncher(o: LauncherOptions): Promise<number> {
       }
       if (c.lastResort) o.log.error(`every slot is out of boot attempts: starting slot ${c.slot} anyway`);
       o.log.info(`starting slot ${c.slot} (${c.attemptsLeft} attempts left): ${c.entry}`);
-      const proc = spawn(o.node ?? process.execPath, [...(o.nodeArgs ?? []), c.entry, ...o.args], {
+      const cmd = launchCommand(o, c.slot, c.entry);
+      const proc = spawn(cmd.file, cmd.args, {
         stdio: "inherit",
         env: { ...(o.env ?? process.env), RIDGE_SLOT: c.slot, RIDGE_BOOT_ATTEMPTS_LEFT: String(c.attemptsLeft) },
       });
@@ -103,6 +129,12 @@ export async function runLauncher(o: LauncherOptions): Promise<number> {
       child = undefined;
       if (stopping) return 0;
       if (result.code === 0) return 0;
+      last = exitStatus(result);
+      if (result.code === EXIT_BAD_CONFIG) {
+        o.log.error(`slot ${c.slot} refused its config (exit 2): not a slot failure; stopping (fix the config or its secrets, then start again)`);
+        return EXIT_BAD_CONFIG;
+      }
+      if (o.maxStarts !== undefined && starts + 1 >= o.maxStarts) break;
       if (result.code === EXIT_RESTART) {
         o.log.info(`slot ${c.slot} asked for a restart`);
         continue;
@@ -110,7 +142,7 @@ export async function runLauncher(o: LauncherOptions): Promise<number> {
       o.log.error(`slot ${c.slot} stopped (${result.signal ?? `exit ${result.code}`}): restarting as after a reboot`);
       await o.clock.sleep(c.lastResort ? Math.max(10_000, o.crashDelayMs ?? 1000) : (o.crashDelayMs ?? 1000));
     }
-    return 0;
+    return last;
   } finally {
     process.off("SIGTERM", onSignal);
     process.off("SIGINT", onSignal);

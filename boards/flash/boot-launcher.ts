@@ -1,15 +1,28 @@
 /**
- * The boot launcher, /opt/ridgeline/bin/ridge-boot: what the systemd unit starts. It picks the
- * active runtime slot (runtime-level A/B: the slot named in <data>/boot/active-slot, which the OTA
- * engine rewrites; `a` when absent), falls back to the other slot when the chosen one holds no
- * runtime, and execs the slot's own Node.js (so an update carries the runtime and its Node
- * together), else the system's `node`. `exec` keeps the PID: systemd watches Node itself.
+ * The two small shell scripts a flashed device runs Ridgeline through:
  *
- * It exports the launch environment first (core/launch-env.ts: glibc malloc tuning), which the
- * bundle's own `#!` line would set but an explicit "$node" ridge.mjs does not.
+ * /opt/ridgeline/bin/ridge-boot, the systemd unit's ExecStart: with no arguments it runs the A/B
+ * launcher, `ridge boot --max-starts 1 -- --config <etc>` (ota/launcher.ts): BootControl chooses
+ * the slot and spends one boot attempt, the runtime starts from that slot with RIDGE_SLOT set (the
+ * update agent installs into the other slot and commits once healthy), and its exit status is the
+ * launcher's, so systemd restarts (into a new slot after an update, or back after a failed trial)
+ * and RestartPreventExitStatus=2 holds on a config error. With arguments it runs them with the
+ * slot's CLI instead (`ridge-boot --version`).
+ *
+ * /usr/local/bin/ridge, the operator's command: the same CLI with the device's defaults (data
+ * directory, board, config, the credentials folder for `config check`), so `ridge status`,
+ * `ridge ota status`, `ridge attest quote --nonce …` and `ridge config check` work as typed.
+ *
+ * Both run the launcher code of a slot that holds a runtime: the one named in
+ * <data>/boot/active-slot (or RIDGE_SLOT), else the other; which one matters little (the CLI is
+ * the same in both), the runtime's slot is BootControl's choice. Each execs the slot's own Node (an
+ * update carries the runtime and its Node together), else the system's `node`, with the launch
+ * environment exported (core/launch-env.ts: glibc malloc tuning), which the bundle's own `#!` line
+ * would set but an explicit "$node" ridge.mjs does not. `exec` keeps the PID for systemd.
  *
  * RIDGE_ROOT prefixes every path (a flashed root that is not mounted at /, as in tests), and
- * RIDGE_EXEC_WRAPPER runs Node through an emulator (qemu-aarch64-static -L SYSROOT) on a build host.
+ * RIDGE_EXEC_WRAPPER runs Node through an emulator (qemu-aarch64-static -L SYSROOT) on a build host;
+ * `ridge boot` passes both on to the runtime it starts.
  */
 import type { DeviceLayout } from "./device-layout.js";
 import { LAUNCH_NODE_FLAGS, launchEnvShellLines } from "../../core/launch-env.js";
@@ -19,11 +32,9 @@ export function shQuote(s: string): string {
   return `'${s.replace(/'/g, `'\\''`)}'`;
 }
 
-export function renderBootLauncher(layout: DeviceLayout): string {
-  return `#!/bin/sh
-# Ridgeline boot launcher, laid down by \`ridge flash\`: runs the active runtime slot.
-set -eu
-R=\${RIDGE_ROOT:-}
+/** Shared head: paths, the slot whose CLI runs, its Node. Sets R, data, config, slot, dir, node. */
+function slotChoice(layout: DeviceLayout, me: string): string {
+  return `R=\${RIDGE_ROOT:-}
 data=\${RIDGE_DATA:-${shQuote(layout.dataDir)}}
 config=\${RIDGE_CONFIG:-${shQuote(layout.configFile)}}
 slot=\${RIDGE_SLOT:-}
@@ -35,20 +46,51 @@ case "$slot" in
   *) slot=a; dir=$R${shQuote(layout.slotA)}; other=$R${shQuote(layout.slotB)} ;;
 esac
 if [ ! -f "$dir/dist/ridge.mjs" ]; then
-  echo "ridge-boot: slot $slot ($dir) holds no runtime; starting $other" >&2
+  echo "${me}: slot $slot ($dir) holds no runtime; using $other" >&2
   dir=$other
 fi
 if [ ! -f "$dir/dist/ridge.mjs" ]; then
-  echo "ridge-boot: no runtime in either slot; re-flash this device" >&2
+  echo "${me}: no runtime in either slot; re-flash this device" >&2
   exit 78
 fi
 node="$dir/node/bin/node"
 if [ ! -x "$node" ]; then
-  node=$(command -v node) || { echo "ridge-boot: the slot carries no Node.js and none is installed" >&2; exit 69; }
+  node=$(command -v node) || { echo "${me}: the slot carries no Node.js and none is installed" >&2; exit 69; }
 fi
-if [ "$#" -eq 0 ]; then set -- run --config "$R$config" --data "$R$data"; fi
-${launchEnvShellLines().join("\n")}
-# shellcheck disable=SC2086 # the wrapper is a command with arguments
-exec \${RIDGE_EXEC_WRAPPER:-} "$node" ${LAUNCH_NODE_FLAGS.join(" ")} "$dir/dist/ridge.mjs" "$@"
+${launchEnvShellLines().join("\n")}`;
+}
+
+function execLine(): string {
+  return `# shellcheck disable=SC2086 # the wrapper is a command with arguments
+exec \${RIDGE_EXEC_WRAPPER:-} "$node" ${LAUNCH_NODE_FLAGS.join(" ")} "$dir/dist/ridge.mjs" "$@"`;
+}
+
+export function renderBootLauncher(layout: DeviceLayout): string {
+  return `#!/bin/sh
+# Ridgeline boot launcher, laid down by \`ridge flash\`: runs \`ridge boot\` (the A/B launcher) for board ${layout.board}.
+set -eu
+${slotChoice(layout, "ridge-boot")}
+if [ "$#" -eq 0 ]; then set -- boot --board ${shQuote(layout.board)} --data "$R$data" --max-starts 1 -- --config "$R$config"; fi
+${execLine()}
+`;
+}
+
+/** The device's `ridge` command: the slot's CLI, the device's data dir, board and config as defaults. */
+export function renderRidgeCommand(layout: DeviceLayout): string {
+  return `#!/bin/sh
+# ridge on a Ridgeline device (board ${layout.board}), laid down by \`ridge flash\`: the installed runtime's CLI
+# with this device's data directory, board and config as defaults (an option given on the command line wins).
+set -eu
+${slotChoice(layout, "ridge")}
+export RIDGE_DATA="$R$data"
+case "\${1:-} \${2:-}" in
+  "ota status"|"ota install") sub=$2; shift 2; set -- ota "$sub" --board ${shQuote(layout.board)} --data "$R$data" "$@" ;;
+  "config check")
+    shift 2
+    # the secrets the unit hands the gateway, for \${NAME} in the config (readable by root)
+    if [ -z "\${CREDENTIALS_DIRECTORY:-}" ] && [ -r "$R"${shQuote(layout.credentialsDir)} ]; then export CREDENTIALS_DIRECTORY="$R"${shQuote(layout.credentialsDir)}; fi
+    if [ "$#" -eq 0 ] || [ "\${1#-}" != "$1" ]; then set -- config check "$R$config" "$@"; else set -- config check "$@"; fi ;;
+esac
+${execLine()}
 `;
 }

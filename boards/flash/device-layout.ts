@@ -1,15 +1,22 @@
 /**
  * Where things live on a flashed device, derived from the board file (boards are data): the
  * install home with its launcher, the A/B runtime slots, the config, the data directory and its
- * provisioning files, the systemd unit. All paths are absolute on the device; `inRoot` maps them
- * into the folder being flashed (a mounted SD card, an eMMC rootfs, a plain directory).
+ * provisioning files, the systemd unit, the service user, the secrets and the device's `ridge`
+ * command. All paths are absolute on the device; `inRoot` maps them into the folder being flashed
+ * (a mounted SD card, an eMMC rootfs, a plain directory).
  */
 import { isAbsolute, join, posix } from "node:path";
 import type { Board } from "../schema.js";
 
 export const UNIT_NAME = "ridgeline.service";
+/** The service's own user and group (systemd-sysusers makes them on the device's first boot). */
+export const SERVICE_USER = "ridgeline";
+/** The credential ID prefix of the unit's directory-wide `LoadCredential=` (systemd.exec(5): ID + "_" + file name). */
+export const CREDENTIAL_PREFIX = "ridgeline_";
 
 export interface DeviceLayout {
+  /** The board's name (the launcher passes it to `ridge boot`). */
+  board: string;
   home: string;
   launcher: string;
   slotA: string;
@@ -30,7 +37,24 @@ export interface DeviceLayout {
   unitWantsLink: string;
   /** systemd manager drop-in that hands the board's hardware watchdog to systemd. */
   watchdogDropIn: string;
+  /** The `ridge` command on the device's PATH: the active slot's CLI with the device's defaults. */
+  ridgeCommand: string;
+  /** One file per secret (`${NAME}` in the config), mode 0600, root's: the unit's LoadCredential= source. */
+  credentialsDir: string;
+  /** Where systemd-creds users put encrypted credentials (LoadCredentialEncrypted= in a drop-in). */
+  encryptedCredentialsDir: string;
+  /** NAME=value lines for systemd older than 247 (no LoadCredential=): the unit's EnvironmentFile=-. */
+  secretsEnvFile: string;
+  /** sysusers.d(5): the service user and the device groups it joins. */
+  sysusersFile: string;
+  /** tmpfiles.d(5): ownership of the config for the service user. */
+  tmpfilesFile: string;
+  /** Why the gateway last stopped on its own (a fatal config error), read by `ridge status`. */
+  lastExitFile: string;
 }
+
+/** Relative to the data dir: the reason file the runtime writes before a fatal exit (runtime/cli/last-exit.ts). */
+export const LAST_EXIT_REL = "boot/last-exit.json";
 
 /** A board's relative data dir (the sim board's `./.ridgeline`) becomes the standard one on a device. */
 const DEFAULT_DATA = "/var/lib/ridgeline";
@@ -40,6 +64,7 @@ export function deviceLayout(board: Board): DeviceLayout {
   const dataDir = isAbsolute(board.dataDir) ? posix.normalize(board.dataDir) : DEFAULT_DATA;
   const slot = (p: string) => (isAbsolute(p) ? posix.normalize(p) : posix.join(dataDir, p));
   return {
+    board: board.name,
     home: HOME,
     launcher: `${HOME}/bin/ridge-boot`,
     slotA: slot(board.slots.a),
@@ -58,6 +83,13 @@ export function deviceLayout(board: Board): DeviceLayout {
     unitFile: `/etc/systemd/system/${UNIT_NAME}`,
     unitWantsLink: `/etc/systemd/system/multi-user.target.wants/${UNIT_NAME}`,
     watchdogDropIn: "/etc/systemd/system.conf.d/ridgeline-watchdog.conf",
+    ridgeCommand: "/usr/local/bin/ridge",
+    credentialsDir: "/etc/ridgeline/credentials",
+    encryptedCredentialsDir: "/etc/ridgeline/credentials.encrypted",
+    secretsEnvFile: "/etc/ridgeline/secrets.env",
+    sysusersFile: "/usr/lib/sysusers.d/ridgeline.conf",
+    tmpfilesFile: "/usr/lib/tmpfiles.d/ridgeline.conf",
+    lastExitFile: posix.join(dataDir, LAST_EXIT_REL),
   };
 }
 

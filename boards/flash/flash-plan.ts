@@ -3,20 +3,21 @@
  * is validated, the slot assembled and its native code checked against the board's CPU, the keys
  * made. The plan is a list of entries the writer applies in order (the provisioned marker last).
  */
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { existsSync, readFileSync, statSync } from "node:fs";
 import { posix } from "node:path";
 import { attestConfig, type QuoteAlg } from "../../attest/index.js";
 import { RidgeError } from "../../core/errors.js";
 import type { Board } from "../schema.js";
-import { renderBootLauncher } from "./boot-launcher.js";
+import { renderBootLauncher, renderRidgeCommand } from "./boot-launcher.js";
+import { referencedSecrets, type DeviceSecret } from "./device-secrets.js";
 import { deviceLayout, inRoot, type DeviceLayout } from "./device-layout.js";
 import { composeConfigFile, gatewayIdIn, type ConfigValidator } from "./gateway-config-file.js";
 import { makeGatewayIdentity } from "./gateway-identity.js";
 import { firstMeasurements, measurementLogFile } from "./measurement-log.js";
 import { buildRuntimeSlot, slotBytes, NODE_PACKAGES, type RuntimeSlot } from "./runtime-slot.js";
 import { buildSlotManifest, SLOT_MANIFEST_NAME } from "./slot-manifest.js";
-import { renderServiceUnit, renderWatchdogDropIn } from "./systemd-unit.js";
+import { renderServiceUnit, renderSysusers, renderTmpfiles, renderWatchdogDropIn, serviceRunsAsRoot } from "./systemd-unit.js";
 
 export type PlanEntry =
   | { kind: "dir"; path: string; mode: number; what: string }
@@ -47,6 +48,8 @@ export interface FlashOptions {
   hostArch?: string | undefined;
   /** A fresh gateway id when none is given (default gw-<8 hex>). */
   newGatewayId?: () => string;
+  /** `${NAME}` values for the device: one credential file each (mode 0600) under /etc/ridgeline/credentials. */
+  secrets?: readonly DeviceSecret[] | undefined;
 }
 
 export interface FlashPlan {
@@ -138,13 +141,40 @@ export function planFlash(o: FlashOptions): FlashPlan {
 
   dir(layout.home, 0o755, "install home");
   dir(posix.dirname(layout.launcher), 0o755, "launcher folder");
-  file(layout.launcher, 0o755, renderBootLauncher(layout), "boot launcher (runs the active slot)");
+  file(layout.launcher, 0o755, renderBootLauncher(layout), "boot launcher (runs `ridge boot`: the A/B launcher)");
+  dir(posix.dirname(layout.ridgeCommand), 0o755, "local commands");
+  file(layout.ridgeCommand, 0o755, renderRidgeCommand(layout), "the `ridge` command (the active slot's CLI with this device's defaults)");
   dir(posix.dirname(layout.slotA), 0o755, "runtime slots");
+  // The verified-slot marker (ota/slot-marker.ts shape) the launcher requires, written after the slot:
+  // a slot a cut short while an update rewrites it is never started.
+  const manifestSha = createHash("sha256").update(manifestBytes).digest("hex");
+  const markerPath = posix.join(layout.slotA, ".ridge-slot.json");
+  const oldMarker = (() => {
+    try {
+      return JSON.parse(readIfThere(inRoot(root, markerPath)) ?? "null") as { sha256?: string; installedAt?: string } | null;
+    } catch {
+      return null;
+    }
+  })();
+  const installedAt = oldMarker?.sha256 === manifestSha && oldMarker.installedAt ? oldMarker.installedAt : new Date().toISOString();
+  const slotMarker = { version: slot.version, target: `flash:${board.name}`, sha256: manifestSha, board: board.name, arch: board.arch, entry: "dist/ridge.mjs", installedAt };
+  file(markerPath, 0o644, `${JSON.stringify(slotMarker, null, 1)}`, "slot a marker (verified: the launcher starts it)");
   entries.push({ kind: "slot", path: layout.slotA, slot, manifestBytes, what: `slot a: ridgeline ${slot.version} for ${board.arch}${slot.node ? ` with node ${slot.node.version}` : ""}` });
   entries.push({ kind: "empty-dir", path: layout.slotB, mode: 0o755, what: "slot b (empty: the OTA standby)" });
 
   dir(layout.configDir, 0o750, "config folder");
   file(layout.configFile, 0o640, configYaml, `gateway config (gateway ${gatewayId}, validated)`);
+  // Secrets: one credential file per ${NAME}, root's (the unit's LoadCredential= hands them over).
+  const given = new Map((o.secrets ?? []).map((x) => [x.name, x]));
+  const wanted = referencedSecrets(configYaml);
+  dir(layout.credentialsDir, 0o700, "credentials (secrets for ${NAME} in the config)");
+  for (const x of given.values()) file(posix.join(layout.credentialsDir, x.name), 0o600, x.value, `secret ${x.name} (from ${x.from})${wanted.includes(x.name) ? "" : ": the config does not use it"}`);
+  const missing = wanted.filter((n) => !given.has(n) && !existsSync(inRoot(root, posix.join(layout.credentialsDir, n))));
+  if (missing.length)
+    notes.push(
+      `secret${missing.length > 1 ? "s" : ""} ${missing.map((n) => `\${${n}}`).join(", ")} not provided: the gateway stops with exit 2 until ${missing.map((n) => posix.join(layout.credentialsDir, n)).join(", ")} exist${missing.length > 1 ? "" : "s"} (--secret NAME=VALUE, --secret-file NAME=FILE, or systemd-creds: README, Flashing)`,
+    );
+
 
   dir(layout.dataDir, 0o700, "data directory");
   dir(posix.dirname(layout.activeSlotFile), 0o700, "boot state");
@@ -197,6 +227,12 @@ export function planFlash(o: FlashOptions): FlashPlan {
   file(layout.measurementLog, 0o644, measurementLogFile(gatewayId, tpm ? "tpm" : "software", alg, log), `first measurement log (${log.length} events, sha256 and sm3 banks)`);
 
   dir(posix.dirname(layout.unitFile), 0o755, "systemd units");
+  if (!serviceRunsAsRoot(board)) {
+    dir(posix.dirname(layout.sysusersFile), 0o755, "sysusers.d");
+    file(layout.sysusersFile, 0o644, renderSysusers(board, validated.devicePaths), "service user ridgeline (systemd-sysusers)");
+    dir(posix.dirname(layout.tmpfilesFile), 0o755, "tmpfiles.d");
+    file(layout.tmpfilesFile, 0o644, renderTmpfiles(layout), "config readable by the service user (systemd-tmpfiles)");
+  }
   file(layout.unitFile, 0o644, renderServiceUnit(board, layout, { extraDevices: validated.devicePaths }), "systemd unit (Type=notify, watchdog, hardening)");
   dir(posix.dirname(layout.unitWantsLink), 0o755, "multi-user.target.wants");
   entries.push({ kind: "symlink", path: layout.unitWantsLink, target: layout.unitFile, what: "enable link" });

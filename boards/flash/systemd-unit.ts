@@ -1,18 +1,33 @@
 /**
  * The systemd service that runs the gateway (systemd.service(5), systemd.exec(5)):
+ *  - ExecStart is the boot launcher, which runs `ridge boot` (ota/launcher.ts): BootControl picks
+ *    the slot and spends one attempt, the runtime runs with RIDGE_SLOT set, and the launcher exits
+ *    with the runtime's status (`--max-starts 1`), so systemd is the one restart loop and sees
+ *    every exit: Restart=always, no start limit (an unattended gateway never gives up on a crash),
+ *    but exit 2 (the config is wrong, e.g. a secret is missing) is not retried:
+ *    RestartPreventExitStatus=2, and the reason is left in <data>/boot/last-exit.json for
+ *    `ridge status`.
  *  - Type=notify + NotifyAccess=all: the runtime sends READY=1 and WATCHDOG=1 through
- *    `systemd-notify --pid=<its pid>` (runtime/sd-notify.ts), so the helper's messages must be accepted;
- *  - WatchdogSec: a hung event loop is killed and restarted; Restart=always with no start limit,
- *    since an unattended gateway must never give up;
- *  - hardening: a read-only system (ProtectSystem=strict) with write access only where the runtime
- *    writes (data dir, the standby slot for OTA, the boot loader environment where the board's boot
- *    control writes it) and device access only to the board's and the config's ports.
+ *    `systemd-notify --pid=<its pid>` (runtime/sd-notify.ts), a child of the launcher.
+ *  - Secrets the systemd way: LoadCredential= of the whole credentials folder (one file per
+ *    `${NAME}`; a folder rather than one line per name because a missing file would fail the start
+ *    with systemd's 243/CREDENTIALS instead of the gateway's one clear error), an EnvironmentFile=-
+ *    for systemd older than 247, and LoadCredentialEncrypted= in a drop-in for systemd-creds users.
+ *  - A dedicated static user (sysusers.d, made at first boot) in the device groups the board's
+ *    ports need; the data directory (with both runtime slots in it) is its StateDirectory=.
+ *  - Everything else read-only (ProtectSystem=strict), devices closed but the board's and the
+ *    config's ports, a system-call allow-list, no capabilities but what the boot control adapter
+ *    needs to write its boot state.
+ * Why the slots are writable as a whole: the launcher switches slots inside one service run and
+ * the OTA installer replaces the standby slot's directory, so a static unit cannot name "the
+ * running slot"; its integrity rests on the verified slot marker (ota/slot-marker.ts) and the
+ * attestation log instead.
  * And a manager drop-in that gives the board's hardware watchdog to systemd (RuntimeWatchdogSec):
  * the kernel resets the board if systemd itself hangs.
  */
 import { posix } from "node:path";
 import type { Board } from "../schema.js";
-import type { DeviceLayout } from "./device-layout.js";
+import { CREDENTIAL_PREFIX, SERVICE_USER, type DeviceLayout } from "./device-layout.js";
 
 export interface UnitOptions {
   /** Device nodes the config uses beyond the board's own (serial ports of configured drivers). */
@@ -22,8 +37,50 @@ export interface UnitOptions {
 
 export const DEFAULT_WATCHDOG_SEC = 30;
 
-/** nvbootctrl rewrites the boot partitions' slot metadata through block devices as full root. */
-const BOOT_CONTROL_NEEDS_RAW_DEVICES: Record<Board["bootControl"]["adapter"], boolean> = { file: false, "uboot-env": false, nvbootctrl: true };
+/** What writing the boot state takes, per boot control adapter (boards choose the adapter: data, not names). */
+interface BootStateAccess {
+  /** Run as root: the tool refuses or cannot work otherwise. */
+  root: boolean;
+  /** Capabilities beyond CAP_NET_BIND_SERVICE. */
+  caps: string[];
+  /** Paths written besides the data directory. */
+  paths: (board: Board) => string[];
+  why: string;
+}
+
+const BOOT_STATE_ACCESS: Record<Board["bootControl"]["adapter"], BootStateAccess> = {
+  // <data>/boot/bootctl.json: the data directory is enough.
+  file: { root: false, caps: [], paths: () => [], why: "" },
+  // fw_setenv rewrites the environment file on the boot partition (root's on FAT, no chown possible)
+  // and takes its lock in /run/lock (libubootenv).
+  "uboot-env": {
+    root: false,
+    caps: ["CAP_DAC_OVERRIDE"],
+    paths: (b) => [...(b.bootControl.envFile ? [posix.dirname(b.bootControl.envFile)] : []), "-/run/lock"],
+    why: "fw_setenv writes the U-Boot environment on the (root-owned, FAT) boot partition: CAP_DAC_OVERRIDE, confined to the writable paths below",
+  },
+  // L4T on Orin keeps the rootfs A/B status in UEFI variables: nvbootctrl rewrites files in efivarfs
+  // (root's, immutable until chattr -i) and must run as root.
+  nvbootctrl: {
+    root: true,
+    caps: ["CAP_DAC_OVERRIDE", "CAP_LINUX_IMMUTABLE"],
+    paths: () => ["/sys/firmware/efi/efivars"],
+    why: "nvbootctrl runs as root and rewrites UEFI variables in efivarfs (chattr -i first): root with only CAP_DAC_OVERRIDE and CAP_LINUX_IMMUTABLE, efivarfs the one writable part of /sys",
+  },
+};
+
+/** The unit runs as root only where the board's boot control tool demands it (and then says why). */
+export function serviceRunsAsRoot(board: Board): boolean {
+  return BOOT_STATE_ACCESS[board.bootControl.adapter].root;
+}
+
+/** Groups owning the device nodes a gateway opens (Debian: serial ports dialout, TPM tss). */
+export function deviceGroups(board: Board, extraDevices: readonly string[] = []): string[] {
+  const groups: string[] = [];
+  if (board.serial.length || extraDevices.some((d) => /^\/dev\/tty/.test(d))) groups.push("dialout");
+  if (board.tpm !== "none") groups.push("tss");
+  return groups;
+}
 
 function unique<T>(xs: readonly T[]): T[] {
   return [...new Set(xs)];
@@ -35,12 +92,16 @@ export function renderServiceUnit(board: Board, layout: DeviceLayout, opts: Unit
     ...(board.tpm === "none" ? [] : [board.tpm.device]),
     ...(opts.extraDevices ?? []),
   ]).sort();
-  const writable = unique([layout.dataDir, posix.dirname(layout.slotA), ...(board.bootControl.envFile ? [posix.dirname(board.bootControl.envFile)] : [])]);
+  const access = BOOT_STATE_ACCESS[board.bootControl.adapter];
+  const stateDir = layout.dataDir.startsWith("/var/lib/") ? layout.dataDir.slice("/var/lib/".length) : undefined;
+  const writable = unique([layout.dataDir, ...access.paths(board)]);
+  const caps = ["CAP_NET_BIND_SERVICE", ...access.caps];
+  const groups = deviceGroups(board, opts.extraDevices);
   const lines = [
-    "# Laid down by `ridge flash`; re-flash (--force) rewrites it.",
+    "# Laid down by `ridge flash`; re-flash (--force) rewrites it. Local changes: a drop-in in ridgeline.service.d/.",
     "[Unit]",
     `Description=Ridgeline gateway runtime (${board.name})`,
-    "Documentation=man:systemd.service(5)",
+    "Documentation=man:systemd.exec(5) man:systemd-creds(1)",
     "Wants=network-online.target",
     "After=network-online.target time-sync.target",
     "StartLimitIntervalSec=0",
@@ -53,10 +114,21 @@ export function renderServiceUnit(board: Board, layout: DeviceLayout, opts: Unit
     `WatchdogSec=${opts.watchdogSec ?? DEFAULT_WATCHDOG_SEC}s`,
     "Restart=always",
     "RestartSec=5s",
+    "# Exit 2: the config is wrong (a missing secret, say); restarting cannot fix it. `ridge status` says why.",
+    "RestartPreventExitStatus=2",
     "TimeoutStartSec=120s",
     "TimeoutStopSec=30s",
     "KillMode=mixed",
     "UMask=0077",
+    "# Secrets: ${NAME} in the config is read from $CREDENTIALS_DIRECTORY/ridgeline_NAME (this folder's file NAME),",
+    "# else from the environment (the file below, for systemd older than 247). systemd-creds users add a drop-in:",
+    `#   LoadCredentialEncrypted=NAME:${layout.encryptedCredentialsDir}/NAME`,
+    `LoadCredential=${CREDENTIAL_PREFIX.slice(0, -1)}:${layout.credentialsDir}`,
+    `EnvironmentFile=-${layout.secretsEnvFile}`,
+    ...(access.root
+      ? [`# ${access.why}.`]
+      : [`User=${SERVICE_USER}`, `Group=${SERVICE_USER}`, ...(groups.length ? [`SupplementaryGroups=${groups.join(" ")}`] : [])]),
+    ...(stateDir ? [`StateDirectory=${stateDir}`, "StateDirectoryMode=0700"] : []),
     "# Hardening",
     "NoNewPrivileges=yes",
     "ProtectSystem=strict",
@@ -69,15 +141,25 @@ export function renderServiceUnit(board: Board, layout: DeviceLayout, opts: Unit
     "ProtectControlGroups=yes",
     "ProtectClock=yes",
     "ProtectHostname=yes",
+    "PrivateMounts=yes",
+    "ProtectProc=invisible",
     "RestrictRealtime=yes",
     "RestrictSUIDSGID=yes",
     "RestrictNamespaces=yes",
     "LockPersonality=yes",
+    "RemoveIPC=yes",
+    "KeyringMode=private",
     "SystemCallArchitectures=native",
+    "SystemCallFilter=@system-service",
+    "SystemCallFilter=~@privileged @resources",
+    "# A call outside the list fails with EPERM instead of killing the process (libuv falls back from io_uring).",
+    "SystemCallErrorNumber=EPERM",
     "RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6 AF_NETLINK",
-    ...(BOOT_CONTROL_NEEDS_RAW_DEVICES[board.bootControl.adapter]
-      ? ["# The boot control tool writes boot partitions: no device or capability restriction."]
-      : ["CapabilityBoundingSet=CAP_NET_BIND_SERVICE", "DevicePolicy=closed", ...devices.map((d) => `DeviceAllow=${d} rw`)]),
+    ...(access.why && !access.root ? [`# ${access.why}.`] : []),
+    `CapabilityBoundingSet=${caps.join(" ")}`,
+    `AmbientCapabilities=${caps.join(" ")}`,
+    "DevicePolicy=closed",
+    ...devices.map((d) => `DeviceAllow=${d} rw`),
     "# V8 compiles code at run time: MemoryDenyWriteExecute stays off.",
     "",
     "[Install]",
@@ -85,6 +167,30 @@ export function renderServiceUnit(board: Board, layout: DeviceLayout, opts: Unit
     "",
   ];
   return lines.join("\n");
+}
+
+/** sysusers.d(5): the service user, and the device groups made when the image lacks them. */
+export function renderSysusers(board: Board, extraDevices: readonly string[] = []): string {
+  const groups = deviceGroups(board, extraDevices);
+  return [
+    "# Laid down by `ridge flash`: the Ridgeline service user (systemd-sysusers makes it at boot).",
+    `u ${SERVICE_USER} - "Ridgeline gateway" -`,
+    ...groups.map((g) => `g ${g} -`),
+    ...groups.map((g) => `m ${SERVICE_USER} ${g}`),
+    "",
+  ].join("\n");
+}
+
+/** tmpfiles.d(5): the config readable by the service user (the data directory is its StateDirectory=). */
+export function renderTmpfiles(layout: DeviceLayout): string {
+  return [
+    "# Laid down by `ridge flash`: the config for the Ridgeline service user; secrets stay root's (LoadCredential= hands them over).",
+    `z ${layout.configDir} 0750 root ${SERVICE_USER} -`,
+    `z ${layout.configFile} 0640 root ${SERVICE_USER} -`,
+    `d ${layout.credentialsDir} 0700 root root -`,
+    `Z ${layout.dataDir} - ${SERVICE_USER} ${SERVICE_USER} -`,
+    "",
+  ].join("\n");
 }
 
 /** systemd-system.conf(5): RuntimeWatchdogSec pets the board's hardware watchdog; undefined when it has none. */

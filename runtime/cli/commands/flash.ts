@@ -13,13 +13,16 @@ import { loadConfig } from "../../config/load.js";
 import { parseCommand } from "../args.js";
 
 const spec = {
-  usage: "ridge flash --board NAME --root DIR [--gateway-id ID] [--config FILE] [--cloud URL] [--ota-root FILE] [--force] [--dry-run] [--with-node|--no-with-node]",
+  usage: "ridge flash --board NAME --root DIR [--gateway-id ID] [--config FILE] [--secret NAME=VALUE …] [--secret-file NAME=FILE …] [--cloud URL] [--ota-root FILE] [--force] [--dry-run] [--with-node|--no-with-node]",
   summary: "Lay a complete Ridgeline device root into DIR: runtime slot a (bundle, native addons and Node.js for the board's CPU), empty slot b, boot launcher, /etc/ridgeline/gateway.yaml (validated), /var/lib/ridgeline with the identity key, CSR, attestation key, OTA trust anchor and first measurement log, and the systemd unit with its enable link.",
   details: [
     "  --board NAME        board definition (boards/NAME.yaml)",
     "  --root DIR          the folder that becomes the device's /",
     "  --gateway-id ID     the gateway id (default: the config's gateway.id, the id of an earlier flash, else gw-<random>)",
     "  --config FILE       the gateway config to start from (board defaults apply underneath)",
+    "  --secret NAME=VALUE       a secret for ${NAME} in the config: /etc/ridgeline/credentials/NAME (0600), loaded by the unit",
+    "  --secret-file NAME=FILE   the same, the value read from FILE (certificates, keys, tokens kept out of the shell history)",
+    "                      ${NAME} is resolved on the device at start: it need not be set where you flash",
     "  --cloud URL         cloud broker (mqtts://host:8883): the identity key and id.crt are configured for mutual TLS",
     "  --ota-root FILE     TUF root.json: the OTA trust anchor",
     "  --force             re-flash a provisioned device (identity and attestation keys and data are kept)",
@@ -38,6 +41,8 @@ const spec = {
     config: { type: "string", short: "c" },
     cloud: { type: "string" },
     "ota-root": { type: "string" },
+    secret: { type: "string", multiple: true },
+    "secret-file": { type: "string", multiple: true },
     force: { type: "boolean" },
     "dry-run": { type: "boolean", short: "n" },
     "with-node": { type: "boolean" },
@@ -77,8 +82,13 @@ function devicePaths(drivers: readonly { config: Record<string, unknown> }[]): s
   return out;
 }
 
-export function validateGatewayConfig(text: string, board: string, label: string): ValidatedConfig {
-  const { config } = loadConfig({ text, board, file: label });
+/**
+ * The flash-time check: exactly `ridge run`'s, except that `${NAME}` resolves only from `secrets`
+ * (what --secret / --secret-file give the device), never this machine's environment, and a secret
+ * not given is accepted (the device provides it at start; the plan notes it).
+ */
+export function validateGatewayConfig(text: string, board: string, label: string, secrets: Record<string, string> = {}): ValidatedConfig {
+  const { config } = loadConfig({ text, board, file: label, env: secrets, deferSecrets: true });
   return { gatewayId: config.gateway.id, devicePaths: devicePaths(config.drivers), attest: config.attest, drivers: config.drivers.map((d) => ({ name: d.name, kind: d.kind })) };
 }
 
@@ -101,12 +111,15 @@ export async function run(argv: string[]): Promise<number> {
   const dryRun = v["dry-run"] ?? false;
   ensureBundle(projectRoot);
   const root = resolve(v.root);
-  const { flashDevice, formatStep } = await loadFlash();
+  const { flashDevice, formatStep, parseSecretOptions, secretsEnv } = await loadFlash();
+  const secrets = parseSecretOptions(v.secret, v["secret-file"]);
+  const env = secretsEnv(secrets);
   const { plan, steps } = flashDevice({
     root,
     board,
     projectRoot,
-    validate: validateGatewayConfig,
+    validate: (text, b, label) => validateGatewayConfig(text, b, label, env),
+    secrets,
     gatewayId: v["gateway-id"],
     configText: v.config ? readInput(v.config, "config") : undefined,
     configLabel: v.config,

@@ -1,10 +1,12 @@
-import { errorCode, errorMessage } from "../../../core/errors.js";
+import { resolve } from "node:path";
+import { RidgeError, errorCode, errorMessage } from "../../../core/errors.js";
 import { loadConfig } from "../../config/load.js";
 import { Gateway } from "../../gateway.js";
 import { startWatchdog, systemdNotifier } from "../../sd-notify.js";
 import { socketPathFor } from "../../control/client.js";
 import { VERSION } from "../../version.js";
 import { EXIT, parseCommand } from "../args.js";
+import { clearLastExit, writeLastExit } from "../last-exit.js";
 
 const spec = {
   usage: "ridge run [--board NAME] [--config FILE] [--data DIR]",
@@ -21,7 +23,15 @@ export async function run(argv: string[]): Promise<number> {
   const t0 = performance.now();
   const a = parseCommand(argv, spec);
   if (!a) return 0;
-  const loaded = loadConfig({ file: a.values.config, board: a.values.board, data: a.values.data });
+  let loaded;
+  try {
+    loaded = loadConfig({ file: a.values.config, board: a.values.board, data: a.values.data });
+  } catch (e) {
+    // The unit does not restart a config error (exit 2): leave the reason for `ridge status`.
+    if (a.values.data && e instanceof RidgeError && e.category === "config")
+      writeLastExit(resolve(a.values.data), { exit: EXIT.badConfig, code: e.code, message: e.message, ...(process.env.RIDGE_SLOT ? { slot: process.env.RIDGE_SLOT } : {}) });
+    throw e;
+  }
   let gw = await Gateway.start({ loaded });
   const log = gw.services.log;
 
@@ -37,6 +47,7 @@ export async function run(argv: string[]): Promise<number> {
   const notifier = systemdNotifier();
   const watchdog = notifier ? startWatchdog(notifier, gw.services.clock, process.env, () => gw.supervisor.healthy()) : undefined;
   await notifier?.notify({ READY: 1, STATUS: "ready" });
+  clearLastExit(loaded.dataDir);
 
   const sock = socketPathFor(loaded.dataDir, loaded.config.control.socket);
   const http = gw.control?.tcpPort !== undefined ? `, http://${loaded.config.control.http!.listen.replace(/:\d+$/, `:${gw.control.tcpPort}`)}/status (bearer token)` : "";

@@ -3,6 +3,7 @@ import { resolve } from "node:path";
 import { RidgeError } from "../../../core/errors.js";
 import { controlRequest, socketPathFor } from "../../control/client.js";
 import { parseCommand } from "../args.js";
+import { readLastExit } from "../last-exit.js";
 
 const spec = {
   usage: "ridge status [--json] [--data DIR]",
@@ -42,7 +43,13 @@ export async function run(argv: string[]): Promise<number> {
   const a = parseCommand(argv, spec);
   if (!a) return 0;
   const dataDir = a.values.data ? resolve(a.values.data) : defaultDataDir();
-  const r = await controlRequest(dataDir, "GET", "/status");
+  const r = await controlRequest(dataDir, "GET", "/status").catch((e: unknown) => {
+    // Not running: say why it stopped when the gateway left the reason (a config error, exit 2).
+    const why = readLastExit(dataDir);
+    if (why && e instanceof RidgeError && e.code === "E_CONTROL_NOT_RUNNING")
+      throw new RidgeError("E_GATEWAY_STOPPED", "environment", `the gateway is not running: it stopped at ${why.at}${why.slot ? ` (slot ${why.slot})` : ""} with exit ${why.exit} and will not restart until that is fixed:\n${why.code}: ${why.message}`);
+    throw e;
+  });
   if (r.status !== 200) throw new RidgeError("E_CONTROL_STATUS", "environment", `status request failed (${r.status}): ${r.text}`);
   if (a.values.json) {
     console.log(JSON.stringify(r.body, null, 2));
