@@ -15,11 +15,20 @@ export interface BundleInput {
   board: string;
   arch: string;
   entry?: string;
-  /** Path in the bundle → source file on disk. */
-  files: Map<string, string>;
+  /**
+   * Path in the bundle → a source file on disk (its mode taken from the file, & 0755), or a file
+   * described by the caller: copied from `src` or written from `bytes`, with exactly `mode`.
+   */
+  files: Map<string, string | BundleFileSource>;
   /** Path in the bundle → relative symlink target. */
   symlinks?: Map<string, string>;
   created?: Date;
+}
+
+export interface BundleFileSource {
+  src?: string;
+  bytes?: Uint8Array;
+  mode: number;
 }
 
 async function sha256File(path: string): Promise<string> {
@@ -37,10 +46,16 @@ export async function writeBundle(out: string, input: BundleInput): Promise<Bund
   const files: BundleManifest["files"] = {};
   const paths = [...input.files.keys()].sort();
   for (const p of paths) {
-    const src = input.files.get(p)!;
+    const f = input.files.get(p)!;
+    if (typeof f !== "string" && f.bytes) {
+      files[p] = { size: f.bytes.length, sha256: createHash("sha256").update(f.bytes).digest("hex"), mode: f.mode };
+      continue;
+    }
+    const src = typeof f === "string" ? f : f.src;
+    if (src === undefined) throw new RidgeError("E_OTA_BUNDLE_INPUT", "internal", `${p}: neither a source file nor bytes`);
     const st = statSync(src);
     if (!st.isFile()) throw new RidgeError("E_OTA_BUNDLE_INPUT", "config", `${src} is not a regular file`);
-    files[p] = { size: st.size, sha256: await sha256File(src), mode: st.mode & 0o755 };
+    files[p] = { size: st.size, sha256: await sha256File(src), mode: typeof f === "string" ? st.mode & 0o755 : f.mode };
   }
   const links: Record<string, string> = {};
   for (const [p, t] of [...(input.symlinks ?? new Map<string, string>())].sort()) links[p] = t;
@@ -72,12 +87,19 @@ export async function writeBundle(out: string, input: BundleInput): Promise<Bund
     for (const p of paths) {
       const f = files[p]!;
       writeAll(fd, encodeHeader({ path: p, type: "file", mode: f.mode, size: f.size, linkname: "", mtime }));
+      const source = input.files.get(p)!;
       let n = 0;
-      for await (const c of createReadStream(input.files.get(p)!, { highWaterMark: 1 << 20 })) {
-        writeAll(fd, c as Buffer);
-        n += (c as Buffer).length;
+      if (typeof source !== "string" && source.bytes) {
+        writeAll(fd, source.bytes);
+        n = source.bytes.length;
+      } else {
+        const src = typeof source === "string" ? source : source.src!;
+        for await (const c of createReadStream(src, { highWaterMark: 1 << 20 })) {
+          writeAll(fd, c as Buffer);
+          n += (c as Buffer).length;
+        }
       }
-      if (n !== f.size) throw new RidgeError("E_OTA_BUNDLE_INPUT", "environment", `${input.files.get(p)} changed while bundling`);
+      if (n !== f.size) throw new RidgeError("E_OTA_BUNDLE_INPUT", "environment", `${typeof source === "string" ? source : (source.src ?? p)} changed while bundling`);
       writeAll(fd, new Uint8Array(padding(f.size)));
     }
     for (const [p, t] of Object.entries(links)) writeAll(fd, encodeHeader({ path: p, type: "symlink", mode: 0o777, size: 0, linkname: t, mtime }));

@@ -12,9 +12,8 @@ export { selectUpdate, requireTarget, fits, type DeviceIdentity, type ChosenTarg
 export { TargetHasher } from "./target-hasher.js";
 export { compareVersions, isVersion } from "./version-order.js";
 export { BundleExtractor, safeRelative } from "./bundle-extractor.js";
-export { writeBundle, type BundleInput } from "./bundle-writer.js";
+export { writeBundle, type BundleInput, type BundleFileSource } from "./bundle-writer.js";
 export { bundleManifest, MANIFEST_NAME, BUNDLE_FORMAT, type BundleManifest } from "./bundle-manifest.js";
-export { buildRuntimeBundle, EXTERNAL_PACKAGES, type RuntimeBundleOptions } from "./runtime-bundle.js";
 export { TarReader, encodeHeader } from "./tar-codec.js";
 export { transition, busy, otherSlot, type UpdateState, type UpdateInput, type Slot, type PlannedTarget, type Trigger } from "./update-machine.js";
 export { bootLogic, type BootControl, type BootState } from "./boot-control.js";

@@ -106,7 +106,9 @@ export const zodUnbound = {
   },
 };
 
-export const external = ["better-sqlite3", "serialport", "@serialport/*", "onnxruntime-web", "onnxruntime-node", "bufferutil", "utf-8-validate"];
+// The packages left out of the bundle are those a runtime slot carries beside it (or does without):
+// one list, boards/flash/slot-contents.json, which the slot builder (boards/flash/runtime-slot.ts) reads too.
+export const external = Object.keys(JSON.parse(readFileSync(join(root, "boards/flash/slot-contents.json"), "utf8")).external);
 
 // The `#!` line carries the launch environment (core/launch-env.ts), so running the file starts
 // the gateway the way the product does.

@@ -15,7 +15,7 @@ import { deviceLayout, inRoot, type DeviceLayout } from "./device-layout.js";
 import { composeConfigFile, gatewayIdIn, type ConfigValidator } from "./gateway-config-file.js";
 import { makeGatewayIdentity } from "./gateway-identity.js";
 import { firstMeasurements, measurementLogFile } from "./measurement-log.js";
-import { buildRuntimeSlot, slotBytes, NODE_PACKAGES, type RuntimeSlot } from "./runtime-slot.js";
+import { buildRuntimeSlot, defaultWithNode, slotBytes, type RuntimeSlot } from "./runtime-slot.js";
 import { buildSlotManifest, SLOT_MANIFEST_NAME } from "./slot-manifest.js";
 import { renderServiceUnit, renderSysusers, renderTmpfiles, renderWatchdogDropIn, serviceRunsAsRoot } from "./systemd-unit.js";
 
@@ -125,10 +125,9 @@ export function planFlash(o: FlashOptions): FlashPlan {
   const validated = o.validate(configYaml, board.name, o.configLabel ? `${layout.configFile} (from ${o.configLabel})` : layout.configFile);
 
   // 2. The runtime slot for the board's CPU.
-  const withNode = o.withNode ?? (!board.hostArch && NODE_PACKAGES[board.arch] !== undefined);
-  if (o.withNode === undefined && !withNode && !board.hostArch) notes.push(`no official Node.js build for ${board.arch}: the slot runs on the board's own Node.js (boards/README.md)`);
+  const withNode = o.withNode ?? defaultWithNode(board);
   const slot = buildRuntimeSlot({ projectRoot: o.projectRoot, board, withNode, cacheDir: o.cacheDir, hostArch: o.hostArch });
-  if (slot.needsRebuild.length) notes.push(`built on the device: ${slot.needsRebuild.join(", ")} (no ${board.arch} build here: run \`npx node-gyp rebuild\` in each one's folder under ${layout.slotA}/node_modules, see boards/README.md)`);
+  if (slot.node?.glibc) notes.push(`node ${slot.node.version} (${slot.node.source}) uses the board's own glibc: it needs glibc ${slot.node.glibc} or newer (boards/README.md)`);
   const { bytes: manifestBytes } = buildSlotManifest(slot, board);
 
   // 3. Keys: the gateway identity (reused when present) and the attestation key (or the TPM's).

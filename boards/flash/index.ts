@@ -15,8 +15,25 @@ export { parseSecretOptions, secretsEnv, referencedSecrets, type DeviceSecret } 
 export { readElfHeader, elfMatchesArch, machineName, ELF_MACHINE, type ElfHeader, type ElfResult, type ElfArch } from "./elf-header.js";
 export { buildCsr, encodeRequestInfo, OIDS as CSR_OIDS, type CsrSubject } from "./pkcs10-request.js";
 export { makeGatewayIdentity, type GatewayIdentity } from "./gateway-identity.js";
-export { buildRuntimeSlot, referencedExternals, nodePackageDir, crossAddonDir, NODE_PACKAGES, type RuntimeSlot, type SlotFile, type NativeAddon } from "./runtime-slot.js";
+export {
+  buildRuntimeSlot,
+  checkPackageFiles,
+  crossAddonDir,
+  defaultWithNode,
+  nodeDistDir,
+  referencedExternals,
+  slotBytes,
+  EXTERNAL_PACKAGES,
+  SHIPPED_EXTERNALS,
+  type NativeAddon,
+  type RuntimeSlot,
+  type RuntimeSlotOptions,
+  type SlotFile,
+  type SlotNode,
+  type SlotPackage,
+} from "./runtime-slot.js";
 export { buildSlotManifest, SLOT_MANIFEST_NAME, type SlotManifest } from "./slot-manifest.js";
+export { slotBundleFiles, writeSlotBundle } from "./slot-bundle.js";
 export { firstMeasurements, measurementLogFile, type MeasureInput, type MeasurementLogFile } from "./measurement-log.js";
 export { composeConfigFile, type ConfigValidator, type ValidatedConfig } from "./gateway-config-file.js";
 
@@ -25,4 +42,3 @@ export function flashDevice(opts: FlashOptions & { dryRun?: boolean }): { plan: 
   const plan = planFlash(opts);
   return { plan, steps: applyFlashPlan(plan, { dryRun: opts.dryRun ?? false }) };
 }
-export { slotBundleFiles, writeSlotBundle } from "./slot-bundle.js";

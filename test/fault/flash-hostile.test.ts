@@ -1,5 +1,5 @@
 // Flashing refuses, before writing anything, what would give a device that cannot boot: native
-// code for the wrong CPU, missing target artifacts, Node for a CPU that has none, a bad root, an
+// code for the wrong CPU, missing target artifacts (addons, Node) for arm64 and riscv64, a bad root, an
 // unreadable identity key (never replaced).
 import { test } from "uvu";
 import * as assert from "uvu/assert";
@@ -62,14 +62,23 @@ test("no arm64 build cached: E_FLASH_ARTIFACT_MISSING naming the fix, nothing wr
     err = e;
   }
   assert.is((err as { code?: string }).code, "E_FLASH_ARTIFACT_MISSING");
-  assert.match(String((err as Error).message), /scripts\/arm64\/prepare\.mjs/);
+  assert.match(String((err as Error).message), /scripts\/prepare-target\.mjs --arch arm64/);
   assert.is(codeOf(() => flash({ root, board: loadBoard("rpi5"), cacheDir: join(tmp.dir, "empty-cache"), withNode: true })), "E_FLASH_ARTIFACT_MISSING", "no node package either");
   assert.equal(readdirSync(root), []);
 });
 
-test("--with-node on riscv64 (no official Node build): E_FLASH_NO_NODE", () => {
+test("no riscv64 builds cached: E_FLASH_ARTIFACT_MISSING naming prepare-target --arch riscv64, with or without Node", () => {
   const root = freshRoot();
-  assert.is(codeOf(() => flash({ root, board: loadBoard("visionfive2"), withNode: true })), "E_FLASH_NO_NODE");
+  for (const withNode of [true, false]) {
+    let err: unknown;
+    try {
+      flash({ root, board: loadBoard("visionfive2"), cacheDir: join(tmp.dir, "empty-cache"), withNode });
+    } catch (e) {
+      err = e;
+    }
+    assert.is((err as { code?: string }).code, "E_FLASH_ARTIFACT_MISSING");
+    assert.match(String((err as Error).message), /scripts\/prepare-target\.mjs --arch riscv64/);
+  }
   assert.equal(readdirSync(root), []);
 });
 

@@ -1,6 +1,6 @@
 /**
  * ARM64 on this x86-64 host: the target artifacts (Node for arm64, better-sqlite3 cross-built),
- * prepared once into .cache/ by scripts/arm64/prepare.mjs, and qemu-aarch64-static with the cross
+ * prepared once into .cache/ by scripts/prepare-target.mjs, and qemu-aarch64-static with the cross
  * toolchain's sysroot (/usr/aarch64-linux-gnu from libc6-arm64-cross) to run arm64 binaries.
  */
 import { spawnSync } from "node:child_process";
@@ -14,14 +14,14 @@ export const QEMU_AARCH64 = "qemu-aarch64-static";
 
 /** Runs prepare.mjs (cached: instant when done; a cold cross-build takes minutes). Throws with its output on failure. */
 export function ensureArm64Artifacts(timeoutMs = 15 * 60_000): void {
-  const check = spawnSync(process.execPath, [join(repoRoot, "scripts/arm64/prepare.mjs"), "--check"], { encoding: "utf8" });
+  const check = spawnSync(process.execPath, [join(repoRoot, "scripts/prepare-target.mjs"), "--arch", "arm64", "--check"], { encoding: "utf8" });
   if (check.status === 0) return;
-  const r = spawnSync(process.execPath, [join(repoRoot, "scripts/arm64/prepare.mjs"), ...(process.getuid?.() === 0 ? ["--install-packages"] : [])], {
+  const r = spawnSync(process.execPath, [join(repoRoot, "scripts/prepare-target.mjs"), "--arch", "arm64", ...(process.getuid?.() === 0 ? ["--install-packages"] : [])], {
     encoding: "utf8",
     timeout: timeoutMs,
     stdio: ["ignore", "pipe", "pipe"],
   });
-  if (r.status !== 0) throw new Error(`scripts/arm64/prepare.mjs failed (${r.status ?? r.signal}):\n${r.stdout}\n${r.stderr}`);
+  if (r.status !== 0) throw new Error(`scripts/prepare-target.mjs --arch arm64 failed (${r.status ?? r.signal}):\n${r.stdout}\n${r.stderr}`);
 }
 
 /**

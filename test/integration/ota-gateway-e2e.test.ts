@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import Database from "better-sqlite3";
 import { loadBoard, hostArch } from "../../boards/index.js";
-import { buildRuntimeBundle } from "../../ota/runtime-bundle.js";
+import { buildRuntimeSlot, writeSlotBundle } from "../../boards/flash/index.js";
 import { readMarker } from "../../ota/slot-marker.js";
 import { makeRepo } from "../helpers/ota-repo.js";
 import { serveRepo } from "../helpers/ota-http.js";
@@ -27,7 +27,8 @@ test("ridge boot → poll → install into slot b → restart → trial → heal
   let launcher: ReturnType<typeof startPeer> | undefined;
   try {
     const bundle = join(t.dir, "..", "runtime.tar");
-    const m = await buildRuntimeBundle({ root: ROOT, board: loadBoard("sim"), out: bundle, version: "99.0.0", without: ["onnxruntime-web"] });
+    const sim = loadBoard("sim");
+    const m = await writeSlotBundle(buildRuntimeSlot({ projectRoot: ROOT, board: sim, withNode: false, version: "99.0.0", without: ["onnxruntime-web"] }), sim, bundle);
     assert.ok(Object.keys(m.files).some((f) => f.endsWith(".node")), "native addons are in the bundle");
     await t.repo.addTarget(bundle, "runtime-sim-99.0.0.tar", { kind: "runtime", version: "99.0.0", boards: ["sim"], arch: [hostArch()] });
     t.repo.sign(t.all());

@@ -1,4 +1,4 @@
-// The runtime bundle `ridge ota bundle` builds runs on its own once extracted into a slot: the
+// The runtime bundle `ridge ota bundle` builds (the flash slot, boards/flash/runtime-slot.ts) runs on its own once extracted into a slot: the
 // CLI starts, better-sqlite3's native addon loads and onnxruntime-web scores a model, all
 // resolved from the slot's own node_modules (nothing from the source tree).
 import { test } from "uvu";
@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { loadBoard } from "../../boards/index.js";
 import { BundleExtractor } from "../../ota/bundle-extractor.js";
-import { buildRuntimeBundle } from "../../ota/runtime-bundle.js";
+import { buildRuntimeSlot, writeSlotBundle } from "../../boards/flash/index.js";
 import { linearOnnx } from "../helpers/onnx-model.js";
 import { tempDir } from "../helpers/peer.js";
 
@@ -21,7 +21,8 @@ test("an extracted sim bundle runs: ridge --version, better-sqlite3, onnxruntime
   const t = tempDir("ridge-ota-rtb-");
   try {
     const out = join(t.dir, "b.tar");
-    const m = await buildRuntimeBundle({ root: ROOT, board: loadBoard("sim"), out, version: "3.2.1" });
+    const board = loadBoard("sim");
+    const m = await writeSlotBundle(buildRuntimeSlot({ projectRoot: ROOT, board, withNode: false, version: "3.2.1" }), board, out);
     const total = Object.values(m.files).reduce((a, f) => a + f.size, 0);
     assert.ok(total < 64 * 2 ** 20, `bundle unpacks to ${total} bytes`);
     const slot = join(t.dir, "slot");

@@ -15,7 +15,6 @@ import {
   UpdateAgent,
   bootControlFor,
   bootedSlotFromEnv,
-  buildRuntimeBundle,
   fetcherFor,
   fromKeyFile,
   generateSigningKey,
@@ -137,17 +136,21 @@ const commands: Record<string, (argv: string[]) => Promise<number>> = {
 
   async bundle(argv) {
     const a = parseCommand(argv, {
-      usage: "ridge ota bundle --board NAME --out FILE [--version V] [--without PKG,…]",
-      summary: "Build the runtime bundle for a board from dist/ridge.mjs (npm run bundle), boards/, package.json and the external packages.",
-      options: { board: { type: "string" }, out: { type: "string", short: "o" }, version: { type: "string" }, without: { type: "string" } },
+      usage: "ridge ota bundle --board NAME --out FILE [--version V] [--without PKG,…] [--with-node|--no-with-node]",
+      summary: "Build the runtime bundle for a board: the slot `ridge flash` lays down (dist/ridge.mjs from npm run bundle, boards/, package.json, the external packages, the board's native addons and, for real boards, its Node.js), as a bundle.",
+      options: { board: { type: "string" }, out: { type: "string", short: "o" }, version: { type: "string" }, without: { type: "string" }, "with-node": { type: "boolean" }, "no-with-node": { type: "boolean" } },
     });
     if (!a) return 0;
     if (!a.values.board || !a.values.out) throw new RidgeError("E_USAGE", "config", "bundle needs --board and --out");
+    if (a.values["with-node"] && a.values["no-with-node"]) throw new RidgeError("E_USAGE", "config", "--with-node and --no-with-node exclude each other");
     const board = loadBoard(a.values.board);
-    if (board.arch !== loadBoard("sim").arch) console.error(`note: ${board.name} is ${board.arch}; native addons are taken from this host's node_modules (${process.arch}): build on (or for) ${board.arch}`);
-    const m = await buildRuntimeBundle({ root: projectRoot(), board, out: a.values.out, ...(a.values.version ? { version: a.values.version } : {}), ...(a.values.without ? { without: a.values.without.split(",") } : {}) });
+    const { buildRuntimeSlot, defaultWithNode, writeSlotBundle } = await import("../../../boards/flash/index.js");
+    const withNode = a.values["with-node"] ? true : a.values["no-with-node"] ? false : defaultWithNode(board);
+    const slot = buildRuntimeSlot({ projectRoot: projectRoot(), board, withNode, version: a.values.version, without: a.values.without?.split(",") });
+    const m = await writeSlotBundle(slot, board, a.values.out);
     const bytes = Object.values(m.files).reduce((s, f) => s + f.size, 0);
-    console.log(`bundle ${a.values.out}: runtime ${m.version} for ${m.board}/${m.arch}, ${Object.keys(m.files).length} files, ${(bytes / 2 ** 20).toFixed(1)} MiB unpacked`);
+    const native = slot.addons.map((x) => `${x.pkg} (${x.from})`).join(", ") || "none";
+    console.log(`bundle ${a.values.out}: runtime ${m.version} for ${m.board}/${m.arch}, ${Object.keys(m.files).length} files, ${(bytes / 2 ** 20).toFixed(1)} MiB unpacked; native addons: ${native}${slot.node ? `; node ${slot.node.version} (${slot.node.source})` : ""}`);
     return 0;
   },
 
