@@ -46,7 +46,7 @@ export async function run(argv: string[]): Promise<number> {
   const r = await controlRequest(dataDir, "GET", "/status").catch((e: unknown) => {
     // Not running: say why it stopped when the gateway left the reason (a config error, exit 2).
     const why = readLastExit(dataDir);
-    if (why && e instanceof RidgeError && e.code === "E_CONTROL_NOT_RUNNING")
+    if (why && e instanceof RidgeError && (e.code === "E_CONTROL_NOT_RUNNING" || e.code === "E_CONTROL_UNREACHABLE"))
       throw new RidgeError("E_GATEWAY_STOPPED", "environment", `the gateway is not running: it stopped at ${why.at}${why.slot ? ` (slot ${why.slot})` : ""} with exit ${why.exit} and will not restart until that is fixed:\n${why.code}: ${why.message}`);
     throw e;
   });
