@@ -272,7 +272,7 @@ test("--dry-run lists everything and writes nothing (CLI)", async () => {
   const r = await ridge(["flash", "--board", "jetson-orin-nano", "--root", root, "--gateway-id", "dry-1", "--dry-run"]);
   assert.is(r.code, 0, r.stderr);
   assert.equal(readdirSync(root), [], "nothing written");
-  for (const p of ["/opt/ridgeline/bin/ridge-boot", "/opt/ridgeline/slots/a", "/etc/ridgeline/gateway.yaml", "/var/lib/ridgeline/id.key", "/var/lib/ridgeline/id.csr", "/etc/systemd/system/ridgeline.service", "/etc/ridgeline/provisioned.json"])
+  for (const p of ["/opt/ridgeline/bin/ridge-boot", "/var/lib/ridgeline/slots/a", "/usr/local/bin/ridge", "/etc/ridgeline/credentials", "/etc/ridgeline/gateway.yaml", "/var/lib/ridgeline/id.key", "/var/lib/ridgeline/id.csr", "/etc/systemd/system/ridgeline.service", "/etc/ridgeline/provisioned.json"])
     assert.ok(r.stdout.includes(p), `dry run lists ${p}`);
   assert.match(r.stdout, /would create/);
   assert.match(r.stdout, /nothing written/);
@@ -303,7 +303,7 @@ test("the CLI prints what it wrote; a config error exits 2 and writes nothing", 
   assert.is(loaded.config.cloud?.mqtt?.key, "id.key");
   assert.is(loaded.config.cloud?.mqtt?.cert, "id.crt");
   assert.is(loaded.config.log.level, "warn");
-  assert.not.ok(existsSync(join(root, "opt/ridgeline/slots/a/node")), "--no-with-node");
+  assert.not.ok(existsSync(join(root, "var/lib/ridgeline/slots/a/node")), "--no-with-node");
 });
 
 test("attest config decides the key and the log: p256 with tpm off on a TPM board, custom PCRs", () => {
