@@ -172,7 +172,12 @@ interface PackageInfo {
   /** Run-time dependencies (declared, minus install-time tools), resolved or not. */
   deps: string[];
   native: boolean;
-  json: Record<string, unknown>;
+}
+
+/** The dependencies a package needs at run time: declared (or slot-contents.json's list for it), minus install-time tools. */
+function runtimeDependencies(name: string, json: Record<string, unknown>): string[] {
+  const declared = EXTERNAL[name]?.dependencies ?? Object.keys((json.dependencies as Record<string, string> | undefined) ?? {});
+  return declared.filter((d) => !NOT_AT_RUNTIME.has(d));
 }
 
 function packageClosure(projectRoot: string, roots: readonly string[]): PackageInfo[] {
@@ -189,12 +194,10 @@ function packageClosure(projectRoot: string, roots: readonly string[]): PackageI
     }
     if (seen.has(dir)) continue;
     const json = readJson(join(dir, "package.json"));
-    const rule = EXTERNAL[name];
-    const declared = rule?.dependencies ?? [...Object.keys((json.dependencies as Record<string, string> | undefined) ?? {})];
     const optional = Object.keys((json.optionalDependencies as Record<string, string> | undefined) ?? {}).filter((d) => resolvePackage(projectRoot, dir, d));
-    const deps = [...new Set([...declared, ...optional])].filter((d) => !NOT_AT_RUNTIME.has(d));
-    seen.set(dir, { name, dir, version: String(json.version ?? "0.0.0"), deps, native: existsSync(join(dir, "binding.gyp")), json });
-    for (const d of declared.filter((x) => !NOT_AT_RUNTIME.has(x))) queue.push({ name: d, from: dir });
+    const deps = [...new Set([...runtimeDependencies(name, json), ...optional])].filter((d) => !NOT_AT_RUNTIME.has(d));
+    seen.set(dir, { name, dir, version: String(json.version ?? "0.0.0"), deps, native: existsSync(join(dir, "binding.gyp")) });
+    for (const d of runtimeDependencies(name, json)) queue.push({ name: d, from: dir });
     for (const d of optional) queue.push({ name: d, from: dir });
   }
   return [...seen.values()].sort((a, b) => (a.dir < b.dir ? -1 : a.dir > b.dir ? 1 : 0));
@@ -275,12 +278,14 @@ function entryPoints(json: Record<string, unknown>): string[] {
  * Every shipped package as Node would load it: missing in the slot but present in the source tree is
  * an error (a dead require of a file the package never had is not).
  */
-export function checkPackageFiles(projectRoot: string, packages: readonly { info: PackageInfo; relDir: string }[], slotFiles: ReadonlySet<string>): string[] {
+export function checkPackageFiles(projectRoot: string, packages: readonly SlotPackage[], slotFiles: ReadonlySet<string>): string[] {
   const problems: string[] = [];
   const inSlot = (rel: string) => candidates(rel).some((c) => slotFiles.has(c));
   const onDisk = (rel: string) => candidates(rel).some((c) => existsSync(join(projectRoot, c)) && statSync(join(projectRoot, c)).isFile());
-  const shippedDirs = new Set(packages.map((p) => p.relDir));
-  for (const { info, relDir } of packages) {
+  const shippedDirs = new Set(packages.map((p) => p.rel));
+  for (const { name, rel: relDir } of packages) {
+    const json = readJson(join(projectRoot, relDir, "package.json"));
+    const info = { name, json, deps: runtimeDependencies(name, json) };
     // every entry Node may load (import and require); a package trimmed to a few files
     // (keepOnly) carries the one the bundle uses
     const entries = entryPoints(info.json).map((e) => ({ e, rel: posix.join(relDir, e) })).filter((x) => onDisk(x.rel));
@@ -387,7 +392,8 @@ export function buildRuntimeSlot(opts: RuntimeSlotOptions): RuntimeSlot {
   }
   if (missing.length) throw new RidgeError("E_FLASH_ARTIFACT_MISSING", "environment", `no ${arch} build of ${missing.join(", ")} for board ${board.name}: ${prepareHint(arch)}`);
 
-  const problems = checkPackageFiles(projectRoot, shipped, new Set(files.map((f) => f.rel)));
+  const packages = shipped.map(({ info, relDir }) => ({ name: info.name, version: info.version, rel: relDir, native: info.native }));
+  const problems = checkPackageFiles(projectRoot, packages, new Set(files.map((f) => f.rel)));
   if (problems.length)
     throw new RidgeError("E_FLASH_SLOT_INCOMPLETE", "internal", `the runtime slot would lack files its packages load (boards/flash/slot-contents.json and runtime-slot.ts decide what ships): ${problems.slice(0, 20).join("; ")}${problems.length > 20 ? ` (${problems.length} in all)` : ""}`, {
       detail: { problems },
@@ -400,7 +406,6 @@ export function buildRuntimeSlot(opts: RuntimeSlotOptions): RuntimeSlot {
     node = { version: dist.version, src: join(nodeDistDir(cacheDir, arch), "bin", "node"), source: dist.source, ...(dist.glibc ? { glibc: dist.glibc } : {}) };
   }
   files.sort((a, b) => (a.rel < b.rel ? -1 : a.rel > b.rel ? 1 : 0));
-  const packages = shipped.map(({ info, relDir }) => ({ name: info.name, version: info.version, rel: relDir, native: info.native }));
   return { version, arch, files, addons, node, externals, packages };
 }
 
