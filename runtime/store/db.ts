@@ -69,7 +69,7 @@ function immediateByDefault(db: Database.Database): void {
     for (const k of ["default", "deferred", "immediate", "exclusive"] as const) Object.defineProperty(f, k, { value: k === "default" ? t.immediate : t[k] });
     return f;
   }) as Database.Database["transaction"];
-  Object.defineProperty(db, "transaction", { value: wrapped });
+  Object.defineProperty(db, "transaction", { value: wrapped, configurable: true, writable: true });
 }
 
 function configure(db: Database.Database, quickCheck: boolean): void {
