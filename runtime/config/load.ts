@@ -91,10 +91,14 @@ function secretError(issues: ConfigIssue[], missing: string[], env: NodeJS.Proce
   return new ConfigError([{ ...first, message, code: "E_CONFIG_ENV" }], "E_CONFIG_SECRET");
 }
 
-function under(a: readonly (string | number)[], b: readonly (string | number)[]): boolean {
-  const n = Math.min(a.length, b.length);
-  for (let i = 0; i < n; i++) if (String(a[i]) !== String(b[i])) return false;
-  return true;
+function startsWith(a: readonly (string | number)[], prefix: readonly (string | number)[]): boolean {
+  return prefix.length <= a.length && prefix.every((p, i) => String(p) === String(a[i]));
+}
+
+/** A schema issue caused by a deferred secret's stand-in: at or below its key, or a check of an object that holds it. */
+function fromDeferred(d: SecretRef, is: { path: (string | number)[]; code: string }): boolean {
+  if (startsWith(is.path, d.path)) return true;
+  return is.path.length > 0 && is.code !== "unrecognized_keys" && startsWith(d.path, is.path);
 }
 
 function isPlainObject(v: unknown): v is Record<string, unknown> {
@@ -163,7 +167,7 @@ export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
     const boardSrc = new YamlSource(`boards/${boardName}.yaml`, readBoardText(boardName));
     for (const is of r.error.issues) {
       // A deferred secret stands in for a value only the device has: its own checks run there.
-      if (deferred.some((d) => under(d.path, is.path))) continue;
+      if (deferred.some((d) => fromDeferred(d, is))) continue;
       if (user && hasPath(user, is.path)) issues.push(...zodIssues(user, merged, [is]));
       else {
         const [bi] = zodIssues(boardSrc, { defaults: merged }, [{ ...is, path: ["defaults", ...is.path] }]);
