@@ -63,11 +63,13 @@ export async function createUplinkComponent(s: Services): Promise<UplinkComponen
   let lastIoLog = -Infinity;
   const onStoreFault = (f: StoreFault) => {
     storeFaults.inc({ kind: f.kind, op: f.op });
-    if (f.kind === "io") {
-      // A failing disk: the pipeline retries the commit with backoff; logged at most once a minute.
+    if (f.kind !== "corrupt") {
+      // A failing disk, or another process holding the lock past the busy timeout: the pipeline
+      // retries the commit with backoff, the link sends again what was not acked; logged at most once a minute.
       if (s.clock.now() - lastIoLog > 60_000) {
         lastIoLog = s.clock.now();
-        log.error({ code: f.code, op: f.op }, `uplink queue: I/O error on the database (${f.code}: ${f.message}); retrying with backoff, the gateway reports unhealthy until a commit succeeds`);
+        const what = f.kind === "io" ? "I/O error on the database" : "the database stayed locked by another process";
+        log.error({ code: f.code, op: f.op }, `uplink queue: ${what} (${f.code}: ${f.message}); retrying with backoff, the gateway reports unhealthy until a commit succeeds`);
       }
       return;
     }
@@ -260,6 +262,9 @@ export async function createUplinkComponent(s: Services): Promise<UplinkComponen
       evicted: st.evicted.limit + st.evicted.ttl + st.evicted["disk-full"],
       dropped: st.dropped,
       lastDrain: ago(linkStatus?.lastDrained),
+      ...(rec ? { "store.salvaged": rec.salvagedEvents, "store.lost": rec.lostEvents ?? "unknown" } : {}),
+      ...(st.lostAtOpen ? { "store.missing": st.lostAtOpen.events } : {}),
+      ...(st.failedCommits ? { "store.failedCommits": st.failedCommits } : {}),
       twinVersion: twinStore.gatewayVersion(),
       models: Object.entries(models.activeVersions()).map(([n, v]) => `${n}@${v}`).join(",") || "none",
       queue: { events: st.events, bytes: st.bytes, maxBytes: st.maxBytes, effectiveMaxBytes: st.effectiveMaxBytes, byPriority, evicted: st.evicted, dropped: st.dropped, policy: cfg.queue.whenFull },

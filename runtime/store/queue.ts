@@ -62,7 +62,8 @@ export interface QueueOptions {
 }
 
 export interface StoreFault {
-  kind: "corrupt" | "io";
+  /** corrupt: moved aside and salvaged; io: a failing disk; busy: another process held the lock past the busy timeout. Both retried. */
+  kind: "corrupt" | "io" | "busy";
   code: string;
   message: string;
   op: string;
@@ -336,9 +337,10 @@ export class UplinkQueue {
 
   /** Classify a database error; report it unless it is a full disk (handled by the limits). */
   private storeFault(e: unknown, op: string): StoreFault | undefined {
-    const kind = isCorruptionError(e) ? "corrupt" : isIoError(e) ? "io" : undefined;
+    const code = sqliteCode(e);
+    const kind = isCorruptionError(e) ? "corrupt" : isIoError(e) ? "io" : code.startsWith("SQLITE_BUSY") || code.startsWith("SQLITE_LOCKED") ? "busy" : undefined;
     if (!kind) return undefined;
-    const f: StoreFault = { kind, code: sqliteCode(e), message: e instanceof Error ? e.message : String(e), op, at: this.opts.clock.now() };
+    const f: StoreFault = { kind, code, message: e instanceof Error ? e.message : String(e), op, at: this.opts.clock.now() };
     if (kind === "io") this.ioErrors++;
     this.fault = f;
     try {
@@ -402,7 +404,7 @@ export class UplinkQueue {
     } catch (e) {
       this.failedCommits++;
       const f = this.storeFault(e, "commit");
-      const err = f ? new RidgeError(f.kind === "corrupt" ? "E_STORE_CORRUPT" : "E_STORE_IO", "environment", `uplink queue: the commit failed (${f.code}: ${f.message})`, { cause: e }) : e;
+      const err = f ? new RidgeError(f.kind === "corrupt" ? "E_STORE_CORRUPT" : f.kind === "busy" ? "E_STORE_BUSY" : "E_STORE_IO", "environment", `uplink queue: the commit failed (${f.code}: ${f.message})`, { cause: e }) : e;
       for (const w of waiters) w.reject(err);
       return;
     }

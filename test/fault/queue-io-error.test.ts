@@ -181,4 +181,38 @@ test("SQLITE_IOERR on commits and reads: rejected as E_STORE_IO (retried by the 
   }
 });
 
+test("another process holds the write lock past the busy timeout: reads and acks never throw into the link, the commit rejects E_STORE_BUSY and succeeds once released", async () => {
+  const t = tempDir();
+  const s = makeServices({ dataDir: t.dir, config: {} });
+  const uplink = await createUplinkComponent(s);
+  await uplink.start();
+  const ev = (i: number): Event => ({ id: `d/${i}`, ts: i, device: "d", kind: "telemetry", payload: { i } });
+  const other = new Database(join(t.dir, "ridgeline.db"));
+  try {
+    await uplink.sink.accept([ev(1), ev(2)]);
+    const rows = uplink.queue.read("telemetry", 0, 10);
+    s.db.pragma("busy_timeout = 50");
+    other.exec("BEGIN IMMEDIATE");
+    assert.is(uplink.queue.ack("telemetry", rows[0]!.seq, rows[rows.length - 1]!.seq), 0, "the ack waits 50 ms, then gives up without throwing");
+    assert.is(uplink.queue.stats().fault?.kind, "busy");
+    try {
+      await uplink.sink.accept([ev(3)]);
+      assert.unreachable();
+    } catch (e) {
+      assert.is((e as { code?: string }).code, "E_STORE_BUSY");
+    }
+    assert.is(uplink.health().up, false);
+    other.exec("COMMIT");
+    await uplink.sink.accept([ev(3)]);
+    assert.is(uplink.queue.ack("telemetry", rows[0]!.seq, rows[rows.length - 1]!.seq), 2);
+    assert.ok(uplink.health().up);
+    assert.is(uplink.queue.depth(), 1);
+  } finally {
+    other.close();
+    await uplink.stop();
+    s.db.close();
+    t.cleanup();
+  }
+});
+
 test.run();
