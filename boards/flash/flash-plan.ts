@@ -16,6 +16,7 @@ import { composeConfigFile, gatewayIdIn, type ConfigValidator } from "./gateway-
 import { makeGatewayIdentity } from "./gateway-identity.js";
 import { firstMeasurements, measurementLogFile } from "./measurement-log.js";
 import { buildRuntimeSlot, defaultWithNode, slotBytes, type RuntimeSlot } from "./runtime-slot.js";
+import { checkRootGlibc } from "./root-glibc.js";
 import { buildSlotManifest, SLOT_MANIFEST_NAME } from "./slot-manifest.js";
 import { renderServiceUnit, renderSysusers, renderTmpfiles, renderWatchdogDropIn, serviceRunsAsRoot } from "./systemd-unit.js";
 
@@ -127,6 +128,7 @@ export function planFlash(o: FlashOptions): FlashPlan {
   // 2. The runtime slot for the board's CPU.
   const withNode = o.withNode ?? defaultWithNode(board);
   const slot = buildRuntimeSlot({ projectRoot: o.projectRoot, board, withNode, cacheDir: o.cacheDir, hostArch: o.hostArch });
+  if (slot.node?.glibc) checkRootGlibc(root, board, slot.node.glibc, `node ${slot.node.version} (${slot.node.source})`);
   if (slot.node?.glibc) notes.push(`node ${slot.node.version} (${slot.node.source}) uses the board's own glibc: it needs glibc ${slot.node.glibc} or newer (boards/README.md)`);
   const { bytes: manifestBytes } = buildSlotManifest(slot, board);
 

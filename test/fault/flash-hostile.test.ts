@@ -4,13 +4,14 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { spawnSync } from "node:child_process";
-import { copyFileSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { copyFileSync, mkdirSync, readFileSync, readdirSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { loadBoard } from "../../boards/index.js";
 import { crossAddonDir, deviceLayout, flashDevice, type FlashOptions } from "../../boards/flash/index.js";
 import { validateGatewayConfig } from "../../runtime/cli/commands/flash.js";
 import { tempDir } from "../helpers/peer.js";
 import { repoRoot, ridge } from "../helpers/gateway.js";
+import { RISCV64_BASE, ensureRiscv64Artifacts } from "../helpers/riscv64.js";
 
 const tmp = tempDir("ridge-flash-fault-");
 let n = 0;
@@ -80,6 +81,26 @@ test("no riscv64 builds cached: E_FLASH_ARTIFACT_MISSING naming prepare-target -
     assert.match(String((err as Error).message), /scripts\/prepare-target\.mjs --arch riscv64/);
   }
   assert.equal(readdirSync(root), []);
+});
+
+test("a riscv64 root whose glibc is older than the slot's Node needs: E_FLASH_BOARD_GLIBC, nothing written; a new enough one flashes", () => {
+  ensureRiscv64Artifacts();
+  const board = loadBoard("visionfive2");
+  const old = freshRoot();
+  mkdirSync(join(old, "usr/lib/riscv64-linux-gnu"), { recursive: true });
+  writeFileSync(join(old, "usr/lib/riscv64-linux-gnu/libc.so.6"), Buffer.from("\x7fELF....\0GLIBC_2.27\0GLIBC_2.36\0GLIBC_PRIVATE\0"));
+  symlinkSync("usr/lib", join(old, "lib"));
+  const before = readdirSync(old).sort();
+  assert.is(codeOf(() => flash({ root: old, board, withNode: true })), "E_FLASH_BOARD_GLIBC");
+  assert.equal(readdirSync(old).sort(), before, "nothing written");
+  // without Node in the slot the system's glibc does not matter
+  flashDevice({ projectRoot: repoRoot, validate: validateGatewayConfig, root: old, board, withNode: false, dryRun: true });
+  // Debian 13's own libc6 (the riscv64 test sysroot): 2.41
+  const ok = freshRoot();
+  mkdirSync(join(ok, "usr/lib/riscv64-linux-gnu"), { recursive: true });
+  copyFileSync(join(RISCV64_BASE, "usr/lib/riscv64-linux-gnu/libc.so.6"), join(ok, "usr/lib/riscv64-linux-gnu/libc.so.6"));
+  const { plan } = flashDevice({ projectRoot: repoRoot, validate: validateGatewayConfig, root: ok, board, withNode: true, dryRun: true });
+  assert.ok(plan.slot.node?.glibc);
 });
 
 test("a root that is not a directory: E_FLASH_ROOT", () => {
