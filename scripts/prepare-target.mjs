@@ -127,9 +127,9 @@ const pkgVersion = (dir) => JSON.parse(readFileSync(join(dir, "package.json"), "
 
 /** Node.js for the target, as the slot carries it. */
 const nodeDir = nodeSource.from === "npm" ? join(cache, "node", `${nodeSource.package}-${hostVersion}`) : join(cache, "node", nodeSource.dir);
-const nodeReady = () => existsSync(join(nodeDir, "bin/node")) && (nodeSource.from === "npm" || existsSync(join(nodeDir, "ridge-node.json")));
 const debianWork = join(cache, "debian", arch);
 const baseSysroot = join(debianWork, "base");
+const nodeReady = () => existsSync(join(nodeDir, "bin/node")) && (nodeSource.from === "npm" || (existsSync(join(nodeDir, "ridge-node.json")) && existsSync(join(baseSysroot, "lib"))));
 
 /** The addons to cross-build for this arch: those of slot-contents.json's crossBuild without a linux-<arch> prebuild. */
 const addons = Object.entries(contents.native.crossBuild)
