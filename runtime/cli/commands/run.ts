@@ -2,6 +2,7 @@ import { resolve } from "node:path";
 import { RidgeError, errorCode, errorMessage } from "../../../core/errors.js";
 import { loadConfig } from "../../config/load.js";
 import { Gateway } from "../../gateway.js";
+import { isCorruptionError } from "../../store/db.js";
 import { startWatchdog, systemdNotifier } from "../../sd-notify.js";
 import { socketPathFor } from "../../control/client.js";
 import { VERSION } from "../../version.js";
@@ -35,11 +36,16 @@ export async function run(argv: string[]): Promise<number> {
   let gw = await Gateway.start({ loaded });
   const log = gw.services.log;
 
+  // A corrupt database surfacing as an uncaught SQLite error (a store other than the queue, which
+  // reports it itself): recovered like the queue's report instead of exiting into a crash loop.
+  let recoverFromUncaught: ((e: unknown) => boolean) | undefined;
   process.on("uncaughtException", (e) => {
+    if (recoverFromUncaught?.(e)) return;
     log.fatal({ code: errorCode(e), err: errorMessage(e), stack: e.stack }, "uncaught exception; exiting so the service manager restarts us");
     process.exit(70);
   });
   process.on("unhandledRejection", (e) => {
+    if (recoverFromUncaught?.(e)) return;
     log.fatal({ code: errorCode(e), err: errorMessage(e) }, "unhandled rejection; exiting so the service manager restarts us");
     process.exit(70);
   });
@@ -97,6 +103,7 @@ export async function run(argv: string[]): Promise<number> {
             (next) => {
               gw = next;
               own(next);
+              if (stopping) void next.stop();
               recovering = false;
               log.info({}, "gateway started again on the recovered database");
             },
@@ -109,6 +116,11 @@ export async function run(argv: string[]): Promise<number> {
       };
     };
     own(gw);
+    recoverFromUncaught = (e) => {
+      if (!isCorruptionError(e)) return false;
+      gw.onStoreCorrupt?.({ kind: "corrupt", code: errorCode(e), message: errorMessage(e), op: "uncaught", at: Date.now() });
+      return true;
+    };
     process.once("SIGTERM", () => shutdown("SIGTERM"));
     process.once("SIGINT", () => shutdown("SIGINT"));
     process.on("SIGHUP", () => {
