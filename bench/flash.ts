@@ -73,7 +73,7 @@ function coldStart(root: string, board: Board, wrapper: string | undefined): Pro
 }
 
 sh(process.execPath, [join(repo, "scripts/bundle.mjs"), "--if-stale"]);
-sh(process.execPath, [join(repo, "scripts/arm64/prepare.mjs")]);
+for (const arch of ["arm64", "riscv64"]) sh(process.execPath, [join(repo, "scripts/prepare-target.mjs"), "--arch", arch]);
 const rows: RowInput[] = [];
 
 // 1. Cold start: arm64 under qemu vs this host.

@@ -31,7 +31,7 @@ const spec = {
     "  --no-with-node      use the Node.js installed on the device",
     "  --project DIR       the runtime to ship: a checkout with dist/ridge.mjs and node_modules (default: this one)",
     "",
-    "Cross-built addons and Node.js packages come from .cache/ (node scripts/arm64/prepare.mjs).",
+    "Cross-built addons and Node.js for each arch come from .cache/ (node scripts/prepare-target.mjs --arch arm64|riscv64).",
     `Boards: ${safeBoards()}`,
   ].join("\n"),
   options: {
