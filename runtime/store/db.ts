@@ -21,6 +21,7 @@
 import Database from "better-sqlite3";
 import { existsSync, mkdirSync, renameSync } from "node:fs";
 import { join } from "node:path";
+import { RidgeError } from "../../core/errors.js";
 import { readLedger } from "./queue-ledger.js";
 
 export interface DatabaseRecovery {
@@ -117,6 +118,8 @@ export function openDatabase(dataDir: string, file = "ridgeline.db", opts: OpenD
       return db;
     } catch (e) {
       db?.close();
+      if (isIoError(e))
+        throw new RidgeError("E_STORE_IO", "environment", `${path}: ${e instanceof Error ? e.message : String(e)} (${sqliteCode(e)}): an I/O error on the disk or the file, not corruption; the file is left as it is`, { cause: e });
       if (!isCorruptionError(e)) throw e;
       reason = { code: sqliteCode(e), message: e instanceof Error ? e.message : String(e) };
     }

@@ -67,6 +67,15 @@ test("disk full (or byte limit): oldest telemetry evicted, newest alarms kept, c
     await q.append([ev(999_999, "alarm")]);
     assert.is(rowEvents(q.read("alarm", 0, 100_000)).pop()!.id, "d3/999999");
     console.log(`${mounted ? "tmpfs 6 MiB" : "byte limit 2 MiB"}: ${s.events} events queued (${s.bytes} B), ${JSON.stringify(counted)}`);
+    // The evicted/dropped counters were committed with the evictions: a restart keeps them (kill -9 included: no close here).
+    const last = q.stats();
+    const db2 = openDatabase(vol);
+    const q2 = new UplinkQueue(db2, { maxBytes: 1e9, maxAge: 86_400_000, whenFull: "evict-oldest-lowest-priority", groupCommitMs: 5, groupCommitEvents: 200, clock: systemClock });
+    assert.equal(q2.stats().evicted, last.evicted);
+    assert.is(q2.stats().dropped, last.dropped);
+    assert.is(q2.depth(), last.events);
+    assert.is(q2.stats().lostAtOpen, undefined, "nothing reported missing after a full disk");
+    db2.close();
   } finally {
     q.close();
     db.close();
