@@ -11,7 +11,7 @@ import { RidgeError } from "../../core/errors.js";
 import type { Board } from "../schema.js";
 import { renderBootLauncher, renderRidgeCommand } from "./boot-launcher.js";
 import { referencedSecrets, type DeviceSecret } from "./device-secrets.js";
-import { deviceLayout, inRoot, type DeviceLayout } from "./device-layout.js";
+import { deviceLayout, inRoot, SERVICE_USER, type DeviceLayout } from "./device-layout.js";
 import { composeConfigFile, gatewayIdIn, type ConfigValidator } from "./gateway-config-file.js";
 import { makeGatewayIdentity } from "./gateway-identity.js";
 import { firstMeasurements, measurementLogFile } from "./measurement-log.js";
@@ -26,6 +26,8 @@ export type PlanEntry =
   | { kind: "symlink"; path: string; target: string; what: string }
   | { kind: "slot"; path: string; slot: RuntimeSlot; manifestBytes: Uint8Array; what: string }
   | { kind: "empty-dir"; path: string; mode: number; what: string }
+  /** The service user from the sysusers.d file at `path`, made in the root's /etc/passwd now when the root has one (systemd-sysusers --root). */
+  | { kind: "users"; path: string; user: string; what: string }
   /** The software attestation key, made (or kept) in `path` by attest's loadOrCreateSoftwareKey: the file runtime/attestation loads. */
   | { kind: "attest-key"; path: string; alg: QuoteAlg; what: string };
 
@@ -146,6 +148,7 @@ export function planFlash(o: FlashOptions): FlashPlan {
   dir(posix.dirname(layout.ridgeCommand), 0o755, "local commands");
   file(layout.ridgeCommand, 0o755, renderRidgeCommand(layout), "the `ridge` command (the active slot's CLI with this device's defaults)");
   dir(posix.dirname(layout.slotA), 0o755, "runtime slots");
+  entries.push({ kind: "slot", path: layout.slotA, slot, manifestBytes, what: `slot a: ridgeline ${slot.version} for ${board.arch}${slot.node ? ` with node ${slot.node.version}` : ""}` });
   // The verified-slot marker (ota/slot-marker.ts shape) the launcher requires, written after the slot:
   // a slot a cut short while an update rewrites it is never started.
   const manifestSha = createHash("sha256").update(manifestBytes).digest("hex");
@@ -160,11 +163,11 @@ export function planFlash(o: FlashOptions): FlashPlan {
   const installedAt = oldMarker?.sha256 === manifestSha && oldMarker.installedAt ? oldMarker.installedAt : new Date().toISOString();
   const slotMarker = { version: slot.version, target: `flash:${board.name}`, sha256: manifestSha, board: board.name, arch: board.arch, entry: "dist/ridge.mjs", installedAt };
   file(markerPath, 0o644, `${JSON.stringify(slotMarker, null, 1)}`, "slot a marker (verified: the launcher starts it)");
-  entries.push({ kind: "slot", path: layout.slotA, slot, manifestBytes, what: `slot a: ridgeline ${slot.version} for ${board.arch}${slot.node ? ` with node ${slot.node.version}` : ""}` });
   entries.push({ kind: "empty-dir", path: layout.slotB, mode: 0o755, what: "slot b (empty: the OTA standby)" });
 
   dir(layout.configDir, 0o750, "config folder");
   file(layout.configFile, 0o640, configYaml, `gateway config (gateway ${gatewayId}, validated)`);
+
   // Secrets: one credential file per ${NAME}, root's (the unit's LoadCredential= hands them over).
   const given = new Map((o.secrets ?? []).map((x) => [x.name, x]));
   const wanted = referencedSecrets(configYaml);
@@ -175,7 +178,6 @@ export function planFlash(o: FlashOptions): FlashPlan {
     notes.push(
       `secret${missing.length > 1 ? "s" : ""} ${missing.map((n) => `\${${n}}`).join(", ")} not provided: the gateway stops with exit 2 until ${missing.map((n) => posix.join(layout.credentialsDir, n)).join(", ")} exist${missing.length > 1 ? "" : "s"} (--secret NAME=VALUE, --secret-file NAME=FILE, or systemd-creds: README, Flashing)`,
     );
-
 
   dir(layout.dataDir, 0o700, "data directory");
   dir(posix.dirname(layout.activeSlotFile), 0o700, "boot state");
@@ -228,13 +230,14 @@ export function planFlash(o: FlashOptions): FlashPlan {
   file(layout.measurementLog, 0o644, measurementLogFile(gatewayId, tpm ? "tpm" : "software", alg, log), `first measurement log (${log.length} events, sha256 and sm3 banks)`);
 
   dir(posix.dirname(layout.unitFile), 0o755, "systemd units");
+  file(layout.unitFile, 0o644, renderServiceUnit(board, layout, { extraDevices: validated.devicePaths }), "systemd unit (Type=notify, watchdog, hardening)");
   if (!serviceRunsAsRoot(board)) {
     dir(posix.dirname(layout.sysusersFile), 0o755, "sysusers.d");
     file(layout.sysusersFile, 0o644, renderSysusers(board, validated.devicePaths), "service user ridgeline (systemd-sysusers)");
+    entries.push({ kind: "users", path: layout.sysusersFile, user: SERVICE_USER, what: `user ${SERVICE_USER} and its groups in the root's /etc/passwd and /etc/group` });
     dir(posix.dirname(layout.tmpfilesFile), 0o755, "tmpfiles.d");
     file(layout.tmpfilesFile, 0o644, renderTmpfiles(layout), "config readable by the service user (systemd-tmpfiles)");
   }
-  file(layout.unitFile, 0o644, renderServiceUnit(board, layout, { extraDevices: validated.devicePaths }), "systemd unit (Type=notify, watchdog, hardening)");
   dir(posix.dirname(layout.unitWantsLink), 0o755, "multi-user.target.wants");
   entries.push({ kind: "symlink", path: layout.unitWantsLink, target: layout.unitFile, what: "enable link" });
   const dropIn = renderWatchdogDropIn(board);

@@ -5,6 +5,7 @@
  * and swapped in, and the provisioned marker goes last, so an interrupted flash can simply be run
  * again. With `dryRun` it only says what it would do.
  */
+import { spawnSync } from "node:child_process";
 import { chmodSync, copyFileSync, existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, renameSync, rmSync, statSync, symlinkSync, unlinkSync, writeFileSync } from "node:fs";
 import { basename, dirname, join, posix } from "node:path";
 import { loadOrCreateSoftwareKey } from "../../attest/index.js";
@@ -106,6 +107,18 @@ function applyEntry(plan: FlashPlan, e: PlanEntry, dryRun: boolean): FlashStep {
       if (readdirSync(p).length === 0) return { action: "unchanged", path: e.path, kind: e.kind, mode: e.mode, what: e.what };
       if (!dryRun) for (const f of readdirSync(p)) rmSync(join(p, f), { recursive: true, force: true });
       return { action: "emptied", path: e.path, kind: e.kind, mode: e.mode, what: e.what };
+    }
+    case "users": {
+      // A real OS root has /etc/passwd: make the user now (the unit's ExecStartPre makes it too).
+      // A bare folder (a root still to be imaged) gets it on the device.
+      const passwd = join(plan.root, "etc", "passwd");
+      const there = existsSync(passwd) && readFileSync(passwd, "utf8").split("\n").some((l) => l.startsWith(`${e.user}:`));
+      if (there) return { action: "unchanged", path: "/etc/passwd", kind: e.kind, what: e.what };
+      if (!existsSync(passwd)) return { action: "unchanged", path: "/etc/passwd", kind: e.kind, what: `${e.what}: no /etc/passwd in the root, made at the first start` };
+      if (dryRun) return { action: "create", path: "/etc/passwd", kind: e.kind, what: e.what };
+      const r = spawnSync("systemd-sysusers", [`--root=${plan.root}`, p], { encoding: "utf8" });
+      if (r.status !== 0) return { action: "unchanged", path: "/etc/passwd", kind: e.kind, what: `${e.what}: systemd-sysusers ${r.error ? "is not installed here" : `failed (${r.stderr.trim()})`}, made at the first start` };
+      return { action: "create", path: "/etc/passwd", kind: e.kind, what: e.what };
     }
     case "attest-key": {
       // attest owns the file name, format (PKCS#8 PEM) and mode: runtime/attestation loads exactly this file.

@@ -109,6 +109,13 @@ export function renderServiceUnit(board: Board, layout: DeviceLayout, opts: Unit
     "[Service]",
     "Type=notify",
     "NotifyAccess=all",
+    ...(access.root
+      ? []
+      : [
+          "# The service user and the ownership it needs, also before the first start (systemd-sysusers.service runs only after /usr changes).",
+          `ExecStartPre=+/usr/bin/systemd-sysusers ${layout.sysusersFile}`,
+          `ExecStartPre=+/usr/bin/systemd-tmpfiles --create ${layout.tmpfilesFile}`,
+        ]),
     `ExecStart=${layout.launcher}`,
     `Environment=RIDGE_DATA=${layout.dataDir} RIDGE_CONFIG=${layout.configFile}`,
     `WatchdogSec=${opts.watchdogSec ?? DEFAULT_WATCHDOG_SEC}s`,

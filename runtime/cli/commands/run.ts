@@ -24,16 +24,20 @@ export async function run(argv: string[]): Promise<number> {
   const t0 = performance.now();
   const a = parseCommand(argv, spec);
   if (!a) return 0;
-  let loaded;
-  try {
-    loaded = loadConfig({ file: a.values.config, board: a.values.board, data: a.values.data });
-  } catch (e) {
-    // The unit does not restart a config error (exit 2): leave the reason for `ridge status`.
+  // The unit does not restart a config error (exit 2): leave the reason for `ridge status`.
+  const keepReason = (e: unknown): never => {
     if (a.values.data && e instanceof RidgeError && e.category === "config")
       writeLastExit(resolve(a.values.data), { exit: EXIT.badConfig, code: e.code, message: e.message, ...(process.env.RIDGE_SLOT ? { slot: process.env.RIDGE_SLOT } : {}) });
     throw e;
-  }
-  let gw = await Gateway.start({ loaded });
+  };
+  const loaded = (() => {
+    try {
+      return loadConfig({ file: a.values.config, board: a.values.board, data: a.values.data });
+    } catch (e) {
+      return keepReason(e);
+    }
+  })();
+  let gw = await Gateway.start({ loaded }).catch(keepReason);
   const log = gw.services.log;
 
   // A corrupt database surfacing as an uncaught SQLite error (a store other than the queue, which
