@@ -20,6 +20,10 @@
  *   halves the packet ceiling, down to a single event, and only the probe is sent again. A single event
  *   larger than an announced limit, or one the broker dropped the connection on twice when sent
  *   alone, is skipped: counted, logged, reported in status (the queue has no place to park it).
+ *   A PUBACK that does not come within `ackTimeout` is read the same way for a probe (some brokers
+ *   drop an oversize publish without answering), else as a dead connection. A packet the client
+ *   cannot parse (mosquitto 2.0.11 answers an oversize payload with PUBACK 0x95, which §3.4.2.1
+ *   does not allow, and MQTT.js then parses nothing more) ends the connection at once.
  * - Refusal. A PUBACK with a reason code ≥ 0x80 (MQTT 5 §3.4.2.1: 0x87 Not authorized, 0x97 Quota
  *   exceeded, …) holds that class for a full-jitter backoff (the publish gate in link-machine.ts)
  *   without reconnecting; 0x95 Packet too large halves the ceiling instead. MQTT 3.1.1 has no
@@ -72,8 +76,12 @@ export interface CloudLinkOptions {
   hooks?: LinkHooks;
 }
 
-/** `announced`: larger than the broker's CONNACK Maximum Packet Size; `closed`: the broker dropped the connection each time it was sent alone. */
-export type OversizeReason = "announced" | "closed" | "refused";
+/**
+ * Why an event was skipped: `announced` larger than the broker's CONNACK Maximum Packet Size;
+ * `closed` the broker closed the connection each time it was sent alone; `refused` PUBACK 0x95 when
+ * sent alone; `unacknowledged` no PUBACK within ackTimeout each time it was sent alone.
+ */
+export type OversizeReason = "announced" | "closed" | "refused" | "unacknowledged";
 
 /** MQTT 5 §2.4 reason codes a PUBACK may carry (≥ 0x80 is a failure). */
 const PUBACK_REASONS: Record<number, string> = {
@@ -138,6 +146,7 @@ export class CloudLink {
   private gen = 0;
   private retryTimer: Timer | undefined;
   private guardTimer: Timer | undefined;
+  private ackTimer: Timer | undefined;
   private paceTimer: Timer | undefined;
   private cursor: Record<Priority, Pos> = { alarm: START, state: START, telemetry: START };
   /** Batches in publish order (skipped oversize events included) until their rows are deleted. */
@@ -369,6 +378,8 @@ export class CloudLink {
   private dropClient(): void {
     this.guardTimer?.cancel();
     this.guardTimer = undefined;
+    this.ackTimer?.cancel();
+    this.ackTimer = undefined;
     const c = this.client;
     this.client = undefined;
     this.gen++;
@@ -381,7 +392,11 @@ export class CloudLink {
 
   private fail(gen: number, e: unknown): void {
     if (gen !== this.gen) return;
-    const c = classifyConnectError(e, this.o.config);
+    const ownCode = e instanceof Error ? (e as Error & { code?: unknown }).code : undefined;
+    const own = typeof ownCode === "string" && ownCode.startsWith("E_CLOUD_");
+    let c = own && e instanceof Error ? { code: ownCode, message: e.message } : classifyConnectError(e, this.o.config);
+    // Classified as a connection attempt: say so when the link had been up.
+    if (this.connected && c.code === "E_CLOUD_CLOSED") c = { code: c.code, message: `the broker closed the connection: ${e instanceof Error ? e.message : String(e)}` };
     this.lastError = { ...c, at: this.o.clock.now() };
     this.o.hooks?.onConnectFailure?.(c.code);
     // Log once per distinct reason, not once per retry.
@@ -522,6 +537,12 @@ export class CloudLink {
     });
     client.on("error", (e) => {
       lastErr = e;
+      // A socket error is followed by "close". Anything else while up (a packet the client cannot
+      // parse, e.g. mosquitto 2.0's PUBACK 0x95, which MQTT 5 §3.4.2.1 does not allow) leaves the
+      // parser stopped on an open socket: nothing would be acknowledged again. Make a new connection.
+      if (gen !== this.gen || !this.connected || typeof (e as Error & { code?: unknown }).code === "string") return;
+      const keepalive = /keepalive|timeout/i.test(e.message);
+      this.fail(gen, Object.assign(new Error(keepalive ? `no answer from the broker within keepalive: ${e.message}` : `the broker sent a packet the client cannot accept (${e.message}); reconnecting`), { code: keepalive ? "E_CLOUD_TIMEOUT" : "E_CLOUD_PROTOCOL" }));
     });
     client.on("close", () => {
       if (gen !== this.gen) return;
@@ -600,6 +621,7 @@ export class CloudLink {
         this.inflightEvents += f.events;
         this.o.hooks?.onSent?.(p, f.events, b.payload.length);
         c.publish(f.topic, b.payload, { qos: 1 }, (err) => this.onAck(gen, f, err));
+        this.armAckTimer();
         continue outer;
       }
       break;
@@ -690,7 +712,9 @@ export class CloudLink {
           ? `larger than the broker's maximum packet size (${why.limit} bytes, announced in CONNACK)`
           : why.reason === "refused"
             ? "refused by the broker as too large (PUBACK 0x95) even alone"
-            : `the broker closed the connection each of the ${OVERSIZE_STRIKES} times it was sent alone`;
+            : why.reason === "unacknowledged"
+              ? `never acknowledged by the broker (no PUBACK within ackTimeout) the ${OVERSIZE_STRIKES} times it was sent alone`
+              : `the broker closed the connection each of the ${OVERSIZE_STRIKES} times it was sent alone`;
       this.o.log.error({ id, priority: f.priority, packetBytes: f.packetBytes, limit: why.limit, reason: why.reason }, `cloud link: event ${id} (${f.packetBytes}-byte PUBLISH) is ${because}; it is skipped and not sent (counted in ridge_uplink_oversize_skipped_total)`);
     }
     this.settle();
@@ -716,6 +740,40 @@ export class CloudLink {
     this.gateInput(f.priority, { type: "acked" });
     this.settle();
     this.pump();
+  }
+
+  /** Check the oldest publish still waiting for its PUBACK when it reaches ackTimeout. */
+  private armAckTimer(): void {
+    if (this.ackTimer) return;
+    const oldest = this.inflight.find((x) => !x.skipped && !x.acked && !x.cancelled);
+    if (!oldest) return;
+    const gen = this.gen;
+    const wait = Math.max(1, oldest.sentAt + this.o.config.ackTimeout - this.o.clock.monotonic());
+    this.ackTimer = this.o.clock.setTimeout(() => {
+      this.ackTimer = undefined;
+      if (gen !== this.gen) return;
+      const f = this.inflight.find((x) => !x.skipped && !x.acked && !x.cancelled);
+      if (f && this.o.clock.monotonic() - f.sentAt >= this.o.config.ackTimeout) this.onAckTimeout(gen, f);
+      else this.armAckTimer();
+    }, wait);
+  }
+
+  /** No PUBACK within ackTimeout: a probe was dropped by the broker (too large), or the connection is dead. */
+  private onAckTimeout(gen: number, f: Inflight): void {
+    const cfg = this.o.config;
+    if (this.brokerMaxPacket === undefined && f.packetBytes > this.largestAcked) {
+      this.lastError = { code: "E_CLOUD_NO_PUBACK", message: `no PUBACK for a ${f.packetBytes}-byte publish to ${f.topic} within ${cfg.ackTimeout} ms: taken for too large for the broker`, at: this.o.clock.now() };
+      this.shrink(f, `no PUBACK within ${cfg.ackTimeout} ms; a broker may drop a publish it finds too large without answering`);
+      if (f.singleId !== undefined) {
+        const s = this.strikes.get(f.singleId);
+        if (s) s.reason = "unacknowledged";
+      }
+      this.rewindClass(f.priority);
+      this.pump();
+      this.armAckTimer();
+      return;
+    }
+    this.fail(gen, Object.assign(new Error(`no PUBACK within ${cfg.ackTimeout} ms`), { code: "E_CLOUD_NO_PUBACK" }));
   }
 
   /** MQTT 5 PUBACK ≥ 0x80: report it; hold the class for a backoff, or cut smaller batches for 0x95. */

@@ -72,6 +72,13 @@ export const mqttLinkConfig = z
       .object({ maxEvents: z.number().int().min(1).max(50_000).default(500), maxBytes: size.default(120 * 1024) })
       .strict()
       .default({}),
+    /**
+     * A PUBACK not received this long after its publish. With no announced packet limit and a
+     * publish larger than any acknowledged, it is taken for too large (some brokers drop such a
+     * publish without a PUBACK: mosquitto's message_size_limit) and batches are cut smaller;
+     * otherwise the connection is taken for dead and made again.
+     */
+    ackTimeout: duration.default(30_000),
     /** Batches published and not yet acknowledged (PUBACK), at most. */
     inflight: z.number().int().min(1).max(1000).default(16),
     /** Reconnect: exponential backoff with full jitter, delay = random(0, min(cap, base * 2^attempt)). */
