@@ -122,7 +122,7 @@ export async function run(argv: string[]): Promise<number> {
     own(gw);
     recoverFromUncaught = (e) => {
       if (!isCorruptionError(e)) return false;
-      gw.onStoreCorrupt?.({ kind: "corrupt", code: errorCode(e), message: errorMessage(e), op: "uncaught", at: Date.now() });
+      gw.onStoreCorrupt?.({ kind: "corrupt", code: errorCode(e), message: errorMessage(e), op: "uncaught", at: gw.services.clock.now() });
       return true;
     };
     process.once("SIGTERM", () => shutdown("SIGTERM"));
