@@ -13,8 +13,13 @@
  *    `${NAME}`; a folder rather than one line per name because a missing file would fail the start
  *    with systemd's 243/CREDENTIALS instead of the gateway's one clear error), an EnvironmentFile=-
  *    for systemd older than 247, and LoadCredentialEncrypted= in a drop-in for systemd-creds users.
- *  - A dedicated static user (sysusers.d, made at first boot) in the device groups the board's
- *    ports need; the data directory (with both runtime slots in it) is its StateDirectory=.
+ *  - A dedicated static user in the device groups the board's ports need (dialout, tss), from a
+ *    sysusers.d file: made by `ridge flash` in a root that has /etc/passwd, and by ExecStartPre=+
+ *    systemd-sysusers before each start (systemd-sysusers.service itself runs only after /usr
+ *    changed), so a root flashed as a bare folder works too. Static rather than DynamicUser=: the
+ *    OTA slots, keys and database must keep one owner across restarts and updates, and the
+ *    device groups must exist for the ports. The data directory (with both runtime slots in it)
+ *    is its StateDirectory=; the config is readable by its group (tmpfiles.d, also ExecStartPre=+).
  *  - Everything else read-only (ProtectSystem=strict), devices closed but the board's and the
  *    config's ports, a system-call allow-list, no capabilities but what the boot control adapter
  *    needs to write its boot state.

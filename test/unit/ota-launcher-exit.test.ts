@@ -1,0 +1,69 @@
+// The launcher as the flashed unit runs it: the slot's own Node (through RIDGE_EXEC_WRAPPER when
+// set), RIDGE_SLOT for the runtime, one start returning the runtime's exit status (systemd restarts),
+// and exit 2 (a config error) stopping at once instead of spending the slots' attempts.
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { chmodSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { FakeClock } from "../../core/clock.js";
+import { FileBootControl } from "../../ota/file-boot-control.js";
+import { launchCommand, runLauncher, type LauncherOptions } from "../../ota/launcher.js";
+import { writeMarker } from "../../ota/slot-marker.js";
+import { tempDir } from "../helpers/peer.js";
+
+function device(exitCode: number) {
+  const t = tempDir("ridge-launcher-exit-");
+  const slot = (s: string) => join(t.dir, "slots", s);
+  for (const s of ["a", "b"]) {
+    mkdirSync(join(slot(s), "dist"), { recursive: true });
+    mkdirSync(join(slot(s), "node", "bin"), { recursive: true });
+    writeFileSync(join(slot(s), "dist", "ridge.mjs"), "");
+    // the slot's "Node": records what it ran with, exits as told
+    writeFileSync(join(slot(s), "node", "bin", "node"), `#!/bin/sh\necho "${s} RIDGE_SLOT=$RIDGE_SLOT $*" >> ${join(t.dir, "runs.log")}\nexit ${exitCode}\n`);
+    chmodSync(join(slot(s), "node", "bin", "node"), 0o755);
+    writeMarker(slot(s), { version: "1.0.0", target: "t", sha256: "00", board: "sim", arch: "x64", entry: "dist/ridge.mjs", installedAt: "2026-01-01T00:00:00Z" });
+  }
+  const bc = new FileBootControl({ file: join(t.dir, "boot", "bootctl.json"), attempts: 3 });
+  const errors: string[] = [];
+  const o: LauncherOptions = { bootControl: bc, slotDir: slot, args: ["run", "--data", t.dir], env: { PATH: process.env.PATH }, clock: new FakeClock(0), log: { info: () => {}, error: (m) => errors.push(m) } };
+  return { t, o, bc, errors, runs: () => readFileSync(join(t.dir, "runs.log"), "utf8").trim().split("\n") };
+}
+
+test("the slot's own Node runs the slot, through RIDGE_EXEC_WRAPPER when set", () => {
+  const d = device(0);
+  try {
+    const c = launchCommand(d.o, "b", "/x/entry.mjs");
+    assert.is(c.file, join(d.t.dir, "slots/b/node/bin/node"));
+    assert.equal(c.args, ["/x/entry.mjs", "run", "--data", d.t.dir]);
+    const w = launchCommand({ ...d.o, env: { RIDGE_EXEC_WRAPPER: "qemu-aarch64-static -L /usr/aarch64-linux-gnu" } }, "a", "/x/entry.mjs");
+    assert.is(w.file, "qemu-aarch64-static");
+    assert.equal(w.args.slice(0, 4), ["-L", "/usr/aarch64-linux-gnu", join(d.t.dir, "slots/a/node/bin/node"), "/x/entry.mjs"]);
+  } finally {
+    d.t.cleanup();
+  }
+});
+
+test("one start (maxStarts 1) returns the runtime's exit status, RIDGE_SLOT set, one attempt spent", async () => {
+  const d = device(75);
+  try {
+    assert.is(await runLauncher({ ...d.o, maxStarts: 1 }), 75);
+    assert.equal(d.runs(), [`a RIDGE_SLOT=a ${join(d.t.dir, "slots/a/dist/ridge.mjs")} run --data ${d.t.dir}`]);
+    assert.is(d.bc.bootAttemptsLeft("a"), 2);
+  } finally {
+    d.t.cleanup();
+  }
+});
+
+test("exit 2 (the config is wrong) stops the launcher at once: no retry, no rollback", async () => {
+  const d = device(2);
+  try {
+    assert.is(await runLauncher(d.o), 2, "without maxStarts too");
+    assert.is(d.runs().length, 1);
+    assert.equal(d.bc.state().order, ["a", "b"], "slot b not tried");
+    assert.match(d.errors.join("\n"), /refused its config \(exit 2\)/);
+  } finally {
+    d.t.cleanup();
+  }
+});
+
+test.run();
