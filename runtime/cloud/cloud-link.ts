@@ -20,8 +20,9 @@
  *   halves the packet ceiling, down to a single event, and only the probe is sent again. A single event
  *   larger than an announced limit, or one the broker dropped the connection on twice when sent
  *   alone, is skipped: counted, logged, reported in status (the queue has no place to park it).
- *   A PUBACK that does not come within `ackTimeout` is read the same way for a probe (some brokers
- *   drop an oversize publish without answering), else as a dead connection. A packet the client
+ *   A PUBACK that does not come within `ackTimeout` is read the same way for a probe of several
+ *   events (some brokers drop an oversize publish without answering), else as a dead connection
+ *   (never as a reason to skip an event: a stalled broker looks the same). A packet the client
  *   cannot parse (mosquitto 2.0.11 answers an oversize payload with PUBACK 0x95, which §3.4.2.1
  *   does not allow, and MQTT.js then parses nothing more) ends the connection at once.
  * - Refusal. A PUBACK with a reason code ≥ 0x80 (MQTT 5 §3.4.2.1: 0x87 Not authorized, 0x97 Quota
@@ -79,9 +80,9 @@ export interface CloudLinkOptions {
 /**
  * Why an event was skipped: `announced` larger than the broker's CONNACK Maximum Packet Size;
  * `closed` the broker closed the connection each time it was sent alone; `refused` PUBACK 0x95 when
- * sent alone; `unacknowledged` no PUBACK within ackTimeout each time it was sent alone.
+ * sent alone.
  */
-export type OversizeReason = "announced" | "closed" | "refused" | "unacknowledged";
+export type OversizeReason = "announced" | "closed" | "refused";
 
 /** MQTT 5 §2.4 reason codes a PUBACK may carry (≥ 0x80 is a failure). */
 const PUBACK_REASONS: Record<number, string> = {
@@ -712,9 +713,7 @@ export class CloudLink {
           ? `larger than the broker's maximum packet size (${why.limit} bytes, announced in CONNACK)`
           : why.reason === "refused"
             ? "refused by the broker as too large (PUBACK 0x95) even alone"
-            : why.reason === "unacknowledged"
-              ? `never acknowledged by the broker (no PUBACK within ackTimeout) the ${OVERSIZE_STRIKES} times it was sent alone`
-              : `the broker closed the connection each of the ${OVERSIZE_STRIKES} times it was sent alone`;
+            : `the broker closed the connection each of the ${OVERSIZE_STRIKES} times it was sent alone`;
       this.o.log.error({ id, priority: f.priority, packetBytes: f.packetBytes, limit: why.limit, reason: why.reason }, `cloud link: event ${id} (${f.packetBytes}-byte PUBLISH) is ${because}; it is skipped and not sent (counted in ridge_uplink_oversize_skipped_total)`);
     }
     this.settle();
@@ -761,13 +760,11 @@ export class CloudLink {
   /** No PUBACK within ackTimeout: a probe was dropped by the broker (too large), or the connection is dead. */
   private onAckTimeout(gen: number, f: Inflight): void {
     const cfg = this.o.config;
-    if (this.brokerMaxPacket === undefined && f.packetBytes > this.largestAcked) {
+    // A lone event is never skipped for want of a PUBACK: a stalled broker looks the same, and a
+    // stall must not cost data. It reconnects instead (with backoff), like a dead connection.
+    if (this.brokerMaxPacket === undefined && f.packetBytes > this.largestAcked && f.singleId === undefined) {
       this.lastError = { code: "E_CLOUD_NO_PUBACK", message: `no PUBACK for a ${f.packetBytes}-byte publish to ${f.topic} within ${cfg.ackTimeout} ms: taken for too large for the broker`, at: this.o.clock.now() };
       this.shrink(f, `no PUBACK within ${cfg.ackTimeout} ms; a broker may drop a publish it finds too large without answering`);
-      if (f.singleId !== undefined) {
-        const s = this.strikes.get(f.singleId);
-        if (s) s.reason = "unacknowledged";
-      }
       this.rewindClass(f.priority);
       this.pump();
       this.armAckTimer();

@@ -205,4 +205,56 @@ test("an ACL denies telemetry (MQTT 5, PUBACK 0x87): held with backoff, not a re
   }
 });
 
+test("a stalled broker (SIGSTOP) never answers: ackTimeout on an injected clock reconnects, nothing is skipped, everything arrives after SIGCONT", async () => {
+  const broker = await startMosquitto({ maxSeconds: 120 });
+  const t = tempDir();
+  const gw = "gw-stall";
+  const clock = new FakeClock(Date.now());
+  const s = makeServices({
+    dataDir: t.dir,
+    clock,
+    random: new SeededRandom(3),
+    config: { gateway: { id: gw }, cloud: { mqtt: { url: broker.url, version: "5", connectTimeout: 2000, backoff: { base: 1000, cap: 10_000 } }, queue: { groupCommit: { events: 1 } } } },
+  });
+  const sub = await collect(broker.url, gw);
+  const up = await createUplinkComponent(s);
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+  try {
+    await up.start();
+    await waitFor("link up", () => up.link!.connected, 10_000);
+    const first = Array.from({ length: 100 }, (_, i) => event(`d${i % 2}`, i));
+    await s.sinks.get("uplink")!.accept(first);
+    await waitFor("the first batch acknowledged", () => up.queue.depth() === 0, 10_000);
+    broker.pause();
+    // A larger batch than any acknowledged (a probe, halved on each timeout), then batches of known size.
+    const rest = Array.from({ length: 400 }, (_, i) => event(`d${i % 2}`, 100 + i));
+    await s.sinks.get("uplink")!.accept(rest);
+    for (let i = 0; i < 30; i++) {
+      await clock.advance(5000);
+      await sleep(20);
+    }
+    const m = await s.metrics.text();
+    assert.match(m, /ridge_uplink_connect_failures_total\{code="E_CLOUD_NO_PUBACK"\} \d+/);
+    broker.resume();
+    const want = [...first, ...rest].map((e) => e.id);
+    for (let i = 0; i < 200 && !want.every((id) => sub.ids.has(id)); i++) {
+      await clock.advance(1000);
+      await sleep(50);
+    }
+    assert.equal(sub.check().missing(want), [], "none lost");
+    assert.is((up.link!.status() as { oversize?: unknown }).oversize, undefined, "nothing was skipped for want of a PUBACK");
+    await waitFor("queue empty", async () => {
+      await clock.advance(1000);
+      return up.queue.depth() === 0;
+    }, 10_000, 50);
+  } finally {
+    broker.resume();
+    await up.stop();
+    await sub.close();
+    await broker.cleanup();
+    s.db.close();
+    t.cleanup();
+  }
+});
+
 test.run();
