@@ -13,14 +13,14 @@
  * Corruption never turns into a crash loop and never loses silently. Found at open (page 1, the
  * schema, `PRAGMA quick_check`) or later (any SQLITE_CORRUPT, `forceRecover`), it is handled the
  * same way: the file is moved aside with a timestamp (`ridgeline.db.corrupt-<ts>`, with its -wal
- * and -shm files), what is still readable is copied row by row into a fresh database (unreadable
+ * and -shm files; the newest two such copies are kept), what is still readable is copied row by row into a fresh database (unreadable
  * rows and pages are skipped), and the salvaged and lost uplink events are counted against the
  * queue ledger (queue-ledger.ts) and recorded in the meta table for `/status`, `/metrics` and the log.
  * An I/O error (SQLITE_IOERR, SQLITE_CANTOPEN, EIO) is not corruption: it is thrown unchanged.
  */
 import Database from "better-sqlite3";
-import { existsSync, mkdirSync, renameSync } from "node:fs";
-import { join } from "node:path";
+import { existsSync, mkdirSync, readdirSync, renameSync, rmSync } from "node:fs";
+import { basename, dirname, join } from "node:path";
 import { RidgeError } from "../../core/errors.js";
 import { readLedger } from "./queue-ledger.js";
 
@@ -134,6 +134,7 @@ function recover(path: string, reason: { code: string; message: string }, opts: 
   let movedTo = `${path}.corrupt-${stamp}`;
   for (let i = 1; existsSync(movedTo); i++) movedTo = `${path}.corrupt-${stamp}-${i}`;
   for (const ext of ["", "-wal", "-shm"]) if (existsSync(path + ext)) renameSync(path + ext, movedTo + ext);
+  pruneMovedAside(path, KEEP_MOVED_ASIDE);
   const fresh = new Database(path);
   configure(fresh, false);
   const s = salvage(movedTo, fresh);
@@ -156,6 +157,23 @@ function recover(path: string, reason: { code: string; message: string }, opts: 
   fresh.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES ('store.recovered', ?)").run(JSON.stringify({ ...rec, at: now }));
   opts.onRecover?.(rec);
   return fresh;
+}
+
+/** Damaged copies kept for a post-mortem: the newest few; older ones go (never an unbounded disk). */
+const KEEP_MOVED_ASIDE = 2;
+
+function pruneMovedAside(path: string, keep: number): void {
+  const dir = dirname(path);
+  const prefix = `${basename(path)}.corrupt-`;
+  let names: string[];
+  try {
+    names = readdirSync(dir).filter((f) => f.startsWith(prefix) && !f.endsWith("-wal") && !f.endsWith("-shm"));
+  } catch {
+    return;
+  }
+  // The ISO timestamp in the name sorts in time order.
+  for (const n of names.sort().slice(0, Math.max(0, names.length - keep)))
+    for (const ext of ["", "-wal", "-shm"]) rmSync(join(dir, n + ext), { force: true });
 }
 
 interface Salvage {

@@ -95,4 +95,12 @@ test("readers open read-only: a database no subsystem wrote to reads as empty, a
   t.cleanup();
 });
 
+test("moved-aside copies are bounded: the newest two are kept", () => {
+  const t = tempDir();
+  for (let i = 0; i < 4; i++) openDatabase(t.dir, "ridgeline.db", { forceRecover: { code: "SQLITE_CORRUPT", message: "test" }, now: () => Date.UTC(2026, 0, 1, 0, i) }).close();
+  const kept = readdirSync(t.dir).filter((f) => /^ridgeline\.db\.corrupt-.*Z$/.test(f)).sort();
+  assert.equal(kept, ["ridgeline.db.corrupt-2026-01-01T00-02-00-000Z", "ridgeline.db.corrupt-2026-01-01T00-03-00-000Z"]);
+  t.cleanup();
+});
+
 test.run();

@@ -91,6 +91,7 @@ export async function run(argv: string[]): Promise<number> {
     // A database found corrupt while in use: the same process stops every component, moves the
     // file aside, salvages it and starts again (no exit, so no crash loop and no lost socket).
     let recovering = false;
+    let recoveries: number[] = [];
     const own = (g: Gateway) => {
       g.onRestartRequest = () => {
         restart = true;
@@ -98,6 +99,15 @@ export async function run(argv: string[]): Promise<number> {
       };
       g.onStoreCorrupt = (f) => {
         if (recovering || stopping) return;
+        // A disk that keeps corrupting what is written to it: after 3 recoveries in an hour, stay
+        // up with the uplink unhealthy (and the link stopped) rather than recover in a loop.
+        const now = gw.services.clock.monotonic();
+        recoveries = recoveries.filter((at) => now - at < 3_600_000);
+        if (recoveries.length >= 3) {
+          log.error({ code: f.code, recoveries: recoveries.length }, "database corrupt again after 3 recoveries within an hour: not recovering again; check the storage");
+          return;
+        }
+        recoveries.push(now);
         recovering = true;
         log.error({ code: f.code, op: f.op }, "database corrupt while running: restarting the gateway in this process through store recovery");
         void gw
