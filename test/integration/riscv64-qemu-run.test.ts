@@ -99,10 +99,12 @@ test("the flashed runtime reaches ready under qemu-riscv64; events flow into the
   child.stdout.on("data", (d: Buffer) => (out += d.toString()));
   child.stderr.on("data", (d: Buffer) => (err += d.toString()));
   const exited = new Promise<number | null>((r) => child.on("exit", (c) => r(c)));
+  const t0 = Date.now();
   try {
     const line = await waitFor("the ready line", () => (out + err).split("\n").find((l) => / ready in \d+ ms/.test(l)) ?? (child.exitCode !== null ? `EXITED ${child.exitCode}` : undefined), 120_000, 100);
     assert.not.match(line, /^EXITED/, `the runtime exited: ${err.slice(-3000)}`);
     assert.match(line, /gateway riscv64-proof on board visionfive2/);
+    console.log(`  launcher to ready line under qemu-riscv64: ${Date.now() - t0} ms (informational); ${line.trim().slice(0, 60)}`);
 
     const st = await controlRequest(data, "GET", "/status");
     assert.is(st.status, 200);
