@@ -51,6 +51,8 @@ export interface DeviceLayout {
   tmpfilesFile: string;
   /** Why the gateway last stopped on its own (a fatal config error), read by `ridge status`. */
   lastExitFile: string;
+  /** udev rule giving the TPM's resource manager to group tss (images without tpm-udev leave it root's 0600). */
+  tpmUdevRule: string;
 }
 
 /** Relative to the data dir: the reason file the runtime writes before a fatal exit (runtime/cli/last-exit.ts). */
@@ -90,6 +92,7 @@ export function deviceLayout(board: Board): DeviceLayout {
     sysusersFile: "/usr/lib/sysusers.d/ridgeline.conf",
     tmpfilesFile: "/usr/lib/tmpfiles.d/ridgeline.conf",
     lastExitFile: posix.join(dataDir, LAST_EXIT_REL),
+    tpmUdevRule: "/etc/udev/rules.d/60-ridgeline-tpm.rules",
   };
 }
 

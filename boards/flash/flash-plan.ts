@@ -18,7 +18,7 @@ import { firstMeasurements, measurementLogFile } from "./measurement-log.js";
 import { buildRuntimeSlot, defaultWithNode, slotBytes, type RuntimeSlot } from "./runtime-slot.js";
 import { checkRootGlibc } from "./root-glibc.js";
 import { buildSlotManifest, SLOT_MANIFEST_NAME } from "./slot-manifest.js";
-import { renderServiceUnit, renderSysusers, renderTmpfiles, renderWatchdogDropIn, serviceRunsAsRoot } from "./systemd-unit.js";
+import { renderServiceUnit, renderSysusers, renderTmpfiles, renderTpmUdevRule, renderWatchdogDropIn, serviceRunsAsRoot } from "./systemd-unit.js";
 
 export type PlanEntry =
   | { kind: "dir"; path: string; mode: number; what: string }
@@ -235,6 +235,11 @@ export function planFlash(o: FlashOptions): FlashPlan {
     dir(posix.dirname(layout.sysusersFile), 0o755, "sysusers.d");
     file(layout.sysusersFile, 0o644, renderSysusers(board, validated.devicePaths), "service user ridgeline (systemd-sysusers)");
     entries.push({ kind: "users", path: layout.sysusersFile, user: SERVICE_USER, what: `user ${SERVICE_USER} and its groups in the root's /etc/passwd and /etc/group` });
+    const tpmRule = renderTpmUdevRule(board);
+    if (tpmRule) {
+      dir(posix.dirname(layout.tpmUdevRule), 0o755, "udev rules");
+      file(layout.tpmUdevRule, 0o644, tpmRule, "the TPM for group tss");
+    }
     dir(posix.dirname(layout.tmpfilesFile), 0o755, "tmpfiles.d");
     file(layout.tmpfilesFile, 0o644, renderTmpfiles(layout), "config readable by the service user (systemd-tmpfiles)");
   }

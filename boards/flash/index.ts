@@ -9,7 +9,7 @@ import { planFlash, type FlashOptions, type FlashPlan } from "./flash-plan.js";
 export { planFlash, readProvisioned, type FlashOptions, type FlashPlan, type PlanEntry, type ProvisionedMarker } from "./flash-plan.js";
 export { applyFlashPlan, formatStep, type FlashStep, type FlashAction } from "./flash-writer.js";
 export { deviceLayout, inRoot, UNIT_NAME, SERVICE_USER, CREDENTIAL_PREFIX, LAST_EXIT_REL, type DeviceLayout } from "./device-layout.js";
-export { renderServiceUnit, renderWatchdogDropIn, renderSysusers, renderTmpfiles, serviceRunsAsRoot, deviceGroups, DEFAULT_WATCHDOG_SEC } from "./systemd-unit.js";
+export { renderServiceUnit, renderWatchdogDropIn, renderSysusers, renderTmpfiles, renderTpmUdevRule, serviceRunsAsRoot, deviceGroups, DEFAULT_WATCHDOG_SEC } from "./systemd-unit.js";
 export { renderBootLauncher, renderRidgeCommand } from "./boot-launcher.js";
 export { parseSecretOptions, secretsEnv, referencedSecrets, type DeviceSecret } from "./device-secrets.js";
 export { readElfHeader, elfMatchesArch, machineName, ELF_MACHINE, type ElfHeader, type ElfResult, type ElfArch } from "./elf-header.js";

@@ -205,6 +205,17 @@ export function renderTmpfiles(layout: DeviceLayout): string {
   ].join("\n");
 }
 
+/** udev(7): the TPM resource manager for group tss, as Debian's tpm-udev does (an image without it leaves it root's). */
+export function renderTpmUdevRule(board: Board): string | undefined {
+  if (board.tpm === "none" || serviceRunsAsRoot(board)) return undefined;
+  const name = board.tpm.device.replace(/^\/dev\//, "");
+  return [
+    "# Laid down by `ridge flash`: the TPM for the Ridgeline service user's group tss.",
+    `KERNEL=="${name}", GROUP="tss", MODE="0660"`,
+    "",
+  ].join("\n");
+}
+
 /** systemd-system.conf(5): RuntimeWatchdogSec pets the board's hardware watchdog; undefined when it has none. */
 export function renderWatchdogDropIn(board: Board): string | undefined {
   if (board.watchdog === "none") return undefined;

@@ -8,7 +8,7 @@ import { spawnSync } from "node:child_process";
 import { chmodSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { listBoards, loadBoard } from "../../boards/index.js";
-import { CREDENTIAL_PREFIX, LAST_EXIT_REL, deviceLayout, renderBootLauncher, renderRidgeCommand, renderServiceUnit, renderSysusers, renderTmpfiles, renderWatchdogDropIn, serviceRunsAsRoot } from "../../boards/flash/index.js";
+import { CREDENTIAL_PREFIX, LAST_EXIT_REL, deviceLayout, renderBootLauncher, renderRidgeCommand, renderServiceUnit, renderSysusers, renderTmpfiles, renderTpmUdevRule, renderWatchdogDropIn, serviceRunsAsRoot } from "../../boards/flash/index.js";
 import { DEVICE_CREDENTIALS_DIR } from "../../runtime/config/load.js";
 import { LAST_EXIT_REL as RUNTIME_LAST_EXIT_REL } from "../../runtime/cli/last-exit.js";
 import { tempDir } from "../helpers/peer.js";
@@ -71,6 +71,9 @@ test("secrets and groups: device groups from the ports, credentials stay root's,
   const t = renderTmpfiles(deviceLayout(gen));
   assert.match(t, /^z \/etc\/ridgeline\/gateway\.yaml 0640 root ridgeline -$/m);
   assert.match(t, /^d \/etc\/ridgeline\/credentials 0700 root root -$/m);
+  assert.match(renderTpmUdevRule(gen)!, /^KERNEL=="tpmrm0", GROUP="tss", MODE="0660"$/m, "the TPM for group tss");
+  assert.is(renderTpmUdevRule(loadBoard("rpi5")), undefined, "no TPM");
+  assert.is(renderTpmUdevRule(loadBoard("jetson-orin-nano")), undefined, "root needs no group");
   assert.is(deviceLayout(gen).credentialsDir, DEVICE_CREDENTIALS_DIR);
   assert.is(LAST_EXIT_REL, RUNTIME_LAST_EXIT_REL);
   assert.is(deviceLayout(gen).lastExitFile, `${deviceLayout(gen).dataDir}/${LAST_EXIT_REL}`);
