@@ -14,8 +14,9 @@
  * `ridge ota status`, `ridge attest quote --nonce …` and `ridge config check` work as typed.
  *
  * Both run the launcher code of a slot that holds a runtime: the one named in
- * <data>/boot/active-slot (or RIDGE_SLOT), else the other; which one matters little (the CLI is
- * the same in both), the runtime's slot is BootControl's choice. Each execs the slot's own Node (an
+ * <data>/boot/active-slot (or RIDGE_SLOT), unless only the other carries the verified marker
+ * (.ridge-slot.json: a slot being rewritten by an update has none), else the other; which one
+ * matters little (the CLI is the same in both), the runtime's slot is BootControl's choice. Each execs the slot's own Node (an
  * update carries the runtime and its Node together), else the system's `node`, with the launch
  * environment exported (core/launch-env.ts: glibc malloc tuning), which the bundle's own `#!` line
  * would set but an explicit "$node" ridge.mjs does not. `exec` keeps the PID for systemd.
@@ -45,7 +46,12 @@ case "$slot" in
   b) dir=$R${shQuote(layout.slotB)}; other=$R${shQuote(layout.slotA)} ;;
   *) slot=a; dir=$R${shQuote(layout.slotA)}; other=$R${shQuote(layout.slotB)} ;;
 esac
-if [ ! -f "$dir/dist/ridge.mjs" ]; then
+# A slot with its verified marker first (written last by flash and OTA, removed before a slot is
+# rewritten): a slot cut short mid-update never runs the launcher.
+if [ ! -f "$dir/.ridge-slot.json" ] && [ -f "$other/.ridge-slot.json" ] && [ -f "$other/dist/ridge.mjs" ]; then
+  echo "${me}: slot $slot ($dir) is not a verified runtime; using $other" >&2
+  dir=$other
+elif [ ! -f "$dir/dist/ridge.mjs" ]; then
   echo "${me}: slot $slot ($dir) holds no runtime; using $other" >&2
   dir=$other
 fi

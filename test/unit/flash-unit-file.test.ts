@@ -153,6 +153,13 @@ test("launcher: active slot, fallback to the other slot, no runtime at all, the 
     assert.match(run().stdout, /^A /, "an unreadable choice means slot a");
     r = run({ RIDGE_EXEC_WRAPPER: "echo WRAP" });
     assert.match(r.stdout, /^WRAP .*\/slots\/a\/node\/bin\/node /);
+    // a slot being rewritten by an update has no verified marker: the one that has it runs the launcher
+    writeFileSync(at(`${L.slotB}/.ridge-slot.json`), "{}");
+    r = run({ RIDGE_SLOT: "a" });
+    assert.match(r.stdout, /^B /, "slot a has no marker, b has");
+    assert.match(r.stderr, /slot a .* is not a verified runtime; using/);
+    writeFileSync(at(`${L.slotA}/.ridge-slot.json`), "{}");
+    assert.match(run({ RIDGE_SLOT: "a" }).stdout, /^A /, "both verified: the chosen one");
   } finally {
     t.cleanup();
   }
