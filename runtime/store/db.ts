@@ -22,7 +22,7 @@ import Database from "better-sqlite3";
 import { existsSync, mkdirSync, readdirSync, renameSync, rmSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { RidgeError } from "../../core/errors.js";
-import { readLedger } from "./queue-ledger.js";
+import { eventsMissing, readLedger } from "./queue-ledger.js";
 
 export interface DatabaseRecovery {
   /** Where the unreadable database was moved. */
@@ -139,7 +139,10 @@ function recover(path: string, reason: { code: string; message: string }, opts: 
   configure(fresh, false);
   const s = salvage(movedTo, fresh);
   const ledger = readLedger(path);
-  const expected = ledger ? ledger.depth : s.oldQueueDepth;
+  // Expected: the damaged file's own counters when they still read (exact as of its last commit),
+  // plus the events of commits it lost (ledger); else the ledger's depth (at most a second of acks stale).
+  const expected =
+    s.oldQueueDepth !== undefined && s.oldAppended !== undefined ? s.oldQueueDepth + (ledger ? eventsMissing(ledger, s.oldAppended) : 0) : ledger ? ledger.depth : s.oldQueueDepth;
   const rec: DatabaseRecovery = {
     movedTo,
     code: reason.code,

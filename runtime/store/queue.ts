@@ -208,6 +208,8 @@ export class UplinkQueue {
   private failedCommits = 0;
   private ioErrors = 0;
   private lostAtOpen: QueueLoss | undefined;
+  private ledgerAt = -Infinity;
+  private ledgerDirty = false;
   private readonly lastSeq: Record<Priority, number> = { alarm: 0, state: 0, telemetry: 0 };
   private effectiveMax: number;
   private closed = false;
@@ -322,8 +324,19 @@ export class UplinkQueue {
     this.saveLedger();
   }
 
-  private saveLedger(): void {
+  /**
+   * After every commit (the ledger's `appended` must not lag behind a commit that could vanish);
+   * after deletions (acks, evictions) at most once a second: `depth` only caps the reported loss.
+   */
+  private saveLedger(deletion = false): void {
     if (this.db.memory) return;
+    const now = this.opts.clock.monotonic();
+    if (deletion && now - this.ledgerAt < 1000) {
+      this.ledgerDirty = true;
+      return;
+    }
+    this.ledgerAt = now;
+    this.ledgerDirty = false;
     try {
       writeLedger(this.db.name, { appended: this.appended, depth: this.depth() });
     } catch {
@@ -568,7 +581,7 @@ export class UplinkQueue {
       this.reloadCounts();
       throw e;
     }
-    if (s.n > 0) this.saveLedger();
+    if (s.n > 0) this.saveLedger(true);
     if (reason && s.n > 0) this.opts.onEvict?.({ priority: p, events: s.n, bytes: s.b, reason, dropped: false });
     return s.b;
   }
@@ -638,6 +651,7 @@ export class UplinkQueue {
         if (old.length < head.length) break;
       }
     }
+    if (this.ledgerDirty) this.saveLedger();
     // The anchor moves forward so that a restart continues queue time from here.
     this.db.transaction(() => this.st.setMeta.run("uplink.ageclock", JSON.stringify(this.age.snapshot()))).immediate();
     return n;
@@ -680,6 +694,7 @@ export class UplinkQueue {
   /** Commit what is pending and refuse further appends. */
   close(): void {
     this.flush();
+    if (this.ledgerDirty) this.saveLedger();
     this.closed = true;
   }
 }

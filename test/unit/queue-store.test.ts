@@ -342,8 +342,8 @@ test("a database truncated to 0 bytes: the ledger reports the committed events t
   for (let i = 0; i < 30; i++) await q.append(Array.from({ length: 10 }, (_, k) => ev("d", i * 10 + k)));
   const rows = q.read("telemetry", 0, 100);
   q.ack("telemetry", rows[0]!.seq, rows[rows.length - 1]!.seq);
-  assert.equal(readLedger(db.name), { appended: 300, depth: 200 });
   q.close();
+  assert.equal(readLedger(db.name), { appended: 300, depth: 200 });
   db.close();
   truncateSync(join(t.dir, "ridgeline.db"), 0);
   for (const x of ["-wal", "-shm"]) rmSync(join(t.dir, "ridgeline.db" + x), { force: true });
