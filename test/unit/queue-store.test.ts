@@ -362,4 +362,25 @@ test("a database truncated to 0 bytes: the ledger reports the committed events t
   t.cleanup();
 });
 
+test("a database from before queue time (no qt column): migrated in place, its rows age by wall clock", async () => {
+  const t = tempDir();
+  const clock = new FakeClock(1_700_000_000_000);
+  let db = openDatabase(t.dir);
+  db.exec("CREATE TABLE uplink_rows_telemetry (seq INTEGER PRIMARY KEY, at INTEGER NOT NULL, kind TEXT NOT NULL, n INTEGER NOT NULL, bytes INTEGER NOT NULL, body TEXT NOT NULL)");
+  const body = JSON.stringify(ev("old", 1));
+  db.prepare("INSERT INTO uplink_rows_telemetry VALUES (1, ?, 'telemetry', 1, ?, ?)").run(clock.now() - 30 * 60_000, body.length + EVENT_OVERHEAD, body);
+  db.close();
+  db = openDatabase(t.dir);
+  const q = new UplinkQueue(db, { maxBytes: 1e9, maxAge: 3_600_000, whenFull: "evict-oldest-lowest-priority", groupCommitMs: 10, groupCommitEvents: 1, clock });
+  assert.is(q.depth(), 1, "counted once at the first start");
+  assert.is(q.stats().lostAtOpen, undefined, "no ledger yet: nothing to compare, nothing reported");
+  await q.append([ev("new", 2)]);
+  assert.equal(ids(q.read("telemetry", 0, 10)), ["old/1", "new/2"]);
+  await clock.advance(31 * 60_000);
+  assert.is(q.expire(), 1, "the old row expires by its wall-clock age");
+  assert.equal(ids(q.read("telemetry", 0, 10)), ["new/2"]);
+  db.close();
+  t.cleanup();
+});
+
 test.run();
