@@ -1,5 +1,6 @@
 /** runtime/store: the one SQLite database and what lives in it (uplink queue, twins, model cache). */
-export { openDatabase, checkpoint, lastRecovery, isCorruptionError, type DatabaseRecovery, type OpenDatabaseOptions } from "./db.js";
-export { UplinkQueue, PRIORITIES, priorityOf, type QueueOptions, type QueueStats, type QueuedRow } from "./queue.js";
+export { openDatabase, openReadOnly, checkpoint, lastRecovery, isCorruptionError, isIoError, isMissingTable, type DatabaseRecovery, type OpenDatabaseOptions } from "./db.js";
+export { UplinkQueue, PRIORITIES, priorityOf, type QueueOptions, type QueueStats, type QueuedRow, type StoreFault, type QueueLoss } from "./queue.js";
+export { AgeClock, systemBootInfo, type BootInfo, type AgeAnchor } from "./age-clock.js";
 export { TwinStore, type TwinDocument, type ReportedDelta } from "./twin-store.js";
 export { ModelCache, type ModelSource, type ActiveModel } from "./model-cache.js";
