@@ -25,5 +25,5 @@ export { UpdateStore } from "./update-store.js";
 export { UpdateAgent, type UpdateAgentOptions, type AgentStatus, type HealthResult } from "./update-agent.js";
 export { downloadTarget, discardPartial, type DownloadProgress } from "./target-download.js";
 export { readMarker, writeMarker, MARKER, type SlotMarker } from "./slot-marker.js";
-export { runLauncher, chooseLaunch, EXIT_RESTART, type LauncherOptions } from "./launcher.js";
+export { runLauncher, chooseLaunch, pinLaunch, runningLink, EXIT_RESTART, type LauncherOptions } from "./launcher.js";
 export { otaConfig, type OtaConfig } from "./config.js";

@@ -11,14 +11,18 @@
  * stops and returns 2 instead of spending the slots' attempts on it. Under systemd the launcher
  * runs one start (`maxStarts: 1`) and returns the runtime's exit status: systemd is then the one
  * restart loop and sees every status (RestartPreventExitStatus=2).
+ * The choice can be made one step ahead (`pinLaunch`, the unit's ExecStartPre): it is recorded
+ * in a file the next start takes (`pinnedFile`) and a `running` link beside the slots names the
+ * slot, so the unit's ReadOnlyPaths= on that link (resolved when the runtime's namespace is set up)
+ * makes exactly the running slot read-only while the standby stays writable for the update.
  * A slot that carries its own Node (`node/bin/node`) runs on it, so an update brings the runtime
  * and its Node together; RIDGE_EXEC_WRAPPER (an emulator command, e.g. qemu-aarch64-static -L
  * SYSROOT on a build host) runs that Node, as the flashed boot launcher does.
  */
 import { spawn } from "node:child_process";
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { constants } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import type { Clock } from "../core/clock.js";
 import type { BootControl } from "./boot-control.js";
 import { readMarker } from "./slot-marker.js";
@@ -49,6 +53,8 @@ export interface LauncherOptions {
   crashDelayMs?: number;
   /** Stop after this many starts (tests). */
   maxStarts?: number;
+  /** A choice `pinLaunch` made ahead (consumed by the first start; a stale or unverifiable one is ignored). */
+  pinnedFile?: string;
 }
 
 export interface LaunchChoice {
@@ -97,6 +103,39 @@ function exitStatus(r: { code: number | null; signal: NodeJS.Signals | null }): 
   return 128 + (r.signal ? (constants.signals[r.signal] ?? 0) : 0);
 }
 
+/** Where `pinLaunch` names the running slot: `running`, beside slot a. */
+export function runningLink(o: Pick<LauncherOptions, "slotDir">): string {
+  return join(dirname(o.slotDir("a")), "running");
+}
+
+/**
+ * Choose now (spending the attempt), for the next start to take: writes `file` and points the
+ * `running` link at the chosen slot's directory.
+ */
+export function pinLaunch(o: LauncherOptions, file: string): LaunchChoice | undefined {
+  const c = chooseLaunch(o);
+  if (!c) return undefined;
+  writeFileSync(`${file}.tmp`, JSON.stringify(c));
+  renameSync(`${file}.tmp`, file);
+  const link = runningLink(o);
+  rmSync(`${link}.tmp`, { force: true });
+  symlinkSync(o.slotDir(c.slot), `${link}.tmp`);
+  renameSync(`${link}.tmp`, link);
+  return c;
+}
+
+function takePinned(o: LauncherOptions): LaunchChoice | undefined {
+  if (!o.pinnedFile || !existsSync(o.pinnedFile)) return undefined;
+  try {
+    const v = JSON.parse(readFileSync(o.pinnedFile, "utf8")) as Partial<LaunchChoice>;
+    rmSync(o.pinnedFile, { force: true });
+    if ((v.slot !== "a" && v.slot !== "b") || typeof v.entry !== "string" || entryOf(o, v.slot) !== v.entry) return undefined;
+    return { slot: v.slot, entry: v.entry, attemptsLeft: Number(v.attemptsLeft ?? 0), lastResort: v.lastResort === true };
+  } catch {
+    return undefined;
+  }
+}
+
 export async function runLauncher(o: LauncherOptions): Promise<number> {
   let last = 0;
   let stopping = false;
@@ -109,7 +148,7 @@ export async function runLauncher(o: LauncherOptions): Promise<number> {
   process.on("SIGINT", onSignal);
   try {
     for (let starts = 0; !stopping && (o.maxStarts === undefined || starts < o.maxStarts); starts++) {
-      const c = chooseLaunch(o);
+      const c = (starts === 0 ? takePinned(o) : undefined) ?? chooseLaunch(o);
       if (!c) {
         o.log.error("no slot holds a verified runtime: nothing to start (E_OTA_NO_BOOTABLE_SLOT)");
         return 1;

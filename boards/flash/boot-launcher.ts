@@ -2,8 +2,9 @@
  * The two small shell scripts a flashed device runs Ridgeline through:
  *
  * /opt/ridgeline/bin/ridge-boot, the systemd unit's ExecStart: with no arguments it runs the A/B
- * launcher, `ridge boot --max-starts 1 -- --config <etc>` (ota/launcher.ts): BootControl chooses
- * the slot and spends one boot attempt, the runtime starts from that slot with RIDGE_SLOT set (the
+ * launcher, `ridge boot --max-starts 1 --pinned /run/ridgeline/boot-choice.json -- --config <etc>`
+ * (ota/launcher.ts): BootControl chooses the slot and spends one boot attempt (the unit's
+ * ExecStartPre, `ridge-boot boot --pin …`, has done that already and recorded it), the runtime starts from that slot with RIDGE_SLOT set (the
  * update agent installs into the other slot and commits once healthy), and its exit status is the
  * launcher's, so systemd restarts (into a new slot after an update, or back after a failed trial)
  * and RestartPreventExitStatus=2 holds on a config error. With arguments it runs them with the
@@ -76,7 +77,7 @@ export function renderBootLauncher(layout: DeviceLayout): string {
 # Ridgeline boot launcher, laid down by \`ridge flash\`: runs \`ridge boot\` (the A/B launcher) for board ${layout.board}.
 set -eu
 ${slotChoice(layout, "ridge-boot")}
-if [ "$#" -eq 0 ]; then set -- boot --board ${shQuote(layout.board)} --data "$R$data" --max-starts 1 -- --config "$R$config"; fi
+if [ "$#" -eq 0 ]; then set -- boot --board ${shQuote(layout.board)} --data "$R$data" --max-starts 1 --pinned "$R"${shQuote(layout.bootChoiceFile)} -- --config "$R$config"; fi
 ${execLine()}
 `;
 }

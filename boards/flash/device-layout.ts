@@ -51,6 +51,10 @@ export interface DeviceLayout {
   tmpfilesFile: string;
   /** Why the gateway last stopped on its own (a fatal config error), read by `ridge status`. */
   lastExitFile: string;
+  /** The unit's ExecStartPre records the launcher's slot choice here for ExecStart (`ridge boot --pin`/`--pinned`). */
+  bootChoiceFile: string;
+  /** Beside the slots: a link to the slot chosen for this start; the unit makes it read-only (ReadOnlyPaths=). */
+  runningSlotLink: string;
   /** udev rule giving the TPM's resource manager to group tss (images without tpm-udev leave it root's 0600). */
   tpmUdevRule: string;
 }
@@ -93,6 +97,8 @@ export function deviceLayout(board: Board): DeviceLayout {
     tmpfilesFile: "/usr/lib/tmpfiles.d/ridgeline.conf",
     lastExitFile: posix.join(dataDir, LAST_EXIT_REL),
     tpmUdevRule: "/etc/udev/rules.d/60-ridgeline-tpm.rules",
+    bootChoiceFile: "/run/ridgeline/boot-choice.json",
+    runningSlotLink: posix.join(posix.dirname(slot(board.slots.a)), "running"),
   };
 }
 

@@ -23,10 +23,12 @@
  *  - Everything else read-only (ProtectSystem=strict), devices closed but the board's and the
  *    config's ports, a system-call allow-list, no capabilities but what the boot control adapter
  *    needs to write its boot state.
- * Why the slots are writable as a whole: the launcher switches slots inside one service run and
- * the OTA installer replaces the standby slot's directory, so a static unit cannot name "the
- * running slot"; its integrity rests on the verified slot marker (ota/slot-marker.ts) and the
- * attestation log instead.
+ * The running slot read-only, the standby writable, in a static unit: one start runs one slot
+ * (systemd is the restart loop), so ExecStartPre chooses it ahead (`ridge boot --pin`: the attempt
+ * is spent there) and points <slots>/running at it; ReadOnlyPaths= on that link is resolved when
+ * ExecStart's namespace is set up, i.e. after the choice: the runtime cannot write the slot it
+ * runs from, while the OTA installer replaces the standby's directory (the slots' parent stays
+ * writable, inside the data directory). ExecStart takes the recorded choice (`--pinned`).
  * And a manager drop-in that gives the board's hardware watchdog to systemd (RuntimeWatchdogSec):
  * the kernel resets the board if systemd itself hangs.
  */
@@ -121,6 +123,11 @@ export function renderServiceUnit(board: Board, layout: DeviceLayout, opts: Unit
           `ExecStartPre=+/usr/bin/systemd-sysusers ${layout.sysusersFile}`,
           `ExecStartPre=+/usr/bin/systemd-tmpfiles --create ${layout.tmpfilesFile}`,
         ]),
+    "# Choose the slot first (one boot attempt) and point slots/running at it: ReadOnlyPaths= below then",
+    "# makes exactly the running slot read-only for the runtime, the standby writable for the update.",
+    "RuntimeDirectory=ridgeline",
+    "RuntimeDirectoryMode=0700",
+    `ExecStartPre=${layout.launcher} boot --board ${board.name} --data ${layout.dataDir} --pin ${layout.bootChoiceFile}`,
     `ExecStart=${layout.launcher}`,
     `Environment=RIDGE_DATA=${layout.dataDir} RIDGE_CONFIG=${layout.configFile}`,
     `WatchdogSec=${opts.watchdogSec ?? DEFAULT_WATCHDOG_SEC}s`,
@@ -145,6 +152,7 @@ export function renderServiceUnit(board: Board, layout: DeviceLayout, opts: Unit
     "NoNewPrivileges=yes",
     "ProtectSystem=strict",
     `ReadWritePaths=${writable.join(" ")}`,
+    `ReadOnlyPaths=-${layout.runningSlotLink}`,
     "ProtectHome=yes",
     "PrivateTmp=yes",
     "ProtectKernelTunables=yes",

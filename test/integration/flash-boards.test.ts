@@ -142,7 +142,7 @@ for (const name of listBoards()) {
       // verify against this host's systemd: ExecStart pointed at the launcher inside the root
       const dir = join(tmp.dir, `unit-${name}`);
       mkdirSync(dir);
-      writeFileSync(join(dir, "ridgeline.service"), unit.replace(/^ExecStart=\//m, `ExecStart=${root}/`));
+      writeFileSync(join(dir, "ridgeline.service"), unit.replace(/^(ExecStart(?:Pre)?=[-+]*)\/opt\//gm, `$1${root}/opt/`));
       const v = spawnSync("systemd-analyze", ["verify", join(dir, "ridgeline.service")], { encoding: "utf8" });
       assert.is(v.status, 0, v.stderr);
       assert.is(v.stderr.trim(), "", `systemd-analyze verify warns: ${v.stderr}`);

@@ -11,7 +11,7 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, readlinkSync, statSync, writeFileSync } from "node:fs";
 import { request } from "node:http";
 import { join } from "node:path";
 import { listBoards, loadBoard } from "../../boards/index.js";
@@ -60,7 +60,7 @@ for (const name of listBoards()) {
     const unit = readFileSync(join(root, L.unitFile), "utf8");
     const dir = join(tmp.dir, `verify-${name}`);
     mkdirSync(dir);
-    writeFileSync(join(dir, "ridgeline.service"), unit.replace(/^ExecStart=\//m, `ExecStart=${root}/`));
+    writeFileSync(join(dir, "ridgeline.service"), unit.replace(/^(ExecStart(?:Pre)?=[-+]*)\/opt\//gm, `$1${root}/opt/`));
     const v = spawnSync("systemd-analyze", ["verify", join(dir, "ridgeline.service")], { encoding: "utf8" });
     assert.is(v.status, 0, v.stderr);
     assert.is(v.stderr.trim(), "", `systemd-analyze verify warns: ${v.stderr}`);
@@ -208,6 +208,31 @@ test("the launcher runs `ridge boot`: slot a starts with RIDGE_SLOT, ${RIDGE_TOK
     assert.is(q.status, 0, q.stderr);
     const ev = JSON.parse(q.stdout) as { nonce?: string; signer?: { publicKey?: string } };
     assert.ok(ev.signer?.publicKey, `a signed quote: ${q.stdout.slice(0, 300)}`);
+  } finally {
+    await gw.stop(10_000);
+  }
+});
+
+test("the unit's two steps as systemd runs them: ExecStartPre pins slot a (one attempt) and links slots/running to it, ExecStart starts exactly that", async () => {
+  const unit = readFileSync(at(L.unitFile), "utf8");
+  const pre = /^ExecStartPre=(\/opt\/ridgeline\/bin\/ridge-boot .*)$/m.exec(unit)![1]!.split(" ");
+  mkdirSync(join(root, "run/ridgeline"), { recursive: true }); // RuntimeDirectory=
+  const before = JSON.parse(readFileSync(join(data, "boot/bootctl.json"), "utf8")) as { left: { a: number } };
+  // the unit's command line, its device paths under RIDGE_ROOT
+  const args = pre.slice(1).map((x) => (x.startsWith("/") ? join(root, x) : x));
+  const p = spawnSync(at(pre[0]!), args, { encoding: "utf8", env: { PATH: process.env.PATH, RIDGE_ROOT: root }, timeout: 60_000 });
+  assert.is(p.status, 0, p.stderr);
+  assert.match(p.stderr, /ridge boot: slot a chosen/);
+  assert.is(readlinkSync(at(L.runningSlotLink)), at(L.slotA), "slots/running names the slot about to run");
+  assert.match(unit, new RegExp(`^ReadOnlyPaths=-${L.runningSlotLink}$`, "m"));
+  const gw = bootLauncher({ CREDENTIALS_DIRECTORY: credDir });
+  try {
+    await waitFor("ready", () => / ready in \d+ ms/.test(gw.output()) || (gw.child.exitCode !== null ? "exited" : undefined), 60_000, 50);
+    assert.match(gw.output(), / ready in \d+ ms/, gw.output());
+    assert.match(gw.output(), /ridge boot: starting slot a/);
+    const after = JSON.parse(readFileSync(join(data, "boot/bootctl.json"), "utf8")) as { left: { a: number } };
+    assert.is(after.left.a, before.left.a - 1, "one attempt for the two steps");
+    assert.not.ok(existsSync(join(root, L.bootChoiceFile)), "the pinned choice was taken");
   } finally {
     await gw.stop(10_000);
   }

@@ -48,6 +48,12 @@ test("every board's unit: notify + watchdog + restart + hardening, writable data
     // both slots live in the data dir (the launcher switches slots within one service run; see systemd-unit.ts)
     for (const s of [L.slotA, L.slotB]) assert.ok(s.startsWith(`${L.dataDir}/`), `${name}: slot ${s} in the data dir`);
     assert.not.ok(rw.some((p) => p === L.slotA || p === L.slotB), `${name}: no per-slot write grant`);
+    // the running slot read-only: ExecStartPre pins the choice and links it, ReadOnlyPaths= takes the link
+    assert.ok(lines.includes(`ReadOnlyPaths=-${L.runningSlotLink}`), `${name}: the running slot read-only`);
+    assert.is(L.runningSlotLink, `${L.dataDir}/slots/running`);
+    const pre = lines.filter((l) => l.startsWith("ExecStartPre="));
+    assert.is(pre[pre.length - 1], `ExecStartPre=${L.launcher} boot --board ${name} --data ${L.dataDir} --pin ${L.bootChoiceFile}`, `${name}: the choice before the start`);
+    assert.ok(lines.includes("RuntimeDirectory=ridgeline"));
     assert.not.match(u, /MemoryDenyWriteExecute=yes/, "V8 needs W+X pages");
     if (serviceRunsAsRoot(board)) assert.not.match(u, /^User=/m);
     else {
@@ -138,7 +144,7 @@ test("launcher: active slot, fallback to the other slot, no runtime at all, the 
     assert.match(r.stderr, /no runtime in either slot/);
     fakeSlot(L.slotA, "A");
     r = run();
-    assert.is(r.stdout.trim(), `A ${LAUNCH_NODE_FLAGS.join(" ")} ${t.dir}${L.slotA}/dist/ridge.mjs boot --board generic-arm64 --data ${t.dir}${L.dataDir} --max-starts 1 -- --config ${t.dir}${L.configFile}`, "systemd runs `ridge boot`");
+    assert.is(r.stdout.trim(), `A ${LAUNCH_NODE_FLAGS.join(" ")} ${t.dir}${L.slotA}/dist/ridge.mjs boot --board generic-arm64 --data ${t.dir}${L.dataDir} --max-starts 1 --pinned ${t.dir}${L.bootChoiceFile} -- --config ${t.dir}${L.configFile}`, "systemd runs `ridge boot`");
     mkdirSync(at(`${L.dataDir}/boot`), { recursive: true });
     writeFileSync(at(L.activeSlotFile), "b\n");
     r = run();

@@ -3,11 +3,11 @@
 // and exit 2 (a config error) stopping at once instead of spending the slots' attempts.
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { chmodSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, readFileSync, readlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { FakeClock } from "../../core/clock.js";
 import { FileBootControl } from "../../ota/file-boot-control.js";
-import { launchCommand, runLauncher, type LauncherOptions } from "../../ota/launcher.js";
+import { launchCommand, pinLaunch, runLauncher, runningLink, type LauncherOptions } from "../../ota/launcher.js";
 import { writeMarker } from "../../ota/slot-marker.js";
 import { tempDir } from "../helpers/peer.js";
 
@@ -61,6 +61,29 @@ test("exit 2 (the config is wrong) stops the launcher at once: no retry, no roll
     assert.is(d.runs().length, 1);
     assert.equal(d.bc.state().order, ["a", "b"], "slot b not tried");
     assert.match(d.errors.join("\n"), /refused its config \(exit 2\)/);
+  } finally {
+    d.t.cleanup();
+  }
+});
+
+test("pinned ahead (the unit's ExecStartPre): one attempt spent, slots/running names the slot, the start takes the pin", async () => {
+  const d = device(0);
+  try {
+    const pin = join(d.t.dir, "choice.json");
+    const c = pinLaunch(d.o, pin)!;
+    assert.is(c.slot, "a");
+    assert.is(d.bc.bootAttemptsLeft("a"), 2);
+    assert.is(readlinkSync(runningLink(d.o)), join(d.t.dir, "slots/a"));
+    d.bc.markPending("b", 3); // the order changes after the pin: the start still runs what was pinned
+    assert.is(await runLauncher({ ...d.o, maxStarts: 1, pinnedFile: pin }), 0);
+    assert.match(d.runs()[0]!, /^a RIDGE_SLOT=a /);
+    assert.is(d.bc.bootAttemptsLeft("b"), 3, "no second attempt spent");
+    assert.not.ok(existsSync(pin), "consumed");
+    // a pin naming a slot without its verified runtime is ignored: the launcher chooses itself
+    writeFileSync(pin, JSON.stringify({ slot: "b", entry: "/nowhere/ridge.mjs", attemptsLeft: 1 }));
+    assert.is(await runLauncher({ ...d.o, maxStarts: 1, pinnedFile: pin }), 0);
+    assert.match(d.runs()[1]!, /^b RIDGE_SLOT=b /, "chose b (pending) by itself");
+    assert.is(d.bc.bootAttemptsLeft("b"), 2);
   } finally {
     d.t.cleanup();
   }

@@ -20,6 +20,7 @@ import {
   generateSigningKey,
   parseMetadata,
   publicKeyFromFile,
+  pinLaunch,
   runLauncher,
   slotDir,
   toKeyFile,
@@ -346,15 +347,30 @@ export async function boot(argv: string[]): Promise<number> {
   const a = parseCommand(argv, {
     usage: "ridge boot [--board NAME] [--data DIR] [-- RUN-ARGS…]",
     summary: "Start the runtime from the A/B slot that BootControl chooses (spending one boot attempt), and start again after a crash or a requested restart; a slot out of attempts is skipped (rollback).",
-    details: "  RUN-ARGS   passed to `ridge run` in the slot after --board and --data (e.g. --config /etc/ridgeline/gateway.yaml)",
-    options: { board: { type: "string" }, data: { type: "string" }, "max-starts": { type: "string" } },
+    details: [
+      "  RUN-ARGS       passed to `ridge run` in the slot after --board and --data (e.g. --config /etc/ridgeline/gateway.yaml)",
+      "  --pin FILE     only choose (spending the attempt), record it in FILE and point <slots>/running at the slot (the unit's ExecStartPre)",
+      "  --pinned FILE  start the choice recorded in FILE, if it is there and still verified (else choose)",
+    ].join("\n"),
+    options: { board: { type: "string" }, data: { type: "string" }, "max-starts": { type: "string" }, pin: { type: "string" }, pinned: { type: "string" } },
   });
   if (!a) return 0;
   const { board, dataDir } = boardAndData(a.values);
   const bc = bootControlFor(board, { dataDir });
   const factory = fileURLToPath(new URL(import.meta.url.endsWith(".ts") ? "../entry.ts" : "./ridge.mjs", import.meta.url));
+  const log = { info: (m: string) => console.error(`ridge boot: ${m}`), error: (m: string) => console.error(`ridge boot: ${m}`) };
+  if (a.values.pin) {
+    const c = pinLaunch({ bootControl: bc, slotDir: (slot) => slotDir(board, dataDir, slot), factoryEntry: factory, args: [], clock: systemClock, log }, a.values.pin);
+    if (!c) {
+      log.error("no slot holds a verified runtime: nothing to start (E_OTA_NO_BOOTABLE_SLOT)");
+      return 1;
+    }
+    log.info(`slot ${c.slot} chosen (${c.attemptsLeft} attempts left)${c.lastResort ? ", as a last resort" : ""}`);
+    return 0;
+  }
   return runLauncher({
     bootControl: bc,
+    ...(a.values.pinned ? { pinnedFile: a.values.pinned } : {}),
     slotDir: (slot) => slotDir(board, dataDir, slot),
     factoryEntry: factory,
     args: ["run", "--board", board.name, "--data", dataDir, ...a.positionals],
