@@ -26,7 +26,7 @@ export function ensureArm64Artifacts(timeoutMs = 15 * 60_000): void {
 
 /**
  * qemu-aarch64-static, installed with apt-get when missing and we are root. Returns undefined only
- * when it cannot be had: the caller then skips LOUDLY (a skipped ARM64 proof is not a proof).
+ * when it cannot be had: the caller then fails (a skipped ARM64 proof is not a proof).
  */
 export function ensureQemu(): string | undefined {
   if (hasCommand(QEMU_AARCH64) && existsSync(join(ARM64_SYSROOT, "lib/ld-linux-aarch64.so.1"))) return QEMU_AARCH64;
@@ -45,7 +45,3 @@ export function qemuWrapper(): string {
   return `${QEMU_AARCH64} -L ${ARM64_SYSROOT}`;
 }
 
-export function loudSkip(what: string): void {
-  const bar = "!".repeat(78);
-  console.error(`\n${bar}\n!! SKIPPED: ${what}\n!! qemu-user-static could not be installed: the ARM64 proof did NOT run.\n${bar}\n`);
-}
