@@ -100,3 +100,21 @@ export async function assertNoBrick(points: string[], check: { ok(v: unknown, ms
   }
   check.is(bricked, 0, "bricked outcomes");
 }
+
+export interface OtaHistoryRow {
+  state: string;
+  version: string | null;
+  code: string | null;
+}
+
+/** The update agent's history in a data directory, read-only (empty until the agent has run). */
+export function otaHistory(dataDir: string): OtaHistoryRow[] {
+  if (!existsSync(join(dataDir, "ridgeline.db"))) return [];
+  const db = new Database(join(dataDir, "ridgeline.db"), { readonly: true, fileMustExist: true });
+  try {
+    if (!db.prepare("SELECT name FROM sqlite_master WHERE name = 'ota_history'").get()) return [];
+    return db.prepare("SELECT state, version, code FROM ota_history ORDER BY seq").all() as OtaHistoryRow[];
+  } finally {
+    db.close();
+  }
+}

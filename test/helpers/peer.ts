@@ -103,3 +103,18 @@ export function tempDir(prefix = "ridge-test-"): { dir: string; cleanup(): void 
   const dir = mkdtempSync(join(tmpdir(), prefix));
   return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }
+
+/** TERM a detached child's whole process group, KILL it after `graceMs`; resolves once the child has exited. */
+export async function stopProcessGroup(child: ChildProcess, exited: Promise<unknown>, graceMs = 30_000): Promise<void> {
+  const signal = (s: NodeJS.Signals) => {
+    try {
+      process.kill(-child.pid!, s);
+    } catch {
+      /* gone */
+    }
+  };
+  signal("SIGTERM");
+  const t = setTimeout(() => signal("SIGKILL"), graceMs);
+  await exited;
+  clearTimeout(t);
+}

@@ -15,7 +15,6 @@ import * as assert from "uvu/assert";
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import Database from "better-sqlite3";
 import mqtt from "mqtt";
 import { loadBoard } from "../../boards/index.js";
 import { buildRuntimeSlot, deviceLayout, flashDevice, parseSecretOptions, writeSlotBundle } from "../../boards/flash/index.js";
@@ -27,6 +26,7 @@ import { collect, type Collector } from "../helpers/cloud.js";
 import { repoRoot } from "../helpers/gateway.js";
 import { canRunRealSlave, startPtyPair, startRealSlave, type RealSlave } from "../helpers/modbus.js";
 import { startMosquitto, type Mosquitto } from "../helpers/mosquitto.js";
+import { otaHistory } from "../helpers/ota-launch.js";
 import { makeRepo, type TestRepo } from "../helpers/ota-repo.js";
 import { serveRepo, type RepoServer } from "../helpers/ota-http.js";
 import { freeTcpPort, startPeer, tempDir, waitFor, type Peer } from "../helpers/peer.js";
@@ -121,16 +121,7 @@ const deviceEnv = (): NodeJS.ProcessEnv => ({
   CREDENTIALS_DIRECTORY: join(root, L.credentialsDir),
 });
 
-function history(): { state: string; version: string | null; code: string | null }[] {
-  if (!existsSync(join(data, "ridgeline.db"))) return [];
-  const db = new Database(join(data, "ridgeline.db"), { readonly: true, fileMustExist: true });
-  try {
-    if (!db.prepare("SELECT name FROM sqlite_master WHERE name = 'ota_history'").get()) return [];
-    return db.prepare("SELECT state, version, code FROM ota_history ORDER BY seq").all() as { state: string; version: string | null; code: string | null }[];
-  } finally {
-    db.close();
-  }
-}
+const history = () => otaHistory(data);
 
 /** systemd's part: start ridge-boot again whenever it exits, until `done` holds (bounded). */
 async function superviseUntil(what: string, done: () => boolean, maxStarts: number, perStartMs: number): Promise<{ codes: (number | null)[]; output: string; running: Peer | undefined }> {

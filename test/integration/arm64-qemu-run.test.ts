@@ -15,7 +15,7 @@ import { deviceLayout, flashDevice, type MeasurementLogFile } from "../../boards
 import { privateKeyFromPem, type Evidence } from "../../attest/index.js";
 import { validateGatewayConfig } from "../../runtime/cli/commands/flash.js";
 import { controlRequest } from "../../runtime/control/client.js";
-import { tempDir, waitFor } from "../helpers/peer.js";
+import { tempDir, waitFor, stopProcessGroup } from "../helpers/peer.js";
 import { repoRoot, ridge } from "../helpers/gateway.js";
 import { ARM64_SYSROOT, QEMU_AARCH64, ensureArm64Artifacts, ensureQemu, qemuWrapper } from "../helpers/arm64.js";
 
@@ -126,20 +126,7 @@ test("the flashed runtime reaches ready under qemu-aarch64; events flow into the
     console.error(`stdout:\n${out.slice(-3000)}\nstderr:\n${err.slice(-3000)}`);
     throw e;
   } finally {
-    try {
-      process.kill(-child.pid!, "SIGTERM");
-    } catch {
-      /* gone */
-    }
-    const t = setTimeout(() => {
-      try {
-        process.kill(-child.pid!, "SIGKILL");
-      } catch {
-        /* gone */
-      }
-    }, 30_000);
-    await exited;
-    clearTimeout(t);
+    await stopProcessGroup(child, exited);
   }
 });
 

@@ -7,13 +7,13 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync } from "node:fs";
+import { mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import Database from "better-sqlite3";
 import { hostArch, loadBoard } from "../../boards/index.js";
 import { buildRuntimeSlot, deviceLayout, flashDevice, writeSlotBundle } from "../../boards/flash/index.js";
 import { validateGatewayConfig } from "../../runtime/cli/commands/flash.js";
 import { readMarker } from "../../ota/slot-marker.js";
+import { otaHistory } from "../helpers/ota-launch.js";
 import { makeRepo } from "../helpers/ota-repo.js";
 import { serveRepo } from "../helpers/ota-http.js";
 import { startPeer, waitFor, type Peer } from "../helpers/peer.js";
@@ -49,16 +49,7 @@ test("flashed sim root: ridge-boot runs slot a, the update installs into the fla
     });
     assert.ok(readMarker(join(root, L.slotA)), "flashed slot a carries its verified marker");
 
-    const history = (): string[] => {
-      if (!existsSync(join(data, "ridgeline.db"))) return [];
-      const db = new Database(join(data, "ridgeline.db"), { readonly: true, fileMustExist: true });
-      try {
-        if (!db.prepare("SELECT name FROM sqlite_master WHERE name = 'ota_history'").get()) return [];
-        return (db.prepare("SELECT state FROM ota_history ORDER BY seq").all() as { state: string }[]).map((r) => r.state);
-      } finally {
-        db.close();
-      }
-    };
+    const history = (): string[] => otaHistory(data).map((r) => r.state);
 
     // systemd's part: start ridge-boot, and start it again when it exits (Restart=always), at most 4 times
     const outputs: string[] = [];

@@ -5,13 +5,13 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { spawnSync } from "node:child_process";
-import { existsSync, writeFileSync } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import Database from "better-sqlite3";
 import { loadBoard, hostArch } from "../../boards/index.js";
 import { buildRuntimeSlot, writeSlotBundle } from "../../boards/flash/index.js";
 import { readMarker } from "../../ota/slot-marker.js";
+import { otaHistory } from "../helpers/ota-launch.js";
 import { makeRepo } from "../helpers/ota-repo.js";
 import { serveRepo } from "../helpers/ota-http.js";
 import { startPeer, waitFor } from "../helpers/peer.js";
@@ -32,7 +32,6 @@ test("ridge boot → poll → install into slot b → restart → trial → heal
     assert.ok(Object.keys(m.files).some((f) => f.endsWith(".node")), "native addons are in the bundle");
     await t.repo.addTarget(bundle, "runtime-sim-99.0.0.tar", { kind: "runtime", version: "99.0.0", boards: ["sim"], arch: [hostArch()] });
     t.repo.sign(t.all());
-    const { mkdirSync } = await import("node:fs");
     mkdirSync(data, { recursive: true });
     writeFileSync(join(data, "root.json"), t.rootV1);
     writeFileSync(
@@ -40,16 +39,7 @@ test("ridge boot → poll → install into slot b → restart → trial → heal
       `gateway: { id: ota-e2e }\nboard: sim\nota: { repo: "${srv.url}", poll: 1s, jitter: 0, root: ${JSON.stringify(join(data, "root.json"))}, health: { upFor: 2s } }\n`,
     );
     launcher = startPeer(process.execPath, ["--import", "tsx", join(ROOT, "runtime/cli/entry.ts"), "boot", "--board", "sim", "--data", data, "--", "--config", join(data, "gw.yaml")], { cwd: ROOT, maxSeconds: 120 });
-    const history = (): string[] => {
-      if (!existsSync(join(data, "ridgeline.db"))) return [];
-      const db = new Database(join(data, "ridgeline.db"), { readonly: true, fileMustExist: true });
-      try {
-        if (!db.prepare("SELECT name FROM sqlite_master WHERE name = 'ota_history'").get()) return [];
-        return (db.prepare("SELECT state, code FROM ota_history ORDER BY seq").all() as { state: string; code: string | null }[]).map((r) => r.state + (r.code ? `:${r.code}` : ""));
-      } finally {
-        db.close();
-      }
-    };
+    const history = (): string[] => otaHistory(data).map((r) => r.state + (r.code ? `:${r.code}` : ""));
     const committed = await waitFor(
       "the update to settle",
       () => {

@@ -16,7 +16,7 @@ import { loadBoard } from "../../boards/index.js";
 import { deviceLayout, flashDevice } from "../../boards/flash/index.js";
 import { validateGatewayConfig } from "../../runtime/cli/commands/flash.js";
 import { controlRequest } from "../../runtime/control/client.js";
-import { freeTcpPort, freeUdpPort, tempDir, waitFor } from "../helpers/peer.js";
+import { freeTcpPort, freeUdpPort, tempDir, waitFor, stopProcessGroup } from "../helpers/peer.js";
 import { repoRoot, ridge } from "../helpers/gateway.js";
 import { writeFakeBootTools } from "../helpers/ota-boot-tools.js";
 import { RISCV64_BASE, ensureRiscv64Artifacts, qemuRiscv64Wrapper, requireQemuRiscv64 } from "../helpers/riscv64.js";
@@ -135,20 +135,7 @@ test("the flashed runtime reaches ready under qemu-riscv64; events flow into the
     console.error(`stdout:\n${out.slice(-3000)}\nstderr:\n${err.slice(-3000)}`);
     throw e;
   } finally {
-    try {
-      process.kill(-child.pid!, "SIGTERM");
-    } catch {
-      /* gone */
-    }
-    const t = setTimeout(() => {
-      try {
-        process.kill(-child.pid!, "SIGKILL");
-      } catch {
-        /* gone */
-      }
-    }, 30_000);
-    await exited;
-    clearTimeout(t);
+    await stopProcessGroup(child, exited);
   }
 });
 
