@@ -6,7 +6,8 @@
  *    every exit: Restart=always, no start limit (an unattended gateway never gives up on a crash),
  *    but exit 2 (the config is wrong, e.g. a secret is missing) is not retried:
  *    RestartPreventExitStatus=2, and the reason is left in <data>/boot/last-exit.json for
- *    `ridge status`.
+ *    `ridge status`. Where the boot loader switches slots only when the machine boots (nvbootctrl),
+ *    exit 75 (the runtime asking for the other slot) reboots the machine: ExecStopPost=+.
  *  - Type=notify + NotifyAccess=all: the runtime sends READY=1 and WATCHDOG=1 through
  *    `systemd-notify --pid=<its pid>` (runtime/sd-notify.ts), a child of the launcher.
  *  - Secrets the systemd way: LoadCredential= of the whole credentials folder (one file per
@@ -34,6 +35,7 @@
  */
 import { posix } from "node:path";
 import type { Board } from "../schema.js";
+import { EXIT_RESTART } from "../../ota/launcher.js";
 import { CREDENTIAL_PREFIX, SERVICE_USER, type DeviceLayout } from "./device-layout.js";
 
 export interface UnitOptions {
@@ -53,6 +55,11 @@ interface BootStateAccess {
   /** Paths written besides the data directory. */
   paths: (board: Board) => string[];
   why: string;
+  /**
+   * The boot loader applies a slot switch only when the machine boots (the slot the launcher
+   * starts is the one that booted): the runtime's restart request, exit 75, reboots the machine.
+   */
+  switchAtBoot?: boolean;
 }
 
 const BOOT_STATE_ACCESS: Record<Board["bootControl"]["adapter"], BootStateAccess> = {
@@ -73,6 +80,8 @@ const BOOT_STATE_ACCESS: Record<Board["bootControl"]["adapter"], BootStateAccess
     caps: ["CAP_DAC_OVERRIDE", "CAP_LINUX_IMMUTABLE"],
     paths: () => ["/sys/firmware/efi/efivars"],
     why: "nvbootctrl runs as root and rewrites UEFI variables in efivarfs (chattr -i first): root with only CAP_DAC_OVERRIDE and CAP_LINUX_IMMUTABLE, efivarfs the one writable part of /sys",
+    // set-active-boot-slot takes effect at the next boot; get-current-slot changes only then.
+    switchAtBoot: true,
   },
 };
 
@@ -135,6 +144,13 @@ export function renderServiceUnit(board: Board, layout: DeviceLayout, opts: Unit
     "RestartSec=5s",
     "# Exit 2: the config is wrong (a missing secret, say); restarting cannot fix it. `ridge status` says why.",
     "RestartPreventExitStatus=2",
+    ...(access.switchAtBoot
+      ? [
+          "# The boot loader switches slots only when the machine boots: exit 75 (a new slot installed, or a trial",
+          "# given up) asks for the other slot, so it reboots the machine rather than restarting the unit alone.",
+          `ExecStopPost=+/bin/sh -c 'if [ "$$EXIT_STATUS" = ${EXIT_RESTART} ]; then exec systemctl --no-block reboot; fi'`,
+        ]
+      : []),
     "TimeoutStartSec=120s",
     "TimeoutStopSec=30s",
     "KillMode=mixed",

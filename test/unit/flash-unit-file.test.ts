@@ -102,6 +102,9 @@ test("device access comes from the board file and the config; boot control adapt
   assert.match(j, /^ReadWritePaths=\/var\/lib\/ridgeline \/sys\/firmware\/efi\/efivars$/m);
   assert.match(j, /^# nvbootctrl runs as root/m, "the root exception is explained in the unit");
   assert.not.match(j, /^User=/m);
+  // nvbootctrl switches slots at the next boot: the restart request (exit 75) reboots the machine
+  assert.match(j, /^ExecStopPost=\+\/bin\/sh -c 'if \[ "\$\$EXIT_STATUS" = 75 \]; then exec systemctl --no-block reboot; fi'$/m);
+  assert.not.match(u, /^ExecStopPost=/m, "uboot-env: the launcher switches slots, a unit restart is enough");
   const gen = loadBoard("generic-arm64");
   assert.ok(renderServiceUnit(gen, deviceLayout(gen)).includes("DeviceAllow=/dev/tpmrm0 rw"));
 });
