@@ -6,13 +6,18 @@
  * `$CREDENTIALS_DIRECTORY/NAME` (LoadCredential=NAME:… or LoadCredentialEncrypted=NAME:…), or
  * `$CREDENTIALS_DIRECTORY/ridgeline_NAME` (the flashed unit's LoadCredential= of the whole
  * /etc/ridgeline/credentials folder), else the environment variable NAME. A secret that is nowhere
- * is one error (E_CONFIG_SECRET, exit 2) that names it and says how to provide it. `ridge flash`
- * validates with `deferSecrets`: a secret the device will get at run time is not needed on the
- * machine that flashes.
+ * is one error (exit 2) that names it and says how to provide it, in the same list as every other
+ * error: the rest of the config is validated with a stand-in for it (the stand-in's own issues are
+ * not reported). With only missing secrets the error is E_CONFIG_SECRET. `ridge flash` and
+ * `ridge config check --defer-secrets` validate with `deferSecrets`: a secret the device will get
+ * at run time is not needed on the machine that flashes or checks.
+ *
+ * No error message shows a value that came from a `${NAME}` substitution: it is replaced by
+ * `${NAME}` (`got ${RIDGE_TOKEN} (15 characters)`), whatever the schema issue.
  */
 import { existsSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { ConfigError, YamlSource, substituteEnv, zodIssues, type ConfigIssue } from "../../core/config-errors.js";
+import { ConfigError, YamlSource, formatPath, substituteEnv, zodIssues, type ConfigIssue } from "../../core/config-errors.js";
 import { RidgeError } from "../../core/errors.js";
 import { boardsDir as boardsDirFor, loadBoard, type Board } from "../../boards/index.js";
 import { gatewayConfig, type GatewayConfig } from "./schema.js";
@@ -42,8 +47,9 @@ export const DEVICE_CREDENTIALS_DIR = "/etc/ridgeline/credentials";
 /** The ID prefix of the flashed unit's folder-wide LoadCredential= (boards/flash/device-layout.ts CREDENTIAL_PREFIX). */
 const FOLDER_CREDENTIAL_PREFIX = "ridgeline_";
 const REF = /\$\{([A-Za-z_][A-Za-z0-9_]*)(:-[^}]*)?\}/g;
-/** What a deferred secret stands for while the config is validated at flash time. */
+/** What a deferred (or missing) secret stands for while the rest of the config is validated. */
 const DEFERRED = "ridge-deferred-secret-0123456789";
+const standIn = (name: string) => `${DEFERRED}-${name}`;
 
 export interface SecretRef {
   name: string;
@@ -79,16 +85,78 @@ export function resolveSecrets(names: readonly string[], env: NodeJS.ProcessEnv)
   return out;
 }
 
-function secretError(issues: ConfigIssue[], missing: string[], env: NodeJS.ProcessEnv): ConfigError {
-  const first = issues[0]!;
-  const names = missing.map((n) => `\${${n}}`).join(", ");
-  const n = missing[0]!;
+/** One error per missing secret, at its first use (its other uses named), saying where it was looked for and how to provide it. */
+function secretIssues(src: YamlSource, missing: SecretRef[], env: NodeJS.ProcessEnv): ConfigIssue[] {
+  const out: ConfigIssue[] = [];
   const where = env.CREDENTIALS_DIRECTORY ? `not in $CREDENTIALS_DIRECTORY (${env.CREDENTIALS_DIRECTORY}) nor the environment` : "no credential ($CREDENTIALS_DIRECTORY is not set) and not in the environment";
-  const message =
-    `secret ${names} is not provided (${where}). Provide it as a file ${DEVICE_CREDENTIALS_DIR}/${n} (mode 0600; \`ridge flash --secret ${n}=VALUE\` or \`--secret-file ${n}=FILE\` puts it there), ` +
-    `or encrypted with systemd-creds (\`systemd-creds encrypt --name=${n} FILE /etc/ridgeline/credentials.encrypted/${n}\` and LoadCredentialEncrypted=${n}:/etc/ridgeline/credentials.encrypted/${n} in a ridgeline.service drop-in), ` +
-    `or as the environment variable ${n}`;
-  return new ConfigError([{ ...first, message, code: "E_CONFIG_ENV" }], "E_CONFIG_SECRET");
+  for (const n of [...new Set(missing.map((r) => r.name))]) {
+    const uses = missing.filter((r) => r.name === n);
+    const also = [...new Set(uses.slice(1).map((r) => formatPath(r.path)))].filter((p) => p !== formatPath(uses[0]!.path));
+    const message =
+      `secret \${${n}} is not provided (${where}). Provide it as a file ${DEVICE_CREDENTIALS_DIR}/${n} (mode 0600; \`ridge flash --secret ${n}=VALUE\` or \`--secret-file ${n}=FILE\` puts it there), ` +
+      `or encrypted with systemd-creds (\`systemd-creds encrypt --name=${n} FILE /etc/ridgeline/credentials.encrypted/${n}\` and LoadCredentialEncrypted=${n}:/etc/ridgeline/credentials.encrypted/${n} in a ridgeline.service drop-in), ` +
+      `or as the environment variable ${n}` +
+      (also.length ? ` (also used at ${also.join(", ")})` : "");
+    out.push(src.issue(uses[0]!.path, message, "E_CONFIG_ENV"));
+  }
+  return out;
+}
+
+/** Every string of the parsed file that `${…}` substitution changed: its path, the text as written and the value it became. */
+interface Substituted {
+  path: (string | number)[];
+  template: string;
+  value: string;
+}
+
+function substitutedStrings(raw: unknown, done: unknown, path: (string | number)[] = [], out: Substituted[] = []): Substituted[] {
+  if (typeof raw === "string") {
+    if (typeof done === "string" && done !== raw) out.push({ path, template: raw, value: done });
+  } else if (Array.isArray(raw) && Array.isArray(done)) raw.forEach((v, i) => substitutedStrings(v, done[i], [...path, i], out));
+  else if (isPlainObject(raw) && isPlainObject(done)) for (const [k, v] of Object.entries(raw)) substitutedStrings(v, done[k], [...path, k], out);
+  return out;
+}
+
+/** Shorter values than this are only hidden where quoted as a value: replacing them everywhere would garble the messages. */
+const MIN_BARE_SECRET = 4;
+
+/**
+ * A function that hides in a message every value substitution produced: a whole substituted string
+ * shown as a value (`"…"`) becomes `${NAME} (N characters)` (or the text as written, `"user-${NAME}"`),
+ * and any secret's own value, quoted or bare, becomes `${NAME}`.
+ */
+function redactor(subs: readonly Substituted[], values: Record<string, string>): (message: string) => string {
+  const rules: [string, string][] = [];
+  for (const s of subs) {
+    const whole = /^\$\{([A-Za-z_][A-Za-z0-9_]*)(:-[^}]*)?\}$/.exec(s.template);
+    rules.push([JSON.stringify(s.value), whole ? `\${${whole[1]}} (${[...s.value].length} characters)` : JSON.stringify(s.template)]);
+  }
+  const names = Object.entries(values).filter(([, v]) => v.length > 0);
+  for (const [n, v] of names) rules.push([JSON.stringify(v), `\${${n}}`]);
+  for (const [n, v] of names) {
+    const inner = JSON.stringify(v).slice(1, -1);
+    if (inner.length >= MIN_BARE_SECRET) rules.push([inner, `\${${n}}`]);
+    if (v.length >= MIN_BARE_SECRET && v !== inner) rules.push([v, `\${${n}}`]);
+  }
+  // Longest first: a value that holds another is replaced whole.
+  rules.sort((a, b) => b[0].length - a[0].length);
+  if (!rules.length) return (m) => m;
+  return (message) => {
+    // One pass over the message so that a replacement is never searched again.
+    let out = "";
+    let i = 0;
+    outer: while (i < message.length) {
+      for (const [from, to] of rules)
+        if (message.startsWith(from, i)) {
+          out += to;
+          i += from.length;
+          continue outer;
+        }
+      out += message[i];
+      i++;
+    }
+    return out;
+  };
 }
 
 function startsWith(a: readonly (string | number)[], prefix: readonly (string | number)[]): boolean {
@@ -144,17 +212,24 @@ export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
   }
   const issues: ConfigIssue[] = [];
   let userRaw: Record<string, unknown> = {};
+  // Secrets not resolvable here: accepted (deferSecrets) or reported (missing); both validated with a stand-in.
   let deferred: SecretRef[] = [];
+  let standIns: SecretRef[] = [];
+  let redact = (m: string) => m;
   if (user) {
     const js = user.doc.toJS({ maxAliasCount: 100 }) as unknown;
     if (js !== null && js !== undefined && !isPlainObject(js)) throw new ConfigError([user.issue([], "expected a mapping at the top level", "E_CONFIG_TYPE")]);
     const refs = secretRefs(js ?? {});
     const found = resolveSecrets([...new Set(refs.map((r) => r.name))], env);
-    deferred = opts.deferSecrets ? refs.filter((r) => found[r.name] === undefined) : [];
-    const vars: NodeJS.ProcessEnv = { ...env, ...found, ...Object.fromEntries(deferred.map((r) => [r.name, DEFERRED])) };
+    standIns = refs.filter((r) => found[r.name] === undefined);
+    if (opts.deferSecrets) deferred = standIns;
+    else issues.push(...secretIssues(user, standIns, env));
+    const vars: NodeJS.ProcessEnv = { ...env, ...found, ...Object.fromEntries(standIns.map((r) => [r.name, standIn(r.name)])) };
     userRaw = (substituteEnv(user, js ?? {}, vars, issues) as Record<string, unknown>) ?? {};
-    const unset = issues.filter((i) => i.code === "E_CONFIG_ENV");
-    if (unset.length) throw secretError(unset, [...new Set(refs.filter((r) => vars[r.name] === undefined).map((r) => r.name))], env);
+    // The values substitution put in (secrets, stand-ins, variables with a default that are set) are never shown.
+    const used = new Set([...(JSON.stringify(js ?? {}).match(/\$\{[A-Za-z_][A-Za-z0-9_]*/g) ?? [])].map((m) => m.slice(2)));
+    const values = Object.fromEntries([...used].flatMap((n) => (vars[n] === undefined ? [] : [[n, vars[n]!] as const])));
+    redact = redactor(substitutedStrings(js ?? {}, userRaw), values);
   }
   const boardName = opts.board ?? (typeof userRaw.board === "string" ? userRaw.board : "sim");
   const board = loadBoard(boardName);
@@ -167,15 +242,24 @@ export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
     const boardSrc = new YamlSource(`boards/${boardName}.yaml`, readBoardText(boardName));
     for (const is of r.error.issues) {
       // A deferred secret stands in for a value only the device has: its own checks run there.
-      if (deferred.some((d) => fromDeferred(d, is))) continue;
-      if (user && hasPath(user, is.path)) issues.push(...zodIssues(user, merged, [is]));
+      // A missing secret's stand-in likewise: the missing secret is the error, not what its stand-in fails.
+      if (standIns.some((d) => fromDeferred(d, is))) continue;
+      const located: ConfigIssue[] = [];
+      if (user && hasPath(user, is.path)) located.push(...zodIssues(user, merged, [is]));
       else {
         const [bi] = zodIssues(boardSrc, { defaults: merged }, [{ ...is, path: ["defaults", ...is.path] }]);
-        if (bi) issues.push({ ...bi, path: bi.path.replace(/^defaults\.?/, "") || "(root)", file: user ? label : bi.file });
+        if (bi) located.push({ ...bi, path: bi.path.replace(/^defaults\.?/, "") || "(root)", file: user ? label : bi.file });
       }
+      issues.push(...located.map((i) => ({ ...i, message: redact(i.message) })));
     }
   }
-  if (issues.length) throw new ConfigError(issues.sort((a, b) => a.file.localeCompare(b.file) || a.line - b.line || a.col - b.col));
+  if (issues.length) {
+    const onlySecrets = issues.every((i) => i.code === "E_CONFIG_ENV");
+    throw new ConfigError(
+      issues.sort((a, b) => a.file.localeCompare(b.file) || a.line - b.line || a.col - b.col),
+      onlySecrets ? "E_CONFIG_SECRET" : "E_CONFIG_INVALID",
+    );
+  }
   if (!r.success) {
     // Only deferred secrets were wrong: validate again with the defaults their keys would have.
     return { ...loadWithout(merged, deferred, board, opts), deferredSecrets: [...new Set(deferred.map((d) => d.name))] };
@@ -199,7 +283,7 @@ function loadWithout(merged: Record<string, unknown>, deferred: SecretRef[], boa
     throw new RidgeError(
       "E_CONFIG_SECRET_DEFERRED",
       "config",
-      `${opts.file ?? "(config)"}: the config can only be checked with its secrets (${[...new Set(deferred.map((d) => d.name))].join(", ")}): pass them with --secret NAME=VALUE or --secret-file NAME=FILE`,
+      `${opts.file ?? "(config)"}: the config can only be checked with its secrets (${[...new Set(deferred.map((d) => d.name))].join(", ")}): give them (\`ridge flash --secret NAME=VALUE\` or \`--secret-file NAME=FILE\`; \`ridge config check\`: in the environment or $CREDENTIALS_DIRECTORY)`,
     );
   return { config: r.data, board, dataDir: resolve(r.data.data ?? board.dataDir), file: opts.file };
 }
