@@ -4,7 +4,7 @@
  * made. The plan is a list of entries the writer applies in order (the provisioned marker last).
  */
 import { createHash, randomBytes } from "node:crypto";
-import { existsSync, readFileSync, statSync } from "node:fs";
+import { existsSync, readFileSync, readdirSync, statSync } from "node:fs";
 import { posix } from "node:path";
 import { attestConfig, type QuoteAlg } from "../../attest/index.js";
 import { RidgeError } from "../../core/errors.js";
@@ -12,7 +12,7 @@ import type { Board } from "../schema.js";
 import { renderBootLauncher, renderRidgeCommand } from "./boot-launcher.js";
 import { referencedSecrets, type DeviceSecret } from "./device-secrets.js";
 import { deviceLayout, inRoot, SERVICE_USER, type DeviceLayout } from "./device-layout.js";
-import { composeConfigFile, gatewayIdIn, type ConfigValidator } from "./gateway-config-file.js";
+import { composeValidatedConfig, gatewayIdIn, type ConfigValidator } from "./gateway-config-file.js";
 import { makeGatewayIdentity } from "./gateway-identity.js";
 import { firstMeasurements, measurementLogFile } from "./measurement-log.js";
 import { buildRuntimeSlot, defaultWithNode, slotBytes, type RuntimeSlot } from "./runtime-slot.js";
@@ -111,21 +111,40 @@ function readIfThere(p: string): string | undefined {
 
 export function planFlash(o: FlashOptions): FlashPlan {
   const { root, board } = o;
-  if (!existsSync(root) || !statSync(root).isDirectory()) throw new RidgeError("E_FLASH_ROOT", "config", `--root ${root} is not a directory (mount the card or make the folder first)`);
+  if (!existsSync(root) || !statSync(root).isDirectory()) throw new RidgeError("E_FLASH_ROOT", "environment", `--root ${root} is not a directory (mount the card or make the folder first)`);
   const layout = deviceLayout(board);
   const marker = readProvisioned(root, layout);
   if (marker && !o.force)
     throw new RidgeError(
       "E_FLASH_PROVISIONED",
       "environment",
-      `${root} is already a provisioned device (gateway ${marker.gatewayId}, board ${marker.board}, ridgeline ${marker.version}): pass --force to re-flash it (keys and data are kept)`,
+      `${root} is already a provisioned device (gateway ${marker.gatewayId}, board ${marker.board}, ridgeline ${marker.version}): pass --force to re-flash it (keys, data, credentials and the config unless --config is given are kept; e.g. --force --secret NAME=VALUE adds one secret)`,
     );
   const notes: string[] = [];
-  const gatewayId = o.gatewayId ?? gatewayIdIn(o.configText) ?? (marker && marker.gatewayId !== "?" ? marker.gatewayId : undefined) ?? (o.newGatewayId ?? (() => `gw-${randomBytes(4).toString("hex")}`))();
+  // Re-flashing without --config starts from the config the earlier flash laid down (its drivers,
+  // devices, attest section ...), never from the board defaults alone.
+  let configText = o.configText;
+  let configLabel = o.configLabel;
+  let configKept = false;
+  if (configText === undefined && marker) {
+    const there = readIfThere(inRoot(root, layout.configFile));
+    if (there !== undefined) {
+      configText = there;
+      configLabel = inRoot(root, layout.configFile);
+      configKept = true;
+      notes.push(`config kept from the earlier flash (${layout.configFile}, gateway ${gatewayIdIn(there) ?? "?"}): --config FILE replaces it`);
+    }
+  }
+  const gatewayId = o.gatewayId ?? gatewayIdIn(configText) ?? (marker && marker.gatewayId !== "?" ? marker.gatewayId : undefined) ?? (o.newGatewayId ?? (() => `gw-${randomBytes(4).toString("hex")}`))();
 
   // 1. The config, validated as `ridge run` will read it.
-  const configYaml = composeConfigFile({ boardName: board.name, boardDataDir: board.dataDir, layout, userText: o.configText, userLabel: o.configLabel, gatewayId, cloudUrl: o.cloudUrl }, gatewayId);
-  const validated = o.validate(configYaml, board.name, o.configLabel ? `${layout.configFile} (from ${o.configLabel})` : layout.configFile);
+  // Issues are reported in the operator's file (--config, or the kept one in the root), at its lines.
+  const { text: configYaml, validated } = composeValidatedConfig(
+    { boardName: board.name, boardDataDir: board.dataDir, layout, userText: configText, userLabel: configLabel, gatewayId, cloudUrl: o.cloudUrl },
+    gatewayId,
+    o.validate,
+    configLabel ?? layout.configFile,
+  );
 
   // 2. The runtime slot for the board's CPU.
   const withNode = o.withNode ?? defaultWithNode(board);
@@ -166,13 +185,16 @@ export function planFlash(o: FlashOptions): FlashPlan {
   entries.push({ kind: "empty-dir", path: layout.slotB, mode: 0o755, what: "slot b (empty: the OTA standby)" });
 
   dir(layout.configDir, 0o750, "config folder");
-  file(layout.configFile, 0o640, configYaml, `gateway config (gateway ${gatewayId}, validated)`);
+  file(layout.configFile, 0o640, configYaml, `gateway config (gateway ${gatewayId}, validated${configKept ? "; config kept from the earlier flash" : ""})`);
 
   // Secrets: one credential file per ${NAME}, root's (the unit's LoadCredential= hands them over).
   const given = new Map((o.secrets ?? []).map((x) => [x.name, x]));
   const wanted = referencedSecrets(configYaml);
   dir(layout.credentialsDir, 0o700, "credentials (secrets for ${NAME} in the config)");
   for (const x of given.values()) file(posix.join(layout.credentialsDir, x.name), 0o600, x.value, `secret ${x.name} (from ${x.from})${wanted.includes(x.name) ? "" : ": the config does not use it"}`);
+  const credDir = inRoot(root, layout.credentialsDir);
+  const keptSecrets = existsSync(credDir) && statSync(credDir).isDirectory() ? readdirSync(credDir).filter((n) => !given.has(n) && !n.endsWith(".flash-tmp")).sort() : [];
+  if (keptSecrets.length) notes.push(`kept credential${keptSecrets.length > 1 ? "s" : ""} (not named again): ${keptSecrets.join(", ")} (${layout.credentialsDir})`);
   const missing = wanted.filter((n) => !given.has(n) && !existsSync(inRoot(root, posix.join(layout.credentialsDir, n))));
   if (missing.length)
     notes.push(

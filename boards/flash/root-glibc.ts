@@ -21,9 +21,10 @@ function resolveInRoot(root: string, rel: string, depth = 0): string | undefined
   return resolveInRoot(root, isAbsolute(t) ? t.slice(1) : posix.join(posix.dirname(rel), t), depth + 1);
 }
 
+/** The highest `GLIBC_2.N[.M]` name between NULs in the bytes (the closing NUL is only looked at: it opens the next name). */
 export function glibcVersionOf(bytes: Uint8Array): string | undefined {
   let best: [number, number] | undefined;
-  for (const m of Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("latin1").matchAll(/\0GLIBC_2\.(\d+)(?:\.(\d+))?\0/g)) {
+  for (const m of Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("latin1").matchAll(/\0GLIBC_2\.(\d+)(?:\.(\d+))?(?=\0)/g)) {
     const v: [number, number] = [Number(m[1]), Number(m[2] ?? 0)];
     if (!best || v[0] > best[0] || (v[0] === best[0] && v[1] > best[1])) best = v;
   }

@@ -127,6 +127,10 @@ test("CLI: unknown board exits 2, missing options exit 64, hostile OTA root exit
   assert.match(unknown.stderr, /E_BOARD_UNKNOWN/);
   const usage = await ridge(["flash", "--board", "sim"]);
   assert.is(usage.code, 64);
+  // a missing root folder is not an invalid config (2): exit 1, nothing made
+  const missing = await ridge(["flash", "--board", "sim", "--root", join(tmp.dir, "no-such-root")]);
+  assert.is(missing.code, 1, missing.stderr);
+  assert.match(missing.stderr, /E_FLASH_ROOT/);
   const ota = join(tmp.dir, "root.json");
   writeFileSync(ota, "[1,2,3]");
   const bad = await ridge(["flash", "--board", "sim", "--root", root, "--ota-root", ota]);
@@ -136,6 +140,12 @@ test("CLI: unknown board exits 2, missing options exit 64, hostile OTA root exit
   const help = await ridge(["flash", "--help"]);
   assert.is(help.code, 0);
   assert.match(help.stdout, /--dry-run/);
+  const force = await ridge(["flash", "--force", "--help"]);
+  assert.is(force.code, 0);
+  assert.match(force.stdout, /--force +re-flash a provisioned device\. Kept: the identity and attestation keys, the data directory/);
+  assert.match(force.stdout, /gateway\.yaml unless --config is given/);
+  assert.match(force.stdout, /credentials not named again\. Rewritten:/);
+  assert.match(force.stdout, /--project DIR/);
 });
 
 test.run();

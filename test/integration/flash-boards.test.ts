@@ -282,11 +282,16 @@ test("the CLI prints what it wrote; a config error exits 2 and writes nothing", 
   const root = join(tmp.dir, "cli");
   mkdirSync(root);
   const cfg = join(tmp.dir, "bad.yaml");
-  writeFileSync(cfg, "drivers:\n  - nosuchkind: { name: x }\n");
+  writeFileSync(cfg, "gateway:\n  id: gw-bad\ncolour: red\ndrivers:\n  - nosuchkind: { name: x }\n");
   const bad = await ridge(["flash", "--board", "generic-arm64", "--root", root, "--config", cfg, "--no-with-node"]);
   assert.is(bad.code, 2, bad.stderr);
   assert.match(bad.stderr, /E_CONFIG_INVALID/);
-  assert.match(bad.stderr, /gateway\.yaml \(from .*bad\.yaml\):\d+:\d+ drivers\[0\]\.nosuchkind: unknown driver kind/);
+  // the lines of the operator's file, as `ridge config check` names them, one label on every line
+  const issueLines = bad.stderr.split("\n").filter((l) => /:\d+:\d+ /.test(l));
+  assert.equal(issueLines.map((l) => l.replace(/ .*/, "")), [`${cfg}:3:1`, `${cfg}:5:5`], bad.stderr);
+  assert.match(bad.stderr, /bad\.yaml:5:5 drivers\[0\]\.nosuchkind: unknown driver kind/);
+  const check = await ridge(["config", "check", cfg, "--board", "generic-arm64"]);
+  assert.equal(check.stderr.split("\n").filter((l) => /:\d+:\d+ /.test(l)).map((l) => l.replace(/ .*/, "")), issueLines.map((l) => l.replace(/ .*/, "")), check.stderr);
   assert.equal(readdirSync(root), []);
 
   const good = join(tmp.dir, "good.yaml");
@@ -304,6 +309,62 @@ test("the CLI prints what it wrote; a config error exits 2 and writes nothing", 
   assert.is(loaded.config.cloud?.mqtt?.cert, "id.crt");
   assert.is(loaded.config.log.level, "warn");
   assert.not.ok(existsSync(join(root, "var/lib/ridgeline/slots/a/node")), "--no-with-node");
+  // each addon package named once in the summary; the last line points at the first boot
+  const summary = ok.stdout.split("\n").find((l) => l.startsWith("slot a: "))!;
+  const addons = summary.replace(/.*native addons for arm64: /, "").replace(/; ELF.*/, "").split(", ");
+  assert.equal(addons, [...new Set(addons)], summary);
+  assert.match(ok.stdout.trim().split("\n").at(-1)!, /^next: .*README\.md, "After flashing: the first boot, step by step"/);
+  assert.ok(readFileSync(join(repoRoot, "README.md"), "utf8").includes("### After flashing: the first boot, step by step"), "the section the next line names exists");
+});
+
+test("re-flash --force --secret without --config keeps the site config, the TPM-off attestation and the other credentials", async () => {
+  const root = join(tmp.dir, "keep-config");
+  mkdirSync(root);
+  const site = join(tmp.dir, "site.yaml");
+  writeFileSync(
+    site,
+    '# the site\ngateway:\n  id: trial-gw-07\ncontrol:\n  http: { listen: "127.0.0.1:8080", token: "${RIDGE_TOKEN}" }\ndrivers:\n  - modbus: { name: m1, port: /dev/ttyS1, baudRate: 9600 }\nattest: { tpm: off }\n',
+  );
+  const first = await ridge(["flash", "--board", "generic-arm64", "--root", root, "--config", site, "--secret", "OTHER=keep-me", "--no-with-node"]);
+  assert.is(first.code, 0, first.stderr);
+  assert.match(first.stdout, /note: secret \$\{RIDGE_TOKEN\} not provided/);
+  const L = deviceLayout(loadBoard("generic-arm64"));
+  const at = (p: string) => join(root, p);
+  const config = readFileSync(at(L.configFile), "utf8");
+  const keySource = readFileSync(at(`${L.attestDir}/key-source.json`), "utf8");
+  assert.match(keySource, /"software"/);
+
+  const again = await ridge(["flash", "--board", "generic-arm64", "--root", root, "--secret", "RIDGE_TOKEN=0123456789abcdef0123", "--force", "--no-with-node"]);
+  assert.is(again.code, 0, again.stderr);
+  assert.match(again.stdout, /gateway trial-gw-07/);
+  assert.match(again.stdout, /unchanged\s+0640\s+\/etc\/ridgeline\/gateway\.yaml .*config kept from the earlier flash/);
+  assert.match(again.stdout, /note: config kept from the earlier flash/);
+  assert.match(again.stdout, /note: kept credential \(not named again\): OTHER/);
+  assert.match(again.stdout, /write\s+0600\s+\/etc\/ridgeline\/credentials\/RIDGE_TOKEN/);
+  assert.match(again.stdout, /^1 change written$/m, again.stdout);
+  assert.is(readFileSync(at(L.configFile), "utf8"), config, "gateway.yaml is byte for byte the same");
+  assert.is(config.match(/laid down by `ridge flash`/g)?.length, 1, "one header");
+  assert.is(readFileSync(at(`${L.attestDir}/key-source.json`), "utf8"), keySource, "attestation still in software (attest.tpm off)");
+  assert.is(readFileSync(at(`${L.credentialsDir}/OTHER`), "utf8"), "keep-me");
+  assert.is(readFileSync(at(`${L.credentialsDir}/RIDGE_TOKEN`), "utf8"), "0123456789abcdef0123");
+  const loaded = loadConfig({ file: at(L.configFile), env: { RIDGE_TOKEN: "0123456789abcdef0123" } }).config;
+  assert.equal([loaded.gateway.id, loaded.control?.http?.listen, loaded.drivers.map((d) => d.name).join(), loaded.attest?.tpm], ["trial-gw-07", "127.0.0.1:8080", "m1", "off"]);
+
+  // a kept config that no longer validates names the file in the root at its own line
+  writeFileSync(at(L.configFile), config.replace("baudRate: 9600", "baudRate: fast"));
+  const broken = await ridge(["flash", "--board", "generic-arm64", "--root", root, "--force", "--no-with-node"]);
+  assert.is(broken.code, 2, broken.stderr);
+  const line = config.split("\n").findIndex((l) => l.includes("baudRate")) + 1;
+  assert.ok(broken.stderr.includes(`${at(L.configFile)}:${line}:`), broken.stderr);
+
+  // --config still replaces it
+  const other = join(tmp.dir, "other.yaml");
+  writeFileSync(other, "log: { level: warn }\n");
+  const replaced = await ridge(["flash", "--board", "generic-arm64", "--root", root, "--config", other, "--force", "--no-with-node"]);
+  assert.is(replaced.code, 0, replaced.stderr);
+  assert.not.match(replaced.stdout, /config kept from the earlier flash/);
+  assert.not.match(readFileSync(at(L.configFile), "utf8"), /drivers/);
+  assert.match(readFileSync(at(L.configFile), "utf8"), /id: trial-gw-07/, "the id of the earlier flash");
 });
 
 test("attest config decides the key and the log: p256 with tpm off on a TPM board, custom PCRs", () => {

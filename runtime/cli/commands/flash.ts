@@ -13,19 +13,24 @@ import { loadConfig } from "../../config/load.js";
 import { parseCommand } from "../args.js";
 
 const spec = {
-  usage: "ridge flash --board NAME --root DIR [--gateway-id ID] [--config FILE] [--secret NAME=VALUE …] [--secret-file NAME=FILE …] [--cloud URL] [--ota-root FILE] [--force] [--dry-run] [--with-node|--no-with-node]",
+  usage: "ridge flash --board NAME --root DIR [--gateway-id ID] [--config FILE] [--secret NAME=VALUE …] [--secret-file NAME=FILE …] [--cloud URL] [--ota-root FILE] [--force] [--dry-run] [--with-node|--no-with-node] [--project DIR]",
   summary: "Lay a complete Ridgeline device root into DIR: runtime slot a (bundle, native addons and Node.js for the board's CPU), empty slot b, boot launcher, /etc/ridgeline/gateway.yaml (validated), /var/lib/ridgeline with the identity key, CSR, attestation key, OTA trust anchor and first measurement log, and the systemd unit with its enable link.",
   details: [
     "  --board NAME        board definition (boards/NAME.yaml)",
     "  --root DIR          the folder that becomes the device's /",
     "  --gateway-id ID     the gateway id (default: the config's gateway.id, the id of an earlier flash, else gw-<random>)",
-    "  --config FILE       the gateway config to start from (board defaults apply underneath)",
+    "  --config FILE       the gateway config to start from (board defaults apply underneath; re-flashing with --force:\n                      default the config already in the root); errors name FILE's own lines",
     "  --secret NAME=VALUE       a secret for ${NAME} in the config: /etc/ridgeline/credentials/NAME (0600), loaded by the unit",
     "  --secret-file NAME=FILE   the same, the value read from FILE (certificates, keys, tokens kept out of the shell history)",
     "                      ${NAME} is resolved on the device at start: it need not be set where you flash",
     "  --cloud URL         cloud broker (mqtts://host:8883): the identity key and id.crt are configured for mutual TLS",
     "  --ota-root FILE     TUF root.json: the OTA trust anchor",
-    "  --force             re-flash a provisioned device (identity and attestation keys and data are kept)",
+    "  --force             re-flash a provisioned device. Kept: the identity and attestation keys, the data directory",
+    "                      (queue, id.crt, OTA state), /etc/ridgeline/gateway.yaml unless --config is given (the",
+    "                      earlier flash's config is the starting config), credentials not named again. Rewritten:",
+    "                      slot a (slot b emptied, slot a active), the launcher, the unit and its system files, the",
+    "                      CSR and first measurement log, the config's gateway id, board (and --cloud), and the",
+    "                      secrets given. Adding one secret: ridge flash --board B --root DIR --force --secret NAME=VALUE",
     "  --dry-run           list what would be written; write nothing",
     "  --with-node         put Node.js for the board's CPU into the slot (default on for real boards)",
     "  --no-with-node      use the Node.js installed on the device",
@@ -50,6 +55,9 @@ const spec = {
     project: { type: "string" },
   },
 } as const;
+
+/** The last line of a flash: where the first boot is explained (README.md, "Flashing a gateway"). */
+export const NEXT_STEPS = 'next: boot the board and follow README.md, "After flashing: the first boot, step by step" (journalctl -u ridgeline -f, ridge status, id.crt for the cloud)';
 
 function safeBoards(): string {
   try {
@@ -133,9 +141,10 @@ export async function run(argv: string[]): Promise<number> {
   const changed = steps.filter((s) => s.action !== "unchanged" && s.action !== "kept").length;
   console.log(`${dryRun ? "dry run: would flash" : "flashed"} board ${board.name} (${board.arch}) into ${root}: gateway ${plan.gatewayId}, ridgeline ${plan.slot.version}${plan.slot.node ? `, node ${plan.slot.node.version}` : ""}`);
   for (const s of steps) console.log(formatStep(s, dryRun));
-  const addons = plan.slot.addons.map((x) => `${x.pkg} (${x.from})`).join(", ") || "none";
+  const addons = [...new Set(plan.slot.addons.map((x) => `${x.pkg} (${x.from})`))].join(", ") || "none";
   console.log(`slot a: ${plan.slot.files.length + 1} files, ${plan.slotBytes} bytes; native addons for ${board.arch}: ${addons}; ELF machine of every native file checked`);
   for (const n of plan.notes) console.log(`note: ${n}`);
   console.log(dryRun ? `${changed} change${changed === 1 ? "" : "s"} would be made; nothing written` : changed ? `${changed} change${changed === 1 ? "" : "s"} written` : "nothing to change: the root was already flashed this way");
+  if (!dryRun) console.log(NEXT_STEPS);
   return 0;
 }
