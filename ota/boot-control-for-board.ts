@@ -1,6 +1,7 @@
 /** The BootControl a board file asks for (boards are data: no board names in code). */
 import { isAbsolute, join } from "node:path";
 import type { Board } from "../boards/index.js";
+import { RidgeError, errorMessage } from "../core/errors.js";
 import type { BootControl } from "./boot-control.js";
 import { FileBootControl } from "./file-boot-control.js";
 import { NvBootCtrlBootControl } from "./nvbootctrl-boot-control.js";
@@ -45,4 +46,39 @@ export function slotDir(board: Board, dataDir: string, slot: Slot): string {
 export function bootedSlotFromEnv(env: NodeJS.ProcessEnv = process.env): Slot | undefined {
   const v = env.RIDGE_SLOT;
   return v === "a" || v === "b" ? v : undefined;
+}
+
+/**
+ * The launcher's status for a board that is not set up for its boot control (a tool or its config
+ * missing): EX_CONFIG from sysexits.h. Restarting cannot fix it, but it is not the gateway config
+ * (exit 2) either: the unit lists it in RestartPreventExitStatus= so systemd does not spin on it.
+ */
+export const EXIT_BOARD_SETUP = 78;
+
+const TOOLS: Record<Board["bootControl"]["adapter"], { tools: string[]; install: string } | undefined> = {
+  file: undefined,
+  "uboot-env": {
+    tools: ["fw_printenv", "fw_setenv"],
+    install: "install the U-Boot environment tools (Debian/Ubuntu/Raspberry Pi OS: `apt install libubootenv-tool`) and describe where the environment lives in /etc/fw_env.config (see boards/README.md)",
+  },
+  nvbootctrl: { tools: ["nvbootctrl"], install: "install L4T's nvbootctrl (Debian package nvidia-l4t-tools, part of JetPack)" },
+};
+
+/**
+ * A boot control failure that means the board lacks what its adapter needs (the tool is not
+ * installed, or fw_printenv has no /etc/fw_env.config): one error naming what to install,
+ * E_BOARD_TOOL_MISSING (category board). Anything else: undefined (report it as it is).
+ */
+export function bootToolMissing(board: Pick<Board, "name" | "bootControl">, e: unknown): RidgeError | undefined {
+  const need = TOOLS[board.bootControl.adapter];
+  if (!need) return undefined;
+  const msg = errorMessage(e);
+  const tool = need.tools.find((t) => new RegExp(`spawn(Sync)? \\S*${t} ENOENT`).test(msg));
+  const noConfig = board.bootControl.adapter === "uboot-env" && /fw_env\.config|Configuration file wrong or corrupted/.test(msg);
+  if (!tool && !noConfig) return undefined;
+  const what = tool ? `${tool} is not installed (not found on PATH)` : "the U-Boot environment tools have no usable /etc/fw_env.config";
+  return new RidgeError("E_BOARD_TOOL_MISSING", "board", `board ${board.name} keeps its boot slots with ${board.bootControl.adapter}, but ${what}: ${need.install}; then systemctl restart ridgeline`, {
+    cause: e,
+    detail: { adapter: board.bootControl.adapter, ...(tool ? { tool } : { file: "/etc/fw_env.config" }) },
+  });
 }

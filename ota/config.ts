@@ -12,6 +12,9 @@
 import { z } from "zod";
 import { duration } from "../core/units.js";
 
+/** How long a runtime must have been up before its slot is confirmed (or its trial's health check runs). */
+export const DEFAULT_HEALTH_UP_FOR_MS = 120_000;
+
 export const otaConfig = z
   .object({
     repo: z.string().min(1),
@@ -25,7 +28,7 @@ export const otaConfig = z
     attempts: z.number().int().min(1).max(10).optional(),
     health: z
       .object({
-        upFor: duration.default(120_000),
+        upFor: duration.default(DEFAULT_HEALTH_UP_FOR_MS),
         /** Every configured driver must report up. */
         drivers: z.boolean().default(true),
         /** The cloud link must be up: `auto` = when a cloud section is configured. */

@@ -8,7 +8,11 @@
  * When every slot is out of attempts the launcher still runs the first verified one (never
  * nothing), slowly, and says so.
  * Exit 2 is a config error (a missing secret, an invalid file): no slot fixes it, so the launcher
- * stops and returns 2 instead of spending the slots' attempts on it. Under systemd the launcher
+ * stops and returns 2 instead of spending the slots' attempts on it. Except from a slot on trial
+ * (`slotOnTrial`: an update installed it and nothing committed it yet): there the new runtime
+ * cannot read the config the old one runs with, which is the update's failure, so the slot is
+ * given up (markBad) and the launcher restarts (75) into the old slot, whose update agent records
+ * the rollback. Under systemd the launcher
  * runs one start (`maxStarts: 1`) and returns the runtime's exit status: systemd is then the one
  * restart loop and sees every status (RestartPreventExitStatus=2).
  * The choice can be made one step ahead (`pinLaunch`, the unit's ExecStartPre): it is recorded
@@ -55,6 +59,17 @@ export interface LauncherOptions {
   maxStarts?: number;
   /** A choice `pinLaunch` made ahead (consumed by the first start; a stale or unverifiable one is ignored). */
   pinnedFile?: string;
+  /** `slot` is on trial (the update store says pending/trial for it): its exit 2 is a failed trial, not a config to fix. */
+  slotOnTrial?(slot: Slot): boolean;
+}
+
+function onTrial(o: LauncherOptions, slot: Slot): boolean {
+  try {
+    return o.slotOnTrial?.(slot) === true;
+  } catch (e) {
+    o.log.error(`could not tell whether slot ${slot} is on trial (${e instanceof Error ? e.message : String(e)}): taking it as committed`);
+    return false;
+  }
 }
 
 export interface LaunchChoice {
@@ -169,6 +184,14 @@ export async function runLauncher(o: LauncherOptions): Promise<number> {
       if (stopping) return 0;
       if (result.code === 0) return 0;
       last = exitStatus(result);
+      if (result.code === EXIT_BAD_CONFIG && onTrial(o, c.slot)) {
+        o.bootControl.markBad(c.slot);
+        const back = o.bootControl.state().order[0]!;
+        o.log.error(`slot ${c.slot} refused the config during its trial: rolling back to ${back}`);
+        last = EXIT_RESTART;
+        if (o.maxStarts !== undefined && starts + 1 >= o.maxStarts) break;
+        continue;
+      }
       if (result.code === EXIT_BAD_CONFIG) {
         o.log.error(`slot ${c.slot} refused its config (exit 2): not a slot failure; stopping (fix the config or its secrets, then start again)`);
         return EXIT_BAD_CONFIG;

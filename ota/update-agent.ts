@@ -19,7 +19,7 @@ import { discardPartial, downloadTarget, type DownloadProgress } from "./target-
 import { TufClient, targetPath, type ClientLimits, type RepoFetcher } from "./tuf-client.js";
 import type { TargetFile } from "./tuf-metadata.js";
 import { UpdateStore } from "./update-store.js";
-import { busy, otherSlot, transition, type PlannedTarget, type Slot, type Trigger, type UpdateInput, type UpdateState } from "./update-machine.js";
+import { busy, holdsBootOrder, otherSlot, transition, type PlannedTarget, type Slot, type Trigger, type UpdateInput, type UpdateState } from "./update-machine.js";
 
 export interface AgentLog {
   info(obj: object, msg?: string): void;
@@ -64,6 +64,25 @@ export interface UpdateAgentOptions {
   onProgress?(p: DownloadProgress): void;
   /** Target hash algorithms checked besides sha256 (default none: sha256 only; add "sm3" where required). */
   verifyHashes?: readonly string[];
+  /**
+   * Why `slot` (the one on trial) did not come up, when something left the reason (e.g. its
+   * runtime refused the config and the launcher rolled back): recorded instead of "boot attempts exhausted".
+   */
+  bootFailure?(slot: Slot): { code: string; reason: string } | undefined;
+}
+
+/**
+ * Confirm the running slot (first in the order, full attempts) unless an update holds the boot
+ * order (installing, pending, trial: only the trial's health check may commit). Returns whether
+ * it wrote. Shared by the update agent and a gateway started by the launcher without `ota:`.
+ */
+export function confirmSlot(bc: BootControl, st: UpdateState, attempts: number): boolean {
+  if (holdsBootOrder(st)) return false;
+  const active = bc.active();
+  const b = bc.state();
+  if (b.order[0] === active && b.left[active] >= attempts) return false;
+  bc.markGood();
+  return true;
 }
 
 export interface AgentStatus {
@@ -145,7 +164,15 @@ export class UpdateAgent {
     if ((this.st.s === "downloading" || this.st.s === "verifying" || this.st.s === "installing") && booted === this.st.slot) {
       this.set({ s: "failed", code: "E_OTA_SLOT_BUSY", reason: `slot ${booted} runs: refusing to write into it`, target: this.st.target });
     }
-    this.apply({ i: "booted", slot: booted, at: this.o.clock.now() });
+    let failure: { code: string; reason: string } | undefined;
+    if ((st.s === "pending" || st.s === "trial") && booted !== st.slot) {
+      try {
+        failure = this.o.bootFailure?.(st.slot);
+      } catch {
+        failure = undefined;
+      }
+    }
+    this.apply({ i: "booted", slot: booted, at: this.o.clock.now(), ...(failure ? { failure } : {}) });
     const now = this.st;
     if (now.s === "rolled-back" && st.s !== "rolled-back") this.o.log.warn({ reason: now.reason, code: now.code }, "ota: rolled back");
     if (now.s === "committed" && booted !== now.slot) this.o.log.error({ committed: now.slot, booted }, "ota: the committed slot stopped starting; running the other slot");
@@ -352,12 +379,8 @@ export class UpdateAgent {
   /** The running slot has been up for `upFor`: it is the good one (first in the order, full attempts). */
   confirmRunningSlot(): void {
     // Once a new slot is marked pending, the order must stay as markPending left it.
-    if (this.st.s === "installing" || this.st.s === "pending" || this.st.s === "trial") return;
     try {
-      const bc = this.o.bootControl;
-      const active = bc.active();
-      const st = bc.state();
-      if (st.order[0] !== active || st.left[active] < this.o.attempts) bc.markGood();
+      confirmSlot(this.o.bootControl, this.st, this.o.attempts);
     } catch (e) {
       this.o.log.warn({ err: errorMessage(e) }, "ota: could not confirm the running slot");
     }

@@ -47,7 +47,8 @@ export type UpdateInput =
   | { i: "verify-failed"; code: string; reason: string }
   | { i: "installed" }
   | { i: "install-failed"; code: string; reason: string }
-  | { i: "booted"; slot: Slot; at: number }
+  /** `failure`: why the slot on trial did not come up, when the launcher or the runtime left the reason (else "boot attempts exhausted"). */
+  | { i: "booted"; slot: Slot; at: number; failure?: { code: string; reason: string } }
   | { i: "health-passed" }
   | { i: "health-failed"; code: string; reason: string };
 
@@ -84,8 +85,8 @@ export function transition(st: UpdateState, inp: UpdateInput): UpdateState | und
           target: st.target,
           slot: st.slot,
           from: st.from,
-          code: "E_OTA_BOOT_FAILED",
-          reason: st.s === "pending" ? `slot ${st.slot} did not start: boot attempts exhausted` : `slot ${st.slot} stopped during its trial and ran out of boot attempts`,
+          code: inp.failure?.code ?? "E_OTA_BOOT_FAILED",
+          reason: inp.failure?.reason ?? (st.s === "pending" ? `slot ${st.slot} did not start: boot attempts exhausted` : `slot ${st.slot} stopped during its trial and ran out of boot attempts`),
         };
       }
       return st;
@@ -99,6 +100,20 @@ export function transition(st: UpdateState, inp: UpdateInput): UpdateState | und
 /** States in which an update is in flight (a new check is refused). */
 export function busy(st: UpdateState): boolean {
   return st.s !== "idle" && st.s !== "committed" && st.s !== "rolled-back" && st.s !== "failed";
+}
+
+/**
+ * `slot` is on trial: an update installed it and no health check has committed it yet (pending,
+ * or trial; installing once its marker is written and it was marked pending). Only the update
+ * agent's health check may confirm such a slot.
+ */
+export function onTrial(st: UpdateState, slot: Slot): boolean {
+  return (st.s === "pending" || st.s === "trial" || st.s === "installing") && st.slot === slot;
+}
+
+/** States in which the boot order must stay as the update left it (no slot is confirmed). */
+export function holdsBootOrder(st: UpdateState): boolean {
+  return st.s === "installing" || st.s === "pending" || st.s === "trial";
 }
 
 export function otherSlot(s: Slot): Slot {

@@ -28,6 +28,20 @@ function orEmpty<T>(read: () => T, empty: T): T {
   }
 }
 
+/**
+ * The stored UpdateState without creating anything (the launcher and a gateway without `ota:`
+ * read it; a database the agent never wrote to reads as idle).
+ */
+export function readUpdateState(db: Database.Database): UpdateState {
+  const row = orEmpty(() => db.prepare("SELECT state FROM ota_state WHERE id = 1").get() as { state: string } | undefined, undefined);
+  if (!row) return { s: "idle" };
+  try {
+    return JSON.parse(row.state) as UpdateState;
+  } catch {
+    return { s: "failed", code: "E_OTA_STATE_CORRUPT", reason: "the stored OTA state was unreadable" };
+  }
+}
+
 export class UpdateStore implements MetadataStore {
   constructor(private readonly db: Database.Database) {
     if (db.readonly) return;
@@ -40,13 +54,7 @@ export class UpdateStore implements MetadataStore {
   }
 
   load(): UpdateState {
-    const row = orEmpty(() => this.db.prepare("SELECT state FROM ota_state WHERE id = 1").get() as { state: string } | undefined, undefined);
-    if (!row) return { s: "idle" };
-    try {
-      return JSON.parse(row.state) as UpdateState;
-    } catch {
-      return { s: "failed", code: "E_OTA_STATE_CORRUPT", reason: "the stored OTA state was unreadable" };
-    }
+    return readUpdateState(this.db);
   }
 
   /** Persist a state (and optionally raise the floor) in one transaction. */

@@ -205,6 +205,10 @@ export class Gateway {
         },
       });
       if (c) sup.add(c);
+    } else {
+      // Started by `ridge boot` without `ota:`: still give the start's boot attempt back once up.
+      const c = (await import("./update/confirm.js")).createSlotConfirmComponent(s);
+      if (c) sup.add(c);
     }
     if (config.attest) {
       const c = await (await import("./attestation/index.js")).createAttestationComponent(s);

@@ -13,6 +13,7 @@ import { errorCode, errorMessage } from "../../core/errors.js";
 import type { Component, ComponentHealth } from "../component.js";
 import type { Services } from "../services.js";
 import { VERSION } from "../version.js";
+import { readLastExit } from "../cli/last-exit.js";
 import { EXIT_RESTART, UpdateAgent, bootControlFor, bootedSlotFromEnv, fetcherFor, parseMetadata, slotDir, type HealthResult, type UpdateState } from "../../ota/index.js";
 
 function runCommand(cmd: string, timeoutMs: number): Promise<HealthResult> {
@@ -28,6 +29,17 @@ function runCommand(cmd: string, timeoutMs: number): Promise<HealthResult> {
       resolve({ ok: false, reason: `health command: ${e.message}` });
     });
   });
+}
+
+/**
+ * The slot on trial exited 2 and the launcher rolled back (ota/launcher.ts): its runtime left the
+ * reason in last-exit.json (runtime/cli/last-exit.ts) before exiting; the old slot's agent records
+ * it as E_OTA_CONFIG_REFUSED instead of "boot attempts exhausted".
+ */
+export function trialConfigRefusal(dataDir: string, slot: "a" | "b"): { code: string; reason: string } | undefined {
+  const why = readLastExit(dataDir);
+  if (!why || why.slot !== slot || why.exit !== 2) return undefined;
+  return { code: "E_OTA_CONFIG_REFUSED", reason: `slot ${slot} refused the config during its trial: ${why.code}: ${why.message}` };
 }
 
 export interface UpdateComponentOptions {
@@ -104,6 +116,7 @@ export async function createUpdateComponent(s: Services, opts: UpdateComponentOp
     verifyHashes: cfg.verifyHashes,
     publish,
     onProgress: (p) => progressGauge.set(p.received),
+    bootFailure: (slot) => trialConfigRefusal(s.dataDir, slot),
     requestRestart: (reason) => {
       log.warn({ reason }, "ota: restarting into the chosen slot");
       (opts.requestRestart ?? restartProcess)(reason);

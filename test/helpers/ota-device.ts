@@ -22,7 +22,7 @@ import { makeRepo, type TestRepo } from "./ota-repo.js";
 export const SLOT_RUNTIME = fileURLToPath(new URL("./ota-slot-runtime.ts", import.meta.url));
 export const ARCH = hostArch();
 
-export type Behaviour = "ok" | "crash" | "unhealthy";
+export type Behaviour = "ok" | "crash" | "unhealthy" | "bad-config";
 
 /** The bytes of a runtime bundle whose entry runs the slot test runtime with this version/behaviour. */
 export async function runtimeBundle(dir: string, version: string, behaviour: Behaviour, padBytes = 0): Promise<string> {

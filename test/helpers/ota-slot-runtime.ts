@@ -1,7 +1,8 @@
 /**
  * The runtime inside test bundles (started by `ridge boot` from a slot): the real UpdateAgent
  * with the real FileBootControl and SQLite state, without the rest of the gateway. Its bundle's
- * entry sets OTA_TEST_VERSION and OTA_TEST_BEHAVIOUR (ok | crash | unhealthy).
+ * entry sets OTA_TEST_VERSION and OTA_TEST_BEHAVIOUR (ok | crash | unhealthy | bad-config: refuses the
+ * config as `ridge run` does, the reason in last-exit.json and exit 2).
  *
  *   argv: run --board sim --data DIR           (as the launcher passes them)
  *   OTA_TEST_REPO            repository URL or directory
@@ -20,6 +21,8 @@ import { fetcherFor } from "../../ota/repo-fetchers.js";
 import { UpdateAgent } from "../../ota/update-agent.js";
 import { bootedSlotFromEnv } from "../../ota/boot-control-for-board.js";
 import { hostArch } from "../../boards/index.js";
+import { writeLastExit } from "../../runtime/cli/last-exit.js";
+import { trialConfigRefusal } from "../../runtime/update/index.js";
 
 const args = process.argv.slice(2);
 const dataDir = args[args.indexOf("--data") + 1]!;
@@ -28,6 +31,12 @@ const behaviour = process.env.OTA_TEST_BEHAVIOUR ?? "ok";
 const booted = bootedSlotFromEnv()!;
 const journal = join(dataDir, "journal.log");
 appendFileSync(journal, `start slot=${booted} version=${version} behaviour=${behaviour}\n`);
+
+if (behaviour === "bad-config") {
+  appendFileSync(journal, `bad-config slot=${booted}\n`);
+  writeLastExit(dataDir, { exit: 2, code: "E_CONFIG_INVALID", message: "gateway.yaml:3:3 ota.health.bogus: unrecognized key (this runtime's schema)", slot: booted });
+  process.exit(2);
+}
 
 if (behaviour === "crash") {
   appendFileSync(journal, `crash slot=${booted}\n`);
@@ -73,6 +82,7 @@ const agent = new UpdateAgent({
   publish: (st) => appendFileSync(join(dataDir, "published.log"), `${JSON.stringify(st)}\n`),
   crashPoint,
   downloadRetries: 20,
+  bootFailure: (slot) => trialConfigRefusal(dataDir, slot),
 });
 if (!agent.store.get("root")) {
   const { readFileSync } = await import("node:fs");

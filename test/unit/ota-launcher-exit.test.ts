@@ -1,6 +1,7 @@
 // The launcher as the flashed unit runs it: the slot's own Node (through RIDGE_EXEC_WRAPPER when
 // set), RIDGE_SLOT for the runtime, one start returning the runtime's exit status (systemd restarts),
-// and exit 2 (a config error) stopping at once instead of spending the slots' attempts.
+// and exit 2 (a config error) stopping at once instead of spending the slots' attempts, except
+// from a slot on trial: there it is the update's failure, rolled back through a restart (75).
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { chmodSync, existsSync, mkdirSync, readFileSync, readlinkSync, writeFileSync } from "node:fs";
@@ -11,7 +12,7 @@ import { launchCommand, pinLaunch, runLauncher, runningLink, type LauncherOption
 import { writeMarker } from "../../ota/slot-marker.js";
 import { tempDir } from "../helpers/peer.js";
 
-function device(exitCode: number) {
+function device(exitCode: number | Record<string, number>) {
   const t = tempDir("ridge-launcher-exit-");
   const slot = (s: string) => join(t.dir, "slots", s);
   for (const s of ["a", "b"]) {
@@ -19,7 +20,7 @@ function device(exitCode: number) {
     mkdirSync(join(slot(s), "node", "bin"), { recursive: true });
     writeFileSync(join(slot(s), "dist", "ridge.mjs"), "");
     // the slot's "Node": records what it ran with, exits as told
-    writeFileSync(join(slot(s), "node", "bin", "node"), `#!/bin/sh\necho "${s} RIDGE_SLOT=$RIDGE_SLOT $*" >> ${join(t.dir, "runs.log")}\nexit ${exitCode}\n`);
+    writeFileSync(join(slot(s), "node", "bin", "node"), `#!/bin/sh\necho "${s} RIDGE_SLOT=$RIDGE_SLOT $*" >> ${join(t.dir, "runs.log")}\nexit ${typeof exitCode === "number" ? exitCode : (exitCode[s] ?? 0)}\n`);
     chmodSync(join(slot(s), "node", "bin", "node"), 0o755);
     writeMarker(slot(s), { version: "1.0.0", target: "t", sha256: "00", board: "sim", arch: "x64", entry: "dist/ridge.mjs", installedAt: "2026-01-01T00:00:00Z" });
   }
@@ -63,6 +64,54 @@ test("exit 2 (the config is wrong) stops the launcher at once: no retry, no roll
     assert.match(d.errors.join("\n"), /refused its config \(exit 2\)/);
   } finally {
     d.t.cleanup();
+  }
+});
+
+test("exit 2 from the slot on trial is a failed trial: slot marked bad, restart (75) under one start, the old slot next", async () => {
+  const d = device({ a: 0, b: 2 });
+  try {
+    d.bc.markPending("b", 3); // an update installed slot b; the update store says pending for it
+    const asked: string[] = [];
+    const slotOnTrial = (s: "a" | "b") => (asked.push(s), s === "b");
+    assert.is(await runLauncher({ ...d.o, maxStarts: 1, slotOnTrial }), 75, "a restart: systemd starts again");
+    assert.equal(asked, ["b"]);
+    assert.match(d.runs()[0]!, /^b RIDGE_SLOT=b /);
+    assert.equal(d.bc.state(), { order: ["a", "b"], left: { a: 3, b: 0 } }, "b given up, a first");
+    assert.match(d.errors.join("\n"), /slot b refused the config during its trial: rolling back to a/);
+    assert.not.match(d.errors.join("\n"), /not a slot failure/);
+    // the next start (systemd's restart) runs the old slot
+    assert.is(await runLauncher({ ...d.o, maxStarts: 1, slotOnTrial }), 0);
+    assert.match(d.runs()[1]!, /^a RIDGE_SLOT=a /);
+  } finally {
+    d.t.cleanup();
+  }
+});
+
+test("exit 2 from the slot on trial without maxStarts: the loop goes on with the old slot; exit 2 from the committed slot still stops", async () => {
+  const d = device(2);
+  try {
+    d.bc.markPending("b", 3);
+    assert.is(await runLauncher({ ...d.o, slotOnTrial: (s) => s === "b" }), 2, "a (committed) refused the config too: stop");
+    assert.equal(d.runs().map((l) => l.slice(0, 1)), ["b", "a"]);
+    assert.is(d.bc.bootAttemptsLeft("b"), 0);
+    assert.match(d.errors.join("\n"), /slot a refused its config \(exit 2\): not a slot failure/);
+  } finally {
+    d.t.cleanup();
+  }
+});
+
+test("exit 2 from a committed slot (slotOnTrial false, or failing) keeps stopping with 2", async () => {
+  for (const slotOnTrial of [() => false, () => {
+    throw new Error("database locked");
+  }]) {
+    const d = device(2);
+    try {
+      assert.is(await runLauncher({ ...d.o, maxStarts: 1, slotOnTrial }), 2);
+      assert.equal(d.bc.state().order, ["a", "b"]);
+      assert.is(d.bc.bootAttemptsLeft("a"), 2, "only the start's attempt spent: a is not marked bad");
+    } finally {
+      d.t.cleanup();
+    }
   }
 });
 

@@ -4,7 +4,7 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import fc from "fast-check";
-import { transition, busy, type UpdateInput, type UpdateState, type PlannedTarget } from "../../ota/update-machine.js";
+import { transition, busy, onTrial, holdsBootOrder, type UpdateInput, type UpdateState, type PlannedTarget } from "../../ota/update-machine.js";
 
 const T: PlannedTarget = { name: "r.tar", version: "1.1.0", length: 10, hashes: { sha256: "00" }, path: "targets/00.r.tar" };
 const base = { target: T, slot: "b" as const, from: "a" as const, fromVersion: "1.0.0" };
@@ -67,6 +67,27 @@ test("a rollback names the slot given up on, the reason and a code; booted-old i
   assert.equal(r.s === "rolled-back" && [r.slot, r.from, r.code], ["b", "a", "E_OTA_BOOT_FAILED"]);
   const h = transition(STATES.trial!, INPUTS["health-failed"]!)!;
   assert.equal(h.s === "rolled-back" && [h.code, h.reason], ["E_OTA_HEALTH", "r"]);
+});
+
+test("a rollback with the reason the launcher left (the new slot refused the config) records that reason, not attempts exhausted", () => {
+  const failure = { code: "E_OTA_CONFIG_REFUSED", reason: "slot b refused the config during its trial: E_CONFIG_INVALID: x" };
+  for (const from of [STATES.pending!, STATES.trial!]) {
+    const r = transition(from, { i: "booted", slot: "a", at: 5, failure })!;
+    assert.equal(r.s === "rolled-back" && [r.slot, r.code, r.reason], ["b", failure.code, failure.reason]);
+  }
+  // booted on the slot on trial: the failure note means nothing there
+  assert.is(transition(STATES.pending!, { i: "booted", slot: "b", at: 5, failure })!.s, "trial");
+});
+
+test("onTrial / holdsBootOrder: the slot an update installed and nothing committed yet", () => {
+  assert.ok(onTrial(STATES.pending!, "b"));
+  assert.ok(onTrial(STATES.trial!, "b"));
+  assert.not.ok(onTrial(STATES.trial!, "a"));
+  for (const s of ["idle", "committed", "rolled-back", "failed", "downloading"]) {
+    assert.not.ok(onTrial(STATES[s]!, "b"), s);
+    assert.not.ok(holdsBootOrder(STATES[s]!), s);
+  }
+  assert.ok(holdsBootOrder(STATES.pending!) && holdsBootOrder(STATES.trial!) && holdsBootOrder(STATES.installing!));
 });
 
 test("property: from idle, committed is only ever reached through trial; settled states leave only by check", () => {

@@ -3,7 +3,7 @@
  * device's (install from a repository directory or URL, status). `ridge boot` (the launcher) lives
  * here too, exported as `boot`.
  */
-import { chmodSync, existsSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { isAbsolute, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { systemClock, systemRandom } from "../../../core/clock.js";
@@ -13,7 +13,11 @@ import {
   ALG_NAMES,
   TufRepository,
   UpdateAgent,
+  EXIT_BOARD_SETUP,
   bootControlFor,
+  bootToolMissing,
+  onTrial,
+  readUpdateState,
   bootedSlotFromEnv,
   fetcherFor,
   fromKeyFile,
@@ -38,6 +42,7 @@ import { openDatabase, openReadOnly } from "../../store/db.js";
 import { controlRequest } from "../../control/client.js";
 import { VERSION } from "../../version.js";
 import { parseCommand } from "../args.js";
+import { writeLastExit } from "../last-exit.js";
 
 const USAGE = `usage: ridge ota <command> [options]
 
@@ -351,6 +356,9 @@ export async function boot(argv: string[]): Promise<number> {
       "  RUN-ARGS       passed to `ridge run` in the slot after --board and --data (e.g. --config /etc/ridgeline/gateway.yaml)",
       "  --pin FILE     only choose (spending the attempt), record it in FILE and point <slots>/running at the slot (the unit's ExecStartPre)",
       "  --pinned FILE  start the choice recorded in FILE, if it is there and still verified (else choose)",
+      "",
+      "Exit status: the runtime's (75: restart, maybe into the other slot; 2: the config is wrong, unless the slot was on trial:",
+      "then it is rolled back and the status is 75); 78: the board lacks its boot control tool (E_BOARD_TOOL_MISSING).",
     ].join("\n"),
     options: { board: { type: "string" }, data: { type: "string" }, "max-starts": { type: "string" }, pin: { type: "string" }, pinned: { type: "string" } },
   });
@@ -359,8 +367,29 @@ export async function boot(argv: string[]): Promise<number> {
   const bc = bootControlFor(board, { dataDir });
   const factory = fileURLToPath(new URL(import.meta.url.endsWith(".ts") ? "../entry.ts" : "./ridge.mjs", import.meta.url));
   const log = { info: (m: string) => console.error(`ridge boot: ${m}`), error: (m: string) => console.error(`ridge boot: ${m}`) };
+  // The board is not set up for its boot control (fw_printenv/fw_setenv or nvbootctrl missing,
+  // no /etc/fw_env.config): one error naming what to install, and a status systemd does not retry.
+  const boardNotReady = (e: unknown): number | undefined => {
+    const missing = bootToolMissing(board, e);
+    if (!missing) return undefined;
+    console.error(`error ${missing.code}: ${missing.message}`);
+    writeLastExit(dataDir, { exit: EXIT_BOARD_SETUP, code: missing.code, message: missing.message });
+    return EXIT_BOARD_SETUP;
+  };
   if (a.values.pin) {
-    const c = pinLaunch({ bootControl: bc, slotDir: (slot) => slotDir(board, dataDir, slot), factoryEntry: factory, args: [], clock: systemClock, log }, a.values.pin);
+    let c: ReturnType<typeof pinLaunch>;
+    try {
+      c = pinLaunch({ bootControl: bc, slotDir: (slot) => slotDir(board, dataDir, slot), factoryEntry: factory, args: [], clock: systemClock, log }, a.values.pin);
+    } catch (e) {
+      // The unit's ExecStartPre: RestartPreventExitStatus= applies to the main process only, so the
+      // pin step leaves no choice and succeeds; ExecStart then meets the same error and exits 78.
+      if (boardNotReady(e) !== undefined) {
+        rmSync(a.values.pin, { force: true });
+        log.error("nothing pinned: the start reports the missing boot control tool");
+        return 0;
+      }
+      throw e;
+    }
     if (!c) {
       log.error("no slot holds a verified runtime: nothing to start (E_OTA_NO_BOOTABLE_SLOT)");
       return 1;
@@ -376,9 +405,23 @@ export async function boot(argv: string[]): Promise<number> {
     args: ["run", "--board", board.name, "--data", dataDir, ...a.positionals],
     nodeArgs: process.execArgv,
     clock: systemClock,
-    log: { info: (m) => console.error(`ridge boot: ${m}`), error: (m) => console.error(`ridge boot: ${m}`) },
+    log,
+    slotOnTrial: (slot) => slotOnTrialIn(dataDir, slot),
     ...(a.values["max-starts"] ? { maxStarts: Number(a.values["max-starts"]) } : {}),
   }).catch((e: unknown) => {
+    const code = boardNotReady(e);
+    if (code !== undefined) return code;
     throw new RidgeError("E_OTA_LAUNCHER", "environment", errorMessage(e));
   });
+}
+
+/** Whether the update store in `dataDir` has `slot` on trial (read-only; no database or no OTA table yet: not on trial). */
+export function slotOnTrialIn(dataDir: string, slot: "a" | "b"): boolean {
+  if (!existsSync(join(dataDir, "ridgeline.db"))) return false;
+  const db = openReadOnly(dataDir);
+  try {
+    return onTrial(readUpdateState(db), slot);
+  } finally {
+    db.close();
+  }
 }
