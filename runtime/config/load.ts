@@ -93,7 +93,7 @@ function secretIssues(src: YamlSource, missing: SecretRef[], env: NodeJS.Process
     const uses = missing.filter((r) => r.name === n);
     const also = [...new Set(uses.slice(1).map((r) => formatPath(r.path)))].filter((p) => p !== formatPath(uses[0]!.path));
     const message =
-      `secret \${${n}} is not provided (${where}). Provide it as a file ${DEVICE_CREDENTIALS_DIR}/${n} (mode 0600; \`ridge flash --secret ${n}=VALUE\` or \`--secret-file ${n}=FILE\` puts it there), ` +
+      `secret \${${n}} is not provided (${where}). Provide it as a file ${DEVICE_CREDENTIALS_DIR}/${n} (mode 0600; on a flashed card \`ridge flash --board BOARD --root ROOT --force --secret ${n}=VALUE\` or \`--secret-file ${n}=FILE\` adds it and keeps the rest), ` +
       `or encrypted with systemd-creds (\`systemd-creds encrypt --name=${n} FILE /etc/ridgeline/credentials.encrypted/${n}\` and LoadCredentialEncrypted=${n}:/etc/ridgeline/credentials.encrypted/${n} in a ridgeline.service drop-in), ` +
       `or as the environment variable ${n}` +
       (also.length ? ` (also used at ${also.join(", ")})` : "");
