@@ -4,8 +4,8 @@
  *    the slot and spends one attempt, the runtime runs with RIDGE_SLOT set, and the launcher exits
  *    with the runtime's status (`--max-starts 1`), so systemd is the one restart loop and sees
  *    every exit: Restart=always, no start limit (an unattended gateway never gives up on a crash),
- *    but exit 2 (the config is wrong, e.g. a secret is missing) is not retried:
- *    RestartPreventExitStatus=2, and the reason is left in <data>/boot/last-exit.json for
+ *    but exit 2 (the config is wrong, e.g. a secret is missing) and exit 78 (the board lacks the
+ *    boot control's tool) are not retried: RestartPreventExitStatus=2 78, and the reason is left in <data>/boot/last-exit.json for
  *    `ridge status`. Where the boot loader switches slots only when the machine boots (nvbootctrl),
  *    exit 75 (the runtime asking for the other slot) reboots the machine: ExecStopPost=+.
  *  - Type=notify + NotifyAccess=all: the runtime sends READY=1 and WATCHDOG=1 through
@@ -142,8 +142,9 @@ export function renderServiceUnit(board: Board, layout: DeviceLayout, opts: Unit
     `WatchdogSec=${opts.watchdogSec ?? DEFAULT_WATCHDOG_SEC}s`,
     "Restart=always",
     "RestartSec=5s",
-    "# Exit 2: the config is wrong (a missing secret, say); restarting cannot fix it. `ridge status` says why.",
-    "RestartPreventExitStatus=2",
+    "# Exit 2: the config is wrong (a missing secret, say); exit 78: the board lacks a tool the boot control needs",
+    "# (E_BOARD_TOOL_MISSING). Restarting cannot fix either. `ridge status` says why.",
+    "RestartPreventExitStatus=2 78",
     ...(access.switchAtBoot
       ? [
           "# The boot loader switches slots only when the machine boots: exit 75 (a new slot installed, or a trial",

@@ -24,7 +24,7 @@ test("every board's unit: notify + watchdog + restart + hardening, writable data
       "NotifyAccess=all",
       "WatchdogSec=30s",
       "Restart=always",
-      "RestartPreventExitStatus=2",
+      "RestartPreventExitStatus=2 78",
       "NoNewPrivileges=yes",
       "ProtectSystem=strict",
       "ProtectHome=yes",
