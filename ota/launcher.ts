@@ -196,6 +196,14 @@ export async function runLauncher(o: LauncherOptions): Promise<number> {
         o.log.error(`slot ${c.slot} refused its config (exit 2): not a slot failure; stopping (fix the config or its secrets, then start again)`);
         return EXIT_BAD_CONFIG;
       }
+      if (result.code !== EXIT_RESTART && o.maxStarts !== undefined && starts + 1 >= o.maxStarts && onTrial(o, c.slot)) {
+        // One start per unit start: a trial that crashes asks for a restart (75) like one that fails
+        // its health check, so a board whose boot loader switches slots only at a machine boot
+        // (nvbootctrl: the unit reboots on 75) spends the boot loader's retries and falls back.
+        o.log.error(`slot ${c.slot} crashed during its trial (${result.signal ?? `exit ${result.code}`}): asking for a restart`);
+        last = EXIT_RESTART;
+        break;
+      }
       if (o.maxStarts !== undefined && starts + 1 >= o.maxStarts) break;
       if (result.code === EXIT_RESTART) {
         o.log.info(`slot ${c.slot} asked for a restart`);

@@ -115,6 +115,27 @@ test("exit 2 from a committed slot (slotOnTrial false, or failing) keeps stoppin
   }
 });
 
+test("a crash of the slot on trial under one start asks for a restart (75): where the unit reboots on 75 (nvbootctrl) the boot loader's retries run down", async () => {
+  for (const crash of [1, 70, 134]) {
+    const d = device({ a: 0, b: crash });
+    try {
+      d.bc.markPending("b", 3);
+      assert.is(await runLauncher({ ...d.o, maxStarts: 1, slotOnTrial: (s) => s === "b" }), 75, `exit ${crash} on trial`);
+      assert.match(d.errors.join("\n"), new RegExp(`slot b crashed during its trial \\(exit ${crash}\\): asking for a restart`));
+      assert.is(d.bc.bootAttemptsLeft("b"), 2, "the attempt is spent, the slot is not given up at once");
+    } finally {
+      d.t.cleanup();
+    }
+  }
+  // a committed slot's crash is returned as it is (systemd restarts the unit)
+  const d = device(70);
+  try {
+    assert.is(await runLauncher({ ...d.o, maxStarts: 1, slotOnTrial: () => false }), 70);
+  } finally {
+    d.t.cleanup();
+  }
+});
+
 test("pinned ahead (the unit's ExecStartPre): one attempt spent, slots/running names the slot, the start takes the pin", async () => {
   const d = device(0);
   try {
