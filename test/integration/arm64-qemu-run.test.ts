@@ -7,7 +7,7 @@
 // Bounded: qemu is 10-20x slower than native, so every wait is generous but finite.
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { loadBoard } from "../../boards/index.js";
@@ -15,7 +15,8 @@ import { deviceLayout, flashDevice, type MeasurementLogFile } from "../../boards
 import { privateKeyFromPem, type Evidence } from "../../attest/index.js";
 import { validateGatewayConfig } from "../../runtime/cli/commands/flash.js";
 import { controlRequest } from "../../runtime/control/client.js";
-import { tempDir, waitFor, stopProcessGroup } from "../helpers/peer.js";
+import { tempDir, waitFor } from "../helpers/peer.js";
+import { startFlashedLauncher } from "../helpers/flashed-launcher.js";
 import { repoRoot, ridge } from "../helpers/gateway.js";
 import { ARM64_SYSROOT, QEMU_AARCH64, ensureArm64Artifacts, ensureQemu, qemuWrapper } from "../helpers/arm64.js";
 
@@ -64,16 +65,10 @@ test("ridge-boot --version runs the flashed slot under qemu", () => {
 });
 
 test("the flashed runtime reaches ready under qemu-aarch64; events flow into the arm64 SQLite queue; ridge status answers", async () => {
-  // The launcher with no arguments runs exactly what systemd runs: `run --config <etc> --data <var>`.
-  const child = spawn("timeout", ["--signal=TERM", "--kill-after=10", "240", join(root, L.launcher)], { env: launcherEnv(), stdio: ["ignore", "pipe", "pipe"], detached: true });
-  let out = "";
-  let err = "";
-  child.stdout.on("data", (d: Buffer) => (out += d.toString()));
-  child.stderr.on("data", (d: Buffer) => (err += d.toString()));
-  const exited = new Promise<number | null>((r) => child.on("exit", (c) => r(c)));
+  // The launcher with no arguments runs what systemd runs: `ridge boot`, then `ridge run` in the chosen slot.
+  const gw = startFlashedLauncher(root, L, launcherEnv(), 240);
   try {
-    const line = await waitFor("the ready line", () => out.split("\n").find((l) => / ready in \d+ ms/.test(l)) ?? (child.exitCode !== null ? `EXITED ${child.exitCode}` : undefined), 150_000, 100);
-    assert.not.match(line, /^EXITED/, `the runtime exited: ${err.slice(-3000)}`);
+    const line = await gw.ready(150_000);
     assert.match(line, /gateway arm64-proof on board generic-arm64/);
 
     // status through the control socket (the arm64 process answers the x64 client)
@@ -108,7 +103,7 @@ test("the flashed runtime reaches ready under qemu-aarch64; events flow into the
     assert.is(q.status, 200, JSON.stringify(q.body));
     const ev = q.body as Evidence;
     assert.is(ev.signer.publicKey, Buffer.from(privateKeyFromPem(akPem).publicKey).toString("hex"), "the runtime signs with the flashed attestation key");
-    assert.not.match(out + err, /generated the attestation key/);
+    assert.not.match(gw.out() + gw.err(), /generated the attestation key/);
     assert.is(readFileSync(join(data, "attest/ak-sm2.key"), "utf8"), akPem);
     const flashed = JSON.parse(readFileSync(join(root, L.measurementLog), "utf8")) as MeasurementLogFile;
     const live = (await controlRequest(data, "GET", "/attest/log")).body as MeasurementLogFile;
@@ -123,10 +118,10 @@ test("the flashed runtime reaches ready under qemu-aarch64; events flow into the
     assert.match(cli.stdout, /gateway arm64-proof .* board generic-arm64 \(arm64\)/);
     assert.match(cli.stdout, /driver:trail\s+up/);
   } catch (e) {
-    console.error(`stdout:\n${out.slice(-3000)}\nstderr:\n${err.slice(-3000)}`);
+    console.error(`stdout:\n${gw.out().slice(-3000)}\nstderr:\n${gw.err().slice(-3000)}`);
     throw e;
   } finally {
-    await stopProcessGroup(child, exited);
+    await gw.stop();
   }
 });
 

@@ -9,14 +9,15 @@
 // Bounded: qemu is 10-20x slower than native, so every wait is generous but finite.
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { loadBoard } from "../../boards/index.js";
 import { deviceLayout, flashDevice } from "../../boards/flash/index.js";
 import { validateGatewayConfig } from "../../runtime/cli/commands/flash.js";
 import { controlRequest } from "../../runtime/control/client.js";
-import { freeTcpPort, freeUdpPort, tempDir, waitFor, stopProcessGroup } from "../helpers/peer.js";
+import { freeTcpPort, freeUdpPort, tempDir, waitFor } from "../helpers/peer.js";
+import { startFlashedLauncher } from "../helpers/flashed-launcher.js";
 import { repoRoot, ridge } from "../helpers/gateway.js";
 import { writeFakeBootTools } from "../helpers/ota-boot-tools.js";
 import { RISCV64_BASE, ensureRiscv64Artifacts, qemuRiscv64Wrapper, requireQemuRiscv64 } from "../helpers/riscv64.js";
@@ -92,17 +93,11 @@ test("ridge-boot --version runs the flashed slot under qemu-riscv64", () => {
 });
 
 test("the flashed runtime reaches ready under qemu-riscv64; events flow into the riscv64 SQLite queue; MQTT and LwM2M peers up; ridge status answers", async () => {
-  // The launcher with no arguments runs exactly what systemd runs (ridge boot, then ridge run in the slot).
-  const child = spawn("timeout", ["--signal=TERM", "--kill-after=10", "200", join(root, L.launcher)], { env: launcherEnv(), stdio: ["ignore", "pipe", "pipe"], detached: true });
-  let out = "";
-  let err = "";
-  child.stdout.on("data", (d: Buffer) => (out += d.toString()));
-  child.stderr.on("data", (d: Buffer) => (err += d.toString()));
-  const exited = new Promise<number | null>((r) => child.on("exit", (c) => r(c)));
+  // The launcher with no arguments runs what systemd runs: `ridge boot`, then `ridge run` in the chosen slot.
+  const gw = startFlashedLauncher(root, L, launcherEnv(), 200);
   const t0 = Date.now();
   try {
-    const line = await waitFor("the ready line", () => (out + err).split("\n").find((l) => / ready in \d+ ms/.test(l)) ?? (child.exitCode !== null ? `EXITED ${child.exitCode}` : undefined), 120_000, 100);
-    assert.not.match(line, /^EXITED/, `the runtime exited: ${err.slice(-3000)}`);
+    const line = await gw.ready(120_000);
     assert.match(line, /gateway riscv64-proof on board visionfive2/);
     console.log(`  launcher to ready line under qemu-riscv64: ${Date.now() - t0} ms (informational); ${line.trim().slice(0, 60)}`);
 
@@ -132,10 +127,10 @@ test("the flashed runtime reaches ready under qemu-riscv64; events flow into the
     assert.match(cli.stdout, /gateway riscv64-proof .* board visionfive2 \(riscv64\)/);
     assert.match(cli.stdout, /driver:trail\s+up/);
   } catch (e) {
-    console.error(`stdout:\n${out.slice(-3000)}\nstderr:\n${err.slice(-3000)}`);
+    console.error(`stdout:\n${gw.out().slice(-3000)}\nstderr:\n${gw.err().slice(-3000)}`);
     throw e;
   } finally {
-    await stopProcessGroup(child, exited);
+    await gw.stop();
   }
 });
 
