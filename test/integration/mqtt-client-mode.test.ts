@@ -8,6 +8,7 @@ import { connectMqtt, mosquittoPub, recordingContext, type RecordingContext } fr
 import { hasCommand, waitFor } from "../helpers/peer.js";
 
 const have = hasCommand("mosquitto") && hasCommand("mosquitto_pub") && hasCommand("openssl");
+if (!have) throw new Error("mosquitto, mosquitto_pub or openssl missing (.ci/run installs them): a missing peer is a failure, never a skip");
 const CBOR_EXAMPLE = Uint8Array.from(Buffer.from(readFileSync(new URL("../vectors/rfc8428/6-cbor.hex", import.meta.url), "utf8").replace(/\s+/g, ""), "hex"));
 
 let broker: Mosquitto;
@@ -15,19 +16,16 @@ let driver: MqttDriver;
 let ctx: RecordingContext;
 
 test.before(async () => {
-  if (!have) return;
   broker = await startMosquitto({ tls: true, persist: true });
   ctx = recordingContext();
 });
 
 test.after(async () => {
-  if (!have) return;
   await driver?.stop();
   await broker.cleanup();
 });
 
 test("client mode over mTLS: subscribes to the mapped topics and turns messages into events", async () => {
-  if (!have) return console.log("skipped: mosquitto/openssl missing");
   const c = broker.certs!;
   const config = mqttDriverConfig.parse({
     name: "site",
@@ -53,7 +51,6 @@ test("client mode over mTLS: subscribes to the mapped topics and turns messages 
 });
 
 test("client mode: unknown devices and garbage are counted and dropped", async () => {
-  if (!have) return;
   const n = ctx.events.length;
   const u0 = ctx.count_(BAD_INPUT_METRIC, { reason: "unknown_device" });
   const m0 = ctx.count_(BAD_INPUT_METRIC, { reason: "malformed", device: "dev-1" });
@@ -66,7 +63,6 @@ test("client mode: unknown devices and garbage are counted and dropped", async (
 });
 
 test("client mode: write() reaches the device's command topic", async () => {
-  if (!have) return;
   const dev = await connectMqtt(broker.url, { clientId: "dev-1" });
   const got: string[] = [];
   dev.on("message", (t, p) => got.push(`${t} ${p.toString()}`));
@@ -78,7 +74,6 @@ test("client mode: write() reaches the device's command topic", async () => {
 });
 
 test("client mode backpressure: emit() → false holds the next message until the pipeline drains", async () => {
-  if (!have) return;
   const dev = await connectMqtt(broker.url, { clientId: "dev-2" });
   const n = ctx.events.length;
   ctx.backpressure = true;
@@ -93,7 +88,6 @@ test("client mode backpressure: emit() → false holds the next message until th
 });
 
 test("client mode: the broker goes away (kill -9) and comes back; the driver reports down, reconnects and keeps receiving", async () => {
-  if (!have) return;
   await broker.kill();
   await waitFor("down", () => !driver.health().up);
   assert.ok(driver.health().detail);
