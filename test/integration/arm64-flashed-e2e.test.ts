@@ -29,7 +29,7 @@ import { startMosquitto, type Mosquitto } from "../helpers/mosquitto.js";
 import { otaHistory } from "../helpers/ota-launch.js";
 import { makeRepo, type TestRepo } from "../helpers/ota-repo.js";
 import { serveRepo, type RepoServer } from "../helpers/ota-http.js";
-import { freeTcpPort, startPeer, tempDir, waitFor, type Peer } from "../helpers/peer.js";
+import { freeTcpPort, freeUdpPort, startPeer, tempDir, waitFor, type Peer } from "../helpers/peer.js";
 
 const board = loadBoard("generic-arm64");
 const L = deviceLayout(board);
@@ -46,6 +46,7 @@ let repo: TestRepo;
 let srv: RepoServer;
 let mqttPort: number;
 let httpPort: number;
+let lwm2mPort: number;
 
 const qemu = ensureQemu();
 
@@ -63,10 +64,12 @@ test.before(async () => {
   srv = await serveRepo(repo.dir);
   mqttPort = await freeTcpPort();
   httpPort = await freeTcpPort();
+  lwm2mPort = await freeUdpPort();
   const config = `gateway: { id: arm64-e2e }
 drivers:
   - modbus: { name: rs485, port: ${join(tmp.dir, "meter")}, baudRate: 9600, parity: none, timeoutMs: 1000 }
   - mqtt: { name: site, listen: "127.0.0.1:${mqttPort}", allowAnonymous: true }
+  - lwm2m: { name: field, listen: "127.0.0.1:${lwm2mPort}" }
 devices:
   - id: meter-1
     driver: rs485
@@ -162,7 +165,11 @@ test("flashed arm64 root under qemu: Modbus and MQTT values reach the cloud; the
   device = r.running;
   assert.match(r.output, /ridge boot: starting slot a/);
   const st = await controlRequest(data, "GET", "/status");
-  assert.is((st.body as { arch: string }).arch, "arm64");
+  const body = st.body as { arch: string; components: Record<string, { state: string }> };
+  assert.is(body.arch, "arm64");
+  // every package the slot carries, loaded by the arm64 runtime: serialport (Modbus), aedes (the
+  // embedded broker), coap (the LwM2M server), mqtt (the cloud link), better-sqlite3 (the queue)
+  for (const c of ["driver:rs485", "driver:site", "driver:field", "uplink", "pipeline"]) assert.is(body.components[c]?.state, "up", `${c} up`);
 
   // an MQTT device on the embedded broker (the arm64 gateway's aedes)
   const dev = await mqtt.connectAsync(`mqtt://127.0.0.1:${mqttPort}`, { clientId: "sensor-7", reconnectPeriod: 0 });
