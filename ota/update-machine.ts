@@ -108,11 +108,11 @@ export function busy(st: UpdateState): boolean {
  * agent's health check may confirm such a slot.
  */
 export function onTrial(st: UpdateState, slot: Slot): boolean {
-  return (st.s === "pending" || st.s === "trial" || st.s === "installing") && st.slot === slot;
+  return holdsBootOrder(st) && st.slot === slot;
 }
 
 /** States in which the boot order must stay as the update left it (no slot is confirmed). */
-export function holdsBootOrder(st: UpdateState): boolean {
+export function holdsBootOrder(st: UpdateState): st is Extract<UpdateState, { s: "installing" | "pending" | "trial" }> {
   return st.s === "installing" || st.s === "pending" || st.s === "trial";
 }
 

@@ -26,6 +26,7 @@
  * RIDGE_EXEC_WRAPPER runs Node through an emulator (qemu-aarch64-static -L SYSROOT) on a build host;
  * `ridge boot` passes both on to the runtime it starts.
  */
+import { MARKER } from "../../ota/slot-marker.js";
 import type { DeviceLayout } from "./device-layout.js";
 import { LAUNCH_NODE_FLAGS, launchEnvShellLines } from "../../core/launch-env.js";
 
@@ -49,7 +50,7 @@ case "$slot" in
 esac
 # A slot with its verified marker first (written last by flash and OTA, removed before a slot is
 # rewritten): a slot cut short mid-update never runs the launcher.
-if [ ! -f "$dir/.ridge-slot.json" ] && [ -f "$other/.ridge-slot.json" ] && [ -f "$other/dist/ridge.mjs" ]; then
+if [ ! -f "$dir/${MARKER}" ] && [ -f "$other/${MARKER}" ] && [ -f "$other/dist/ridge.mjs" ]; then
   echo "${me}: slot $slot ($dir) is not a verified runtime; using $other" >&2
   dir=$other
 elif [ ! -f "$dir/dist/ridge.mjs" ]; then

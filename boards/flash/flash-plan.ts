@@ -8,6 +8,7 @@ import { existsSync, readFileSync, readdirSync, statSync } from "node:fs";
 import { posix } from "node:path";
 import { attestConfig, type QuoteAlg } from "../../attest/index.js";
 import { RidgeError } from "../../core/errors.js";
+import { MARKER, readMarker, type SlotMarker } from "../../ota/slot-marker.js";
 import type { Board } from "../schema.js";
 import { renderBootLauncher, renderRidgeCommand } from "./boot-launcher.js";
 import { referencedSecrets, type DeviceSecret } from "./device-secrets.js";
@@ -171,16 +172,10 @@ export function planFlash(o: FlashOptions): FlashPlan {
   // The verified-slot marker (ota/slot-marker.ts shape) the launcher requires, written after the slot:
   // a slot a cut short while an update rewrites it is never started.
   const manifestSha = createHash("sha256").update(manifestBytes).digest("hex");
-  const markerPath = posix.join(layout.slotA, ".ridge-slot.json");
-  const oldMarker = (() => {
-    try {
-      return JSON.parse(readIfThere(inRoot(root, markerPath)) ?? "null") as { sha256?: string; installedAt?: string } | null;
-    } catch {
-      return null;
-    }
-  })();
-  const installedAt = oldMarker?.sha256 === manifestSha && oldMarker.installedAt ? oldMarker.installedAt : new Date().toISOString();
-  const slotMarker = { version: slot.version, target: `flash:${board.name}`, sha256: manifestSha, board: board.name, arch: board.arch, entry: "dist/ridge.mjs", installedAt };
+  const markerPath = posix.join(layout.slotA, MARKER);
+  const oldMarker = readMarker(inRoot(root, layout.slotA));
+  const installedAt = oldMarker?.sha256 === manifestSha ? oldMarker.installedAt : new Date().toISOString();
+  const slotMarker: SlotMarker = { version: slot.version, target: `flash:${board.name}`, sha256: manifestSha, board: board.name, arch: board.arch, entry: "dist/ridge.mjs", installedAt };
   file(markerPath, 0o644, `${JSON.stringify(slotMarker, null, 1)}`, "slot a marker (verified: the launcher starts it)");
   entries.push({ kind: "empty-dir", path: layout.slotB, mode: 0o755, what: "slot b (empty: the OTA standby)" });
 

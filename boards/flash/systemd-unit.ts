@@ -35,7 +35,8 @@
  */
 import { posix } from "node:path";
 import type { Board } from "../schema.js";
-import { EXIT_RESTART } from "../../ota/launcher.js";
+import { EXIT_BAD_CONFIG, EXIT_RESTART } from "../../ota/launcher.js";
+import { EXIT_BOARD_SETUP } from "../../ota/boot-control-for-board.js";
 import { CREDENTIAL_PREFIX, SERVICE_USER, type DeviceLayout } from "./device-layout.js";
 
 export interface UnitOptions {
@@ -144,7 +145,7 @@ export function renderServiceUnit(board: Board, layout: DeviceLayout, opts: Unit
     "RestartSec=5s",
     "# Exit 2: the config is wrong (a missing secret, say); exit 78: the board lacks a tool the boot control needs",
     "# (E_BOARD_TOOL_MISSING). Restarting cannot fix either. `ridge status` says why.",
-    "RestartPreventExitStatus=2 78",
+    `RestartPreventExitStatus=${EXIT_BAD_CONFIG} ${EXIT_BOARD_SETUP}`,
     ...(access.switchAtBoot
       ? [
           "# The boot loader switches slots only when the machine boots: exit 75 (a new slot installed, or a trial",

@@ -14,6 +14,7 @@ import { bootControlFor, bootedSlotFromEnv } from "../../ota/boot-control-for-bo
 import type { BootControl } from "../../ota/boot-control.js";
 import { DEFAULT_HEALTH_UP_FOR_MS } from "../../ota/config.js";
 import { confirmSlot } from "../../ota/update-agent.js";
+import { holdsBootOrder } from "../../ota/update-machine.js";
 import { readUpdateState } from "../../ota/update-store.js";
 import type { Component, ComponentHealth } from "../component.js";
 import type { Services } from "../services.js";
@@ -41,7 +42,7 @@ export function createSlotConfirmComponent(s: SlotConfirmServices, opts: SlotCon
       if (confirmSlot(bc, st, attempts)) {
         outcome = "confirmed";
         log.info({ slot: booted, attempts }, "boot: slot confirmed (first in the order, full boot attempts)");
-      } else outcome = st.s === "installing" || st.s === "pending" || st.s === "trial" ? `left to the update (${st.s})` : "confirmed";
+      } else outcome = holdsBootOrder(st) ? `left to the update (${st.s})` : "confirmed";
     } catch (e) {
       outcome = `failed: ${errorMessage(e)}`;
       log.warn({ err: errorMessage(e) }, "boot: could not confirm the running slot");
