@@ -10,6 +10,8 @@ import { parseYamlWith } from "../core/config-errors.js";
 import { boardSchema, type Board } from "./schema.js";
 
 export { boardSchema, type Board } from "./schema.js";
+/** Where a flashed device keeps what the runtime reads (a light module: the rest of flash/ loads lazily). */
+export { CREDENTIAL_PREFIX, DEVICE_CREDENTIALS_DIR, LAST_EXIT_REL } from "./flash/device-layout.js";
 
 export function boardsDir(): string {
   const env = process.env.RIDGE_BOARDS_DIR;

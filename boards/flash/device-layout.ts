@@ -61,6 +61,8 @@ export interface DeviceLayout {
 
 /** Relative to the data dir: the reason file the runtime writes before a fatal exit (runtime/cli/last-exit.ts). */
 export const LAST_EXIT_REL = "boot/last-exit.json";
+/** The flashed device's credentials folder: one file per secret, loaded by the unit's LoadCredential=. */
+export const DEVICE_CREDENTIALS_DIR = "/etc/ridgeline/credentials";
 
 /** A board's relative data dir (the sim board's `./.ridgeline`) becomes the standard one on a device. */
 const DEFAULT_DATA = "/var/lib/ridgeline";
@@ -90,7 +92,7 @@ export function deviceLayout(board: Board): DeviceLayout {
     unitWantsLink: `/etc/systemd/system/multi-user.target.wants/${UNIT_NAME}`,
     watchdogDropIn: "/etc/systemd/system.conf.d/ridgeline-watchdog.conf",
     ridgeCommand: "/usr/local/bin/ridge",
-    credentialsDir: "/etc/ridgeline/credentials",
+    credentialsDir: DEVICE_CREDENTIALS_DIR,
     encryptedCredentialsDir: "/etc/ridgeline/credentials.encrypted",
     secretsEnvFile: "/etc/ridgeline/secrets.env",
     sysusersFile: "/usr/lib/sysusers.d/ridgeline.conf",

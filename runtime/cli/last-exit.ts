@@ -6,9 +6,10 @@
  */
 import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
+import { LAST_EXIT_REL } from "../../boards/index.js";
 
-/** Relative to the data dir (boards/flash/device-layout.ts LAST_EXIT_REL; a test holds them equal). */
-export const LAST_EXIT_REL = "boot/last-exit.json";
+/** Relative to the data dir, as the flashed layout names it. */
+export { LAST_EXIT_REL };
 
 export interface LastExit {
   at: string;

@@ -19,7 +19,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { ConfigError, YamlSource, formatPath, substituteEnv, zodIssues, type ConfigIssue } from "../../core/config-errors.js";
 import { RidgeError } from "../../core/errors.js";
-import { boardsDir as boardsDirFor, loadBoard, type Board } from "../../boards/index.js";
+import { CREDENTIAL_PREFIX, DEVICE_CREDENTIALS_DIR, boardsDir as boardsDirFor, loadBoard, type Board } from "../../boards/index.js";
 import { gatewayConfig, type GatewayConfig } from "./schema.js";
 
 export interface LoadedConfig {
@@ -42,10 +42,7 @@ export interface LoadOptions {
   deferSecrets?: boolean;
 }
 
-/** The flashed device's credentials folder (boards/flash/device-layout.ts `credentialsDir`; a test holds them equal). */
-export const DEVICE_CREDENTIALS_DIR = "/etc/ridgeline/credentials";
-/** The ID prefix of the flashed unit's folder-wide LoadCredential= (boards/flash/device-layout.ts CREDENTIAL_PREFIX). */
-const FOLDER_CREDENTIAL_PREFIX = "ridgeline_";
+export { DEVICE_CREDENTIALS_DIR };
 const REF = /\$\{([A-Za-z_][A-Za-z0-9_]*)(:-[^}]*)?\}/g;
 /** What a deferred (or missing) secret stands for while the rest of the config is validated. */
 const DEFERRED = "ridge-deferred-secret-0123456789";
@@ -67,7 +64,7 @@ export function secretRefs(data: unknown, path: (string | number)[] = [], out: S
 
 /** A credential's value: the file's bytes as text, one trailing newline dropped (files made with echo). */
 function readCredential(dir: string, name: string): string | undefined {
-  for (const f of [name, `${FOLDER_CREDENTIAL_PREFIX}${name}`]) {
+  for (const f of [name, `${CREDENTIAL_PREFIX}${name}`]) {
     const p = join(dir, f);
     if (existsSync(p)) return readFileSync(p, "utf8").replace(/\r?\n$/, "");
   }
