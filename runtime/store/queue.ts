@@ -423,7 +423,8 @@ export class UplinkQueue {
     }
     this.failedCommits = 0;
     for (const w of waiters) w.resolve();
-    this.saveLedger();
+    // a commit that added nothing (everything dropped) only changed the depth: throttled like a deletion
+    this.saveLedger(added === 0);
     if (added) this.opts.onCommit?.(added);
   }
 

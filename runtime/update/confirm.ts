@@ -10,12 +10,7 @@
  */
 import type { Timer } from "../../core/clock.js";
 import { errorMessage } from "../../core/errors.js";
-import { bootControlFor, bootedSlotFromEnv } from "../../ota/boot-control-for-board.js";
-import type { BootControl } from "../../ota/boot-control.js";
-import { DEFAULT_HEALTH_UP_FOR_MS } from "../../ota/config.js";
-import { confirmSlot } from "../../ota/update-agent.js";
-import { holdsBootOrder } from "../../ota/update-machine.js";
-import { readUpdateState } from "../../ota/update-store.js";
+import { DEFAULT_HEALTH_UP_FOR_MS, bootControlFor, bootedSlotFromEnv, confirmSlot, holdsBootOrder, readUpdateState, type BootControl } from "../../ota/index.js";
 import type { Component, ComponentHealth } from "../component.js";
 import type { Services } from "../services.js";
 
