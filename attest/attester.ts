@@ -13,7 +13,7 @@ import type { BankHash, Measurement, MeasurementEvent, MeasuredKind } from "./me
 import { pcrCompositeDigest } from "./pcr-bank.js";
 import { schemeHash, softwareKeyName, toTpmSignature } from "./quote-signer.js";
 import type { QuoteSigner } from "./quote-signer.js";
-import type { Clock } from "../core/clock.js";
+import type { Clock } from "../core/index.js";
 
 export interface QuoteResult {
   attest: Uint8Array;

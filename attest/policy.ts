@@ -17,10 +17,8 @@
 import { readFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { z } from "zod";
-import { parseYamlWith } from "../core/config-errors.js";
-import { duration } from "../core/units.js";
+import { parseYamlWith, duration, RidgeError } from "../core/index.js";
 import { publicKeyFromPem } from "./crypto/index.js";
-import { RidgeError } from "../core/errors.js";
 
 const hexDigest = z.string().regex(/^[0-9a-fA-F]{40,128}$/, "a hex digest").transform((s) => s.toLowerCase());
 

@@ -5,7 +5,7 @@
  */
 import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { RidgeError } from "../core/errors.js";
+import { RidgeError } from "../core/index.js";
 import { generateKeyPair, privateKeyFromPem, privateKeyToPem, publicKeyToPem, publicKeyToSpki, sign, SM2_DEFAULT_ID } from "./crypto/index.js";
 import { digest } from "./crypto/hash.js";
 import type { HashAlg } from "./crypto/hash.js";

@@ -6,7 +6,7 @@
  * never throws: it becomes a fail verdict with a reason, recorded like any other.
  */
 import { randomBytes } from "node:crypto";
-import type { Clock } from "../core/clock.js";
+import type { Clock } from "../core/index.js";
 import { digest, sha256 } from "./crypto/hash.js";
 import type { HashAlg } from "./crypto/hash.js";
 import { verify, verifyDigest } from "./crypto/index.js";

@@ -9,7 +9,7 @@
  */
 import { spawnSync } from "node:child_process";
 import Database from "better-sqlite3";
-import { FakeClock } from "../core/clock.js";
+import { FakeClock } from "../core/index.js";
 import {
   Attester,
   AuditLog,

@@ -8,7 +8,7 @@
 import mqtt from "mqtt";
 import { createUplinkComponent } from "../runtime/cloud/index.js";
 import { encodeBatch } from "../runtime/cloud/batch-codec.js";
-import type { Event } from "../core/event.js";
+import type { Event } from "../core/index.js";
 import { startMosquitto } from "../test/helpers/mosquitto.js";
 import { makeServices } from "../test/helpers/cloud.js";
 import { tempDir, waitFor } from "../test/helpers/peer.js";

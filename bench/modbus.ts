@@ -10,7 +10,7 @@
  *   npm run bench -- modbus
  */
 import { performance } from "node:perf_hooks";
-import { systemClock } from "../core/clock.js";
+import { systemClock } from "../core/index.js";
 import { MasterSession, createModbusDriver, encodeRequest, encodeResponse, lineTimeMs, openSerialPort, silenceMs, type ModbusDeviceConfig, type ModbusDriverConfig } from "../drivers/modbus/index.js";
 import { canRunRealSlave, recordingContext, startPtyPair, startRealSlave, startRelay } from "../test/helpers/modbus.js";
 import { tempDir, waitFor, type Peer } from "../test/helpers/peer.js";

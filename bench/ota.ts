@@ -14,7 +14,7 @@ import { fileURLToPath } from "node:url";
 import { randomBytes } from "node:crypto";
 import { build } from "esbuild";
 import { report } from "./harness.js";
-import { FakeClock } from "../core/clock.js";
+import { FakeClock } from "../core/index.js";
 import { TufRepository, generateSigningKey, writeBundle } from "../ota/index.js";
 import { hostArch } from "../boards/index.js";
 

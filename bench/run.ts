@@ -7,7 +7,7 @@ import { spawnSync } from "node:child_process";
 import { readdirSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { LAUNCH_ENV, LAUNCH_NODE_FLAGS } from "../core/launch-env.js";
+import { LAUNCH_ENV, LAUNCH_NODE_FLAGS } from "../core/index.js";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const all = readdirSync(here).filter((f) => f.endsWith(".ts") && !f.startsWith(".") && !["run.ts", "harness.ts"].includes(f)).map((f) => f.slice(0, -3)).sort();

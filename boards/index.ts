@@ -5,8 +5,7 @@
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { RidgeError } from "../core/errors.js";
-import { parseYamlWith } from "../core/config-errors.js";
+import { RidgeError, parseYamlWith } from "../core/index.js";
 import { boardSchema, type Board } from "./schema.js";
 
 export { boardSchema, type Board } from "./schema.js";

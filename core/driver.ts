@@ -1,5 +1,6 @@
 import type { Clock } from "./clock.js";
 import type { Event } from "./event.js";
+import type { Logger } from "./log.js";
 
 /** What a driver may use from its host. Drivers know nothing of the pipeline beyond `emit`. */
 export interface DriverContext {
@@ -20,12 +21,8 @@ export interface DriverContext {
   fail?(error: unknown): void;
 }
 
-export interface DriverLog {
-  debug(obj: Record<string, unknown>, msg: string): void;
-  info(obj: Record<string, unknown>, msg: string): void;
-  warn(obj: Record<string, unknown>, msg: string): void;
-  error(obj: Record<string, unknown>, msg: string): void;
-}
+/** Drivers log through the one `Logger` interface. */
+export type DriverLog = Logger;
 
 export interface DriverHealth {
   up: boolean;

@@ -1,7 +1,7 @@
 /** The BootControl a board file asks for (boards are data: no board names in code). */
 import { isAbsolute, join } from "node:path";
 import type { Board } from "../boards/index.js";
-import { RidgeError, errorMessage } from "../core/errors.js";
+import { RidgeError, errorMessage } from "../core/index.js";
 import type { BootControl } from "./boot-control.js";
 import { FileBootControl } from "./file-boot-control.js";
 import { NvBootCtrlBootControl } from "./nvbootctrl-boot-control.js";

@@ -20,7 +20,7 @@
 import { createHash, type Hash } from "node:crypto";
 import { closeSync, constants, fsyncSync, linkSync, lstatSync, mkdirSync, openSync, rmSync, symlinkSync, writeSync, fchmodSync } from "node:fs";
 import { dirname, join, posix } from "node:path";
-import { RidgeError } from "../core/errors.js";
+import { RidgeError } from "../core/index.js";
 import { BUNDLE_FORMAT, MANIFEST_MAX_BYTES, MANIFEST_NAME, bundleManifest, type BundleManifest } from "./bundle-manifest.js";
 import { TarReader, type TarEntry } from "./tar-codec.js";
 

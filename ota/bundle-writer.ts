@@ -4,7 +4,7 @@
  */
 import { createHash } from "node:crypto";
 import { closeSync, createReadStream, fsyncSync, openSync, renameSync, statSync, writeSync } from "node:fs";
-import { RidgeError } from "../core/errors.js";
+import { RidgeError } from "../core/index.js";
 import { BUNDLE_FORMAT, MANIFEST_NAME, type BundleManifest } from "./bundle-manifest.js";
 import { END_OF_ARCHIVE, encodeHeader, padding } from "./tar-codec.js";
 import type { ArtifactKind } from "./tuf-metadata.js";

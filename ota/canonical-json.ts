@@ -4,7 +4,7 @@
  * backslash and double quote only. Independent TUF implementations compute the same bytes, which is
  * what makes our signatures and key ids readable by them.
  */
-import { RidgeError } from "../core/errors.js";
+import { RidgeError } from "../core/index.js";
 
 export type JsonValue = string | number | boolean | null | JsonValue[] | { [k: string]: JsonValue };
 

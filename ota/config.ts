@@ -10,7 +10,7 @@
  *     health: { upFor: 120s, drivers: true, cloud: auto, command: /usr/local/bin/site-check, timeout: 30s }
  */
 import { z } from "zod";
-import { duration } from "../core/units.js";
+import { duration } from "../core/index.js";
 
 /** How long a runtime must have been up before its slot is confirmed (or its trial's health check runs). */
 export const DEFAULT_HEALTH_UP_FOR_MS = 120_000;

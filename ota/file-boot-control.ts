@@ -5,7 +5,7 @@
  */
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from "node:fs";
 import { dirname } from "node:path";
-import { RidgeError } from "../core/errors.js";
+import { RidgeError } from "../core/index.js";
 import { bootLogic, type BootControl, type BootState } from "./boot-control.js";
 import { fsyncDir } from "./bundle-extractor.js";
 import type { Slot } from "./update-machine.js";

@@ -27,7 +27,7 @@ import { spawn } from "node:child_process";
 import { existsSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { constants } from "node:os";
 import { dirname, join } from "node:path";
-import type { Clock } from "../core/clock.js";
+import type { Clock } from "../core/index.js";
 import type { BootControl } from "./boot-control.js";
 import { readMarker } from "./slot-marker.js";
 import type { Slot } from "./update-machine.js";

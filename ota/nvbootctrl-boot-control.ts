@@ -6,7 +6,7 @@
  * prints them (`retry_count: N`).
  */
 import { execFileSync } from "node:child_process";
-import { RidgeError, errorMessage } from "../core/errors.js";
+import { RidgeError, errorMessage } from "../core/index.js";
 import type { BootControl, BootState } from "./boot-control.js";
 import { otherSlot, type Slot } from "./update-machine.js";
 

@@ -7,7 +7,7 @@ import { createReadStream, existsSync, statSync } from "node:fs";
 import { request as httpRequest, type IncomingMessage } from "node:http";
 import { request as httpsRequest } from "node:https";
 import { join, resolve, sep } from "node:path";
-import { RidgeError } from "../core/errors.js";
+import { RidgeError } from "../core/index.js";
 import type { RepoFetcher } from "./tuf-client.js";
 
 function tooLarge(path: string, max: number): RidgeError {

@@ -15,7 +15,7 @@
  *   156      1 typeflag           500   12  (pad)
  *   157    100 linkname
  */
-import { RidgeError } from "../core/errors.js";
+import { RidgeError } from "../core/index.js";
 
 export const BLOCK = 512;
 

@@ -5,7 +5,7 @@
  * it and the hash is recomputed over it before resuming, so a torn tail can never reach the slot.
  */
 import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, statSync, truncateSync, writeSync, createReadStream } from "node:fs";
-import { RidgeError, errorMessage } from "../core/errors.js";
+import { RidgeError, errorMessage } from "../core/index.js";
 import { DirectoryFetcher, HttpFetcher, httpGet } from "./repo-fetchers.js";
 import type { RepoFetcher } from "./tuf-client.js";
 import { TargetHasher, type TargetCheck } from "./target-hasher.js";

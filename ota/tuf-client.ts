@@ -6,8 +6,7 @@
  * a power cut mid-cycle leaves the client where the last good step left it.
  * Delegated targets roles are resolved by `resolveTargets` (§5.6.7).
  */
-import type { Clock } from "../core/clock.js";
-import { RidgeError, errorCode, errorMessage } from "../core/errors.js";
+import { RidgeError, errorCode, errorMessage, type Clock } from "../core/index.js";
 import { createHash } from "node:crypto";
 import {
   countValidSignatures,

@@ -15,8 +15,7 @@
 import { createHash } from "node:crypto";
 import { createReadStream, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync, copyFileSync, openSync, fsyncSync, closeSync } from "node:fs";
 import { basename, join } from "node:path";
-import type { Clock } from "../core/clock.js";
-import { RidgeError } from "../core/errors.js";
+import { RidgeError, type Clock } from "../core/index.js";
 import { keyId, signSigned, type SigningKey, type TufKey, type TufSignature } from "./tuf-keys.js";
 import {
   SPEC_VERSION,

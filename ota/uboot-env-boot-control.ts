@@ -11,7 +11,7 @@ import { execFileSync, spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { RidgeError, errorMessage } from "../core/errors.js";
+import { RidgeError, errorMessage } from "../core/index.js";
 import { bootLogic, type BootControl, type BootState } from "./boot-control.js";
 import type { Slot } from "./update-machine.js";
 

@@ -8,8 +8,7 @@
 import { closeSync, createReadStream, existsSync, mkdirSync, openSync, readSync } from "node:fs";
 import { join } from "node:path";
 import type Database from "better-sqlite3";
-import type { Clock, Random } from "../core/clock.js";
-import { RidgeError, errorCode, errorMessage } from "../core/errors.js";
+import { RidgeError, errorCode, errorMessage, type Clock, type Random } from "../core/index.js";
 import type { BootControl } from "./boot-control.js";
 import { BundleExtractor } from "./bundle-extractor.js";
 import { clearMarker, readMarker, writeMarker } from "./slot-marker.js";

@@ -3,7 +3,7 @@
  * factory, so that a driver that is not configured is never loaded (start-up time, memory).
  */
 import type { ZodType, ZodTypeDef } from "zod";
-import type { Driver } from "../core/driver.js";
+import type { Driver } from "../core/index.js";
 import {
   simDriverConfig,
   modbusDriverConfig,

@@ -6,9 +6,7 @@
 import { mkdirSync } from "node:fs";
 import type Database from "better-sqlite3";
 import type { Logger } from "pino";
-import { systemClock, systemRandom, type Clock, type Random, type Timer } from "../core/clock.js";
-import type { Driver, DriverContext } from "../core/driver.js";
-import { errorCode, errorMessage } from "../core/errors.js";
+import { systemClock, systemRandom, errorCode, errorMessage, type Clock, type Random, type Timer, type Driver, type DriverContext } from "../core/index.js";
 import type { Component } from "./component.js";
 import type { LoadedConfig } from "./config/load.js";
 import { ControlServer } from "./control/server.js";

@@ -5,7 +5,7 @@
  * it from the helper). Tests point RIDGE_SYSTEMD_NOTIFY at a recording stand-in or use a real
  * datagram socket.
  */
-import type { Clock, Timer } from "../core/clock.js";
+import type { Clock, Timer } from "../core/index.js";
 
 export interface Notifier {
   notify(state: Record<string, string | number>): Promise<void>;

@@ -5,9 +5,7 @@
  */
 import type Database from "better-sqlite3";
 import type { Logger } from "pino";
-import type { Clock, Random } from "../core/clock.js";
-import type { Driver } from "../core/driver.js";
-import type { Event } from "../core/event.js";
+import type { Clock, Random, Driver, Event } from "../core/index.js";
 import type { Board } from "../boards/index.js";
 import type { GatewayConfig } from "./config/schema.js";
 import type { Metrics } from "./metrics.js";

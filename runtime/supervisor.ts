@@ -3,9 +3,7 @@
  * and restarts a failed restartable component (a driver) with exponential backoff and full jitter,
  * so one broken bus or vanished peer never takes the gateway down.
  */
-import { fullJitterDelay } from "../core/backoff.js";
-import type { Clock, Random, Timer } from "../core/clock.js";
-import { RidgeError, errorCode, errorMessage } from "../core/errors.js";
+import { fullJitterDelay, RidgeError, errorCode, errorMessage, type Clock, type Random, type Timer } from "../core/index.js";
 import type { Component, ComponentHealth } from "./component.js";
 
 export type ComponentState = "idle" | "starting" | "up" | "failed" | "backoff" | "stopping" | "stopped";

@@ -6,7 +6,7 @@
  * SM2 keys use id-ecPublicKey with the named curve sm2p256v1 (1.2.156.10197.1.301), as
  * `openssl genpkey -algorithm SM2` writes them.
  */
-import { RidgeError } from "../../core/errors.js";
+import { RidgeError } from "../../core/index.js";
 import { TAG, decodeOid, encodeOid, encodeUnsignedInteger, fromPem, readChildren, readWhole, tlv, toPem } from "./der.js";
 import type { Tlv } from "./der.js";
 

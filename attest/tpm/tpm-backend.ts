@@ -10,7 +10,7 @@
  */
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { RidgeError } from "../../core/errors.js";
+import { RidgeError } from "../../core/index.js";
 import type { AttestBackend, QuoteResult } from "../attester.js";
 import type { QuoteAlg } from "../evidence.js";
 import { initialPcr } from "../pcr-bank.js";

@@ -4,7 +4,7 @@
  * object a tool leaves behind and has only ~3 slots, so every command is followed by a flush.
  */
 import { execFile } from "node:child_process";
-import { RidgeError } from "../../core/errors.js";
+import { RidgeError } from "../../core/index.js";
 
 export interface TpmToolRunner {
   run(tool: string, args: string[]): Promise<{ stdout: string; stderr: string }>;

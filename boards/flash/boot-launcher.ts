@@ -28,7 +28,7 @@
  */
 import { MARKER } from "../../ota/slot-marker.js";
 import type { DeviceLayout } from "./device-layout.js";
-import { LAUNCH_NODE_FLAGS, launchEnvShellLines } from "../../core/launch-env.js";
+import { LAUNCH_NODE_FLAGS, launchEnvShellLines } from "../../core/index.js";
 
 /** POSIX sh single-quoting. */
 export function shQuote(s: string): string {

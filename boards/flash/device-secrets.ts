@@ -7,7 +7,7 @@
  */
 import { readFileSync } from "node:fs";
 import { isMap, isScalar, isSeq, parseDocument, type Node } from "yaml";
-import { RidgeError } from "../../core/errors.js";
+import { RidgeError } from "../../core/index.js";
 
 export interface DeviceSecret {
   name: string;

@@ -7,7 +7,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { existsSync, readFileSync, readdirSync, statSync } from "node:fs";
 import { posix } from "node:path";
 import { attestConfig, type QuoteAlg } from "../../attest/index.js";
-import { RidgeError } from "../../core/errors.js";
+import { RidgeError } from "../../core/index.js";
 import { MARKER, readMarker, type SlotMarker } from "../../ota/slot-marker.js";
 import type { Board } from "../schema.js";
 import { renderBootLauncher, renderRidgeCommand } from "./boot-launcher.js";

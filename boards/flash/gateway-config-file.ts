@@ -6,8 +6,7 @@
  */
 import { Document, isMap, isScalar, isSeq, LineCounter, parseDocument, type Node } from "yaml";
 import type { AttestConfig } from "../../attest/index.js";
-import { ConfigError, formatPath, type ConfigIssue } from "../../core/config-errors.js";
-import { RidgeError } from "../../core/errors.js";
+import { ConfigError, formatPath, RidgeError, type ConfigIssue } from "../../core/index.js";
 import type { DeviceLayout } from "./device-layout.js";
 import { posix } from "node:path";
 

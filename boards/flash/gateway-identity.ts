@@ -5,7 +5,7 @@
  * (RFC 6979), so the same key and subject give the same request bytes.
  */
 import { der, generateKeyPair, privateKeyFromPem, privateKeyToPem, publicKeyToPem, publicKeyToSpki, sign, type KeyPair } from "../../attest/index.js";
-import { RidgeError } from "../../core/errors.js";
+import { RidgeError } from "../../core/index.js";
 import { buildCsr, type CsrSubject } from "./pkcs10-request.js";
 
 export interface GatewayIdentity {

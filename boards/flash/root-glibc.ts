@@ -6,7 +6,7 @@
  */
 import { existsSync, lstatSync, readFileSync, readlinkSync } from "node:fs";
 import { isAbsolute, join, posix } from "node:path";
-import { RidgeError } from "../../core/errors.js";
+import { RidgeError } from "../../core/index.js";
 import type { Board } from "../schema.js";
 
 const TRIPLES: Record<Board["arch"], string> = { x64: "x86_64-linux-gnu", arm64: "aarch64-linux-gnu", riscv64: "riscv64-linux-gnu" };

@@ -24,7 +24,7 @@
 import { existsSync, readFileSync, readdirSync, statSync } from "node:fs";
 import { builtinModules } from "node:module";
 import { dirname, join, posix, relative, sep } from "node:path";
-import { RidgeError } from "../../core/errors.js";
+import { RidgeError } from "../../core/index.js";
 import type { Board } from "../schema.js";
 import contents from "./slot-contents.json" with { type: "json" };
 

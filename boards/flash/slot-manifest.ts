@@ -6,7 +6,7 @@
  */
 import { createHash } from "node:crypto";
 import { closeSync, openSync, readSync } from "node:fs";
-import { RidgeError } from "../../core/errors.js";
+import { RidgeError } from "../../core/index.js";
 import type { Board } from "../schema.js";
 import { ELF_HEADER_PREFIX, elfMatchesArch, machineName, readElfHeader } from "./elf-header.js";
 import type { RuntimeSlot, SlotFile } from "./runtime-slot.js";

@@ -8,11 +8,7 @@
  * resolved; observe notifications arriving meanwhile wait in a bounded queue (`backpressureQueue`
  * events, oldest dropped and counted as coap_backpressure_dropped), flushed in order after drained().
  */
-import { fullJitterDelay } from "../../core/backoff.js";
-import { systemClock, systemRandom, type Clock, type Random, type Timer } from "../../core/clock.js";
-import type { Driver, DriverContext, DriverHealth } from "../../core/driver.js";
-import type { Event } from "../../core/event.js";
-import { RidgeError, errorMessage } from "../../core/errors.js";
+import { fullJitterDelay, systemClock, systemRandom, RidgeError, errorMessage, type Clock, type Random, type Timer, type Driver, type DriverContext, type DriverHealth, type Event } from "../../core/index.js";
 import type { CoapDeviceConfig, CoapDriverConfig, CoapPointConfig } from "./config.js";
 import { nodeCoapClientTransport, type CoapResult, type CoapTransport } from "./coap-transport.js";
 import { EmitQueue } from "./emit-queue.js";

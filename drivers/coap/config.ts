@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { duration } from "../../core/units.js";
+import { duration } from "../../core/index.js";
 
 export const coapDecoderName = z.enum(["text", "json", "cbor", "senml-json", "senml-cbor"]);
 

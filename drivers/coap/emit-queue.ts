@@ -6,8 +6,7 @@
  * with `whenAccepting()`. close() (the driver's stop) forgets the queue and the pending drained():
  * its resolving later does not bring anything back.
  */
-import type { DriverContext } from "../../core/driver.js";
-import type { Event } from "../../core/event.js";
+import type { DriverContext, Event } from "../../core/index.js";
 
 export interface EmitQueueOptions {
   /** Events held while pushed back (default 1000). */

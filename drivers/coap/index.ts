@@ -1,5 +1,5 @@
 /** Plain CoAP devices (polled / observed) and the CoAP message codec: public surface. */
-import type { Driver } from "../../core/driver.js";
+import type { Driver } from "../../core/index.js";
 import type { CoapDriverConfig, CoapDeviceConfig } from "./config.js";
 import { CoapDriver, type CoapDriverDeps } from "./coap-driver.js";
 

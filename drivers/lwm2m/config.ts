@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { duration, listenAddress, size } from "../../core/units.js";
+import { duration, listenAddress, size } from "../../core/index.js";
 
 const lwm2mPath = z.string().regex(/^(\/\d{1,5}){1,4}$/, "expected an LwM2M path such as /3303/0/5700");
 const formatName = z.enum(["text", "opaque", "tlv", "senml-json", "senml-cbor", "lwm2m-json"]);

@@ -8,8 +8,7 @@
  */
 import { createHash } from "node:crypto";
 import { readFile } from "node:fs/promises";
-import type { Clock } from "../../core/clock.js";
-import { errorCode, errorMessage } from "../../core/errors.js";
+import { errorCode, errorMessage, type Clock } from "../../core/index.js";
 
 export interface FirmwareArtifact {
   /** local file (from the OTA cache: works while the cloud link is down) */

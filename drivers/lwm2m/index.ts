@@ -1,5 +1,5 @@
 /** LwM2M server driver: public surface. */
-import type { Driver } from "../../core/driver.js";
+import type { Driver } from "../../core/index.js";
 import type { Lwm2mDriverConfig, Lwm2mDeviceConfig } from "./config.js";
 import { Lwm2mDriver, type Lwm2mDriverDeps } from "./lwm2m-driver.js";
 

@@ -4,7 +4,7 @@
  * Pure and total; bounded by the caller's payload limit.
  */
 import type { CodecResult } from "./value.js";
-import { setOwn } from "../../core/own.js";
+import { setOwn } from "../../core/index.js";
 
 export interface Link {
   target: string;

@@ -11,11 +11,7 @@
  */
 import { networkInterfaces } from "node:os";
 import { join } from "node:path";
-import { systemClock, type Clock } from "../../core/clock.js";
-import type { Driver, DriverContext, DriverHealth } from "../../core/driver.js";
-import type { Event } from "../../core/event.js";
-import { RidgeError, errorMessage } from "../../core/errors.js";
-import { splitHostPort } from "../../core/units.js";
+import { systemClock, RidgeError, errorMessage, splitHostPort, type Clock, type Driver, type DriverContext, type DriverHealth, type Event } from "../../core/index.js";
 import { EmitQueue } from "../coap/emit-queue.js";
 import { CONTENT_FORMAT_NUMBER } from "./content-format.js";
 import type { Lwm2mDeviceConfig, Lwm2mDeviceType, Lwm2mDriverConfig } from "./config.js";

@@ -4,7 +4,7 @@
  * lifetime timers on the injected clock (driven through the pure machine in
  * registration-lifetime.ts) and persistence before every state change is acted on.
  */
-import type { Clock, Timer } from "../../core/clock.js";
+import type { Clock, Timer } from "../../core/index.js";
 import { stepLifetime, type LifetimeEffect, type LifetimeState } from "./registration-lifetime.js";
 import type { Registration, RegistrationStore } from "./registration-store.js";
 import type { Link } from "./link-format.js";

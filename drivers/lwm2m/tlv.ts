@@ -13,7 +13,7 @@
  * complement, Float is 4/8-byte IEEE 754, Boolean one byte 0/1, Time an Integer, Objlnk two
  * 16-bit ids (§C, Table: Data Types).
  */
-import { RidgeError } from "../../core/errors.js";
+import { RidgeError } from "../../core/index.js";
 import { isObjectLink, parsePath, joinPath, type CodecResult, type Lwm2mValue, type ResourceType, type ResourceValue, type TypeOf } from "./value.js";
 
 export type TlvKind = "objectInstance" | "resourceInstance" | "multipleResource" | "resource";

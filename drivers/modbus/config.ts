@@ -3,7 +3,7 @@
  * (`devices: - { id, driver, unit, poll, points }`).
  */
 import { z } from "zod";
-import { duration } from "../../core/units.js";
+import { duration } from "../../core/index.js";
 import { POINT_FUNCTIONS, POINT_TYPES, WORD_ORDERS, registerCount } from "./register-map.js";
 
 export const BAUD_RATES = [1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200, 230400] as const;

@@ -1,5 +1,5 @@
 /** Modbus RTU on a serial line: public API of drivers/modbus. */
-import type { Driver } from "../../core/driver.js";
+import type { Driver } from "../../core/index.js";
 import type { ModbusDriverConfig, ModbusDeviceConfig } from "./config.js";
 import { ModbusDriver, type ModbusDriverDeps } from "./modbus-driver.js";
 

@@ -7,8 +7,7 @@
  * The session owns no port: its owner attaches a `ByteLink` (or none while the port is down) and
  * feeds received chunks to `receive()`. Time comes from the injected Clock.
  */
-import type { Clock, Timer } from "../../core/clock.js";
-import { RidgeError } from "../../core/errors.js";
+import { RidgeError, type Clock, type Timer } from "../../core/index.js";
 import { decodeResponse, encodeRequest, type Request } from "./pdu.js";
 import { RtuFramer, encodeRtu } from "./rtu-framer.js";
 import { TX_START, step, type Answer, type TxCounter, type TxInput, type TxState } from "./transaction.js";

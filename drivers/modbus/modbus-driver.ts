@@ -7,8 +7,7 @@
  */
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import type { Driver, DriverContext, DriverHealth } from "../../core/driver.js";
-import { RidgeError, errorCode, errorMessage } from "../../core/errors.js";
+import { RidgeError, errorCode, errorMessage, type Driver, type DriverContext, type DriverHealth } from "../../core/index.js";
 import { modbusDeviceConfig, modbusDriverConfig, type ModbusDeviceConfig, type ModbusDriverConfig, type ModbusPointConfig } from "./config.js";
 import { MasterSession, type SlaveCounters } from "./master-session.js";
 import type { Request } from "./pdu.js";

@@ -8,7 +8,7 @@
  *
  *   PDU = function code (1 byte) | data (0..252 bytes)
  */
-import { RidgeError } from "../../core/errors.js";
+import { RidgeError } from "../../core/index.js";
 
 export const FN = {
   readCoils: 0x01,

@@ -8,7 +8,7 @@
  * drained()), so a congested pipeline slows the bus instead of piling up events.
  * A group may be held back further (`holdMs`): a slave that keeps failing is polled with backoff.
  */
-import type { Clock, Timer } from "../../core/clock.js";
+import type { Clock, Timer } from "../../core/index.js";
 
 export interface PollGroup {
   /** Unique key, e.g. `pump-3/fast`. */

@@ -9,7 +9,7 @@
  *
  * Pure; no I/O. Values are scaled `engineering = raw × scale + offset` on read and inverted on write.
  */
-import { RidgeError } from "../../core/errors.js";
+import { RidgeError } from "../../core/index.js";
 
 export const POINT_TYPES = ["bool", "int16", "uint16", "int32", "uint32", "float32", "float64", "string"] as const;
 export type PointType = (typeof POINT_TYPES)[number];

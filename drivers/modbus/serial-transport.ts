@@ -5,8 +5,7 @@
  *
  * `PortOpener` is the seam for tests: unit tests pass a fake port, integration tests the real one.
  */
-import type { Clock, Timer } from "../../core/clock.js";
-import { RidgeError, errorMessage } from "../../core/errors.js";
+import { RidgeError, errorMessage, type Clock, type Timer } from "../../core/index.js";
 
 export interface SerialSettings {
   path: string;

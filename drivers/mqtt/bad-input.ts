@@ -3,8 +3,7 @@
  * rate limits): counted per device and reason for /metrics, logged at most once per interval per
  * (device, reason) with the number of repeats in between, so a flood cannot flood the log.
  */
-import type { Clock } from "../../core/clock.js";
-import type { DriverContext } from "../../core/driver.js";
+import type { Clock, DriverContext } from "../../core/index.js";
 
 export type BadInputReason =
   | "malformed"

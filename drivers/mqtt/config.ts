@@ -4,7 +4,7 @@
  * formats pick the decoder.
  */
 import { z } from "zod";
-import { duration, listenAddress, size } from "../../core/units.js";
+import { duration, listenAddress, size } from "../../core/index.js";
 
 export const payloadFormat = z.enum(["auto", "json", "senml-json", "senml-cbor", "number"]);
 export type PayloadFormat = z.infer<typeof payloadFormat>;

@@ -2,7 +2,7 @@
  * MQTT for local devices: an embedded broker (aedes) or a client of the site broker (MQTT.js),
  * payload decoders (JSON, SenML JSON/CBOR, bare number); the SenML codec (RFC 8428) is drivers/codecs.
  */
-import type { Driver } from "../../core/driver.js";
+import type { Driver } from "../../core/index.js";
 import type { MqttDriverConfig, MqttDeviceConfig } from "./config.js";
 import { MqttDriver } from "./mqtt-driver.js";
 

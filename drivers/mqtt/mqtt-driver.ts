@@ -7,11 +7,7 @@
  * the start time in µs and counts up per device, so ids stay unique across restarts without a
  * write per event.
  */
-import type { Clock } from "../../core/clock.js";
-import { systemClock } from "../../core/clock.js";
-import type { Driver, DriverContext, DriverHealth } from "../../core/driver.js";
-import { RidgeError } from "../../core/errors.js";
-import type { Event } from "../../core/event.js";
+import { systemClock, RidgeError, type Clock, type Driver, type DriverContext, type DriverHealth, type Event } from "../../core/index.js";
 import { BadInputReporter } from "./bad-input.js";
 import type { MqttDeviceConfig, MqttDriverConfig, PayloadFormat } from "./config.js";
 import { EmbeddedBroker, type BrokerPolicy, type ClientIdentity } from "./embedded-broker.js";

@@ -11,7 +11,7 @@
  */
 import type { PayloadFormat } from "./config.js";
 import { base64urlEncode, decodeSenmlCbor, decodeSenmlJson, resolveSenml, type ResolvedSenmlRecord, type SenmlRecord, type SenmlResult } from "../codecs/index.js";
-import { setOwn } from "../../core/own.js";
+import { setOwn } from "../../core/index.js";
 
 export interface Reading {
   /** The message's own id, when it carries one. */

@@ -6,8 +6,7 @@
  */
 import { readFileSync } from "node:fs";
 import mqtt, { type IClientOptions, type MqttClient } from "mqtt";
-import { RidgeError } from "../../core/errors.js";
-import type { DriverLog } from "../../core/driver.js";
+import { RidgeError, type DriverLog } from "../../core/index.js";
 import type { MqttDriverConfig } from "./config.js";
 
 export interface SiteBrokerHandler {

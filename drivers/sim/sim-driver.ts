@@ -3,9 +3,7 @@
  * per device per second in small ticks, with occasional out-of-order and duplicate events, and
  * slows down when the pipeline pushes back (emit → false).
  */
-import { SeededRandom, type Timer } from "../../core/clock.js";
-import type { Driver, DriverContext, DriverHealth } from "../../core/driver.js";
-import type { Event } from "../../core/event.js";
+import { SeededRandom, type Timer, type Driver, type DriverContext, type DriverHealth, type Event } from "../../core/index.js";
 import type { SimDriverConfig } from "./config.js";
 import { TrailTracker, signalValue } from "./trail.js";
 

@@ -3,7 +3,7 @@
  * trail: GPS position, altitude (sometimes outside the plausible 500–4500 m band: a GPS glitch),
  * speed, heart rate and a slowly draining battery. Pure and seeded: same seed, same ride.
  */
-import type { Random } from "../../core/clock.js";
+import type { Random } from "../../core/index.js";
 
 export interface TrailReading {
   lat: number;

@@ -10,7 +10,7 @@
  */
 import { existsSync, readFileSync } from "node:fs";
 import { isAbsolute, join } from "node:path";
-import { RidgeError, errorMessage } from "../../core/errors.js";
+import { RidgeError, errorMessage } from "../../core/index.js";
 import {
   Attester,
   bumpBootCount,

@@ -7,8 +7,7 @@
  */
 import mqtt from "mqtt";
 import type { MqttClient } from "mqtt";
-import type { Clock, Timer } from "../../core/clock.js";
-import { errorMessage } from "../../core/errors.js";
+import { errorMessage, type Clock, type Timer } from "../../core/index.js";
 import type { AuditLog, Verdict, Verifier } from "../../attest/index.js";
 import { decodeBatch } from "../cloud/batch-codec.js";
 

@@ -1,7 +1,6 @@
 /** Small shared CLI plumbing: option parsing with --help on every command, and exit codes. */
 import { parseArgs, type ParseArgsConfig } from "node:util";
-import { RidgeError, errorMessage } from "../../core/errors.js";
-import { ConfigError } from "../../core/config-errors.js";
+import { RidgeError, errorMessage, ConfigError } from "../../core/index.js";
 
 /** `restart` asks the launcher (`ridge boot`) to start the runtime again; it is ota's EXIT_RESTART (a test holds them equal). */
 export const EXIT = { ok: 0, failure: 1, badConfig: 2, usage: 64, restart: 75 } as const;

@@ -5,9 +5,8 @@
  * - `cbor`:  one CBOR array (RFC 8949) of event maps.
  * Pure: no I/O. Decoding is total: hostile input gives `{ ok: false, reason }`.
  */
-import type { Event } from "../../core/event.js";
+import { setOwn, type Event } from "../../core/index.js";
 import { decodeCbor, encodeCbor, type CborValue } from "../../drivers/codecs/index.js";
-import { setOwn } from "../../core/own.js";
 
 export type BatchFormat = "jsonl" | "cbor";
 

@@ -34,8 +34,7 @@ import type { IClientOptions, MqttClient } from "mqtt";
 
 // MQTT.js is loaded on the first connect only: a gateway with no cloud configured never pays for it.
 let mqttLib: typeof import("mqtt") | undefined;
-import type { Clock, Random, Timer } from "../../core/clock.js";
-import type { Priority } from "../../core/event.js";
+import type { Clock, Random, Timer, Priority } from "../../core/index.js";
 import { PRIORITIES, type UplinkQueue } from "../store/queue.js";
 import { fitBatch, maxPayloadFor, publishPacketSize } from "./batch-codec.js";
 import type { MqttLinkConfig } from "./config.js";

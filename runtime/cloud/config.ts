@@ -8,7 +8,7 @@
  *     queue: { maxBytes: 512MiB, maxAge: 7d, whenFull: evict-oldest-lowest-priority }
  */
 import { z } from "zod";
-import { duration, size } from "../../core/units.js";
+import { duration, size } from "../../core/index.js";
 
 export const QUEUE_POLICIES = ["evict-oldest-lowest-priority", "drop-newest"] as const;
 export type QueuePolicy = (typeof QUEUE_POLICIES)[number];

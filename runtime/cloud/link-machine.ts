@@ -7,8 +7,7 @@
  *                        │    ▼                       ▼
  *                        └─ offline (retry after full-jitter backoff) ◄┘
  */
-import type { Random } from "../../core/clock.js";
-import { fullJitterDelay, type BackoffPolicy } from "../../core/backoff.js";
+import { fullJitterDelay, type Random, type BackoffPolicy } from "../../core/index.js";
 
 export type LinkState =
   | { tag: "stopped" }

@@ -8,8 +8,7 @@
 import { createHash } from "node:crypto";
 import { createReadStream, createWriteStream, rmSync, writeFileSync } from "node:fs";
 import type { IncomingMessage } from "node:http";
-import type { Clock, Timer } from "../../core/clock.js";
-import { errorMessage } from "../../core/errors.js";
+import { errorMessage, type Clock, type Timer } from "../../core/index.js";
 import type { Downlink } from "../services.js";
 import type { ModelCache } from "../store/model-cache.js";
 import type { LinkLog } from "./cloud-link.js";

@@ -13,10 +13,7 @@
  * Desired keys that name a writable point of a configured device are written through the device's
  * driver and, once written, reported back. Reported changes also come from `state` events.
  */
-import type { Clock } from "../../core/clock.js";
-import type { Driver } from "../../core/driver.js";
-import type { Event } from "../../core/event.js";
-import { errorCode, errorMessage } from "../../core/errors.js";
+import { errorCode, errorMessage, type Clock, type Driver, type Event } from "../../core/index.js";
 import type { GatewayConfig } from "../config/schema.js";
 import type { Downlink } from "../services.js";
 import type { TwinStore } from "../store/twin-store.js";

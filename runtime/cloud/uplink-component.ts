@@ -5,8 +5,7 @@
  */
 import type { Component } from "../component.js";
 import type { Services, Sink } from "../services.js";
-import type { Event, Priority } from "../../core/event.js";
-import { RidgeError, errorMessage } from "../../core/errors.js";
+import { RidgeError, errorMessage, type Event, type Priority } from "../../core/index.js";
 import { PRIORITIES, UplinkQueue, type EvictReason, type StoreFault } from "../store/queue.js";
 import { lastRecovery } from "../store/db.js";
 import { cloudConfig, type CloudConfig } from "./config.js";

@@ -17,8 +17,7 @@
  */
 import { existsSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
-import { ConfigError, YamlSource, formatPath, substituteEnv, zodIssues, type ConfigIssue } from "../../core/config-errors.js";
-import { RidgeError } from "../../core/errors.js";
+import { ConfigError, YamlSource, formatPath, substituteEnv, zodIssues, RidgeError, type ConfigIssue } from "../../core/index.js";
 import { CREDENTIAL_PREFIX, DEVICE_CREDENTIALS_DIR, boardsDir as boardsDirFor, loadBoard, type Board } from "../../boards/index.js";
 import { gatewayConfig, type GatewayConfig } from "./schema.js";
 

@@ -9,7 +9,7 @@ import { cloudConfig } from "../cloud/config.js";
 import { otaConfig } from "../../ota/config.js";
 import { attestConfig } from "../../attest/config.js";
 import { controlConfig } from "../control/config.js";
-import { duration } from "../../core/units.js";
+import { duration } from "../../core/index.js";
 
 /** One `drivers:` entry: exactly one key naming the kind, e.g. `- modbus: { name: rs485-1, ... }`. */
 const driverEntry = z

@@ -2,7 +2,7 @@
 import { request } from "node:http";
 import { join } from "node:path";
 import { existsSync } from "node:fs";
-import { RidgeError } from "../../core/errors.js";
+import { RidgeError } from "../../core/index.js";
 
 export interface ControlReply {
   status: number;

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { listenAddress, splitHostPort } from "../../core/units.js";
+import { listenAddress, splitHostPort } from "../../core/index.js";
 
 const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/;
 

@@ -3,7 +3,7 @@
  * (Unix socket, optional loopback TCP with a bearer token) dispatches to them.
  */
 import type { IncomingHttpHeaders } from "node:http";
-import { RidgeError } from "../../core/errors.js";
+import { RidgeError } from "../../core/index.js";
 
 export interface ControlRequest {
   method: string;

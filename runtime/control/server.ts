@@ -6,8 +6,7 @@
 import { timingSafeEqual, createHash } from "node:crypto";
 import { chmodSync, existsSync, rmSync } from "node:fs";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import { RidgeError, errorCode, errorMessage } from "../../core/errors.js";
-import { splitHostPort } from "../../core/units.js";
+import { RidgeError, errorCode, errorMessage, splitHostPort } from "../../core/index.js";
 import type { Component } from "../component.js";
 import type { ControlConfig } from "./config.js";
 import type { ControlRequest, Routes } from "./routes.js";

@@ -3,7 +3,7 @@
  * stddev (population, Welford/Chan so panes and sessions merge), p50/p95/p99 (quantile sketch).
  * `first`/`last` follow event time (ties: arrival order), so out-of-order arrival does not change them.
  */
-import type { Event } from "../../core/event.js";
+import type { Event } from "../../core/index.js";
 import type { AggregateSpec } from "./expression.js";
 import { QuantileSketch, type SketchState } from "./quantile-sketch.js";
 

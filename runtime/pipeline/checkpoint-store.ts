@@ -4,7 +4,7 @@
  * resumes from the last cut (events after it are re-sent by their sources and deduplicated).
  */
 import type Database from "better-sqlite3";
-import type { Event } from "../../core/event.js";
+import type { Event } from "../../core/index.js";
 
 export interface PipelineSnapshot {
   ops: { name: string; hash: string; state: unknown }[];

@@ -4,7 +4,7 @@
  * unknown operator kinds, dangling references, cycles and expression errors (with their column).
  */
 import { z } from "zod";
-import { duration, listenAddress, size } from "../../core/units.js";
+import { duration, listenAddress, size } from "../../core/index.js";
 import { ExpressionError, compileAggregate, compileExpression, compilePredicate } from "./expression.js";
 
 const policy = z.enum(["block", "drop-oldest", "drop-newest"]);

@@ -10,8 +10,7 @@
  * `ingest` returns false (drivers slow down). Drop policies count every drop.
  */
 import { createHash } from "node:crypto";
-import type { Clock } from "../../core/clock.js";
-import type { Event } from "../../core/event.js";
+import type { Clock, Event } from "../../core/index.js";
 import type { OperatorConfig, PipelineConfig, SinkConfig, SourceConfig } from "./config.js";
 import { Inbox } from "./inbox.js";
 import { newOutputs, type Envelope, type Operator, type Outputs } from "./operator.js";

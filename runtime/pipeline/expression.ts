@@ -10,7 +10,7 @@
  * anything but numbers yields null; ordering comparisons of mixed types are false. Every error
  * carries the 1-based column in the expression text.
  */
-import type { Event } from "../../core/event.js";
+import type { Event } from "../../core/index.js";
 
 export type Value = unknown;
 export type Compiled = (e: Event) => Value;

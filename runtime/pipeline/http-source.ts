@@ -6,8 +6,7 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { timingSafeEqual } from "node:crypto";
-import type { Event } from "../../core/event.js";
-import { splitHostPort } from "../../core/units.js";
+import { splitHostPort, type Event } from "../../core/index.js";
 import type { HttpSourceConfig } from "./config.js";
 
 export type EventCheck = { ok: true; event: Event } | { ok: false; reason: string };

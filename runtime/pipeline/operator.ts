@@ -2,7 +2,7 @@
  * What every pipeline operator implements. Operators are synchronous over a batch (the model
  * operator may return a promise for ONNX); they never see queues or backpressure, the engine does.
  */
-import type { Event } from "../../core/event.js";
+import type { Event } from "../../core/index.js";
 
 /** An event in flight with the monotonic time (ms) it entered the pipeline, for end-to-end latency. */
 export interface Envelope {

@@ -10,10 +10,7 @@
  * over as they are (open windows, dedup sets, watermarks), sinks likewise with their queues; the old
  * engine stops. Nothing is in flight between operators at the swap, so nothing is lost or doubled.
  */
-import type { Event } from "../../core/event.js";
-import type { Timer } from "../../core/clock.js";
-import { ConfigError, type ConfigIssue } from "../../core/config-errors.js";
-import { RidgeError, errorMessage } from "../../core/errors.js";
+import { ConfigError, RidgeError, errorMessage, type Event, type Timer, type ConfigIssue } from "../../core/index.js";
 import { isAbsolute, join } from "node:path";
 import { Counter, Gauge } from "prom-client";
 import type { Component } from "../component.js";

@@ -3,9 +3,7 @@
  * kept until `accept` resolves and retried with capped backoff when it rejects, so a failing sink
  * loses nothing (at-least-once; ids are stable). Outlives a topology swap when its definition is unchanged.
  */
-import type { Clock, Timer } from "../../core/clock.js";
-import { errorMessage } from "../../core/errors.js";
-import type { Event } from "../../core/event.js";
+import { errorMessage, type Clock, type Timer, type Event } from "../../core/index.js";
 import type { Sink } from "../services.js";
 import type { Inbox } from "./inbox.js";
 import type { Envelope } from "./operator.js";

@@ -14,7 +14,7 @@
  * Queue time never goes backwards, so rows stay in queue-time order and expiry stays a prefix delete.
  */
 import { readFileSync } from "node:fs";
-import type { Clock } from "../../core/clock.js";
+import type { Clock } from "../../core/index.js";
 
 /** Where in which boot we are: injected (tests reboot by changing the id). */
 export interface BootInfo {

@@ -21,7 +21,7 @@
 import Database from "better-sqlite3";
 import { existsSync, mkdirSync, readdirSync, renameSync, rmSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
-import { RidgeError } from "../../core/errors.js";
+import { RidgeError } from "../../core/index.js";
 import { eventsMissing, readLedger } from "./queue-ledger.js";
 
 export interface DatabaseRecovery {

@@ -12,8 +12,7 @@
 import type Database from "better-sqlite3";
 import { existsSync, mkdirSync, readFileSync, readlinkSync, renameSync, rmSync, statSync, symlinkSync } from "node:fs";
 import { join } from "node:path";
-import type { Clock } from "../../core/clock.js";
-import { RidgeError } from "../../core/errors.js";
+import { RidgeError, type Clock } from "../../core/index.js";
 
 export interface ActiveModel {
   name: string;

@@ -24,9 +24,7 @@
 import type Database from "better-sqlite3";
 import { existsSync, rmSync, statSync, statfsSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
-import type { Clock } from "../../core/clock.js";
-import type { Event, Priority } from "../../core/event.js";
-import { RidgeError } from "../../core/errors.js";
+import { RidgeError, type Clock, type Event, type Priority } from "../../core/index.js";
 import { AgeClock, systemBootInfo, type AgeAnchor, type BootInfo } from "./age-clock.js";
 import { isCorruptionError, isIoError, sqliteCode } from "./db.js";
 import { eventsMissing, readLedger, writeLedger } from "./queue-ledger.js";

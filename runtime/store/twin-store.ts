@@ -6,8 +6,7 @@
  *   made offline are merged (latest value per key, with its version) and sent on reconnect.
  */
 import type Database from "better-sqlite3";
-import type { Clock } from "../../core/clock.js";
-import { setOwn } from "../../core/own.js";
+import { setOwn, type Clock } from "../../core/index.js";
 
 export type TwinSide = "desired" | "reported";
 

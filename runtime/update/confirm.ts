@@ -8,8 +8,7 @@
  * never confirmed here: only the update agent's health check may commit it.
  * Loaded only without `ota:` (the update component does this itself when configured).
  */
-import type { Timer } from "../../core/clock.js";
-import { errorMessage } from "../../core/errors.js";
+import { errorMessage, type Timer } from "../../core/index.js";
 import { DEFAULT_HEALTH_UP_FOR_MS, bootControlFor, bootedSlotFromEnv, confirmSlot, holdsBootOrder, readUpdateState, type BootControl } from "../../ota/index.js";
 import type { Component, ComponentHealth } from "../component.js";
 import type { Services } from "../services.js";

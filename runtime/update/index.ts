@@ -8,8 +8,7 @@
 import { spawn } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { isAbsolute, join } from "node:path";
-import type { Timer } from "../../core/clock.js";
-import { errorCode, errorMessage } from "../../core/errors.js";
+import { errorCode, errorMessage, type Timer } from "../../core/index.js";
 import type { Component, ComponentHealth } from "../component.js";
 import type { Services } from "../services.js";
 import { VERSION } from "../version.js";

@@ -5,9 +5,7 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import Database from "better-sqlite3";
-import { RidgeError } from "../../../core/errors.js";
-import { systemClock } from "../../../core/clock.js";
-import { parseDuration } from "../../../core/units.js";
+import { RidgeError, systemClock, parseDuration } from "../../../core/index.js";
 import { AuditLog, Verifier, VerifierStore, generateKeyPair, loadPolicy, privateKeyToPem, publicKeyToPem, isSigAlg } from "../../../attest/index.js";
 import type { AuditRecord, SigAlg, Verdict } from "../../../attest/index.js";
 import { controlRequest } from "../../control/client.js";

@@ -1,4 +1,4 @@
-import { RidgeError } from "../../../core/errors.js";
+import { RidgeError } from "../../../core/index.js";
 import { loadConfig } from "../../config/load.js";
 import { parseCommand } from "../args.js";
 

@@ -8,7 +8,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { loadBoard, listBoards, loadFlash, type ValidatedConfig } from "../../../boards/index.js";
-import { RidgeError } from "../../../core/errors.js";
+import { RidgeError } from "../../../core/index.js";
 import { loadConfig } from "../../config/load.js";
 import { parseCommand } from "../args.js";
 

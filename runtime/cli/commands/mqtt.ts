@@ -1,4 +1,4 @@
-import { RidgeError } from "../../../core/errors.js";
+import { RidgeError } from "../../../core/index.js";
 import { parseCommand } from "../args.js";
 
 const spec = {

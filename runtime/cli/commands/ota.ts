@@ -6,8 +6,7 @@
 import { chmodSync, existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { isAbsolute, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { systemClock, systemRandom } from "../../../core/clock.js";
-import { RidgeError, errorMessage } from "../../../core/errors.js";
+import { systemClock, systemRandom, RidgeError, errorMessage } from "../../../core/index.js";
 import { loadBoard, type Board } from "../../../boards/index.js";
 import {
   ALG_NAMES,

@@ -1,6 +1,5 @@
 /** `ridge pipeline reload`: ask the running gateway to re-read its config and swap the pipeline topology. */
-import { RidgeError } from "../../../core/errors.js";
-import { formatIssue, type ConfigIssue } from "../../../core/config-errors.js";
+import { RidgeError, formatIssue, type ConfigIssue } from "../../../core/index.js";
 import { resolve } from "node:path";
 import { controlRequest } from "../../control/client.js";
 import { EXIT, parseCommand } from "../args.js";

@@ -1,5 +1,5 @@
 import { resolve } from "node:path";
-import { RidgeError, errorCode, errorMessage } from "../../../core/errors.js";
+import { RidgeError, errorCode, errorMessage } from "../../../core/index.js";
 import { loadConfig } from "../../config/load.js";
 import { Gateway } from "../../gateway.js";
 import { isCorruptionError } from "../../store/db.js";

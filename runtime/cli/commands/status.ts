@@ -1,6 +1,6 @@
 import { existsSync } from "node:fs";
 import { resolve } from "node:path";
-import { RidgeError } from "../../../core/errors.js";
+import { RidgeError } from "../../../core/index.js";
 import { controlRequest, socketPathFor } from "../../control/client.js";
 import { parseCommand } from "../args.js";
 import { readLastExit } from "../last-exit.js";

@@ -2,7 +2,7 @@
  * `map: { temp_f: "payload.temp_c * 9 / 5 + 32", meta.unit: "'F'" }`: every target is computed
  * from the incoming event (not from each other), then a new event is built; the input is never mutated.
  */
-import type { Event } from "../../../core/event.js";
+import type { Event } from "../../../core/index.js";
 import { compileExpression, type Compiled } from "../expression.js";
 import type { Envelope, Operator, Outputs } from "../operator.js";
 

@@ -1,6 +1,6 @@
 /** `route: [{ when: "<condition>", to: alarms }, { to: cloud }]`: the first matching case wins. */
 import { compilePredicate } from "../expression.js";
-import type { Event } from "../../../core/event.js";
+import type { Event } from "../../../core/index.js";
 import type { Envelope, Operator, Outputs } from "../operator.js";
 
 export interface RouteCase {

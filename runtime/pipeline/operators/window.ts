@@ -14,7 +14,7 @@
  *   goes to the `late` side output; it is still counted in the windows it is not late for.
  * - A result's id is `<operator>/<key>/<start>-<end>`: a re-emission after a crash dedups downstream.
  */
-import type { Event } from "../../../core/event.js";
+import type { Event } from "../../../core/index.js";
 import { aggregateInput, makeAccumulator, type Accumulator } from "../accumulator.js";
 import { compileAggregate, compileExpression, type AggregateSpec, type Compiled } from "../expression.js";
 import type { Envelope, Operator, Outputs } from "../operator.js";

@@ -5,7 +5,7 @@
  */
 import { mkdir, open, rename, rm, stat, type FileHandle } from "node:fs/promises";
 import { dirname } from "node:path";
-import type { Event } from "../../../core/event.js";
+import type { Event } from "../../../core/index.js";
 import type { ClosableSink } from "../sink-runner.js";
 
 export interface FileSinkOptions {

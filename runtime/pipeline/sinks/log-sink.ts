@@ -1,5 +1,5 @@
 /** `log: { level }`: each event as one structured log line (debugging a topology on site). */
-import type { Event } from "../../../core/event.js";
+import type { Event } from "../../../core/index.js";
 import type { ClosableSink } from "../sink-runner.js";
 
 export interface EventLogger {

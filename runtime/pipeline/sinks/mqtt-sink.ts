@@ -4,7 +4,7 @@
  * PUBACK/PUBCOMP, so a broker that is down keeps the batch (the runner retries it).
  */
 import type { MqttClient } from "mqtt";
-import type { Event } from "../../../core/event.js";
+import type { Event } from "../../../core/index.js";
 import type { ClosableSink } from "../sink-runner.js";
 
 export interface MqttSinkOptions {
