@@ -10,3 +10,4 @@ export * from "./log.js";
 export * from "./config-errors.js";
 export * from "./units.js";
 export * from "./launch-env.js";
+export * from "./canonical-json.js";

@@ -2,7 +2,6 @@
  * OTA: signed TUF metadata (publisher and client), the bundle format and its safe extraction,
  * the update state machine and its owner, A/B slots with BootControl adapters, and the launcher.
  */
-export { canonicalJson, canonicalBytes } from "./canonical-json.js";
 export { ALG_NAMES, decodeKey, fromKeyFile, generateSigningKey, keyId, publicKeyFromFile, signSigned, signingKeyFrom, toKeyFile, verifyWith, type KeyFile, type SigAlg, type SigningKey, type TufKey, type TufSignature } from "./tuf-keys.js";
 export { parseMetadata, countValidSignatures, meetsThreshold, isExpired, formatExpires, artifactKinds, SPEC_VERSION, type ArtifactKind, type RoleName, type RootSigned, type TargetsSigned, type SnapshotSigned, type TimestampSigned, type TargetFile, type TargetCustom, type Envelope } from "./tuf-metadata.js";
 export { TufClient, MemoryMetadataStore, targetPath, DEFAULT_LIMITS, type ClientLimits, type MetadataStore, type RefreshResult, type RepoFetcher, type TrustedMetadata } from "./tuf-client.js";

@@ -11,7 +11,7 @@
 import { createHash, createPublicKey, verify as opensslVerify, type KeyObject } from "node:crypto";
 import * as crypto from "../attest/crypto/index.js";
 import { RidgeError } from "../core/index.js";
-import { canonicalBytes } from "./canonical-json.js";
+import { canonicalBytes } from "../core/index.js";
 
 export type SigAlg = "ed25519" | "ecdsa-p256-sha256" | "sm2-sm3";
 

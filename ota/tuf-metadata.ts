@@ -5,7 +5,7 @@
  * Ridgeline's target `custom` fields say what an artifact is and where it may be installed.
  */
 import { z } from "zod";
-import { canonicalBytes } from "./canonical-json.js";
+import { canonicalBytes } from "../core/index.js";
 import { verifyWith, type TufKey, type TufSignature } from "./tuf-keys.js";
 
 export const SPEC_VERSION = "1.0.31";

@@ -10,7 +10,7 @@ export { CloudLink } from "./cloud-link.js";
 export { step as linkStep, type LinkState, type LinkInput, type LinkEffect } from "./link-machine.js";
 export { fullJitterDelay } from "../../core/index.js";
 export { encodeBatch, decodeBatch, type BatchFormat } from "./batch-codec.js";
-export { verifyManifest, signedBytes, canonicalJson, type ModelManifest } from "./model-manifest.js";
+export { verifyManifest, signedBytes, type ModelManifest } from "./model-manifest.js";
 export { ModelFetcher } from "./model-fetcher.js";
 export { TwinSync } from "./twin-sync.js";
 export { cacheModelProvider } from "./model-provider.js";

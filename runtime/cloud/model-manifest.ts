@@ -12,6 +12,7 @@
  * `verify` (Ed25519, ECDSA P-256, SM2-SM3); the Ed25519-only default here keeps this module pure.
  */
 import { ed25519 } from "@noble/curves/ed25519.js";
+import { canonicalBytes } from "../../core/index.js";
 
 export interface ModelManifest {
   name: string;
@@ -39,22 +40,10 @@ export const ed25519Verifier: ManifestVerifier = {
   },
 };
 
-/** Canonical JSON: object keys sorted, no insignificant whitespace. */
-export function canonicalJson(v: unknown): string {
-  if (v === null || typeof v !== "object") return JSON.stringify(v) ?? "null";
-  if (Array.isArray(v)) return `[${v.map(canonicalJson).join(",")}]`;
-  const o = v as Record<string, unknown>;
-  return `{${Object.keys(o)
-    .filter((k) => o[k] !== undefined)
-    .sort()
-    .map((k) => `${JSON.stringify(k)}:${canonicalJson(o[k])}`)
-    .join(",")}}`;
-}
-
 /** The bytes a manifest signature covers. */
 export function signedBytes(m: Record<string, unknown>): Uint8Array {
   const { signature: _s, ...rest } = m;
-  return new TextEncoder().encode(canonicalJson(rest));
+  return canonicalBytes(rest);
 }
 
 const HEX = /^[0-9a-f]*$/i;

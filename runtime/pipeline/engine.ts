@@ -10,7 +10,7 @@
  * `ingest` returns false (drivers slow down). Drop policies count every drop.
  */
 import { createHash } from "node:crypto";
-import type { Clock, Event } from "../../core/index.js";
+import { canonicalJson, type Clock, type Event } from "../../core/index.js";
 import type { OperatorConfig, PipelineConfig, SinkConfig, SourceConfig } from "./config.js";
 import { Inbox } from "./inbox.js";
 import { newOutputs, type Envelope, type Operator, type Outputs } from "./operator.js";
@@ -60,13 +60,7 @@ export interface EngineParts {
 }
 
 export function definitionHash(def: unknown): string {
-  return createHash("sha256").update(stableJson(def)).digest("hex").slice(0, 16);
-}
-
-function stableJson(v: unknown): string {
-  if (Array.isArray(v)) return `[${v.map(stableJson).join(",")}]`;
-  if (v && typeof v === "object") return `{${Object.keys(v).sort().map((k) => `${JSON.stringify(k)}:${stableJson((v as Record<string, unknown>)[k])}`).join(",")}}`;
-  return JSON.stringify(v) ?? "null";
+  return createHash("sha256").update(canonicalJson(def, { numbers: "finite" })).digest("hex").slice(0, 16);
 }
 
 export function operatorHash(def: OperatorConfig): string {

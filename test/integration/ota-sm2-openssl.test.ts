@@ -6,7 +6,7 @@ import * as assert from "uvu/assert";
 import { spawnSync } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { canonicalBytes } from "../../ota/canonical-json.js";
+import { canonicalBytes } from "../../core/canonical-json.js";
 import { generateSigningKey, keyId, signSigned, verifyWith, type TufKey } from "../../ota/tuf-keys.js";
 import { hasCommand, tempDir } from "../helpers/peer.js";
 

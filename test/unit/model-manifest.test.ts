@@ -3,7 +3,8 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import fc from "fast-check";
 import { ed25519 } from "@noble/curves/ed25519.js";
-import { canonicalJson, compatible, signedBytes, verifyManifest, ed25519Verifier } from "../../runtime/cloud/model-manifest.js";
+import { compatible, signedBytes, verifyManifest, ed25519Verifier } from "../../runtime/cloud/model-manifest.js";
+import { canonicalJson } from "../../core/index.js";
 
 // RFC 8032 §7.1 TEST 1: the empty message.
 test("Ed25519 verifier: RFC 8032 test 1", () => {

@@ -4,7 +4,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import fc from "fast-check";
 import { createRequire } from "node:module";
-import { canonicalJson } from "../../ota/canonical-json.js";
+import { canonicalJson } from "../../core/canonical-json.js";
 import { compareVersions } from "../../ota/version-order.js";
 import { isRidgeError } from "../../core/errors.js";
 
@@ -18,13 +18,13 @@ test("vectors: sorted keys, no whitespace, only backslash and quote escaped", ()
   assert.is(canonicalJson(-7), "-7");
 });
 
-test("floats and non-JSON values are refused with E_OTA_CANONICAL", () => {
+test("floats and non-JSON values are refused with E_CANONICAL_JSON", () => {
   for (const v of [1.5, NaN, Infinity, () => 1, 10n]) {
     try {
       canonicalJson({ v });
       assert.unreachable();
     } catch (e) {
-      assert.ok(isRidgeError(e, "E_OTA_CANONICAL"));
+      assert.ok(isRidgeError(e, "E_CANONICAL_JSON"));
     }
   }
 });
