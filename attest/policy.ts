@@ -88,8 +88,8 @@ function toPolicy(p: z.output<typeof policySchema>, baseDir: string): Policy {
   for (const g of p.gateways) {
     const pem = g.key ?? readFileSync(resolve(baseDir, g.keyFile!), "utf8");
     const { alg, publicKey } = publicKeyFromPem(pem);
-    if (alg === "ed25519") throw new RidgeError("E_ATTEST_POLICY", "config", `gateway ${g.id}: Ed25519 is not an attestation key algorithm`);
-    if (gateways.has(g.id)) throw new RidgeError("E_ATTEST_POLICY", "config", `gateway ${g.id} is registered twice`);
+    if (alg === "ed25519") throw new RidgeError("E_ATTEST_POLICY", `gateway ${g.id}: Ed25519 is not an attestation key algorithm`);
+    if (gateways.has(g.id)) throw new RidgeError("E_ATTEST_POLICY", `gateway ${g.id} is registered twice`);
     gateways.set(g.id, { id: g.id, alg, publicKey, mode: g.mode, sm2Id: g.sm2Id });
   }
   return {
@@ -109,7 +109,7 @@ export function policyFrom(input: PolicyInput, baseDir = "."): Policy {
   const r = policySchema.safeParse(input);
   if (!r.success) {
     const is = r.error.issues[0]!;
-    throw new RidgeError("E_ATTEST_POLICY", "config", `policy ${is.path.join(".")}: ${is.message}`);
+    throw new RidgeError("E_ATTEST_POLICY", `policy ${is.path.join(".")}: ${is.message}`);
   }
   return toPolicy(r.data, baseDir);
 }
@@ -120,7 +120,7 @@ export function loadPolicy(file: string): Policy {
   try {
     text = readFileSync(file, "utf8");
   } catch (e) {
-    throw new RidgeError("E_ATTEST_POLICY", "config", `cannot read policy ${file}: ${e instanceof Error ? e.message : String(e)}`);
+    throw new RidgeError("E_ATTEST_POLICY", `cannot read policy ${file}: ${e instanceof Error ? e.message : String(e)}`);
   }
   const { value } = parseYamlWith(file, text, policySchema);
   return toPolicy(value, dirname(file));

@@ -36,7 +36,7 @@ export function softwareKeyName(alg: QuoteAlg, publicKey: Uint8Array): Uint8Arra
 /** Wrap a DER signature as TPMT_SIGNATURE { sigAlg, hash, TPM2B r, TPM2B s }. */
 export function toTpmSignature(alg: QuoteAlg, der: Uint8Array): TpmSignature {
   const rs = decodeSignatureDer(der);
-  if (!rs) throw new RidgeError("E_ATTEST_INTERNAL", "internal", "signer produced a malformed DER signature");
+  if (!rs) throw new RidgeError("E_ATTEST_INTERNAL", "signer produced a malformed DER signature");
   const be = (v: bigint) => Uint8Array.from(Buffer.from(v.toString(16).padStart(64, "0"), "hex"));
   return { sigAlg: alg === "sm2-sm3" ? TPM_ALG.SM2 : TPM_ALG.ECDSA, hash: hashAlgId(schemeHash(alg)), r: be(rs.r), s: be(rs.s) };
 }
@@ -51,7 +51,7 @@ export function loadOrCreateSoftwareKey(dir: string, alg: QuoteAlg): { privateKe
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   if (existsSync(path)) {
     const kp = privateKeyFromPem(readFileSync(path, "utf8"));
-    if (kp.alg !== alg) throw new RidgeError("E_ATTEST_KEY_FORMAT", "config", `${path} holds a ${kp.alg} key, expected ${alg}`);
+    if (kp.alg !== alg) throw new RidgeError("E_ATTEST_KEY_FORMAT", `${path} holds a ${kp.alg} key, expected ${alg}`);
     return { privateKey: kp.privateKey, publicKey: kp.publicKey, created: false, path };
   }
   const kp = generateKeyPair(alg);

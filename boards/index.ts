@@ -19,7 +19,7 @@ export function boardsDir(): string {
     const dir = fileURLToPath(new URL(rel, import.meta.url));
     if (existsSync(join(dir, "sim.yaml"))) return dir;
   }
-  throw new RidgeError("E_BOARD_DIR", "internal", "cannot find the boards/ folder beside the runtime; set RIDGE_BOARDS_DIR");
+  throw new RidgeError("E_BOARD_DIR", "cannot find the boards/ folder beside the runtime; set RIDGE_BOARDS_DIR");
 }
 
 export function listBoards(): string[] {
@@ -31,10 +31,10 @@ export function listBoards(): string[] {
 
 export function loadBoard(name: string): Board {
   if (!/^[a-z0-9-]+$/.test(name) || !listBoards().includes(name))
-    throw new RidgeError("E_BOARD_UNKNOWN", "config", `unknown board "${name}": known boards are ${listBoards().join(", ")}`);
+    throw new RidgeError("E_BOARD_UNKNOWN", `unknown board "${name}": known boards are ${listBoards().join(", ")}`);
   const file = join(boardsDir(), `${name}.yaml`);
   const { value } = parseYamlWith(`boards/${name}.yaml`, readFileSync(file, "utf8"), boardSchema);
-  if (value.name !== name) throw new RidgeError("E_BOARD_INVALID", "internal", `boards/${name}.yaml declares name "${value.name}"`);
+  if (value.name !== name) throw new RidgeError("E_BOARD_INVALID", `boards/${name}.yaml declares name "${value.name}"`);
   if (value.hostArch) value.arch = hostArch();
   return value;
 }

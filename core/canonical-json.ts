@@ -7,7 +7,7 @@
  * audit records) use the default, integers only; `numbers: "finite"` admits any finite number
  * for content fingerprints that are never signed (the pipeline's operator definitions).
  */
-import { RidgeError } from "./errors.js";
+import { RidgeError } from "./errors/index.js";
 
 export type JsonValue = string | number | boolean | null | JsonValue[] | { [k: string]: JsonValue };
 
@@ -23,7 +23,7 @@ function str(s: string): string {
 }
 
 function refuse(reason: string): never {
-  throw new RidgeError("E_CANONICAL_JSON", "peer", `canonical JSON ${reason}`);
+  throw new RidgeError("E_CANONICAL_JSON", `canonical JSON ${reason}`);
 }
 
 function encode(v: unknown, out: string[], depth: number, finite: boolean): void {

@@ -5,7 +5,7 @@
  */
 import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from "yaml";
 import type { ZodIssue, ZodType, ZodTypeDef } from "zod";
-import { RidgeError } from "./errors.js";
+import { RidgeError, type ErrorCode } from "./errors/index.js";
 
 export interface ConfigIssue {
   file: string;
@@ -30,8 +30,8 @@ export function formatIssue(i: ConfigIssue): string {
 }
 
 export class ConfigError extends RidgeError {
-  constructor(readonly issues: ConfigIssue[], code = "E_CONFIG_INVALID") {
-    super(code, "config", issues.map(formatIssue).join("\n"), { detail: { issues } });
+  constructor(readonly issues: ConfigIssue[], code: ErrorCode = "E_CONFIG_INVALID") {
+    super(code, issues.map(formatIssue).join("\n"), { detail: { issues } });
   }
 }
 

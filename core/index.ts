@@ -1,4 +1,4 @@
-export * from "./errors.js";
+export * from "./errors/index.js";
 export * from "./clock.js";
 export * from "./backoff.js";
 export * from "./event.js";

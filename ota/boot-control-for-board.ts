@@ -77,7 +77,7 @@ export function bootToolMissing(board: Pick<Board, "name" | "bootControl">, e: u
   const noConfig = board.bootControl.adapter === "uboot-env" && /fw_env\.config|Configuration file wrong or corrupted/.test(msg);
   if (!tool && !noConfig) return undefined;
   const what = tool ? `${tool} is not installed (not found on PATH)` : "the U-Boot environment tools have no usable /etc/fw_env.config";
-  return new RidgeError("E_BOARD_TOOL_MISSING", "board", `board ${board.name} keeps its boot slots with ${board.bootControl.adapter}, but ${what}: ${need.install}; then systemctl restart ridgeline`, {
+  return new RidgeError("E_BOARD_TOOL_MISSING", `board ${board.name} keeps its boot slots with ${board.bootControl.adapter}, but ${what}: ${need.install}; then systemctl restart ridgeline`, {
     cause: e,
     detail: { adapter: board.bootControl.adapter, ...(tool ? { tool } : { file: "/etc/fw_env.config" }) },
   });

@@ -20,12 +20,12 @@
 import { createHash, type Hash } from "node:crypto";
 import { closeSync, constants, fsyncSync, linkSync, lstatSync, mkdirSync, openSync, rmSync, symlinkSync, writeSync, fchmodSync } from "node:fs";
 import { dirname, join, posix } from "node:path";
-import { RidgeError } from "../core/index.js";
+import { RidgeError, type ErrorCode } from "../core/index.js";
 import { BUNDLE_FORMAT, MANIFEST_MAX_BYTES, MANIFEST_NAME, bundleManifest, type BundleManifest } from "./bundle-manifest.js";
 import { TarReader, type TarEntry } from "./tar-codec.js";
 
-function bad(code: string, msg: string): RidgeError {
-  return new RidgeError(code, "peer", `bundle: ${msg}`);
+function bad(code: ErrorCode, msg: string): RidgeError {
+  return new RidgeError(code, `bundle: ${msg}`);
 }
 
 /** Normalise an archive path; refuse absolute and `..` paths. "" for the archive root. */

@@ -52,9 +52,9 @@ export async function writeBundle(out: string, input: BundleInput): Promise<Bund
       continue;
     }
     const src = typeof f === "string" ? f : f.src;
-    if (src === undefined) throw new RidgeError("E_OTA_BUNDLE_INPUT", "internal", `${p}: neither a source file nor bytes`);
+    if (src === undefined) throw new RidgeError("E_OTA_BUNDLE_INPUT", `${p}: neither a source file nor bytes`);
     const st = statSync(src);
-    if (!st.isFile()) throw new RidgeError("E_OTA_BUNDLE_INPUT", "config", `${src} is not a regular file`);
+    if (!st.isFile()) throw new RidgeError("E_OTA_BUNDLE_INPUT", `${src} is not a regular file`);
     files[p] = { size: st.size, sha256: await sha256File(src), mode: typeof f === "string" ? st.mode & 0o755 : f.mode };
   }
   const links: Record<string, string> = {};
@@ -99,7 +99,7 @@ export async function writeBundle(out: string, input: BundleInput): Promise<Bund
           n += (c as Buffer).length;
         }
       }
-      if (n !== f.size) throw new RidgeError("E_OTA_BUNDLE_INPUT", "environment", `${typeof source === "string" ? source : (source.src ?? p)} changed while bundling`);
+      if (n !== f.size) throw new RidgeError("E_OTA_BUNDLE_INPUT", `${typeof source === "string" ? source : (source.src ?? p)} changed while bundling`);
       writeAll(fd, new Uint8Array(padding(f.size)));
     }
     for (const [p, t] of Object.entries(links)) writeAll(fd, encodeHeader({ path: p, type: "symlink", mode: 0o777, size: 0, linkname: t, mtime }));

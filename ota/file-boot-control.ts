@@ -30,7 +30,7 @@ export class FileBootControl implements BootControl {
       const n = (x: unknown) => (typeof x === "number" && Number.isInteger(x) && x >= 0 ? x : 0);
       return { order, left: { a: n(v.left?.a), b: n(v.left?.b) } };
     } catch {
-      throw new RidgeError("E_OTA_BOOTCTL_STATE", "environment", `${this.opts.file} is not a boot state file`);
+      throw new RidgeError("E_OTA_BOOTCTL_STATE", `${this.opts.file} is not a boot state file`);
     }
   }
 

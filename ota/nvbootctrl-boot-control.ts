@@ -25,7 +25,7 @@ export class NvBootCtrlBootControl implements BootControl {
     try {
       return execFileSync(tool, ["-t", "rootfs", ...args], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], timeout: 10_000, env: this.opts.env ?? process.env });
     } catch (e) {
-      throw new RidgeError("E_OTA_BOOTCTL_TOOL", "environment", `${tool} ${args.join(" ")} failed: ${errorMessage(e)}`);
+      throw new RidgeError("E_OTA_BOOTCTL_TOOL", `${tool} ${args.join(" ")} failed: ${errorMessage(e)}`);
     }
   }
 
@@ -33,7 +33,7 @@ export class NvBootCtrlBootControl implements BootControl {
     const out = this.run(["get-current-slot"]).trim();
     if (out === "0") return "a";
     if (out === "1") return "b";
-    throw new RidgeError("E_OTA_BOOTCTL_TOOL", "environment", `nvbootctrl get-current-slot printed "${out}"`);
+    throw new RidgeError("E_OTA_BOOTCTL_TOOL", `nvbootctrl get-current-slot printed "${out}"`);
   }
 
   private info(): { left: Record<Slot, number>; unbootable: Set<Slot> } {

@@ -11,7 +11,7 @@ import { RidgeError } from "../core/index.js";
 import type { RepoFetcher } from "./tuf-client.js";
 
 function tooLarge(path: string, max: number): RidgeError {
-  return new RidgeError("E_OTA_TOO_LARGE", "peer", `${path}: more than ${max} bytes (endless data?)`);
+  return new RidgeError("E_OTA_TOO_LARGE", `${path}: more than ${max} bytes (endless data?)`);
 }
 
 export class DirectoryFetcher implements RepoFetcher {
@@ -24,7 +24,7 @@ export class DirectoryFetcher implements RepoFetcher {
   /** The absolute path of a repository file, refusing anything that leaves the directory. */
   resolve(path: string): string {
     const p = resolve(this.base, path);
-    if (p !== this.base && !p.startsWith(this.base + sep)) throw new RidgeError("E_OTA_FETCH", "peer", `${path} leaves the repository directory`);
+    if (p !== this.base && !p.startsWith(this.base + sep)) throw new RidgeError("E_OTA_FETCH", `${path} leaves the repository directory`);
     return p;
   }
   async fetch(path: string, maxBytes: number): Promise<Uint8Array | undefined> {
@@ -51,8 +51,8 @@ export interface HttpGetOptions {
 export function httpGet(url: URL, opts: HttpGetOptions = {}): Promise<IncomingMessage> {
   return new Promise((resolveP, reject) => {
     const req = (url.protocol === "https:" ? httpsRequest : httpRequest)(url, { method: "GET", headers: opts.headers ?? {}, timeout: opts.timeoutMs ?? 30_000 }, resolveP);
-    req.on("timeout", () => req.destroy(new RidgeError("E_OTA_FETCH", "peer", `${url.href}: no answer within ${opts.timeoutMs ?? 30_000} ms`)));
-    req.on("error", (e) => reject(e instanceof RidgeError ? e : new RidgeError("E_OTA_FETCH", "peer", `${url.href}: ${e.message}`, { cause: e })));
+    req.on("timeout", () => req.destroy(new RidgeError("E_OTA_FETCH", `${url.href}: no answer within ${opts.timeoutMs ?? 30_000} ms`)));
+    req.on("error", (e) => reject(e instanceof RidgeError ? e : new RidgeError("E_OTA_FETCH", `${url.href}: ${e.message}`, { cause: e })));
     req.end();
   });
 }
@@ -79,7 +79,7 @@ export class HttpFetcher implements RepoFetcher {
     }
     if (res.statusCode !== 200) {
       res.resume();
-      throw new RidgeError("E_OTA_FETCH", "peer", `${url.href}: HTTP ${res.statusCode}`);
+      throw new RidgeError("E_OTA_FETCH", `${url.href}: HTTP ${res.statusCode}`);
     }
     const declared = Number(res.headers["content-length"] ?? NaN);
     if (Number.isFinite(declared) && declared > maxBytes) {
@@ -99,8 +99,8 @@ export class HttpFetcher implements RepoFetcher {
         chunks.push(c);
       });
       res.on("end", () => resolveP(new Uint8Array(Buffer.concat(chunks))));
-      res.on("error", (e) => reject(new RidgeError("E_OTA_FETCH", "peer", `${url.href}: ${e.message}`)));
-      res.on("aborted", () => reject(new RidgeError("E_OTA_FETCH", "peer", `${url.href}: connection closed mid-body`)));
+      res.on("error", (e) => reject(new RidgeError("E_OTA_FETCH", `${url.href}: ${e.message}`)));
+      res.on("aborted", () => reject(new RidgeError("E_OTA_FETCH", `${url.href}: connection closed mid-body`)));
     });
   }
 }

@@ -15,7 +15,7 @@
  *   156      1 typeflag           500   12  (pad)
  *   157    100 linkname
  */
-import { RidgeError } from "../core/index.js";
+import { RidgeError, type ErrorCode } from "../core/index.js";
 
 export const BLOCK = 512;
 
@@ -32,8 +32,8 @@ export interface TarEntry {
 
 const TYPES: Record<string, TarEntryType> = { "0": "file", "\0": "file", "7": "file", "1": "hardlink", "2": "symlink", "3": "char", "4": "block", "5": "directory", "6": "fifo" };
 
-function bad(code: string, msg: string, offset?: number): RidgeError {
-  return new RidgeError(code, "peer", `bundle: ${msg}${offset !== undefined ? ` at byte ${offset}` : ""}`);
+function bad(code: ErrorCode, msg: string, offset?: number): RidgeError {
+  return new RidgeError(code, `bundle: ${msg}${offset !== undefined ? ` at byte ${offset}` : ""}`);
 }
 
 function readString(h: Uint8Array, off: number, len: number): string {
@@ -66,7 +66,7 @@ function checksum(h: Uint8Array): number {
 
 function writeString(h: Uint8Array, off: number, len: number, s: string): void {
   const b = new TextEncoder().encode(s);
-  if (b.length > len) throw new RidgeError("E_OTA_BUNDLE_NAME", "internal", `tar field too long: ${s}`);
+  if (b.length > len) throw new RidgeError("E_OTA_BUNDLE_NAME", `tar field too long: ${s}`);
   h.set(b, off);
 }
 
@@ -91,7 +91,7 @@ export function encodeHeader(e: TarEntry): Uint8Array {
   let prefix = "";
   if (new TextEncoder().encode(name).length > 100) {
     const i = name.lastIndexOf("/", 155);
-    if (i <= 0 || new TextEncoder().encode(name.slice(i + 1)).length > 100) throw new RidgeError("E_OTA_BUNDLE_NAME", "internal", `path too long for ustar: ${e.path}`);
+    if (i <= 0 || new TextEncoder().encode(name.slice(i + 1)).length > 100) throw new RidgeError("E_OTA_BUNDLE_NAME", `path too long for ustar: ${e.path}`);
     prefix = name.slice(0, i);
     name = name.slice(i + 1);
   }

@@ -115,13 +115,13 @@ export async function downloadTarget(opts: DownloadOptions): Promise<TargetCheck
         const cr = /^bytes (\d+)-/.exec(String(res.headers["content-range"] ?? ""));
         if (!cr || Number(cr[1]) !== pos) {
           res.destroy();
-          throw new RidgeError("E_OTA_FETCH", "peer", `${opts.path}: the mirror answered a different range`);
+          throw new RidgeError("E_OTA_FETCH", `${opts.path}: the mirror answered a different range`);
         }
       } else if (res.statusCode === 416 && pos >= opts.file.length) {
         res.resume();
       } else if (res.statusCode !== 200) {
         res.resume();
-        throw new RidgeError("E_OTA_FETCH", "peer", `${opts.path}: HTTP ${res.statusCode}`);
+        throw new RidgeError("E_OTA_FETCH", `${opts.path}: HTTP ${res.statusCode}`);
       }
       await new Promise<void>((resolve, reject) => {
         let over = false;
@@ -139,10 +139,10 @@ export async function downloadTarget(opts: DownloadOptions): Promise<TargetCheck
           }
         });
         res.on("end", () => resolve());
-        res.on("aborted", () => reject(new RidgeError("E_OTA_FETCH", "peer", `${opts.path}: connection lost at byte ${pos}`)));
-        res.on("error", (e) => reject(new RidgeError("E_OTA_FETCH", "peer", `${opts.path}: ${e.message} at byte ${pos}`)));
+        res.on("aborted", () => reject(new RidgeError("E_OTA_FETCH", `${opts.path}: connection lost at byte ${pos}`)));
+        res.on("error", (e) => reject(new RidgeError("E_OTA_FETCH", `${opts.path}: ${e.message} at byte ${pos}`)));
       });
-      if (!res.complete && hasher.received < opts.file.length) throw new RidgeError("E_OTA_FETCH", "peer", `${opts.path}: connection lost at byte ${pos}`);
+      if (!res.complete && hasher.received < opts.file.length) throw new RidgeError("E_OTA_FETCH", `${opts.path}: connection lost at byte ${pos}`);
     } else if (m instanceof DirectoryFetcher) {
       const src = m.resolve(opts.path);
       if (!existsSync(src)) return { ok: false, code: "E_OTA_TARGET_MISSING", reason: `${opts.path}: not in the repository directory` };
@@ -162,11 +162,11 @@ export async function downloadTarget(opts: DownloadOptions): Promise<TargetCheck
       /* best effort */
     }
     if (e instanceof RidgeError) throw e;
-    throw new RidgeError("E_OTA_FETCH", "peer", `${opts.path}: ${errorMessage(e)}`, { cause: e });
+    throw new RidgeError("E_OTA_FETCH", `${opts.path}: ${errorMessage(e)}`, { cause: e });
   } finally {
     closeSync(fd);
   }
   const check = hasher.finish();
-  if (!check.ok && check.code === "E_OTA_LENGTH" && hasher.received < opts.file.length) throw new RidgeError("E_OTA_FETCH", "peer", `${opts.path}: ended at byte ${hasher.received} of ${opts.file.length}`);
+  if (!check.ok && check.code === "E_OTA_LENGTH" && hasher.received < opts.file.length) throw new RidgeError("E_OTA_FETCH", `${opts.path}: ended at byte ${hasher.received} of ${opts.file.length}`);
   return check;
 }

@@ -102,7 +102,7 @@ export class TufClient {
     private readonly clock: Clock,
     limits: Partial<ClientLimits> = {},
   ) {
-    if (mirrors.length === 0) throw new RidgeError("E_OTA_NO_MIRROR", "config", "the OTA client needs at least one repository mirror");
+    if (mirrors.length === 0) throw new RidgeError("E_OTA_NO_MIRROR", "the OTA client needs at least one repository mirror");
     this.limits = { ...DEFAULT_LIMITS, ...limits };
   }
 
@@ -110,7 +110,7 @@ export class TufClient {
   trustedRoot(): RootSigned {
     const b = this.store.get("root");
     const p = b ? parseMetadata("root", b) : undefined;
-    if (!p?.ok) throw new RidgeError("E_OTA_NO_ROOT", "config", "no trusted root.json: provision the device with the repository's root metadata (ridge ota install --root FILE)");
+    if (!p?.ok) throw new RidgeError("E_OTA_NO_ROOT", "no trusted root.json: provision the device with the repository's root metadata (ridge ota install --root FILE)");
     return p.value.signed;
   }
 
@@ -250,7 +250,7 @@ export class TufClient {
   private async cycle(start: number): Promise<RefreshResult> {
     // §5.2: the trusted root; its expiry does not matter yet.
     const rootEnv = this.trusted("root");
-    if (!rootEnv) throw new RidgeError("E_OTA_NO_ROOT", "config", "no trusted root.json on this device");
+    if (!rootEnv) throw new RidgeError("E_OTA_NO_ROOT", "no trusted root.json on this device");
     let root = rootEnv.signed;
     const originalRoot = root;
     let rotations = 0;

@@ -96,15 +96,15 @@ export function fromKeyFile(text: string, where: string): SigningKey {
   try {
     f = JSON.parse(text) as Partial<KeyFile>;
   } catch {
-    throw new RidgeError("E_OTA_KEY_FILE", "config", `${where}: not a JSON key file written by "ridge ota keygen"`);
+    throw new RidgeError("E_OTA_KEY_FILE", `${where}: not a JSON key file written by "ridge ota keygen"`);
   }
   const dec = decodeKey(f);
   const priv = f.keyval?.private;
   if (!dec || typeof priv !== "string" || !HEX.test(priv))
-    throw new RidgeError("E_OTA_KEY_FILE", "config", `${where}: not a private key file (keytype/scheme/keyval.private)`);
+    throw new RidgeError("E_OTA_KEY_FILE", `${where}: not a private key file (keytype/scheme/keyval.private)`);
   const k = signingKeyFrom(dec.alg, new Uint8Array(Buffer.from(priv, "hex")));
   if (k.key.keyval.public !== f.keyval?.public && hex(dec.publicKey) !== hex(crypto.publicKeyOf(dec.alg, k.privateKey)))
-    throw new RidgeError("E_OTA_KEY_FILE", "config", `${where}: the public key does not belong to the private key`);
+    throw new RidgeError("E_OTA_KEY_FILE", `${where}: the public key does not belong to the private key`);
   return k;
 }
 
@@ -114,9 +114,9 @@ export function publicKeyFromFile(text: string, where: string): TufKey {
   try {
     f = JSON.parse(text) as Partial<TufKey>;
   } catch {
-    throw new RidgeError("E_OTA_KEY_FILE", "config", `${where}: not a JSON key file`);
+    throw new RidgeError("E_OTA_KEY_FILE", `${where}: not a JSON key file`);
   }
-  if (!decodeKey(f)) throw new RidgeError("E_OTA_KEY_FILE", "config", `${where}: not a key Ridgeline can verify (ed25519, ecdsa-sha2-nistp256, sm2-sm3)`);
+  if (!decodeKey(f)) throw new RidgeError("E_OTA_KEY_FILE", `${where}: not a key Ridgeline can verify (ed25519, ecdsa-sha2-nistp256, sm2-sm3)`);
   return { keytype: f.keytype!, scheme: f.scheme!, keyval: { public: f.keyval!.public } };
 }
 

@@ -104,7 +104,7 @@ export class TufRepository {
 
   static async init(dir: string, clock: Clock, opts: InitOptions, keys: SigningKey[]): Promise<{ repo: TufRepository; report: PublishReport }> {
     if (existsSync(join(dir, "metadata", "1.root.json")) || existsSync(join(dir, "staged", "root.json")))
-      throw new RidgeError("E_OTA_REPO_EXISTS", "config", `${dir} already holds a repository`);
+      throw new RidgeError("E_OTA_REPO_EXISTS", `${dir} already holds a repository`);
     mkdirSync(join(dir, "metadata"), { recursive: true });
     mkdirSync(join(dir, "targets"), { recursive: true });
     mkdirSync(join(dir, "staged"), { recursive: true });
@@ -118,7 +118,7 @@ export class TufRepository {
 
   static open(dir: string, clock: Clock): TufRepository {
     if (!existsSync(join(dir, "metadata")) || !existsSync(join(dir, "staged")))
-      throw new RidgeError("E_OTA_REPO_MISSING", "config", `${dir} is not a repository made by "ridge ota init-repo"`);
+      throw new RidgeError("E_OTA_REPO_MISSING", `${dir} is not a repository made by "ridge ota init-repo"`);
     return new TufRepository(dir, clock);
   }
 
@@ -132,7 +132,7 @@ export class TufRepository {
       });
       const uniq = [...new Set(ids)];
       if (spec.threshold < 1 || spec.threshold > uniq.length)
-        throw new RidgeError("E_OTA_THRESHOLD", "config", `threshold ${spec.threshold} needs between 1 and ${uniq.length} distinct keys`);
+        throw new RidgeError("E_OTA_THRESHOLD", `threshold ${spec.threshold} needs between 1 and ${uniq.length} distinct keys`);
       return { keyids: uniq, threshold: spec.threshold };
     };
     const roles = {
@@ -157,7 +157,7 @@ export class TufRepository {
     const f = this.meta(`${role}.json`);
     if (!existsSync(f)) return undefined;
     const p = parseMetadata(role, readFileSync(f));
-    if (!p.ok) throw new RidgeError("E_OTA_REPO_CORRUPT", "config", `${f}: ${p.reason}`);
+    if (!p.ok) throw new RidgeError("E_OTA_REPO_CORRUPT", `${f}: ${p.reason}`);
     return p.value;
   }
 
@@ -186,7 +186,7 @@ export class TufRepository {
       const self = signed as unknown as RootSigned;
       return cur ? [cur, self] : [self];
     }
-    if (!cur) throw new RidgeError("E_OTA_REPO_NO_ROOT", "config", "publish the root first: it is still waiting for signatures");
+    if (!cur) throw new RidgeError("E_OTA_REPO_NO_ROOT", "publish the root first: it is still waiting for signatures");
     return [cur];
   }
 
@@ -279,7 +279,7 @@ export class TufRepository {
   private metaFileOf(role: "targets" | "snapshot"): { version: number; length: number; hashes: { sha256: string } } {
     const bytes = readFileSync(this.meta(`${role}.json`));
     const env = parseMetadata(role, bytes);
-    if (!env.ok) throw new RidgeError("E_OTA_REPO_CORRUPT", "config", env.reason);
+    if (!env.ok) throw new RidgeError("E_OTA_REPO_CORRUPT", env.reason);
     return { version: env.value.signed.version, length: bytes.length, hashes: { sha256: createHash("sha256").update(bytes).digest("hex") } };
   }
 
@@ -290,7 +290,7 @@ export class TufRepository {
     else {
       const cur = this.published("targets")?.signed;
       const s = (this.stagedDoc("targets")?.signed as TargetsSigned | undefined) ?? cur;
-      if (!s) throw new RidgeError("E_OTA_REPO_NO_ROOT", "config", "no targets metadata to bump");
+      if (!s) throw new RidgeError("E_OTA_REPO_NO_ROOT", "no targets metadata to bump");
       this.stage("targets", { ...s, version: (cur?.version ?? 0) + 1, expires: formatExpires(this.clock.now() + (expiresInMs ?? DEFAULT_EXPIRY.targets)) });
       return;
     }
@@ -304,7 +304,7 @@ export class TufRepository {
   /** Copy an artifact into targets/ and stage targets metadata listing it (version+1). */
   async addTarget(file: string, name: string, custom: TargetCustom): Promise<{ name: string; length: number; sha256: string; sm3: string }> {
     if (!/^[A-Za-z0-9._-][A-Za-z0-9._/-]*$/.test(name) || name.split("/").some((p) => p === ".." || p === "." || p === ""))
-      throw new RidgeError("E_OTA_TARGET_NAME", "config", `target name "${name}": letters, digits, '.', '_', '-', '/' only, no empty or '..' parts`);
+      throw new RidgeError("E_OTA_TARGET_NAME", `target name "${name}": letters, digits, '.', '_', '-', '/' only, no empty or '..' parts`);
     const h = await hashFile(file);
     const dest = join(this.dir, "targets", `${name.includes("/") ? name.slice(0, name.lastIndexOf("/") + 1) : ""}${h.sha256}.${basename(name)}`);
     mkdirSync(join(dest, ".."), { recursive: true });
@@ -326,7 +326,7 @@ export class TufRepository {
   /** Stage root v+1 with new keys; it publishes once signed by thresholds of both the old and the new root. */
   rotateRoot(opts: InitOptions): RootSigned {
     const cur = this.currentRoot();
-    if (!cur) throw new RidgeError("E_OTA_REPO_NO_ROOT", "config", "no published root to rotate");
+    if (!cur) throw new RidgeError("E_OTA_REPO_NO_ROOT", "no published root to rotate");
     const keep = (role: "targets" | "snapshot" | "timestamp"): RoleKeySpec => ({
       keys: cur.roles[role].keyids.map((id) => cur.keys[id] as TufKey).filter(Boolean),
       threshold: cur.roles[role].threshold,

@@ -35,7 +35,7 @@ export class UbootEnvBootControl implements BootControl {
     try {
       return execFileSync(tool, [...(this.opts.config ? ["-c", this.opts.config] : []), ...args], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], timeout: 10_000, env: this.opts.env ?? process.env });
     } catch (e) {
-      throw new RidgeError("E_OTA_BOOTCTL_TOOL", "environment", `${tool} ${args.join(" ")} failed: ${errorMessage(e)}`);
+      throw new RidgeError("E_OTA_BOOTCTL_TOOL", `${tool} ${args.join(" ")} failed: ${errorMessage(e)}`);
     }
   }
 
@@ -43,7 +43,7 @@ export class UbootEnvBootControl implements BootControl {
   private read(): Record<string, string> {
     const tool = this.opts.fwPrintenv ?? "fw_printenv";
     const r = spawnSync(tool, [...(this.opts.config ? ["-c", this.opts.config] : []), "BOOT_ORDER", "BOOT_A_LEFT", "BOOT_B_LEFT"], { encoding: "utf8", timeout: 10_000, env: this.opts.env ?? process.env });
-    if (r.error) throw new RidgeError("E_OTA_BOOTCTL_TOOL", "environment", `${tool}: ${r.error.message}`);
+    if (r.error) throw new RidgeError("E_OTA_BOOTCTL_TOOL", `${tool}: ${r.error.message}`);
     const out = r.stdout ?? "";
     const vars: Record<string, string> = {};
     for (const line of out.split("\n")) {
@@ -79,7 +79,7 @@ export class UbootEnvBootControl implements BootControl {
 
   state(): BootState {
     const st = this.parse(this.read());
-    if (!st) throw new RidgeError("E_OTA_BOOTCTL_ENV", "environment", "the U-Boot environment has no valid BOOT_ORDER / BOOT_A_LEFT / BOOT_B_LEFT: run init first");
+    if (!st) throw new RidgeError("E_OTA_BOOTCTL_ENV", "the U-Boot environment has no valid BOOT_ORDER / BOOT_A_LEFT / BOOT_B_LEFT: run init first");
     return st;
   }
 
@@ -96,7 +96,7 @@ export class UbootEnvBootControl implements BootControl {
     }
     const back = this.parse(this.read());
     if (!back || back.order.join() !== st.order.join() || back.left.a !== st.left.a || back.left.b !== st.left.b)
-      throw new RidgeError("E_OTA_BOOTCTL_ENV", "environment", "the U-Boot environment does not read back what was written");
+      throw new RidgeError("E_OTA_BOOTCTL_ENV", "the U-Boot environment does not read back what was written");
   }
 
   active(): Slot {

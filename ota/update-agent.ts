@@ -147,7 +147,7 @@ export class UpdateAgent {
 
   private apply(inp: UpdateInput): void {
     const next = transition(this.st, inp);
-    if (!next) throw new RidgeError("E_OTA_TRANSITION", "internal", `input ${inp.i} in state ${this.st.s}`);
+    if (!next) throw new RidgeError("E_OTA_TRANSITION", `input ${inp.i} in state ${this.st.s}`);
     if (next !== this.st) this.set(next);
   }
 
@@ -351,10 +351,10 @@ export class UpdateAgent {
       }
       closeSync(fd);
       const m = x.finish();
-      if (m.kind !== "runtime") throw new RidgeError("E_OTA_BUNDLE_MANIFEST", "peer", `the bundle is a ${m.kind}, not a runtime`);
-      if (m.version !== t.version) throw new RidgeError("E_OTA_BUNDLE_MANIFEST", "peer", `the bundle says version ${m.version}, the signed target ${t.version}`);
-      if (m.board !== this.o.board.name || m.arch !== this.o.board.arch) throw new RidgeError("E_OTA_WRONG_BOARD", "peer", `the bundle is for ${m.board}/${m.arch}`);
-      if (!m.entry) throw new RidgeError("E_OTA_BUNDLE_MANIFEST", "peer", "the runtime bundle names no entry file");
+      if (m.kind !== "runtime") throw new RidgeError("E_OTA_BUNDLE_MANIFEST", `the bundle is a ${m.kind}, not a runtime`);
+      if (m.version !== t.version) throw new RidgeError("E_OTA_BUNDLE_MANIFEST", `the bundle says version ${m.version}, the signed target ${t.version}`);
+      if (m.board !== this.o.board.name || m.arch !== this.o.board.arch) throw new RidgeError("E_OTA_WRONG_BOARD", `the bundle is for ${m.board}/${m.arch}`);
+      if (!m.entry) throw new RidgeError("E_OTA_BUNDLE_MANIFEST", "the runtime bundle names no entry file");
       writeMarker(dir, { version: m.version, target: t.name, sha256: t.hashes.sha256!, board: m.board, arch: m.arch, entry: m.entry, installedAt: new Date(this.o.clock.now()).toISOString() });
     } catch (e) {
       x.abort();

@@ -3,7 +3,7 @@
  * and restarts a failed restartable component (a driver) with exponential backoff and full jitter,
  * so one broken bus or vanished peer never takes the gateway down.
  */
-import { fullJitterDelay, RidgeError, errorCode, errorMessage, type Clock, type Random, type Timer } from "../core/index.js";
+import { asErrorCode, fullJitterDelay, RidgeError, errorCode, errorMessage, type Clock, type Random, type Timer } from "../core/index.js";
 import type { Component, ComponentHealth } from "./component.js";
 
 export type ComponentState = "idle" | "starting" | "up" | "failed" | "backoff" | "stopping" | "stopped";
@@ -60,7 +60,7 @@ export class Supervisor {
 
   /** `restartable` components are restarted on failure; others are fatal if they fail to start. */
   add(component: Component, opts: { restartable?: boolean } = {}): void {
-    if (this.entries.has(component.name)) throw new RidgeError("E_SUPERVISOR_DUPLICATE", "internal", `component ${component.name} added twice`);
+    if (this.entries.has(component.name)) throw new RidgeError("E_SUPERVISOR_DUPLICATE", `component ${component.name} added twice`);
     this.entries.set(component.name, {
       component,
       restartable: opts.restartable ?? false,
@@ -84,10 +84,10 @@ export class Supervisor {
     const mark = new Map<string, "visiting" | "done">();
     const visit = (name: string, from: string | undefined) => {
       const e = this.entries.get(name);
-      if (!e) throw new RidgeError("E_SUPERVISOR_DEPENDENCY", "internal", `component ${from} depends on unknown component ${name}`);
+      if (!e) throw new RidgeError("E_SUPERVISOR_DEPENDENCY", `component ${from} depends on unknown component ${name}`);
       const m = mark.get(name);
       if (m === "done") return;
-      if (m === "visiting") throw new RidgeError("E_SUPERVISOR_CYCLE", "internal", `components depend on each other in a cycle through ${name}`);
+      if (m === "visiting") throw new RidgeError("E_SUPERVISOR_CYCLE", `components depend on each other in a cycle through ${name}`);
       mark.set(name, "visiting");
       for (const d of e.component.dependsOn ?? []) visit(d, name);
       mark.set(name, "done");
@@ -104,7 +104,7 @@ export class Supervisor {
       const ok = await this.startOne(e);
       if (!ok && !e.restartable) {
         const err = e.lastError;
-        throw new RidgeError(err?.code ?? "E_COMPONENT_START", "internal", `component ${name} failed to start: ${err?.message ?? "unknown"}`);
+        throw new RidgeError(asErrorCode(err?.code, "E_COMPONENT_START"), `component ${name} failed to start: ${err?.message ?? "unknown"}`);
       }
     }
   }

@@ -20,7 +20,7 @@ export const OID = {
 } as const;
 
 function badKey(message: string): RidgeError {
-  return new RidgeError("E_ATTEST_KEY_FORMAT", "config", message);
+  return new RidgeError("E_ATTEST_KEY_FORMAT", message);
 }
 
 function algorithmIdentifier(alg: SigAlg): Uint8Array {

@@ -49,7 +49,7 @@ async function readPcr(t: TpmToolRunner, dir: string, pcrs: readonly number[]): 
   const out = join(dir, "pcrs.bin");
   await t.run("tpm2_pcrread", [`sha256:${pcrs.join(",")}`, "-o", out]);
   const raw = new Uint8Array(readFileSync(out));
-  if (raw.length !== 32 * pcrs.length) throw new RidgeError("E_ATTEST_TPM", "board", `tpm2_pcrread returned ${raw.length} bytes for ${pcrs.length} PCRs`);
+  if (raw.length !== 32 * pcrs.length) throw new RidgeError("E_ATTEST_TPM", `tpm2_pcrread returned ${raw.length} bytes for ${pcrs.length} PCRs`);
   return pcrs.map((_, i) => raw.slice(32 * i, 32 * i + 32));
 }
 
@@ -70,11 +70,11 @@ export async function openTpmBackend(o: TpmBackendOptions): Promise<TpmBackend> 
     await t.run("tpm2_evictcontrol", ["-C", "o", "-c", ak, handle]);
   }
   const pub = decodeEccPublic(new Uint8Array(readFileSync(akPub)));
-  if (!pub.ok) throw new RidgeError("E_ATTEST_TPM", "board", `cannot read the AK public key: ${pub.reason}`);
+  if (!pub.ok) throw new RidgeError("E_ATTEST_TPM", `cannot read the AK public key: ${pub.reason}`);
   const wantCurve = o.alg === "sm2-sm3" ? TPM_ECC.SM2_P256 : TPM_ECC.NIST_P256;
   const wantScheme = o.alg === "sm2-sm3" ? TPM_ALG.SM2 : TPM_ALG.ECDSA;
   if (pub.value.curve !== wantCurve || pub.value.scheme !== wantScheme) {
-    throw new RidgeError("E_ATTEST_TPM", "board", `the persistent AK at ${handle} is not a ${o.alg} signing key`);
+    throw new RidgeError("E_ATTEST_TPM", `the persistent AK at ${handle} is not a ${o.alg} signing key`);
   }
 
   // our log starts empty: the PCR must be at its initial value
@@ -84,7 +84,6 @@ export async function openTpmBackend(o: TpmBackendOptions): Promise<TpmBackend> 
     else {
       throw new RidgeError(
         "E_ATTEST_TPM_PCR_IN_USE",
-        "board",
         `TPM PCR ${o.pcr} already holds measurements (the runtime restarted without a reboot?); reboot, or set attest.tpmPcr to a resettable PCR (16 or 23)`,
       );
     }
@@ -101,7 +100,7 @@ export async function openTpmBackend(o: TpmBackendOptions): Promise<TpmBackend> 
     lastQuoteFiles: files,
     async extend(ev) {
       const d = ev.digests.sha256;
-      if (!d) throw new RidgeError("E_ATTEST_INTERNAL", "internal", "a TPM-backed log needs sha256 digests");
+      if (!d) throw new RidgeError("E_ATTEST_INTERNAL", "a TPM-backed log needs sha256 digests");
       const template = templateDigest("sha256", ev, Uint8Array.from(Buffer.from(d, "hex")));
       await t.run("tpm2_pcrextend", [`${ev.pcr}:sha256=${hex(template)}`]);
     },

@@ -23,7 +23,7 @@ export function tpm2Tools(tcti: string, timeoutMs = 20_000): TpmToolRunner {
     async run(tool, args) {
       const r = await exec(tool, args);
       if (r.err?.code === "ENOENT") {
-        throw new RidgeError("E_ATTEST_TPM_TOOLS", "environment", `${tool} not found: install tpm2-tools (and libtss2-tcti-swtpm0 for swtpm)`);
+        throw new RidgeError("E_ATTEST_TPM_TOOLS", `${tool} not found: install tpm2-tools (and libtss2-tcti-swtpm0 for swtpm)`);
       }
       // flush transient objects and sessions whatever happened (no resource manager in between),
       // unless the TPM itself is unreachable
@@ -33,7 +33,7 @@ export function tpm2Tools(tcti: string, timeoutMs = 20_000): TpmToolRunner {
         await exec("tpm2_flushcontext", ["-s"], 5_000);
       }
       if (r.code !== 0) {
-        throw new RidgeError("E_ATTEST_TPM", "board", `${tool} ${args.join(" ")} failed: ${r.stderr.trim().split("\n").slice(-3).join(" | ") || `exit ${r.code}`}`);
+        throw new RidgeError("E_ATTEST_TPM", `${tool} ${args.join(" ")} failed: ${r.stderr.trim().split("\n").slice(-3).join(" | ") || `exit ${r.code}`}`);
       }
       return { stdout: r.stdout, stderr: r.stderr };
     },

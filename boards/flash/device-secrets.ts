@@ -21,7 +21,7 @@ const NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 function split(spec: string, flag: string): [string, string] {
   const i = spec.indexOf("=");
   const name = i > 0 ? spec.slice(0, i) : "";
-  if (!NAME.test(name)) throw new RidgeError("E_FLASH_SECRET", "config", `${flag} ${i > 0 ? name : spec}: expected NAME=${flag === "--secret" ? "VALUE" : "PATH"} with NAME as in \${NAME} (letters, digits, _)`);
+  if (!NAME.test(name)) throw new RidgeError("E_FLASH_SECRET", `${flag} ${i > 0 ? name : spec}: expected NAME=${flag === "--secret" ? "VALUE" : "PATH"} with NAME as in \${NAME} (letters, digits, _)`);
   return [name, spec.slice(i + 1)];
 }
 
@@ -38,13 +38,13 @@ export function parseSecretOptions(values: readonly string[] = [], files: readon
     try {
       value = new Uint8Array(readFileSync(path));
     } catch (e) {
-      throw new RidgeError("E_FLASH_SECRET", "config", `--secret-file ${name}=${path}: ${(e as Error).message}`);
+      throw new RidgeError("E_FLASH_SECRET", `--secret-file ${name}=${path}: ${(e as Error).message}`);
     }
     out.push({ name, value, from: `--secret-file ${path}` });
   }
   const seen = new Set<string>();
   for (const s of out) {
-    if (seen.has(s.name)) throw new RidgeError("E_FLASH_SECRET", "config", `secret ${s.name} is given twice`);
+    if (seen.has(s.name)) throw new RidgeError("E_FLASH_SECRET", `secret ${s.name} is given twice`);
     seen.add(s.name);
   }
   return out;

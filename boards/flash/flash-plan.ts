@@ -94,12 +94,12 @@ function checkOtaRoot(text: string, label: string): void {
   try {
     j = JSON.parse(text);
   } catch (e) {
-    throw new RidgeError("E_FLASH_OTA_ROOT", "config", `${label} is not JSON (${(e as Error).message})`);
+    throw new RidgeError("E_FLASH_OTA_ROOT", `${label} is not JSON (${(e as Error).message})`);
   }
   const signed = (j as { signed?: { _type?: unknown; keys?: unknown; roles?: unknown } } | null)?.signed;
   const sigs = (j as { signatures?: unknown } | null)?.signatures;
   if (!signed || signed._type !== "root" || typeof signed.keys !== "object" || typeof signed.roles !== "object" || !Array.isArray(sigs))
-    throw new RidgeError("E_FLASH_OTA_ROOT", "config", `${label} is not TUF root metadata ({"signed": {"_type": "root", "keys", "roles"}, "signatures": [...]})`);
+    throw new RidgeError("E_FLASH_OTA_ROOT", `${label} is not TUF root metadata ({"signed": {"_type": "root", "keys", "roles"}, "signatures": [...]})`);
 }
 
 function readIfThere(p: string): string | undefined {
@@ -112,13 +112,12 @@ function readIfThere(p: string): string | undefined {
 
 export function planFlash(o: FlashOptions): FlashPlan {
   const { root, board } = o;
-  if (!existsSync(root) || !statSync(root).isDirectory()) throw new RidgeError("E_FLASH_ROOT", "environment", `--root ${root} is not a directory (mount the card or make the folder first)`);
+  if (!existsSync(root) || !statSync(root).isDirectory()) throw new RidgeError("E_FLASH_ROOT", `--root ${root} is not a directory (mount the card or make the folder first)`);
   const layout = deviceLayout(board);
   const marker = readProvisioned(root, layout);
   if (marker && !o.force)
     throw new RidgeError(
       "E_FLASH_PROVISIONED",
-      "environment",
       `${root} is already a provisioned device (gateway ${marker.gatewayId}, board ${marker.board}, ridgeline ${marker.version}): pass --force to re-flash it (keys, data, credentials and the config unless --config is given are kept; e.g. --force --secret NAME=VALUE adds one secret)`,
     );
   const notes: string[] = [];
@@ -233,7 +232,7 @@ export function planFlash(o: FlashOptions): FlashPlan {
 
   const entry = slot.files.find((f) => f.rel === "dist/ridge.mjs");
   const entryBytes = entry?.content ?? (entry?.src ? new Uint8Array(readFileSync(entry.src)) : undefined);
-  if (!entryBytes) throw new RidgeError("E_FLASH_RUNTIME_INPUT", "internal", "the runtime slot has no dist/ridge.mjs to measure");
+  if (!entryBytes) throw new RidgeError("E_FLASH_RUNTIME_INPUT", "the runtime slot has no dist/ridge.mjs to measure");
   const { log, absent } = firstMeasurements({
     board,
     root,

@@ -59,9 +59,9 @@ export function withoutFlashHeader(text: string): string {
 
 export function composeConfigFile(input: ConfigFileInput, gatewayId: string): string {
   const doc = input.userText !== undefined ? parseDocument(withoutFlashHeader(input.userText)) : new Document({});
-  if (doc.errors.length) throw new RidgeError("E_FLASH_CONFIG", "config", `${input.userLabel ?? "config"}: ${doc.errors[0]!.message}`);
+  if (doc.errors.length) throw new RidgeError("E_FLASH_CONFIG", `${input.userLabel ?? "config"}: ${doc.errors[0]!.message}`);
   if (doc.contents === null || doc.contents === undefined) doc.contents = doc.createNode({}) as never;
-  if (!isMap(doc.contents)) throw new RidgeError("E_FLASH_CONFIG", "config", `${input.userLabel ?? "config"}: expected a mapping at the top level`);
+  if (!isMap(doc.contents)) throw new RidgeError("E_FLASH_CONFIG", `${input.userLabel ?? "config"}: expected a mapping at the top level`);
   doc.setIn(["gateway", "id"], gatewayId);
   doc.setIn(["board"], input.boardName);
   if (input.layout.dataDir !== input.boardDataDir) doc.setIn(["data"], input.layout.dataDir);

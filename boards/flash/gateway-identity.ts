@@ -24,9 +24,9 @@ export function makeGatewayIdentity(subject: CsrSubject, existingPrivatePem?: st
     try {
       k = privateKeyFromPem(existingPrivatePem);
     } catch (e) {
-      throw new RidgeError("E_FLASH_IDENTITY_KEY", "environment", `the device's identity key is unreadable (${(e as Error).message}): it is never replaced by flashing; move it away to make a new identity (the cloud must then certify the new CSR)`);
+      throw new RidgeError("E_FLASH_IDENTITY_KEY", `the device's identity key is unreadable (${(e as Error).message}): it is never replaced by flashing; move it away to make a new identity (the cloud must then certify the new CSR)`);
     }
-    if (k.alg !== "ecdsa-p256-sha256") throw new RidgeError("E_FLASH_IDENTITY_KEY", "environment", `the device's identity key is ${k.alg}, not P-256: move it away to make a new identity`);
+    if (k.alg !== "ecdsa-p256-sha256") throw new RidgeError("E_FLASH_IDENTITY_KEY", `the device's identity key is ${k.alg}, not P-256: move it away to make a new identity`);
     keyPair = k;
   }
   const reused = keyPair !== undefined;

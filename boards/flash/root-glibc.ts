@@ -56,7 +56,6 @@ export function checkRootGlibc(root: string, board: Board, needed: string, what:
   if (g && compareGlibc(g.version, needed) < 0)
     throw new RidgeError(
       "E_FLASH_BOARD_GLIBC",
-      "board",
       `${root}${g.path} is glibc ${g.version}, but ${what} needs glibc ${needed} or newer: upgrade the board's system (Debian 13, Ubuntu 24.04), or flash with --no-with-node and a Node.js 20 of the system's own (boards/README.md, ${board.name})`,
       { detail: { found: g.version, needed } },
     );

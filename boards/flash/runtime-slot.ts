@@ -189,7 +189,7 @@ function packageClosure(projectRoot: string, roots: readonly string[]): PackageI
     const dir = resolvePackage(projectRoot, from, name);
     if (!dir) {
       if (roots.includes(name) || from !== projectRoot)
-        throw new RidgeError("E_FLASH_RUNTIME_INPUT", "environment", `"${name}" (${roots.includes(name) ? "loaded by the bundle" : `a dependency of ${posixRel(projectRoot, from)}`}) is not in ${projectRoot}/node_modules: run npm ci`);
+        throw new RidgeError("E_FLASH_RUNTIME_INPUT", `"${name}" (${roots.includes(name) ? "loaded by the bundle" : `a dependency of ${posixRel(projectRoot, from)}`}) is not in ${projectRoot}/node_modules: run npm ci`);
       continue;
     }
     if (seen.has(dir)) continue;
@@ -326,13 +326,13 @@ function nodeDist(cacheDir: string, arch: Arch, board: Board): NodeDist {
   const dir = nodeDistDir(cacheDir, arch);
   const src = NODE_SOURCES[arch];
   const bin = join(dir, "bin", "node");
-  if (!existsSync(bin)) throw new RidgeError("E_FLASH_ARTIFACT_MISSING", "environment", `Node.js for ${arch} (board ${board.name}) is not in ${dir}: ${prepareHint(arch)}`);
+  if (!existsSync(bin)) throw new RidgeError("E_FLASH_ARTIFACT_MISSING", `Node.js for ${arch} (board ${board.name}) is not in ${dir}: ${prepareHint(arch)}`);
   const manifestFile = join(dir, "ridge-node.json");
   if (existsSync(manifestFile)) {
     const m = readJson(manifestFile) as { version: string; source: string; glibc?: string; files: string[] };
     return { version: m.version, source: m.source, ...(m.glibc ? { glibc: m.glibc } : {}), files: m.files.map((rel) => ({ rel, src: join(dir, rel) })) };
   }
-  if (src.from !== "npm") throw new RidgeError("E_FLASH_ARTIFACT_MISSING", "environment", `${manifestFile} is missing (an interrupted preparation): ${prepareHint(arch)}`);
+  if (src.from !== "npm") throw new RidgeError("E_FLASH_ARTIFACT_MISSING", `${manifestFile} is missing (an interrupted preparation): ${prepareHint(arch)}`);
   const files = [{ rel: "bin/node", src: bin }];
   if (existsSync(join(dir, "LICENSE"))) files.push({ rel: "LICENSE", src: join(dir, "LICENSE") });
   return { version: process.versions.node, source: `npm ${src.package}@${process.versions.node}`, files };
@@ -344,7 +344,7 @@ export function buildRuntimeSlot(opts: RuntimeSlotOptions): RuntimeSlot {
   const hostArch = opts.hostArch ?? process.arch;
   const cacheDir = opts.cacheDir ?? join(projectRoot, ".cache");
   const entry = join(projectRoot, "dist", "ridge.mjs");
-  if (!existsSync(entry)) throw new RidgeError("E_FLASH_RUNTIME_INPUT", "environment", `${entry} is missing: run "npm run bundle" first`);
+  if (!existsSync(entry)) throw new RidgeError("E_FLASH_RUNTIME_INPUT", `${entry} is missing: run "npm run bundle" first`);
   const rootPkg = readJson(join(projectRoot, "package.json"));
   const version = opts.version ?? String(rootPkg.version ?? "0.0.0");
   const files: SlotFile[] = [fileEntry("dist/ridge.mjs", entry, 0o644)];
@@ -390,12 +390,12 @@ export function buildRuntimeSlot(opts: RuntimeSlotOptions): RuntimeSlot {
       addons.push({ pkg: p.name, rel, from: source.from });
     }
   }
-  if (missing.length) throw new RidgeError("E_FLASH_ARTIFACT_MISSING", "environment", `no ${arch} build of ${missing.join(", ")} for board ${board.name}: ${prepareHint(arch)}`);
+  if (missing.length) throw new RidgeError("E_FLASH_ARTIFACT_MISSING", `no ${arch} build of ${missing.join(", ")} for board ${board.name}: ${prepareHint(arch)}`);
 
   const packages = shipped.map(({ info, relDir }) => ({ name: info.name, version: info.version, rel: relDir, native: info.native }));
   const problems = checkPackageFiles(projectRoot, packages, new Set(files.map((f) => f.rel)));
   if (problems.length)
-    throw new RidgeError("E_FLASH_SLOT_INCOMPLETE", "internal", `the runtime slot would lack files its packages load (boards/flash/slot-contents.json and runtime-slot.ts decide what ships): ${problems.slice(0, 20).join("; ")}${problems.length > 20 ? ` (${problems.length} in all)` : ""}`, {
+    throw new RidgeError("E_FLASH_SLOT_INCOMPLETE", `the runtime slot would lack files its packages load (boards/flash/slot-contents.json and runtime-slot.ts decide what ships): ${problems.slice(0, 20).join("; ")}${problems.length > 20 ? ` (${problems.length} in all)` : ""}`, {
       detail: { problems },
     });
 

@@ -74,7 +74,6 @@ export function buildSlotManifest(slot: RuntimeSlot, board: Board): ManifestResu
   if (wrong.length)
     throw new RidgeError(
       "E_FLASH_ELF_MISMATCH",
-      "internal",
       `board ${board.name} is ${board.arch}, but the slot would carry native code for another CPU: ${wrong.map((w) => `${w.rel}: ${machineName(w.machine)}`).join("; ")}`,
       { detail: { files: wrong.map((w) => w.rel) } },
     );

@@ -21,13 +21,13 @@ export type BlockDecodeResult = ({ ok: true } & BlockOption) | { ok: false; reas
 
 export function blockSizeToSzx(size: number): number {
   const szx = Math.log2(size) - 4;
-  if (!Number.isInteger(szx) || szx < 0 || szx > 6) throw new RidgeError("E_COAP_BLOCK_SIZE", "internal", `block size ${size} is not 16..1024 in powers of two`);
+  if (!Number.isInteger(szx) || szx < 0 || szx > 6) throw new RidgeError("E_COAP_BLOCK_SIZE", `block size ${size} is not 16..1024 in powers of two`);
   return szx;
 }
 
 export function encodeBlockOption(b: BlockOption): Uint8Array {
   const szx = blockSizeToSzx(b.size);
-  if (!Number.isInteger(b.num) || b.num < 0 || b.num > 0xfffff) throw new RidgeError("E_COAP_BLOCK_NUM", "internal", `block number ${b.num} out of 0..2^20-1`);
+  if (!Number.isInteger(b.num) || b.num < 0 || b.num > 0xfffff) throw new RidgeError("E_COAP_BLOCK_NUM", `block number ${b.num} out of 0..2^20-1`);
   const v = (b.num << 4) | (b.more ? 8 : 0) | szx;
   if (v === 0) return new Uint8Array(0);
   if (v <= 0xff) return Uint8Array.of(v);

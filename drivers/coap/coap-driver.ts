@@ -107,7 +107,7 @@ export class CoapDriver implements Driver {
   }
 
   async write(device: string, point: string): Promise<void> {
-    throw new RidgeError("E_COAP_READONLY", "config", `CoAP point ${point} on ${device} is read-only (polled/observed)`);
+    throw new RidgeError("E_COAP_READONLY", `CoAP point ${point} on ${device} is read-only (polled/observed)`);
   }
 
   private later(d: DeviceState, ms: number, fn: () => void): void {

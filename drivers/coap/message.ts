@@ -98,9 +98,9 @@ export function codeString(code: number): string {
 
 export function codeFromString(s: string): number {
   const m = /^([0-7])\.(\d\d)$/.exec(s);
-  if (!m) throw new RidgeError("E_COAP_CODE", "internal", `not a CoAP code: ${JSON.stringify(s)} (expected c.dd)`);
+  if (!m) throw new RidgeError("E_COAP_CODE", `not a CoAP code: ${JSON.stringify(s)} (expected c.dd)`);
   const detail = Number(m[2]);
-  if (detail > 31) throw new RidgeError("E_COAP_CODE", "internal", `CoAP code detail ${detail} > 31`);
+  if (detail > 31) throw new RidgeError("E_COAP_CODE", `CoAP code detail ${detail} > 31`);
   return (Number(m[1]) << 5) | detail;
 }
 
@@ -175,15 +175,15 @@ function extNibble(v: number): { nibble: number; bytes: number[] } {
 
 /** Encode a message. Throws RidgeError only on programmer misuse (token > 8 bytes, bad ids). */
 export function encodeCoapMessage(m: CoapMessage): Uint8Array {
-  if (m.token.length > 8) throw new RidgeError("E_COAP_TOKEN_LENGTH", "internal", `token of ${m.token.length} bytes > 8`);
-  if (!Number.isInteger(m.messageId) || m.messageId < 0 || m.messageId > 0xffff) throw new RidgeError("E_COAP_MESSAGE_ID", "internal", `message id ${m.messageId} out of 0..65535`);
-  if (!Number.isInteger(m.code) || m.code < 0 || m.code > 255) throw new RidgeError("E_COAP_CODE", "internal", `code ${m.code} out of 0..255`);
+  if (m.token.length > 8) throw new RidgeError("E_COAP_TOKEN_LENGTH", `token of ${m.token.length} bytes > 8`);
+  if (!Number.isInteger(m.messageId) || m.messageId < 0 || m.messageId > 0xffff) throw new RidgeError("E_COAP_MESSAGE_ID", `message id ${m.messageId} out of 0..65535`);
+  if (!Number.isInteger(m.code) || m.code < 0 || m.code > 255) throw new RidgeError("E_COAP_CODE", `code ${m.code} out of 0..255`);
   const out: number[] = [0x40 | (m.type << 4) | m.token.length, m.code, m.messageId >> 8, m.messageId & 0xff, ...m.token];
   const sorted = m.options.map((o, idx) => ({ o, idx })).sort((a, b) => a.o.number - b.o.number || a.idx - b.idx);
   let prev = 0;
   for (const { o } of sorted) {
-    if (!Number.isInteger(o.number) || o.number < 0 || o.number > 0xffff) throw new RidgeError("E_COAP_OPTION_NUMBER", "internal", `option number ${o.number} out of range`);
-    if (o.value.length > 0xffff + 269) throw new RidgeError("E_COAP_OPTION_LENGTH", "internal", `option ${o.number} value too long`);
+    if (!Number.isInteger(o.number) || o.number < 0 || o.number > 0xffff) throw new RidgeError("E_COAP_OPTION_NUMBER", `option number ${o.number} out of range`);
+    if (o.value.length > 0xffff + 269) throw new RidgeError("E_COAP_OPTION_LENGTH", `option ${o.number} value too long`);
     const d = extNibble(o.number - prev);
     const l = extNibble(o.value.length);
     out.push((d.nibble << 4) | l.nibble, ...d.bytes, ...l.bytes);
@@ -202,7 +202,7 @@ export function encodeCoapMessage(m: CoapMessage): Uint8Array {
 // ---- option value helpers (RFC 7252 §3.2: uint is big-endian, shortest form, 0 is empty) ----
 
 export function encodeUint(v: number): Uint8Array {
-  if (!Number.isInteger(v) || v < 0 || v > 0xffffffff) throw new RidgeError("E_COAP_OPTION_VALUE", "internal", `uint option value ${v} out of range`);
+  if (!Number.isInteger(v) || v < 0 || v > 0xffffffff) throw new RidgeError("E_COAP_OPTION_VALUE", `uint option value ${v} out of range`);
   const bytes: number[] = [];
   for (let x = v; x > 0; x = Math.floor(x / 256)) bytes.unshift(x & 0xff);
   return Uint8Array.from(bytes);

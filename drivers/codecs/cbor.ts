@@ -250,7 +250,7 @@ export function encodeCbor(value: CborValue): Uint8Array {
     const m = major << 5;
     if (typeof n === "bigint" || n > 0xffffffff) {
       const b = BigInt(n);
-      if (b > 0xffffffffffffffffn) throw new RidgeError("E_CBOR_ENCODE", "internal", `integer ${b} does not fit a CBOR head (64 bits)`);
+      if (b > 0xffffffffffffffffn) throw new RidgeError("E_CBOR_ENCODE", `integer ${b} does not fit a CBOR head (64 bits)`);
       out.push(m | 27);
       for (let i = 7; i >= 0; i--) out.push(Number((b >> BigInt(i * 8)) & 0xffn));
     } else if (n < 24) out.push(m | n);
@@ -305,7 +305,7 @@ export function encodeCbor(value: CborValue): Uint8Array {
       head(6, v.tag);
       enc(v.value);
     } else {
-      throw new RidgeError("E_CBOR_ENCODE", "internal", `cannot encode ${typeof v} as CBOR`);
+      throw new RidgeError("E_CBOR_ENCODE", `cannot encode ${typeof v} as CBOR`);
     }
   };
   enc(value);

@@ -11,7 +11,7 @@
  */
 import { networkInterfaces } from "node:os";
 import { join } from "node:path";
-import { systemClock, RidgeError, errorMessage, splitHostPort, type Clock, type Driver, type DriverContext, type DriverHealth, type Event } from "../../core/index.js";
+import { systemClock, RidgeError, asErrorCode, errorMessage, splitHostPort, type Clock, type Driver, type DriverContext, type DriverHealth, type Event } from "../../core/index.js";
 import { EmitQueue } from "../coap/emit-queue.js";
 import { CONTENT_FORMAT_NUMBER } from "./content-format.js";
 import type { Lwm2mDeviceConfig, Lwm2mDeviceType, Lwm2mDriverConfig } from "./config.js";
@@ -65,14 +65,14 @@ export class Lwm2mDriver implements Driver {
       this.byEndpoint.set(d.endpoint ?? d.id, d);
       this.byId.set(d.id, d);
       if (d.type !== undefined && !(d.type in config.deviceTypes)) {
-        throw new RidgeError("E_CONFIG_REFERENCE", "config", `device ${d.id}: no device type "${d.type}" in driver ${config.name} deviceTypes`);
+        throw new RidgeError("E_CONFIG_REFERENCE", `device ${d.id}: no device type "${d.type}" in driver ${config.name} deviceTypes`);
       }
     }
   }
 
   /** The running server (Device Management operations for tools and tests). */
   get lwm2m(): Lwm2mServer {
-    if (!this.server) throw new RidgeError("E_LWM2M_STOPPED", "internal", `LwM2M driver ${this.name} is not running`);
+    if (!this.server) throw new RidgeError("E_LWM2M_STOPPED", `LwM2M driver ${this.name} is not running`);
     return this.server;
   }
 
@@ -123,7 +123,7 @@ export class Lwm2mDriver implements Driver {
       this.store = undefined;
       this.server = undefined;
       this.out.close();
-      throw new RidgeError("E_LWM2M_LISTEN", "environment", `LwM2M driver ${this.name} cannot listen on udp ${this.config.listen}: ${errorMessage(e)}`, { cause: e });
+      throw new RidgeError("E_LWM2M_LISTEN", `LwM2M driver ${this.name} cannot listen on udp ${this.config.listen}: ${errorMessage(e)}`, { cause: e });
     }
     // Registrations restored from the store: re-establish observations (the client still has
     // its own, but our tokens are gone).
@@ -229,7 +229,7 @@ export class Lwm2mDriver implements Driver {
         if (fieldName(p) === point) return p;
       }
     }
-    throw new RidgeError("E_LWM2M_POINT", "config", `device ${this.deviceIdOf(reg.endpoint)} has no point "${point}" (use an LwM2M path like /3311/0/5850 or a field name)`);
+    throw new RidgeError("E_LWM2M_POINT", `device ${this.deviceIdOf(reg.endpoint)} has no point "${point}" (use an LwM2M path like /3311/0/5850 or a field name)`);
   }
 
   /**
@@ -240,14 +240,14 @@ export class Lwm2mDriver implements Driver {
     const endpoint = this.endpointOf(device);
     if (point === "firmware") {
       const s = await this.pushFirmware(device, value as FirmwareArtifact);
-      if (s.phase !== "succeeded") throw new RidgeError(s.code ?? "E_LWM2M_FIRMWARE", "peer", `firmware push to ${device} failed: ${s.reason ?? "unknown"}`);
+      if (s.phase !== "succeeded") throw new RidgeError(asErrorCode(s.code, "E_LWM2M_FIRMWARE"), `firmware push to ${device} failed: ${s.reason ?? "unknown"}`);
       return;
     }
     const reg = this.lwm2m.registrations.byEndpoint(endpoint);
-    if (!reg) throw new RidgeError("E_LWM2M_NOT_REGISTERED", "peer", `device ${device} (endpoint ${endpoint}) is not registered`);
+    if (!reg) throw new RidgeError("E_LWM2M_NOT_REGISTERED", `device ${device} (endpoint ${endpoint}) is not registered`);
     const path = this.resolvePoint(reg, point);
     if (typeof value !== "number" && typeof value !== "string" && typeof value !== "boolean") {
-      throw new RidgeError("E_LWM2M_VALUE", "config", `point ${point} on ${device}: value must be a number, string or boolean`);
+      throw new RidgeError("E_LWM2M_VALUE", `point ${point} on ${device}: value must be a number, string or boolean`);
     }
     await this.lwm2m.write(endpoint, path, [{ path, value }]);
   }
@@ -265,7 +265,7 @@ export class Lwm2mDriver implements Driver {
     const server = this.lwm2m;
     const endpoint = this.endpointOf(device);
     const existing = this.pushes.get(device);
-    if (existing && existing.phase !== "succeeded" && existing.phase !== "failed") throw new RidgeError("E_LWM2M_FIRMWARE_BUSY", "config", `a firmware push to ${device} is already running`);
+    if (existing && existing.phase !== "succeeded" && existing.phase !== "failed") throw new RidgeError("E_LWM2M_FIRMWARE_BUSY", `a firmware push to ${device} is already running`);
     const status: PushStatus = { endpoint, device, phase: "verifying", startedAt: this.clock.now(), ...(artifact.version ? { version: artifact.version } : {}) };
     this.pushes.set(device, status);
     const host = this.advertiseHost();
@@ -281,7 +281,7 @@ export class Lwm2mDriver implements Driver {
         writeText: (path, v) => server.write(endpoint, path, [{ path, value: v }]),
         readInt: async (path) => {
           const v = (await server.read(endpoint, path)).find((x) => x.path === path)?.value;
-          if (typeof v !== "number") throw new RidgeError("E_LWM2M_CONTENT", "peer", `${path} is not an integer`);
+          if (typeof v !== "number") throw new RidgeError("E_LWM2M_CONTENT", `${path} is not an integer`);
           return v;
         },
         execute: (path) => server.execute(endpoint, path),

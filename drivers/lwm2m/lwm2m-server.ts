@@ -285,7 +285,7 @@ export class Lwm2mServer {
 
   private target(endpoint: string): Registration {
     const reg = this.registrations.byEndpoint(endpoint);
-    if (!reg) throw new RidgeError("E_LWM2M_NOT_REGISTERED", "peer", `LwM2M endpoint ${endpoint} is not registered`);
+    if (!reg) throw new RidgeError("E_LWM2M_NOT_REGISTERED", `LwM2M endpoint ${endpoint} is not registered`);
     return reg;
   }
 
@@ -293,7 +293,7 @@ export class Lwm2mServer {
   request(endpoint: string, method: "GET" | "PUT" | "POST" | "DELETE", path: string, o: { query?: string; payload?: Uint8Array; format?: number; accept?: number } = {}): Promise<CoapReply> {
     const reg = this.target(endpoint);
     const agent = this.agent;
-    if (!agent) return Promise.reject(new RidgeError("E_LWM2M_STOPPED", "internal", "LwM2M server is not running"));
+    if (!agent) return Promise.reject(new RidgeError("E_LWM2M_STOPPED", "LwM2M server is not running"));
     return new Promise<CoapReply>((resolve, reject) => {
       const req = agent.request({ host: reg.address, port: reg.port, method, pathname: reg.rootPath + path, confirmable: true, ...(o.query ? { query: o.query } : {}) });
       if (o.format !== undefined) req.setOption("Content-Format", Buffer.from(encodeUint(o.format)));
@@ -305,7 +305,7 @@ export class Lwm2mServer {
         this.stats.timeouts++;
         this.opts.count("lwm2m_request_timeouts_total", { endpoint });
         (req as unknown as { sender?: { reset(): void } }).sender?.reset();
-        reject(new RidgeError("E_LWM2M_TIMEOUT", "peer", `${method} ${path} to ${endpoint} got no answer in ${this.opts.requestTimeoutMs} ms`));
+        reject(new RidgeError("E_LWM2M_TIMEOUT", `${method} ${path} to ${endpoint} got no answer in ${this.opts.requestTimeoutMs} ms`));
       }, this.opts.requestTimeoutMs);
       req.on("response", (res: IncomingMessage) => {
         timer.cancel();
@@ -313,26 +313,26 @@ export class Lwm2mServer {
       });
       req.on("error", (e: Error) => {
         timer.cancel();
-        reject(new RidgeError("E_LWM2M_TRANSPORT", "peer", `${method} ${path} to ${endpoint}: ${e.message}`));
+        reject(new RidgeError("E_LWM2M_TRANSPORT", `${method} ${path} to ${endpoint}: ${e.message}`));
       });
       req.end(o.payload ? Buffer.from(o.payload) : undefined);
     });
   }
 
   private expect(r: CoapReply, ok: string[], what: string, endpoint: string): CoapReply {
-    if (!ok.includes(r.code)) throw new RidgeError("E_LWM2M_RESPONSE", "peer", `${what} on ${endpoint} answered ${r.code}`, { detail: { code: r.code, payload: r.payload.toString("utf8").slice(0, 200) } });
+    if (!ok.includes(r.code)) throw new RidgeError("E_LWM2M_RESPONSE", `${what} on ${endpoint} answered ${r.code}`, { detail: { code: r.code, payload: r.payload.toString("utf8").slice(0, 200) } });
     return r;
   }
 
   decode(r: CoapReply, path: string): ResourceValue[] {
     if (r.format !== undefined && !isSupportedFormat(r.format)) {
       this.stats.badContent++;
-      throw new RidgeError("E_LWM2M_CONTENT_FORMAT", "peer", `unsupported content format ${r.format} for ${path}`);
+      throw new RidgeError("E_LWM2M_CONTENT_FORMAT", `unsupported content format ${r.format} for ${path}`);
     }
     const d = decodeContent(r.format, r.payload, path, this.typeOf, Math.floor(this.opts.clock.now() / 1000));
     if (!d.ok) {
       this.stats.badContent++;
-      throw new RidgeError("E_LWM2M_CONTENT", "peer", `cannot decode ${path}: ${d.reason}`);
+      throw new RidgeError("E_LWM2M_CONTENT", `cannot decode ${path}: ${d.reason}`);
     }
     return d.value;
   }
@@ -370,7 +370,7 @@ export class Lwm2mServer {
   async discover(endpoint: string, path: string): Promise<Link[]> {
     const r = this.expect(await this.request(endpoint, "GET", path, { accept: ContentFormat.linkFormat }), ["2.05"], `Discover ${path}`, endpoint);
     const l = parseLinkFormat(r.payload.toString("utf8"));
-    if (!l.ok) throw new RidgeError("E_LWM2M_CONTENT", "peer", `Discover ${path}: ${l.reason}`);
+    if (!l.ok) throw new RidgeError("E_LWM2M_CONTENT", `Discover ${path}: ${l.reason}`);
     return l.value;
   }
 
@@ -400,7 +400,7 @@ export class Lwm2mServer {
   observe(endpoint: string, path: string, onValues: (values: ResourceValue[]) => void, o: { accept?: number } = {}): Promise<Observation> {
     const reg = this.target(endpoint);
     const agent = this.agent;
-    if (!agent) return Promise.reject(new RidgeError("E_LWM2M_STOPPED", "internal", "LwM2M server is not running"));
+    if (!agent) return Promise.reject(new RidgeError("E_LWM2M_STOPPED", "LwM2M server is not running"));
     const key = `${endpoint} ${path}`;
     this.observations.get(key)?.stream?.close(false);
     const entry: { stream?: ObserveReadStream; cancelled: boolean } = { cancelled: false };
@@ -419,17 +419,17 @@ export class Lwm2mServer {
         this.stats.timeouts++;
         (req as unknown as { sender?: { reset(): void } }).sender?.reset();
         if (this.observations.get(key) === entry) this.observations.delete(key);
-        reject(new RidgeError("E_LWM2M_TIMEOUT", "peer", `Observe ${path} on ${endpoint} got no answer in ${this.opts.requestTimeoutMs} ms`));
+        reject(new RidgeError("E_LWM2M_TIMEOUT", `Observe ${path} on ${endpoint} got no answer in ${this.opts.requestTimeoutMs} ms`));
       }, this.opts.requestTimeoutMs);
       req.on("error", (e: Error) => {
         timer.cancel();
-        reject(new RidgeError("E_LWM2M_TRANSPORT", "peer", `Observe ${path} on ${endpoint}: ${e.message}`));
+        reject(new RidgeError("E_LWM2M_TRANSPORT", `Observe ${path} on ${endpoint}: ${e.message}`));
       });
       req.on("response", (res: IncomingMessage) => {
         timer.cancel();
         if (!res.code.startsWith("2.")) {
           if (this.observations.get(key) === entry) this.observations.delete(key);
-          reject(new RidgeError("E_LWM2M_RESPONSE", "peer", `Observe ${path} on ${endpoint} answered ${res.code}`, { detail: { code: res.code } }));
+          reject(new RidgeError("E_LWM2M_RESPONSE", `Observe ${path} on ${endpoint} answered ${res.code}`, { detail: { code: res.code } }));
           return;
         }
         const stream = "append" in res ? (res as ObserveReadStream) : undefined;

@@ -75,8 +75,8 @@ export function encodeTlv(records: TlvRecord[]): Uint8Array {
   const parts: Uint8Array[] = [];
   for (const r of records) {
     const body = r.kind === "objectInstance" || r.kind === "multipleResource" ? encodeTlv(r.children) : r.value;
-    if (r.id < 0 || r.id > 0xffff) throw new RidgeError("E_LWM2M_TLV_ID", "internal", `TLV id ${r.id} out of range`);
-    if (body.length > 0xffffff) throw new RidgeError("E_LWM2M_TLV_LENGTH", "internal", `TLV value of ${body.length} bytes > 16 MiB`);
+    if (r.id < 0 || r.id > 0xffff) throw new RidgeError("E_LWM2M_TLV_ID", `TLV id ${r.id} out of range`);
+    if (body.length > 0xffffff) throw new RidgeError("E_LWM2M_TLV_LENGTH", `TLV value of ${body.length} bytes > 16 MiB`);
     const head: number[] = [];
     let t = KIND_BITS[r.kind] << 6;
     if (r.id > 0xff) t |= 0x20;
@@ -112,7 +112,7 @@ export function decodeTlvInteger(b: Uint8Array): number | undefined {
 }
 
 export function encodeTlvInteger(n: number): Uint8Array {
-  if (!Number.isInteger(n)) throw new RidgeError("E_LWM2M_VALUE", "internal", `not an integer: ${n}`);
+  if (!Number.isInteger(n)) throw new RidgeError("E_LWM2M_VALUE", `not an integer: ${n}`);
   if (n >= -128 && n <= 127) return Uint8Array.of(n & 0xff);
   const out = n >= -32768 && n <= 32767 ? new Uint8Array(2) : n >= -(2 ** 31) && n < 2 ** 31 ? new Uint8Array(4) : new Uint8Array(8);
   const dv = new DataView(out.buffer);
@@ -244,11 +244,11 @@ export function tlvToValues(records: TlvRecord[], basePath: string, typeOf: Type
 /** Build TLV for a write to `basePath` (an object instance or a resource) from resource values. */
 export function valuesToTlv(values: ResourceValue[], basePath: string, typeOf: TypeOf): Uint8Array {
   const base = parsePath(basePath);
-  if (!base || base.length < 2) throw new RidgeError("E_LWM2M_PATH", "internal", `TLV writes need an instance or resource path, got ${basePath}`);
+  if (!base || base.length < 2) throw new RidgeError("E_LWM2M_PATH", `TLV writes need an instance or resource path, got ${basePath}`);
   const byResource = new Map<number, { single?: Uint8Array; instances: TlvRecord[] }>();
   for (const v of values) {
     const ids = parsePath(v.path);
-    if (!ids || ids.length < 3) throw new RidgeError("E_LWM2M_PATH", "internal", `bad resource path ${v.path}`);
+    if (!ids || ids.length < 3) throw new RidgeError("E_LWM2M_PATH", `bad resource path ${v.path}`);
     const bytes = encodeTlvValue(v.value, typeOf(joinPath(ids.slice(0, 3))));
     const entry = byResource.get(ids[2]!) ?? { instances: [] };
     if (ids.length === 4) entry.instances.push({ kind: "resourceInstance", id: ids[3]!, value: bytes, children: [] });

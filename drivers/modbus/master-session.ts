@@ -225,8 +225,7 @@ export class MasterSession {
       return;
     }
     c.lastError = result.code;
-    const category = result.code === "E_MODBUS_STOPPED" ? "internal" : result.code.startsWith("E_MODBUS_PORT") ? "environment" : "peer";
-    job.reject(new RidgeError(result.code, category, result.reason, { detail: { unit: job.unit, fn: job.req.fn } }));
+    job.reject(new RidgeError(result.code, result.reason, { detail: { unit: job.unit, fn: job.req.fn } }));
   }
 
   private send(f: InFlight): void {
@@ -264,8 +263,8 @@ export class MasterSession {
 }
 
 function portDown(): RidgeError {
-  return new RidgeError("E_MODBUS_PORT_DOWN", "environment", "the serial port is not open (unplugged or not yet reopened)");
+  return new RidgeError("E_MODBUS_PORT_DOWN", "the serial port is not open (unplugged or not yet reopened)");
 }
 function stoppedError(): RidgeError {
-  return new RidgeError("E_MODBUS_STOPPED", "internal", "the Modbus session is stopped");
+  return new RidgeError("E_MODBUS_STOPPED", "the Modbus session is stopped");
 }

@@ -186,9 +186,9 @@ export class ModbusDriver implements Driver {
   async write(device: string, point: string, value: unknown): Promise<void> {
     const d = this.devices.get(device);
     const p = d?.points.get(point);
-    if (!d || !p) throw new RidgeError("E_MODBUS_UNKNOWN_POINT", "config", `no point "${point}" on device "${device}" of Modbus bus ${this.name}`);
-    if (!p.writable) throw new RidgeError("E_MODBUS_NOT_WRITABLE", "config", `point ${device}/${point} is not writable (set writable: true on a coil or holding point)`);
-    if (!this.session) throw new RidgeError("E_MODBUS_STOPPED", "internal", `Modbus bus ${this.name} is not started`);
+    if (!d || !p) throw new RidgeError("E_MODBUS_UNKNOWN_POINT", `no point "${point}" on device "${device}" of Modbus bus ${this.name}`);
+    if (!p.writable) throw new RidgeError("E_MODBUS_NOT_WRITABLE", `point ${device}/${point} is not writable (set writable: true on a coil or holding point)`);
+    if (!this.session) throw new RidgeError("E_MODBUS_STOPPED", `Modbus bus ${this.name} is not started`);
     const req = encodeWrite(p, value);
     try {
       await this.session.request(d.cfg.unit, req, { priority: "write" });
@@ -239,9 +239,9 @@ export function encodeWrite(p: ModbusPointConfig, value: unknown): Request {
     const v = toBool(value);
     return p.writeMultiple ? { fn: 0x0f, address: p.address, values: [v] } : { fn: 0x05, address: p.address, value: v };
   }
-  if (p.fn !== "holding") throw new RidgeError("E_MODBUS_NOT_WRITABLE", "config", `${p.fn} point ${p.name} cannot be written`);
+  if (p.fn !== "holding") throw new RidgeError("E_MODBUS_NOT_WRITABLE", `${p.fn} point ${p.name} cannot be written`);
   if (typeof value !== "number" && typeof value !== "boolean" && typeof value !== "string") {
-    throw new RidgeError("E_MODBUS_WRITE_VALUE", "config", `value ${JSON.stringify(value)} for ${p.name} is not a number, boolean or string`);
+    throw new RidgeError("E_MODBUS_WRITE_VALUE", `value ${JSON.stringify(value)} for ${p.name} is not a number, boolean or string`);
   }
   const raw = removeScale(p.type === "bool" ? toBool(value) : value, p);
   const regs = encodeRegisters(raw, p.type, p.order, p.length);
@@ -251,7 +251,7 @@ export function encodeWrite(p: ModbusPointConfig, value: unknown): Request {
 function toBool(v: unknown): boolean {
   if (v === true || v === 1 || v === "true" || v === "on") return true;
   if (v === false || v === 0 || v === "false" || v === "off") return false;
-  throw new RidgeError("E_MODBUS_WRITE_VALUE", "config", `value ${JSON.stringify(v)} is not a boolean`);
+  throw new RidgeError("E_MODBUS_WRITE_VALUE", `value ${JSON.stringify(v)} is not a boolean`);
 }
 
 /** The next boot number of this bus, persisted in the data directory (falls back to the clock). */

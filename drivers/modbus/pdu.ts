@@ -8,7 +8,7 @@
  *
  *   PDU = function code (1 byte) | data (0..252 bytes)
  */
-import { RidgeError } from "../../core/index.js";
+import { RidgeError, type ErrorCode } from "../../core/index.js";
 
 export const FN = {
   readCoils: 0x01,
@@ -49,10 +49,10 @@ export type Response =
   | { kind: "written"; fn: 0x0f | 0x10; address: number; quantity: number }
   | { kind: "exception"; fn: number; exception: number };
 
-export type Decoded<T> = { ok: true; value: T } | { ok: false; code: string; reason: string };
+export type Decoded<T> = { ok: true; value: T } | { ok: false; code: ErrorCode; reason: string };
 
 /** §7 exception codes → stable error codes. */
-export const EXCEPTION_CODES: Readonly<Record<number, string>> = {
+export const EXCEPTION_CODES: Readonly<Record<number, ErrorCode>> = {
   0x01: "E_MODBUS_ILLEGAL_FUNCTION",
   0x02: "E_MODBUS_ILLEGAL_ADDRESS",
   0x03: "E_MODBUS_ILLEGAL_VALUE",
@@ -65,7 +65,7 @@ export const EXCEPTION_CODES: Readonly<Record<number, string>> = {
   0x0b: "E_MODBUS_GATEWAY_TARGET",
 };
 
-export function exceptionCode(exception: number): string {
+export function exceptionCode(exception: number): ErrorCode {
   return EXCEPTION_CODES[exception] ?? "E_MODBUS_EXCEPTION";
 }
 
@@ -75,7 +75,7 @@ export function isKnownFunction(fn: number): fn is FunctionCode {
 }
 
 function misuse(message: string): never {
-  throw new RidgeError("E_MODBUS_REQUEST", "internal", message);
+  throw new RidgeError("E_MODBUS_REQUEST", message);
 }
 function checkU16(name: string, v: number): void {
   if (!Number.isInteger(v) || v < 0 || v > 0xffff) misuse(`${name} must be an integer in 0..65535, got ${v}`);
@@ -185,7 +185,7 @@ export function encodeRequest(req: Request): Uint8Array {
   }
 }
 
-function bad<T>(code: string, reason: string): Decoded<T> {
+function bad<T>(code: ErrorCode, reason: string): Decoded<T> {
   return { ok: false, code, reason };
 }
 function need<T>(pdu: Uint8Array, n: number, what: string): Decoded<T> | undefined {

@@ -97,7 +97,7 @@ export function decodeRegisters(regs: readonly number[], type: PointType, order:
 }
 
 function outOfRange(type: PointType, value: unknown): never {
-  throw new RidgeError("E_MODBUS_WRITE_VALUE", "config", `value ${JSON.stringify(value)} does not fit type ${type}`);
+  throw new RidgeError("E_MODBUS_WRITE_VALUE", `value ${JSON.stringify(value)} does not fit type ${type}`);
 }
 
 /** Encode a raw value of `type` into registers (throws E_MODBUS_WRITE_VALUE if it does not fit). */

@@ -31,7 +31,7 @@ export const openSerialPort: PortOpener = async (s) => {
   const { SerialPort } = await import("serialport");
   const port = new SerialPort({ path: s.path, baudRate: s.baudRate, dataBits: s.dataBits, parity: s.parity, stopBits: s.stopBits, autoOpen: false });
   await new Promise<void>((resolve, reject) =>
-    port.open((err) => (err ? reject(new RidgeError("E_MODBUS_PORT_OPEN", "environment", `cannot open serial port ${s.path}: ${err.message}`, { cause: err })) : resolve())),
+    port.open((err) => (err ? reject(new RidgeError("E_MODBUS_PORT_OPEN", `cannot open serial port ${s.path}: ${err.message}`, { cause: err })) : resolve())),
   );
   let closing = false;
   const closeCbs: ((reason: string) => void)[] = [];

@@ -8,6 +8,7 @@
  * `step` only decides; the session (master-session.ts) performs the effects it names and feeds
  * back what happened. The transition table is tested as a table.
  */
+import type { ErrorCode } from "../../core/index.js";
 import { exceptionCode, type Decoded, type Response } from "./pdu.js";
 
 export type Answer = Exclude<Response, { kind: "exception" }>;
@@ -28,7 +29,7 @@ export type TxInput =
   | { kind: "portLost" }
   | { kind: "stop" };
 
-export type TxResult = { ok: true; answer: Answer | undefined } | { ok: false; code: string; reason: string };
+export type TxResult = { ok: true; answer: Answer | undefined } | { ok: false; code: ErrorCode; reason: string };
 
 /** What the owner does next. */
 export type TxEffect =
@@ -58,7 +59,7 @@ export const TX_START: TxStep = { state: { kind: "sending", attempt: 0 }, effect
 const stay = (state: TxState): TxStep => ({ state, effect: "none", count: [] });
 const finish = (result: TxResult, count: TxCounter[]): TxStep => ({ state: { kind: "done", result }, effect: "finish", count });
 
-function retryOrFail(attempt: number, c: TxContext, code: string, reason: string, counter: TxCounter): TxStep {
+function retryOrFail(attempt: number, c: TxContext, code: ErrorCode, reason: string, counter: TxCounter): TxStep {
   if (attempt < c.retries) return { state: { kind: "sending", attempt: attempt + 1 }, effect: "resend", count: [counter, "retries"] };
   return finish({ ok: false, code, reason }, [counter, "failures"]);
 }

@@ -166,7 +166,7 @@ export class EmbeddedBroker {
     this.servers.push(server);
     return new Promise((resolve, reject) => {
       server.once("error", (e: NodeJS.ErrnoException) =>
-        reject(new RidgeError(e.code === "EADDRINUSE" ? "E_MQTT_LISTEN_IN_USE" : "E_MQTT_LISTEN", "environment", `mqtt ${this.config.name}: cannot listen on ${address} (${which}): ${e.message}`, { cause: e })),
+        reject(new RidgeError(e.code === "EADDRINUSE" ? "E_MQTT_LISTEN_IN_USE" : "E_MQTT_LISTEN", `mqtt ${this.config.name}: cannot listen on ${address} (${which}): ${e.message}`, { cause: e })),
       );
       server.listen(port, host, () => {
         const a = server.address();
@@ -272,7 +272,7 @@ export class EmbeddedBroker {
   /** Publish to devices (commands). */
   publish(topic: string, payload: Uint8Array, qos: 0 | 1 | 2): Promise<void> {
     const aedes = this.aedes;
-    if (!aedes) return Promise.reject(new RidgeError("E_MQTT_NOT_STARTED", "internal", `mqtt ${this.config.name}: broker not started`));
+    if (!aedes) return Promise.reject(new RidgeError("E_MQTT_NOT_STARTED", `mqtt ${this.config.name}: broker not started`));
     return new Promise((resolve, reject) =>
       aedes.publish({ cmd: "publish", topic, payload: Buffer.from(payload), qos, retain: false, dup: false }, (err) => (err ? reject(err) : resolve())),
     );

@@ -102,12 +102,12 @@ export class MqttDriver implements Driver {
   /** Publish `value` (as JSON) to the device's command topic; `point` fills `{point}`. */
   async write(device: string, point: string, value: unknown): Promise<void> {
     const d = this.devices.get(device);
-    if (!d) throw new RidgeError("E_MQTT_UNKNOWN_DEVICE", "config", `mqtt ${this.name}: no device "${device}" on this driver`);
+    if (!d) throw new RidgeError("E_MQTT_UNKNOWN_DEVICE", `mqtt ${this.name}: no device "${device}" on this driver`);
     const topic = fillTopic(d.command ?? this.config.command, device, point);
     const body = new TextEncoder().encode(JSON.stringify(value ?? null));
     if (this.broker) return this.broker.publish(topic, body, this.config.commandQos);
     if (this.client) return this.client.publish(topic, body, this.config.commandQos);
-    throw new RidgeError("E_MQTT_NOT_STARTED", "internal", `mqtt ${this.name}: write before start`);
+    throw new RidgeError("E_MQTT_NOT_STARTED", `mqtt ${this.name}: write before start`);
   }
 
   /** Map a topic to (device, mapping). */

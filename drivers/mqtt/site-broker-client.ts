@@ -35,7 +35,7 @@ export class SiteBrokerClient {
   /** Connects in the background; a broker that is down is retried every `client.reconnect`. */
   async start(): Promise<void> {
     const c = this.config.client;
-    if (!c) throw new RidgeError("E_MQTT_CONFIG", "config", `mqtt ${this.config.name}: broker: client needs client.url`);
+    if (!c) throw new RidgeError("E_MQTT_CONFIG", `mqtt ${this.config.name}: broker: client needs client.url`);
     const opts: IClientOptions = {
       clientId: c.clientId ?? `ridge-${this.config.name}`,
       clean: false, // keep the subscription and queued QoS 1 messages across reconnects
@@ -85,7 +85,7 @@ export class SiteBrokerClient {
 
   publish(topic: string, payload: Uint8Array, qos: 0 | 1 | 2): Promise<void> {
     const client = this.client;
-    if (!client) return Promise.reject(new RidgeError("E_MQTT_NOT_STARTED", "internal", `mqtt ${this.config.name}: not started`));
+    if (!client) return Promise.reject(new RidgeError("E_MQTT_NOT_STARTED", `mqtt ${this.config.name}: not started`));
     return client.publishAsync(topic, Buffer.from(payload), { qos }).then(() => undefined);
   }
 

@@ -65,7 +65,7 @@ export async function createAttestationComponent(s: Services): Promise<Component
   const dir = join(s.dataDir, "attest");
   const tcti = tctiFor(s, cfg);
   if (cfg.tpm === "required" && !tcti) {
-    throw new RidgeError("E_ATTEST_NO_TPM", "board", `attest.tpm is "required" but board ${s.board.name} has no TPM (tpm: none) and no attest.tcti is set`);
+    throw new RidgeError("E_ATTEST_NO_TPM", `attest.tpm is "required" but board ${s.board.name} has no TPM (tpm: none) and no attest.tcti is set`);
   }
   const quotes = s.metrics.counter("ridge_attest_quotes_total", "Attestation quotes produced", ["via"]);
   const measured = s.metrics.counter("ridge_attest_measurements_total", "Measurements recorded in the attestation log", ["kind"]);
@@ -99,9 +99,9 @@ export async function createAttestationComponent(s: Services): Promise<Component
   };
 
   const answer = async (nonceHex: unknown, via: string) => {
-    if (!attester) throw new RidgeError("E_ATTEST_NOT_READY", "environment", "attestation is not started");
+    if (!attester) throw new RidgeError("E_ATTEST_NOT_READY", "attestation is not started");
     if (typeof nonceHex !== "string" || !NONCE_RE.test(nonceHex)) {
-      throw new RidgeError("E_ATTEST_NONCE_FORMAT", "peer", "nonce must be 8 to 32 bytes in hex");
+      throw new RidgeError("E_ATTEST_NONCE_FORMAT", "nonce must be 8 to 32 bytes in hex");
     }
     const ev = await attester.quote(Uint8Array.from(Buffer.from(nonceHex, "hex")));
     quotes.inc({ via });

@@ -19,7 +19,7 @@ export function parseCommand<O extends NonNullable<ParseArgsConfig["options"]>>(
   try {
     parsed = parseArgs({ args: argv, options, allowPositionals: true, strict: true });
   } catch (e) {
-    throw new RidgeError("E_USAGE", "config", `${errorMessage(e)}\nusage: ${spec.usage}`);
+    throw new RidgeError("E_USAGE", `${errorMessage(e)}\nusage: ${spec.usage}`);
   }
   if ((parsed.values as Record<string, unknown>).help) {
     console.log(`usage: ${spec.usage}\n\n${spec.summary}${spec.details ? `\n\n${spec.details}` : ""}`);

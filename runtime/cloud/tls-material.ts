@@ -30,7 +30,7 @@ function readPem(field: "ca" | "cert" | "key", file: string, dataDir: string): {
     return { path, data: readFileSync(path) };
   } catch (e) {
     const code = e && typeof e === "object" && "code" in e ? String((e as { code: unknown }).code) : "?";
-    throw new RidgeError("E_CLOUD_TLS_FILE", "config", `cloud.mqtt.${field}: cannot read ${path} (${code})`, { cause: e, detail: { field, path } });
+    throw new RidgeError("E_CLOUD_TLS_FILE", `cloud.mqtt.${field}: cannot read ${path} (${code})`, { cause: e, detail: { field, path } });
   }
 }
 
@@ -41,7 +41,7 @@ export function loadTlsMaterial(cfg: MqttLinkConfig, dataDir: string, now: numbe
     try {
       new X509Certificate(data);
     } catch (e) {
-      throw new RidgeError("E_CLOUD_TLS_FILE", "config", `cloud.mqtt.ca: ${path} is not a PEM certificate (${e instanceof Error ? e.message : String(e)})`, { detail: { field: "ca", path } });
+      throw new RidgeError("E_CLOUD_TLS_FILE", `cloud.mqtt.ca: ${path} is not a PEM certificate (${e instanceof Error ? e.message : String(e)})`, { detail: { field: "ca", path } });
     }
     out.ca = data;
   }
@@ -52,13 +52,13 @@ export function loadTlsMaterial(cfg: MqttLinkConfig, dataDir: string, now: numbe
     try {
       x509 = new X509Certificate(c.data);
     } catch (e) {
-      throw new RidgeError("E_CLOUD_TLS_FILE", "config", `cloud.mqtt.cert: ${c.path} is not a PEM certificate (${e instanceof Error ? e.message : String(e)})`, { detail: { field: "cert", path: c.path } });
+      throw new RidgeError("E_CLOUD_TLS_FILE", `cloud.mqtt.cert: ${c.path} is not a PEM certificate (${e instanceof Error ? e.message : String(e)})`, { detail: { field: "cert", path: c.path } });
     }
     let key;
     try {
       key = createPrivateKey(k.data);
     } catch (e) {
-      throw new RidgeError("E_CLOUD_TLS_FILE", "config", `cloud.mqtt.key: ${k.path} is not a PEM private key (${e instanceof Error ? e.message : String(e)})`, { detail: { field: "key", path: k.path } });
+      throw new RidgeError("E_CLOUD_TLS_FILE", `cloud.mqtt.key: ${k.path} is not a PEM private key (${e instanceof Error ? e.message : String(e)})`, { detail: { field: "key", path: k.path } });
     }
     const from = Date.parse(x509.validFrom);
     const to = Date.parse(x509.validTo);

@@ -303,7 +303,7 @@ export async function createUplinkComponent(s: Services): Promise<UplinkComponen
       try {
         queue.close();
       } catch (e) {
-        throw new RidgeError("E_QUEUE_CLOSE", "environment", `uplink queue: the last commit failed: ${errorMessage(e)}`, { cause: e });
+        throw new RidgeError("E_QUEUE_CLOSE", `uplink queue: the last commit failed: ${errorMessage(e)}`, { cause: e });
       }
     },
     health: () => {

@@ -199,7 +199,7 @@ export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
       try {
         text = readFileSync(opts.file!, "utf8");
       } catch (e) {
-        throw new RidgeError("E_CONFIG_READ", "config", `cannot read config ${opts.file}: ${(e as Error).message}`, { cause: e });
+        throw new RidgeError("E_CONFIG_READ", `cannot read config ${opts.file}: ${(e as Error).message}`, { cause: e });
       }
     }
     user = new YamlSource(label, text);
@@ -278,7 +278,6 @@ function loadWithout(merged: Record<string, unknown>, deferred: SecretRef[], boa
   if (!r.success)
     throw new RidgeError(
       "E_CONFIG_SECRET_DEFERRED",
-      "config",
       `${opts.file ?? "(config)"}: the config can only be checked with its secrets (${[...new Set(deferred.map((d) => d.name))].join(", ")}): give them (\`ridge flash --secret NAME=VALUE\` or \`--secret-file NAME=FILE\`; \`ridge config check\`: in the environment or $CREDENTIALS_DIRECTORY)`,
     );
   return { config: r.data, board, dataDir: resolve(r.data.data ?? board.dataDir), file: opts.file };

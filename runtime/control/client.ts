@@ -17,7 +17,7 @@ export function socketPathFor(dataDir: string, socket = "ridge.sock"): string {
 export function controlRequest(dataDir: string, method: string, path: string, body?: unknown, timeoutMs = 10_000): Promise<ControlReply> {
   const socketPath = socketPathFor(dataDir);
   if (!existsSync(socketPath))
-    return Promise.reject(new RidgeError("E_CONTROL_NOT_RUNNING", "environment", `no gateway control socket at ${socketPath}: is \`ridge run\` running with --data ${dataDir}?`));
+    return Promise.reject(new RidgeError("E_CONTROL_NOT_RUNNING", `no gateway control socket at ${socketPath}: is \`ridge run\` running with --data ${dataDir}?`));
   return new Promise((resolve, reject) => {
     const payload = body === undefined ? undefined : typeof body === "string" ? body : JSON.stringify(body);
     const req = request({ socketPath, method, path, timeout: timeoutMs, headers: payload ? { "content-type": "application/json", "content-length": Buffer.byteLength(payload) } : {} }, (res) => {
@@ -36,8 +36,8 @@ export function controlRequest(dataDir: string, method: string, path: string, bo
         resolve({ status: res.statusCode ?? 0, body: parsed, text });
       });
     });
-    req.on("timeout", () => req.destroy(new RidgeError("E_CONTROL_TIMEOUT", "environment", `control API did not answer ${method} ${path} within ${timeoutMs} ms`)));
-    req.on("error", (e) => reject(e instanceof RidgeError ? e : new RidgeError("E_CONTROL_UNREACHABLE", "environment", `cannot reach the gateway at ${socketPath}: ${e.message}`, { cause: e })));
+    req.on("timeout", () => req.destroy(new RidgeError("E_CONTROL_TIMEOUT", `control API did not answer ${method} ${path} within ${timeoutMs} ms`)));
+    req.on("error", (e) => reject(e instanceof RidgeError ? e : new RidgeError("E_CONTROL_UNREACHABLE", `cannot reach the gateway at ${socketPath}: ${e.message}`, { cause: e })));
     req.end(payload);
   });
 }

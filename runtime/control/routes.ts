@@ -31,7 +31,7 @@ export class Routes {
 
   add(method: "GET" | "POST" | "PUT" | "DELETE", path: string, handler: Handler): void {
     const key = `${method} ${path}`;
-    if (this.table.has(key)) throw new RidgeError("E_API_ROUTE_TAKEN", "internal", `control API route ${key} is registered twice`);
+    if (this.table.has(key)) throw new RidgeError("E_API_ROUTE_TAKEN", `control API route ${key} is registered twice`);
     this.table.set(key, handler);
   }
 

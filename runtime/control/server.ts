@@ -91,7 +91,7 @@ export class ControlServer implements Component {
         req.on("data", (c: Buffer) => {
           n += c.length;
           if (n > MAX_BODY) {
-            reject(new RidgeError("E_API_TOO_LARGE", "peer", `request body over ${MAX_BODY} bytes`));
+            reject(new RidgeError("E_API_TOO_LARGE", `request body over ${MAX_BODY} bytes`));
             req.destroy();
           } else chunks.push(c);
         });
@@ -109,7 +109,7 @@ export class ControlServer implements Component {
         try {
           return b.length ? (JSON.parse(b.toString("utf8")) as unknown) : {};
         } catch (e) {
-          throw new RidgeError("E_API_BAD_JSON", "peer", `request body is not JSON: ${errorMessage(e)}`);
+          throw new RidgeError("E_API_BAD_JSON", `request body is not JSON: ${errorMessage(e)}`);
         }
       },
     };
@@ -132,7 +132,7 @@ export class ControlServer implements Component {
 function listen(server: Server, where: { path: string } | { host: string; port: number }): Promise<void> {
   return new Promise((resolve, reject) => {
     server.once("error", (e: NodeJS.ErrnoException) =>
-      reject(new RidgeError(e.code === "EADDRINUSE" ? "E_CONTROL_ADDR_IN_USE" : "E_CONTROL_LISTEN", "environment", `control API cannot listen on ${"path" in where ? where.path : `${where.host}:${where.port}`}: ${e.message}`, { cause: e })),
+      reject(new RidgeError(e.code === "EADDRINUSE" ? "E_CONTROL_ADDR_IN_USE" : "E_CONTROL_LISTEN", `control API cannot listen on ${"path" in where ? where.path : `${where.host}:${where.port}`}: ${e.message}`, { cause: e })),
     );
     server.listen(where, () => resolve());
   });

@@ -178,7 +178,7 @@ class Pipeline implements PipelineComponent {
         return {
           accept(batch) {
             const up = s.sinks.get("uplink");
-            if (!up) return Promise.reject(new RidgeError("E_PIPELINE_NO_UPLINK", "internal", "no uplink sink is registered"));
+            if (!up) return Promise.reject(new RidgeError("E_PIPELINE_NO_UPLINK", "no uplink sink is registered"));
             return up.accept(priority ? batch.map((e) => ({ ...e, meta: { ...e.meta, priority } })) : batch);
           },
         };
@@ -271,7 +271,7 @@ class Pipeline implements PipelineComponent {
         try {
           await src.start();
         } catch (e) {
-          throw new RidgeError("E_PIPELINE_HTTP_LISTEN", "environment", `pipeline source ${name} cannot listen on ${w.cfg.listen}: ${errorMessage(e)}`, { cause: e });
+          throw new RidgeError("E_PIPELINE_HTTP_LISTEN", `pipeline source ${name} cannot listen on ${w.cfg.listen}: ${errorMessage(e)}`, { cause: e });
         }
         this.http.set(name, { src, hash: w.hash });
       }

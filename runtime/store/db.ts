@@ -119,7 +119,7 @@ export function openDatabase(dataDir: string, file = "ridgeline.db", opts: OpenD
     } catch (e) {
       db?.close();
       if (isIoError(e))
-        throw new RidgeError("E_STORE_IO", "environment", `${path}: ${e instanceof Error ? e.message : String(e)} (${sqliteCode(e)}): an I/O error on the disk or the file, not corruption; the file is left as it is`, { cause: e });
+        throw new RidgeError("E_STORE_IO", `${path}: ${e instanceof Error ? e.message : String(e)} (${sqliteCode(e)}): an I/O error on the disk or the file, not corruption; the file is left as it is`, { cause: e });
       if (!isCorruptionError(e)) throw e;
       reason = { code: sqliteCode(e), message: e instanceof Error ? e.message : String(e) };
     }

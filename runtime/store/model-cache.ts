@@ -75,7 +75,7 @@ export class ModelCache implements ModelSource {
 
   /** Make `version` of `name` the active one: switch the symlink atomically, then record it. */
   activate(name: string, version: string, digest: string, length: number, manifest: unknown): void {
-    if (!this.has(digest)) throw new RidgeError("E_MODEL_MISSING_BLOB", "internal", `model ${name}@${version}: blob ${digest} is not in the cache`);
+    if (!this.has(digest)) throw new RidgeError("E_MODEL_MISSING_BLOB", `model ${name}@${version}: blob ${digest} is not in the cache`);
     const link = join(this.root, "current", name);
     const tmp = `${link}.tmp-${process.pid}`;
     rmSync(tmp, { force: true });

@@ -385,7 +385,7 @@ export class UplinkQueue {
 
   /** Queue events; resolves once they are committed (or counted as dropped by the full-queue policy). */
   append(events: readonly Event[]): Promise<void> {
-    if (this.closed) return Promise.reject(new RidgeError("E_QUEUE_CLOSED", "internal", "the uplink queue is closed"));
+    if (this.closed) return Promise.reject(new RidgeError("E_QUEUE_CLOSED", "the uplink queue is closed"));
     if (events.length === 0) return Promise.resolve();
     return new Promise<void>((resolve, reject) => {
       this.pending.push({ events, resolve, reject });
@@ -415,7 +415,7 @@ export class UplinkQueue {
     } catch (e) {
       this.failedCommits++;
       const f = this.storeFault(e, "commit");
-      const err = f ? new RidgeError(f.kind === "corrupt" ? "E_STORE_CORRUPT" : f.kind === "busy" ? "E_STORE_BUSY" : "E_STORE_IO", "environment", `uplink queue: the commit failed (${f.code}: ${f.message})`, { cause: e }) : e;
+      const err = f ? new RidgeError(f.kind === "corrupt" ? "E_STORE_CORRUPT" : f.kind === "busy" ? "E_STORE_BUSY" : "E_STORE_IO", `uplink queue: the commit failed (${f.code}: ${f.message})`, { cause: e }) : e;
       for (const w of waiters) w.reject(err);
       return;
     }

@@ -21,7 +21,7 @@
 import { suite, type Test } from "uvu";
 import * as assert from "uvu/assert";
 import type { Driver, DriverHealth } from "../../core/driver.js";
-import { RidgeError } from "../../core/errors.js";
+import { RidgeError } from "../../core/index.js";
 import type { Event } from "../../core/event.js";
 import { recordingContext, type RecordingContext } from "./mqtt.js";
 import { tempDir, waitFor } from "./peer.js";

@@ -89,8 +89,8 @@ export class TamperingFetcher implements RepoFetcher {
     this.requests.push(path);
     const b = this.rewrite(path, await this.inner.fetch(path, Number.MAX_SAFE_INTEGER));
     if (b && b.length > maxBytes) {
-      const { RidgeError } = await import("../../core/errors.js");
-      throw new RidgeError("E_OTA_TOO_LARGE", "peer", `${path}: over ${maxBytes}`);
+      const { RidgeError } = await import("../../core/index.js");
+      throw new RidgeError("E_OTA_TOO_LARGE", `${path}: over ${maxBytes}`);
     }
     return b;
   }

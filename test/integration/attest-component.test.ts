@@ -9,7 +9,7 @@ import { statSync, writeFileSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import { FakeClock } from "../../core/clock.js";
-import { isRidgeError } from "../../core/errors.js";
+import { isRidgeError } from "../../core/index.js";
 import type { Event } from "../../core/event.js";
 import { createAttestationComponent } from "../../runtime/attestation/index.js";
 import type { ControlRequest } from "../../runtime/control/routes.js";

@@ -10,7 +10,7 @@ import { join } from "node:path";
 import { readFileSync } from "node:fs";
 import Database from "better-sqlite3";
 import { FakeClock } from "../../core/clock.js";
-import { isRidgeError } from "../../core/errors.js";
+import { isRidgeError } from "../../core/index.js";
 import { Attester, AuditLog, REASON, Verifier, VerifierStore, openTpmBackend, policyFrom, publicKeyToPem } from "../../attest/index.js";
 import type { PolicyInput, QuoteAlg, TpmBackend } from "../../attest/index.js";
 import { hasSwtpm, startSwtpm } from "../helpers/tpm.js";

@@ -2,7 +2,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import fc from "fast-check";
 import * as c from "../../attest/crypto/index.js";
-import { isRidgeError } from "../../core/errors.js";
+import { isRidgeError } from "../../core/index.js";
 import {
   ED25519_RFC8032,
   EXTEND,

@@ -5,7 +5,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { attestConfig, generateKeyPair, loadPolicy, policyFrom, publicKeyToPem, referenceFor } from "../../attest/index.js";
 import { ConfigError } from "../../core/config-errors.js";
-import { isRidgeError } from "../../core/errors.js";
+import { isRidgeError } from "../../core/index.js";
 import { tempDir } from "../helpers/peer.js";
 
 const tmp = tempDir("ridge-attest-policy-");

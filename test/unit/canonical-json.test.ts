@@ -6,7 +6,7 @@ import fc from "fast-check";
 import { createRequire } from "node:module";
 import { canonicalJson } from "../../core/canonical-json.js";
 import { compareVersions } from "../../ota/version-order.js";
-import { isRidgeError } from "../../core/errors.js";
+import { isRidgeError } from "../../core/index.js";
 
 const require = createRequire(import.meta.url);
 const { canonicalize } = require("@tufjs/canonical-json") as { canonicalize(v: unknown): string };

@@ -8,7 +8,7 @@ import fc from "fast-check";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { ConfigError } from "../../core/config-errors.js";
-import { RidgeError } from "../../core/errors.js";
+import { RidgeError } from "../../core/index.js";
 import { loadConfig, resolveSecrets, secretRefs } from "../../runtime/config/load.js";
 import { run as runConfig } from "../../runtime/cli/commands/config.js";
 import { parseSecretOptions, referencedSecrets, secretsEnv } from "../../boards/flash/index.js";

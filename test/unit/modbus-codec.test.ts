@@ -2,7 +2,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import fc from "fast-check";
 import { readFileSync } from "node:fs";
-import { RidgeError } from "../../core/errors.js";
+import { RidgeError } from "../../core/index.js";
 import { crc16, crcMatches } from "../../drivers/modbus/crc16.js";
 import { decodeRequest, decodeResponse, encodeRequest, encodeResponse, pduLength, type Request, type Response } from "../../drivers/modbus/pdu.js";
 import { RtuFramer, decodeRtu, encodeRtu } from "../../drivers/modbus/rtu-framer.js";

@@ -1,7 +1,7 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { FakeClock } from "../../core/clock.js";
-import { errorCode } from "../../core/errors.js";
+import { errorCode } from "../../core/index.js";
 import type { Driver } from "../../core/driver.js";
 import { createModbusDriver, encodeRegisters, type ModbusDeviceConfig, type ModbusDriverConfig } from "../../drivers/modbus/index.js";
 import { PollScheduler } from "../../drivers/modbus/poll-scheduler.js";

@@ -1,7 +1,7 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import fc from "fast-check";
-import { RidgeError } from "../../core/errors.js";
+import { RidgeError } from "../../core/index.js";
 import { modbusDeviceConfig, modbusDriverConfig } from "../../drivers/modbus/config.js";
 import { encodeWrite } from "../../drivers/modbus/modbus-driver.js";
 import { blockRequest, extractValues, planReads } from "../../drivers/modbus/read-plan.js";

@@ -1,7 +1,7 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { FakeClock } from "../../core/clock.js";
-import { errorCode } from "../../core/errors.js";
+import { errorCode } from "../../core/index.js";
 import { MasterSession } from "../../drivers/modbus/master-session.js";
 import type { PortHandle } from "../../drivers/modbus/serial-transport.js";
 import { advanceBy, FakeLine, hex } from "../helpers/modbus.js";

@@ -10,7 +10,7 @@ import type { BootControl } from "../../ota/boot-control.js";
 import { FileBootControl } from "../../ota/file-boot-control.js";
 import { UbootEnvBootControl } from "../../ota/uboot-env-boot-control.js";
 import { NvBootCtrlBootControl } from "../../ota/nvbootctrl-boot-control.js";
-import { errorCode } from "../../core/errors.js";
+import { errorCode } from "../../core/index.js";
 import { tempDir } from "../helpers/peer.js";
 import { writeFakeBootTools } from "../helpers/ota-boot-tools.js";
 

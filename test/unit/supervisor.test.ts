@@ -1,7 +1,7 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { FakeClock, SeededRandom, type Random } from "../../core/clock.js";
-import { RidgeError } from "../../core/errors.js";
+import { RidgeError } from "../../core/index.js";
 import type { Component } from "../../runtime/component.js";
 import { fullJitterDelay } from "../../core/backoff.js";
 import { Supervisor } from "../../runtime/supervisor.js";
@@ -20,7 +20,7 @@ function comp(name: string, log: string[], opts: Partial<Component> & { failStar
       log.push(`start ${name}`);
       if (failures > 0) {
         failures--;
-        throw new RidgeError("E_TEST_PORT_GONE", "environment", "serial port vanished");
+        throw new RidgeError("E_MODBUS_PORT_DOWN", "serial port vanished");
       }
     },
     async stop() {
@@ -74,7 +74,7 @@ test("a failing driver is restarted with exponential backoff (injected clock) an
   s.add(driver, { restartable: true });
   await s.startAll(); // does not throw: the driver is restartable
   assert.is(s.status()["driver:rs485"]!.state, "backoff");
-  assert.is(s.status()["driver:rs485"]!.lastError?.code, "E_TEST_PORT_GONE");
+  assert.is(s.status()["driver:rs485"]!.lastError?.code, "E_MODBUS_PORT_DOWN");
   assert.is(s.status()["store"]!.state, "up");
   // Delays (random at its max): 99, 199, 399, 799 ms; then it starts.
   const waits = [99, 199, 399, 799];
@@ -88,7 +88,7 @@ test("a failing driver is restarted with exponential backoff (injected clock) an
   assert.is(s.status()["driver:rs485"]!.restarts, 4);
   // A failure reported later (peer vanished) restarts it again; the attempt counter keeps growing
   // because it was not up for resetAfterMs.
-  s.fail("driver:rs485", new RidgeError("E_TEST_PEER", "peer", "gone"));
+  s.fail("driver:rs485", new RidgeError("E_MODBUS_TIMEOUT", "gone"));
   await clock.advance(0);
   assert.is(s.status()["driver:rs485"]!.state, "backoff");
   await clock.advance(1000);
@@ -109,7 +109,7 @@ test("a non-restartable component failing to start is fatal with its code", asyn
     await s.startAll();
     assert.unreachable();
   } catch (e) {
-    assert.is((e as RidgeError).code, "E_TEST_PORT_GONE");
+    assert.is((e as RidgeError).code, "E_MODBUS_PORT_DOWN");
   }
 });
 

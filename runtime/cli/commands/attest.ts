@@ -37,12 +37,12 @@ function openDb(file: string): Database.Database {
 }
 
 function needed(v: string | undefined, name: string, usage: string): string {
-  if (!v) throw new RidgeError("E_USAGE", "config", `--${name} is required\nusage: ${usage}`);
+  if (!v) throw new RidgeError("E_USAGE", `--${name} is required\nusage: ${usage}`);
   return v;
 }
 
 function hexNonce(v: string): Uint8Array {
-  if (!/^([0-9a-fA-F]{2}){8,32}$/.test(v)) throw new RidgeError("E_USAGE", "config", "--nonce must be 8 to 32 bytes in hex");
+  if (!/^([0-9a-fA-F]{2}){8,32}$/.test(v)) throw new RidgeError("E_USAGE", "--nonce must be 8 to 32 bytes in hex");
   return Uint8Array.from(Buffer.from(v, "hex"));
 }
 
@@ -61,7 +61,7 @@ export function parseSince(v: string, now: number): number {
   const age = parseDuration(v);
   if (age !== undefined && /[a-z]$/i.test(v)) return now - age;
   const t = Date.parse(v);
-  if (Number.isNaN(t)) throw new RidgeError("E_USAGE", "config", `--since ${v}: expected an ISO date, epoch ms or an age like 1h`);
+  if (Number.isNaN(t)) throw new RidgeError("E_USAGE", `--since ${v}: expected an ISO date, epoch ms or an age like 1h`);
   return t;
 }
 
@@ -77,7 +77,7 @@ async function quote(argv: string[]): Promise<number> {
   hexNonce(nonce);
   const dataDir = a.values.data ? resolve(a.values.data) : defaultDataDir();
   const r = await controlRequest(dataDir, "POST", "/attest/quote", { nonce });
-  if (r.status !== 200) throw new RidgeError("E_ATTEST_QUOTE", "environment", `quote failed (${r.status}): ${r.text}`);
+  if (r.status !== 200) throw new RidgeError("E_ATTEST_QUOTE", `quote failed (${r.status}): ${r.text}`);
   const text = JSON.stringify(r.body, null, 2) + "\n";
   if (a.values.out) writeFileSync(a.values.out, text);
   else process.stdout.write(text);
@@ -94,7 +94,7 @@ async function showLog(argv: string[]): Promise<number> {
   if (!a) return EXIT.ok;
   const dataDir = a.values.data ? resolve(a.values.data) : defaultDataDir();
   const r = await controlRequest(dataDir, "GET", "/attest/log");
-  if (r.status !== 200) throw new RidgeError("E_ATTEST_LOG", "environment", `log request failed (${r.status}): ${r.text}`);
+  if (r.status !== 200) throw new RidgeError("E_ATTEST_LOG", `log request failed (${r.status}): ${r.text}`);
   const body = r.body as { backend: string; alg: string; events: { seq: number; pcr: number; type: string; component: string; digests: Record<string, string>; description: string }[] };
   if (a.values.json) {
     console.log(JSON.stringify(body, null, 2));
@@ -126,7 +126,7 @@ async function key(argv: string[]): Promise<number> {
   }
   // a TPM-backed or remote gateway: ask it for a quote and print the key it signs with
   const r = await controlRequest(dataDir, "POST", "/attest/quote", { nonce: "0000000000000000" });
-  if (r.status !== 200) throw new RidgeError("E_ATTEST_KEY", "environment", `no key file in ${dataDir}/attest and the gateway did not answer (${r.status})`);
+  if (r.status !== 200) throw new RidgeError("E_ATTEST_KEY", `no key file in ${dataDir}/attest and the gateway did not answer (${r.status})`);
   const ev = r.body as { signer: { alg: SigAlg; publicKey: string } };
   process.stdout.write(publicKeyToPem(ev.signer.alg, Uint8Array.from(Buffer.from(ev.signer.publicKey, "hex"))));
   return EXIT.ok;
@@ -142,7 +142,7 @@ async function keygen(argv: string[]): Promise<number> {
   if (!a) return EXIT.ok;
   const name = needed(a.values.alg, "alg", spec.usage);
   const alg = ({ sm2: "sm2-sm3", p256: "ecdsa-p256-sha256", ed25519: "ed25519" } as Record<string, SigAlg>)[name] ?? name;
-  if (!isSigAlg(alg)) throw new RidgeError("E_USAGE", "config", `--alg ${name}: expected sm2, p256 or ed25519`);
+  if (!isSigAlg(alg)) throw new RidgeError("E_USAGE", `--alg ${name}: expected sm2, p256 or ed25519`);
   const out = needed(a.values.out, "out", spec.usage);
   mkdirSync(out, { recursive: true });
   const kp = generateKeyPair(alg);
@@ -162,7 +162,7 @@ async function nonce(argv: string[]): Promise<number> {
   if (!a) return EXIT.ok;
   const policy = loadPolicy(needed(a.values.policy, "policy", spec.usage));
   const gw = needed(a.values.gateway, "gateway", spec.usage);
-  if (!policy.gateways.has(gw)) throw new RidgeError("E_ATTEST_UNKNOWN_GATEWAY", "config", `gateway ${gw} is not registered in the policy`);
+  if (!policy.gateways.has(gw)) throw new RidgeError("E_ATTEST_UNKNOWN_GATEWAY", `gateway ${gw} is not registered in the policy`);
   const db = openDb(needed(a.values.db, "db", spec.usage));
   try {
     const v = new Verifier({ policy, store: new VerifierStore(db), clock: systemClock });
@@ -191,7 +191,7 @@ async function verifyCmd(argv: string[]): Promise<number> {
   try {
     bytes = new Uint8Array(readFileSync(file));
   } catch (e) {
-    throw new RidgeError("E_ATTEST_EVIDENCE_FILE", "config", `cannot read ${file}: ${(e as Error).message}`);
+    throw new RidgeError("E_ATTEST_EVIDENCE_FILE", `cannot read ${file}: ${(e as Error).message}`);
   }
   const db = a.values.db ? openDb(a.values.db) : new Database(":memory:");
   try {
@@ -227,7 +227,7 @@ async function verifierCmd(argv: string[]): Promise<number> {
   const policy = loadPolicy(needed(a.values.policy, "policy", spec.usage));
   const every = parseDuration(a.values.every ?? "60s");
   const timeout = parseDuration(a.values.timeout ?? "10s");
-  if (every === undefined || timeout === undefined) throw new RidgeError("E_USAGE", "config", "--every/--timeout: a duration like 30s");
+  if (every === undefined || timeout === undefined) throw new RidgeError("E_USAGE", "--every/--timeout: a duration like 30s");
   const rounds = a.values.rounds ? Number(a.values.rounds) : Infinity;
   const db = openDb(needed(a.values.db, "db", spec.usage));
   const audit = new AuditLog(db);
@@ -287,7 +287,7 @@ async function auditCmd(argv: string[]): Promise<number> {
     const a = parseCommand(argv.slice(1), spec);
     if (!a) return EXIT.ok;
     const file = needed(a.values.db, "db", spec.usage);
-    if (!existsSync(file)) throw new RidgeError("E_ATTEST_DB", "config", `no database at ${file}`);
+    if (!existsSync(file)) throw new RidgeError("E_ATTEST_DB", `no database at ${file}`);
     const db = new Database(file, { readonly: true, fileMustExist: true });
     try {
       const c = new AuditLog(db).verifyChain();
@@ -307,7 +307,7 @@ async function auditCmd(argv: string[]): Promise<number> {
   const a = parseCommand(argv, spec);
   if (!a) return EXIT.ok;
   const file = needed(a.values.db, "db", spec.usage);
-  if (!existsSync(file)) throw new RidgeError("E_ATTEST_DB", "config", `no database at ${file}`);
+  if (!existsSync(file)) throw new RidgeError("E_ATTEST_DB", `no database at ${file}`);
   const db = new Database(file, { readonly: true, fileMustExist: true });
   try {
     const audit = new AuditLog(db);
@@ -340,6 +340,6 @@ export async function run(argv: string[]): Promise<number> {
     return sub === undefined ? EXIT.usage : EXIT.ok;
   }
   const f = subcommands[sub];
-  if (!f) throw new RidgeError("E_USAGE", "config", `unknown subcommand "attest ${sub}"\nusage: ${USAGE}`);
+  if (!f) throw new RidgeError("E_USAGE", `unknown subcommand "attest ${sub}"\nusage: ${USAGE}`);
   return f(rest);
 }

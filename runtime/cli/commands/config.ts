@@ -21,7 +21,7 @@ export async function run(argv: string[]): Promise<number> {
   const a = parseCommand(argv, spec);
   if (!a) return 0;
   const [sub, file] = a.positionals;
-  if (sub !== "check" || !file) throw new RidgeError("E_USAGE", "config", `usage: ${spec.usage}`);
+  if (sub !== "check" || !file) throw new RidgeError("E_USAGE", `usage: ${spec.usage}`);
   const deferSecrets = a.values["defer-secrets"] === true || a.values["no-secrets"] === true;
   const { config, board, dataDir, deferredSecrets } = loadConfig({ file, board: a.values.board, deferSecrets });
   console.log(`${file}: ok (gateway ${config.gateway.id}, board ${board.name}, ${config.drivers.length} driver(s), ${config.devices.length} device(s), data ${dataDir})`);

@@ -71,7 +71,7 @@ function safeBoards(): string {
 export function findProjectRoot(start = dirname(fileURLToPath(import.meta.url))): string {
   for (let d = start; ; d = dirname(d)) {
     if (existsSync(join(d, "package.json")) && existsSync(join(d, "boards", "sim.yaml")) && existsSync(join(d, "node_modules"))) return d;
-    if (dirname(d) === d) throw new RidgeError("E_FLASH_RUNTIME_INPUT", "environment", "cannot find the runtime to ship (package.json, boards/, node_modules/): pass --project DIR");
+    if (dirname(d) === d) throw new RidgeError("E_FLASH_RUNTIME_INPUT", "cannot find the runtime to ship (package.json, boards/, node_modules/): pass --project DIR");
   }
 }
 
@@ -80,7 +80,7 @@ function ensureBundle(projectRoot: string): void {
   const script = join(projectRoot, "scripts", "bundle.mjs");
   if (!existsSync(script)) return;
   const r = spawnSync(process.execPath, [script, "--if-stale"], { cwd: projectRoot, stdio: ["ignore", "ignore", "pipe"], encoding: "utf8" });
-  if (r.status !== 0) throw new RidgeError("E_FLASH_RUNTIME_INPUT", "environment", `npm run bundle failed: ${r.stderr.slice(-2000)}`);
+  if (r.status !== 0) throw new RidgeError("E_FLASH_RUNTIME_INPUT", `npm run bundle failed: ${r.stderr.slice(-2000)}`);
 }
 
 /** Serial ports and other device nodes a config names (driver `port:` keys). */
@@ -104,7 +104,7 @@ function readInput(file: string, what: string): string {
   try {
     return readFileSync(file, "utf8");
   } catch (e) {
-    throw new RidgeError("E_FLASH_INPUT", "config", `cannot read ${what} ${file}: ${(e as Error).message}`);
+    throw new RidgeError("E_FLASH_INPUT", `cannot read ${what} ${file}: ${(e as Error).message}`);
   }
 }
 
@@ -112,8 +112,8 @@ export async function run(argv: string[]): Promise<number> {
   const a = parseCommand(argv, spec);
   if (!a) return 0;
   const v = a.values;
-  if (!v.board || !v.root) throw new RidgeError("E_USAGE", "config", `--board and --root are required\nusage: ${spec.usage}`);
-  if (v["with-node"] && v["no-with-node"]) throw new RidgeError("E_USAGE", "config", "--with-node and --no-with-node exclude each other");
+  if (!v.board || !v.root) throw new RidgeError("E_USAGE", `--board and --root are required\nusage: ${spec.usage}`);
+  if (v["with-node"] && v["no-with-node"]) throw new RidgeError("E_USAGE", "--with-node and --no-with-node exclude each other");
   const board = loadBoard(v.board);
   const projectRoot = v.project ? resolve(v.project) : findProjectRoot();
   const dryRun = v["dry-run"] ?? false;

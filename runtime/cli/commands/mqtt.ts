@@ -17,11 +17,11 @@ async function readStdin(): Promise<string> {
 export async function run(argv: string[]): Promise<number> {
   const a = parseCommand(argv, spec);
   if (!a) return 0;
-  if (a.positionals[0] !== "hash-password") throw new RidgeError("E_USAGE", "config", `usage: ${spec.usage}`);
+  if (a.positionals[0] !== "hash-password") throw new RidgeError("E_USAGE", `usage: ${spec.usage}`);
   const password = await readStdin();
-  if (!password) throw new RidgeError("E_USAGE", "config", "no password on stdin");
+  if (!password) throw new RidgeError("E_USAGE", "no password on stdin");
   const ln = a.values.ln === undefined ? undefined : Number(a.values.ln);
-  if (ln !== undefined && !(Number.isInteger(ln) && ln >= 10 && ln <= 20)) throw new RidgeError("E_USAGE", "config", "--ln must be an integer from 10 to 20");
+  if (ln !== undefined && !(Number.isInteger(ln) && ln >= 10 && ln <= 20)) throw new RidgeError("E_USAGE", "--ln must be an integer from 10 to 20");
   const { hashPassword } = await import("../../../drivers/mqtt/index.js");
   console.log(await hashPassword(password, ln === undefined ? {} : { ln }));
   return 0;

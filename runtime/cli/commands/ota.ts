@@ -6,7 +6,7 @@
 import { chmodSync, existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { isAbsolute, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { systemClock, systemRandom, RidgeError, errorMessage } from "../../../core/index.js";
+import { systemClock, systemRandom, RidgeError, asErrorCode, errorMessage } from "../../../core/index.js";
 import { loadBoard, type Board } from "../../../boards/index.js";
 import {
   ALG_NAMES,
@@ -64,7 +64,7 @@ function roleSpec(list: string | undefined, threshold: string | undefined, what:
   if (!list) return undefined;
   const keys = list.split(",").filter(Boolean).map((f) => publicKeyFromFile(readFileSync(f, "utf8"), f));
   const t = Number(threshold ?? 1);
-  if (!Number.isInteger(t) || t < 1) throw new RidgeError("E_USAGE", "config", `${what} threshold must be a positive integer`);
+  if (!Number.isInteger(t) || t < 1) throw new RidgeError("E_USAGE", `${what} threshold must be a positive integer`);
   return { keys, threshold: t };
 }
 
@@ -88,7 +88,7 @@ const roleOptions = {
 function rolesFrom(v: Record<string, unknown>) {
   const s = (k: string) => v[k] as string | undefined;
   const root = roleSpec(s("root-keys"), s("threshold"), "root");
-  if (!root) throw new RidgeError("E_USAGE", "config", "--root-keys is required");
+  if (!root) throw new RidgeError("E_USAGE", "--root-keys is required");
   const opt = <K extends string>(k: K, spec: RoleKeySpec | undefined) => (spec ? { [k]: spec } : {});
   return {
     root,
@@ -118,8 +118,8 @@ const commands: Record<string, (argv: string[]) => Promise<number>> = {
     const a = parseCommand(argv, { usage: "ridge ota keygen --alg ed25519|p256|sm2 --out FILE", summary: "Generate a signing key: FILE (private, mode 600) and FILE.pub (the TUF public key).", options: { alg: { type: "string" }, out: { type: "string", short: "o" } } });
     if (!a) return 0;
     const alg = ALG_NAMES[a.values.alg ?? ""];
-    if (!alg || !a.values.out) throw new RidgeError("E_USAGE", "config", "usage: ridge ota keygen --alg ed25519|p256|sm2 --out FILE");
-    if (existsSync(a.values.out)) throw new RidgeError("E_OTA_KEY_EXISTS", "config", `${a.values.out} exists: refusing to overwrite a key`);
+    if (!alg || !a.values.out) throw new RidgeError("E_USAGE", "usage: ridge ota keygen --alg ed25519|p256|sm2 --out FILE");
+    if (existsSync(a.values.out)) throw new RidgeError("E_OTA_KEY_EXISTS", `${a.values.out} exists: refusing to overwrite a key`);
     const k = generateSigningKey(alg);
     writeFileSync(a.values.out, JSON.stringify(toKeyFile(k), null, 1) + "\n", { mode: 0o600 });
     chmodSync(a.values.out, 0o600);
@@ -132,7 +132,7 @@ const commands: Record<string, (argv: string[]) => Promise<number>> = {
     const a = parseCommand(argv, { usage: "ridge ota init-repo DIR --root-keys K.pub,… --threshold N [--targets-keys …] [--snapshot-keys …] [--timestamp-keys …] [--key FILE …]", summary: "Create a TUF repository (roles without their own keys use the root keys).", options: roleOptions });
     if (!a) return 0;
     const dir = a.positionals[0];
-    if (!dir) throw new RidgeError("E_USAGE", "config", "init-repo needs DIR");
+    if (!dir) throw new RidgeError("E_USAGE", "init-repo needs DIR");
     const { report } = await TufRepository.init(dir, systemClock, rolesFrom(a.values), readKeys(a.values.key));
     console.log(`repository created in ${dir}`);
     printReport(report);
@@ -146,8 +146,8 @@ const commands: Record<string, (argv: string[]) => Promise<number>> = {
       options: { board: { type: "string" }, out: { type: "string", short: "o" }, version: { type: "string" }, without: { type: "string" }, "with-node": { type: "boolean" }, "no-with-node": { type: "boolean" } },
     });
     if (!a) return 0;
-    if (!a.values.board || !a.values.out) throw new RidgeError("E_USAGE", "config", "bundle needs --board and --out");
-    if (a.values["with-node"] && a.values["no-with-node"]) throw new RidgeError("E_USAGE", "config", "--with-node and --no-with-node exclude each other");
+    if (!a.values.board || !a.values.out) throw new RidgeError("E_USAGE", "bundle needs --board and --out");
+    if (a.values["with-node"] && a.values["no-with-node"]) throw new RidgeError("E_USAGE", "--with-node and --no-with-node exclude each other");
     const board = loadBoard(a.values.board);
     const { buildRuntimeSlot, defaultWithNode, writeSlotBundle } = await import("../../../boards/flash/index.js");
     const withNode = a.values["with-node"] ? true : a.values["no-with-node"] ? false : defaultWithNode(board);
@@ -168,9 +168,9 @@ const commands: Record<string, (argv: string[]) => Promise<number>> = {
     if (!a) return 0;
     const [dir, file] = a.positionals;
     const v = a.values;
-    if (!dir || !file || !v.kind || !v.version || !v.board) throw new RidgeError("E_USAGE", "config", "add needs DIR FILE --kind --version --board");
-    if (!artifactKinds.includes(v.kind as ArtifactKind)) throw new RidgeError("E_USAGE", "config", `--kind is one of ${artifactKinds.join(", ")}`);
-    if (!isVersion(v.version)) throw new RidgeError("E_USAGE", "config", `--version "${v.version}" is not a version such as 1.4.0`);
+    if (!dir || !file || !v.kind || !v.version || !v.board) throw new RidgeError("E_USAGE", "add needs DIR FILE --kind --version --board");
+    if (!artifactKinds.includes(v.kind as ArtifactKind)) throw new RidgeError("E_USAGE", `--kind is one of ${artifactKinds.join(", ")}`);
+    if (!isVersion(v.version)) throw new RidgeError("E_USAGE", `--version "${v.version}" is not a version such as 1.4.0`);
     const boards = v.board.split(",");
     const arch = v.arch ? v.arch.split(",") : v.kind === "runtime" ? [...new Set(boards.map((b) => loadBoard(b).arch))] : undefined;
     const custom: TargetCustom = { kind: v.kind as ArtifactKind, version: v.version, boards, ...(arch ? { arch } : {}), ...(v["min-from"] ? { minFrom: v["min-from"] } : {}) };
@@ -190,12 +190,12 @@ const commands: Record<string, (argv: string[]) => Promise<number>> = {
     });
     if (!a) return 0;
     const dir = a.positionals[0];
-    if (!dir) throw new RidgeError("E_USAGE", "config", "sign needs DIR");
+    if (!dir) throw new RidgeError("E_USAGE", "sign needs DIR");
     const role = a.values.role as RoleName | undefined;
-    if (role && !["root", "targets", "snapshot", "timestamp"].includes(role)) throw new RidgeError("E_USAGE", "config", `unknown role ${role}`);
+    if (role && !["root", "targets", "snapshot", "timestamp"].includes(role)) throw new RidgeError("E_USAGE", `unknown role ${role}`);
     const repo = TufRepository.open(dir, systemClock);
     if (a.values.bump) {
-      if (!role || role === "root") throw new RidgeError("E_USAGE", "config", "--bump needs --role targets|snapshot|timestamp");
+      if (!role || role === "root") throw new RidgeError("E_USAGE", "--bump needs --role targets|snapshot|timestamp");
       repo.bump(role);
     }
     printReport(repo.sign(readKeys(a.values.key), role));
@@ -210,7 +210,7 @@ const commands: Record<string, (argv: string[]) => Promise<number>> = {
     });
     if (!a) return 0;
     const dir = a.positionals[0];
-    if (!dir) throw new RidgeError("E_USAGE", "config", "rotate-root needs DIR");
+    if (!dir) throw new RidgeError("E_USAGE", "rotate-root needs DIR");
     const repo = TufRepository.open(dir, systemClock);
     const next = repo.rotateRoot(rolesFrom(a.values));
     console.log(`staged root version ${next.version}`);
@@ -226,7 +226,7 @@ const commands: Record<string, (argv: string[]) => Promise<number>> = {
     });
     if (!a) return 0;
     const src = a.positionals[0];
-    if (!src) throw new RidgeError("E_USAGE", "config", "install needs SOURCE");
+    if (!src) throw new RidgeError("E_USAGE", "install needs SOURCE");
     const { board, dataDir } = boardAndData(a.values);
     const db = openDatabase(dataDir);
     try {
@@ -258,7 +258,7 @@ const commands: Record<string, (argv: string[]) => Promise<number>> = {
       if (a.values.root) {
         const bytes = new Uint8Array(readFileSync(a.values.root));
         const p = parseMetadata("root", bytes);
-        if (!p.ok) throw new RidgeError("E_OTA_PARSE", "config", `${a.values.root}: ${p.reason}`);
+        if (!p.ok) throw new RidgeError("E_OTA_PARSE", `${a.values.root}: ${p.reason}`);
         if (!agent.store.get("root")) agent.store.put("root", bytes);
       }
       await agent.check("local", a.values.target ? { target: a.values.target } : {});
@@ -272,7 +272,7 @@ const commands: Record<string, (argv: string[]) => Promise<number>> = {
         console.log("no newer runtime for this board in the repository");
         return 0;
       }
-      if (st.s === "failed") throw new RidgeError(st.code, st.code === "E_OTA_NO_ROOT" ? "config" : "peer", st.reason);
+      if (st.s === "failed") throw new RidgeError(asErrorCode(st.code, "E_OTA_FAILED"), st.reason);
       console.log(`update state: ${st.s}`);
       return 1;
     } finally {
@@ -292,7 +292,7 @@ const commands: Record<string, (argv: string[]) => Promise<number>> = {
       else printStatus(b);
       return 0;
     }
-    if (!existsSync(join(dataDir, "ridgeline.db"))) throw new RidgeError("E_OTA_NO_STATE", "config", `no gateway database in ${dataDir}`);
+    if (!existsSync(join(dataDir, "ridgeline.db"))) throw new RidgeError("E_OTA_NO_STATE", `no gateway database in ${dataDir}`);
     // A reader never writes: read-only, no migrations (the gateway may be running and committing).
     const db = openReadOnly(dataDir);
     try {
@@ -342,7 +342,7 @@ export async function run(argv: string[]): Promise<number> {
     return sub ? 0 : 64;
   }
   const c = commands[sub];
-  if (!c) throw new RidgeError("E_USAGE", "config", `unknown ota command "${sub}"\n${USAGE}`);
+  if (!c) throw new RidgeError("E_USAGE", `unknown ota command "${sub}"\n${USAGE}`);
   return c(rest);
 }
 
@@ -410,7 +410,7 @@ export async function boot(argv: string[]): Promise<number> {
   }).catch((e: unknown) => {
     const code = boardNotReady(e);
     if (code !== undefined) return code;
-    throw new RidgeError("E_OTA_LAUNCHER", "environment", errorMessage(e));
+    throw new RidgeError("E_OTA_LAUNCHER", errorMessage(e));
   });
 }
 

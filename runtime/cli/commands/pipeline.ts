@@ -15,7 +15,7 @@ export async function run(argv: string[]): Promise<number> {
   const a = parseCommand(argv, spec);
   if (!a) return EXIT.ok;
   const [sub] = a.positionals;
-  if (sub !== "reload") throw new RidgeError("E_USAGE", "config", `usage: ${spec.usage}`);
+  if (sub !== "reload") throw new RidgeError("E_USAGE", `usage: ${spec.usage}`);
   const dataDir = resolve(a.values.data ?? process.env.RIDGE_DATA ?? "/var/lib/ridgeline");
   const r = await controlRequest(dataDir, "POST", "/pipeline/reload");
   const body = (r.body ?? {}) as { ok?: boolean; errors?: ConfigIssue[]; ms?: number; kept?: string[]; rebuilt?: string[] };
@@ -28,5 +28,5 @@ export async function run(argv: string[]): Promise<number> {
     console.error(`${body.errors.length} config error${body.errors.length === 1 ? "" : "s"}: the running pipeline is unchanged`);
     return EXIT.badConfig;
   }
-  throw new RidgeError("E_PIPELINE_RELOAD", "internal", `reload failed: HTTP ${r.status} ${r.text}`);
+  throw new RidgeError("E_PIPELINE_RELOAD", `reload failed: HTTP ${r.status} ${r.text}`);
 }

@@ -47,10 +47,10 @@ export async function run(argv: string[]): Promise<number> {
     // Not running: say why it stopped when the gateway left the reason (a config error, exit 2).
     const why = readLastExit(dataDir);
     if (why && e instanceof RidgeError && (e.code === "E_CONTROL_NOT_RUNNING" || e.code === "E_CONTROL_UNREACHABLE"))
-      throw new RidgeError("E_GATEWAY_STOPPED", "environment", `the gateway is not running: it stopped at ${why.at}${why.slot ? ` (slot ${why.slot})` : ""} with exit ${why.exit} and will not restart until that is fixed:\n${why.code}: ${why.message}`);
+      throw new RidgeError("E_GATEWAY_STOPPED", `the gateway is not running: it stopped at ${why.at}${why.slot ? ` (slot ${why.slot})` : ""} with exit ${why.exit} and will not restart until that is fixed:\n${why.code}: ${why.message}`);
     throw e;
   });
-  if (r.status !== 200) throw new RidgeError("E_CONTROL_STATUS", "environment", `status request failed (${r.status}): ${r.text}`);
+  if (r.status !== 200) throw new RidgeError("E_CONTROL_STATUS", `status request failed (${r.status}): ${r.text}`);
   if (a.values.json) {
     console.log(JSON.stringify(r.body, null, 2));
     return 0;

@@ -1,14 +1,13 @@
 /**
  * One error taxonomy for the whole runtime. Every error that crosses a module boundary is a
- * RidgeError with a stable string `code` (tests assert codes, never message text) and a fault
- * category that tells an operator whose problem it is.
+ * RidgeError with a stable `code` from the table in codes.ts (tests assert codes, never message
+ * text); its fault category comes from that table and tells an operator whose problem it is.
  */
-export type FaultCategory =
-  | "peer" // bad input from a device, a broker, a repository: not our bug, keep running
-  | "config" // bad configuration from the user: say where and what to change
-  | "board" // the board lacks a capability (no TPM, no serial port)
-  | "environment" // disk full, permission denied, missing binary
-  | "internal"; // a bug in Ridgeline
+import { ERROR_CODES, type ErrorCode } from "./codes.js";
+import type { FaultCategory } from "./category.js";
+
+export type { FaultCategory } from "./category.js";
+export { ERROR_CODES, isErrorCode, asErrorCode, type ErrorCode } from "./codes.js";
 
 export interface RidgeErrorOptions {
   cause?: unknown;
@@ -17,14 +16,15 @@ export interface RidgeErrorOptions {
 
 export class RidgeError extends Error {
   override readonly name = "RidgeError";
+  readonly category: FaultCategory;
   readonly detail: Record<string, unknown> | undefined;
   constructor(
-    readonly code: string,
-    readonly category: FaultCategory,
+    readonly code: ErrorCode,
     message: string,
     options: RidgeErrorOptions = {},
   ) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.category = ERROR_CODES[code].category;
     this.detail = options.detail;
   }
 
@@ -33,7 +33,7 @@ export class RidgeError extends Error {
   }
 }
 
-export function isRidgeError(e: unknown, code?: string): e is RidgeError {
+export function isRidgeError(e: unknown, code?: ErrorCode): e is RidgeError {
   return e instanceof RidgeError && (code === undefined || e.code === code);
 }
 
