@@ -52,7 +52,7 @@ export async function writeBundle(out: string, input: BundleInput): Promise<Bund
       continue;
     }
     const src = typeof f === "string" ? f : f.src;
-    if (src === undefined) throw new RidgeError("E_OTA_BUNDLE_INPUT", `${p}: neither a source file nor bytes`);
+    if (src === undefined) throw new RidgeError("E_OTA_BUNDLE_ENTRY", `${p}: neither a source file nor bytes`);
     const st = statSync(src);
     if (!st.isFile()) throw new RidgeError("E_OTA_BUNDLE_INPUT", `${src} is not a regular file`);
     files[p] = { size: st.size, sha256: await sha256File(src), mode: typeof f === "string" ? st.mode & 0o755 : f.mode };

@@ -232,7 +232,7 @@ export function planFlash(o: FlashOptions): FlashPlan {
 
   const entry = slot.files.find((f) => f.rel === "dist/ridge.mjs");
   const entryBytes = entry?.content ?? (entry?.src ? new Uint8Array(readFileSync(entry.src)) : undefined);
-  if (!entryBytes) throw new RidgeError("E_FLASH_RUNTIME_INPUT", "the runtime slot has no dist/ridge.mjs to measure");
+  if (!entryBytes) throw new RidgeError("E_FLASH_SLOT_INCOMPLETE", "the runtime slot has no dist/ridge.mjs to measure");
   const { log, absent } = firstMeasurements({
     board,
     root,

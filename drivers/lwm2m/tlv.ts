@@ -112,7 +112,7 @@ export function decodeTlvInteger(b: Uint8Array): number | undefined {
 }
 
 export function encodeTlvInteger(n: number): Uint8Array {
-  if (!Number.isInteger(n)) throw new RidgeError("E_LWM2M_VALUE", `not an integer: ${n}`);
+  if (!Number.isInteger(n)) throw new RidgeError("E_LWM2M_TLV_INTEGER", `not an integer: ${n}`);
   if (n >= -128 && n <= 127) return Uint8Array.of(n & 0xff);
   const out = n >= -32768 && n <= 32767 ? new Uint8Array(2) : n >= -(2 ** 31) && n < 2 ** 31 ? new Uint8Array(4) : new Uint8Array(8);
   const dv = new DataView(out.buffer);

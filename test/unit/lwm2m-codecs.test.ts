@@ -226,7 +226,7 @@ test("encode helpers reject programmer misuse with codes", () => {
     encodeTlvValue(1.5, "integer");
     assert.unreachable();
   } catch (e) {
-    assert.is((e as { code: string }).code, "E_LWM2M_VALUE");
+    assert.is((e as { code: string }).code, "E_LWM2M_TLV_INTEGER");
   }
   void senmlToValues;
   void valuesToSenml;
