@@ -16,7 +16,7 @@ import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { systemClock, type DriverContext } from "../core/index.js";
 import { Lwm2mDriver, lwm2mDriverConfig } from "../drivers/lwm2m/index.js";
-import { decodeCoapMessage } from "../drivers/coap/message.js";
+import { decodeCoapMessage } from "../codecs/index.js";
 import { report } from "./harness.js";
 
 const DEVICES = Number(process.env.RIDGE_BENCH_LWM2M_DEVICES ?? 1000);

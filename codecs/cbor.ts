@@ -17,7 +17,7 @@
  *   initial byte: | major type (3 bits) | additional info (5 bits) |
  *   ai < 24: value in ai; 24/25/26/27: 1/2/4/8 bytes follow; 31: indefinite length / break
  */
-import { RidgeError } from "../../core/index.js";
+import { RidgeError } from "../core/index.js";
 
 export type CborValue = number | bigint | string | boolean | null | undefined | Uint8Array | CborValue[] | CborMap | CborTagged;
 export type CborMap = Map<CborValue, CborValue>;

@@ -8,7 +8,7 @@
  *
  * NUM is the block number, M says "more blocks follow". A 0-byte value means NUM=0, M=0, SZX=0.
  */
-import { RidgeError } from "../../core/index.js";
+import { RidgeError } from "../core/index.js";
 
 export interface BlockOption {
   num: number;

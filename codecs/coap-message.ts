@@ -33,7 +33,7 @@
  *
  * Nibble 15 is reserved in both fields; 0xFF in the delta position is the payload marker.
  */
-import { RidgeError } from "../../core/index.js";
+import { RidgeError } from "../core/index.js";
 
 export const CoapType = { CON: 0, NON: 1, ACK: 2, RST: 3 } as const;
 export type CoapType = (typeof CoapType)[keyof typeof CoapType];

@@ -1,6 +1,7 @@
 /**
- * Pure payload codecs shared by the device drivers: SenML (RFC 8428, JSON and CBOR) and the CBOR
- * subset beneath it (RFC 8949). No I/O, no clock; hostile input ends in a result with a stable code.
+ * The shared codec layer below drivers/ and runtime/: SenML (RFC 8428, JSON and CBOR), the CBOR
+ * subset beneath it (RFC 8949), the CoAP message codec (RFC 7252) and Block options (RFC 7959).
+ * Pure: no I/O, no clock; hostile input ends in a result with a stable code.
  */
 export {
   SENML_VERSION,
@@ -25,3 +26,5 @@ export {
   type ResolveOptions,
 } from "./senml.js";
 export { decodeCbor, encodeCbor, type CborValue, type CborMap, type CborTagged, type CborResult, type CborErrorCode } from "./cbor.js";
+export * from "./coap-message.js";
+export * from "./coap-block-option.js";

@@ -9,7 +9,7 @@ export interface DriverContext {
   /** Resolves when the pipeline can accept events again. */
   drained(): Promise<void>;
   clock: Clock;
-  log: DriverLog;
+  log: Logger;
   /** Count something per device for /metrics (bad frames, timeouts, drops). */
   count(metric: string, labels: Record<string, string>, by?: number): void;
   /** The data directory for persistent driver state. */
@@ -20,9 +20,6 @@ export interface DriverContext {
    */
   fail?(error: unknown): void;
 }
-
-/** Drivers log through the one `Logger` interface. */
-export type DriverLog = Logger;
 
 export interface DriverHealth {
   up: boolean;

@@ -6,7 +6,8 @@
  * with `whenAccepting()`. close() (the driver's stop) forgets the queue and the pending drained():
  * its resolving later does not bring anything back.
  */
-import type { DriverContext, Event } from "../../core/index.js";
+import type { DriverContext } from "./driver.js";
+import type { Event } from "./event.js";
 
 export interface EmitQueueOptions {
   /** Events held while pushed back (default 1000). */

@@ -3,6 +3,7 @@ export * from "./clock.js";
 export * from "./backoff.js";
 export * from "./event.js";
 export * from "./driver.js";
+export * from "./emit-queue.js";
 export * from "./own.js";
 export * from "./result.js";
 export * from "./fsm.js";

@@ -2,7 +2,8 @@
  * The drivers' public surface: each kind's config schemas (cheap to import) and its factory,
  * loaded lazily so a gateway never loads a driver it does not run.
  */
-export type { Driver, DriverContext, DriverHealth, DriverLog } from "../core/index.js";
+export type { Driver, DriverContext, DriverHealth } from "../core/index.js";
+export type { FirmwareArtifact, FirmwareVerifier } from "./lwm2m/firmware-push.js";
 export { simDriverConfig, type SimDriverConfig } from "./sim/config.js";
 export { modbusDriverConfig, modbusDeviceConfig } from "./modbus/config.js";
 export { mqttDriverConfig, mqttDeviceConfig } from "./mqtt/config.js";

@@ -3,7 +3,7 @@
  * factory, so that a driver that is not configured is never loaded (start-up time, memory).
  */
 import type { ZodType, ZodTypeDef } from "zod";
-import type { Driver } from "../core/index.js";
+import { asErrorCode, fail, ok, type Driver, type ErrorCode, type Result } from "../core/index.js";
 import {
   simDriverConfig,
   modbusDriverConfig,
@@ -19,9 +19,22 @@ import {
   loadMqttDriver,
   loadLwm2mDriver,
   loadCoapDriver,
+  type FirmwareArtifact,
 } from "../drivers/index.js";
 
 type AnySchema = ZodType<unknown, ZodTypeDef, unknown>;
+
+/**
+ * The LwM2M driver's firmware verifier: OTA's TUF target check (tuf-spec §5.7.3: exact signed
+ * length, every computable signed hash, sha256 required), loaded with the first push.
+ */
+export async function verifyAsOtaTarget(artifact: FirmwareArtifact, bytes: Uint8Array): Promise<Result<void, ErrorCode>> {
+  const { TargetHasher } = await import("../ota/index.js");
+  const h = new TargetHasher(artifact.file, { length: artifact.length, hashes: { ...(artifact.hashes ?? {}), sha256: (artifact.hashes?.sha256 ?? artifact.sha256).toLowerCase() } });
+  h.update(bytes);
+  const r = h.finish();
+  return r.ok ? ok(undefined) : fail(asErrorCode(r.code, "E_LWM2M_FIRMWARE_VERIFY"), r.reason);
+}
 
 export interface DriverKind {
   config: AnySchema;
@@ -49,7 +62,7 @@ export const driverKinds = {
   lwm2m: {
     config: lwm2mDriverConfig,
     device: lwm2mDeviceConfig,
-    create: async (c, d) => (await loadLwm2mDriver()).createLwm2mDriver(c, d),
+    create: async (c, d) => (await loadLwm2mDriver()).createLwm2mDriver(c, d, { verifyFirmware: verifyAsOtaTarget }),
   } as DriverKind,
   coap: {
     config: coapDriverConfig,

@@ -8,10 +8,9 @@
  * resolved; observe notifications arriving meanwhile wait in a bounded queue (`backpressureQueue`
  * events, oldest dropped and counted as coap_backpressure_dropped), flushed in order after drained().
  */
-import { fullJitterDelay, systemClock, systemRandom, RidgeError, errorMessage, type Clock, type Random, type Timer, type Driver, type DriverContext, type DriverHealth, type Event } from "../../core/index.js";
+import { EmitQueue, fullJitterDelay, systemClock, systemRandom, RidgeError, errorMessage, type Clock, type Random, type Timer, type Driver, type DriverContext, type DriverHealth, type Event } from "../../core/index.js";
 import type { CoapDeviceConfig, CoapDriverConfig, CoapPointConfig } from "./config.js";
 import { nodeCoapClientTransport, type CoapResult, type CoapTransport } from "./coap-transport.js";
-import { EmitQueue } from "./emit-queue.js";
 import { decodePoint } from "./payload-decoder.js";
 
 export interface CoapDriverDeps {

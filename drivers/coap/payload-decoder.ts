@@ -1,9 +1,10 @@
 /**
  * Payload decoders for plain CoAP points: text, JSON, CBOR, SenML JSON/CBOR (RFC 8428) → one
- * value. Pure and total: bad payloads return `{ ok: false, reason }`.
+ * value. Pure and total: a bad payload ends in a Failure with a stable code (E_COAP_PAYLOAD, or the
+ * CBOR/SenML codec's own).
  */
-import { decodeCbor, decodeSenmlCbor, decodeSenmlJson, resolveSenml, SENML_ANY_NAME, type CborValue } from "../codecs/index.js";
-import type { CodecResult } from "../lwm2m/value.js";
+import { fail, ok, type ErrorCode, type Result } from "../../core/index.js";
+import { decodeCbor, decodeSenmlCbor, decodeSenmlJson, resolveSenml, SENML_ANY_NAME, type CborValue } from "../../codecs/index.js";
 
 export type DecoderName = "text" | "json" | "cbor" | "senml-json" | "senml-cbor";
 
@@ -16,18 +17,18 @@ function plain(v: CborValue): unknown {
   return v;
 }
 
-function pick(doc: unknown, field: string | undefined): CodecResult<unknown> {
-  if (!field) return { ok: true, value: doc };
+function pick(doc: unknown, field: string | undefined): Result<unknown, ErrorCode> {
+  if (!field) return ok(doc);
   let cur: unknown = doc;
   for (const k of field.split(".")) {
-    if (cur === null || typeof cur !== "object") return { ok: false, reason: `no field ${field}` };
+    if (cur === null || typeof cur !== "object") return fail("E_COAP_PAYLOAD", `no field ${field}`);
     cur = Array.isArray(cur) ? cur[Number(k)] : (cur as Record<string, unknown>)[k];
-    if (cur === undefined) return { ok: false, reason: `no field ${field}` };
+    if (cur === undefined) return fail("E_COAP_PAYLOAD", `no field ${field}`);
   }
-  return { ok: true, value: cur };
+  return ok(cur);
 }
 
-export function decodePoint(decoder: DecoderName, bytes: Uint8Array, field?: string): CodecResult<unknown> {
+export function decodePoint(decoder: DecoderName, bytes: Uint8Array, field?: string): Result<unknown, ErrorCode> {
   const text = () => {
     try {
       return new TextDecoder("utf-8", { fatal: true }).decode(bytes);
@@ -38,17 +39,17 @@ export function decodePoint(decoder: DecoderName, bytes: Uint8Array, field?: str
   switch (decoder) {
     case "text": {
       const s = text();
-      if (s === undefined) return { ok: false, reason: "payload is not UTF-8" };
+      if (s === undefined) return fail("E_COAP_PAYLOAD", "payload is not UTF-8");
       const t = s.trim();
-      return { ok: true, value: t !== "" && Number.isFinite(Number(t)) ? Number(t) : s };
+      return ok(t !== "" && Number.isFinite(Number(t)) ? Number(t) : s);
     }
     case "json": {
       const s = text();
-      if (s === undefined) return { ok: false, reason: "payload is not UTF-8" };
+      if (s === undefined) return fail("E_COAP_PAYLOAD", "payload is not UTF-8");
       try {
         return pick(JSON.parse(s) as unknown, field);
       } catch (e) {
-        return { ok: false, reason: `not JSON: ${e instanceof Error ? e.message : String(e)}` };
+        return fail("E_COAP_PAYLOAD", `not JSON: ${e instanceof Error ? e.message : String(e)}`);
       }
     }
     case "cbor": {
@@ -63,8 +64,8 @@ export function decodePoint(decoder: DecoderName, bytes: Uint8Array, field?: str
       if (!r.ok) return r;
       const rec = field ? r.value.find((x) => x.n === field || x.n.endsWith(field)) : r.value[0];
       const value = rec && (rec.v ?? rec.vs ?? rec.vb ?? rec.vd);
-      if (value === undefined) return { ok: false, reason: field ? `no SenML record ${field}` : "empty SenML pack" };
-      return { ok: true, value: value instanceof Uint8Array ? Buffer.from(value).toString("base64") : value };
+      if (value === undefined) return fail("E_COAP_PAYLOAD", field ? `no SenML record ${field}` : "empty SenML pack");
+      return ok(value instanceof Uint8Array ? Buffer.from(value).toString("base64") : value);
     }
   }
 }

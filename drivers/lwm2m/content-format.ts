@@ -4,7 +4,7 @@
  * device accepts. Pure.
  */
 import { decodeLwm2mJson, encodeLwm2mJson } from "./lwm2m-json.js";
-import { decodeSenmlCbor, decodeSenmlJson, encodeSenmlCbor, encodeSenmlJson } from "../codecs/index.js";
+import { decodeSenmlCbor, decodeSenmlJson, encodeSenmlCbor, encodeSenmlJson } from "../../codecs/index.js";
 import { LWM2M_SENML_DECODE, senmlToValues, valuesToSenml } from "./senml-values.js";
 import { decodeTlv, tlvToValues, valuesToTlv } from "./tlv.js";
 import { isObjectLink, parsePath, type CodecResult, type Lwm2mValue, type ResourceValue, type TypeOf } from "./value.js";

@@ -5,10 +5,12 @@
  * (2), Update (/5/0/2) is executed and Update Result (/5/0/5) is followed to Success (1) or a
  * failure code. The bytes served are the bytes verified: a file changed on disk after
  * verification is never served, and an artifact that fails verification is never exposed.
+ * The verifier is injected (the runtime builds it from the OTA target check): drivers know
+ * nothing of ota/.
  */
 import { createHash } from "node:crypto";
 import { readFile } from "node:fs/promises";
-import { errorCode, errorMessage, type Clock } from "../../core/index.js";
+import { errorCode, errorMessage, fail, ok, type Clock, type ErrorCode, type Result } from "../../core/index.js";
 
 export interface FirmwareArtifact {
   /** local file (from the OTA cache: works while the cloud link is down) */
@@ -21,28 +23,15 @@ export interface FirmwareArtifact {
   version?: string;
 }
 
-export type VerifyResult = { ok: true } | { ok: false; reason: string };
 /** Verifies bytes against the artifact's signed description; never throws on hostile bytes. */
-export type FirmwareVerifier = (artifact: FirmwareArtifact, bytes: Uint8Array) => VerifyResult | Promise<VerifyResult>;
+export type FirmwareVerifier = (artifact: FirmwareArtifact, bytes: Uint8Array) => Result<void, ErrorCode> | Promise<Result<void, ErrorCode>>;
 
-/**
- * The default verifier: the OTA module's TUF target check (tuf-spec §5.7.3: exact signed length,
- * every computable signed hash, sha256 required), loaded lazily so the OTA code is only pulled in
- * when a push runs.
- */
-export async function verifyAsOtaTarget(artifact: FirmwareArtifact, bytes: Uint8Array): Promise<VerifyResult> {
-  const { TargetHasher } = await import("../../ota/index.js");
-  const h = new TargetHasher(artifact.file, { length: artifact.length, hashes: { ...(artifact.hashes ?? {}), sha256: (artifact.hashes?.sha256 ?? artifact.sha256).toLowerCase() } });
-  h.update(bytes);
-  const r = h.finish();
-  return r.ok ? { ok: true } : { ok: false, reason: `${r.code}: ${r.reason}` };
-}
-
-export function verifyLengthAndSha256(artifact: FirmwareArtifact, bytes: Uint8Array): VerifyResult {
-  if (bytes.length !== artifact.length) return { ok: false, reason: `length ${bytes.length}, signed ${artifact.length}` };
+/** A verifier for tools and tests without OTA metadata: the exact length and the sha256. */
+export function verifyLengthAndSha256(artifact: FirmwareArtifact, bytes: Uint8Array): Result<void, ErrorCode> {
+  if (bytes.length !== artifact.length) return fail("E_LWM2M_FIRMWARE_VERIFY", `length ${bytes.length}, signed ${artifact.length}`);
   const got = createHash("sha256").update(bytes).digest("hex");
-  if (got !== artifact.sha256.toLowerCase()) return { ok: false, reason: `sha256 ${got}, signed ${artifact.sha256}` };
-  return { ok: true };
+  if (got !== artifact.sha256.toLowerCase()) return fail("E_LWM2M_FIRMWARE_VERIFY", `sha256 ${got}, signed ${artifact.sha256}`);
+  return ok(undefined);
 }
 
 /** §E.6 Firmware Update State and Update Result values. */
@@ -86,7 +75,7 @@ export async function runFirmwarePush(
   status: PushStatus,
   artifact: FirmwareArtifact,
   port: PushPort,
-  verify: FirmwareVerifier,
+  verify: FirmwareVerifier | undefined,
   clock: Clock,
   limits: { timeoutMs: number; pollEveryMs: number },
   onChange: (s: PushStatus) => void,
@@ -95,23 +84,24 @@ export async function runFirmwarePush(
     Object.assign(status, patch);
     onChange(status);
   };
-  const fail = (code: string, reason: string) => {
+  const failWith = (code: string, reason: string) => {
     set({ phase: "failed", code, reason, finishedAt: clock.now() });
     return status;
   };
+  if (!verify) return failWith("E_LWM2M_FIRMWARE_VERIFY", "this driver was built without a firmware verifier: nothing is served unverified");
   let bytes: Uint8Array;
   try {
     bytes = new Uint8Array(await readFile(artifact.file));
   } catch (e) {
-    return fail("E_LWM2M_FIRMWARE_READ", `cannot read ${artifact.file}: ${errorMessage(e)}`);
+    return failWith("E_LWM2M_FIRMWARE_READ", `cannot read ${artifact.file}: ${errorMessage(e)}`);
   }
-  let verdict: VerifyResult;
+  let verdict: Result<void, ErrorCode>;
   try {
     verdict = await verify(artifact, bytes);
   } catch (e) {
-    verdict = { ok: false, reason: `verifier threw: ${errorMessage(e)}` };
+    verdict = fail("E_LWM2M_FIRMWARE_VERIFY", `verifier threw: ${errorMessage(e)}`);
   }
-  if (!verdict.ok) return fail("E_LWM2M_FIRMWARE_VERIFY", verdict.reason);
+  if (!verdict.ok) return failWith("E_LWM2M_FIRMWARE_VERIFY", `${verdict.code}: ${verdict.reason}`);
   const served = port.serve(bytes);
   const deadline = clock.monotonic() + limits.timeoutMs;
   // Reads during a device reboot fail; keep polling until the deadline.
@@ -132,7 +122,7 @@ export async function runFirmwarePush(
     try {
       await port.writeText("/5/0/1", served.uri);
     } catch (e) {
-      return fail(errorCode(e), `writing Package URI: ${errorMessage(e)}`);
+      return failWith(errorCode(e), `writing Package URI: ${errorMessage(e)}`);
     }
     let result: number | undefined;
     // Downloaded (2) → go on; Idle with a failure Update Result (≥ 2) → the download failed.
@@ -159,21 +149,21 @@ export async function runFirmwarePush(
     if (!downloaded) {
       if (failed !== undefined) {
         set({ updateResult: failed });
-        return fail("E_LWM2M_FIRMWARE_DEVICE", `download failed: ${UPDATE_RESULT[failed] ?? `result ${failed}`}`);
+        return failWith("E_LWM2M_FIRMWARE_DEVICE", `download failed: ${UPDATE_RESULT[failed] ?? `result ${failed}`}`);
       }
-      return fail("E_LWM2M_FIRMWARE_TIMEOUT", "device did not reach Downloaded");
+      return failWith("E_LWM2M_FIRMWARE_TIMEOUT", "device did not reach Downloaded");
     }
     set({ phase: "updating" });
     try {
       await port.execute("/5/0/2");
     } catch (e) {
-      return fail(errorCode(e), `executing Update: ${errorMessage(e)}`);
+      return failWith(errorCode(e), `executing Update: ${errorMessage(e)}`);
     }
     result = await poll("/5/0/5", (v) => v !== 0);
-    if (result === undefined) return fail("E_LWM2M_FIRMWARE_TIMEOUT", "no final Update Result");
+    if (result === undefined) return failWith("E_LWM2M_FIRMWARE_TIMEOUT", "no final Update Result");
     if (result !== 1) {
       set({ updateResult: result });
-      return fail("E_LWM2M_FIRMWARE_DEVICE", `update failed: ${UPDATE_RESULT[result] ?? `result ${result}`}`);
+      return failWith("E_LWM2M_FIRMWARE_DEVICE", `update failed: ${UPDATE_RESULT[result] ?? `result ${result}`}`);
     }
     set({ phase: "succeeded", updateResult: 1, finishedAt: clock.now() });
     return status;

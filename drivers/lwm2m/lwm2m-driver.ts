@@ -11,18 +11,17 @@
  */
 import { networkInterfaces } from "node:os";
 import { join } from "node:path";
-import { systemClock, RidgeError, asErrorCode, errorMessage, splitHostPort, type Clock, type Driver, type DriverContext, type DriverHealth, type Event } from "../../core/index.js";
-import { EmitQueue } from "../coap/emit-queue.js";
+import { systemClock, EmitQueue, RidgeError, asErrorCode, errorMessage, splitHostPort, type Clock, type Driver, type DriverContext, type DriverHealth, type Event } from "../../core/index.js";
 import { CONTENT_FORMAT_NUMBER } from "./content-format.js";
 import type { Lwm2mDeviceConfig, Lwm2mDeviceType, Lwm2mDriverConfig } from "./config.js";
-import { runFirmwarePush, verifyAsOtaTarget, type FirmwareArtifact, type FirmwareVerifier, type PushStatus } from "./firmware-push.js";
+import { runFirmwarePush, type FirmwareArtifact, type FirmwareVerifier, type PushStatus } from "./firmware-push.js";
 import { Lwm2mServer, type Observation } from "./lwm2m-server.js";
 import { OBJECTS, fieldName } from "./object-registry.js";
 import { RegistrationStore, type Registration } from "./registration-store.js";
 import { isObjectLink, parsePath, type Lwm2mValue, type ResourceValue } from "./value.js";
 
 export interface Lwm2mDriverDeps {
-  /** verifies firmware bytes before they are served; default: the OTA TUF target check (length + hashes) */
+  /** verifies firmware bytes before they are served (the runtime passes the OTA target check); without one every push fails */
   verifyFirmware?: FirmwareVerifier;
   /** overrides ctx.clock (tests) */
   clock?: Clock;
@@ -286,7 +285,7 @@ export class Lwm2mDriver implements Driver {
         },
         execute: (path) => server.execute(endpoint, path),
       },
-      this.deps.verifyFirmware ?? verifyAsOtaTarget,
+      this.deps.verifyFirmware,
       this.clock,
       { timeoutMs: this.config.firmware.timeout, pollEveryMs: this.config.firmware.pollEvery },
       (s) => {

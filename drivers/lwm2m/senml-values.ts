@@ -1,9 +1,9 @@
 /**
  * SenML Packs ↔ LwM2M resource values (OMA-TS-LightweightM2M-Core §7.4.4/7.4.5): names are LwM2M
  * paths, `vlo` (kept by the shared codec in `extra`) carries an Objlnk as "objectId:instanceId".
- * The RFC 8428 codec itself lives in drivers/codecs.
+ * The RFC 8428 codec itself lives in codecs/.
  */
-import { resolveSenml, SENML_ANY_NAME, SENML_RELATIVE_TIME_LIMIT, type SenmlFailure, type SenmlRecord } from "../codecs/index.js";
+import { resolveSenml, SENML_ANY_NAME, SENML_RELATIVE_TIME_LIMIT, type SenmlFailure, type SenmlRecord } from "../../codecs/index.js";
 import { isObjectLink, parsePath, type CodecResult, type Lwm2mValue, type ResourceValue, type TypeOf } from "./value.js";
 
 /** LwM2M peers send `[]` for an object without instances. */

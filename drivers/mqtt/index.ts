@@ -1,14 +1,12 @@
 /**
  * MQTT for local devices: an embedded broker (aedes) or a client of the site broker (MQTT.js),
- * payload decoders (JSON, SenML JSON/CBOR, bare number); the SenML codec (RFC 8428) is drivers/codecs.
+ * payload decoders (JSON, SenML JSON/CBOR, bare number); the SenML codec (RFC 8428) is codecs/.
  */
 import type { Driver } from "../../core/index.js";
 import type { MqttDriverConfig, MqttDeviceConfig } from "./config.js";
 import { MqttDriver } from "./mqtt-driver.js";
 
 export * from "./config.js";
-// The SenML and CBOR codecs are shared (drivers/codecs); re-exported for existing users of this surface.
-export * from "../codecs/index.js";
 export { decodePayload, sniffFormat, type Reading, type DecodeResult } from "./payload-decoder.js";
 export { hashPassword, verifyPassword, type ScryptParams } from "./password-hash.js";
 export { TopicPattern, topicMatches, filterCovers, fillTopic } from "./topic-pattern.js";

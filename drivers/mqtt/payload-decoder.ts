@@ -10,7 +10,7 @@
  * - auto: sniff the first byte: '[' SenML JSON, '{' JSON, a CBOR array head SenML CBOR, else number.
  */
 import type { PayloadFormat } from "./config.js";
-import { base64urlEncode, decodeSenmlCbor, decodeSenmlJson, resolveSenml, type ResolvedSenmlRecord, type SenmlRecord, type SenmlResult } from "../codecs/index.js";
+import { base64urlEncode, decodeSenmlCbor, decodeSenmlJson, resolveSenml, type ResolvedSenmlRecord, type SenmlRecord, type SenmlResult } from "../../codecs/index.js";
 import { setOwn } from "../../core/index.js";
 
 export interface Reading {

@@ -6,7 +6,7 @@
  */
 import { readFileSync } from "node:fs";
 import mqtt, { type IClientOptions, type MqttClient } from "mqtt";
-import { RidgeError, type DriverLog } from "../../core/index.js";
+import { RidgeError, type Logger } from "../../core/index.js";
 import type { MqttDriverConfig } from "./config.js";
 
 export interface SiteBrokerHandler {
@@ -22,7 +22,7 @@ export class SiteBrokerClient {
     private readonly config: MqttDriverConfig,
     private readonly filters: string[],
     private readonly handler: SiteBrokerHandler,
-    private readonly log: DriverLog,
+    private readonly log: Logger,
   ) {}
 
   get up(): boolean {

@@ -6,7 +6,7 @@
  * Pure: no I/O. Decoding is total: hostile input gives `{ ok: false, reason }`.
  */
 import { setOwn, type Event } from "../../core/index.js";
-import { decodeCbor, encodeCbor, type CborValue } from "../../drivers/codecs/index.js";
+import { decodeCbor, encodeCbor, type CborValue } from "../../codecs/index.js";
 
 export type BatchFormat = "jsonl" | "cbor";
 

@@ -21,7 +21,7 @@ import { CONTENT_FORMAT_NUMBER, ContentFormat, decodeContent, encodeContent, typ
 import { typeOfPath, OBJECTS } from "../../drivers/lwm2m/object-registry.js";
 import { formatLinkFormat } from "../../drivers/lwm2m/link-format.js";
 import type { Lwm2mValue, ResourceValue } from "../../drivers/lwm2m/value.js";
-import { encodeUint } from "../../drivers/coap/message.js";
+import { encodeUint } from "../../codecs/index.js";
 
 const args = new Map<string, string>();
 for (let i = 2; i < process.argv.length; i += 2) args.set(process.argv[i]!.replace(/^--/, ""), process.argv[i + 1] ?? "");

@@ -8,7 +8,7 @@ import { fileURLToPath } from "node:url";
 import { systemClock, type Clock } from "../../core/clock.js";
 import type { DriverContext } from "../../core/driver.js";
 import type { Event } from "../../core/event.js";
-import { CoapOption, encodeCoapMessage } from "../../drivers/coap/message.js";
+import { CoapOption, encodeCoapMessage } from "../../codecs/index.js";
 import { waitFor } from "./peer.js";
 
 /** A DriverContext that records events and counters (metric{reason} when a reason label is given). */

@@ -12,7 +12,7 @@
 import { createSocket, type Socket } from "node:dgram";
 import { createInterface } from "node:readline";
 import { registerDatagram } from "./lwm2m-client.js";
-import { CoapOption, decodeCoapMessage, encodeCoapMessage, encodeUint, optionUint, uriPath, type CoapMessage } from "../../drivers/coap/message.js";
+import { CoapOption, decodeCoapMessage, encodeCoapMessage, encodeUint, optionUint, uriPath, type CoapMessage } from "../../codecs/index.js";
 
 const args = new Map<string, string>();
 for (let i = 2; i < process.argv.length; i += 2) args.set(process.argv[i]!.replace(/^--/, ""), process.argv[i + 1] ?? "");

@@ -8,7 +8,9 @@ import * as assert from "uvu/assert";
 import { createHash, randomBytes } from "node:crypto";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { Lwm2mDriver, lwm2mDriverConfig, verifyAsOtaTarget } from "../../drivers/lwm2m/index.js";
+import { fail } from "../../core/index.js";
+import { Lwm2mDriver, lwm2mDriverConfig } from "../../drivers/lwm2m/index.js";
+import { verifyAsOtaTarget } from "../../runtime/drivers.js";
 import { freeUdpPort, tempDir, waitFor } from "../helpers/peer.js";
 import { recordingContext, startLwm2mClient, type TestLwm2mClient } from "../helpers/lwm2m-client.js";
 
@@ -26,8 +28,8 @@ test.before(async () => {
   writeFileSync(file, image);
   port = await freeUdpPort();
   driver = new Lwm2mDriver(lwm2mDriverConfig.parse({ name: "field", listen: `127.0.0.1:${port}`, requestTimeout: "3s", firmware: { timeout: "20s", pollEvery: "100ms" } }), [], {
-    // the default OTA target check, with a veto switch for one test
-    verifyFirmware: (a, bytes) => (vetoNext ? { ok: false, reason: "vetoed by the OTA verifier" } : verifyAsOtaTarget(a, bytes)),
+    // the runtime's OTA target check, with a veto switch for one test
+    verifyFirmware: (a, bytes) => (vetoNext ? fail("E_LWM2M_FIRMWARE_VERIFY", "vetoed by the OTA verifier") : verifyAsOtaTarget(a, bytes)),
   });
   await driver.start(ctx);
   client = await startLwm2mClient({ server: `127.0.0.1:${port}`, endpoint: "fw-dev", lifetime: 60 });

@@ -6,7 +6,7 @@ import { FakeClock, SeededRandom } from "../../core/clock.js";
 import type { DriverContext } from "../../core/driver.js";
 import type { Event } from "../../core/event.js";
 import { CoapDriver, coapDriverConfig, coapDeviceConfig, decodePoint, type CoapResult, type CoapTransport } from "../../drivers/coap/index.js";
-import { encodeCbor, encodeSenmlCbor } from "../../drivers/codecs/index.js";
+import { encodeCbor, encodeSenmlCbor } from "../../codecs/index.js";
 
 const utf8 = (s: string) => new TextEncoder().encode(s);
 

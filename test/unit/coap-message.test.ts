@@ -2,8 +2,8 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import fc from "fast-check";
 import { readFileSync } from "node:fs";
-import { decodeCoapMessage, encodeCoapMessage, type CoapMessage, type CoapType, unknownCriticalOptions, uriPath, uriQuery, codeString, codeFromString, encodeUint, decodeUint } from "../../drivers/coap/message.js";
-import { decodeBlockOption, encodeBlockOption, blockSlice } from "../../drivers/coap/block-option.js";
+import { decodeCoapMessage, encodeCoapMessage, type CoapMessage, type CoapType, unknownCriticalOptions, uriPath, uriQuery, codeString, codeFromString, encodeUint, decodeUint } from "../../codecs/index.js";
+import { decodeBlockOption, encodeBlockOption, blockSlice } from "../../codecs/index.js";
 
 interface Vec {
   messages: { name: string; hex: string; message: { type: number; code: number; messageId: number; token: string; options: [number, string][]; payload: string } }[];

@@ -2,7 +2,7 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import fc from "fast-check";
-import { decodeCbor, encodeCbor, type CborValue } from "../../drivers/codecs/index.js";
+import { decodeCbor, encodeCbor, type CborValue } from "../../codecs/index.js";
 import { isRidgeError } from "../../core/index.js";
 
 const hex = (s: string) => new Uint8Array(Buffer.from(s, "hex"));

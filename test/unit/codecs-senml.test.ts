@@ -17,7 +17,7 @@ import {
   encodeCbor,
   type SenmlRecord,
   type UnclockedSenmlRecord,
-} from "../../drivers/codecs/index.js";
+} from "../../codecs/index.js";
 
 const dir = new URL("../vectors/rfc8428/", import.meta.url);
 const vec = (name: string): string => readFileSync(new URL(name, dir), "utf8");

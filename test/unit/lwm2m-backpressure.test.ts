@@ -7,7 +7,7 @@ import { createSocket, type Socket } from "node:dgram";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { systemClock } from "../../core/clock.js";
-import { CoapOption, CoapType, codeFromString, decodeCoapMessage, encodeCoapMessage, encodeUint, optionUint, pathOptions, queryOptions, uriPath, type CoapMessage } from "../../drivers/coap/message.js";
+import { CoapOption, CoapType, codeFromString, decodeCoapMessage, encodeCoapMessage, encodeUint, optionUint, pathOptions, queryOptions, uriPath, type CoapMessage } from "../../codecs/index.js";
 import { recordingContext } from "../helpers/driver-context.js";
 import { Lwm2mDriver, lwm2mDeviceConfig, lwm2mDriverConfig } from "../../drivers/lwm2m/index.js";
 import { freeUdpPort, tempDir, waitFor } from "../helpers/peer.js";

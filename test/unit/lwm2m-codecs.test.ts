@@ -3,7 +3,7 @@ import * as assert from "uvu/assert";
 import fc from "fast-check";
 import { readFileSync } from "node:fs";
 import { decodeTlv, encodeTlv, tlvToValues, valuesToTlv, decodeTlvValue, encodeTlvValue } from "../../drivers/lwm2m/tlv.js";
-import { decodeSenmlJson, decodeSenmlCbor, decodeCbor } from "../../drivers/codecs/index.js";
+import { decodeSenmlJson, decodeSenmlCbor, decodeCbor } from "../../codecs/index.js";
 import { senmlToValues, valuesToSenml } from "../../drivers/lwm2m/senml-values.js";
 import { decodeLwm2mJson, encodeLwm2mJson } from "../../drivers/lwm2m/lwm2m-json.js";
 import { decodeContent, encodeContent, ContentFormat } from "../../drivers/lwm2m/content-format.js";
