@@ -1,8 +1,8 @@
 /**
  * CoAP message codec (RFC 7252 §3), total over Uint8Array: every malformed datagram ends in a
- * `{ ok: false, code, reason, offset }`, never in an exception. No I/O: the transport (node-coap on a
- * dgram socket) lives elsewhere; this codec classifies and counts what arrives on the wire, feeds the
- * fuzz tests and builds raw datagrams for tests and benchmarks.
+ * `{ ok: false, code, reason, offset }`, never in an exception. No I/O: the plain CoAP driver's client
+ * (drivers/coap/coap-transport) speaks CoAP with it on its own sockets; the LwM2M server classifies
+ * and counts what arrives on its socket with it; tests and benchmarks build raw datagrams with it.
  *
  * RFC 7252 §3, Figure 7 (message format):
  *

@@ -8,9 +8,9 @@
  * resolved; observe notifications arriving meanwhile wait in a bounded queue (`backpressureQueue`
  * events, oldest dropped and counted as coap_backpressure_dropped), flushed in order after drained().
  */
-import { EmitQueue, fullJitterDelay, systemClock, systemRandom, RidgeError, errorMessage, type Clock, type Random, type Timer, type Driver, type DriverContext, type DriverHealth, type Event } from "../../core/index.js";
+import { EmitQueue, fullJitterDelay, isRidgeError, systemClock, systemRandom, RidgeError, errorMessage, type Clock, type Random, type Timer, type Driver, type DriverContext, type DriverHealth, type Event } from "../../core/index.js";
 import type { CoapDeviceConfig, CoapDriverConfig, CoapPointConfig } from "./config.js";
-import { nodeCoapClientTransport, type CoapResult, type CoapTransport } from "./coap-transport.js";
+import { CoapClientTransport, type CoapResult, type CoapTransport } from "./coap-transport.js";
 import { decodePoint } from "./payload-decoder.js";
 
 export interface CoapDriverDeps {
@@ -30,8 +30,6 @@ interface DeviceState {
   observing: Set<string>;
   stats: { requests: number; ok: number; timeouts: number; errors: number; badPayloads: number; notifications: number };
 }
-
-class Timeout extends Error {}
 
 export class CoapDriver implements Driver {
   readonly name: string;
@@ -54,7 +52,7 @@ export class CoapDriver implements Driver {
     deps: CoapDriverDeps = {},
   ) {
     this.name = config.name;
-    this.transport = deps.transport ?? nodeCoapClientTransport;
+    this.transport = deps.transport ?? new CoapClientTransport();
     this.random = deps.random ?? systemRandom;
     if (deps.clock) this.clock = deps.clock;
     this.devices = devices.map((cfg) => ({ cfg, up: undefined, failures: 0, attempt: 0, timers: new Set(), observing: new Set(), stats: { requests: 0, ok: 0, timeouts: 0, errors: 0, badPayloads: 0, notifications: 0 } }));
@@ -120,7 +118,7 @@ export class CoapDriver implements Driver {
 
   private withTimeout<T>(p: Promise<T>): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      const t = this.clock.setTimeout(() => reject(new Timeout()), this.config.timeout);
+      const t = this.clock.setTimeout(() => reject(new RidgeError("E_COAP_TIMEOUT", `no answer in ${this.config.timeout} ms`)), this.config.timeout);
       p.then(
         (v) => (t.cancel(), resolve(v)),
         (e: unknown) => (t.cancel(), reject(e instanceof Error ? e : new Error(String(e)))),
@@ -158,11 +156,11 @@ export class CoapDriver implements Driver {
   }
 
   private fail(d: DeviceState, p: CoapPointConfig, e: unknown): void {
-    const timeout = e instanceof Timeout;
+    const timeout = isRidgeError(e, "E_COAP_TIMEOUT");
     if (timeout) {
       d.stats.timeouts++;
       this.count(d, "coap_timeouts_total");
-      // free the client's single in-flight slot instead of letting it retransmit for a minute
+      // drop the origin's socket and requests instead of letting them retransmit for a minute
       this.transport.reset(d.cfg.url);
     } else {
       d.stats.errors++;

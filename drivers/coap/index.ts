@@ -5,7 +5,7 @@ import { CoapDriver, type CoapDriverDeps } from "./coap-driver.js";
 
 export * from "./config.js";
 export { CoapDriver, type CoapDriverDeps } from "./coap-driver.js";
-export { nodeCoapClientTransport, type CoapTransport, type CoapResult } from "./coap-transport.js";
+export { CoapClientTransport, type CoapTransport, type CoapResult } from "./coap-transport.js";
 export { decodePoint, type DecoderName } from "./payload-decoder.js";
 
 export function createCoapDriver(config: CoapDriverConfig, devices: CoapDeviceConfig[], deps?: CoapDriverDeps): Driver {

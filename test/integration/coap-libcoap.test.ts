@@ -1,6 +1,6 @@
 /**
  * Plain CoAP devices: libcoap's coap-server as the device, polled and observed through
- * node-coap-client, over UDP and DTLS-PSK; a device that is stopped is reported down.
+ * the driver's own CoAP client, over UDP and DTLS-PSK; a device that is stopped is reported down.
  */
 import { test } from "uvu";
 import * as assert from "uvu/assert";
