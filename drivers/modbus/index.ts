@@ -10,7 +10,7 @@ export { RtuFramer, encodeRtu, decodeRtu, silenceMs, lineTimeMs, MAX_ADU, type R
 export * from "./register-map.js";
 export { planReads, blockRequest, extractValues, type ReadBlock } from "./read-plan.js";
 export { MasterSession, type ByteLink, type SlaveCounters, type SessionOptions, type Answer } from "./master-session.js";
-export { step as transactionStep, TX_START, type TxState, type TxInput, type TxEffect, type TxResult } from "./transaction.js";
+export { step as transactionStep, TRANSACTION_START, type TransactionState, type TransactionInput, type TransactionEffect, type TransactionResult, type TransactionEnv } from "./transaction.js";
 export { PollScheduler, type PollGroup, type GroupStatus } from "./poll-scheduler.js";
 export { ReconnectingPort, openSerialPort, type PortHandle, type PortOpener, type SerialSettings } from "./serial-transport.js";
 export { ModbusDriver, encodeWrite, type ModbusDriverDeps } from "./modbus-driver.js";

@@ -10,7 +10,7 @@
 import { RidgeError, type Clock, type Timer } from "../../core/index.js";
 import { decodeResponse, encodeRequest, type Request } from "./pdu.js";
 import { RtuFramer, encodeRtu } from "./rtu-framer.js";
-import { TX_START, step, type Answer, type TxCounter, type TxInput, type TxState } from "./transaction.js";
+import { TRANSACTION_START, step, type Answer, type TransactionCounter, type TransactionEffect, type TransactionInput, type TransactionState } from "./transaction.js";
 
 export type { Answer } from "./transaction.js";
 
@@ -64,9 +64,9 @@ interface Job {
 /** The request in flight: its machine state and the inbox its inputs arrive in. */
 interface InFlight {
   job: Job;
-  state: TxState;
+  state: TransactionState;
   timer: Timer | undefined;
-  inbox: TxInput[];
+  inbox: TransactionInput[];
   wake: (() => void) | undefined;
 }
 
@@ -142,17 +142,17 @@ export class MasterSession {
     this.deliver({ kind: "stop" });
   }
 
-  private deliver(input: TxInput): void {
+  private deliver(input: TransactionInput): void {
     const f = this.current;
     if (!f) return;
     f.inbox.push(input);
     f.wake?.();
   }
 
-  private next(f: InFlight): Promise<TxInput> {
+  private next(f: InFlight): Promise<TransactionInput> {
     const ready = f.inbox.shift();
     if (ready) return Promise.resolve(ready);
-    return new Promise<TxInput>((resolve) => {
+    return new Promise<TransactionInput>((resolve) => {
       f.wake = () => {
         f.wake = undefined;
         resolve(f.inbox.shift()!);
@@ -183,27 +183,12 @@ export class MasterSession {
     const c = this.counters(job.unit);
     c.requests++;
     const tx = { unit: job.unit, fn: job.req.fn, retries: job.retries };
-    const f: InFlight = { job, state: TX_START.state, timer: undefined, inbox: [], wake: undefined };
+    const f: InFlight = { job, state: TRANSACTION_START.state, timer: undefined, inbox: [], wake: undefined };
     this.current = f;
     if (this.stopped) this.deliver({ kind: "stop" });
-    let effect = TX_START.effect;
+    let effects: readonly TransactionEffect[] = TRANSACTION_START.effects;
     for (;;) {
-      switch (effect) {
-        case "send":
-        case "resend":
-          if (effect === "resend") await this.quiet();
-          this.send(f);
-          break;
-        case "armTimeout":
-          f.timer = this.opts.clock.setTimeout(() => this.deliver({ kind: "timeout", corrupted: this.framer.dirty }), this.opts.timeoutMs);
-          break;
-        case "armTurnaround":
-          f.timer = this.opts.clock.setTimeout(() => this.deliver({ kind: "turnaroundElapsed" }), this.opts.turnaroundMs);
-          break;
-        case "finish":
-        case "none":
-          break;
-      }
+      for (const effect of effects) await this.perform(f, c, effect);
       if (f.state.kind === "done") break;
       const input = await this.next(f);
       const s = step(f.state, input, tx);
@@ -212,20 +197,42 @@ export class MasterSession {
         f.timer = undefined;
       }
       f.state = s.state;
-      effect = s.effect;
-      this.count(c, s.count);
+      effects = s.effects;
     }
     this.current = undefined;
-    const done = f.state as Extract<TxState, { kind: "done" }>;
+    const done = f.state as Extract<TransactionState, { kind: "done" }>;
     const result = done.result;
     if (result.ok) {
       c.consecutiveFailures = 0;
       c.lastOkAt = this.opts.clock.now();
-      job.resolve(result.answer);
+      job.resolve(result.value);
       return;
     }
     c.lastError = result.code;
     job.reject(new RidgeError(result.code, result.reason, { detail: { unit: job.unit, fn: job.req.fn } }));
+  }
+
+  private async perform(f: InFlight, c: SlaveCounters, effect: TransactionEffect): Promise<void> {
+    switch (effect.kind) {
+      case "resend":
+        await this.quiet();
+        this.send(f);
+        break;
+      case "send":
+        this.send(f);
+        break;
+      case "armTimeout":
+        f.timer = this.opts.clock.setTimeout(() => this.deliver({ kind: "timeout", corrupted: this.framer.dirty }), this.opts.timeoutMs);
+        break;
+      case "armTurnaround":
+        f.timer = this.opts.clock.setTimeout(() => this.deliver({ kind: "turnaroundElapsed" }), this.opts.turnaroundMs);
+        break;
+      case "count":
+        this.count(c, effect.counter);
+        break;
+      case "finish":
+        break;
+    }
   }
 
   private send(f: InFlight): void {
@@ -242,14 +249,12 @@ export class MasterSession {
     );
   }
 
-  private count(c: SlaveCounters, names: readonly TxCounter[]): void {
-    for (const n of names) {
-      if (n === "failures") c.consecutiveFailures++;
-      else if (n === "exceptions") {
-        c.exceptions++;
-        c.consecutiveFailures = 0; // an exception is an answer: the slave is alive
-      } else c[n]++;
-    }
+  private count(c: SlaveCounters, n: TransactionCounter): void {
+    if (n === "failures") c.consecutiveFailures++;
+    else if (n === "exceptions") {
+      c.exceptions++;
+      c.consecutiveFailures = 0; // an exception is an answer: the slave is alive
+    } else c[n]++;
   }
 
   /**

@@ -3,12 +3,12 @@
  * 01, 02, 03, 04, 05, 06, 0F, 10 and 17, and exception responses (§7).
  *
  * Pure: bytes ⇄ values, no I/O. Decoders are total over Uint8Array: any malformed input yields
- * `{ ok: false, code, reason }` with a stable E_MODBUS_* code, never a thrown TypeError.
+ * a core `Failure` with a stable E_MODBUS_* code, never a thrown TypeError.
  * Encoders throw a RidgeError only on programmer misuse (a quantity out of the spec's range).
  *
  *   PDU = function code (1 byte) | data (0..252 bytes)
  */
-import { RidgeError, type ErrorCode } from "../../core/index.js";
+import { RidgeError, fail, ok, type ErrorCode, type Result } from "../../core/index.js";
 
 export const FN = {
   readCoils: 0x01,
@@ -48,8 +48,6 @@ export type Response =
   | { kind: "register"; fn: 0x06; address: number; value: number }
   | { kind: "written"; fn: 0x0f | 0x10; address: number; quantity: number }
   | { kind: "exception"; fn: number; exception: number };
-
-export type Decoded<T> = { ok: true; value: T } | { ok: false; code: ErrorCode; reason: string };
 
 /** §7 exception codes → stable error codes. */
 export const EXCEPTION_CODES: Readonly<Record<number, ErrorCode>> = {
@@ -185,17 +183,14 @@ export function encodeRequest(req: Request): Uint8Array {
   }
 }
 
-function bad<T>(code: ErrorCode, reason: string): Decoded<T> {
-  return { ok: false, code, reason };
-}
-function need<T>(pdu: Uint8Array, n: number, what: string): Decoded<T> | undefined {
-  return pdu.length === n ? undefined : bad("E_MODBUS_LENGTH", `${what}: expected ${n} bytes, got ${pdu.length}`);
+function need<T>(pdu: Uint8Array, n: number, what: string): Result<T, ErrorCode> | undefined {
+  return pdu.length === n ? undefined : fail("E_MODBUS_LENGTH", `${what}: expected ${n} bytes, got ${pdu.length}`);
 }
 
 /** Decode a request PDU (the slave side; used by tests and simulated slaves). */
-export function decodeRequest(pdu: Uint8Array): Decoded<Request> {
-  if (pdu.length < 1) return bad("E_MODBUS_LENGTH", "empty PDU");
-  if (pdu.length > MAX_PDU) return bad("E_MODBUS_LENGTH", `PDU of ${pdu.length} bytes exceeds ${MAX_PDU}`);
+export function decodeRequest(pdu: Uint8Array): Result<Request, ErrorCode> {
+  if (pdu.length < 1) return fail("E_MODBUS_LENGTH", "empty PDU");
+  if (pdu.length > MAX_PDU) return fail("E_MODBUS_LENGTH", `PDU of ${pdu.length} bytes exceeds ${MAX_PDU}`);
   const fn = pdu[0]!;
   switch (fn) {
     case 0x01:
@@ -207,55 +202,55 @@ export function decodeRequest(pdu: Uint8Array): Decoded<Request> {
       const address = u16(pdu, 1);
       const quantity = u16(pdu, 3);
       const max = fn <= 0x02 ? MAX_READ_BITS : MAX_READ_REGISTERS;
-      if (quantity < 1 || quantity > max) return bad("E_MODBUS_QUANTITY", `quantity ${quantity} outside 1..${max} at byte 3`);
-      return { ok: true, value: { fn, address, quantity } };
+      if (quantity < 1 || quantity > max) return fail("E_MODBUS_QUANTITY", `quantity ${quantity} outside 1..${max} at byte 3`);
+      return ok({ fn, address, quantity });
     }
     case 0x05: {
       const e = need<Request>(pdu, 5, "write single coil request");
       if (e) return e;
       const v = u16(pdu, 3);
-      if (v !== 0xff00 && v !== 0x0000) return bad("E_MODBUS_VALUE", `coil value 0x${v.toString(16)} is neither 0xFF00 nor 0x0000 at byte 3`);
-      return { ok: true, value: { fn, address: u16(pdu, 1), value: v === 0xff00 } };
+      if (v !== 0xff00 && v !== 0x0000) return fail("E_MODBUS_VALUE", `coil value 0x${v.toString(16)} is neither 0xFF00 nor 0x0000 at byte 3`);
+      return ok({ fn, address: u16(pdu, 1), value: v === 0xff00 });
     }
     case 0x06: {
       const e = need<Request>(pdu, 5, "write single register request");
       if (e) return e;
-      return { ok: true, value: { fn, address: u16(pdu, 1), value: u16(pdu, 3) } };
+      return ok({ fn, address: u16(pdu, 1), value: u16(pdu, 3) });
     }
     case 0x0f:
     case 0x10: {
-      if (pdu.length < 6) return bad("E_MODBUS_LENGTH", `write multiple request truncated at ${pdu.length} bytes`);
+      if (pdu.length < 6) return fail("E_MODBUS_LENGTH", `write multiple request truncated at ${pdu.length} bytes`);
       const address = u16(pdu, 1);
       const quantity = u16(pdu, 3);
       const count = pdu[5]!;
       const isBits = fn === 0x0f;
       const max = isBits ? MAX_WRITE_BITS : MAX_WRITE_REGISTERS;
-      if (quantity < 1 || quantity > max) return bad("E_MODBUS_QUANTITY", `quantity ${quantity} outside 1..${max} at byte 3`);
+      if (quantity < 1 || quantity > max) return fail("E_MODBUS_QUANTITY", `quantity ${quantity} outside 1..${max} at byte 3`);
       const expect = isBits ? Math.ceil(quantity / 8) : 2 * quantity;
-      if (count !== expect) return bad("E_MODBUS_BYTE_COUNT", `byte count ${count} does not match quantity ${quantity} at byte 5`);
+      if (count !== expect) return fail("E_MODBUS_BYTE_COUNT", `byte count ${count} does not match quantity ${quantity} at byte 5`);
       const e = need<Request>(pdu, 6 + count, "write multiple request");
       if (e) return e;
-      if (isBits) return { ok: true, value: { fn: 0x0f, address, values: unpackBits(pdu, 6, quantity) } };
+      if (isBits) return ok({ fn: 0x0f, address, values: unpackBits(pdu, 6, quantity) });
       const values: number[] = [];
       for (let i = 0; i < quantity; i++) values.push(u16(pdu, 6 + 2 * i));
-      return { ok: true, value: { fn: 0x10, address, values } };
+      return ok({ fn: 0x10, address, values });
     }
     case 0x17: {
-      if (pdu.length < 10) return bad("E_MODBUS_LENGTH", `read/write request truncated at ${pdu.length} bytes`);
+      if (pdu.length < 10) return fail("E_MODBUS_LENGTH", `read/write request truncated at ${pdu.length} bytes`);
       const readQuantity = u16(pdu, 3);
       const writeQuantity = u16(pdu, 7);
       const count = pdu[9]!;
-      if (readQuantity < 1 || readQuantity > MAX_RW_READ) return bad("E_MODBUS_QUANTITY", `read quantity ${readQuantity} outside 1..${MAX_RW_READ} at byte 3`);
-      if (writeQuantity < 1 || writeQuantity > MAX_RW_WRITE) return bad("E_MODBUS_QUANTITY", `write quantity ${writeQuantity} outside 1..${MAX_RW_WRITE} at byte 7`);
-      if (count !== 2 * writeQuantity) return bad("E_MODBUS_BYTE_COUNT", `byte count ${count} does not match write quantity ${writeQuantity} at byte 9`);
+      if (readQuantity < 1 || readQuantity > MAX_RW_READ) return fail("E_MODBUS_QUANTITY", `read quantity ${readQuantity} outside 1..${MAX_RW_READ} at byte 3`);
+      if (writeQuantity < 1 || writeQuantity > MAX_RW_WRITE) return fail("E_MODBUS_QUANTITY", `write quantity ${writeQuantity} outside 1..${MAX_RW_WRITE} at byte 7`);
+      if (count !== 2 * writeQuantity) return fail("E_MODBUS_BYTE_COUNT", `byte count ${count} does not match write quantity ${writeQuantity} at byte 9`);
       const e = need<Request>(pdu, 10 + count, "read/write request");
       if (e) return e;
       const values: number[] = [];
       for (let i = 0; i < writeQuantity; i++) values.push(u16(pdu, 10 + 2 * i));
-      return { ok: true, value: { fn, readAddress: u16(pdu, 1), readQuantity, writeAddress: u16(pdu, 5), values } };
+      return ok({ fn, readAddress: u16(pdu, 1), readQuantity, writeAddress: u16(pdu, 5), values });
     }
     default:
-      return bad("E_MODBUS_ILLEGAL_FUNCTION", `unknown function code 0x${fn.toString(16).padStart(2, "0")} at byte 0`);
+      return fail("E_MODBUS_ILLEGAL_FUNCTION", `unknown function code 0x${fn.toString(16).padStart(2, "0")} at byte 0`);
   }
 }
 
@@ -299,31 +294,31 @@ export function encodeResponse(res: Response): Uint8Array {
  * a byte count that matches the quantity asked for, write echoes equal to what was written.
  * An exception response decodes successfully as `{ kind: "exception" }`.
  */
-export function decodeResponse(pdu: Uint8Array, request?: Request): Decoded<Response> {
-  if (pdu.length < 2) return bad("E_MODBUS_LENGTH", `response of ${pdu.length} bytes is shorter than 2`);
-  if (pdu.length > MAX_PDU) return bad("E_MODBUS_LENGTH", `PDU of ${pdu.length} bytes exceeds ${MAX_PDU}`);
+export function decodeResponse(pdu: Uint8Array, request?: Request): Result<Response, ErrorCode> {
+  if (pdu.length < 2) return fail("E_MODBUS_LENGTH", `response of ${pdu.length} bytes is shorter than 2`);
+  if (pdu.length > MAX_PDU) return fail("E_MODBUS_LENGTH", `PDU of ${pdu.length} bytes exceeds ${MAX_PDU}`);
   const fnByte = pdu[0]!;
   if (fnByte & 0x80) {
     const e = need<Response>(pdu, 2, "exception response");
     if (e) return e;
     const fn = fnByte & 0x7f;
-    if (request && fn !== request.fn) return bad("E_MODBUS_MISMATCH", `exception for function ${fn} answers a request for function ${request.fn}`);
-    return { ok: true, value: { kind: "exception", fn, exception: pdu[1]! } };
+    if (request && fn !== request.fn) return fail("E_MODBUS_MISMATCH", `exception for function ${fn} answers a request for function ${request.fn}`);
+    return ok({ kind: "exception", fn, exception: pdu[1]! });
   }
-  if (request && fnByte !== request.fn) return bad("E_MODBUS_MISMATCH", `function ${fnByte} answers a request for function ${request.fn}`);
+  if (request && fnByte !== request.fn) return fail("E_MODBUS_MISMATCH", `function ${fnByte} answers a request for function ${request.fn}`);
   switch (fnByte) {
     case 0x01:
     case 0x02: {
       const count = pdu[1]!;
       const e = need<Response>(pdu, 2 + count, "read bits response");
       if (e) return e;
-      if (count === 0) return bad("E_MODBUS_BYTE_COUNT", "byte count 0 at byte 1");
+      if (count === 0) return fail("E_MODBUS_BYTE_COUNT", "byte count 0 at byte 1");
       let bits = unpackBits(pdu, 2, 8 * count);
       if (request && "quantity" in request) {
-        if (count !== Math.ceil(request.quantity / 8)) return bad("E_MODBUS_BYTE_COUNT", `byte count ${count} does not match ${request.quantity} bits at byte 1`);
+        if (count !== Math.ceil(request.quantity / 8)) return fail("E_MODBUS_BYTE_COUNT", `byte count ${count} does not match ${request.quantity} bits at byte 1`);
         bits = bits.slice(0, request.quantity);
       }
-      return { ok: true, value: { kind: "bits", fn: fnByte, bits } };
+      return ok({ kind: "bits", fn: fnByte, bits });
     }
     case 0x03:
     case 0x04:
@@ -331,30 +326,30 @@ export function decodeResponse(pdu: Uint8Array, request?: Request): Decoded<Resp
       const count = pdu[1]!;
       const e = need<Response>(pdu, 2 + count, "read registers response");
       if (e) return e;
-      if (count === 0 || count % 2 !== 0) return bad("E_MODBUS_BYTE_COUNT", `byte count ${count} is not a positive even number at byte 1`);
+      if (count === 0 || count % 2 !== 0) return fail("E_MODBUS_BYTE_COUNT", `byte count ${count} is not a positive even number at byte 1`);
       if (request) {
         const q = request.fn === 0x17 ? request.readQuantity : "quantity" in request ? request.quantity : 0;
-        if (count !== 2 * q) return bad("E_MODBUS_BYTE_COUNT", `byte count ${count} does not match ${q} registers at byte 1`);
+        if (count !== 2 * q) return fail("E_MODBUS_BYTE_COUNT", `byte count ${count} does not match ${q} registers at byte 1`);
       }
       const registers: number[] = [];
       for (let i = 0; i < count / 2; i++) registers.push(u16(pdu, 2 + 2 * i));
-      return { ok: true, value: { kind: "registers", fn: fnByte, registers } };
+      return ok({ kind: "registers", fn: fnByte, registers });
     }
     case 0x05: {
       const e = need<Response>(pdu, 5, "write single coil response");
       if (e) return e;
       const v = u16(pdu, 3);
-      if (v !== 0xff00 && v !== 0x0000) return bad("E_MODBUS_VALUE", `coil value 0x${v.toString(16)} at byte 3`);
+      if (v !== 0xff00 && v !== 0x0000) return fail("E_MODBUS_VALUE", `coil value 0x${v.toString(16)} at byte 3`);
       const value: Response = { kind: "coil", fn: 0x05, address: u16(pdu, 1), value: v === 0xff00 };
-      if (request && request.fn === 0x05 && (request.address !== value.address || request.value !== value.value)) return bad("E_MODBUS_MISMATCH", "write single coil echo differs from the request");
-      return { ok: true, value };
+      if (request && request.fn === 0x05 && (request.address !== value.address || request.value !== value.value)) return fail("E_MODBUS_MISMATCH", "write single coil echo differs from the request");
+      return ok(value);
     }
     case 0x06: {
       const e = need<Response>(pdu, 5, "write single register response");
       if (e) return e;
       const value: Response = { kind: "register", fn: 0x06, address: u16(pdu, 1), value: u16(pdu, 3) };
-      if (request && request.fn === 0x06 && (request.address !== value.address || request.value !== value.value)) return bad("E_MODBUS_MISMATCH", "write single register echo differs from the request");
-      return { ok: true, value };
+      if (request && request.fn === 0x06 && (request.address !== value.address || request.value !== value.value)) return fail("E_MODBUS_MISMATCH", "write single register echo differs from the request");
+      return ok(value);
     }
     case 0x0f:
     case 0x10: {
@@ -362,12 +357,12 @@ export function decodeResponse(pdu: Uint8Array, request?: Request): Decoded<Resp
       if (e) return e;
       const value: Response = { kind: "written", fn: fnByte, address: u16(pdu, 1), quantity: u16(pdu, 3) };
       if (request && (request.fn === 0x0f || request.fn === 0x10) && (request.address !== value.address || request.values.length !== value.quantity)) {
-        return bad("E_MODBUS_MISMATCH", "write multiple echo differs from the request");
+        return fail("E_MODBUS_MISMATCH", "write multiple echo differs from the request");
       }
-      return { ok: true, value };
+      return ok(value);
     }
     default:
-      return bad("E_MODBUS_ILLEGAL_FUNCTION", `unknown function code 0x${fnByte.toString(16).padStart(2, "0")} at byte 0`);
+      return fail("E_MODBUS_ILLEGAL_FUNCTION", `unknown function code 0x${fnByte.toString(16).padStart(2, "0")} at byte 0`);
   }
 }
 

@@ -11,8 +11,9 @@
  *
  * Pure: the caller passes the arrival time of each chunk; no timers here.
  */
+import { fail, ok, type ErrorCode, type Result } from "../../core/index.js";
 import { crc16, crcMatches } from "./crc16.js";
-import { pduLength, MAX_PDU, type Decoded } from "./pdu.js";
+import { pduLength, MAX_PDU } from "./pdu.js";
 
 export const MAX_ADU = 256;
 
@@ -32,11 +33,11 @@ export function encodeRtu(unit: number, pdu: Uint8Array): Uint8Array {
 }
 
 /** Decode one complete ADU (no streaming). */
-export function decodeRtu(adu: Uint8Array): Decoded<RtuFrame> {
-  if (adu.length < 4) return { ok: false, code: "E_MODBUS_LENGTH", reason: `RTU frame of ${adu.length} bytes is shorter than 4` };
-  if (adu.length > MAX_ADU) return { ok: false, code: "E_MODBUS_LENGTH", reason: `RTU frame of ${adu.length} bytes exceeds ${MAX_ADU}` };
-  if (!crcMatches(adu)) return { ok: false, code: "E_MODBUS_CRC", reason: `CRC mismatch over ${adu.length} bytes` };
-  return { ok: true, value: { unit: adu[0]!, pdu: adu.slice(1, adu.length - 2) } };
+export function decodeRtu(adu: Uint8Array): Result<RtuFrame, ErrorCode> {
+  if (adu.length < 4) return fail("E_MODBUS_LENGTH", `RTU frame of ${adu.length} bytes is shorter than 4`);
+  if (adu.length > MAX_ADU) return fail("E_MODBUS_LENGTH", `RTU frame of ${adu.length} bytes exceeds ${MAX_ADU}`);
+  if (!crcMatches(adu)) return fail("E_MODBUS_CRC", `CRC mismatch over ${adu.length} bytes`);
+  return ok({ unit: adu[0]!, pdu: adu.slice(1, adu.length - 2) });
 }
 
 /**

@@ -5,23 +5,24 @@
  * spent. An exception reply is an answer: done, not retried. A well-formed reply to some other
  * request (a late answer) is ignored and the wait goes on.
  *
- * `step` only decides; the session (master-session.ts) performs the effects it names and feeds
- * back what happened. The transition table is tested as a table.
+ * `step` only decides (core's FSM convention: `step(state, input, env) → { state, effects }`); the
+ * session (master-session.ts) performs the effects it names, in order, and feeds back what
+ * happened. The transition table is tested as a table.
  */
-import type { ErrorCode } from "../../core/index.js";
-import { exceptionCode, type Decoded, type Response } from "./pdu.js";
+import { fail, ok, type ErrorCode, type Result, type Transition } from "../../core/index.js";
+import { exceptionCode, type Response } from "./pdu.js";
 
 export type Answer = Exclude<Response, { kind: "exception" }>;
 
-export type TxState =
+export type TransactionState =
   | { kind: "sending"; attempt: number }
   | { kind: "waiting"; attempt: number }
   | { kind: "turnaround" }
-  | { kind: "done"; result: TxResult };
+  | { kind: "done"; result: TransactionResult };
 
-export type TxInput =
+export type TransactionInput =
   | { kind: "sent" }
-  | { kind: "frame"; response: Decoded<Response> }
+  | { kind: "frame"; response: Result<Response, ErrorCode> }
   /** The response timer fired; `corrupted`: only noise or CRC failures arrived meanwhile. */
   | { kind: "timeout"; corrupted: boolean }
   | { kind: "turnaroundElapsed" }
@@ -29,57 +30,55 @@ export type TxInput =
   | { kind: "portLost" }
   | { kind: "stop" };
 
-export type TxResult = { ok: true; answer: Answer | undefined } | { ok: false; code: ErrorCode; reason: string };
+/** The answer (undefined for a broadcast), or why there is none. */
+export type TransactionResult = Result<Answer | undefined, ErrorCode>;
 
-/** What the owner does next. */
-export type TxEffect =
-  | "send" // hand the frame to the port
-  | "resend" // wait the inter-frame silence, then send again
-  | "armTimeout"
-  | "armTurnaround"
-  | "finish" // settle the caller's promise with `state.result`
-  | "none";
+export type TransactionCounter = "ok" | "timeouts" | "crcErrors" | "badResponses" | "exceptions" | "retries" | "failures";
 
-export type TxCounter = "ok" | "timeouts" | "crcErrors" | "badResponses" | "exceptions" | "retries" | "failures";
+/** What the owner does, in order. */
+export type TransactionEffect =
+  | { kind: "send" } // hand the frame to the port
+  | { kind: "resend" } // wait the inter-frame silence, then send again
+  | { kind: "armTimeout" }
+  | { kind: "armTurnaround" }
+  | { kind: "finish" } // settle the caller's promise with `state.result`
+  | { kind: "count"; counter: TransactionCounter };
 
-export interface TxStep {
-  state: TxState;
-  effect: TxEffect;
-  count: TxCounter[];
-}
-
-export interface TxContext {
+export interface TransactionEnv {
   unit: number;
   fn: number;
   retries: number;
 }
 
-export const TX_START: TxStep = { state: { kind: "sending", attempt: 0 }, effect: "send", count: [] };
+type Step = Transition<TransactionState, TransactionEffect>;
 
-const stay = (state: TxState): TxStep => ({ state, effect: "none", count: [] });
-const finish = (result: TxResult, count: TxCounter[]): TxStep => ({ state: { kind: "done", result }, effect: "finish", count });
+export const TRANSACTION_START: Step = { state: { kind: "sending", attempt: 0 }, effects: [{ kind: "send" }] };
 
-function retryOrFail(attempt: number, c: TxContext, code: ErrorCode, reason: string, counter: TxCounter): TxStep {
-  if (attempt < c.retries) return { state: { kind: "sending", attempt: attempt + 1 }, effect: "resend", count: [counter, "retries"] };
-  return finish({ ok: false, code, reason }, [counter, "failures"]);
+const count = (counters: TransactionCounter[]): TransactionEffect[] => counters.map((counter) => ({ kind: "count", counter }));
+const stay = (state: TransactionState, counters: TransactionCounter[] = []): Step => ({ state, effects: count(counters) });
+const finish = (result: TransactionResult, counters: TransactionCounter[]): Step => ({ state: { kind: "done", result }, effects: [...count(counters), { kind: "finish" }] });
+
+function retryOrFail(attempt: number, c: TransactionEnv, code: ErrorCode, reason: string, counter: TransactionCounter): Step {
+  if (attempt < c.retries) return { state: { kind: "sending", attempt: attempt + 1 }, effects: [...count([counter, "retries"]), { kind: "resend" }] };
+  return finish(fail(code, reason), [counter, "failures"]);
 }
 
-export function step(s: TxState, input: TxInput, c: TxContext): TxStep {
+export function step(s: TransactionState, input: TransactionInput, c: TransactionEnv): Step {
   if (s.kind === "done") return stay(s);
   switch (input.kind) {
     case "stop":
-      return finish({ ok: false, code: "E_MODBUS_STOPPED", reason: "the Modbus session stopped" }, []);
+      return finish(fail("E_MODBUS_STOPPED", "the Modbus session stopped"), []);
     case "portLost":
-      return finish({ ok: false, code: "E_MODBUS_PORT_DOWN", reason: "the serial port went away during the request" }, ["failures"]);
+      return finish(fail("E_MODBUS_PORT_DOWN", "the serial port went away during the request"), ["failures"]);
     case "writeFailed":
-      return s.kind === "sending" ? finish({ ok: false, code: "E_MODBUS_PORT", reason: `serial write failed: ${input.reason}` }, ["failures"]) : stay(s);
+      return s.kind === "sending" ? finish(fail("E_MODBUS_PORT", `serial write failed: ${input.reason}`), ["failures"]) : stay(s);
     case "sent":
       if (s.kind !== "sending") return stay(s);
       // §2.4.1: a broadcast gets no reply; the turnaround delay lets slaves act on it.
-      if (c.unit === 0) return { state: { kind: "turnaround" }, effect: "armTurnaround", count: [] };
-      return { state: { kind: "waiting", attempt: s.attempt }, effect: "armTimeout", count: [] };
+      if (c.unit === 0) return { state: { kind: "turnaround" }, effects: [{ kind: "armTurnaround" }] };
+      return { state: { kind: "waiting", attempt: s.attempt }, effects: [{ kind: "armTimeout" }] };
     case "turnaroundElapsed":
-      return s.kind === "turnaround" ? finish({ ok: true, answer: undefined }, ["ok"]) : stay(s);
+      return s.kind === "turnaround" ? finish(ok(undefined), ["ok"]) : stay(s);
     case "timeout":
       if (s.kind !== "waiting") return stay(s);
       return input.corrupted
@@ -92,13 +91,13 @@ export function step(s: TxState, input: TxInput, c: TxContext): TxStep {
       if (!r.ok) {
         if (s.kind === "sending") return stay(s);
         // Well-formed, but the answer to another request: not ours, keep waiting.
-        if (r.code === "E_MODBUS_MISMATCH") return { state: s, effect: "none", count: ["badResponses"] };
+        if (r.code === "E_MODBUS_MISMATCH") return stay(s, ["badResponses"]);
         return retryOrFail(s.attempt, c, r.code, `unit ${c.unit}: ${r.reason}`, "badResponses");
       }
       if (r.value.kind === "exception") {
-        return finish({ ok: false, code: exceptionCode(r.value.exception), reason: `unit ${c.unit} answered function ${c.fn} with exception ${r.value.exception}` }, ["exceptions"]);
+        return finish(fail(exceptionCode(r.value.exception), `unit ${c.unit} answered function ${c.fn} with exception ${r.value.exception}`), ["exceptions"]);
       }
-      return finish({ ok: true, answer: r.value }, ["ok"]);
+      return finish(ok(r.value), ["ok"]);
     }
   }
 }

@@ -1,22 +1,23 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import type { Decoded, Response } from "../../drivers/modbus/pdu.js";
-import { TX_START, step, type TxContext, type TxEffect, type TxInput, type TxState } from "../../drivers/modbus/transaction.js";
+import type { ErrorCode, Result, Transition } from "../../core/index.js";
+import type { Response } from "../../drivers/modbus/pdu.js";
+import { TRANSACTION_START, step, type TransactionEnv, type TransactionEffect, type TransactionInput, type TransactionState } from "../../drivers/modbus/transaction.js";
 
-const regs: Decoded<Response> = { ok: true, value: { kind: "registers", fn: 3, registers: [1] } };
-const exc: Decoded<Response> = { ok: true, value: { kind: "exception", fn: 3, exception: 2 } };
-const mismatch: Decoded<Response> = { ok: false, code: "E_MODBUS_MISMATCH", reason: "other function" };
-const short: Decoded<Response> = { ok: false, code: "E_MODBUS_BYTE_COUNT", reason: "lies" };
+const regs: Result<Response, ErrorCode> = { ok: true, value: { kind: "registers", fn: 3, registers: [1] } };
+const exc: Result<Response, ErrorCode> = { ok: true, value: { kind: "exception", fn: 3, exception: 2 } };
+const mismatch: Result<Response, ErrorCode> = { ok: false, code: "E_MODBUS_MISMATCH", reason: "other function" };
+const short: Result<Response, ErrorCode> = { ok: false, code: "E_MODBUS_BYTE_COUNT", reason: "lies" };
 
-const send0: TxState = { kind: "sending", attempt: 0 };
-const wait0: TxState = { kind: "waiting", attempt: 0 };
-const wait2: TxState = { kind: "waiting", attempt: 2 };
-const turn: TxState = { kind: "turnaround" };
-const unicast: TxContext = { unit: 3, fn: 3, retries: 2 };
-const broadcast: TxContext = { unit: 0, fn: 6, retries: 2 };
+const send0: TransactionState = { kind: "sending", attempt: 0 };
+const wait0: TransactionState = { kind: "waiting", attempt: 0 };
+const wait2: TransactionState = { kind: "waiting", attempt: 2 };
+const turn: TransactionState = { kind: "turnaround" };
+const unicast: TransactionEnv = { unit: 3, fn: 3, retries: 2 };
+const broadcast: TransactionEnv = { unit: 0, fn: 6, retries: 2 };
 
-/** [state, input, context, next state kind (+attempt or result code), effect, counters] */
-const table: [TxState, TxInput, TxContext, string, TxEffect, string][] = [
+/** [state, input, env, next state kind (+attempt or result code), actions, counters] */
+const table: [TransactionState, TransactionInput, TransactionEnv, string, string, string][] = [
   [send0, { kind: "sent" }, unicast, "waiting:0", "armTimeout", ""],
   [send0, { kind: "sent" }, broadcast, "turnaround", "armTurnaround", ""],
   [turn, { kind: "turnaroundElapsed" }, broadcast, "done:ok", "finish", "ok"],
@@ -40,7 +41,12 @@ const table: [TxState, TxInput, TxContext, string, TxEffect, string][] = [
   [turn, { kind: "frame", response: regs }, broadcast, "turnaround", "none", ""],
 ];
 
-function describe(s: TxState): string {
+type Step = Transition<TransactionState, TransactionEffect>;
+/** The effects other than counting, in order ("none" when there are none). */
+const actions = (r: Step) => r.effects.filter((e) => e.kind !== "count").map((e) => e.kind).join(",") || "none";
+const counters = (r: Step) => r.effects.flatMap((e) => (e.kind === "count" ? [e.counter] : []));
+
+function describe(s: TransactionState): string {
   switch (s.kind) {
     case "sending":
     case "waiting":
@@ -57,25 +63,25 @@ test("transition table", () => {
     const r = step(s, input, ctx);
     const label = `${describe(s)} + ${input.kind}${input.kind === "frame" ? `(${input.response.ok ? input.response.value.kind : input.response.code})` : ""} (unit ${ctx.unit})`;
     assert.is(describe(r.state), next, label);
-    assert.is(r.effect, effect, label);
-    assert.is(r.count.join(","), counts, label);
+    assert.is(actions(r), effect, label);
+    assert.is(counters(r).join(","), counts, label);
   }
 });
 
 test("the start sends; a finished transaction ignores everything", () => {
-  assert.equal(TX_START.state, { kind: "sending", attempt: 0 });
-  assert.is(TX_START.effect, "send");
-  const done: TxState = { kind: "done", result: { ok: true, answer: undefined } };
-  for (const input of [{ kind: "sent" }, { kind: "stop" }, { kind: "timeout", corrupted: true }, { kind: "frame", response: regs }] as TxInput[]) {
+  assert.equal(TRANSACTION_START.state, { kind: "sending", attempt: 0 });
+  assert.is(actions(TRANSACTION_START), "send");
+  const done: TransactionState = { kind: "done", result: { ok: true, value: undefined } };
+  for (const input of [{ kind: "sent" }, { kind: "stop" }, { kind: "timeout", corrupted: true }, { kind: "frame", response: regs }] as TransactionInput[]) {
     const r = step(done, input, unicast);
     assert.is(r.state, done);
-    assert.is(r.effect, "none");
+    assert.equal(r.effects, []);
   }
 });
 
 test("walk: two timeouts then an answer uses exactly the retries", () => {
-  let s = TX_START.state;
-  const inputs: TxInput[] = [
+  let s = TRANSACTION_START.state;
+  const inputs: TransactionInput[] = [
     { kind: "sent" },
     { kind: "timeout", corrupted: false },
     { kind: "sent" },
@@ -86,7 +92,7 @@ test("walk: two timeouts then an answer uses exactly the retries", () => {
   const counts: string[] = [];
   for (const i of inputs) {
     const r = step(s, i, unicast);
-    counts.push(...r.count);
+    counts.push(...counters(r));
     s = r.state;
   }
   assert.is(describe(s), "done:ok");
