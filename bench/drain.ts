@@ -9,9 +9,9 @@ import mqtt from "mqtt";
 import { createUplinkComponent } from "../runtime/cloud/index.js";
 import { encodeBatch } from "../runtime/cloud/batch-codec.js";
 import type { Event } from "../core/index.js";
-import { startMosquitto } from "../test/helpers/mosquitto.js";
+import { startMosquitto } from "../peers/mosquitto.js";
 import { makeServices } from "../test/helpers/cloud.js";
-import { tempDir, waitFor } from "../test/helpers/peer.js";
+import { tempDir, waitFor } from "../peers/process.js";
 import { median, report } from "./harness.js";
 
 const N = Number(process.env.RIDGE_BENCH_DRAIN_EVENTS ?? 200_000);

@@ -10,10 +10,10 @@
  *   npm run bench -- modbus
  */
 import { performance } from "node:perf_hooks";
-import { systemClock } from "../core/index.js";
+import { systemClock, type DriverContext } from "../core/index.js";
 import { MasterSession, createModbusDriver, encodeRequest, encodeResponse, lineTimeMs, openSerialPort, silenceMs, type ModbusDeviceConfig, type ModbusDriverConfig } from "../drivers/modbus/index.js";
-import { canRunRealSlave, recordingContext, startPtyPair, startRealSlave, startRelay } from "../test/helpers/modbus.js";
-import { tempDir, waitFor, type Peer } from "../test/helpers/peer.js";
+import { canRunRealSlave, startPtyPair, startRealSlave, startRelay } from "../peers/modbus-rtu-slave.js";
+import { tempDir, waitFor, type Peer } from "../peers/process.js";
 import { median, report } from "./harness.js";
 
 const BAUD = 115_200;
@@ -54,10 +54,18 @@ async function measureDriver(tty: string, dataDir: string): Promise<number> {
     poll: { every: 20 },
     points: Array.from({ length: REGS }, (_, r) => ({ name: `r${r}`, fn: "holding", address: r })),
   })) as unknown as ModbusDeviceConfig[];
-  const rec = recordingContext(systemClock, dataDir);
+  let events = 0;
+  const ctx: DriverContext = {
+    emit: () => (events++, true),
+    drained: async () => {},
+    clock: systemClock,
+    log: { debug() {}, info() {}, warn() {}, error() {} },
+    count: () => {},
+    dataDir,
+  };
   const d = createModbusDriver({ name: "bench", port: tty, baudRate: BAUD, parity: "none", timeoutMs: 500, retries: 0 } as unknown as ModbusDriverConfig, devices);
-  await d.start(rec.ctx);
-  await waitFor("driver cycles", () => rec.events.length >= SLAVES * (CYCLES + 3), 60_000, 50);
+  await d.start(ctx);
+  await waitFor("driver cycles", () => events >= SLAVES * (CYCLES + 3), 60_000, 50);
   const st = d.status!() as { cadence: { achievedMs: number }[] };
   await d.stop();
   return median(st.cadence.map((c) => c.achievedMs));

@@ -122,8 +122,8 @@ async function waitCount(get: () => number, want: number, ms: number): Promise<b
 async function main(): Promise<void> {
   const { report, median } = await import("./harness.js");
   const { createMqttDriver, mqttDeviceConfig, mqttDriverConfig } = await import("../drivers/mqtt/index.js");
-  const { startMosquitto } = await import("../test/helpers/mosquitto.js");
-  const { connectMqtt } = await import("../test/helpers/mqtt.js");
+  const { startMosquitto } = await import("../peers/mosquitto.js");
+  const { connectMqtt } = await import("../peers/mqtt-clients.js");
   const { systemClock } = await import("../core/clock.js");
   const total = DEVICES * MESSAGES;
 

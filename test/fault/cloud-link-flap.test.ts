@@ -8,8 +8,8 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { join } from "node:path";
-import { startMosquitto } from "../helpers/mosquitto.js";
-import { tempDir, waitFor } from "../helpers/peer.js";
+import { startMosquitto } from "../../peers/mosquitto.js";
+import { tempDir, waitFor } from "../../peers/process.js";
 import { collect, gaps, queuedIds, startGateway, writeSimUplinkConfig } from "../helpers/cloud.js";
 
 const SECONDS = Number(process.env.RIDGE_FLAP_SECONDS ?? 60);

@@ -9,7 +9,7 @@ import { systemClock } from "../../core/clock.js";
 import type { DriverContext } from "../../core/driver.js";
 import type { Event } from "../../core/event.js";
 import { CoapDriver, coapDriverConfig, coapDeviceConfig } from "../../drivers/coap/index.js";
-import { startPeer, waitFor } from "../helpers/peer.js";
+import { startPeer, waitFor } from "../../peers/process.js";
 import { freeCoapPortPair, libcoapServer, runCoapClient } from "../helpers/libcoap.js";
 
 test("a handshake message node-dtls-client cannot parse kills the connection, not the process", async () => {

@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { loadBoard } from "../../boards/index.js";
 import { crossAddonDir, deviceLayout, flashDevice, type FlashOptions } from "../../boards/flash/index.js";
 import { validateGatewayConfig } from "../../runtime/cli/commands/flash.js";
-import { tempDir } from "../helpers/peer.js";
+import { tempDir } from "../../peers/process.js";
 import { repoRoot, ridge } from "../helpers/gateway.js";
 import { RISCV64_BASE, ensureRiscv64Artifacts } from "../helpers/riscv64.js";
 

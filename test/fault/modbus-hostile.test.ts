@@ -7,8 +7,9 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { FakeClock, SeededRandom, systemClock } from "../../core/clock.js";
 import { createModbusDriver, encodeRtu, type ModbusDeviceConfig, type ModbusDriverConfig } from "../../drivers/modbus/index.js";
-import { advanceBy, FakeLine, canRunRealSlave, recordingContext, startPtyPair, startRealSlave } from "../helpers/modbus.js";
-import { tempDir, waitFor } from "../helpers/peer.js";
+import { advanceBy, FakeLine, recordingContext } from "../helpers/modbus.js";
+import { canRunRealSlave, startPtyPair, startRealSlave } from "../../peers/modbus-rtu-slave.js";
+import { tempDir, waitFor } from "../../peers/process.js";
 
 const run = (clock: FakeClock, ms: number, step = 5) => advanceBy(clock, ms, step);
 

@@ -8,8 +8,9 @@ import * as assert from "uvu/assert";
 import { createConnection, type Socket } from "node:net";
 import fc from "fast-check";
 import { createMqttDriver, decodePayload, mqttDeviceConfig, mqttDriverConfig, BAD_INPUT_METRIC, type MqttDriver } from "../../drivers/mqtt/index.js";
-import { connectMqtt, recordingContext, type RecordingContext } from "../helpers/mqtt.js";
-import { waitFor } from "../helpers/peer.js";
+import { connectMqtt } from "../../peers/mqtt-clients.js";
+import { recordingContext, type RecordingContext } from "../helpers/driver-context.js";
+import { waitFor } from "../../peers/process.js";
 
 let driver: MqttDriver;
 let ctx: RecordingContext;

@@ -9,7 +9,7 @@ import { spawn } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Event } from "../../core/event.js";
-import { tempDir, waitFor } from "../helpers/peer.js";
+import { tempDir, waitFor } from "../../peers/process.js";
 
 const child = new URL("../helpers/pipeline-child.ts", import.meta.url).pathname;
 

@@ -17,9 +17,9 @@ import type { Event } from "../../core/event.js";
 import { checkpoint, openDatabase } from "../../runtime/store/db.js";
 import { UplinkQueue } from "../../runtime/store/queue.js";
 import { readLedger } from "../../runtime/store/queue-ledger.js";
-import { tempDir, waitFor } from "../helpers/peer.js";
+import { tempDir, waitFor } from "../../peers/process.js";
 import { startGateway, type RunningGateway } from "../helpers/gateway.js";
-import { startMosquitto } from "../helpers/mosquitto.js";
+import { startMosquitto } from "../../peers/mosquitto.js";
 import { collect } from "../helpers/cloud.js";
 
 const TABLES = ["uplink_rows_alarm", "uplink_rows_state", "uplink_rows_telemetry"];

@@ -13,7 +13,7 @@ import { systemClock } from "../../core/clock.js";
 import type { Event } from "../../core/event.js";
 import { openDatabase } from "../../runtime/store/db.js";
 import { UplinkQueue, rowEvents, type EvictReason } from "../../runtime/store/queue.js";
-import { tempDir } from "../helpers/peer.js";
+import { tempDir } from "../../peers/process.js";
 
 function ev(i: number, kind: string): Event {
   return { id: `d${i % 4}/${i}`, ts: i, device: `d${i % 4}`, kind, payload: { i, blob: "y".repeat(400) } };

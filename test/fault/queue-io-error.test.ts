@@ -17,7 +17,7 @@ import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from "node:
 import { basename, join } from "node:path";
 import type { Event } from "../../core/event.js";
 import { createUplinkComponent } from "../../runtime/cloud/uplink-component.js";
-import { tempDir, waitFor } from "../helpers/peer.js";
+import { tempDir, waitFor } from "../../peers/process.js";
 import { makeServices } from "../helpers/cloud.js";
 import { startGateway } from "../helpers/gateway.js";
 

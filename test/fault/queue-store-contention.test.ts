@@ -10,8 +10,8 @@ import * as assert from "uvu/assert";
 import Database from "better-sqlite3";
 import { spawn } from "node:child_process";
 import { join } from "node:path";
-import { startMosquitto } from "../helpers/mosquitto.js";
-import { tempDir, waitFor } from "../helpers/peer.js";
+import { startMosquitto } from "../../peers/mosquitto.js";
+import { tempDir, waitFor } from "../../peers/process.js";
 import { collect } from "../helpers/cloud.js";
 import { repoRoot, ridge, startGateway } from "../helpers/gateway.js";
 

@@ -6,7 +6,7 @@
 import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { hasCommand } from "./peer.js";
+import { hasCommand } from "../../peers/process.js";
 import { repoRoot } from "./gateway.js";
 
 export const ARM64_SYSROOT = process.env.RIDGE_ARM64_SYSROOT ?? "/usr/aarch64-linux-gnu";

@@ -177,14 +177,14 @@ export interface GatewayProcess {
 
 /** `ridge run --config FILE --data DIR` from source, bounded by `timeout`; resolves once it says it is ready. */
 export async function startGateway(configFile: string, dataDir: string, maxSeconds = 120): Promise<GatewayProcess> {
-  const { startPeer } = await import("./peer.js");
+  const { startPeer } = await import("../../peers/process.js");
   const root = new URL("../..", import.meta.url).pathname;
   const peer = startPeer(process.execPath, [join(root, "bin", "ridge.mjs"), "run", "--config", configFile, "--data", dataDir], {
     maxSeconds,
     env: { ...process.env, RIDGE_FROM_SOURCE: "1" },
     cwd: root,
   });
-  const { waitFor } = await import("./peer.js");
+  const { waitFor } = await import("../../peers/process.js");
   await waitFor("gateway ready", () => /ready in/.test(peer.output()) || peer.child.exitCode !== null, 30_000, 50);
   if (!/ready in/.test(peer.output())) throw new Error(`gateway did not start:\n${peer.output()}`);
   const { readFileSync } = await import("node:fs");

@@ -23,8 +23,8 @@ import * as assert from "uvu/assert";
 import type { Driver, DriverHealth } from "../../core/driver.js";
 import { RidgeError } from "../../core/index.js";
 import type { Event } from "../../core/event.js";
-import { recordingContext, type RecordingContext } from "./mqtt.js";
-import { tempDir, waitFor } from "./peer.js";
+import { recordingContext, type RecordingContext } from "./driver-context.js";
+import { tempDir, waitFor } from "../../peers/process.js";
 
 export type ContractCheck = "health" | "start" | "events" | "write" | "backpressure" | "stop" | "restart";
 

@@ -6,7 +6,7 @@
 import { spawn, spawnSync } from "node:child_process";
 import { createSocket } from "node:dgram";
 import { createServer } from "node:net";
-import { hasCommand, startPeer, type Peer } from "./peer.js";
+import { hasCommand, startPeer, type Peer } from "../../peers/process.js";
 
 export function libcoapClient(): string | undefined {
   return ["coap-client-openssl", "coap-client-notls", "coap-client-gnutls"].find(hasCommand);

@@ -9,7 +9,7 @@ import { systemClock, type Clock } from "../../core/clock.js";
 import type { DriverContext } from "../../core/driver.js";
 import type { Event } from "../../core/event.js";
 import { CoapOption, encodeCoapMessage } from "../../codecs/index.js";
-import { waitFor } from "./peer.js";
+import { waitFor } from "../../peers/process.js";
 
 /** A DriverContext that records events and counters (metric{reason} when a reason label is given). */
 export function recordingContext(dataDir: string, clock: Clock = systemClock): { ctx: DriverContext; events: Event[]; counts: Map<string, number> } {

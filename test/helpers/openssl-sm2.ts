@@ -5,7 +5,7 @@
 import { spawnSync } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { hasCommand } from "./peer.js";
+import { hasCommand } from "../../peers/process.js";
 
 export const hasOpenssl = (): boolean => hasCommand("openssl");
 

@@ -9,7 +9,7 @@ import { makeDevice } from "./ota-device.js";
 import { serveRepo } from "./ota-http.js";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { startPeer } from "./peer.js";
+import { startPeer } from "../../peers/process.js";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 

@@ -10,7 +10,7 @@ import { MemoryMetadataStore, TufClient, type RepoFetcher } from "../../ota/tuf-
 import { generateSigningKey, signSigned, type SigAlg, type SigningKey } from "../../ota/tuf-keys.js";
 import { TufRepository } from "../../ota/tuf-repository.js";
 import type { TargetCustom } from "../../ota/tuf-metadata.js";
-import { tempDir } from "./peer.js";
+import { tempDir } from "../../peers/process.js";
 
 export const T0 = Date.parse("2026-06-01T00:00:00Z");
 

@@ -14,7 +14,7 @@ import { Metrics } from "../../runtime/metrics.js";
 import { createPipelineComponent, type PipelineComponent, type PipelineOptions } from "../../runtime/pipeline/index.js";
 import type { Services, Sink } from "../../runtime/services.js";
 import { openDatabase } from "../../runtime/store/db.js";
-import { tempDir } from "./peer.js";
+import { tempDir } from "../../peers/process.js";
 
 export interface Collector extends Sink {
   events: Event[];

@@ -7,7 +7,7 @@
 import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { hasCommand } from "./peer.js";
+import { hasCommand } from "../../peers/process.js";
 import { repoRoot } from "./gateway.js";
 
 export const QEMU_RISCV64 = "qemu-riscv64-static";

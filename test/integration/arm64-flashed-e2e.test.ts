@@ -24,12 +24,12 @@ import { controlRequest } from "../../runtime/control/client.js";
 import { ensureArm64Artifacts, ensureQemu, qemuWrapper } from "../helpers/arm64.js";
 import { collect, type Collector } from "../helpers/cloud.js";
 import { repoRoot } from "../helpers/gateway.js";
-import { canRunRealSlave, startPtyPair, startRealSlave, type RealSlave } from "../helpers/modbus.js";
-import { startMosquitto, type Mosquitto } from "../helpers/mosquitto.js";
+import { canRunRealSlave, startPtyPair, startRealSlave, type RealSlave } from "../../peers/modbus-rtu-slave.js";
+import { startMosquitto, type Mosquitto } from "../../peers/mosquitto.js";
 import { otaHistory } from "../helpers/ota-launch.js";
 import { makeRepo, type TestRepo } from "../helpers/ota-repo.js";
 import { serveRepo, type RepoServer } from "../helpers/ota-http.js";
-import { freeTcpPort, freeUdpPort, startPeer, tempDir, waitFor, type Peer } from "../helpers/peer.js";
+import { freeTcpPort, freeUdpPort, startPeer, tempDir, waitFor, type Peer } from "../../peers/process.js";
 
 const board = loadBoard("generic-arm64");
 const L = deviceLayout(board);

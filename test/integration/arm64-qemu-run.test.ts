@@ -15,7 +15,7 @@ import { deviceLayout, flashDevice, type MeasurementLogFile } from "../../boards
 import { privateKeyFromPem, type Evidence } from "../../attest/index.js";
 import { validateGatewayConfig } from "../../runtime/cli/commands/flash.js";
 import { controlRequest } from "../../runtime/control/client.js";
-import { tempDir, waitFor } from "../helpers/peer.js";
+import { tempDir, waitFor } from "../../peers/process.js";
 import { startFlashedLauncher } from "../helpers/flashed-launcher.js";
 import { repoRoot, ridge } from "../helpers/gateway.js";
 import { ARM64_SYSROOT, QEMU_AARCH64, ensureArm64Artifacts, ensureQemu, qemuWrapper } from "../helpers/arm64.js";

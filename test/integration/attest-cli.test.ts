@@ -8,11 +8,11 @@ import * as assert from "uvu/assert";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import Database from "better-sqlite3";
-import { hasCommand, tempDir } from "../helpers/peer.js";
+import { hasCommand, tempDir } from "../../peers/process.js";
 import { ridge, startGateway } from "../helpers/gateway.js";
 import type { RunningGateway } from "../helpers/gateway.js";
-import { startMosquitto } from "../helpers/mosquitto.js";
-import type { Mosquitto } from "../helpers/mosquitto.js";
+import { startMosquitto } from "../../peers/mosquitto.js";
+import type { Mosquitto } from "../../peers/mosquitto.js";
 
 const tmp = tempDir("ridge-attest-cli-");
 const dataDir = join(tmp.dir, "gw");
@@ -90,7 +90,7 @@ test("audit verify-chain detects an edited record", async () => {
   d.close();
   const r = await ridge(["attest", "audit", "verify-chain", "--db", db]);
   assert.is(r.code, 1);
-  assert.match(r.stdout, /BROKEN at record 2: edited/);
+  assert.match(r.stdout, /BROKEN at record 2: E_ATTEST_AUDIT_EDITED/);
 });
 
 test.run();

@@ -17,7 +17,7 @@ import type { DownlinkRegistry } from "../../runtime/cloud/downlink.js";
 import { AuditLog, REASON, Verifier, VerifierStore, policyFrom, publicKeyToPem, sm3 } from "../../attest/index.js";
 import type { Evidence } from "../../attest/index.js";
 import { makeServices } from "../helpers/cloud.js";
-import { tempDir } from "../helpers/peer.js";
+import { tempDir } from "../../peers/process.js";
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString("hex");
 const tmp = tempDir("ridge-attest-comp-");

@@ -4,7 +4,7 @@ import * as assert from "uvu/assert";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import * as c from "../../attest/crypto/index.js";
-import { tempDir } from "../helpers/peer.js";
+import { tempDir } from "../../peers/process.js";
 import {
   hasOpenssl,
   opensslDgstSm2,

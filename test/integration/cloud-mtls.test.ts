@@ -2,8 +2,8 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { join } from "node:path";
-import { startMosquitto, type Mosquitto } from "../helpers/mosquitto.js";
-import { tempDir, waitFor } from "../helpers/peer.js";
+import { startMosquitto, type Mosquitto } from "../../peers/mosquitto.js";
+import { tempDir, waitFor } from "../../peers/process.js";
 import { captureLog, collect, event, makeExpiredClientCert, makeServices } from "../helpers/cloud.js";
 import { createUplinkComponent } from "../../runtime/cloud/index.js";
 

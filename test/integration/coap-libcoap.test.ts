@@ -8,7 +8,7 @@ import { systemClock } from "../../core/clock.js";
 import type { DriverContext } from "../../core/driver.js";
 import type { Event } from "../../core/event.js";
 import { CoapDriver, coapDriverConfig, coapDeviceConfig } from "../../drivers/coap/index.js";
-import { waitFor } from "../helpers/peer.js";
+import { waitFor } from "../../peers/process.js";
 import { coapClientSync, startLibcoapServer, type LibcoapServer } from "../helpers/libcoap.js";
 
 const events: Event[] = [];

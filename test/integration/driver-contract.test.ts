@@ -13,9 +13,9 @@ import { SimDriver, simDriverConfig } from "../../drivers/sim/index.js";
 import { driverContract } from "../helpers/driver-contract.js";
 import { startLibcoapServer, type LibcoapServer } from "../helpers/libcoap.js";
 import { startLwm2mClient, type TestLwm2mClient } from "../helpers/lwm2m-client.js";
-import { canRunRealSlave, startPtyPair, startRealSlave, type RealSlave } from "../helpers/modbus.js";
-import { connectMqtt } from "../helpers/mqtt.js";
-import { freeTcpPort, freeUdpPort, tempDir, waitFor, type Peer } from "../helpers/peer.js";
+import { canRunRealSlave, startPtyPair, startRealSlave, type RealSlave } from "../../peers/modbus-rtu-slave.js";
+import { connectMqtt } from "../../peers/mqtt-clients.js";
+import { freeTcpPort, freeUdpPort, tempDir, waitFor, type Peer } from "../../peers/process.js";
 
 // ---------------------------------------------------------------- sim: no peer, deliberate duplicates
 

@@ -32,7 +32,7 @@ import { readMarker } from "../../ota/slot-marker.js";
 import { otaHistory } from "../helpers/ota-launch.js";
 import { makeRepo } from "../helpers/ota-repo.js";
 import { serveRepo } from "../helpers/ota-http.js";
-import { startPeer, waitFor, type Peer } from "../helpers/peer.js";
+import { startPeer, waitFor, type Peer } from "../../peers/process.js";
 import { repoRoot } from "../helpers/gateway.js";
 import { writeFakeBootTools } from "../helpers/ota-boot-tools.js";
 

@@ -18,7 +18,7 @@ import { listBoards, loadBoard } from "../../boards/index.js";
 import { deviceLayout, flashDevice } from "../../boards/flash/index.js";
 import { validateGatewayConfig } from "../../runtime/cli/commands/flash.js";
 import { controlRequest } from "../../runtime/control/client.js";
-import { startPeer, tempDir, waitFor, type Peer } from "../helpers/peer.js";
+import { startPeer, tempDir, waitFor, type Peer } from "../../peers/process.js";
 import { repoRoot, ridge } from "../helpers/gateway.js";
 import { ensureArm64Artifacts } from "../helpers/arm64.js";
 

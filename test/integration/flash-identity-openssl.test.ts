@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { loadBoard } from "../../boards/index.js";
 import { deviceLayout, flashDevice } from "../../boards/flash/index.js";
 import { validateGatewayConfig } from "../../runtime/cli/commands/flash.js";
-import { hasCommand, tempDir } from "../helpers/peer.js";
+import { hasCommand, tempDir } from "../../peers/process.js";
 import { repoRoot } from "../helpers/gateway.js";
 
 const tmp = tempDir("ridge-flash-id-");

@@ -4,7 +4,7 @@ import Database from "better-sqlite3";
 import { existsSync, statSync, writeFileSync } from "node:fs";
 import { request } from "node:http";
 import { join } from "node:path";
-import { freeTcpPort, tempDir } from "../helpers/peer.js";
+import { freeTcpPort, tempDir } from "../../peers/process.js";
 import { ridge, startGateway } from "../helpers/gateway.js";
 
 const TOKEN = "test-token-0123456789abcdef";

@@ -11,7 +11,7 @@ import { join } from "node:path";
 import { fail } from "../../core/index.js";
 import { Lwm2mDriver, lwm2mDriverConfig } from "../../drivers/lwm2m/index.js";
 import { verifyAsOtaTarget } from "../../runtime/drivers.js";
-import { freeUdpPort, tempDir, waitFor } from "../helpers/peer.js";
+import { freeUdpPort, tempDir, waitFor } from "../../peers/process.js";
 import { recordingContext, startLwm2mClient, type TestLwm2mClient } from "../helpers/lwm2m-client.js";
 
 const data = tempDir("ridge-lwm2m-fw-");

@@ -8,7 +8,7 @@ import * as assert from "uvu/assert";
 import { createSocket } from "node:dgram";
 import { Lwm2mDriver, lwm2mDriverConfig } from "../../drivers/lwm2m/index.js";
 import { recordingContext } from "../helpers/lwm2m-client.js";
-import { freeUdpPort, tempDir, waitFor } from "../helpers/peer.js";
+import { freeUdpPort, tempDir, waitFor } from "../../peers/process.js";
 import { libcoapClient, runCoapClient } from "../helpers/libcoap.js";
 
 const data = tempDir("ridge-lwm2m-libcoap-");

@@ -7,7 +7,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { Lwm2mDriver, lwm2mDriverConfig, lwm2mDeviceConfig } from "../../drivers/lwm2m/index.js";
 import { ContentFormat } from "../../drivers/lwm2m/content-format.js";
-import { freeUdpPort, tempDir, waitFor } from "../helpers/peer.js";
+import { freeUdpPort, tempDir, waitFor } from "../../peers/process.js";
 import { recordingContext, startLwm2mClient, type TestLwm2mClient } from "../helpers/lwm2m-client.js";
 
 const data = tempDir("ridge-lwm2m-");

@@ -7,8 +7,8 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { join } from "node:path";
 import { startGateway } from "../helpers/gateway.js";
-import { canRunRealSlave, startPtyPair, startRealSlave } from "../helpers/modbus.js";
-import { tempDir, waitFor } from "../helpers/peer.js";
+import { canRunRealSlave, startPtyPair, startRealSlave } from "../../peers/modbus-rtu-slave.js";
+import { tempDir, waitFor } from "../../peers/process.js";
 
 /** A driver component in /status: supervisor fields plus the driver's own status(). */
 interface DriverStatus {

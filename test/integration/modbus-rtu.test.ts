@@ -1,14 +1,15 @@
 /**
  * The Modbus driver against a real slave: a socat pty pair and a pymodbus 3.0 RTU slave
- * (test/helpers/modbus_rtu_slave.py) answering for units 1 and 2.
+ * (peers/modbus_rtu_slave.py) answering for units 1 and 2.
  */
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { systemClock } from "../../core/clock.js";
 import type { Driver } from "../../core/driver.js";
 import { createModbusDriver, WORD_ORDERS, type ModbusDeviceConfig, type ModbusDriverConfig, type PointType } from "../../drivers/modbus/index.js";
-import { canRunRealSlave, recordingContext, startRelay, startPtyPair, startRealSlave } from "../helpers/modbus.js";
-import { tempDir, waitFor, type Peer } from "../helpers/peer.js";
+import { recordingContext } from "../helpers/modbus.js";
+import { canRunRealSlave, startRelay, startPtyPair, startRealSlave } from "../../peers/modbus-rtu-slave.js";
+import { tempDir, waitFor, type Peer } from "../../peers/process.js";
 
 const available = canRunRealSlave();
 const PEERS = "socat and /usr/bin/python3 with python3-pymodbus and python3-serial-asyncio are installed (.ci/run installs them)";

@@ -3,9 +3,10 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { readFileSync } from "node:fs";
 import { createMqttDriver, mqttDeviceConfig, mqttDriverConfig, BAD_INPUT_METRIC, type MqttDriver } from "../../drivers/mqtt/index.js";
-import { startMosquitto, type Mosquitto } from "../helpers/mosquitto.js";
-import { connectMqtt, mosquittoPub, recordingContext, type RecordingContext } from "../helpers/mqtt.js";
-import { hasCommand, waitFor } from "../helpers/peer.js";
+import { startMosquitto, type Mosquitto } from "../../peers/mosquitto.js";
+import { connectMqtt, mosquittoPub } from "../../peers/mqtt-clients.js";
+import { recordingContext, type RecordingContext } from "../helpers/driver-context.js";
+import { hasCommand, waitFor } from "../../peers/process.js";
 
 const have = hasCommand("mosquitto") && hasCommand("mosquitto_pub") && hasCommand("openssl");
 if (!have) throw new Error("mosquitto, mosquitto_pub or openssl missing (.ci/run installs them): a missing peer is a failure, never a skip");

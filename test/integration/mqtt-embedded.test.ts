@@ -9,9 +9,10 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { MqttClient } from "mqtt";
 import { createMqttDriver, hashPassword, mqttDeviceConfig, mqttDriverConfig, type MqttDriver, BAD_INPUT_METRIC } from "../../drivers/mqtt/index.js";
-import { generateTestCerts } from "../helpers/mosquitto.js";
-import { connectMqtt, mosquittoPub, recordingContext, runCommand, type RecordingContext } from "../helpers/mqtt.js";
-import { hasCommand, tempDir, waitFor } from "../helpers/peer.js";
+import { generateTestCerts } from "../../peers/mosquitto.js";
+import { connectMqtt, mosquittoPub, runCommand } from "../../peers/mqtt-clients.js";
+import { recordingContext, type RecordingContext } from "../helpers/driver-context.js";
+import { hasCommand, tempDir, waitFor } from "../../peers/process.js";
 
 const haveMosquittoClients = hasCommand("mosquitto_pub") && hasCommand("mosquitto_sub");
 if (!haveMosquittoClients) throw new Error("mosquitto_pub/mosquitto_sub missing (.ci/run installs mosquitto-clients): a missing peer is a failure, never a skip");

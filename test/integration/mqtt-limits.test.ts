@@ -3,8 +3,9 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import type { MqttClient } from "mqtt";
 import { createMqttDriver, mqttDeviceConfig, mqttDriverConfig, BAD_INPUT_METRIC, type MqttDriver } from "../../drivers/mqtt/index.js";
-import { connectMqtt, recordingContext, type RecordingContext } from "../helpers/mqtt.js";
-import { waitFor } from "../helpers/peer.js";
+import { connectMqtt } from "../../peers/mqtt-clients.js";
+import { recordingContext, type RecordingContext } from "../helpers/driver-context.js";
+import { waitFor } from "../../peers/process.js";
 
 let driver: MqttDriver;
 let ctx: RecordingContext;

@@ -3,8 +3,8 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { readFileSync } from "node:fs";
 import mqtt from "mqtt";
-import { startMosquitto } from "../helpers/mosquitto.js";
-import { hasCommand, waitFor } from "../helpers/peer.js";
+import { startMosquitto } from "../../peers/mosquitto.js";
+import { hasCommand, waitFor } from "../../peers/process.js";
 
 const have = hasCommand("mosquitto") && hasCommand("openssl");
 if (!have) throw new Error("mosquitto or openssl missing (.ci/run installs them): a missing peer is a failure, never a skip");

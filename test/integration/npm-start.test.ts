@@ -4,7 +4,7 @@ import * as assert from "uvu/assert";
 import { spawn } from "node:child_process";
 import { join } from "node:path";
 import { controlRequest } from "../../runtime/control/client.js";
-import { tempDir, waitFor } from "../helpers/peer.js";
+import { tempDir, waitFor } from "../../peers/process.js";
 import { repoRoot } from "../helpers/gateway.js";
 
 test("npm start reaches ready in a child process and answers /status", async () => {

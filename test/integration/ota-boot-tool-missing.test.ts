@@ -13,7 +13,7 @@ import { loadBoard } from "../../boards/index.js";
 import { bootToolMissing, EXIT_BOARD_SETUP } from "../../ota/boot-control-for-board.js";
 import { UbootEnvBootControl } from "../../ota/uboot-env-boot-control.js";
 import { NvBootCtrlBootControl } from "../../ota/nvbootctrl-boot-control.js";
-import { tempDir } from "../helpers/peer.js";
+import { tempDir } from "../../peers/process.js";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 

@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { readMarker } from "../../ota/slot-marker.js";
 import { runtimeBundle } from "../helpers/ota-device.js";
-import { tempDir } from "../helpers/peer.js";
+import { tempDir } from "../../peers/process.js";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 

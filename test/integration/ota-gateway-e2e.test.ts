@@ -14,7 +14,7 @@ import { readMarker } from "../../ota/slot-marker.js";
 import { otaHistory } from "../helpers/ota-launch.js";
 import { makeRepo } from "../helpers/ota-repo.js";
 import { serveRepo } from "../helpers/ota-http.js";
-import { startPeer, waitFor } from "../helpers/peer.js";
+import { startPeer, waitFor } from "../../peers/process.js";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 

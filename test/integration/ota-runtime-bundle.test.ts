@@ -11,7 +11,7 @@ import { loadBoard } from "../../boards/index.js";
 import { BundleExtractor } from "../../ota/bundle-extractor.js";
 import { buildRuntimeSlot, writeSlotBundle } from "../../boards/flash/index.js";
 import { linearOnnx } from "../helpers/onnx-model.js";
-import { tempDir } from "../helpers/peer.js";
+import { tempDir } from "../../peers/process.js";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 

@@ -8,7 +8,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { canonicalBytes } from "../../core/canonical-json.js";
 import { generateSigningKey, keyId, signSigned, verifyWith, type TufKey } from "../../ota/tuf-keys.js";
-import { hasCommand, tempDir } from "../helpers/peer.js";
+import { hasCommand, tempDir } from "../../peers/process.js";
 
 const ID = "1234567812345678";
 const signed = { _type: "timestamp", spec_version: "1.0.31", version: 7, expires: "2030-01-01T00:00:00Z", meta: { "snapshot.json": { version: 3 } } };

@@ -15,7 +15,7 @@ import { generateSigningKey } from "../../ota/tuf-keys.js";
 import { FakeClock } from "../../core/clock.js";
 import { makeRepo, resign, runtimeCustom, type TestRepo } from "../helpers/ota-repo.js";
 import { serveRepo } from "../helpers/ota-http.js";
-import { tempDir } from "../helpers/peer.js";
+import { tempDir } from "../../peers/process.js";
 
 const require = createRequire(import.meta.url);
 

@@ -17,7 +17,7 @@ import type { DownlinkHandler, MeasureHook, Services, Sink } from "../../runtime
 import { createUpdateComponent } from "../../runtime/update/index.js";
 import { FileBootControl } from "../../ota/file-boot-control.js";
 import { makeDevice } from "../helpers/ota-device.js";
-import { waitFor } from "../helpers/peer.js";
+import { waitFor } from "../../peers/process.js";
 
 async function services(dataDir: string, repo: string) {
   const handlers = new Map<string, DownlinkHandler>();

@@ -18,7 +18,7 @@ import type { WindowOperator } from "../../runtime/pipeline/operators/window.js"
 import { BASE, ev, makeRig, settle } from "../helpers/pipeline.js";
 import { FileModelProvider, loadedModel } from "../../runtime/pipeline/model-provider.js";
 import { linearOnnx } from "../helpers/onnx-model.js";
-import { freeTcpPort, hasCommand, startPeer, tempDir, waitFor, waitTcp } from "../helpers/peer.js";
+import { freeTcpPort, hasCommand, startPeer, tempDir, waitFor, waitTcp } from "../../peers/process.js";
 
 function simContext(ingest: (e: Event) => boolean, drained: () => Promise<void>): DriverContext {
   const noop = () => undefined;

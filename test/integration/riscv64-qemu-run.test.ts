@@ -16,7 +16,7 @@ import { loadBoard } from "../../boards/index.js";
 import { deviceLayout, flashDevice } from "../../boards/flash/index.js";
 import { validateGatewayConfig } from "../../runtime/cli/commands/flash.js";
 import { controlRequest } from "../../runtime/control/client.js";
-import { freeTcpPort, freeUdpPort, tempDir, waitFor } from "../helpers/peer.js";
+import { freeTcpPort, freeUdpPort, tempDir, waitFor } from "../../peers/process.js";
 import { startFlashedLauncher } from "../helpers/flashed-launcher.js";
 import { repoRoot, ridge } from "../helpers/gateway.js";
 import { writeFakeBootTools } from "../helpers/ota-boot-tools.js";

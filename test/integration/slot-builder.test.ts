@@ -18,7 +18,7 @@ import { BundleExtractor } from "../../ota/bundle-extractor.js";
 import { MARKER } from "../../ota/slot-marker.js";
 import { validateGatewayConfig } from "../../runtime/cli/commands/flash.js";
 import { controlRequest } from "../../runtime/control/client.js";
-import { freeTcpPort, freeUdpPort, startPeer, tempDir, waitFor } from "../helpers/peer.js";
+import { freeTcpPort, freeUdpPort, startPeer, tempDir, waitFor } from "../../peers/process.js";
 import { repoRoot, ridge } from "../helpers/gateway.js";
 import { ARM64_SYSROOT, ensureArm64Artifacts, ensureQemu } from "../helpers/arm64.js";
 import { RISCV64_BASE, ensureRiscv64Artifacts, requireQemuRiscv64 } from "../helpers/riscv64.js";

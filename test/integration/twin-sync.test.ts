@@ -2,8 +2,8 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import mqtt from "mqtt";
-import { startMosquitto, type Mosquitto } from "../helpers/mosquitto.js";
-import { tempDir, waitFor } from "../helpers/peer.js";
+import { startMosquitto, type Mosquitto } from "../../peers/mosquitto.js";
+import { tempDir, waitFor } from "../../peers/process.js";
 import { collect, makeServices, type Collector } from "../helpers/cloud.js";
 import { createUplinkComponent, type UplinkComponent } from "../../runtime/cloud/index.js";
 import type { Driver } from "../../core/driver.js";

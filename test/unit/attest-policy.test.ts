@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { attestConfig, generateKeyPair, loadPolicy, policyFrom, publicKeyToPem, referenceFor } from "../../attest/index.js";
 import { ConfigError } from "../../core/config-errors.js";
 import { isRidgeError } from "../../core/index.js";
-import { tempDir } from "../helpers/peer.js";
+import { tempDir } from "../../peers/process.js";
 
 const tmp = tempDir("ridge-attest-policy-");
 test.after(() => tmp.cleanup());

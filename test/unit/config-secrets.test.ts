@@ -12,7 +12,7 @@ import { RidgeError } from "../../core/index.js";
 import { loadConfig, resolveSecrets, secretRefs } from "../../runtime/config/load.js";
 import { run as runConfig } from "../../runtime/cli/commands/config.js";
 import { parseSecretOptions, referencedSecrets, secretsEnv } from "../../boards/flash/index.js";
-import { tempDir } from "../helpers/peer.js";
+import { tempDir } from "../../peers/process.js";
 
 const TEXT = 'gateway: { id: s1 }\nboard: sim\ncontrol:\n  http: { listen: "127.0.0.1:${PORT:-8080}", token: "${RIDGE_TOKEN}" }\n';
 const TOKEN = "0123456789abcdef0123456789";

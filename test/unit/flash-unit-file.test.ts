@@ -11,7 +11,7 @@ import { listBoards, loadBoard } from "../../boards/index.js";
 import { CREDENTIAL_PREFIX, LAST_EXIT_REL, deviceLayout, renderBootLauncher, renderRidgeCommand, renderServiceUnit, renderSysusers, renderTmpfiles, renderTpmUdevRule, renderWatchdogDropIn, serviceRunsAsRoot } from "../../boards/flash/index.js";
 import { DEVICE_CREDENTIALS_DIR } from "../../runtime/config/load.js";
 import { LAST_EXIT_REL as RUNTIME_LAST_EXIT_REL } from "../../runtime/cli/last-exit.js";
-import { tempDir } from "../helpers/peer.js";
+import { tempDir } from "../../peers/process.js";
 
 test("every board's unit: notify + watchdog + restart + hardening, writable data dir and slots", () => {
   for (const name of listBoards()) {

@@ -9,7 +9,7 @@ import { LAUNCH_ENV, LAUNCH_NODE_FLAGS, launchShebang } from "../../core/launch-
 import { loadBoard } from "../../boards/index.js";
 import { deviceLayout, renderBootLauncher } from "../../boards/flash/index.js";
 import { repoRoot } from "../helpers/gateway.js";
-import { tempDir } from "../helpers/peer.js";
+import { tempDir } from "../../peers/process.js";
 
 const firstLine = (file: string) => readFileSync(file, "utf8").split("\n", 1)[0];
 

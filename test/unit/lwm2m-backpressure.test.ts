@@ -10,7 +10,7 @@ import { systemClock } from "../../core/clock.js";
 import { CoapOption, CoapType, codeFromString, decodeCoapMessage, encodeCoapMessage, encodeUint, optionUint, pathOptions, queryOptions, uriPath, type CoapMessage } from "../../codecs/index.js";
 import { recordingContext } from "../helpers/driver-context.js";
 import { Lwm2mDriver, lwm2mDeviceConfig, lwm2mDriverConfig } from "../../drivers/lwm2m/index.js";
-import { freeUdpPort, tempDir, waitFor } from "../helpers/peer.js";
+import { freeUdpPort, tempDir, waitFor } from "../../peers/process.js";
 
 const utf8 = (s: string) => new TextEncoder().encode(s);
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));

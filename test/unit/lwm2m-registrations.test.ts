@@ -5,7 +5,7 @@ import { FakeClock } from "../../core/clock.js";
 import { stepLifetime, type LifetimeInput, type LifetimeState } from "../../drivers/lwm2m/registration-lifetime.js";
 import { Registrations, type RegisterRequest } from "../../drivers/lwm2m/registrations.js";
 import { RegistrationStore, type Registration } from "../../drivers/lwm2m/registration-store.js";
-import { tempDir } from "../helpers/peer.js";
+import { tempDir } from "../../peers/process.js";
 import { join } from "node:path";
 
 const live: LifetimeState = { kind: "registered", expiresAt: 10_000 };

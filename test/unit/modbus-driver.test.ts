@@ -6,7 +6,7 @@ import type { Driver } from "../../core/driver.js";
 import { createModbusDriver, encodeRegisters, type ModbusDeviceConfig, type ModbusDriverConfig } from "../../drivers/modbus/index.js";
 import { PollScheduler } from "../../drivers/modbus/poll-scheduler.js";
 import { advanceBy, FakeLine, recordingContext, type RecordingContext } from "../helpers/modbus.js";
-import { tempDir } from "../helpers/peer.js";
+import { tempDir } from "../../peers/process.js";
 
 const run = (clock: FakeClock, ms: number, step = 1) => advanceBy(clock, ms, step);
 

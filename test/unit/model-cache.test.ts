@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { FakeClock } from "../../core/clock.js";
 import { openDatabase } from "../../runtime/store/db.js";
 import { ModelCache } from "../../runtime/store/model-cache.js";
-import { tempDir } from "../helpers/peer.js";
+import { tempDir } from "../../peers/process.js";
 
 test("activate, keep 2, rollback, prune unreferenced blobs", async () => {
   const t = tempDir();

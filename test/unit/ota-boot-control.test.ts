@@ -11,7 +11,7 @@ import { FileBootControl } from "../../ota/file-boot-control.js";
 import { UbootEnvBootControl } from "../../ota/uboot-env-boot-control.js";
 import { NvBootCtrlBootControl } from "../../ota/nvbootctrl-boot-control.js";
 import { errorCode } from "../../core/index.js";
-import { tempDir } from "../helpers/peer.js";
+import { tempDir } from "../../peers/process.js";
 import { writeFakeBootTools } from "../helpers/ota-boot-tools.js";
 
 interface Made {

@@ -9,7 +9,7 @@ import { BundleExtractor } from "../../ota/bundle-extractor.js";
 import { writeBundle } from "../../ota/bundle-writer.js";
 import { TarReader, encodeHeader, type TarEvent } from "../../ota/tar-codec.js";
 import { errorCode } from "../../core/index.js";
-import { tempDir } from "../helpers/peer.js";
+import { tempDir } from "../../peers/process.js";
 import { bundle, manifestFor, pax, tar } from "../helpers/ota-tar.js";
 import { MANIFEST_NAME } from "../../ota/bundle-manifest.js";
 

@@ -10,7 +10,7 @@ import { FakeClock } from "../../core/clock.js";
 import { FileBootControl } from "../../ota/file-boot-control.js";
 import { launchCommand, pinLaunch, runLauncher, runningLink, type LauncherOptions } from "../../ota/launcher.js";
 import { writeMarker } from "../../ota/slot-marker.js";
-import { tempDir } from "../helpers/peer.js";
+import { tempDir } from "../../peers/process.js";
 
 function device(exitCode: number | Record<string, number>) {
   const t = tempDir("ridge-launcher-exit-");

@@ -9,7 +9,7 @@ import { FileBootControl } from "../../ota/file-boot-control.js";
 import { chooseLaunch, type LauncherOptions } from "../../ota/launcher.js";
 import { writeMarker } from "../../ota/slot-marker.js";
 import { FakeClock } from "../../core/clock.js";
-import { tempDir } from "../helpers/peer.js";
+import { tempDir } from "../../peers/process.js";
 
 function setup(markers: ("a" | "b")[], factory = false) {
   const t = tempDir();

@@ -14,7 +14,7 @@ import { UpdateStore } from "../../ota/update-store.js";
 import type { UpdateState } from "../../ota/update-machine.js";
 import { createLogger } from "../../runtime/log.js";
 import { createSlotConfirmComponent } from "../../runtime/update/confirm.js";
-import { tempDir } from "../helpers/peer.js";
+import { tempDir } from "../../peers/process.js";
 
 const board = loadBoard("sim");
 

@@ -8,7 +8,7 @@ import { openDatabase, lastRecovery } from "../../runtime/store/db.js";
 import { EVENT_OVERHEAD, UplinkQueue, priorityOf, rowEvents, type QueueOptions, type QueuedRow } from "../../runtime/store/queue.js";
 import type { BootInfo } from "../../runtime/store/age-clock.js";
 import { readLedger } from "../../runtime/store/queue-ledger.js";
-import { tempDir } from "../helpers/peer.js";
+import { tempDir } from "../../peers/process.js";
 
 function ev(device: string, seq: number, kind = "telemetry", pad = 0): Event {
   return { id: `${device}/${seq}`, ts: 1000 + seq, device, kind, payload: { v: seq, ...(pad ? { pad: "x".repeat(pad) } : {}) } };

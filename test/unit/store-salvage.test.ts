@@ -15,7 +15,7 @@ import { UpdateStore } from "../../ota/update-store.js";
 import { lastRecovery, openDatabase, openReadOnly } from "../../runtime/store/db.js";
 import { UplinkQueue } from "../../runtime/store/queue.js";
 import { TwinStore } from "../../runtime/store/twin-store.js";
-import { tempDir } from "../helpers/peer.js";
+import { tempDir } from "../../peers/process.js";
 
 const ev = (i: number, kind = "telemetry"): Event => ({ id: `d/${i}`, ts: i, device: "d", kind, payload: { i } });
 const opts = (clock: FakeClock) => ({ maxBytes: 1e9, maxAge: 1e12, whenFull: "evict-oldest-lowest-priority" as const, groupCommitMs: 1, groupCommitEvents: 1, clock });
@@ -58,7 +58,7 @@ test("salvage copies every subsystem's tables row by row; the queue works on the
   for (const [name, n] of Object.entries(before)) if (name !== "uplink_stats" && name !== "meta") assert.is(after[name], n, `${name}: ${n} rows`);
   assert.equal(new TwinStore(db, clock).document("pump-3").desired.state, { run: true, setpoint: 42 });
   assert.is(new UpdateStore(db).floor("runtime"), "1.2.3");
-  assert.equal(new AuditLog(db).verifyChain(), { ok: true, records: 3, head: new AuditLog(db).head().hash });
+  assert.equal(new AuditLog(db).verifyChain(), { ok: true, value: { records: 3, head: new AuditLog(db).head().hash } });
   assert.ok(db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = 'attest_audit_gateway'").get(), "indexes recreated");
   q = new UplinkQueue(db, opts(clock));
   assert.is(q.depth(), 20, "counters recomputed from the salvaged rows");
@@ -84,7 +84,7 @@ test("readers open read-only: a database no subsystem wrote to reads as empty, a
     assert.is(ota.floor("runtime"), undefined);
     const audit = new AuditLog(ro);
     assert.equal(audit.list(), []);
-    assert.equal(audit.verifyChain(), { ok: true, records: 0, head: "0".repeat(64) });
+    assert.equal(audit.verifyChain(), { ok: true, value: { records: 0, head: "0".repeat(64) } });
     assert.is(lastRecovery(ro), undefined);
     assert.throws(() => ro.exec("CREATE TABLE x (a)"), /readonly/);
   } finally {

@@ -4,7 +4,7 @@ import * as assert from "uvu/assert";
 import { FakeClock } from "../../core/clock.js";
 import { openDatabase } from "../../runtime/store/db.js";
 import { TwinStore } from "../../runtime/store/twin-store.js";
-import { tempDir } from "../helpers/peer.js";
+import { tempDir } from "../../peers/process.js";
 
 function mk() {
   const t = tempDir();

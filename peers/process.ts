@@ -1,6 +1,6 @@
 /**
- * Real peers for integration tests: started by the test on 127.0.0.1 with a random port, bounded
- * by a hard time limit (`timeout`), stopped by their PID (never by name).
+ * Peer processes for tests and benches: started on 127.0.0.1 with a random port, bounded by a hard
+ * time limit (`timeout`), stopped by their PID (never by name); free ports, waits, temp directories.
  */
 import { spawn, type ChildProcess, type SpawnOptions } from "node:child_process";
 import { createSocket } from "node:dgram";

@@ -1,5 +1,5 @@
 /**
- * A real mosquitto 2.x broker for integration and fault tests, on 127.0.0.1 with random ports,
+ * A real mosquitto 2.x broker for integration and fault tests and benches, on 127.0.0.1 with random ports,
  * started by the test under `timeout` and stopped by PID (never by name). Built from the shell
  * recipe the team keeps for mosquitto (plain listener, optional mTLS listener, optional
  * persistence, optional WebSocket listener, optional password file).
@@ -13,7 +13,7 @@
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, writeFileSync, chmodSync } from "node:fs";
 import { join } from "node:path";
-import { freeTcpPort, startPeer, tempDir, waitTcp, type Peer } from "./peer.js";
+import { freeTcpPort, startPeer, tempDir, waitTcp, type Peer } from "./process.js";
 
 export interface MosquittoOptions {
   /** Add a TLS listener that requires a client certificate (its CN becomes the username). */

@@ -1,8 +1,6 @@
-/** Helpers for the MQTT driver tests: MQTT.js connect, mosquitto_pub/sub (and the recording DriverContext, re-exported). */
+/** MQTT clients against a real broker: MQTT.js connected and waiting for CONNACK, mosquitto_pub (bounded in time). */
 import { spawn } from "node:child_process";
 import mqtt, { type IClientOptions, type MqttClient } from "mqtt";
-
-export { recordingContext, type RecordingContext } from "./driver-context.js";
 
 export async function connectMqtt(url: string, opts: IClientOptions = {}): Promise<MqttClient> {
   const c = mqtt.connect(url, { reconnectPeriod: 0, connectTimeout: 5000, ...opts });
