@@ -4,10 +4,12 @@
  * with the chain head (last seq and hash) kept in its own row and updated in the same
  * transaction. verifyChain() finds any edited record (its hash no longer matches), deleted
  * record (a seq gap or a broken link), reordered records (a broken link), or a cut-off tail (the
- * head disagrees). Someone who can rewrite the whole database can rewrite the chain too; export
- * the head (`ridge attest audit --json`) somewhere else to anchor it.
+ * head disagrees), each a Failure with its own code whose offset is the record's seq. Someone who
+ * can rewrite the whole database can rewrite the chain too; export the head
+ * (`ridge attest audit --json`) somewhere else to anchor it.
  */
 import type Database from "better-sqlite3";
+import { fail, ok, type Result } from "../core/index.js";
 import { statementCache } from "./statement-cache.js";
 import { sha256 } from "./crypto/hash.js";
 
@@ -28,9 +30,11 @@ export interface AuditRecord {
   hash: string;
 }
 
-export type ChainCheck =
-  | { ok: true; records: number; head: string }
-  | { ok: false; records: number; seq: number; problem: "edited" | "deleted" | "reordered" | "truncated" | "malformed"; detail: string };
+/** An intact chain: how many records and the last hash; or where and how it is broken. */
+export type ChainCheck = Result<
+  { records: number; head: string },
+  "E_ATTEST_AUDIT_EDITED" | "E_ATTEST_AUDIT_DELETED" | "E_ATTEST_AUDIT_REORDERED" | "E_ATTEST_AUDIT_TRUNCATED"
+>;
 
 const GENESIS = "0".repeat(64);
 
@@ -122,7 +126,7 @@ export class AuditLog {
 
   /** Walk the whole chain in seq order (rowid order would hide a reorder of seq values). */
   verifyChain(): ChainCheck {
-    if (this.empty) return { ok: true, records: 0, head: GENESIS };
+    if (this.empty) return ok({ records: 0, head: GENESIS });
     let prev = GENESIS;
     let expectSeq = 1;
     let n = 0;
@@ -130,21 +134,21 @@ export class AuditLog {
       n++;
       const r = fromRow(row);
       if (r.seq !== expectSeq) {
-        return { ok: false, records: n, seq: expectSeq, problem: "deleted", detail: `record ${expectSeq} is missing (next is ${r.seq})` };
+        return fail("E_ATTEST_AUDIT_DELETED", `record ${expectSeq} is missing (next is ${r.seq})`, expectSeq);
       }
       const recomputed = recordHash(r.prevHash, r);
-      if (recomputed !== r.hash) return { ok: false, records: n, seq: r.seq, problem: "edited", detail: `record ${r.seq} does not match its hash` };
+      if (recomputed !== r.hash) return fail("E_ATTEST_AUDIT_EDITED", `record ${r.seq} does not match its hash`, r.seq);
       if (r.prevHash !== prev) {
-        return { ok: false, records: n, seq: r.seq, problem: "reordered", detail: `record ${r.seq} does not link to record ${r.seq - 1}` };
+        return fail("E_ATTEST_AUDIT_REORDERED", `record ${r.seq} does not link to record ${r.seq - 1}`, r.seq);
       }
       prev = r.hash;
       expectSeq++;
     }
     const head = this.db.prepare("SELECT seq, hash FROM attest_audit_head WHERE id = 1").get() as { seq: number; hash: string } | undefined;
-    if (n === 0 && !head) return { ok: true, records: 0, head: GENESIS };
+    if (n === 0 && !head) return ok({ records: 0, head: GENESIS });
     if (!head || head.seq !== n || head.hash !== prev) {
-      return { ok: false, records: n, seq: n + 1, problem: "truncated", detail: `the chain head says ${head?.seq ?? 0} records ending ${head?.hash.slice(0, 16) ?? "?"}…, found ${n}` };
+      return fail("E_ATTEST_AUDIT_TRUNCATED", `the chain head says ${head?.seq ?? 0} records ending ${head?.hash.slice(0, 16) ?? "?"}…, found ${n}`, n + 1);
     }
-    return { ok: true, records: n, head: prev };
+    return ok({ records: n, head: prev });
   }
 }

@@ -9,9 +9,10 @@
  *     "pcrs": { "sm3": { "11": "<hex>", … } }, "log": [ MeasurementEvent, … ] }
  *
  * `mode`: "gm" = SM2 with Z_A over the signer ID (software quotes); "tpm" = the TPM's digest mode.
- * Parsing is total and bounded: oversize or malformed evidence gives { ok: false, reason }.
+ * Parsing is total and bounded: oversize or malformed evidence is an E_ATTEST_MALFORMED failure.
  */
 import type { MeasurementEvent } from "./measurement-log.js";
+import { fail, ok, type Result } from "../core/index.js";
 
 export const EVIDENCE_FORMAT = "ridgeline-evidence/1";
 export const EVIDENCE_MAX_BYTES = 1 << 20;
@@ -101,23 +102,21 @@ function checkEvidence(v: unknown): string | undefined {
   return undefined;
 }
 
-export type ParsedEvidence = { ok: true; evidence: Evidence } | { ok: false; reason: string };
-
-export function parseEvidence(input: Uint8Array | string | unknown): ParsedEvidence {
+export function parseEvidence(input: Uint8Array | string | unknown): Result<Evidence, "E_ATTEST_MALFORMED"> {
   let value: unknown = input;
   if (typeof input === "string" || input instanceof Uint8Array) {
     const size = typeof input === "string" ? Buffer.byteLength(input) : input.length;
-    if (size > EVIDENCE_MAX_BYTES) return { ok: false, reason: `evidence is ${size} bytes, over the ${EVIDENCE_MAX_BYTES}-byte limit` };
+    if (size > EVIDENCE_MAX_BYTES) return fail("E_ATTEST_MALFORMED", `evidence is ${size} bytes, over the ${EVIDENCE_MAX_BYTES}-byte limit`);
     const text = typeof input === "string" ? input : Buffer.from(input.buffer, input.byteOffset, input.byteLength).toString("utf8");
     try {
       value = JSON.parse(text);
     } catch (e) {
-      return { ok: false, reason: `evidence is not JSON: ${e instanceof Error ? e.message : String(e)}` };
+      return fail("E_ATTEST_MALFORMED", `evidence is not JSON: ${e instanceof Error ? e.message : String(e)}`);
     }
   }
   const problem = checkEvidence(value);
-  if (problem) return { ok: false, reason: `evidence ${problem}` };
-  return { ok: true, evidence: value as Evidence };
+  if (problem) return fail("E_ATTEST_MALFORMED", `evidence ${problem}`);
+  return ok(value as Evidence);
 }
 
 /** "1.2.3" (with an optional -suffix) → UINT64 firmwareVersion major<<32 | minor<<16 | patch. */

@@ -13,6 +13,7 @@
 import { digest, digestOf } from "./crypto/hash.js";
 import type { HashAlg } from "./crypto/hash.js";
 import { PcrBank, extend, initialPcr, PCR_COUNT } from "./pcr-bank.js";
+import { fail, ok, type Result } from "../core/index.js";
 
 /** What was measured: boot-chain file, the runtime slot, the config, a model, a driver. */
 export type MeasuredKind = "boot" | "runtime" | "config" | "model" | "driver";
@@ -104,25 +105,28 @@ export class MeasurementLog {
   }
 }
 
-export type ReplayResult = { ok: true; pcrs: Map<number, Uint8Array> } | { ok: false; reason: string; seq?: number };
-
 /**
  * Replay `events` in one bank from the initial values (or, with `from`, continue from the PCR
- * values the first `from.count` events were already replayed to). Total over hostile input: a missing or
- * malformed digest for that bank ends in { ok: false }.
+ * values the first `from.count` events were already replayed to): the PCR values by index. Total
+ * over hostile input: a PCR out of range or a missing or malformed digest for that bank is an
+ * E_ATTEST_LOG_REPLAY failure whose offset is the event's seq.
  */
-export function replayLog(events: readonly MeasurementEvent[], bank: HashAlg, from?: { count: number; pcrs: ReadonlyMap<number, Uint8Array> }): ReplayResult {
+export function replayLog(
+  events: readonly MeasurementEvent[],
+  bank: HashAlg,
+  from?: { count: number; pcrs: ReadonlyMap<number, Uint8Array> },
+): Result<Map<number, Uint8Array>, "E_ATTEST_LOG_REPLAY"> {
   const size = bank === "sha1" ? 20 : bank === "sha384" ? 48 : bank === "sha512" ? 64 : 32;
   const pcrs = new Map<number, Uint8Array>(from?.pcrs ?? []);
   for (let k = from?.count ?? 0; k < events.length; k++) {
     const e = events[k]!;
-    if (!Number.isInteger(e.pcr) || e.pcr < 0 || e.pcr >= PCR_COUNT) return { ok: false, reason: `event ${e.seq}: PCR ${e.pcr} out of range`, seq: e.seq };
+    if (!Number.isInteger(e.pcr) || e.pcr < 0 || e.pcr >= PCR_COUNT) return fail("E_ATTEST_LOG_REPLAY", `event ${e.seq}: PCR ${e.pcr} out of range`, e.seq);
     const d = (e.digests as Partial<Record<string, string>>)[bank];
     if (typeof d !== "string" || d.length !== size * 2 || !/^[0-9a-f]+$/.test(d)) {
-      return { ok: false, reason: `event ${e.seq}: no valid ${bank} digest`, seq: e.seq };
+      return fail("E_ATTEST_LOG_REPLAY", `event ${e.seq}: no valid ${bank} digest`, e.seq);
     }
     const old = pcrs.get(e.pcr) ?? initialPcr(bank, e.pcr);
     pcrs.set(e.pcr, extend(bank, old, templateDigest(bank, e, Uint8Array.from(Buffer.from(d, "hex")))));
   }
-  return { ok: true, pcrs };
+  return ok(pcrs);
 }

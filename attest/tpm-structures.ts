@@ -13,9 +13,11 @@
  *   TPML_PCR_SELECTION { UINT32 count; count × { UINT16 hash; UINT8 sizeofSelect; BYTE pcrSelect[] } }
  *   TPMT_SIGNATURE (ECDSA/SM2) { UINT16 sigAlg; UINT16 hash; TPM2B r; TPM2B s }
  *
- * Decoders are total: any malformed input gives { ok: false, reason } with a byte offset.
+ * Decoders are total: any malformed input is a Failure (core/result.ts) with a stable code and,
+ * where known, the byte offset.
  */
 import type { HashAlg } from "./crypto/hash.js";
+import { fail, ok, type Result } from "../core/index.js";
 
 export const TPM_GENERATED_VALUE = 0xff544347;
 export const TPM_ST_ATTEST_QUOTE = 0x8018;
@@ -82,8 +84,6 @@ export interface TpmSignature {
   r: Uint8Array;
   s: Uint8Array;
 }
-
-export type Decoded<T> = { ok: true; value: T } | { ok: false; reason: string };
 
 /** A bounds-checked big-endian reader; every read returns undefined past the end. */
 class Reader {
@@ -213,52 +213,49 @@ export function encodeQuoteInfo(q: Omit<QuoteInfo, "magic" | "type"> & { magic?:
 }
 
 /** Parse a TPMS_ATTEST of type QUOTE. magic/type are returned, not judged (the verifier judges). */
-export function decodeQuoteInfo(buf: Uint8Array): Decoded<QuoteInfo> {
+export function decodeQuoteInfo(buf: Uint8Array): Result<QuoteInfo, "E_ATTEST_QUOTE_MALFORMED" | "E_ATTEST_QUOTE_TYPE"> {
   const r = new Reader(buf);
   const magic = r.u32();
   const type = r.u16();
-  if (magic === undefined || type === undefined) return { ok: false, reason: "truncated TPMS_ATTEST header" };
-  if (type !== TPM_ST_ATTEST_QUOTE) return { ok: false, reason: `TPMS_ATTEST type 0x${type.toString(16)} is not a quote (0x8018)` };
+  if (magic === undefined || type === undefined) return fail("E_ATTEST_QUOTE_MALFORMED", "truncated TPMS_ATTEST header", 0);
+  if (type !== TPM_ST_ATTEST_QUOTE) return fail("E_ATTEST_QUOTE_TYPE", `TPMS_ATTEST type 0x${type.toString(16)} is not a quote (0x8018)`, 4);
   const qualifiedSigner = r.tpm2b(2 + 64);
-  if (!qualifiedSigner) return { ok: false, reason: `bad qualifiedSigner at byte 6` };
+  if (!qualifiedSigner) return fail("E_ATTEST_QUOTE_MALFORMED", `bad qualifiedSigner at byte 6`, 6);
   const at = r.off;
   const extraData = r.tpm2b(64);
-  if (!extraData) return { ok: false, reason: `bad extraData at byte ${at}` };
+  if (!extraData) return fail("E_ATTEST_QUOTE_MALFORMED", `bad extraData at byte ${at}`, at);
   const clock = r.u64();
   const resetCount = r.u32();
   const restartCount = r.u32();
   const safe = r.u8();
   const firmwareVersion = r.u64();
   if (clock === undefined || resetCount === undefined || restartCount === undefined || safe === undefined || firmwareVersion === undefined) {
-    return { ok: false, reason: `truncated clockInfo/firmwareVersion at byte ${r.off}` };
+    return fail("E_ATTEST_QUOTE_MALFORMED", `truncated clockInfo/firmwareVersion at byte ${r.off}`, r.off);
   }
   const sel = readSelection(r);
-  if (typeof sel === "string") return { ok: false, reason: sel };
+  if (typeof sel === "string") return fail("E_ATTEST_QUOTE_MALFORMED", sel, r.off);
   const dAt = r.off;
   const pcrDigest = r.tpm2b(64);
-  if (!pcrDigest) return { ok: false, reason: `bad pcrDigest at byte ${dAt}` };
-  if (r.off !== buf.length) return { ok: false, reason: `${buf.length - r.off} trailing bytes after TPMS_QUOTE_INFO at byte ${r.off}` };
-  return {
-    ok: true,
-    value: { magic, type, qualifiedSigner, extraData, clockInfo: { clock, resetCount, restartCount, safe: safe === 1 }, firmwareVersion, pcrSelect: sel, pcrDigest },
-  };
+  if (!pcrDigest) return fail("E_ATTEST_QUOTE_MALFORMED", `bad pcrDigest at byte ${dAt}`, dAt);
+  if (r.off !== buf.length) return fail("E_ATTEST_QUOTE_MALFORMED", `${buf.length - r.off} trailing bytes after TPMS_QUOTE_INFO at byte ${r.off}`, r.off);
+  return ok({ magic, type, qualifiedSigner, extraData, clockInfo: { clock, resetCount, restartCount, safe: safe === 1 }, firmwareVersion, pcrSelect: sel, pcrDigest });
 }
 
 export function encodeTpmSignature(sig: TpmSignature): Uint8Array {
   return new Writer().u16(sig.sigAlg).u16(sig.hash).tpm2b(sig.r).tpm2b(sig.s).done();
 }
 
-export function decodeTpmSignature(buf: Uint8Array): Decoded<TpmSignature> {
+export function decodeTpmSignature(buf: Uint8Array): Result<TpmSignature, "E_ATTEST_MALFORMED"> {
   const r = new Reader(buf);
   const sigAlg = r.u16();
   const hash = r.u16();
-  if (sigAlg === undefined || hash === undefined) return { ok: false, reason: "truncated TPMT_SIGNATURE" };
-  if (sigAlg !== TPM_ALG.ECDSA && sigAlg !== TPM_ALG.SM2) return { ok: false, reason: `signature algorithm 0x${sigAlg.toString(16)} is not ECDSA or SM2` };
+  if (sigAlg === undefined || hash === undefined) return fail("E_ATTEST_MALFORMED", "truncated TPMT_SIGNATURE", 0);
+  if (sigAlg !== TPM_ALG.ECDSA && sigAlg !== TPM_ALG.SM2) return fail("E_ATTEST_MALFORMED", `signature algorithm 0x${sigAlg.toString(16)} is not ECDSA or SM2`, 0);
   const rr = r.tpm2b(66);
   const ss = r.tpm2b(66);
-  if (!rr || !ss) return { ok: false, reason: "truncated or oversize r/s in TPMT_SIGNATURE" };
-  if (r.off !== buf.length) return { ok: false, reason: `${buf.length - r.off} trailing bytes after TPMT_SIGNATURE` };
-  return { ok: true, value: { sigAlg, hash, r: rr, s: ss } };
+  if (!rr || !ss) return fail("E_ATTEST_MALFORMED", "truncated or oversize r/s in TPMT_SIGNATURE", 4);
+  if (r.off !== buf.length) return fail("E_ATTEST_MALFORMED", `${buf.length - r.off} trailing bytes after TPMT_SIGNATURE`, r.off);
+  return ok({ sigAlg, hash, r: rr, s: ss });
 }
 
 /** Left-pad r and s to 32 bytes and concatenate (raw r‖s). */
@@ -284,33 +281,33 @@ export interface EccPublic {
  * size ‖ type(0x0023) ‖ nameAlg ‖ objectAttributes ‖ TPM2B authPolicy ‖ symmetric ‖ scheme [‖ schemeHash]
  * ‖ curveID ‖ kdf [‖ kdfHash] ‖ TPM2B x ‖ TPM2B y.
  */
-export function decodeEccPublic(buf: Uint8Array): Decoded<EccPublic> {
+export function decodeEccPublic(buf: Uint8Array): Result<EccPublic, "E_ATTEST_TPM"> {
   const r = new Reader(buf);
   const size = r.u16();
-  if (size === undefined || size + 2 !== buf.length) return { ok: false, reason: "TPM2B_PUBLIC size does not match" };
+  if (size === undefined || size + 2 !== buf.length) return fail("E_ATTEST_TPM", "TPM2B_PUBLIC size does not match", r.off);
   const type = r.u16();
   const nameAlg = r.u16();
   const attrs = r.u32();
-  if (type !== TPM_ALG.ECC || nameAlg === undefined || attrs === undefined) return { ok: false, reason: "not an ECC TPMT_PUBLIC" };
-  if (!r.tpm2b(64)) return { ok: false, reason: "bad authPolicy" };
+  if (type !== TPM_ALG.ECC || nameAlg === undefined || attrs === undefined) return fail("E_ATTEST_TPM", "not an ECC TPMT_PUBLIC", r.off);
+  if (!r.tpm2b(64)) return fail("E_ATTEST_TPM", "bad authPolicy", r.off);
   const sym = r.u16();
-  if (sym === undefined) return { ok: false, reason: "truncated symmetric" };
+  if (sym === undefined) return fail("E_ATTEST_TPM", "truncated symmetric", r.off);
   if (sym !== TPM_ALG.NULL) {
-    if (r.u16() === undefined || r.u16() === undefined) return { ok: false, reason: "truncated symmetric" };
+    if (r.u16() === undefined || r.u16() === undefined) return fail("E_ATTEST_TPM", "truncated symmetric", r.off);
   }
   const scheme = r.u16();
-  if (scheme === undefined) return { ok: false, reason: "truncated scheme" };
+  if (scheme === undefined) return fail("E_ATTEST_TPM", "truncated scheme", r.off);
   const schemeHash = scheme === TPM_ALG.NULL ? TPM_ALG.NULL : r.u16();
   const curve = r.u16();
   const kdf = r.u16();
-  if (schemeHash === undefined || curve === undefined || kdf === undefined) return { ok: false, reason: "truncated ECC parameters" };
-  if (kdf !== TPM_ALG.NULL && r.u16() === undefined) return { ok: false, reason: "truncated kdf" };
+  if (schemeHash === undefined || curve === undefined || kdf === undefined) return fail("E_ATTEST_TPM", "truncated ECC parameters", r.off);
+  if (kdf !== TPM_ALG.NULL && r.u16() === undefined) return fail("E_ATTEST_TPM", "truncated kdf", r.off);
   const x = r.tpm2b(66);
   const y = r.tpm2b(66);
-  if (!x || !y || x.length > 32 || y.length > 32) return { ok: false, reason: "bad ECC point" };
+  if (!x || !y || x.length > 32 || y.length > 32) return fail("E_ATTEST_TPM", "bad ECC point", r.off);
   const point = new Uint8Array(65);
   point[0] = 4;
   point.set(x, 33 - x.length);
   point.set(y, 65 - y.length);
-  return { ok: true, value: { curve, scheme, schemeHash, nameAlg, point } };
+  return ok({ curve, scheme, schemeHash, nameAlg, point });
 }

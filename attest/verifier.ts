@@ -114,7 +114,7 @@ export class Verifier {
     const rp = replayLog(log, bank, from);
     if (rp.ok) {
       if (this.replayMemo.size > 10_000) this.replayMemo.clear();
-      this.replayMemo.set(key, { count: log.length, prefixHash: prefixHash(log.length), pcrs: rp.pcrs });
+      this.replayMemo.set(key, { count: log.length, prefixHash: prefixHash(log.length), pcrs: rp.value });
     }
     return rp;
   }
@@ -182,7 +182,7 @@ export class Verifier {
       fail(REASON.MALFORMED, parsed.reason);
       return done(opts.gateway ?? "?", opts.expectedNonce ? hex(opts.expectedNonce) : "");
     }
-    const ev: Evidence = parsed.evidence;
+    const ev: Evidence = parsed.value;
     const gwId = opts.gateway ?? ev.gateway;
     const expectedNonceHex = opts.expectedNonce ? hex(opts.expectedNonce) : "";
     if (opts.gateway !== undefined && ev.gateway !== opts.gateway) {
@@ -338,7 +338,7 @@ export class Verifier {
       }
       const vals = reported.get(s.hash);
       for (const i of s.pcrs) {
-        const want = rp.pcrs.get(i) ?? initialPcr(s.hash, i);
+        const want = rp.value.get(i) ?? initialPcr(s.hash, i);
         const got = vals?.get(i);
         if (got && !eq(want, got)) fail(REASON.LOG_REPLAY, `replaying the log gives ${s.hash}:${i} = ${hex(want).slice(0, 16)}…, quoted ${hex(got).slice(0, 16)}…`);
       }

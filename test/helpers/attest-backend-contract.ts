@@ -32,7 +32,7 @@ export function attestBackendContract(t: Test, name: string, make: () => Promise
     assert.ok(replay.ok);
     if (!replay.ok) return;
     const values = sel.pcrs.map((i) => Buffer.from(ev.pcrs[backend.bank]![String(i)]!, "hex"));
-    sel.pcrs.forEach((i, k) => assert.is(hex(values[k]!), hex(replay.pcrs.get(i)!), `PCR ${i}`));
+    sel.pcrs.forEach((i, k) => assert.is(hex(values[k]!), hex(replay.value.get(i)!), `PCR ${i}`));
     const sig = decodeTpmSignature(Buffer.from(ev.signature, "hex"));
     assert.ok(sig.ok);
     if (!sig.ok) return;

@@ -128,7 +128,7 @@ for (const name of listBoards()) {
     for (const bank of BANKS) {
       const r = replayLog(logFile.events, bank);
       assert.ok(r.ok, `${bank} replay`);
-      for (const i of again.usedPcrs()) assert.equal(r.pcrs.get(i), again.pcr(bank, i), `${bank} PCR ${i}`);
+      for (const i of again.usedPcrs()) assert.equal(r.value.get(i), again.pcr(bank, i), `${bank} PCR ${i}`);
     }
     assert.is(logFile.events.filter((e) => e.type === "driver").length, loadConfig({ file: at(L.configFile) }).config.drivers.length, "one event per driver");
 

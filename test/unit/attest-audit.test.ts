@@ -17,7 +17,7 @@ test("an untouched chain verifies; head and filters", () => {
   const { audit } = filled();
   const c = audit.verifyChain();
   assert.ok(c.ok);
-  assert.is(c.records, 6);
+  if (c.ok) assert.is(c.value.records, 6);
   assert.is(audit.head().seq, 6);
   assert.is(audit.list({ gateway: "gw-2" }).length, 3);
   assert.is(audit.list({ since: 1004 }).length, 2);
@@ -35,7 +35,7 @@ test("edited verdict, reasons, timestamp → edited", () => {
     db.exec(sql);
     const c = audit.verifyChain();
     assert.not.ok(c.ok, sql);
-    if (!c.ok) assert.is(c.problem, "edited", sql);
+    if (!c.ok) assert.is(c.code, "E_ATTEST_AUDIT_EDITED", sql);
   }
 });
 
@@ -43,11 +43,11 @@ test("deleted record in the middle → deleted; deleted tail → truncated", () 
   let { db, audit } = filled();
   db.exec("DELETE FROM attest_audit WHERE seq = 3");
   let c = audit.verifyChain();
-  assert.ok(!c.ok && c.problem === "deleted" && c.seq === 3);
+  assert.ok(!c.ok && c.code === "E_ATTEST_AUDIT_DELETED" && c.offset === 3);
   ({ db, audit } = filled());
   db.exec("DELETE FROM attest_audit WHERE seq = 6");
   c = audit.verifyChain();
-  assert.ok(!c.ok && c.problem === "truncated");
+  assert.ok(!c.ok && c.code === "E_ATTEST_AUDIT_TRUNCATED");
 });
 
 test("reordered records (content swapped between seq numbers, hashes carried along) → detected", () => {

@@ -150,13 +150,13 @@ test("measurement log: data digests kept, template digests extended, replay equa
   for (const bank of ["sm3", "sha256"] as const) {
     const r = replayLog(e, bank);
     assert.ok(r.ok);
-    if (r.ok) assert.is(hex(r.pcrs.get(10)!), hex(log.pcr(bank, 10)));
+    if (r.ok) assert.is(hex(r.value.get(10)!), hex(log.pcr(bank, 10)));
   }
   // metadata is bound: an edited description no longer replays to the same PCR
   const edited = e.map((x) => ({ ...x }));
   edited[1]!.description = "something else";
   const r = replayLog(edited, "sm3");
-  assert.ok(r.ok && hex(r.pcrs.get(10)!) !== hex(log.pcr("sm3", 10)));
+  assert.ok(r.ok && hex(r.value.get(10)!) !== hex(log.pcr("sm3", 10)));
   assert.equal(log.usedPcrs(), [10]);
 });
 
@@ -170,6 +170,7 @@ test("replay: hostile log entries fail with a reason, never throw", () => {
   for (const log of bad) {
     const r = replayLog(log as never, "sm3");
     assert.not.ok(r.ok);
+    if (!r.ok) assert.equal([r.code, r.offset], ["E_ATTEST_LOG_REPLAY", 0]);
   }
 });
 

@@ -292,8 +292,8 @@ async function auditCmd(argv: string[]): Promise<number> {
     try {
       const c = new AuditLog(db).verifyChain();
       if (a.values.json) console.log(JSON.stringify(c));
-      else if (c.ok) console.log(`chain OK: ${c.records} record(s), head ${c.head.slice(0, 16)}…`);
-      else console.log(`chain BROKEN at record ${c.seq}: ${c.problem} (${c.detail})`);
+      else if (c.ok) console.log(`chain OK: ${c.value.records} record(s), head ${c.value.head.slice(0, 16)}…`);
+      else console.log(`chain BROKEN at record ${c.offset}: ${c.code} (${c.reason})`);
       return c.ok ? EXIT.ok : EXIT.failure;
     } finally {
       db.close();
