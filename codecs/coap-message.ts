@@ -175,14 +175,14 @@ function extNibble(v: number): { nibble: number; bytes: number[] } {
 
 /** Encode a message. Throws RidgeError only on programmer misuse (token > 8 bytes, bad ids). */
 export function encodeCoapMessage(m: CoapMessage): Uint8Array {
-  if (m.token.length > 8) throw new RidgeError("E_COAP_TOKEN_LENGTH", `token of ${m.token.length} bytes > 8`);
+  if (m.token.length > 8) throw new RidgeError("E_COAP_ENCODE_TOKEN", `token of ${m.token.length} bytes > 8`);
   if (!Number.isInteger(m.messageId) || m.messageId < 0 || m.messageId > 0xffff) throw new RidgeError("E_COAP_MESSAGE_ID", `message id ${m.messageId} out of 0..65535`);
   if (!Number.isInteger(m.code) || m.code < 0 || m.code > 255) throw new RidgeError("E_COAP_CODE", `code ${m.code} out of 0..255`);
   const out: number[] = [0x40 | (m.type << 4) | m.token.length, m.code, m.messageId >> 8, m.messageId & 0xff, ...m.token];
   const sorted = m.options.map((o, idx) => ({ o, idx })).sort((a, b) => a.o.number - b.o.number || a.idx - b.idx);
   let prev = 0;
   for (const { o } of sorted) {
-    if (!Number.isInteger(o.number) || o.number < 0 || o.number > 0xffff) throw new RidgeError("E_COAP_OPTION_NUMBER", `option number ${o.number} out of range`);
+    if (!Number.isInteger(o.number) || o.number < 0 || o.number > 0xffff) throw new RidgeError("E_COAP_ENCODE_OPTION_NUMBER", `option number ${o.number} out of range`);
     if (o.value.length > 0xffff + 269) throw new RidgeError("E_COAP_OPTION_LENGTH", `option ${o.number} value too long`);
     const d = extNibble(o.number - prev);
     const l = extNibble(o.value.length);
