@@ -13,7 +13,8 @@ export { senmlToValues, valuesToSenml } from "./senml-values.js";
 export { decodeLwm2mJson, encodeLwm2mJson } from "./lwm2m-json.js";
 export { OBJECTS, fieldName, typeOfPath } from "./object-registry.js";
 export { parseLinkFormat, formatLinkFormat } from "./link-format.js";
-export { stepLifetime } from "./registration-lifetime.js";
+export { lifetimeStep, type LifetimeState, type LifetimeInput, type LifetimeEffect } from "./registration-lifetime.js";
+export { admissionStep, type AdmissionState, type AdmissionInput, type AdmissionEffect } from "./registration-admission.js";
 export type { Registration } from "./registration-store.js";
 export type { ResourceValue, Lwm2mValue, ResourceType } from "./value.js";
 

@@ -16,7 +16,8 @@ import { decodeCoapMessage, encodeBlockOption, encodeUint, isRequestCode, unknow
 import { ContentFormat, decodeContent, encodeContent, isSupportedFormat } from "./content-format.js";
 import { declaredObjects, parseLinkFormat, type Link } from "./link-format.js";
 import { typeOfPath } from "./object-registry.js";
-import { Registrations, type Admission, type RegistrationEvents, type RegistrationLimits } from "./registrations.js";
+import type { Admission } from "./registration-admission.js";
+import { Registrations, type RegistrationEvents, type RegistrationLimits } from "./registrations.js";
 import type { Registration, RegistrationStore } from "./registration-store.js";
 import { parsePath, type ResourceValue, type TypeOf } from "./value.js";
 
@@ -243,7 +244,7 @@ export class Lwm2mServer {
     }
     this.stats.registrations++;
     this.opts.count("lwm2m_registrations_total", {});
-    res.setOption("Location-Path", [Buffer.from("rd"), Buffer.from(out.registration.id)]);
+    res.setOption("Location-Path", [Buffer.from("rd"), Buffer.from(out.value.registration.id)]);
     this.reply(res, "2.01");
   }
 

@@ -1,17 +1,21 @@
 /**
  * The registration lifetime of one LwM2M client as a pure state machine
  * (OMA-TS-LightweightM2M-Core §6.2: Register, Update, De-register; a client that lets its
- * lifetime pass without an Update is removed by the server). The owner (registrations.ts) feeds
- * inputs with the injected clock's time, performs the effects and persists the state first.
+ * lifetime pass without an Update is removed by the server), in core's FSM convention. The
+ * requested lifetime is clamped to the configured bounds here. The owner (registrations.ts) feeds
+ * inputs with the injected clock's time, persists the state and then performs the effects.
  */
+import type { Transition } from "../../core/index.js";
+
 export type LifetimeState =
-  | { kind: "registered"; expiresAt: number }
+  | { kind: "registered"; lifetimeS: number; expiresAt: number }
   | { kind: "expired"; at: number }
   | { kind: "deregistered"; at: number };
 
 export type LifetimeInput =
   | { kind: "register"; now: number; lifetimeS: number }
-  | { kind: "update"; now: number; lifetimeS?: number; currentLifetimeS: number }
+  /** `lifetimeS` absent: the Update keeps the current lifetime. */
+  | { kind: "update"; now: number; lifetimeS?: number }
   | { kind: "deregister"; now: number }
   | { kind: "tick"; now: number };
 
@@ -21,23 +25,27 @@ export type LifetimeEffect =
   | { kind: "schedule"; at: number }
   | { kind: "reject"; reason: "not-registered" };
 
-export interface LifetimeStep {
-  state: LifetimeState | undefined;
-  effects: LifetimeEffect[];
+export interface LifetimeEnv {
+  minLifetimeS: number;
+  maxLifetimeS: number;
 }
 
-export function stepLifetime(state: LifetimeState | undefined, input: LifetimeInput): LifetimeStep {
+export function lifetimeStep(state: LifetimeState | undefined, input: LifetimeInput, env: LifetimeEnv): Transition<LifetimeState | undefined, LifetimeEffect> {
   const live = state?.kind === "registered" ? state : undefined;
+  const registered = (now: number, lifetimeS: number): Extract<LifetimeState, { kind: "registered" }> => {
+    const clamped = Math.min(env.maxLifetimeS, Math.max(env.minLifetimeS, lifetimeS));
+    return { kind: "registered", lifetimeS: clamped, expiresAt: now + clamped * 1000 };
+  };
   switch (input.kind) {
     case "register": {
-      const expiresAt = input.now + input.lifetimeS * 1000;
+      const next = registered(input.now, input.lifetimeS);
       // A re-registration of a live client is not a new "online" transition.
-      return { state: { kind: "registered", expiresAt }, effects: live ? [{ kind: "schedule", at: expiresAt }] : [{ kind: "online" }, { kind: "schedule", at: expiresAt }] };
+      return { state: next, effects: live ? [{ kind: "schedule", at: next.expiresAt }] : [{ kind: "online" }, { kind: "schedule", at: next.expiresAt }] };
     }
     case "update": {
       if (!live) return { state, effects: [{ kind: "reject", reason: "not-registered" }] };
-      const expiresAt = input.now + (input.lifetimeS ?? input.currentLifetimeS) * 1000;
-      return { state: { kind: "registered", expiresAt }, effects: [{ kind: "schedule", at: expiresAt }] };
+      const next = input.lifetimeS === undefined ? { ...live, expiresAt: input.now + live.lifetimeS * 1000 } : registered(input.now, input.lifetimeS);
+      return { state: next, effects: [{ kind: "schedule", at: next.expiresAt }] };
     }
     case "deregister":
       if (!live) return { state, effects: [{ kind: "reject", reason: "not-registered" }] };

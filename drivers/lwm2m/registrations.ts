@@ -1,25 +1,17 @@
 /**
- * The set of registered LwM2M clients: admission (cap on unknown endpoints and a token-bucket rate
- * limit, so a registration flood is bounded in memory and cannot lock out configured devices),
- * lifetime timers on the injected clock (driven through the pure machine in
- * registration-lifetime.ts) and persistence before every state change is acted on.
+ * The set of registered LwM2M clients, owner of two pure machines: admission
+ * (registration-admission.ts: cap on unknown endpoints and a token-bucket rate limit) and each
+ * client's lifetime (registration-lifetime.ts). The machines decide; this class performs their
+ * effects — lifetime timers on the injected clock, the events — and persists every state change
+ * before acting on it.
  */
-import type { Clock, Timer } from "../../core/index.js";
-import { stepLifetime, type LifetimeEffect, type LifetimeState } from "./registration-lifetime.js";
+import { RidgeError, fail, ok, type Clock, type Result, type Timer } from "../../core/index.js";
+import { admissionStart, admissionStep, type Admission, type AdmissionEnv, type AdmissionRefusal, type AdmissionState } from "./registration-admission.js";
+import { lifetimeStep, type LifetimeEffect, type LifetimeEnv, type LifetimeInput, type LifetimeState } from "./registration-lifetime.js";
 import type { Registration, RegistrationStore } from "./registration-store.js";
 import type { Link } from "./link-format.js";
 
-export interface RegistrationLimits {
-  /** registrations from endpoints that are not in the device config */
-  maxUnknown: number;
-  /** new registrations per second from unknown endpoints (token bucket) */
-  ratePerSecond: number;
-  burst: number;
-  minLifetimeS: number;
-  maxLifetimeS: number;
-}
-
-export type Admission = "known" | "unknown" | "reject";
+export type RegistrationLimits = AdmissionEnv & LifetimeEnv;
 
 /** What a Register carries; the set adds the id and the times. */
 export type RegisterRequest = Omit<Registration, "id" | "registeredAt" | "updatedAt" | "expiresAt">;
@@ -33,9 +25,7 @@ export interface UpdateRequest {
   objects?: string[];
 }
 
-export type RegisterOutcome =
-  | { ok: true; registration: Registration; isNew: boolean }
-  | { ok: false; code: "E_LWM2M_RATE_LIMITED" | "E_LWM2M_REGISTRATION_CAP" | "E_LWM2M_ENDPOINT_REJECTED"; reason: string };
+export type RegisterOutcome = Result<{ registration: Registration; isNew: boolean }, AdmissionRefusal>;
 
 export interface RegistrationEvents {
   online(reg: Registration, how: "register" | "restore"): void;
@@ -56,8 +46,7 @@ export class Registrations {
   private readonly byId = new Map<string, Entry>();
   private readonly byEp = new Map<string, Entry>();
   private unknownCount = 0;
-  private tokens: number;
-  private lastRefill: number;
+  private admission: AdmissionState;
   rejected = { rate: 0, cap: 0, endpoint: 0 };
 
   constructor(
@@ -68,8 +57,7 @@ export class Registrations {
     private readonly newId: () => string,
     private readonly store?: RegistrationStore,
   ) {
-    this.tokens = limits.burst;
-    this.lastRefill = clock.monotonic();
+    this.admission = admissionStart(limits, clock.monotonic());
   }
 
   get size(): number {
@@ -103,7 +91,7 @@ export class Registrations {
         this.store.delete(reg.id);
         continue;
       }
-      const e: Entry = { reg, state: { kind: "registered", expiresAt: reg.expiresAt }, known: admission === "known" };
+      const e: Entry = { reg, state: { kind: "registered", lifetimeS: reg.lifetime, expiresAt: reg.expiresAt }, known: admission === "known" };
       this.insert(e);
       this.schedule(e, reg.expiresAt);
       restored.push(reg);
@@ -112,70 +100,47 @@ export class Registrations {
     return restored;
   }
 
-  private takeToken(): boolean {
-    const now = this.clock.monotonic();
-    this.tokens = Math.min(this.limits.burst, this.tokens + ((now - this.lastRefill) / 1000) * this.limits.ratePerSecond);
-    this.lastRefill = now;
-    if (this.tokens < 1) return false;
-    this.tokens -= 1;
-    return true;
-  }
-
-  private clampLifetime(s: number): number {
-    return Math.min(this.limits.maxLifetimeS, Math.max(this.limits.minLifetimeS, s));
-  }
-
   register(req: RegisterRequest): RegisterOutcome {
-    const admission = this.admit(req.endpoint);
-    if (admission === "reject") {
-      this.rejected.endpoint++;
-      return { ok: false, code: "E_LWM2M_ENDPOINT_REJECTED", reason: `endpoint ${req.endpoint} is not configured and unknown endpoints are not accepted` };
-    }
     const existing = this.byEp.get(req.endpoint);
-    if (admission === "unknown" && !existing) {
-      if (this.unknownCount >= this.limits.maxUnknown) {
-        this.rejected.cap++;
-        return { ok: false, code: "E_LWM2M_REGISTRATION_CAP", reason: `${this.unknownCount} unknown endpoints registered (cap ${this.limits.maxUnknown})` };
-      }
-      if (!this.takeToken()) {
-        this.rejected.rate++;
-        return { ok: false, code: "E_LWM2M_RATE_LIMITED", reason: "registration rate limit" };
-      }
+    const admitted = admissionStep(this.admission, { kind: "register", admission: this.admit(req.endpoint), endpoint: req.endpoint, replacing: existing !== undefined, unknownRegistered: this.unknownCount, now: this.clock.monotonic() }, this.limits);
+    this.admission = admitted.state;
+    const verdict = admitted.effects[0]!;
+    if (verdict.kind === "refuse") {
+      this.rejected[verdict.code === "E_LWM2M_RATE_LIMITED" ? "rate" : verdict.code === "E_LWM2M_REGISTRATION_CAP" ? "cap" : "endpoint"]++;
+      return fail(verdict.code, verdict.reason);
     }
     const now = this.clock.now();
-    const lifetime = this.clampLifetime(req.lifetime);
     // §6.2.1: a Register from an already registered endpoint replaces the old registration.
     if (existing) this.remove(existing, undefined);
-    const step = stepLifetime(existing ? existing.state : undefined, { kind: "register", now, lifetimeS: lifetime });
-    const reg: Registration = { id: this.newId(), ...req, lifetime, registeredAt: now, updatedAt: now, expiresAt: step.state?.kind === "registered" ? step.state.expiresAt : now };
-    const e: Entry = { reg, state: step.state!, known: admission === "known" };
+    const step = this.lifetime(existing?.state, { kind: "register", now, lifetimeS: req.lifetime });
+    const reg: Registration = { id: this.newId(), ...req, lifetime: step.state.lifetimeS, registeredAt: now, updatedAt: now, expiresAt: step.state.expiresAt };
+    const e: Entry = { reg, state: step.state, known: verdict.known };
     this.store?.put(reg);
     this.insert(e);
     this.apply(e, step.effects);
     this.events.registered(reg, !existing);
-    return { ok: true, registration: reg, isNew: !existing };
+    return ok({ registration: reg, isNew: !existing });
   }
 
   update(id: string, req: UpdateRequest): Registration | undefined {
     const e = this.byId.get(id);
     if (!e) return undefined;
     const now = this.clock.now();
-    const lifetime = req.lifetime === undefined ? undefined : this.clampLifetime(req.lifetime);
-    const step = stepLifetime(e.state, lifetime === undefined ? { kind: "update", now, currentLifetimeS: e.reg.lifetime } : { kind: "update", now, lifetimeS: lifetime, currentLifetimeS: e.reg.lifetime });
-    if (step.effects.some((x) => x.kind === "reject")) return undefined;
+    const step = lifetimeStep(e.state, req.lifetime === undefined ? { kind: "update", now } : { kind: "update", now, lifetimeS: req.lifetime }, this.limits);
+    if (step.state?.kind !== "registered") return undefined;
     const addressChanged = req.address !== e.reg.address || req.port !== e.reg.port;
     e.reg = {
       ...e.reg,
       address: req.address,
       port: req.port,
-      lifetime: lifetime ?? e.reg.lifetime,
+      lifetime: step.state.lifetimeS,
       binding: req.binding ?? e.reg.binding,
       links: req.links ?? e.reg.links,
       objects: req.objects ?? e.reg.objects,
       updatedAt: now,
-      expiresAt: step.state?.kind === "registered" ? step.state.expiresAt : e.reg.expiresAt,
+      expiresAt: step.state.expiresAt,
     };
-    e.state = step.state!;
+    e.state = step.state;
     this.store?.put(e.reg);
     this.apply(e, step.effects);
     this.events.updated(e.reg, addressChanged);
@@ -185,8 +150,8 @@ export class Registrations {
   deregister(id: string): boolean {
     const e = this.byId.get(id);
     if (!e) return false;
-    const step = stepLifetime(e.state, { kind: "deregister", now: this.clock.now() });
-    e.state = step.state!;
+    const step = lifetimeStep(e.state, { kind: "deregister", now: this.clock.now() }, this.limits);
+    if (step.state) e.state = step.state;
     this.remove(e, "deregistered");
     return true;
   }
@@ -221,12 +186,19 @@ export class Registrations {
 
   private tick(e: Entry): void {
     if (this.byId.get(e.reg.id) !== e) return;
-    const step = stepLifetime(e.state, { kind: "tick", now: this.clock.now() });
-    e.state = step.state!;
+    const step = lifetimeStep(e.state, { kind: "tick", now: this.clock.now() }, this.limits);
+    if (step.state) e.state = step.state;
     this.apply(e, step.effects);
   }
 
-  private apply(e: Entry, effects: LifetimeEffect[]): void {
+  /** A Register always ends registered. */
+  private lifetime(state: LifetimeState | undefined, input: Extract<LifetimeInput, { kind: "register" }>): { state: Extract<LifetimeState, { kind: "registered" }>; effects: readonly LifetimeEffect[] } {
+    const step = lifetimeStep(state, input, this.limits);
+    if (step.state?.kind !== "registered") throw new RidgeError("E_INTERNAL", "the lifetime machine left a Register unregistered");
+    return { state: step.state, effects: step.effects };
+  }
+
+  private apply(e: Entry, effects: readonly LifetimeEffect[]): void {
     for (const fx of effects) {
       if (fx.kind === "schedule") this.schedule(e, fx.at);
       else if (fx.kind === "online") this.events.online(e.reg, "register");

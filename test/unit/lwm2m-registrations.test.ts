@@ -1,20 +1,23 @@
-/** Registration lifetime machine (transition table) and the registration set on a fake clock. */
+/** Registration lifetime and admission machines (transition tables) and the registration set on a fake clock. */
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { FakeClock } from "../../core/clock.js";
-import { stepLifetime, type LifetimeInput, type LifetimeState } from "../../drivers/lwm2m/registration-lifetime.js";
+import { lifetimeStep, type LifetimeEnv, type LifetimeInput, type LifetimeState } from "../../drivers/lwm2m/registration-lifetime.js";
+import { admissionStep, type AdmissionEnv, type AdmissionInput, type AdmissionState } from "../../drivers/lwm2m/registration-admission.js";
 import { Registrations, type RegisterRequest } from "../../drivers/lwm2m/registrations.js";
 import { RegistrationStore, type Registration } from "../../drivers/lwm2m/registration-store.js";
 import { tempDir } from "../../peers/process.js";
 import { join } from "node:path";
 
-const live: LifetimeState = { kind: "registered", expiresAt: 10_000 };
+const live: LifetimeState = { kind: "registered", lifetimeS: 10, expiresAt: 10_000 };
+const bounds: LifetimeEnv = { minLifetimeS: 1, maxLifetimeS: 3600 };
 const table: [string, LifetimeState | undefined, LifetimeInput, LifetimeState | undefined, string[]][] = [
-  ["new register", undefined, { kind: "register", now: 0, lifetimeS: 10 }, { kind: "registered", expiresAt: 10_000 }, ["online", "schedule"]],
-  ["re-register while live", live, { kind: "register", now: 5000, lifetimeS: 10 }, { kind: "registered", expiresAt: 15_000 }, ["schedule"]],
-  ["update keeps lifetime", live, { kind: "update", now: 4000, currentLifetimeS: 10 }, { kind: "registered", expiresAt: 14_000 }, ["schedule"]],
-  ["update with lt", live, { kind: "update", now: 4000, lifetimeS: 60, currentLifetimeS: 10 }, { kind: "registered", expiresAt: 64_000 }, ["schedule"]],
-  ["update when expired", { kind: "expired", at: 1 }, { kind: "update", now: 4000, currentLifetimeS: 10 }, { kind: "expired", at: 1 }, ["reject"]],
+  ["new register", undefined, { kind: "register", now: 0, lifetimeS: 10 }, { kind: "registered", lifetimeS: 10, expiresAt: 10_000 }, ["online", "schedule"]],
+  ["register clamps the lifetime", undefined, { kind: "register", now: 0, lifetimeS: 99_999 }, { kind: "registered", lifetimeS: 3600, expiresAt: 3_600_000 }, ["online", "schedule"]],
+  ["re-register while live", live, { kind: "register", now: 5000, lifetimeS: 10 }, { kind: "registered", lifetimeS: 10, expiresAt: 15_000 }, ["schedule"]],
+  ["update keeps lifetime", live, { kind: "update", now: 4000 }, { kind: "registered", lifetimeS: 10, expiresAt: 14_000 }, ["schedule"]],
+  ["update with lt", live, { kind: "update", now: 4000, lifetimeS: 60 }, { kind: "registered", lifetimeS: 60, expiresAt: 64_000 }, ["schedule"]],
+  ["update when expired", { kind: "expired", at: 1 }, { kind: "update", now: 4000 }, { kind: "expired", at: 1 }, ["reject"]],
   ["deregister", live, { kind: "deregister", now: 3000 }, { kind: "deregistered", at: 3000 }, ["offline"]],
   ["deregister unknown", undefined, { kind: "deregister", now: 3000 }, undefined, ["reject"]],
   ["tick early", live, { kind: "tick", now: 9999 }, live, ["schedule"]],
@@ -23,9 +26,32 @@ const table: [string, LifetimeState | undefined, LifetimeInput, LifetimeState | 
 ];
 for (const [name, s, i, next, fx] of table) {
   test(`lifetime: ${name}`, () => {
-    const r = stepLifetime(s, i);
+    const r = lifetimeStep(s, i, bounds);
     assert.equal(r.state, next);
     assert.equal(r.effects.map((e) => e.kind), fx);
+  });
+}
+
+const bucket: AdmissionEnv = { maxUnknown: 2, ratePerSecond: 1, burst: 1 };
+const full: AdmissionState = { tokens: 1, refilledAt: 0 };
+const empty: AdmissionState = { tokens: 0, refilledAt: 0 };
+const ask = (admission: AdmissionInput["admission"], o: Partial<AdmissionInput> = {}): AdmissionInput => ({ kind: "register", admission, endpoint: "ep", replacing: false, unknownRegistered: 0, now: 0, ...o });
+/** [name, state, input, next tokens, verdict (admit:known|admit:unknown|refusal code)] */
+const admissions: [string, AdmissionState, AdmissionInput, number, string][] = [
+  ["a configured endpoint bypasses cap and bucket", empty, ask("known", { unknownRegistered: 9 }), 0, "admit:known"],
+  ["a rejected endpoint never gets in", full, ask("reject"), 1, "E_LWM2M_ENDPOINT_REJECTED"],
+  ["an unknown endpoint takes a token", full, ask("unknown"), 0, "admit:unknown"],
+  ["no token: rate limited", empty, ask("unknown", { now: 500 }), 0.5, "E_LWM2M_RATE_LIMITED"],
+  ["the bucket refills with time", empty, ask("unknown", { now: 1000 }), 0, "admit:unknown"],
+  ["the cap comes before the bucket", full, ask("unknown", { unknownRegistered: 2 }), 1, "E_LWM2M_REGISTRATION_CAP"],
+  ["a replacing Register takes no place and no token", empty, ask("unknown", { replacing: true, unknownRegistered: 2 }), 0, "admit:unknown"],
+];
+for (const [name, s, i, tokens, verdict] of admissions) {
+  test(`admission: ${name}`, () => {
+    const r = admissionStep(s, i, bucket);
+    assert.is(r.state.tokens, tokens);
+    const e = r.effects[0]!;
+    assert.is(e.kind === "admit" ? `admit:${e.known ? "known" : "unknown"}` : e.code, verdict);
   });
 }
 
@@ -90,9 +116,9 @@ test("admission: rate limit and cap apply to unknown endpoints only; rejected en
 test("lifetimes are clamped to the configured bounds", () => {
   const { regs } = setup();
   const r = regs.register(req("known-x", 0));
-  assert.ok(r.ok && r.registration.lifetime === 1);
+  assert.ok(r.ok && r.value.registration.lifetime === 1);
   const r2 = regs.register(req("known-y", 999_999));
-  assert.ok(r2.ok && r2.registration.lifetime === 3600);
+  assert.ok(r2.ok && r2.value.registration.lifetime === 3600);
 });
 
 test("store: registrations survive a restart; lapsed ones are dropped", async () => {
