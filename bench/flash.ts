@@ -13,7 +13,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { listBoards, loadBoard, type Board } from "../boards/index.js";
-import { deviceLayout, flashDevice, planFlash } from "../boards/flash/index.js";
+import { deviceLayout, flashDevice, planFlash } from "../flash/index.js";
 import { validateGatewayConfig } from "../runtime/cli/commands/flash.js";
 import { median, report, type RowInput } from "./harness.js";
 

@@ -9,8 +9,7 @@ import { RidgeError, parseYamlWith } from "../core/index.js";
 import { boardSchema, type Board } from "./schema.js";
 
 export { boardSchema, type Board } from "./schema.js";
-/** Where a flashed device keeps what the runtime reads (a light module: the rest of flash/ loads lazily). */
-export { CREDENTIAL_PREFIX, DEVICE_CREDENTIALS_DIR, LAST_EXIT_REL } from "./flash/device-layout.js";
+export { CREDENTIAL_PREFIX, DEVICE_CREDENTIALS_DIR, LAST_EXIT_REL } from "./device-paths.js";
 
 export function boardsDir(): string {
   const env = process.env.RIDGE_BOARDS_DIR;
@@ -49,6 +48,3 @@ export function hostArch(): Board["arch"] {
       return "x64";
   }
 }
-/** Flashing (`ridge flash`), loaded only when asked for: `ridge run` never pays for it. */
-export const loadFlash = () => import("./flash/index.js");
-export type { ValidatedConfig } from "./flash/index.js";

@@ -11,4 +11,5 @@ export * from "./log.js";
 export * from "./config-errors.js";
 export * from "./units.js";
 export * from "./launch-env.js";
+export * from "./exit-codes.js";
 export * from "./canonical-json.js";

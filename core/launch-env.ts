@@ -2,7 +2,7 @@
  * The environment the gateway's Node.js process is started with. Every start path takes it from
  * here: the `#!` line of dist/ridge.mjs (scripts/bundle.mjs writes it) and of bin/ridge.mjs (a test
  * keeps them equal), so `npm start` and the `ridge` command get it by running the file; the flashed
- * boot launcher exports it before it execs the slot's Node (boards/flash/boot-launcher.ts); the
+ * boot launcher exports it before it execs the slot's Node (flash/boot-launcher.ts); the
  * startup benchmark runs the bundle through its `#!` line.
  *
  * It must be set before the process starts: glibc reads it once, at start-up. Keep this module

@@ -1,12 +1,25 @@
-/** The BootControl a board file asks for (boards are data: no board names in code). */
+/**
+ * The BootControl a board file asks for (boards are data: no board names in code). The caller
+ * passes the board's data in (`SlotBoard`, which a `boards/` Board satisfies): ota knows boot
+ * control adapters, not board files.
+ */
 import { isAbsolute, join } from "node:path";
-import type { Board } from "../boards/index.js";
 import { RidgeError, errorMessage } from "../core/index.js";
 import type { BootControl } from "./boot-control.js";
 import { FileBootControl } from "./file-boot-control.js";
 import { NvBootCtrlBootControl } from "./nvbootctrl-boot-control.js";
 import { UbootEnvBootControl } from "./uboot-env-boot-control.js";
 import type { Slot } from "./update-machine.js";
+
+/** The boot control adapters a board file can choose (boards/schema.ts `bootControl.adapter`). */
+export type BootAdapter = "file" | "uboot-env" | "nvbootctrl";
+
+/** What ota needs of a board: its name, where its A/B slots live and how it switches them. */
+export interface SlotBoard {
+  name: string;
+  slots: { a: string; b: string };
+  bootControl: { adapter: BootAdapter; attempts: number };
+}
 
 export interface BootControlContext {
   dataDir: string;
@@ -17,7 +30,7 @@ export interface BootControlContext {
   env?: NodeJS.ProcessEnv;
 }
 
-export function bootControlFor(board: Board, ctx: BootControlContext): BootControl {
+export function bootControlFor(board: Pick<SlotBoard, "bootControl">, ctx: BootControlContext): BootControl {
   const bc = board.bootControl;
   const booted = ctx.booted ? { booted: ctx.booted } : {};
   switch (bc.adapter) {
@@ -37,7 +50,7 @@ export function bootControlFor(board: Board, ctx: BootControlContext): BootContr
 }
 
 /** A slot's directory: the board's path, under the data directory when relative. */
-export function slotDir(board: Board, dataDir: string, slot: Slot): string {
+export function slotDir(board: Pick<SlotBoard, "slots">, dataDir: string, slot: Slot): string {
   const p = board.slots[slot];
   return isAbsolute(p) ? p : join(dataDir, p);
 }
@@ -48,14 +61,7 @@ export function bootedSlotFromEnv(env: NodeJS.ProcessEnv = process.env): Slot | 
   return v === "a" || v === "b" ? v : undefined;
 }
 
-/**
- * The launcher's status for a board that is not set up for its boot control (a tool or its config
- * missing): EX_CONFIG from sysexits.h. Restarting cannot fix it, but it is not the gateway config
- * (exit 2) either: the unit lists it in RestartPreventExitStatus= so systemd does not spin on it.
- */
-export const EXIT_BOARD_SETUP = 78;
-
-const TOOLS: Record<Board["bootControl"]["adapter"], { tools: string[]; install: string } | undefined> = {
+const TOOLS: Record<BootAdapter, { tools: string[]; install: string } | undefined> = {
   file: undefined,
   "uboot-env": {
     tools: ["fw_printenv", "fw_setenv"],
@@ -69,7 +75,7 @@ const TOOLS: Record<Board["bootControl"]["adapter"], { tools: string[]; install:
  * installed, or fw_printenv has no /etc/fw_env.config): one error naming what to install,
  * E_BOARD_TOOL_MISSING (category board). Anything else: undefined (report it as it is).
  */
-export function bootToolMissing(board: Pick<Board, "name" | "bootControl">, e: unknown): RidgeError | undefined {
+export function bootToolMissing(board: Pick<SlotBoard, "name" | "bootControl">, e: unknown): RidgeError | undefined {
   const need = TOOLS[board.bootControl.adapter];
   if (!need) return undefined;
   const msg = errorMessage(e);

@@ -27,14 +27,11 @@ import { spawn } from "node:child_process";
 import { existsSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { constants } from "node:os";
 import { dirname, join } from "node:path";
-import type { Clock } from "../core/index.js";
+import { EXIT_BAD_CONFIG, EXIT_RESTART, type Clock } from "../core/index.js";
 import type { BootControl } from "./boot-control.js";
 import { readMarker } from "./slot-marker.js";
 import type { Slot } from "./update-machine.js";
 
-export const EXIT_RESTART = 75;
-/** The runtime's exit status for a config it cannot run with (runtime/cli/args.ts EXIT.badConfig). */
-export const EXIT_BAD_CONFIG = 2;
 
 export interface LauncherLog {
   info(msg: string): void;

@@ -107,8 +107,8 @@ export const zodUnbound = {
 };
 
 // The packages left out of the bundle are those a runtime slot carries beside it (or does without):
-// one list, boards/flash/slot-contents.json, which the slot builder (boards/flash/runtime-slot.ts) reads too.
-export const external = Object.keys(JSON.parse(readFileSync(join(root, "boards/flash/slot-contents.json"), "utf8")).external);
+// one list, flash/slot-contents.json, which the slot builder (flash/runtime-slot.ts) reads too.
+export const external = Object.keys(JSON.parse(readFileSync(join(root, "flash/slot-contents.json"), "utf8")).external);
 
 // The `#!` line carries the launch environment (core/launch-env.ts), so running the file starts
 // the gateway the way the product does.

@@ -3,7 +3,7 @@
 //
 //   node scripts/prepare-target.mjs [--arch arm64|riscv64|x64] [--install-packages] [--check]
 //
-// Where each arch's Node.js comes from is data (boards/flash/slot-contents.json, `node`):
+// Where each arch's Node.js comes from is data (flash/slot-contents.json, `node`):
 //  - from "npm" (x64, arm64): the registry package node-linux-<arch> at the host's Node version
 //    (`npm pack`), unpacked to .cache/node/node-linux-<arch>-<version>/ (bin/node, include/node).
 //  - from "debian" (riscv64: there is no official build): Debian 13's `nodejs` and the libraries it
@@ -33,7 +33,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
-const contents = JSON.parse(readFileSync(join(root, "boards/flash/slot-contents.json"), "utf8"));
+const contents = JSON.parse(readFileSync(join(root, "flash/slot-contents.json"), "utf8"));
 const args = process.argv.slice(2);
 const arch = args.includes("--arch") ? args[args.indexOf("--arch") + 1] : "arm64";
 const checkOnly = args.includes("--check");

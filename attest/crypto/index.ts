@@ -27,7 +27,7 @@ export { SM2_DEFAULT_ID, SM2P256V1, sm2, sm2Curve, signatureCandidates, signatur
 export type { CurveParams, SigParts } from "./sm2.js";
 export { publicKeyToSpki, spkiToPublicKey, privateKeyToPkcs8, pkcs8ToPrivateKey } from "./key-encoding.js";
 export { encodeSignatureDer, decodeSignatureDer } from "./der.js";
-/** The X.690 DER reader and writer (total readers), for structures built outside attest (PKCS#10 in boards/flash). */
+/** The X.690 DER reader and writer (total readers), for structures built outside attest (PKCS#10 in flash/). */
 export * as der from "./der.js";
 
 const P256_N = p256.Point.Fn.ORDER;

@@ -8,12 +8,12 @@
 import { spawn } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { isAbsolute, join } from "node:path";
-import { errorCode, errorMessage, type Timer } from "../../core/index.js";
+import { EXIT_RESTART, errorCode, errorMessage, type Timer } from "../../core/index.js";
 import type { Component, ComponentHealth } from "../component.js";
 import type { Services } from "../services.js";
 import { VERSION } from "../version.js";
 import { readLastExit } from "../cli/last-exit.js";
-import { EXIT_RESTART, UpdateAgent, bootControlFor, bootedSlotFromEnv, fetcherFor, parseMetadata, slotDir, type HealthResult, type UpdateState } from "../../ota/index.js";
+import { UpdateAgent, bootControlFor, bootedSlotFromEnv, fetcherFor, parseMetadata, slotDir, type HealthResult, type UpdateState } from "../../ota/index.js";
 
 function runCommand(cmd: string, timeoutMs: number): Promise<HealthResult> {
   return new Promise((resolve) => {

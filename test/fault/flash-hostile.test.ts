@@ -7,7 +7,7 @@ import { spawnSync } from "node:child_process";
 import { copyFileSync, mkdirSync, readFileSync, readdirSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { loadBoard } from "../../boards/index.js";
-import { crossAddonDir, deviceLayout, flashDevice, type FlashOptions } from "../../boards/flash/index.js";
+import { crossAddonDir, deviceLayout, flashDevice, type FlashOptions } from "../../flash/index.js";
 import { validateGatewayConfig } from "../../runtime/cli/commands/flash.js";
 import { tempDir } from "../../peers/process.js";
 import { repoRoot, ridge } from "../helpers/gateway.js";

@@ -5,7 +5,7 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { join } from "node:path";
-import type { DeviceLayout } from "../../boards/flash/index.js";
+import type { DeviceLayout } from "../../flash/index.js";
 import { stopProcessGroup, waitFor } from "../../peers/process.js";
 
 export interface FlashedLauncher {

@@ -15,7 +15,7 @@ import { existsSync, writeFileSync, appendFileSync } from "node:fs";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import { systemClock, systemRandom } from "../../core/clock.js";
-import { EXIT_RESTART } from "../../ota/launcher.js";
+import { EXIT_RESTART } from "../../core/index.js";
 import { FileBootControl } from "../../ota/file-boot-control.js";
 import { fetcherFor } from "../../ota/repo-fetchers.js";
 import { UpdateAgent } from "../../ota/update-agent.js";

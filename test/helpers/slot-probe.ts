@@ -8,7 +8,7 @@
 import { spawnSync } from "node:child_process";
 import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import type { SlotPackage } from "../../boards/flash/index.js";
+import type { SlotPackage } from "../../flash/index.js";
 import { repoRoot } from "./gateway.js";
 
 const PROBE = `// written by test/helpers/slot-probe.ts
@@ -56,7 +56,7 @@ export interface ProbeResult {
 
 /** The packages whose files slot-contents.json trims to a few (their require entry is left out on purpose). */
 export function trimmedPackages(): Set<string> {
-  const c = JSON.parse(readFileSync(join(repoRoot, "boards/flash/slot-contents.json"), "utf8")) as { external: Record<string, { keepOnly?: string[] }> };
+  const c = JSON.parse(readFileSync(join(repoRoot, "flash/slot-contents.json"), "utf8")) as { external: Record<string, { keepOnly?: string[] }> };
   return new Set(Object.entries(c.external).filter(([, r]) => r.keepOnly).map(([n]) => n));
 }
 

@@ -11,7 +11,7 @@ import { spawnSync } from "node:child_process";
 import { mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { loadBoard } from "../../boards/index.js";
-import { deviceLayout, flashDevice, type MeasurementLogFile } from "../../boards/flash/index.js";
+import { deviceLayout, flashDevice, type MeasurementLogFile } from "../../flash/index.js";
 import { privateKeyFromPem, type Evidence } from "../../attest/index.js";
 import { validateGatewayConfig } from "../../runtime/cli/commands/flash.js";
 import { controlRequest } from "../../runtime/control/client.js";

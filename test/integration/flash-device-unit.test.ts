@@ -15,7 +15,7 @@ import { existsSync, mkdirSync, readFileSync, readlinkSync, statSync, writeFileS
 import { request } from "node:http";
 import { join } from "node:path";
 import { listBoards, loadBoard } from "../../boards/index.js";
-import { deviceLayout, flashDevice } from "../../boards/flash/index.js";
+import { deviceLayout, flashDevice } from "../../flash/index.js";
 import { validateGatewayConfig } from "../../runtime/cli/commands/flash.js";
 import { controlRequest } from "../../runtime/control/client.js";
 import { startPeer, tempDir, waitFor, type Peer } from "../../peers/process.js";

@@ -6,7 +6,7 @@ import { spawnSync } from "node:child_process";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { loadBoard } from "../../boards/index.js";
-import { deviceLayout, flashDevice } from "../../boards/flash/index.js";
+import { deviceLayout, flashDevice } from "../../flash/index.js";
 import { validateGatewayConfig } from "../../runtime/cli/commands/flash.js";
 import { hasCommand, tempDir } from "../../peers/process.js";
 import { repoRoot } from "../helpers/gateway.js";

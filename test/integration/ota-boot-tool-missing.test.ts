@@ -10,7 +10,8 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from "n
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { loadBoard } from "../../boards/index.js";
-import { bootToolMissing, EXIT_BOARD_SETUP } from "../../ota/boot-control-for-board.js";
+import { EXIT_BOARD_SETUP } from "../../core/index.js";
+import { bootToolMissing } from "../../ota/boot-control-for-board.js";
 import { UbootEnvBootControl } from "../../ota/uboot-env-boot-control.js";
 import { NvBootCtrlBootControl } from "../../ota/nvbootctrl-boot-control.js";
 import { tempDir } from "../../peers/process.js";

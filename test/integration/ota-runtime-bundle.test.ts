@@ -1,4 +1,4 @@
-// The runtime bundle `ridge ota bundle` builds (the flash slot, boards/flash/runtime-slot.ts) runs on its own once extracted into a slot: the
+// The runtime bundle `ridge ota bundle` builds (the flash slot, flash/runtime-slot.ts) runs on its own once extracted into a slot: the
 // CLI starts, better-sqlite3's native addon loads and onnxruntime-web scores a model, all
 // resolved from the slot's own node_modules (nothing from the source tree).
 import { test } from "uvu";
@@ -9,7 +9,8 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { loadBoard } from "../../boards/index.js";
 import { BundleExtractor } from "../../ota/bundle-extractor.js";
-import { buildRuntimeSlot, writeSlotBundle } from "../../boards/flash/index.js";
+import { buildRuntimeSlot } from "../../flash/index.js";
+import { writeSlotBundle } from "../../runtime/cli/commands/ota.js";
 import { linearOnnx } from "../helpers/onnx-model.js";
 import { tempDir } from "../../peers/process.js";
 

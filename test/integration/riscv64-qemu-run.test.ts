@@ -13,7 +13,7 @@ import { spawnSync } from "node:child_process";
 import { mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { loadBoard } from "../../boards/index.js";
-import { deviceLayout, flashDevice } from "../../boards/flash/index.js";
+import { deviceLayout, flashDevice } from "../../flash/index.js";
 import { validateGatewayConfig } from "../../runtime/cli/commands/flash.js";
 import { controlRequest } from "../../runtime/control/client.js";
 import { freeTcpPort, freeUdpPort, tempDir, waitFor } from "../../peers/process.js";

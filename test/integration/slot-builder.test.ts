@@ -1,4 +1,4 @@
-// One slot builder (boards/flash/runtime-slot.ts) behind `ridge flash` and `ridge ota bundle`:
+// One slot builder (flash/runtime-slot.ts) behind `ridge flash` and `ridge ota bundle`:
 //  - for the same board, the flashed slot a and the extracted `ridge ota bundle` hold the same
 //    files: paths, modes, sizes and sha256 (and their manifests list the same);
 //  - every package a slot carries loads from the slot alone with the slot's own Node: natively for
@@ -13,7 +13,7 @@ import { createHash } from "node:crypto";
 import { mkdirSync, readFileSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { loadBoard } from "../../boards/index.js";
-import { buildRuntimeSlot, checkPackageFiles, deviceLayout, flashDevice, referencedExternals, EXTERNAL_PACKAGES, SHIPPED_EXTERNALS, type RuntimeSlot } from "../../boards/flash/index.js";
+import { buildRuntimeSlot, checkPackageFiles, deviceLayout, flashDevice, referencedExternals, EXTERNAL_PACKAGES, SHIPPED_EXTERNALS, type RuntimeSlot } from "../../flash/index.js";
 import { BundleExtractor } from "../../ota/bundle-extractor.js";
 import { MARKER } from "../../ota/slot-marker.js";
 import { validateGatewayConfig } from "../../runtime/cli/commands/flash.js";

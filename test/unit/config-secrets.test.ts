@@ -11,7 +11,7 @@ import { ConfigError } from "../../core/config-errors.js";
 import { RidgeError } from "../../core/index.js";
 import { loadConfig, resolveSecrets, secretRefs } from "../../runtime/config/load.js";
 import { run as runConfig } from "../../runtime/cli/commands/config.js";
-import { parseSecretOptions, referencedSecrets, secretsEnv } from "../../boards/flash/index.js";
+import { parseSecretOptions, referencedSecrets, secretsEnv } from "../../flash/index.js";
 import { tempDir } from "../../peers/process.js";
 
 const TEXT = 'gateway: { id: s1 }\nboard: sim\ncontrol:\n  http: { listen: "127.0.0.1:${PORT:-8080}", token: "${RIDGE_TOKEN}" }\n';

@@ -1,11 +1,11 @@
-// The flashed /etc/ridgeline/gateway.yaml (boards/flash/gateway-config-file.ts): composing it again
+// The flashed /etc/ridgeline/gateway.yaml (flash/gateway-config-file.ts): composing it again
 // from itself (a re-flash keeps the earlier config) changes nothing, and config errors point into
 // the operator's own file at the lines `ridge config check FILE` names, under one label.
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { loadBoard } from "../../boards/index.js";
-import { deviceLayout } from "../../boards/flash/index.js";
-import { composeConfigFile, composeValidatedConfig, withoutFlashHeader, type ConfigFileInput } from "../../boards/flash/gateway-config-file.js";
+import { deviceLayout } from "../../flash/index.js";
+import { composeConfigFile, composeValidatedConfig, withoutFlashHeader, type ConfigFileInput } from "../../flash/gateway-config-file.js";
 import { validateGatewayConfig } from "../../runtime/cli/commands/flash.js";
 import { ConfigError } from "../../core/config-errors.js";
 import { loadConfig } from "../../runtime/config/load.js";

@@ -5,7 +5,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import fc from "fast-check";
 import { createPublicKey, verify as nodeVerify } from "node:crypto";
-import { buildCsr, encodeRequestInfo, makeGatewayIdentity, CSR_OIDS } from "../../boards/flash/index.js";
+import { buildCsr, encodeRequestInfo, makeGatewayIdentity, CSR_OIDS } from "../../flash/index.js";
 import { der } from "../../attest/index.js";
 
 const { encodeLength: derLength, encodeOid: oid, encodeUtf8String: utf8String } = der;

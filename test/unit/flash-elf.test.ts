@@ -3,7 +3,7 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import fc from "fast-check";
-import { ELF_MACHINE, elfMatchesArch, machineName, readElfHeader } from "../../boards/flash/index.js";
+import { ELF_MACHINE, elfMatchesArch, machineName, readElfHeader } from "../../flash/index.js";
 
 const hex = (s: string) => Uint8Array.from(Buffer.from(s, "hex"));
 

@@ -1,4 +1,4 @@
-// The glibc version of a root (boards/flash/root-glibc.ts): the highest GLIBC_2.N[.M] name in
+// The glibc version of a root (flash/root-glibc.ts): the highest GLIBC_2.N[.M] name in
 // libc.so.6's string table. Names sit between NULs, one NUL between two names: every version must
 // be seen, not every other one.
 import { test } from "uvu";
@@ -6,7 +6,7 @@ import * as assert from "uvu/assert";
 import { spawnSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { compareGlibc, glibcVersionOf, rootGlibc } from "../../boards/flash/root-glibc.js";
+import { compareGlibc, glibcVersionOf, rootGlibc } from "../../flash/root-glibc.js";
 import { RISCV64_BASE, ensureRiscv64Artifacts } from "../helpers/riscv64.js";
 
 const strtab = (...names: string[]) => Buffer.from(`\x7fELF....\0${names.join("\0")}\0`, "latin1");

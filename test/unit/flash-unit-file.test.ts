@@ -7,8 +7,8 @@ import * as assert from "uvu/assert";
 import { spawnSync } from "node:child_process";
 import { chmodSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { listBoards, loadBoard } from "../../boards/index.js";
-import { CREDENTIAL_PREFIX, LAST_EXIT_REL, deviceLayout, renderBootLauncher, renderRidgeCommand, renderServiceUnit, renderSysusers, renderTmpfiles, renderTpmUdevRule, renderWatchdogDropIn, serviceRunsAsRoot } from "../../boards/flash/index.js";
+import { CREDENTIAL_PREFIX, LAST_EXIT_REL, listBoards, loadBoard } from "../../boards/index.js";
+import { deviceLayout, renderBootLauncher, renderRidgeCommand, renderServiceUnit, renderSysusers, renderTmpfiles, renderTpmUdevRule, renderWatchdogDropIn, serviceRunsAsRoot } from "../../flash/index.js";
 import { DEVICE_CREDENTIALS_DIR } from "../../runtime/config/load.js";
 import { LAST_EXIT_REL as RUNTIME_LAST_EXIT_REL } from "../../runtime/cli/last-exit.js";
 import { tempDir } from "../../peers/process.js";
@@ -185,7 +185,7 @@ test("the device's ridge command: the slot's CLI with the device's data dir, boa
     mkdirSync(at(`${L.slotA}/node/bin`), { recursive: true });
     mkdirSync(at(L.credentialsDir), { recursive: true });
     writeFileSync(at(`${L.slotA}/dist/ridge.mjs`), "");
-    writeFileSync(at(`${L.slotA}/node/bin/node`), `#!/bin/sh\necho "data=$RIDGE_DATA creds=\${CREDENTIALS_DIRECTORY:-}"\nshift 4\necho "$*"\n`);
+    writeFileSync(at(`${L.slotA}/node/bin/node`), `#!/bin/sh\necho "data=$RIDGE_DATA board=$RIDGE_BOARD creds=\${CREDENTIALS_DIRECTORY:-}"\nshift 4\necho "$*"\n`);
     chmodSync(at(`${L.slotA}/node/bin/node`), 0o755);
     const run = (...args: string[]) => {
       const r = spawnSync("sh", [cmd, ...args], { encoding: "utf8", env: { PATH: "/usr/bin:/bin", RIDGE_ROOT: t.dir } });
@@ -193,10 +193,10 @@ test("the device's ridge command: the slot's CLI with the device's data dir, boa
       return r.stdout.trim().split("\n");
     };
     const data = `${t.dir}${L.dataDir}`;
-    assert.equal(run("status"), [`data=${data} creds=`, "status"], "status reads RIDGE_DATA");
-    assert.equal(run("ota", "status", "--json")[1], `ota status --board rpi5 --data ${data} --json`);
+    assert.equal(run("status"), [`data=${data} board=rpi5 creds=`, "status"], "status reads RIDGE_DATA");
+    assert.equal(run("ota", "status", "--json"), [`data=${data} board=rpi5 creds=`, "ota status --json"], "ota reads RIDGE_DATA and RIDGE_BOARD");
     assert.equal(run("attest", "quote", "--nonce", "00")[1], "attest quote --nonce 00", "attest reads RIDGE_DATA");
-    assert.equal(run("config", "check"), [`data=${data} creds=${t.dir}${L.credentialsDir}`, `config check ${t.dir}${L.configFile}`]);
+    assert.equal(run("config", "check"), [`data=${data} board=rpi5 creds=${t.dir}${L.credentialsDir}`, `config check ${t.dir}${L.configFile}`]);
     assert.equal(run("config", "check", "/tmp/other.yaml")[1], "config check /tmp/other.yaml");
     assert.equal(run("--version")[1], "--version");
   } finally {

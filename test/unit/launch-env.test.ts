@@ -7,7 +7,7 @@ import { chmodSync, mkdirSync, readFileSync, statSync, writeFileSync } from "nod
 import { join } from "node:path";
 import { LAUNCH_ENV, LAUNCH_NODE_FLAGS, launchShebang } from "../../core/launch-env.js";
 import { loadBoard } from "../../boards/index.js";
-import { deviceLayout, renderBootLauncher } from "../../boards/flash/index.js";
+import { deviceLayout, renderBootLauncher } from "../../flash/index.js";
 import { repoRoot } from "../helpers/gateway.js";
 import { tempDir } from "../../peers/process.js";
 

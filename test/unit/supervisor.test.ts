@@ -129,7 +129,7 @@ test("stop is bounded by the deadline: a hung component is reported, the others 
 
 test("the runtime's restart exit code is the one the OTA launcher restarts on", async () => {
   const { EXIT } = await import("../../runtime/cli/args.js");
-  const { EXIT_RESTART } = await import("../../ota/index.js");
+  const { EXIT_RESTART } = await import("../../core/index.js");
   assert.is(EXIT.restart, EXIT_RESTART);
 });
 

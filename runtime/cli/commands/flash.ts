@@ -1,14 +1,15 @@
 /**
  * `ridge flash`: lay a complete device root for a board into a folder (a mounted SD card or eMMC
- * rootfs, or a plain directory). The work is boards/flash; this wires the runtime's config schema in
+ * rootfs, or a plain directory). The work is flash/; this wires the runtime's config schema in
  * as the validator and finds the runtime to ship (this checkout, or the slot this runs from).
  */
 import { spawnSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { loadBoard, listBoards, loadFlash, type ValidatedConfig } from "../../../boards/index.js";
+import { loadBoard, listBoards } from "../../../boards/index.js";
 import { RidgeError } from "../../../core/index.js";
+import { flashDevice, formatStep, parseSecretOptions, secretsEnv, type ValidatedConfig } from "../../../flash/index.js";
 import { loadConfig } from "../../config/load.js";
 import { parseCommand } from "../args.js";
 
@@ -119,7 +120,6 @@ export async function run(argv: string[]): Promise<number> {
   const dryRun = v["dry-run"] ?? false;
   ensureBundle(projectRoot);
   const root = resolve(v.root);
-  const { flashDevice, formatStep, parseSecretOptions, secretsEnv } = await loadFlash();
   const secrets = parseSecretOptions(v.secret, v["secret-file"]);
   const env = secretsEnv(secrets);
   const { plan, steps } = flashDevice({

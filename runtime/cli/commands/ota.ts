@@ -6,13 +6,12 @@
 import { chmodSync, existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { isAbsolute, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { systemClock, systemRandom, RidgeError, asErrorCode, errorMessage } from "../../../core/index.js";
+import { EXIT_BOARD_SETUP, systemClock, systemRandom, RidgeError, asErrorCode, errorMessage } from "../../../core/index.js";
 import { loadBoard, type Board } from "../../../boards/index.js";
 import {
   ALG_NAMES,
   TufRepository,
   UpdateAgent,
-  EXIT_BOARD_SETUP,
   bootControlFor,
   bootToolMissing,
   onTrial,
@@ -36,7 +35,11 @@ import {
   type RoleName,
   type SigningKey,
   type TargetCustom,
+  writeBundle,
+  type BundleFileSource,
+  type BundleManifest,
 } from "../../../ota/index.js";
+import type { RuntimeSlot } from "../../../flash/index.js";
 import { openDatabase, openReadOnly } from "../../store/db.js";
 import { controlRequest } from "../../control/client.js";
 import { VERSION } from "../../version.js";
@@ -54,6 +57,7 @@ const USAGE = `usage: ridge ota <command> [options]
   install SOURCE [--target NAME] [--board NAME] [--data DIR] [--root FILE]   (SOURCE: repository directory, USB path or URL)
   status [--board NAME] [--data DIR]
 
+--board defaults to $RIDGE_BOARD, else sim; --data to $RIDGE_DATA, else the board's data directory.
 ridge ota <command> --help for each.`;
 
 function readKeys(files: string[] | undefined): SigningKey[] {
@@ -107,10 +111,21 @@ function projectRoot(): string {
   return process.cwd();
 }
 
+/** --board, else $RIDGE_BOARD, else sim; --data, else $RIDGE_DATA, else the board's data dir (the device's `ridge` exports both). */
 function boardAndData(v: { board?: string | undefined; data?: string | undefined }): { board: Board; dataDir: string } {
-  const board = loadBoard(v.board ?? "sim");
-  const dataDir = resolve(v.data ?? board.dataDir);
+  const board = loadBoard(v.board ?? process.env.RIDGE_BOARD ?? "sim");
+  const dataDir = resolve(v.data ?? process.env.RIDGE_DATA ?? board.dataDir);
   return { board, dataDir };
+}
+
+/**
+ * The runtime slot `ridge flash` would lay down (flash/runtime-slot.ts decides its files), written
+ * as an OTA bundle by ota's writer, so that an update installs exactly the slot a flash gives:
+ * same paths, modes and bytes.
+ */
+export function writeSlotBundle(slot: RuntimeSlot, board: Board, out: string, created?: Date): Promise<BundleManifest> {
+  const files = new Map<string, BundleFileSource>(slot.files.map((f) => [f.rel, f.content ? { bytes: f.content, mode: f.mode } : { src: f.src!, mode: f.mode }]));
+  return writeBundle(out, { kind: "runtime", version: slot.version, board: board.name, arch: slot.arch, entry: "dist/ridge.mjs", files, ...(created ? { created } : {}) });
 }
 
 const commands: Record<string, (argv: string[]) => Promise<number>> = {
@@ -149,7 +164,7 @@ const commands: Record<string, (argv: string[]) => Promise<number>> = {
     if (!a.values.board || !a.values.out) throw new RidgeError("E_USAGE", "bundle needs --board and --out");
     if (a.values["with-node"] && a.values["no-with-node"]) throw new RidgeError("E_USAGE", "--with-node and --no-with-node exclude each other");
     const board = loadBoard(a.values.board);
-    const { buildRuntimeSlot, defaultWithNode, writeSlotBundle } = await import("../../../boards/flash/index.js");
+    const { buildRuntimeSlot, defaultWithNode } = await import("../../../flash/index.js");
     const withNode = a.values["with-node"] ? true : a.values["no-with-node"] ? false : defaultWithNode(board);
     const slot = buildRuntimeSlot({ projectRoot: projectRoot(), board, withNode, version: a.values.version, without: a.values.without?.split(",") });
     const m = await writeSlotBundle(slot, board, a.values.out);
