@@ -123,14 +123,19 @@ export function defaultWithNode(board: Board): boolean {
   return !board.hostArch && NODE_SOURCES[board.arch] !== undefined;
 }
 
+/** A path under the cache from slot-contents.json's `cache` templates (scripts/prepare-target.mjs fills the same ones). */
+function cachePath(cacheDir: string, template: string, vars: Record<string, string>): string {
+  return join(cacheDir, template.replace(/\{(\w+)\}/g, (_, k: string) => vars[k] ?? ""));
+}
+
 /** Where scripts/prepare-target.mjs puts Node.js for an arch. */
 export function nodeDistDir(cacheDir: string, arch: Arch, hostVersion: string = process.versions.node): string {
   const s = NODE_SOURCES[arch];
-  return s.from === "npm" ? join(cacheDir, "node", `${s.package}-${hostVersion}`) : join(cacheDir, "node", s.dir);
+  return s.from === "npm" ? cachePath(cacheDir, contents.cache.npmNode, { package: s.package, version: hostVersion }) : cachePath(cacheDir, contents.cache.debianNode, { dir: s.dir });
 }
 
 export function crossAddonDir(cacheDir: string, arch: Arch, pkg: string, version: string): string {
-  return join(cacheDir, "addons", `linux-${arch}`, `${pkg}-${version}`);
+  return cachePath(cacheDir, contents.cache.addon, { arch, package: pkg, version });
 }
 
 const prepareHint = (arch: Arch) => `run "node scripts/prepare-target.mjs --arch ${arch}"`;

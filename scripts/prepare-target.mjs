@@ -39,6 +39,8 @@ const arch = args.includes("--arch") ? args[args.indexOf("--arch") + 1] : "arm64
 const checkOnly = args.includes("--check");
 const hostVersion = process.versions.node;
 const cache = join(root, ".cache");
+/** A path under .cache/ from slot-contents.json's `cache` templates (the slot builder, flash/runtime-slot.ts, reads the same ones). */
+const cachePath = (template, vars) => join(cache, template.replace(/\{(\w+)\}/g, (_, k) => vars[k] ?? ""));
 
 /** Per target arch: the ELF e_machine, node-gyp's arch name, the Debian packages the steps use. */
 const TARGETS = {
@@ -126,7 +128,7 @@ function glibcNeeded(buf) {
 const pkgVersion = (dir) => JSON.parse(readFileSync(join(dir, "package.json"), "utf8")).version;
 
 /** Node.js for the target, as the slot carries it. */
-const nodeDir = nodeSource.from === "npm" ? join(cache, "node", `${nodeSource.package}-${hostVersion}`) : join(cache, "node", nodeSource.dir);
+const nodeDir = nodeSource.from === "npm" ? cachePath(contents.cache.npmNode, { package: nodeSource.package, version: hostVersion }) : cachePath(contents.cache.debianNode, { dir: nodeSource.dir });
 const debianWork = join(cache, "debian", arch);
 const baseSysroot = join(debianWork, "base");
 const nodeReady = () => existsSync(join(nodeDir, "bin/node")) && (nodeSource.from === "npm" || (existsSync(join(nodeDir, "ridge-node.json")) && existsSync(join(baseSysroot, "lib"))));
@@ -138,7 +140,7 @@ const addons = Object.entries(contents.native.crossBuild)
     if (!existsSync(join(dir, "package.json"))) die(`${dir} is missing: run npm ci`);
     const prebuilt = existsSync(join(dir, "prebuilds", `linux-${arch}`));
     const version = pkgVersion(dir);
-    return { pkg, dir, version, addon, out: join(cache, "addons", `linux-${arch}`, `${pkg}-${version}`, addon), needed: arch !== process.arch && !prebuilt };
+    return { pkg, dir, version, addon, out: join(cachePath(contents.cache.addon, { arch, package: pkg, version }), addon), needed: arch !== process.arch && !prebuilt };
   })
   .filter((a) => a.needed);
 

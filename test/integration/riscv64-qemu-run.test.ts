@@ -13,7 +13,7 @@ import { spawnSync } from "node:child_process";
 import { mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { loadBoard } from "../../boards/index.js";
-import { deviceLayout, flashDevice } from "../../flash/index.js";
+import { deviceLayout, flashDevice, nodeDistDir } from "../../flash/index.js";
 import { validateGatewayConfig } from "../../runtime/cli/commands/flash.js";
 import { controlRequest } from "../../runtime/control/client.js";
 import { freeTcpPort, freeUdpPort, tempDir, waitFor } from "../../peers/process.js";
@@ -81,7 +81,7 @@ test("the slot's Node is riscv64, runs under qemu on glibc alone, speaks the hos
   assert.is(r.status, 0, r.stderr);
   assert.is(r.stdout.trim(), `riscv64 ${process.versions.modules} true ${join(slot, "node/bin/node")}`);
   // the libraries come from the slot, glibc from the (stand-in) system
-  const m = JSON.parse(readFileSync(join(repoRoot, ".cache/node/debian-trixie-riscv64/ridge-node.json"), "utf8")) as { files: string[] };
+  const m = JSON.parse(readFileSync(join(nodeDistDir(join(repoRoot, ".cache"), "riscv64"), "ridge-node.json"), "utf8")) as { files: string[] };
   for (const f of m.files) assert.ok(readFileSync(join(slot, "node", f)).length > 0, `node/${f} in the slot`);
 });
 
