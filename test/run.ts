@@ -1,7 +1,8 @@
 /**
  * The test runner behind `npm test`: every `test/**\/*.test.ts` file runs in its own Node process
  * (uvu through tsx), a few at a time, each bounded in time. It ends with one plain line:
- * `N passed, N failed` (and `, N skipped` when some were skipped).
+ * `N passed, N failed, N skipped`. A test skipped for a missing peer (peers/required-packages.ts;
+ * under CI that is a failure instead) is shown with the Debian packages that would run it.
  *
  *   npm test                 # everything CI runs
  *   npm test -- unit modbus  # only files whose path contains one of the words
@@ -66,11 +67,17 @@ function runFile(file: string): Promise<Result> {
       const total = num("Total");
       const passed = num("Passed");
       const skipped = num("Skipped") ?? 0;
-      let failed = total !== undefined && passed !== undefined ? total - passed - skipped : 1;
+      // uvu's Total counts the tests that ran (a skipped test is not among them)
+      let failed = total !== undefined && passed !== undefined ? total - passed : 1;
       if (code !== 0 && failed === 0) failed = 1;
       resolve({ file, passed: passed ?? 0, failed, skipped, ms: Date.now() - t0, output, code });
     });
   });
+}
+
+/** The `skipped (peer missing): PKG, …: apt-get install PKG …` lines a test file printed. */
+function peerSkips(output: string): string[] {
+  return output.split("\n").filter((l) => l.startsWith("skipped (peer missing): "));
 }
 
 const files = find(join(root, "test")).filter((f) => filters.length === 0 || filters.some((w) => relative(root, f).includes(w)));
@@ -85,11 +92,13 @@ await Promise.all(
       const status = r.failed ? "FAIL" : "ok  ";
       console.log(`${status} ${relative(root, r.file).padEnd(52)} ${String(r.passed).padStart(4)} passed ${r.failed ? `${r.failed} failed ` : ""}${r.skipped ? `${r.skipped} skipped ` : ""}${(r.ms / 1000).toFixed(1)}s`);
       if (r.failed) console.log(r.output.split("\n").map((l) => `    ${l}`).join("\n"));
+      else for (const l of peerSkips(r.output)) console.log(`    ${l}`);
     }
   }),
 );
 const sum = (k: "passed" | "failed" | "skipped") => results.reduce((a, r) => a + r[k], 0);
-const skipped = sum("skipped");
+const missing = new Set(results.flatMap((r) => peerSkips(r.output).flatMap((l) => /apt-get install ([^(]+)/.exec(l)?.[1]?.trim().split(/\s+/) ?? [])));
 console.log(`\n${files.length} files in ${((Date.now() - t0) / 1000).toFixed(1)}s`);
-console.log(`${sum("passed")} passed, ${sum("failed")} failed${skipped ? `, ${skipped} skipped` : ""}`);
+if (missing.size) console.log(`skipped for missing peers: apt-get install ${[...missing].sort().join(" ")} (or npm run test:setup) runs them`);
+console.log(`${sum("passed")} passed, ${sum("failed")} failed, ${sum("skipped")} skipped`);
 process.exit(sum("failed") ? 1 : 0);

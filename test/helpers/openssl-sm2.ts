@@ -5,9 +5,6 @@
 import { spawnSync } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { hasCommand } from "../../peers/process.js";
-
-export const hasOpenssl = (): boolean => hasCommand("openssl");
 
 export interface OpensslResult {
   status: number | null;

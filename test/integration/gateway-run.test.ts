@@ -5,6 +5,7 @@ import { existsSync, statSync, writeFileSync } from "node:fs";
 import { request } from "node:http";
 import { join } from "node:path";
 import { freeTcpPort, tempDir } from "../../peers/process.js";
+import { withPackages } from "../../peers/required-packages.js";
 import { ridge, startGateway } from "../helpers/gateway.js";
 
 const TOKEN = "test-token-0123456789abcdef";
@@ -100,12 +101,8 @@ test("sd_notify: READY=1 and WATCHDOG=1 reach NOTIFY_SOCKET through systemd-noti
   tmp.cleanup();
 });
 
-test("sd_notify: the real systemd-notify delivers READY=1 to a datagram socket", async () => {
-  const { spawnSync, spawn } = await import("node:child_process");
-  if (spawnSync("sh", ["-c", "command -v systemd-notify && command -v socat"]).status !== 0) {
-    console.log("systemd-notify or socat missing: the recording test above covers the path");
-    return;
-  }
+withPackages(test, ["systemd", "socat"])("sd_notify: the real systemd-notify delivers READY=1 to a datagram socket", async () => {
+  const { spawn } = await import("node:child_process");
   const tmp = tempDir();
   const sock = join(tmp.dir, "n.sock");
   const out = join(tmp.dir, "n.out");

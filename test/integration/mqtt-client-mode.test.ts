@@ -1,15 +1,15 @@
 /** Client mode against a real mosquitto: devices publish with mosquitto_pub; writes reach the device; a broker restart is survived. */
-import { test } from "uvu";
+import { test as uvuTest } from "uvu";
 import * as assert from "uvu/assert";
 import { readFileSync } from "node:fs";
 import { createMqttDriver, mqttDeviceConfig, mqttDriverConfig, BAD_INPUT_METRIC, type MqttDriver } from "../../drivers/mqtt/index.js";
 import { startMosquitto, type Mosquitto } from "../../peers/mosquitto.js";
 import { connectMqtt, mosquittoPub } from "../../peers/mqtt-clients.js";
 import { recordingContext, type RecordingContext } from "../helpers/driver-context.js";
-import { hasCommand, waitFor } from "../../peers/process.js";
+import { waitFor } from "../../peers/process.js";
+import { withPackages } from "../../peers/required-packages.js";
 
-const have = hasCommand("mosquitto") && hasCommand("mosquitto_pub") && hasCommand("openssl");
-if (!have) throw new Error("mosquitto, mosquitto_pub or openssl missing (.ci/run installs them): a missing peer is a failure, never a skip");
+const test = withPackages(uvuTest, ["mosquitto", "mosquitto-clients", "openssl"]);
 const CBOR_EXAMPLE = Uint8Array.from(Buffer.from(readFileSync(new URL("../vectors/rfc8428/6-cbor.hex", import.meta.url), "utf8").replace(/\s+/g, ""), "hex"));
 
 let broker: Mosquitto;

@@ -3,21 +3,21 @@
  * client certificates, ACL, every payload format, garbage, oversize packets, unknown devices,
  * rate limits, writes to the command topic, backpressure.
  */
-import { test } from "uvu";
+import { test as uvuTest } from "uvu";
 import * as assert from "uvu/assert";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { MqttClient } from "mqtt";
 import { createMqttDriver, hashPassword, mqttDeviceConfig, mqttDriverConfig, type MqttDriver, BAD_INPUT_METRIC } from "../../drivers/mqtt/index.js";
-import { generateTestCerts } from "../../peers/mosquitto.js";
+import { generateTestCerts, type MosquittoCerts } from "../../peers/mosquitto.js";
 import { connectMqtt, mosquittoPub, runCommand } from "../../peers/mqtt-clients.js";
 import { recordingContext, type RecordingContext } from "../helpers/driver-context.js";
-import { hasCommand, tempDir, waitFor } from "../../peers/process.js";
+import { tempDir, waitFor } from "../../peers/process.js";
+import { withPackages } from "../../peers/required-packages.js";
 
-const haveMosquittoClients = hasCommand("mosquitto_pub") && hasCommand("mosquitto_sub");
-if (!haveMosquittoClients) throw new Error("mosquitto_pub/mosquitto_sub missing (.ci/run installs mosquitto-clients): a missing peer is a failure, never a skip");
+const test = withPackages(uvuTest, ["mosquitto-clients", "openssl"]);
 const tmp = tempDir("ridge-mqtt-embedded-");
-const certs = generateTestCerts(join(tmp.dir, "pki"), "device-1");
+let certs: MosquittoCerts;
 const CBOR_EXAMPLE = Uint8Array.from(Buffer.from(readFileSync(new URL("../vectors/rfc8428/6-cbor.hex", import.meta.url), "utf8").replace(/\s+/g, ""), "hex"));
 
 let driver: MqttDriver;
@@ -28,6 +28,7 @@ let port: number;
 const clients: MqttClient[] = [];
 
 test.before(async () => {
+  certs = generateTestCerts(join(tmp.dir, "pki"), "device-1");
   const pw = (p: string) => hashPassword(p, { ln: 10 });
   const config = mqttDriverConfig.parse({
     name: "site",
@@ -193,13 +194,11 @@ test("write() publishes to the device's command topic (MQTT.js and mosquitto_sub
   await driver.write("dev-1", "valve", { open: true });
   await waitFor("command", () => got.length >= 1);
   assert.equal(got[0], ["devices/dev-1/cmd/valve", '{"open":true}']);
-  if (haveMosquittoClients) {
-    let done = false;
-    const sub = runCommand("mosquitto_sub", ["-h", "127.0.0.1", "-p", String(port), "-u", "dev-1", "-P", "one-secret", "-t", "devices/dev-1/cmd/#", "-C", "1", "-W", "10", "-v", "-q", "1"]).finally(() => (done = true));
-    // repeat the write until the subscriber (started asynchronously) has its subscription in place
-    await waitFor("mosquitto_sub got the command", async () => done || (await driver.write("dev-1", "valve", { open: true }), false), 10_000, 200);
-    assert.is((await sub).out.trim(), 'devices/dev-1/cmd/valve {"open":true}');
-  }
+  let done = false;
+  const sub = runCommand("mosquitto_sub", ["-h", "127.0.0.1", "-p", String(port), "-u", "dev-1", "-P", "one-secret", "-t", "devices/dev-1/cmd/#", "-C", "1", "-W", "10", "-v", "-q", "1"]).finally(() => (done = true));
+  // repeat the write until the subscriber (started asynchronously) has its subscription in place
+  await waitFor("mosquitto_sub got the command", async () => done || (await driver.write("dev-1", "valve", { open: true }), false), 10_000, 200);
+  assert.is((await sub).out.trim(), 'devices/dev-1/cmd/valve {"open":true}');
   try {
     await driver.write("ghost", "x", 1);
     assert.unreachable();

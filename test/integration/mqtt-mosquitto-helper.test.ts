@@ -1,13 +1,13 @@
 /** The mosquitto test helper itself: plain, mTLS, passwords, persistence across restart, kill -9. */
-import { test } from "uvu";
+import { test as uvuTest } from "uvu";
 import * as assert from "uvu/assert";
 import { readFileSync } from "node:fs";
 import mqtt from "mqtt";
 import { startMosquitto } from "../../peers/mosquitto.js";
-import { hasCommand, waitFor } from "../../peers/process.js";
+import { waitFor } from "../../peers/process.js";
+import { withPackages } from "../../peers/required-packages.js";
 
-const have = hasCommand("mosquitto") && hasCommand("openssl");
-if (!have) throw new Error("mosquitto or openssl missing (.ci/run installs them): a missing peer is a failure, never a skip");
+const test = withPackages(uvuTest, ["mosquitto", "openssl"]);
 
 async function connect(url: string, opts: mqtt.IClientOptions = {}): Promise<mqtt.MqttClient> {
   const c = mqtt.connect(url, { reconnectPeriod: 0, connectTimeout: 5000, ...opts });

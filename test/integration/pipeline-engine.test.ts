@@ -18,7 +18,8 @@ import type { WindowOperator } from "../../runtime/pipeline/operators/window.js"
 import { BASE, ev, makeRig, settle } from "../helpers/pipeline.js";
 import { FileModelProvider, loadedModel } from "../../runtime/pipeline/model-provider.js";
 import { linearOnnx } from "../helpers/onnx-model.js";
-import { freeTcpPort, hasCommand, startPeer, tempDir, waitFor, waitTcp } from "../../peers/process.js";
+import { freeTcpPort, startPeer, tempDir, waitFor, waitTcp } from "../../peers/process.js";
+import { withPackages } from "../../peers/required-packages.js";
 
 function simContext(ingest: (e: Event) => boolean, drained: () => Promise<void>): DriverContext {
   const noop = () => undefined;
@@ -416,11 +417,7 @@ test("file sink writes JSON lines and rotates", async () => {
   }
 });
 
-test("mqtt sink publishes to a local topic on mosquitto", async () => {
-  if (!hasCommand("mosquitto")) {
-    console.log("  mosquitto not installed: skipped");
-    return;
-  }
+withPackages(test, ["mosquitto"])("mqtt sink publishes to a local topic on mosquitto", async () => {
   const td = tempDir("ridge-mosq-");
   const port = await freeTcpPort();
   const conf = join(td.dir, "mosquitto.conf");
