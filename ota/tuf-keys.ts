@@ -9,9 +9,8 @@
  * The cryptography itself is attest/crypto's; this module only maps TUF's names onto it.
  */
 import { createHash, createPublicKey, verify as opensslVerify, type KeyObject } from "node:crypto";
-import * as crypto from "../attest/crypto/index.js";
-import { RidgeError } from "../core/index.js";
-import { canonicalBytes } from "../core/index.js";
+import * as crypto from "../attest/index.js";
+import { RidgeError, canonicalBytes } from "../core/index.js";
 
 export type SigAlg = "ed25519" | "ecdsa-p256-sha256" | "sm2-sm3";
 
