@@ -6,11 +6,10 @@
  *   npm run bench -- drain
  */
 import mqtt from "mqtt";
-import { createUplinkComponent } from "../runtime/cloud/index.js";
 import { encodeBatch } from "../runtime/cloud/batch-codec.js";
 import type { Event } from "../core/index.js";
 import { startMosquitto } from "../peers/mosquitto.js";
-import { makeServices } from "../test/helpers/cloud.js";
+import { createUplink, makeParts } from "../test/helpers/cloud.js";
 import { tempDir, waitFor } from "../peers/process.js";
 import { median, report } from "./harness.js";
 
@@ -28,13 +27,13 @@ const all = events(N);
 async function drainOnce(): Promise<number> {
   const t = tempDir("ridge-bench-drain-");
   // Fill while offline (no cloud configured), then open the same data directory with the link.
-  const off = makeServices({ dataDir: t.dir, config: { gateway: { id: "gw-bench" } } });
-  const filler = await createUplinkComponent(off);
+  const off = makeParts({ dataDir: t.dir, config: { gateway: { id: "gw-bench" } } });
+  const filler = await createUplink(off);
   for (let i = 0; i < N; i += 5000) await filler.sink.accept(all.slice(i, i + 5000));
   await filler.stop();
   off.db.close();
-  const s = makeServices({ dataDir: t.dir, config: { gateway: { id: "gw-bench" }, cloud: { mqtt: { url: broker.url, version: "5", batch: { maxEvents: BATCH }, inflight: INFLIGHT } } } });
-  const up = await createUplinkComponent(s);
+  const s = makeParts({ dataDir: t.dir, config: { gateway: { id: "gw-bench" }, cloud: { mqtt: { url: broker.url, version: "5", batch: { maxEvents: BATCH }, inflight: INFLIGHT } } } });
+  const up = await createUplink(s);
   if (up.queue.depth() !== N) throw new Error(`expected ${N} queued, found ${up.queue.depth()}`);
   const t0 = performance.now();
   await up.start();

@@ -15,12 +15,12 @@ import { join } from "node:path";
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
 import pino from "pino";
-import { SeededRandom, systemClock, type Event } from "../core/index.js";
+import { systemClock, type Event } from "../core/index.js";
 import { loadConfig } from "../runtime/config/load.js";
 import { Routes } from "../runtime/control/routes.js";
 import { Metrics } from "../runtime/metrics.js";
-import { createPipelineComponent, type PipelineComponent } from "../runtime/pipeline/index.js";
-import type { Services } from "../runtime/services.js";
+import { Measurements } from "../runtime/contracts.js";
+import { Pipeline } from "../runtime/pipeline/index.js";
 import { openDatabase } from "../runtime/store/db.js";
 import { report, type RowInput } from "./harness.js";
 
@@ -46,7 +46,7 @@ pipeline:
 `;
 
 interface Rig {
-  p: PipelineComponent;
+  p: Pipeline;
   counted: () => number;
   close(): Promise<void>;
 }
@@ -57,30 +57,31 @@ async function rig(yaml: string): Promise<Rig> {
   writeFileSync(file, yaml);
   const loaded = loadConfig({ file, board: "sim", data: dir });
   let n = 0;
-  const s: Services = {
-    config: loaded.config,
+  const db = openDatabase(dir);
+  const counter = { accept: async (b: Event[]) => void (n += b.length) };
+  const p = new Pipeline({
+    config: loaded.config.pipeline,
+    devices: loaded.config.devices,
+    loadConfig: () => loaded.config.pipeline,
     configFile: file,
-    board: loaded.board,
     dataDir: dir,
+    gatewayId: loaded.config.gateway.id,
+    db,
     clock: systemClock,
-    random: new SeededRandom(1),
     log: pino({ level: "silent" }),
     metrics: new Metrics(false),
-    db: openDatabase(dir),
     routes: new Routes(),
-    drivers: new Map(),
-    downlink: { on() {} },
-    sinks: new Map(),
-    measureHooks: [],
-  };
-  const p = await createPipelineComponent(s, { sinkFactory: () => ({ accept: async (b) => void (n += b.length) }) });
+    measurements: new Measurements(),
+    uplink: () => counter,
+    sinkOverride: () => counter,
+  });
   await p.start();
   return {
     p,
     counted: () => n,
     async close() {
       await p.stop();
-      s.db.close();
+      db.close();
       rmSync(dir, { recursive: true, force: true });
     },
   };

@@ -1,27 +1,31 @@
 /**
- * The composition root: builds the services from the loaded config and board, wires drivers into
- * the pipeline and the pipeline into the uplink queue, and hands every component to the supervisor.
+ * The composition root: the one place that builds the gateway's components from the loaded config
+ * and board and hands each what it needs as constructor arguments, then gives them all to the
+ * supervisor. One event's walk: driver → its `DriverIntake` (pipeline.ts) → the engine → a sink
+ * runner → the uplink queue (the sink's priority class) → the cloud link's publish.
  * Subsystems that are not configured are never imported (start-up time and memory on small boards).
  */
 import { mkdirSync } from "node:fs";
 import type Database from "better-sqlite3";
 import type { Logger } from "pino";
 import { systemClock, systemRandom, errorCode, errorMessage, type Clock, type Random, type Timer, type Driver, type DriverContext } from "../core/index.js";
+import type { Board } from "../boards/index.js";
 import type { Component } from "./component.js";
-import type { LoadedConfig } from "./config/load.js";
+import type { GatewayConfig } from "./config/schema.js";
+import { loadConfig, type LoadedConfig } from "./config/load.js";
+import { Measurements } from "./contracts.js";
 import { ControlServer } from "./control/server.js";
 import { socketPathFor } from "./control/client.js";
 import { Routes } from "./control/routes.js";
 import { driverKinds } from "./drivers.js";
 import { createLogger } from "./log.js";
 import { Metrics } from "./metrics.js";
-import type { Services, Sink } from "./services.js";
 import { openDatabase, checkpoint } from "./store/db.js";
-import type { StoreFault } from "./store/queue.js";
+import { QueueComponent, UplinkSink, type StoreFault } from "./store/index.js";
 import { Supervisor } from "./supervisor.js";
 import { VERSION } from "./version.js";
-import { createDownlinkRegistry, createUplinkComponent, type DownlinkRegistry } from "./cloud/index.js";
-import { createPipelineComponent, type PipelineComponent } from "./pipeline/index.js";
+import { LinkComponent, ModelComponent, TwinComponent, cloudConfig, createDownlinkRegistry, offlineCloud, type DownlinkRegistry } from "./cloud/index.js";
+import { DriverIntake, Pipeline } from "./pipeline/index.js";
 
 export interface GatewayOptions {
   loaded: LoadedConfig;
@@ -35,7 +39,7 @@ export interface GatewayOptions {
 
 const DRIVER_DOWN_RESTART_MS = 30_000;
 
-/** A driver as a supervised component: its context feeds the pipeline and reports failures. */
+/** A driver as a supervised component: started with its context, restarted when its peer stays gone. */
 class DriverComponent implements Component {
   readonly name: string;
   readonly dependsOn = ["pipeline"];
@@ -44,7 +48,7 @@ class DriverComponent implements Component {
 
   constructor(
     readonly driver: Driver,
-    private readonly makeContext: (d: Driver) => DriverContext,
+    private readonly context: DriverContext,
     private readonly clock: Clock,
     private readonly onFail: (err: unknown) => void,
   ) {
@@ -52,7 +56,7 @@ class DriverComponent implements Component {
   }
 
   async start(): Promise<void> {
-    await this.driver.start(this.makeContext(this.driver));
+    await this.driver.start(this.context);
     this.downSince = undefined;
     this.scheduleWatch();
   }
@@ -87,10 +91,29 @@ class DriverComponent implements Component {
   }
 }
 
+/** What the gateway was built from and with (read by `ridge run`, tests). */
+export interface GatewayParts {
+  readonly config: GatewayConfig;
+  readonly board: Board;
+  readonly dataDir: string;
+  readonly clock: Clock;
+  readonly random: Random;
+  readonly log: Logger;
+  readonly metrics: Metrics;
+  readonly routes: Routes;
+  /** The one SQLite database (WAL): queue, twin, model index, OTA state, audit trail, checkpoints. */
+  readonly db: Database.Database;
+}
+
 export class Gateway {
   readonly startedAt: number;
   private readonly startMono: number;
-  pipeline: PipelineComponent | undefined;
+  readonly supervisor: Supervisor;
+  readonly downlink: DownlinkRegistry = createDownlinkRegistry();
+  readonly measurements = new Measurements();
+  /** Configured drivers by name (commands and twin writes go through Driver.write). */
+  readonly drivers = new Map<string, Driver>();
+  pipeline: Pipeline | undefined;
   control: ControlServer | undefined;
   /** Set by the process owner (`ridge run`): a component asks to restart into another runtime (OTA). */
   onRestartRequest: ((reason: string) => void) | undefined;
@@ -99,12 +122,12 @@ export class Gateway {
   private closed = false;
 
   private constructor(
-    readonly services: Services,
-    readonly supervisor: Supervisor,
-    readonly downlinkRegistry: DownlinkRegistry,
+    readonly parts: GatewayParts,
+    private readonly configFile: string | undefined,
   ) {
-    this.startedAt = services.clock.now();
-    this.startMono = services.clock.monotonic();
+    this.supervisor = new Supervisor(parts.clock, parts.random, parts.log);
+    this.startedAt = parts.clock.now();
+    this.startMono = parts.clock.monotonic();
   }
 
   static async start(opts: GatewayOptions): Promise<Gateway> {
@@ -115,19 +138,12 @@ export class Gateway {
     mkdirSync(dataDir, { recursive: true });
     // quick_check at every start: a damaged page found now is salvaged now, not crash-looped on later.
     const db: Database.Database = openDatabase(dataDir, "ridgeline.db", { quickCheck: true, ...(opts.recoverStore ? { forceRecover: opts.recoverStore } : {}) });
-    const metrics = new Metrics();
-    const routes = new Routes();
-    const drivers = new Map<string, Driver>();
-    const downlink = createDownlinkRegistry();
-    const sinks = new Map<string, Sink>();
-    const services: Services = { config, configFile: file, board, dataDir, clock, random, log, metrics, db, routes, drivers, downlink, sinks, measureHooks: [] };
-    const supervisor = new Supervisor(clock, random, log);
-    const gw = new Gateway(services, supervisor, downlink);
+    const gw = new Gateway({ config, board, dataDir, clock, random, log, metrics: new Metrics(), routes: new Routes(), db }, file);
     try {
       await gw.wire();
-      await supervisor.startAll();
+      await gw.supervisor.startAll();
     } catch (e) {
-      await supervisor.stopAll(2000).catch(() => undefined);
+      await gw.supervisor.stopAll(2000).catch(() => undefined);
       db.close();
       throw e;
     }
@@ -135,117 +151,201 @@ export class Gateway {
   }
 
   private async wire(): Promise<void> {
-    const s = this.services;
-    const { config } = s;
+    const { config, board, dataDir, clock, random, log, metrics, routes, db } = this.parts;
     const sup = this.supervisor;
-    const restarts = s.metrics.counter("ridge_component_restarts_total", "Component restarts after a failure", ["component"]);
+    const downlink = this.downlink;
+    const measurements = this.measurements;
+    const cloud = config.cloud ?? cloudConfig.parse({});
+    const restarts = metrics.counter("ridge_component_restarts_total", "Component restarts after a failure", ["component"]);
     sup.onRestart = (name) => restarts.inc({ component: name });
+    const child = (component: string) => log.child({ component });
 
-    // Store-and-forward queue: always there, so events are kept while no cloud is configured or reachable.
-    const uplink = await createUplinkComponent(s);
-    uplink.onStoreCorrupt = (f) => {
-      if (this.onStoreCorrupt) this.onStoreCorrupt(f);
-      else s.log.error({ code: f.code }, "the database is corrupt and nothing owns its recovery in this process; it is recovered at the next start");
-    };
-    sup.add(uplink);
-    // Pipeline: drivers emit into it; it writes to sinks (uplink and local ones) and scores with the cached models.
-    this.pipeline = await createPipelineComponent(s, { models: uplink.modelProvider });
-    sup.add(this.pipeline);
-
-    // Drivers, created lazily by kind.
-    const ingested = s.metrics.counter("ridge_events_ingested_total", "Events emitted by drivers into the pipeline", ["driver"]);
-    const pushedBack = s.metrics.counter("ridge_events_backpressure_total", "Driver emits answered with backpressure", ["driver"]);
-    s.metrics.gauge("ridge_driver_up", "1 when the driver reports healthy", ["driver"], (g) => {
-      for (const [name, d] of s.drivers) g.set({ driver: name }, safeUp(d) ? 1 : 0);
+    // The store-and-forward queue: always there, so events are kept while no cloud is configured or reachable.
+    const queue = new QueueComponent({
+      db,
+      config: cloud.queue,
+      clock,
+      log: child("uplink"),
+      metrics,
+      routes,
+      onCorrupt: (f) => {
+        void link?.stop().catch(() => undefined);
+        if (this.onStoreCorrupt) this.onStoreCorrupt(f);
+        else log.error({ code: f.code }, "the database is corrupt and nothing owns its recovery in this process; it is recovered at the next start");
+      },
     });
-    const pipeline = this.pipeline;
-    const makeContext = (d: Driver): DriverContext => {
-      const dlog = s.log.child({ driver: d.name });
-      const counter = ingested.labels({ driver: d.name });
-      const bp = pushedBack.labels({ driver: d.name });
-      return {
-        emit(e) {
-          counter.inc();
-          const ok = pipeline.ingest(e, d.name);
-          if (!ok) bp.inc();
-          return ok;
-        },
-        drained: () => pipeline.drained(),
-        clock: s.clock,
-        log: dlog,
-        count(metric, labels, by = 1) {
-          const keys = Object.keys(labels).sort();
-          try {
-            s.metrics.counter(`ridge_${metric}_total`, `Driver counter ${metric}`, ["driver", ...keys]).inc({ driver: d.name, ...labels }, by);
-          } catch (err) {
-            dlog.debug({ metric, err: errorMessage(err) }, "metric label mismatch");
-          }
-        },
-        dataDir: s.dataDir,
-        fail: (err) => sup.fail(`driver:${d.name}`, err),
-      };
-    };
+    sup.add(queue);
+    // The cloud link reads the queue (only with cloud.mqtt); the twin and the model fetcher use it when it is up.
+    const link = cloud.mqtt
+      ? new LinkComponent({
+          config: cloud.mqtt,
+          gatewayId: config.gateway.id,
+          dataDir,
+          queue: queue.queue,
+          clock,
+          random,
+          log: child("cloud"),
+          metrics,
+          downlink,
+          onConnected: () => {
+            twin.sync.onConnected();
+            models.kick();
+          },
+        })
+      : undefined;
+    if (link) sup.add(link);
+    const cloudPort = link ?? offlineCloud;
+    const twin = new TwinComponent({ db, config, drivers: this.drivers, clock, log: child("twin"), routes, downlink, cloud: cloudPort });
+    sup.add(twin);
+    const models = await ModelComponent.create({
+      config: cloud.models,
+      dataDir,
+      db,
+      board: { name: board.name, arch: process.arch },
+      clock,
+      log: child("models"),
+      routes,
+      downlink,
+      cloud: cloudPort,
+      measurements,
+      onActiveChanged: (active) => twin.sync.reportGateway({ models: active }),
+    });
+    sup.add(models);
+
+    // Pipeline: drivers emit into it; its uplink sinks append to the queue; it scores with the cached models.
+    const file = this.configFile;
+    const pipeline = new Pipeline({
+      config: config.pipeline,
+      devices: config.devices,
+      loadConfig: (text) => loadConfig({ file: text === undefined ? file : undefined, text, board: board.name, data: dataDir }).config.pipeline,
+      configFile: file,
+      dataDir,
+      gatewayId: config.gateway.id,
+      db,
+      clock,
+      log: child("pipeline"),
+      metrics,
+      routes,
+      measurements,
+      uplink: (priority) => new UplinkSink(queue.queue, priority, twin),
+      models: models.provider,
+    });
+    this.pipeline = pipeline;
+    sup.add(pipeline);
+
+    // Drivers, created lazily by kind; each emits through its own intake.
+    const ingested = metrics.counter("ridge_events_ingested_total", "Events emitted by drivers into the pipeline", ["driver"]);
+    const pushedBack = metrics.counter("ridge_events_backpressure_total", "Driver emits answered with backpressure", ["driver"]);
+    metrics.gauge("ridge_driver_up", "1 when the driver reports healthy", ["driver"], (g) => {
+      for (const [name, d] of this.drivers) g.set({ driver: name }, safeUp(d) ? 1 : 0);
+    });
     for (const entry of config.drivers) {
       const kind = driverKinds[entry.kind];
       const devices = config.devices.filter((dv) => dv.driver === entry.name);
       const driver = await kind.create(entry.config as never, devices as never[]);
-      (s.drivers as Map<string, Driver>).set(entry.name, driver);
-      sup.add(new DriverComponent(driver, makeContext, s.clock, (err) => sup.fail(`driver:${entry.name}`, err)), { restartable: true });
+      this.drivers.set(entry.name, driver);
+      const name = driver.name;
+      const intake = new DriverIntake(pipeline, name, ingested.labels({ driver: name }), pushedBack.labels({ driver: name }));
+      const dlog = log.child({ driver: name });
+      const fail = (err: unknown) => sup.fail(`driver:${name}`, err);
+      const context: DriverContext = {
+        emit: intake.emit.bind(intake),
+        drained: () => pipeline.drained(),
+        clock,
+        log: dlog,
+        count(metric, labels, by = 1) {
+          const keys = Object.keys(labels).sort();
+          try {
+            metrics.counter(`ridge_${metric}_total`, `Driver counter ${metric}`, ["driver", ...keys]).inc({ driver: name, ...labels }, by);
+          } catch (err) {
+            dlog.debug({ metric, err: errorMessage(err) }, "metric label mismatch");
+          }
+        },
+        dataDir,
+        fail,
+      };
+      sup.add(new DriverComponent(driver, context, clock, (err) => sup.fail(`driver:${entry.name}`, err)), { restartable: true });
     }
 
     // OTA and attestation only when configured (their modules are not loaded otherwise).
     if (config.ota) {
-      const c = await (await import("./update/index.js")).createUpdateComponent(s, {
+      const c = await (await import("./update/index.js")).createUpdateComponent({
+        config,
+        board,
+        dataDir,
+        db,
+        clock,
+        random,
+        log: child("ota"),
+        metrics,
+        routes,
+        downlink,
+        uplink: queue.queue,
+        drivers: this.drivers,
+        cloudUp: () => link?.up ?? false,
+        measurements,
         requestRestart: (reason) => {
-          s.log.info({ reason }, "restart requested");
+          log.info({ reason }, "restart requested");
           if (this.onRestartRequest) this.onRestartRequest(reason);
-          else s.log.error({ reason }, "nothing owns this process's restarts; staying up");
+          else log.error({ reason }, "nothing owns this process's restarts; staying up");
         },
       });
       if (c) sup.add(c);
     } else {
       // Started by `ridge boot` without `ota:`: still give the start's boot attempt back once up.
-      const c = (await import("./update/confirm.js")).createSlotConfirmComponent(s);
+      const c = (await import("./update/confirm.js")).createSlotConfirmComponent({ board, dataDir, db, clock, log: child("boot-confirm") });
       if (c) sup.add(c);
     }
     if (config.attest) {
-      const c = await (await import("./attestation/index.js")).createAttestationComponent(s);
+      const c = await (await import("./attestation/index.js")).createAttestationComponent({
+        config,
+        configFile: file,
+        board,
+        dataDir,
+        clock,
+        log: child("attestation"),
+        metrics,
+        routes,
+        downlink,
+        uplink: queue.queue,
+        measurements,
+      });
       if (c) sup.add(c);
     }
 
     this.addCoreRoutes();
-    this.control = new ControlServer({ socketPath: socketPathFor(s.dataDir, config.control.socket), http: config.control.http, routes: s.routes, log: s.log });
+    this.control = new ControlServer({ socketPath: socketPathFor(dataDir, config.control.socket), http: config.control.http, routes, log });
     sup.add(this.control);
   }
 
   private addCoreRoutes(): void {
-    const s = this.services;
-    s.metrics.gauge("ridge_uptime_seconds", "Seconds since the gateway started", [], (g) => g.set(this.uptimeSec()));
-    s.metrics.gauge("ridge_component_up", "1 when the component is up and healthy", ["component"], (g) => {
+    const { metrics, routes } = this.parts;
+    metrics.gauge("ridge_uptime_seconds", "Seconds since the gateway started", [], (g) => g.set(this.uptimeSec()));
+    metrics.gauge("ridge_component_up", "1 when the component is up and healthy", ["component"], (g) => {
       for (const [name, st] of Object.entries(this.supervisor.status())) g.set({ component: name }, st.state === "up" && st.health.up ? 1 : 0);
     });
-    s.routes.add("GET", "/status", () => ({ body: this.status() }));
-    s.routes.add("GET", "/healthz", () => {
+    routes.add("GET", "/status", () => ({ body: this.status() }));
+    routes.add("GET", "/healthz", () => {
       const ok = this.supervisor.healthy();
       return { status: ok ? 200 : 503, body: { ok } };
     });
-    s.routes.add("GET", "/metrics", async () => ({ body: await s.metrics.text(), contentType: "text/plain; version=0.0.4; charset=utf-8" }));
-    s.routes.add("GET", "/", () => ({ body: statusPage(this.status()), contentType: "text/html; charset=utf-8" }));
+    routes.add("GET", "/metrics", async () => ({ body: await metrics.text(), contentType: "text/plain; version=0.0.4; charset=utf-8" }));
+    routes.add("GET", "/", () => ({ body: statusPage(this.status()), contentType: "text/html; charset=utf-8" }));
   }
 
   uptimeSec(): number {
-    return Math.round((this.services.clock.monotonic() - this.startMono) / 100) / 10;
+    return Math.round((this.parts.clock.monotonic() - this.startMono) / 100) / 10;
   }
 
   status(): Record<string, unknown> {
-    const s = this.services;
+    const p = this.parts;
     const components = this.supervisor.status();
     return {
       version: VERSION,
-      gateway: s.config.gateway.id,
-      board: s.board.name,
-      arch: s.board.arch,
-      dataDir: s.dataDir,
+      gateway: p.config.gateway.id,
+      board: p.board.name,
+      arch: p.board.arch,
+      dataDir: p.dataDir,
       startedAt: new Date(this.startedAt).toISOString(),
       uptimeSec: this.uptimeSec(),
       healthy: this.supervisor.healthy(),
@@ -255,21 +355,16 @@ export class Gateway {
     };
   }
 
-  /** Route a downlink message (from the cloud link) to whoever registered its prefix. */
-  dispatchDownlink(suffix: string, payload: Buffer): Promise<boolean> {
-    return this.downlinkRegistry.dispatch(suffix, payload);
-  }
-
   /** Stop everything in reverse order within the deadline; the store is flushed last. */
-  async stop(deadlineMs = this.services.config.shutdown.deadline): Promise<{ timedOut: string[] }> {
+  async stop(deadlineMs = this.parts.config.shutdown.deadline): Promise<{ timedOut: string[] }> {
     if (this.closed) return { timedOut: [] };
     this.closed = true;
     const r = await this.supervisor.stopAll(deadlineMs);
     try {
-      checkpoint(this.services.db);
-      this.services.db.close();
+      checkpoint(this.parts.db);
+      this.parts.db.close();
     } catch (e) {
-      this.services.log.error({ code: errorCode(e), err: errorMessage(e) }, "closing the database failed");
+      this.parts.log.error({ code: errorCode(e), err: errorMessage(e) }, "closing the database failed");
     }
     return r;
   }

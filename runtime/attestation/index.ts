@@ -1,7 +1,7 @@
 /**
  * The attestation component: measures what the gateway boots and runs into the measurement log
  * (board boot-chain files, the active runtime, the config, loaded drivers) at start and on every
- * change (config reload, model switch, OTA commit, via Services.measureHooks), and answers
+ * change (config reload, model switch, OTA commit: told through `Measurements`), and answers
  * challenges with signed quotes:
  *   - control API: POST /attest/quote {"nonce": "<hex>"} → evidence; GET /attest/log
  *   - MQTT: a challenge {"nonce": "<hex>"} on ridge/<id>/down/attest is answered on
@@ -10,7 +10,8 @@
  */
 import { existsSync, readFileSync } from "node:fs";
 import { isAbsolute, join } from "node:path";
-import { RidgeError, errorMessage } from "../../core/index.js";
+import { RidgeError, errorMessage, type Clock, type Logger } from "../../core/index.js";
+import type { Board } from "../../boards/index.js";
 import {
   Attester,
   bumpBootCount,
@@ -21,13 +22,33 @@ import {
 } from "../../attest/index.js";
 import type { AttestBackend, AttestConfig, MeasuredKind, QuoteAlg } from "../../attest/index.js";
 import type { Component } from "../component.js";
-import type { MeasureHook, Services } from "../services.js";
+import type { GatewayConfig } from "../config/schema.js";
+import type { Downlink, MeasureHook, Measurements } from "../contracts.js";
+import type { Routes } from "../control/routes.js";
+import type { Metrics } from "../metrics.js";
+import type { UplinkQueue } from "../store/queue.js";
 import { VERSION } from "../version.js";
+
+export interface AttestationOptions {
+  config: GatewayConfig;
+  /** The config file, measured as it is (else the effective config). */
+  configFile: string | undefined;
+  board: Board;
+  dataDir: string;
+  clock: Clock;
+  log: Logger;
+  metrics: Metrics;
+  routes: Routes;
+  downlink: Downlink;
+  /** Challenges from the cloud are answered through the durable uplink. */
+  uplink: Pick<UplinkQueue, "append">;
+  measurements: Measurements;
+}
 
 const NONCE_RE = /^([0-9a-fA-F]{2}){8,32}$/;
 
 /** The active runtime: the slot's entry file when the launcher booted a slot, else the running entry script. */
-function runtimeImage(s: Services): { data: Uint8Array; description: string; version: string } {
+function runtimeImage(s: Pick<AttestationOptions, "board" | "dataDir">): { data: Uint8Array; description: string; version: string } {
   const slot = process.env.RIDGE_SLOT;
   if (slot === "a" || slot === "b") {
     const p = s.board.slots[slot];
@@ -51,16 +72,16 @@ export function quoteAlgOf(cfg: AttestConfig): QuoteAlg {
 }
 
 /** The TCTI to use: the config's, else the board's TPM device; undefined when there is no TPM. */
-export function tctiFor(s: Services, cfg: AttestConfig): string | undefined {
+export function tctiFor(s: { board: Board }, cfg: AttestConfig): string | undefined {
   if (cfg.tpm === "off") return undefined;
   if (cfg.tcti) return cfg.tcti;
   return s.board.tpm === "none" ? undefined : `device:${s.board.tpm.device}`;
 }
 
-export async function createAttestationComponent(s: Services): Promise<Component | undefined> {
+export async function createAttestationComponent(s: AttestationOptions): Promise<Component | undefined> {
   const cfg = s.config.attest;
   if (!cfg) return undefined;
-  const log = s.log.child({ component: "attestation" });
+  const log = s.log;
   const alg = quoteAlgOf(cfg);
   const dir = join(s.dataDir, "attest");
   const tcti = tctiFor(s, cfg);
@@ -72,6 +93,7 @@ export async function createAttestationComponent(s: Services): Promise<Component
   let attester: Attester | undefined;
   let backend: AttestBackend | undefined;
   let lastError: string | undefined;
+  let unlisten: (() => void) | undefined;
 
   const pcrFor = (kind: MeasuredKind, requested?: number): number => {
     if (backend?.kind === "tpm") return cfg.tpmPcr;
@@ -133,17 +155,12 @@ export async function createAttestationComponent(s: Services): Promise<Component
     try {
       nonce = (JSON.parse(payload.toString("utf8")) as { nonce?: unknown }).nonce;
     } catch {
-      log.warn("attestation: a challenge that is not JSON was ignored");
+      log.warn({}, "attestation: a challenge that is not JSON was ignored");
       return;
     }
     try {
       const ev = await answer(nonce, "mqtt");
-      const uplink = s.sinks.get("uplink");
-      if (!uplink) {
-        log.warn("attestation: no uplink sink to answer the challenge on");
-        return;
-      }
-      await uplink.accept([{ id: `attest/${String(nonce)}`, ts: s.clock.now(), device: s.config.gateway.id, kind: "attest", payload: ev as unknown as Record<string, unknown> }]);
+      await s.uplink.append([{ id: `attest/${String(nonce)}`, ts: s.clock.now(), device: s.config.gateway.id, kind: "attest", payload: ev as unknown as Record<string, unknown> }]);
     } catch (e) {
       log.warn({ err: errorMessage(e) }, "attestation: challenge not answered");
     }
@@ -178,12 +195,12 @@ export async function createAttestationComponent(s: Services): Promise<Component
       for (const d of s.config.drivers) {
         await measure({ type: "driver", component: `driver:${d.kind}`, description: `driver ${d.name} (${d.kind})`, data: new TextEncoder().encode(`${d.kind}@${VERSION}`) });
       }
-      s.measureHooks.push(hook);
+      unlisten = s.measurements.listen(hook);
       log.info({ backend: backend.kind, alg, events: attester.log.length }, "attestation: measured");
     },
     async stop() {
-      const i = s.measureHooks.indexOf(hook);
-      if (i >= 0) s.measureHooks.splice(i, 1);
+      unlisten?.();
+      unlisten = undefined;
       await backend?.close?.();
     },
     health() {

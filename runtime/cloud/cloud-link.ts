@@ -34,19 +34,12 @@ import type { IClientOptions, MqttClient } from "mqtt";
 
 // MQTT.js is loaded on the first connect only: a gateway with no cloud configured never pays for it.
 let mqttLib: typeof import("mqtt") | undefined;
-import type { Clock, Random, Timer, Priority } from "../../core/index.js";
+import type { Clock, Logger, Random, Timer, Priority } from "../../core/index.js";
 import { PRIORITIES, type UplinkQueue } from "../store/queue.js";
 import { fitBatch, maxPayloadFor, publishPacketSize } from "./batch-codec.js";
 import type { MqttLinkConfig } from "./config.js";
 import { OPEN_GATE, gateStep, step, type GateEffect, type GateInput, type LinkEffect, type LinkInput, type LinkState, type LinkTag, type PublishGate } from "./link-machine.js";
 import { classifyConnectError, loadTlsMaterial } from "./tls-material.js";
-
-export interface LinkLog {
-  info(obj: Record<string, unknown>, msg: string): void;
-  warn(obj: Record<string, unknown>, msg: string): void;
-  error(obj: Record<string, unknown>, msg: string): void;
-  debug(obj: Record<string, unknown>, msg: string): void;
-}
 
 export interface LinkHooks {
   /** Every state change (for metrics). */
@@ -72,7 +65,7 @@ export interface CloudLinkOptions {
   queue: UplinkQueue;
   clock: Clock;
   random: Random;
-  log: LinkLog;
+  log: Logger;
   hooks?: LinkHooks;
 }
 

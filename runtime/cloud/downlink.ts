@@ -4,7 +4,7 @@
  * but not `twins`). Handlers receive the full suffix. A handler that throws is logged by the caller,
  * never allowed to take the link down.
  */
-import type { Downlink, DownlinkHandler } from "../services.js";
+import type { Downlink, DownlinkHandler } from "../contracts.js";
 
 export interface DownlinkRegistry extends Downlink {
   /** Hand a message to its handler; resolves to false when nobody handles the suffix. */

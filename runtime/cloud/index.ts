@@ -1,9 +1,10 @@
 /**
- * runtime/cloud: store-and-forward uplink, the cloud MQTT link, downlink dispatch, device twin sync
- * and the model fetcher. The gateway calls `createUplinkComponent(services)` always; it registers
- * the `uplink` sink and feeds `services.downlink` from the cloud link.
+ * runtime/cloud: the cloud MQTT link and its component, downlink dispatch, device twin sync and
+ * the model cache with its fetcher. The composition root (runtime/gateway.ts) builds each.
  */
-export { createUplinkComponent, type UplinkComponent } from "./uplink-component.js";
+export { LinkComponent, offlineCloud, type CloudPort, type LinkComponentOptions } from "./link-component.js";
+export { TwinComponent, type TwinComponentOptions } from "./twin-component.js";
+export { ModelComponent, type ModelComponentOptions } from "./model-component.js";
 export { createDownlinkRegistry, type DownlinkRegistry } from "./downlink.js";
 export { cloudConfig, queueConfig, mqttLinkConfig, modelsConfig, type CloudConfig, type QueueConfig, type MqttLinkConfig, type ModelsConfig } from "./config.js";
 export { CloudLink } from "./cloud-link.js";

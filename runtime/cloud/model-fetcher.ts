@@ -8,10 +8,9 @@
 import { createHash } from "node:crypto";
 import { createReadStream, createWriteStream, rmSync, writeFileSync } from "node:fs";
 import type { IncomingMessage } from "node:http";
-import { errorMessage, type Clock, type Timer } from "../../core/index.js";
-import type { Downlink } from "../services.js";
+import { errorMessage, type Clock, type Timer, type Logger } from "../../core/index.js";
+import type { Downlink } from "../contracts.js";
 import type { ModelCache } from "../store/model-cache.js";
-import type { LinkLog } from "./cloud-link.js";
 import { compatible, verifyManifest, type ManifestVerifier, type ModelManifest } from "./model-manifest.js";
 
 export interface ModelFetcherOptions {
@@ -19,7 +18,7 @@ export interface ModelFetcherOptions {
   trustedKeys: readonly string[];
   retryMs: number;
   clock: Clock;
-  log: LinkLog;
+  log: Logger;
   board: { name: string; arch: string };
   online(): boolean;
   /** Signature check (default: Ed25519 only). */

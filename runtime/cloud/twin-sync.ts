@@ -13,17 +13,16 @@
  * Desired keys that name a writable point of a configured device are written through the device's
  * driver and, once written, reported back. Reported changes also come from `state` events.
  */
-import { errorCode, errorMessage, type Clock, type Driver, type Event } from "../../core/index.js";
+import { errorCode, errorMessage, type Clock, type Driver, type Event, type Logger } from "../../core/index.js";
 import type { GatewayConfig } from "../config/schema.js";
-import type { Downlink } from "../services.js";
+import type { Downlink } from "../contracts.js";
 import type { TwinStore } from "../store/twin-store.js";
-import type { LinkLog } from "./cloud-link.js";
 
 export interface TwinSyncOptions {
   store: TwinStore;
   config: GatewayConfig;
   drivers: ReadonlyMap<string, Driver>;
-  log: LinkLog;
+  log: Logger;
   clock: Clock;
   gatewayId: string;
   /** QoS 1 publish below `<root>/`; resolves true once acknowledged, false when offline. */

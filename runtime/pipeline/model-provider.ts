@@ -58,3 +58,18 @@ export class FileModelProvider implements ModelProvider {
     return () => this.listeners.delete(cb);
   }
 }
+
+/** The cache first (when wired), the operator's `file` as the fallback. */
+export function cacheThenFiles(cache: ModelProvider, files: FileModelProvider): ModelProvider {
+  return {
+    current: (name) => cache.current(name) ?? files.current(name),
+    onSwitch: (cb) => {
+      const a = cache.onSwitch(cb);
+      const b = files.onSwitch(cb);
+      return () => {
+        a();
+        b();
+      };
+    },
+  };
+}

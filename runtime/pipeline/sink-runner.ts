@@ -3,8 +3,8 @@
  * kept until `accept` resolves and retried with capped backoff when it rejects, so a failing sink
  * loses nothing (at-least-once; ids are stable). Outlives a topology swap when its definition is unchanged.
  */
-import { errorMessage, type Clock, type Timer, type Event } from "../../core/index.js";
-import type { Sink } from "../services.js";
+import { errorMessage, type Clock, type Timer, type Event, type Logger } from "../../core/index.js";
+import type { Sink } from "../contracts.js";
 import type { Inbox } from "./inbox.js";
 import type { Envelope } from "./operator.js";
 import type { PipelineStats } from "./stats.js";
@@ -16,7 +16,7 @@ export interface ClosableSink extends Sink {
 export interface SinkRunnerDeps {
   clock: Clock;
   stats: PipelineStats;
-  log: { warn(obj: Record<string, unknown>, msg: string): void };
+  log: Logger;
   /** Called when the inbox has room again or a batch completed (the engine pumps). */
   wake(): void;
 }

@@ -147,17 +147,22 @@ export interface QueueStats {
   lostAtOpen: QueueLoss | undefined;
 }
 
-/** The priority class of an event: `meta.priority` when it names one, else by kind, else telemetry. */
+/** The priority class of an event appended without one: by kind, else telemetry. */
 export function priorityOf(e: Event): Priority {
-  const p = e.meta?.priority;
-  if (p === "alarm" || p === "state" || p === "telemetry") return p;
   if (e.kind === "alarm") return "alarm";
   if (e.kind === "state") return "state";
   return "telemetry";
 }
 
+/** Told after a commit that added rows: there is something to send (the cloud link's pump). */
+export interface QueueReader {
+  notify(): void;
+}
+
 interface Pending {
   events: readonly Event[];
+  /** The class every event of the batch goes to; undefined: each by its kind. */
+  priority: Priority | undefined;
   resolve(): void;
   reject(e: unknown): void;
 }
@@ -211,6 +216,7 @@ export class UplinkQueue {
   private readonly lastSeq: Record<Priority, number> = { alarm: 0, state: 0, telemetry: 0 };
   private effectiveMax: number;
   private closed = false;
+  private reader: QueueReader | undefined;
   private readonly st: {
     insert: Record<Priority, Database.Statement>;
     read: Record<Priority, Database.Statement>;
@@ -383,12 +389,20 @@ export class UplinkQueue {
     return this.counts.alarm.bytes + this.counts.state.bytes + this.counts.telemetry.bytes;
   }
 
-  /** Queue events; resolves once they are committed (or counted as dropped by the full-queue policy). */
-  append(events: readonly Event[]): Promise<void> {
+  /** The one reader told after each commit that added rows (set once by the composition root). */
+  readBy(reader: QueueReader): void {
+    this.reader = reader;
+  }
+
+  /**
+   * Queue events, all in class `priority` when given (an uplink sink's configured class), else each
+   * by its kind; resolves once they are committed (or counted as dropped by the full-queue policy).
+   */
+  append(events: readonly Event[], priority?: Priority): Promise<void> {
     if (this.closed) return Promise.reject(new RidgeError("E_QUEUE_CLOSED", "the uplink queue is closed"));
     if (events.length === 0) return Promise.resolve();
     return new Promise<void>((resolve, reject) => {
-      this.pending.push({ events, resolve, reject });
+      this.pending.push({ events, priority, resolve, reject });
       this.pendingCount += events.length;
       if (this.pendingCount >= this.opts.groupCommitEvents) this.flush();
       else this.timer ??= this.opts.clock.setTimeout(() => this.flush(), this.opts.groupCommitMs);
@@ -407,7 +421,7 @@ export class UplinkQueue {
     for (const w of waiters)
       for (const e of w.events) {
         const body = JSON.stringify(e);
-        rows.push({ prio: priorityOf(e), kind: e.kind, body, bytes: body.length + EVENT_OVERHEAD });
+        rows.push({ prio: w.priority ?? priorityOf(e), kind: e.kind, body, bytes: body.length + EVENT_OVERHEAD });
       }
     let added = 0;
     try {
@@ -423,7 +437,10 @@ export class UplinkQueue {
     for (const w of waiters) w.resolve();
     // a commit that added nothing (everything dropped) only changed the depth: throttled like a deletion
     this.saveLedger(added === 0);
-    if (added) this.opts.onCommit?.(added);
+    if (added) {
+      this.opts.onCommit?.(added);
+      this.reader?.notify();
+    }
   }
 
   /** Admit rows within the limits (evicting or dropping per policy), then commit; disk-full shrinks the limit and retries. */
@@ -695,6 +712,30 @@ export class UplinkQueue {
     this.flush();
     if (this.ledgerDirty) this.saveLedger();
     this.closed = true;
+  }
+}
+
+/** Told what an uplink sink committed (the twin records reported state from state events); never throws. */
+export interface CommitWatcher {
+  observe(batch: readonly Event[]): void;
+}
+
+/**
+ * The pipeline's `uplink` sink: hands each batch to the queue in the sink's configured priority
+ * class (`uplink: { priority }`; by kind when unset) and accepts it once committed. The event is
+ * queued as it is: the class is a column of the queue, not a field that travels to the cloud.
+ */
+export class UplinkSink {
+  constructor(
+    private readonly queue: UplinkQueue,
+    readonly priority: Priority | undefined,
+    private readonly watcher?: CommitWatcher,
+  ) {}
+
+  async accept(batch: readonly Event[]): Promise<void> {
+    await this.queue.append(batch, this.priority);
+    // Committed: from here on nothing may reject (the pipeline would send the batch again).
+    this.watcher?.observe(batch);
   }
 }
 

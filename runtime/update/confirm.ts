@@ -8,10 +8,11 @@
  * never confirmed here: only the update agent's health check may commit it.
  * Loaded only without `ota:` (the update component does this itself when configured).
  */
-import { errorMessage, type Timer } from "../../core/index.js";
+import type Database from "better-sqlite3";
+import { errorMessage, type Clock, type Logger, type Timer } from "../../core/index.js";
+import type { Board } from "../../boards/index.js";
 import { DEFAULT_HEALTH_UP_FOR_MS, bootControlFor, bootedSlotFromEnv, confirmSlot, holdsBootOrder, readUpdateState, type BootControl } from "../../ota/index.js";
 import type { Component, ComponentHealth } from "../component.js";
-import type { Services } from "../services.js";
 
 export interface SlotConfirmOptions {
   /** Default: the board's adapter for the slot in RIDGE_SLOT. */
@@ -20,12 +21,18 @@ export interface SlotConfirmOptions {
   upForMs?: number;
 }
 
-export type SlotConfirmServices = Pick<Services, "board" | "dataDir" | "db" | "clock" | "log">;
+export interface SlotConfirmDeps {
+  board: Board;
+  dataDir: string;
+  db: Database.Database;
+  clock: Clock;
+  log: Logger;
+}
 
-export function createSlotConfirmComponent(s: SlotConfirmServices, opts: SlotConfirmOptions = {}): Component | undefined {
+export function createSlotConfirmComponent(s: SlotConfirmDeps, opts: SlotConfirmOptions = {}): Component | undefined {
   const booted = bootedSlotFromEnv(opts.env ?? process.env);
   if (!booted) return undefined;
-  const log = s.log.child({ component: "boot-confirm" });
+  const log = s.log;
   const bc = opts.bootControl ?? bootControlFor(s.board, { dataDir: s.dataDir, booted });
   const attempts = s.board.bootControl.attempts;
   let timer: Timer | undefined;

@@ -1,6 +1,6 @@
 /**
  * The device-side updater inside the running gateway: an UpdateAgent (ota/) wired to the
- * services. It polls the repository (interval plus jitter), listens on the downlink (`ota/…`:
+ * gateway's database, downlink, uplink queue and control API. It polls the repository (interval plus jitter), listens on the downlink (`ota/…`:
  * a notification starts a check now), runs the boot-time trial and health check, reports every
  * state to the cloud (events of kind `ota`, published on `ridge/<id>/up/ota`), and serves
  * `GET /ota/state` and `POST /ota/check` on the control API.
@@ -8,9 +8,15 @@
 import { spawn } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { isAbsolute, join } from "node:path";
-import { EXIT_RESTART, errorCode, errorMessage, type Timer } from "../../core/index.js";
+import type Database from "better-sqlite3";
+import { EXIT_RESTART, errorCode, errorMessage, type Clock, type Driver, type Logger, type Random, type Timer } from "../../core/index.js";
+import type { Board } from "../../boards/index.js";
 import type { Component, ComponentHealth } from "../component.js";
-import type { Services } from "../services.js";
+import type { GatewayConfig } from "../config/schema.js";
+import type { Downlink, Measurements } from "../contracts.js";
+import type { Routes } from "../control/routes.js";
+import type { Metrics } from "../metrics.js";
+import type { UplinkQueue } from "../store/queue.js";
 import { VERSION } from "../version.js";
 import { readLastExit } from "../cli/last-exit.js";
 import { UpdateAgent, bootControlFor, bootedSlotFromEnv, fetcherFor, parseMetadata, slotDir, type HealthResult, type UpdateState } from "../../ota/index.js";
@@ -42,6 +48,24 @@ export function trialConfigRefusal(dataDir: string, slot: "a" | "b"): { code: st
 }
 
 export interface UpdateComponentOptions {
+  config: GatewayConfig;
+  board: Board;
+  dataDir: string;
+  db: Database.Database;
+  clock: Clock;
+  random: Random;
+  log: Logger;
+  metrics: Metrics;
+  routes: Routes;
+  downlink: Downlink;
+  /** Every state is reported through the durable uplink. */
+  uplink: Pick<UplinkQueue, "append">;
+  /** The health check's `drivers`. */
+  drivers: ReadonlyMap<string, Driver>;
+  /** The health check's `cloud`: the link is online (or draining its backlog). */
+  cloudUp(): boolean;
+  /** A commit is re-measured by attestation. */
+  measurements: Measurements;
   /** How the runtime restarts into the chosen slot (default: SIGTERM to itself, exit code 75 for the launcher). */
   requestRestart?(reason: string): void;
 }
@@ -53,10 +77,10 @@ function restartProcess(): void {
   process.kill(process.pid, "SIGTERM");
 }
 
-export async function createUpdateComponent(s: Services, opts: UpdateComponentOptions = {}): Promise<Component | undefined> {
+export async function createUpdateComponent(s: UpdateComponentOptions): Promise<Component | undefined> {
   const cfg = s.config.ota;
   if (!cfg) return undefined;
-  const log = s.log.child({ component: "ota" });
+  const log = s.log;
   const booted = bootedSlotFromEnv();
   const bootControl = bootControlFor(s.board, { dataDir: s.dataDir, ...(booted ? { booted } : {}) });
   const launcherRuns = booted !== undefined || s.board.bootControl.adapter !== "file";
@@ -66,13 +90,6 @@ export async function createUpdateComponent(s: Services, opts: UpdateComponentOp
   const stateNames = ["idle", "checking", "downloading", "verifying", "installing", "pending", "trial", "committed", "rolled-back", "failed"];
   const progressGauge = s.metrics.gauge("ridge_ota_download_bytes", "Bytes of the OTA download in flight", []);
 
-  const cloudUp = async (): Promise<boolean> => {
-    const m = s.metrics.registry.getSingleMetric("ridge_uplink_link_state");
-    if (!m) return false;
-    const v = await m.get();
-    return v.values.some((x) => x.value === 1 && (x.labels.state === "online" || x.labels.state === "draining"));
-  };
-
   const checks: (() => Promise<HealthResult> | HealthResult)[] = [];
   if (cfg.health.drivers)
     checks.push(() => {
@@ -80,7 +97,7 @@ export async function createUpdateComponent(s: Services, opts: UpdateComponentOp
       return down.length ? { ok: false, reason: `drivers down: ${down.join(", ")}` } : { ok: true };
     });
   if (cfg.health.cloud === true || (cfg.health.cloud === "auto" && s.config.cloud?.mqtt))
-    checks.push(async () => ((await cloudUp()) ? { ok: true } : { ok: false, reason: "the cloud link is not up" }));
+    checks.push(() => (s.cloudUp() ? { ok: true } : { ok: false, reason: "the cloud link is not up" }));
   if (cfg.health.command) {
     const cmd = cfg.health.command;
     checks.push(() => runCommand(cmd, cfg.health.timeout));
@@ -89,12 +106,10 @@ export async function createUpdateComponent(s: Services, opts: UpdateComponentOp
   const publish = (st: UpdateState) => {
     for (const n of stateNames) stateGauge.set({ state: n }, n === st.s ? 1 : 0);
     // What the gateway runs changed: the attestation log re-measures it.
-    if (st.s === "committed") for (const h of s.measureHooks) h({ kind: "runtime", name: `${st.target.name}@${st.target.version}`, data: new Uint8Array(Buffer.from(st.target.hashes.sha256 ?? "", "hex")) });
-    const up = s.sinks.get("uplink");
-    if (!up) return;
+    if (st.s === "committed") s.measurements.changed({ kind: "runtime", name: `${st.target.name}@${st.target.version}`, data: new Uint8Array(Buffer.from(st.target.hashes.sha256 ?? "", "hex")) });
     const at = s.clock.now();
-    void up
-      .accept([{ id: `${gatewayId}/ota/${at}/${st.s}`, ts: at, device: gatewayId, kind: "ota", payload: { ...st } as Record<string, unknown> }])
+    void s.uplink
+      .append([{ id: `${gatewayId}/ota/${at}/${st.s}`, ts: at, device: gatewayId, kind: "ota", payload: { ...st } as Record<string, unknown> }])
       .catch((e: unknown) => log.warn({ err: errorMessage(e) }, "ota: could not queue the state report"));
   };
 
@@ -118,7 +133,7 @@ export async function createUpdateComponent(s: Services, opts: UpdateComponentOp
     bootFailure: (slot) => trialConfigRefusal(s.dataDir, slot),
     requestRestart: (reason) => {
       log.warn({ reason }, "ota: restarting into the chosen slot");
-      (opts.requestRestart ?? restartProcess)(reason);
+      (s.requestRestart ?? restartProcess)(reason);
     },
   });
 

@@ -15,8 +15,7 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { startMosquitto } from "../../peers/mosquitto.js";
 import { tempDir, waitFor } from "../../peers/process.js";
-import { captureLog, collect, event, makeServices } from "../helpers/cloud.js";
-import { createUplinkComponent } from "../../runtime/cloud/index.js";
+import { captureLog, collect, event, createUplink, makeParts } from "../helpers/cloud.js";
 import { FakeClock, SeededRandom } from "../../core/clock.js";
 import type { Event } from "../../core/event.js";
 
@@ -61,15 +60,15 @@ for (const { version, conf, mode } of cases) {
     const t = tempDir();
     const gw = `gw-${mode}-${version.replace(/\./g, "")}`;
     const cap = captureLog();
-    const s = makeServices({ dataDir: t.dir, log: cap.log, config: { gateway: { id: gw }, cloud: { mqtt: { url: broker.url, version, ...fast } } } });
+    const s = makeParts({ dataDir: t.dir, log: cap.log, config: { gateway: { id: gw }, cloud: { mqtt: { url: broker.url, version, ...fast } } } });
     const sub = await collect(broker.url, gw);
-    const up = await createUplinkComponent(s);
+    const up = await createUplink(s);
     try {
       const { events, big } = workload();
-      await s.sinks.get("uplink")!.accept(events.slice(0, 1000));
+      await up.sink.accept(events.slice(0, 1000));
       await up.start();
       await waitFor("link up", () => up.link!.connected, 10_000);
-      for (let i = 1000; i < events.length; i += 250) await s.sinks.get("uplink")!.accept(events.slice(i, i + 250));
+      for (let i = 1000; i < events.length; i += 250) await up.sink.accept(events.slice(i, i + 250));
       const want = events.map((e) => e.id).filter((id) => id !== big);
       await waitFor("every event that fits at the subscriber", () => want.every((id) => sub.ids.has(id)), 60_000, 50);
       await waitFor("queue empty", () => up.queue.depth() === 0, 10_000);
@@ -138,25 +137,25 @@ test("an ACL denies telemetry (MQTT 5, PUBACK 0x87): held with backoff, not a re
   writeFileSync(acl, `topic read ridge/#\ntopic write ridge/${gw}/up/alarm\n`);
   const broker = await startMosquitto({ extraConfig: [`acl_file ${acl}`], maxSeconds: 120 });
   const clock = new FakeClock(Date.now());
-  const s = makeServices({
+  const s = makeParts({
     dataDir: t.dir,
     clock,
     random: new SeededRandom(14),
     config: { gateway: { id: gw }, cloud: { mqtt: { url: broker.url, version: "5", backoff: { base: 1000, cap: 60_000 }, batch: { maxEvents: 100 } }, queue: { groupCommit: { events: 1 } } } },
   });
   const sub = await collect(broker.url, gw);
-  const up = await createUplinkComponent(s);
+  const up = await createUplink(s);
   try {
     await up.start();
     await waitFor("link up", () => up.link!.connected, 10_000);
     const telemetry = Array.from({ length: 300 }, (_, i) => event(`d${i % 3}`, i));
-    await s.sinks.get("uplink")!.accept(telemetry);
+    await up.sink.accept(telemetry);
     type St = { connects: number; inflightBatches: number; lastError?: { code: string; reasonCode?: number; reason?: string }; publishRefused?: { total: number; held: Record<string, { reason: string }> } };
     const st = () => up.link!.status() as St;
     await waitFor("the first refusal", () => (st().publishRefused?.total ?? 0) >= 1, 10_000);
     await waitFor("nothing in flight", () => st().inflightBatches === 0, 10_000);
     // Alarms are allowed by the ACL and are not held behind the denied telemetry.
-    await s.sinks.get("uplink")!.accept([event("d0", 9000, "alarm")]);
+    await up.sink.accept([event("d0", 9000, "alarm")]);
     await waitFor("the alarm arrived", () => sub.ids.has("d0/9000"), 10_000);
 
     // Ten simulated minutes, one second at a time; after each step the real broker answers any retry.
@@ -210,25 +209,25 @@ test("a stalled broker (SIGSTOP) never answers: ackTimeout on an injected clock 
   const t = tempDir();
   const gw = "gw-stall";
   const clock = new FakeClock(Date.now());
-  const s = makeServices({
+  const s = makeParts({
     dataDir: t.dir,
     clock,
     random: new SeededRandom(3),
     config: { gateway: { id: gw }, cloud: { mqtt: { url: broker.url, version: "5", connectTimeout: 2000, backoff: { base: 1000, cap: 10_000 } }, queue: { groupCommit: { events: 1 } } } },
   });
   const sub = await collect(broker.url, gw);
-  const up = await createUplinkComponent(s);
+  const up = await createUplink(s);
   const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
   try {
     await up.start();
     await waitFor("link up", () => up.link!.connected, 10_000);
     const first = Array.from({ length: 100 }, (_, i) => event(`d${i % 2}`, i));
-    await s.sinks.get("uplink")!.accept(first);
+    await up.sink.accept(first);
     await waitFor("the first batch acknowledged", () => up.queue.depth() === 0, 10_000);
     broker.pause();
     // A larger batch than any acknowledged (a probe, halved on each timeout), then batches of known size.
     const rest = Array.from({ length: 400 }, (_, i) => event(`d${i % 2}`, 100 + i));
-    await s.sinks.get("uplink")!.accept(rest);
+    await up.sink.accept(rest);
     for (let i = 0; i < 30; i++) {
       await clock.advance(5000);
       await sleep(20);

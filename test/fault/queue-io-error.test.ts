@@ -16,9 +16,8 @@ import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { basename, join } from "node:path";
 import type { Event } from "../../core/event.js";
-import { createUplinkComponent } from "../../runtime/cloud/uplink-component.js";
 import { tempDir, waitFor } from "../../peers/process.js";
-import { makeServices } from "../helpers/cloud.js";
+import { createUplink, makeParts } from "../helpers/cloud.js";
 import { startGateway } from "../helpers/gateway.js";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -133,17 +132,17 @@ function failingDb(db: Database.Database, state: { failing: boolean }): Database
 
 test("SQLITE_IOERR on commits and reads: rejected as E_STORE_IO (retried by the caller), reads empty, unhealthy, then healthy again; never treated as corruption", async () => {
   const t = tempDir();
-  const base = makeServices({ dataDir: t.dir, config: {} });
+  const base = makeParts({ dataDir: t.dir, config: {} });
   const state = { failing: false };
   const s = { ...base, db: failingDb(base.db, state) };
-  const uplink = await createUplinkComponent(s);
+  const uplink = await createUplink(s);
   let corrupt = 0;
   uplink.onStoreCorrupt = () => corrupt++;
   await uplink.start();
   const ev = (i: number): Event => ({ id: `d/${i}`, ts: i, device: "d", kind: "telemetry", payload: { i } });
   try {
     await uplink.sink.accept([ev(1), ev(2)]);
-    assert.ok(uplink.health().up);
+    assert.ok(uplink.queueComponent.health().up);
     state.failing = true;
     for (let i = 0; i < 3; i++) {
       try {
@@ -155,7 +154,7 @@ test("SQLITE_IOERR on commits and reads: rejected as E_STORE_IO (retried by the 
     }
     assert.equal(uplink.queue.read("telemetry", 0, 100), [], "a failing read is empty, not thrown into the link");
     assert.is(uplink.queue.ack("telemetry", 1, 1), 0, "a failing ack deletes nothing (sent again later)");
-    const h = uplink.health();
+    const h = uplink.queueComponent.health();
     assert.is(h.up, false);
     assert.match(h.detail ?? "", /3 commits failed in a row \(SQLITE_IOERR_WRITE\)/);
     const st = uplink.queue.stats();
@@ -164,7 +163,7 @@ test("SQLITE_IOERR on commits and reads: rejected as E_STORE_IO (retried by the 
     // The disk comes back: the caller's retry commits, health returns, nothing was "recovered".
     state.failing = false;
     await uplink.sink.accept([ev(10), ev(11), ev(12)]);
-    assert.ok(uplink.health().up);
+    assert.ok(uplink.queueComponent.health().up);
     assert.is(uplink.queue.stats().failedCommits, 0);
     assert.is(uplink.queue.depth(), 5);
     await sleep(20);
@@ -180,8 +179,8 @@ test("SQLITE_IOERR on commits and reads: rejected as E_STORE_IO (retried by the 
 
 test("another process holds the write lock past the busy timeout: reads and acks never throw into the link, the commit rejects E_STORE_BUSY and succeeds once released", async () => {
   const t = tempDir();
-  const s = makeServices({ dataDir: t.dir, config: {} });
-  const uplink = await createUplinkComponent(s);
+  const s = makeParts({ dataDir: t.dir, config: {} });
+  const uplink = await createUplink(s);
   await uplink.start();
   const ev = (i: number): Event => ({ id: `d/${i}`, ts: i, device: "d", kind: "telemetry", payload: { i } });
   const other = new Database(join(t.dir, "ridgeline.db"));
@@ -198,11 +197,11 @@ test("another process holds the write lock past the busy timeout: reads and acks
     } catch (e) {
       assert.is((e as { code?: string }).code, "E_STORE_BUSY");
     }
-    assert.is(uplink.health().up, false);
+    assert.is(uplink.queueComponent.health().up, false);
     other.exec("COMMIT");
     await uplink.sink.accept([ev(3)]);
     assert.is(uplink.queue.ack("telemetry", rows[0]!.seq, rows[rows.length - 1]!.seq), 2);
-    assert.ok(uplink.health().up);
+    assert.ok(uplink.queueComponent.health().up);
     assert.is(uplink.queue.depth(), 1);
   } finally {
     other.close();

@@ -1,10 +1,12 @@
 /**
- * Helpers for the uplink/cloud tests: Services built the way the gateway builds them (real SQLite
- * in a temp dir, silent log, own metrics registry), and a subscriber on the broker that collects
- * uplink batches and checks delivery (every id, per-device order, duplicates only as redeliveries).
+ * Helpers for the uplink/cloud tests: the queue, the cloud link, the twin and the model cache wired
+ * the way the composition root (runtime/gateway.ts) wires them (real SQLite in a temp dir, silent
+ * log, own metrics registry), and a subscriber on the broker that collects uplink batches and
+ * checks delivery (every id, per-device order, duplicates only as redeliveries).
  */
 import mqtt, { type MqttClient } from "mqtt";
 import pino, { type Logger } from "pino";
+import type Database from "better-sqlite3";
 import { spawnSync } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -12,16 +14,34 @@ import type { Clock, Random } from "../../core/clock.js";
 import { systemClock, systemRandom } from "../../core/clock.js";
 import type { Driver } from "../../core/driver.js";
 import type { Event } from "../../core/event.js";
-import { loadBoard } from "../../boards/index.js";
-import { gatewayConfig } from "../../runtime/config/schema.js";
+import { loadBoard, type Board } from "../../boards/index.js";
+import { gatewayConfig, type GatewayConfig } from "../../runtime/config/schema.js";
 import { Metrics } from "../../runtime/metrics.js";
 import { Routes } from "../../runtime/control/routes.js";
-import type { Services, Sink } from "../../runtime/services.js";
+import { Measurements } from "../../runtime/contracts.js";
 import { openDatabase } from "../../runtime/store/db.js";
-import { createDownlinkRegistry } from "../../runtime/cloud/downlink.js";
+import { QueueComponent, UplinkSink, type StoreFault, type UplinkQueue } from "../../runtime/store/index.js";
+import { LinkComponent, ModelComponent, TwinComponent, cloudConfig, createDownlinkRegistry, offlineCloud, type CloudLink, type DownlinkRegistry } from "../../runtime/cloud/index.js";
 import { decodeBatch, type BatchFormat } from "../../runtime/cloud/batch-codec.js";
 
-export function makeServices(opts: { dataDir: string; config: Record<string, unknown>; clock?: Clock; random?: Random; drivers?: Map<string, Driver>; log?: Logger; devices?: Record<string, unknown>[] }): Services {
+/** What the gateway builds before its components (runtime/gateway.ts `GatewayParts` and the shared registries). */
+export interface TestParts {
+  config: GatewayConfig;
+  configFile: string | undefined;
+  board: Board;
+  dataDir: string;
+  clock: Clock;
+  random: Random;
+  log: Logger;
+  metrics: Metrics;
+  db: Database.Database;
+  routes: Routes;
+  drivers: Map<string, Driver>;
+  downlink: DownlinkRegistry;
+  measurements: Measurements;
+}
+
+export function makeParts(opts: { dataDir: string; config: Record<string, unknown>; clock?: Clock; random?: Random; drivers?: Map<string, Driver>; log?: Logger; devices?: Record<string, unknown>[] }): TestParts {
   const config = gatewayConfig.parse({ gateway: { id: "gw-test" }, ...opts.config });
   // Devices of fake drivers (not a configured driver kind): set after validation.
   if (opts.devices) (config as { devices: unknown[] }).devices = opts.devices;
@@ -38,9 +58,90 @@ export function makeServices(opts: { dataDir: string; config: Record<string, unk
     routes: new Routes(),
     drivers: opts.drivers ?? new Map(),
     downlink: createDownlinkRegistry(),
-    sinks: new Map<string, Sink>(),
-    measureHooks: [],
+    measurements: new Measurements(),
   };
+}
+
+/** The cloud side of a gateway: queue, link (with `cloud.mqtt`), twin and models, started and stopped in the supervisor's order. */
+export interface Uplink {
+  readonly queueComponent: QueueComponent;
+  readonly queue: UplinkQueue;
+  readonly linkComponent: LinkComponent | undefined;
+  readonly link: CloudLink | undefined;
+  readonly twin: TwinComponent;
+  readonly models: ModelComponent;
+  /** An `uplink: {}` sink (each event in the class of its kind). */
+  readonly sink: UplinkSink;
+  onStoreCorrupt: ((f: StoreFault) => void) | undefined;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export async function createUplink(s: TestParts): Promise<Uplink> {
+  const cloud = s.config.cloud ?? cloudConfig.parse({});
+  let up: Uplink | undefined;
+  const queueComponent = new QueueComponent({
+    db: s.db,
+    config: cloud.queue,
+    clock: s.clock,
+    log: s.log,
+    metrics: s.metrics,
+    routes: s.routes,
+    onCorrupt: (f) => {
+      void linkComponent?.stop().catch(() => undefined);
+      up?.onStoreCorrupt?.(f);
+    },
+  });
+  const linkComponent = cloud.mqtt
+    ? new LinkComponent({
+        config: cloud.mqtt,
+        gatewayId: s.config.gateway.id,
+        dataDir: s.dataDir,
+        queue: queueComponent.queue,
+        clock: s.clock,
+        random: s.random,
+        log: s.log,
+        metrics: s.metrics,
+        downlink: s.downlink,
+        onConnected: () => {
+          twin.sync.onConnected();
+          models.kick();
+        },
+      })
+    : undefined;
+  const port = linkComponent ?? offlineCloud;
+  const twin = new TwinComponent({ db: s.db, config: s.config, drivers: s.drivers, clock: s.clock, log: s.log, routes: s.routes, downlink: s.downlink, cloud: port });
+  const models = await ModelComponent.create({
+    config: cloud.models,
+    dataDir: s.dataDir,
+    db: s.db,
+    board: { name: s.board.name, arch: process.arch },
+    clock: s.clock,
+    log: s.log,
+    routes: s.routes,
+    downlink: s.downlink,
+    cloud: port,
+    measurements: s.measurements,
+    onActiveChanged: (active) => twin.sync.reportGateway({ models: active }),
+  });
+  const order = [queueComponent, ...(linkComponent ? [linkComponent] : []), twin, models];
+  up = {
+    queueComponent,
+    queue: queueComponent.queue,
+    linkComponent,
+    link: linkComponent?.link,
+    twin,
+    models,
+    sink: new UplinkSink(queueComponent.queue, undefined, twin),
+    onStoreCorrupt: undefined,
+    async start() {
+      for (const c of order) await c.start();
+    },
+    async stop() {
+      for (const c of [...order].reverse()) await c.stop();
+    },
+  };
+  return up;
 }
 
 export function event(device: string, seq: number, kind = "telemetry"): Event {

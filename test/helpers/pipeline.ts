@@ -1,18 +1,19 @@
 /**
- * Pipeline test rig: Services for the pipeline component from a YAML config (through the real
+ * Pipeline test rig: the pipeline component built from a YAML config (through the real
  * loader, so board defaults and located errors are as in production), with sinks replaced by
  * collectors that can be stalled.
  */
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import pino from "pino";
-import { SeededRandom, systemClock, type Clock } from "../../core/clock.js";
+import type Database from "better-sqlite3";
+import pino, { type Logger } from "pino";
+import { systemClock, type Clock } from "../../core/clock.js";
 import type { Event } from "../../core/event.js";
 import { loadConfig } from "../../runtime/config/load.js";
 import { Routes } from "../../runtime/control/routes.js";
 import { Metrics } from "../../runtime/metrics.js";
-import { createPipelineComponent, type PipelineComponent, type PipelineOptions } from "../../runtime/pipeline/index.js";
-import type { Services, Sink } from "../../runtime/services.js";
+import { Pipeline, type PipelineOptions } from "../../runtime/pipeline/index.js";
+import { Measurements, type Sink } from "../../runtime/contracts.js";
 import { openDatabase } from "../../runtime/store/db.js";
 import { tempDir } from "../../peers/process.js";
 
@@ -47,9 +48,19 @@ export function collector(): Collector {
   return c;
 }
 
+/** What the rig built the pipeline with. */
+export interface RigParts {
+  clock: Clock;
+  log: Logger;
+  metrics: Metrics;
+  routes: Routes;
+  db: Database.Database;
+  measurements: Measurements;
+}
+
 export interface Rig {
-  p: PipelineComponent;
-  s: Services;
+  p: Pipeline;
+  s: RigParts;
   dir: string;
   configFile: string;
   sinks: Map<string, Collector>;
@@ -70,24 +81,17 @@ export async function makeRig(yaml: string, opts: { clock?: Clock; dir?: string;
     if (!c) sinks.set(name, (c = collector()));
     return c;
   };
-  const s: Services = {
-    config: loaded.config,
+  const s: RigParts = { clock: opts.clock ?? systemClock, log: pino({ level: "silent" }), metrics: new Metrics(false), routes: new Routes(), db: openDatabase(td.dir), measurements: new Measurements() };
+  const p = new Pipeline({
+    ...s,
+    config: loaded.config.pipeline,
+    devices: loaded.config.devices,
+    loadConfig: (text) => loadConfig({ file: text === undefined ? configFile : undefined, text, board: "sim", data: td.dir }).config.pipeline,
     configFile,
-    board: loaded.board,
     dataDir: td.dir,
-    clock: opts.clock ?? systemClock,
-    random: new SeededRandom(1),
-    log: pino({ level: "silent" }),
-    metrics: new Metrics(false),
-    db: openDatabase(td.dir),
-    routes: new Routes(),
-    drivers: new Map(),
-    downlink: { on() {} },
-    sinks: new Map([["uplink", sink("uplink")]]),
-    measureHooks: [],
-  };
-  const p = await createPipelineComponent(s, {
-    sinkFactory: (name) => (opts.real?.includes(name) ? undefined : sink(name)),
+    gatewayId: loaded.config.gateway.id,
+    uplink: () => sink("uplink"),
+    sinkOverride: (name) => (opts.real?.includes(name) ? undefined : sink(name)),
     ...(opts.tickMs ? { tickMs: opts.tickMs } : {}),
     ...(opts.models ? { models: opts.models } : {}),
   });

@@ -1,6 +1,6 @@
 /**
  * The attestation component inside a gateway's Services: measures at start, re-measures through
- * measureHooks, answers POST /attest/quote and MQTT challenges (through the uplink sink), keeps its
+ * Measurements, answers POST /attest/quote and MQTT challenges (through the uplink queue), keeps its
  * key (0600) and boot counter across restarts; the evidence passes a verifier with a policy.
  */
 import { test } from "uvu";
@@ -13,10 +13,9 @@ import { isRidgeError } from "../../core/index.js";
 import type { Event } from "../../core/event.js";
 import { createAttestationComponent } from "../../runtime/attestation/index.js";
 import type { ControlRequest } from "../../runtime/control/routes.js";
-import type { DownlinkRegistry } from "../../runtime/cloud/downlink.js";
 import { AuditLog, REASON, Verifier, VerifierStore, policyFrom, publicKeyToPem, sm3 } from "../../attest/index.js";
 import type { Evidence } from "../../attest/index.js";
-import { makeServices } from "../helpers/cloud.js";
+import { makeParts } from "../helpers/cloud.js";
 import { tempDir } from "../../peers/process.js";
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString("hex");
@@ -29,28 +28,27 @@ function request(body: unknown): ControlRequest {
 }
 
 async function gateway(dataDir: string, clock: FakeClock) {
-  const s = makeServices({ dataDir, clock, config: { attest: { signer: "sm2" } } });
+  const s = makeParts({ dataDir, clock, config: { attest: { signer: "sm2" } } });
   // a board with a readable boot file
   const kernel = join(dataDir, "Image");
   writeFileSync(kernel, "kernel bytes");
   (s as { board: typeof s.board }).board = { ...s.board, measure: [{ path: kernel, pcr: 4, what: "kernel" }, { path: "/nonexistent/dtb", pcr: 5, what: "device tree" }] };
   const uplinked: Event[] = [];
-  s.sinks.set("uplink", { accept: async (b) => void uplinked.push(...b) });
-  const c = await createAttestationComponent(s);
+  const c = await createAttestationComponent({ ...s, uplink: { append: async (b) => void uplinked.push(...b) } });
   assert.ok(c);
   await c!.start();
   return { s, c: c!, uplinked };
 }
 
 test("no attest section → no component", async () => {
-  const s = makeServices({ dataDir: join(tmp.dir, "none"), config: {} });
-  assert.is(await createAttestationComponent(s), undefined);
+  const s = makeParts({ dataDir: join(tmp.dir, "none"), config: {} });
+  assert.is(await createAttestationComponent({ ...s, uplink: { append: async () => {} } }), undefined);
 });
 
 test("tpm: required on a board without a TPM → E_ATTEST_NO_TPM (board fault)", async () => {
-  const s = makeServices({ dataDir: join(tmp.dir, "req"), config: { attest: { tpm: "required" } } });
+  const s = makeParts({ dataDir: join(tmp.dir, "req"), config: { attest: { tpm: "required" } } });
   try {
-    await createAttestationComponent(s);
+    await createAttestationComponent({ ...s, uplink: { append: async () => {} } });
     assert.unreachable();
   } catch (e) {
     assert.ok(isRidgeError(e, "E_ATTEST_NO_TPM"), String(e));
@@ -70,7 +68,7 @@ test("measures at start, answers the control API, re-measures on hooks; evidence
   assert.equal(logBody.events.map((e) => e.component), ["kernel", "runtime", "config"]);
   assert.is(logBody.events[0]!.digests.sm3, hex(sm3(new TextEncoder().encode("kernel bytes"))));
 
-  s.measureHooks.forEach((h) => h({ kind: "model", name: "anomaly@3", data: new TextEncoder().encode("model v3") }));
+  s.measurements.changed({ kind: "model", name: "anomaly@3", data: new TextEncoder().encode("model v3") });
   const quote = s.routes.match("POST", "/attest/quote")!;
   const bad = await quote(request({ nonce: "zz" }));
   assert.is(bad.status, 400);
@@ -91,19 +89,19 @@ test("measures at start, answers the control API, re-measures on hooks; evidence
 
   // MQTT challenge → answered as an "attest" event on the uplink sink
   nonce = verifier.issueNonce("gw-test");
-  await (s.downlink as DownlinkRegistry).dispatch("attest", Buffer.from(JSON.stringify({ nonce: hex(nonce) })));
+  await s.downlink.dispatch("attest", Buffer.from(JSON.stringify({ nonce: hex(nonce) })));
   assert.is(uplinked.length, 1);
   assert.is(uplinked[0]!.kind, "attest");
   assert.equal(verifier.verify(uplinked[0]!.payload, { expectedNonce: nonce }).reasons, []);
 
   // a config reload measured through the hook: the new digest is not in the policy
-  s.measureHooks.forEach((h) => h({ kind: "config", name: "pipeline", data: new TextEncoder().encode("pipeline v2") }));
+  s.measurements.changed({ kind: "config", name: "pipeline", data: new TextEncoder().encode("pipeline v2") });
   nonce = verifier.issueNonce("gw-test");
   ev = (await quote(request({ nonce: hex(nonce) }))).body as Evidence;
   assert.equal(verifier.verify(ev, { expectedNonce: nonce }).reasons.map((r) => r.code), [REASON.UNKNOWN_COMPONENT]);
   assert.ok(c.status!().quotes === 4);
   await c.stop();
-  assert.is(s.measureHooks.length, 0);
+  assert.is(s.measurements.listeners, 0);
   s.db.close();
 });
 

@@ -7,8 +7,7 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { startMosquitto, type Mosquitto } from "../../peers/mosquitto.js";
 import { tempDir, waitFor } from "../../peers/process.js";
-import { collect, event, makeServices } from "../helpers/cloud.js";
-import { createUplinkComponent } from "../../runtime/cloud/index.js";
+import { collect, event, createUplink, makeParts } from "../helpers/cloud.js";
 import type { Event } from "../../core/event.js";
 
 let broker: Mosquitto;
@@ -24,12 +23,12 @@ const fast = { backoff: { base: 20, cap: 200 } };
 for (const version of ["5", "3.1.1"] as const) {
   test(`MQTT ${version}: every event arrives once acknowledged, and the queue empties`, async () => {
     const t = tempDir();
-    const s = makeServices({ dataDir: t.dir, config: { cloud: { mqtt: { url: broker.url, version, clientId: `gw-${version}`, ...fast } } } });
+    const s = makeParts({ dataDir: t.dir, config: { cloud: { mqtt: { url: broker.url, version, clientId: `gw-${version}`, ...fast } } } });
     const sub = await collect(broker.url);
-    const up = await createUplinkComponent(s);
+    const up = await createUplink(s);
     await up.start();
     await waitFor("link up", () => up.link!.connected);
-    const sink = s.sinks.get("uplink")!;
+    const sink = up.sink;
     const want: string[] = [];
     for (let b = 0; b < 20; b++) {
       const batch: Event[] = [];
@@ -46,7 +45,7 @@ for (const version of ["5", "3.1.1"] as const) {
     assert.equal(c.missing(want), []);
     assert.equal(c.orderViolations, []);
     assert.ok(sub.topics.filter((x) => x.includes("/up/")).every((x) => x === "ridge/gw-test/up/telemetry"));
-    const st = up.status!() as { link: string; linkDetail: { state: string; lastDrained: string | null } };
+    const st = up.linkComponent!.status() as { link: string; linkDetail: { state: string; lastDrained: string | null } };
     assert.is(st.link, "online");
     assert.is(st.linkDetail.state, "online");
     assert.ok(st.linkDetail.lastDrained);
@@ -62,12 +61,12 @@ for (const version of ["5", "3.1.1"] as const) {
 
 test("CBOR batches decode to the same events", async () => {
   const t = tempDir();
-  const s = makeServices({ dataDir: t.dir, config: { gateway: { id: "gw-cbor" }, cloud: { mqtt: { url: broker.url, format: "cbor", ...fast } } } });
+  const s = makeParts({ dataDir: t.dir, config: { gateway: { id: "gw-cbor" }, cloud: { mqtt: { url: broker.url, format: "cbor", ...fast } } } });
   const sub = await collect(broker.url, "gw-cbor", "cbor");
-  const up = await createUplinkComponent(s);
+  const up = await createUplink(s);
   await up.start();
   const batch = [event("a", 1), event("a", 2), event("b", 1, "alarm")];
-  await s.sinks.get("uplink")!.accept(batch);
+  await up.sink.accept(batch);
   await waitFor("3 events", () => sub.ids.size === 3, 10_000);
   assert.equal(sub.events.find((e) => e.id === "a/2"), batch[1]);
   assert.ok(sub.topics.includes("ridge/gw-cbor/up/alarm"));
@@ -83,13 +82,13 @@ test("offline: the queue fills; when the broker appears, the backlog drains and 
   const b2 = await startMosquitto({ persist: true, maxSeconds: 90 });
   const sub = await collect(b2.url, "gw-off");
   await b2.stop();
-  const s = makeServices({ dataDir: t.dir, config: { gateway: { id: "gw-off" }, cloud: { mqtt: { url: b2.url, batch: { maxEvents: 200 }, inflight: 2, drainRate: 10_000, ...fast } } } });
+  const s = makeParts({ dataDir: t.dir, config: { gateway: { id: "gw-off" }, cloud: { mqtt: { url: b2.url, batch: { maxEvents: 200 }, inflight: 2, drainRate: 10_000, ...fast } } } });
   // drainRate paces the backlog (2 s for 20,000 events) so the alarm below is appended while most of
   // it is still queued, whatever the speed of the machine.
-  const up = await createUplinkComponent(s);
+  const up = await createUplink(s);
   await up.start();
   try {
-    const sink = s.sinks.get("uplink")!;
+    const sink = up.sink;
     const want: string[] = [];
     for (let b = 0; b < 20; b++) {
       const batch = Array.from({ length: 1000 }, (_, i) => event(`d${i % 3}`, b * 1000 + i));
@@ -122,11 +121,11 @@ test("offline: the queue fills; when the broker appears, the backlog drains and 
 
 test("paced draining (drainRate): the backlog trickles, and a live alarm goes out while it still waits", async () => {
   const t = tempDir();
-  const s = makeServices({ dataDir: t.dir, config: { gateway: { id: "gw-pace" }, cloud: { mqtt: { url: broker.url, drainRate: 2000, batch: { maxEvents: 100 }, ...fast } } } });
+  const s = makeParts({ dataDir: t.dir, config: { gateway: { id: "gw-pace" }, cloud: { mqtt: { url: broker.url, drainRate: 2000, batch: { maxEvents: 100 }, ...fast } } } });
   const sub = await collect(broker.url, "gw-pace");
   // Queue a backlog while no link exists yet.
-  const up = await createUplinkComponent(s);
-  const sink = s.sinks.get("uplink")!;
+  const up = await createUplink(s);
+  const sink = up.sink;
   await sink.accept(Array.from({ length: 5000 }, (_, i) => event(`d${i % 4}`, i)));
   await up.start();
   await waitFor("link up", () => up.link!.connected);
@@ -146,10 +145,10 @@ test("paced draining (drainRate): the backlog trickles, and a live alarm goes ou
 
 test("downlink messages are dispatched by prefix to registered handlers", async () => {
   const t = tempDir();
-  const s = makeServices({ dataDir: t.dir, config: { gateway: { id: "gw-down" }, cloud: { mqtt: { url: broker.url, ...fast } } } });
+  const s = makeParts({ dataDir: t.dir, config: { gateway: { id: "gw-down" }, cloud: { mqtt: { url: broker.url, ...fast } } } });
   const got: { suffix: string; payload: string }[] = [];
   s.downlink.on("ota", (suffix, payload) => void got.push({ suffix, payload: payload.toString() }));
-  const up = await createUplinkComponent(s);
+  const up = await createUplink(s);
   await up.start();
   await waitFor("link up", () => up.link!.connected);
   // the subscription is made right after CONNACK; give it a moment by retrying the publish until seen

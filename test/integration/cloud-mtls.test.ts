@@ -4,8 +4,7 @@ import * as assert from "uvu/assert";
 import { join } from "node:path";
 import { startMosquitto, type Mosquitto } from "../../peers/mosquitto.js";
 import { tempDir, waitFor } from "../../peers/process.js";
-import { captureLog, collect, event, makeExpiredClientCert, makeServices } from "../helpers/cloud.js";
-import { createUplinkComponent } from "../../runtime/cloud/index.js";
+import { captureLog, collect, event, makeExpiredClientCert, createUplink, makeParts } from "../helpers/cloud.js";
 
 let broker: Mosquitto;
 test.before(async () => {
@@ -20,10 +19,10 @@ const fast = { backoff: { base: 20, cap: 100 }, connectTimeout: 3000 };
 async function failing(mqttCfg: Record<string, unknown>) {
   const t = tempDir();
   const cap = captureLog();
-  const s = makeServices({ dataDir: t.dir, config: { cloud: { mqtt: { url: broker.tlsUrl, ...fast, ...mqttCfg } } }, log: cap.log });
-  const up = await createUplinkComponent(s);
+  const s = makeParts({ dataDir: t.dir, config: { cloud: { mqtt: { url: broker.tlsUrl, ...fast, ...mqttCfg } } }, log: cap.log });
+  const up = await createUplink(s);
   await up.start();
-  await s.sinks.get("uplink")!.accept([event("a", 1)]);
+  await up.sink.accept([event("a", 1)]);
   // Several failed attempts: the link retries and never gives up or crashes.
   await waitFor("three failed attempts", async () => {
     const m = /ridge_uplink_connect_failures_total\{code="[A-Z_]+"\} (\d+)/g;
@@ -42,11 +41,11 @@ async function failing(mqttCfg: Record<string, unknown>) {
 test("mutual TLS: events arrive", async () => {
   const c = broker.certs!;
   const t = tempDir();
-  const s = makeServices({ dataDir: t.dir, config: { cloud: { mqtt: { url: broker.tlsUrl, ca: c.caFile, cert: c.clientCertFile, key: c.clientKeyFile, ...fast } } } });
+  const s = makeParts({ dataDir: t.dir, config: { cloud: { mqtt: { url: broker.tlsUrl, ca: c.caFile, cert: c.clientCertFile, key: c.clientKeyFile, ...fast } } } });
   const sub = await collect(broker.url);
-  const up = await createUplinkComponent(s);
+  const up = await createUplink(s);
   await up.start();
-  await s.sinks.get("uplink")!.accept([event("a", 1), event("a", 2, "alarm")]);
+  await up.sink.accept([event("a", 1), event("a", 2, "alarm")]);
   await waitFor("delivered", () => sub.ids.size === 2, 10_000);
   await waitFor("acked", () => up.queue.depth() === 0);
   await up.stop();

@@ -13,7 +13,7 @@ import { loadBoard } from "../../boards/index.js";
 import { gatewayConfig } from "../../runtime/config/schema.js";
 import { Metrics } from "../../runtime/metrics.js";
 import { Routes } from "../../runtime/control/routes.js";
-import type { DownlinkHandler, MeasureHook, Services, Sink } from "../../runtime/services.js";
+import { Measurements, type DownlinkHandler, type Measurement } from "../../runtime/contracts.js";
 import { createUpdateComponent } from "../../runtime/update/index.js";
 import { FileBootControl } from "../../ota/file-boot-control.js";
 import { makeDevice } from "../helpers/ota-device.js";
@@ -22,11 +22,11 @@ import { waitFor } from "../../peers/process.js";
 async function services(dataDir: string, repo: string) {
   const handlers = new Map<string, DownlinkHandler>();
   const events: Event[] = [];
-  const measured: Parameters<MeasureHook>[0][] = [];
-  const sink: Sink = { accept: async (b) => void events.push(...b) };
-  const s: Services = {
+  const measured: Measurement[] = [];
+  const measurements = new Measurements();
+  measurements.listen((w) => void measured.push(w));
+  const s = {
     config: gatewayConfig.parse({ gateway: { id: "gw-1" }, ota: { repo, poll: 0, root: join(dataDir, "root.json"), health: { upFor: "10ms", drivers: true } } }),
-    configFile: undefined,
     board: loadBoard("sim"),
     dataDir,
     clock: systemClock,
@@ -36,9 +36,10 @@ async function services(dataDir: string, repo: string) {
     db: new Database(join(dataDir, "ridgeline.db")),
     routes: new Routes(),
     drivers: new Map(),
-    downlink: { on: (p, h) => void handlers.set(p, h) },
-    sinks: new Map([["uplink", sink]]),
-    measureHooks: [(w) => void measured.push(w)],
+    downlink: { on: (p: string, h: DownlinkHandler) => void handlers.set(p, h) },
+    uplink: { append: async (b: readonly Event[]) => void events.push(...b) },
+    cloudUp: () => false,
+    measurements,
   };
   return { s, handlers, events, measured };
 }
@@ -51,7 +52,7 @@ test("downlink notification → check → pending, each state reported as an ota
     process.env.RIDGE_SLOT = "a";
     const { s, handlers, events } = await services(d.dataDir, d.repo.dir);
     const restarts: string[] = [];
-    const c = (await createUpdateComponent(s, { requestRestart: (r) => restarts.push(r) }))!;
+    const c = (await createUpdateComponent({ ...s, requestRestart: (r) => restarts.push(r) }))!;
     await c.start();
     const st0 = await s.routes.match("GET", "/ota/state")!({} as never);
     assert.is((st0.body as { state: { s: string } }).state.s, "idle");
@@ -67,7 +68,7 @@ test("downlink notification → check → pending, each state reported as an ota
     assert.is(new FileBootControl({ file: d.bootFile, attempts: 3 }).chooseBoot()!.slot, "b");
     process.env.RIDGE_SLOT = "b";
     const b = await services(d.dataDir, d.repo.dir);
-    const c2 = (await createUpdateComponent(b.s, { requestRestart: () => {} }))!;
+    const c2 = (await createUpdateComponent({ ...b.s, requestRestart: () => {} }))!;
     await c2.start();
     await waitFor("commit", () => (c2.status!() as { state: string }).state === "committed", 10_000);
     assert.equal(b.measured.map((m) => `${m.kind}:${m.name}`), ["runtime:runtime-sim-1.1.0.tar@1.1.0"]);
@@ -89,7 +90,7 @@ test("without the launcher (no RIDGE_SLOT, file boot control) a check installs n
     await d.publish("1.1.0", "ok");
     delete process.env.RIDGE_SLOT;
     const { s } = await services(d.dataDir, d.repo.dir);
-    const c = (await createUpdateComponent(s, { requestRestart: () => assert.unreachable() }))!;
+    const c = (await createUpdateComponent({ ...s, requestRestart: () => assert.unreachable() }))!;
     await c.start();
     await s.routes.match("POST", "/ota/check")!({} as never);
     await waitFor("lastError", () => (c.status!() as { lastError?: string }).lastError, 5000);

@@ -4,16 +4,14 @@ import * as assert from "uvu/assert";
 import mqtt from "mqtt";
 import { startMosquitto, type Mosquitto } from "../../peers/mosquitto.js";
 import { tempDir, waitFor } from "../../peers/process.js";
-import { collect, makeServices, type Collector } from "../helpers/cloud.js";
-import { createUplinkComponent, type UplinkComponent } from "../../runtime/cloud/index.js";
+import { collect, createUplink, makeParts, type Collector, type TestParts, type Uplink } from "../helpers/cloud.js";
 import type { Driver } from "../../core/driver.js";
-import type { Services } from "../../runtime/services.js";
 
 let broker: Mosquitto;
 let sub: Collector;
 let pub: mqtt.MqttClient;
-let up: UplinkComponent;
-let s: Services;
+let up: Uplink;
+let s: TestParts;
 const writes: { device: string; point: string; value: unknown }[] = [];
 const t = tempDir();
 
@@ -33,13 +31,13 @@ test.before(async () => {
   pub = mqtt.connect(broker.url, { reconnectPeriod: 100 });
   pub.on("error", () => {});
   await new Promise((r) => pub.once("connect", r));
-  s = makeServices({
+  s = makeParts({
     dataDir: t.dir,
     config: { gateway: { id: "gw-twin" }, cloud: { mqtt: { url: broker.url, backoff: { base: 20, cap: 200 } } } },
     drivers: new Map([["bus", bus]]),
     devices: [{ id: "pump-3", driver: "bus", points: [{ name: "run", writable: true }, { name: "flow" }] }],
   });
-  up = await createUplinkComponent(s);
+  up = await createUplink(s);
   await up.start();
   await waitFor("link up", () => up.link!.connected);
   await waitFor("twin/get asked on connect", () => sub.control.some((m) => m.topic === "ridge/gw-twin/twin/get"));
@@ -77,7 +75,7 @@ test("a stale desired version is ignored (cloud wins only with a newer version)"
 test("reported changes made offline arrive merged, with versions, after reconnect", async () => {
   await broker.stop();
   await waitFor("link down", () => !up.link!.connected);
-  const sink = s.sinks.get("uplink")!;
+  const sink = up.sink;
   await sink.accept([{ id: "pump-3/s1", ts: 1, device: "pump-3", kind: "state", payload: { flow: 10, temp: 4 } }]);
   await sink.accept([{ id: "pump-3/s2", ts: 2, device: "pump-3", kind: "state", payload: { flow: 12 } }]);
   const before = reported("pump-3").length;

@@ -46,11 +46,22 @@ test("a full group commits at once without waiting for the timer", async () => {
   done();
 });
 
-test("priority classes: meta.priority, then kind, then telemetry", () => {
+test("priority classes: by kind, else telemetry; meta is the device's and never chooses one", () => {
   assert.is(priorityOf(ev("d", 1, "alarm")), "alarm");
   assert.is(priorityOf(ev("d", 1, "state")), "state");
   assert.is(priorityOf(ev("d", 1, "whatever")), "telemetry");
-  assert.is(priorityOf({ ...ev("d", 1, "telemetry"), meta: { priority: "alarm" } }), "alarm");
+  assert.is(priorityOf({ ...ev("d", 1, "telemetry"), meta: { priority: "alarm" } }), "telemetry");
+});
+
+test("an append with a priority class (an uplink sink's) queues every event in it, unchanged", async () => {
+  const { q, done } = mk({ groupCommitEvents: 2 });
+  const batch = [ev("d", 1, "telemetry"), ev("d", 2, "state")];
+  await q.append(batch, "alarm");
+  assert.is(q.depth("alarm"), 2);
+  assert.is(q.depth("telemetry"), 0);
+  const got = rowEvents(q.read("alarm", 0, 10));
+  assert.equal(got, batch, "no priority written into the events");
+  done();
 });
 
 test("a group commit packs events of one class and kind into rows, in order", async () => {

@@ -38,7 +38,7 @@ export async function run(argv: string[]): Promise<number> {
     }
   })();
   let gw = await Gateway.start({ loaded }).catch(keepReason);
-  const log = gw.services.log;
+  const log = gw.parts.log;
 
   // A corrupt database surfacing as an uncaught SQLite error (a store other than the queue, which
   // reports it itself): recovered like the queue's report instead of exiting into a crash loop.
@@ -55,7 +55,7 @@ export async function run(argv: string[]): Promise<number> {
   });
 
   const notifier = systemdNotifier();
-  const watchdog = notifier ? startWatchdog(notifier, gw.services.clock, process.env, () => gw.supervisor.healthy()) : undefined;
+  const watchdog = notifier ? startWatchdog(notifier, gw.parts.clock, process.env, () => gw.supervisor.healthy()) : undefined;
   await notifier?.notify({ READY: 1, STATUS: "ready" });
   clearLastExit(loaded.dataDir);
 
@@ -101,7 +101,7 @@ export async function run(argv: string[]): Promise<number> {
         if (recovering || stopping) return;
         // A disk that keeps corrupting what is written to it: after 3 recoveries in an hour, stay
         // up with the uplink unhealthy (and the link stopped) rather than recover in a loop.
-        const now = gw.services.clock.monotonic();
+        const now = gw.parts.clock.monotonic();
         recoveries = recoveries.filter((at) => now - at < 3_600_000);
         if (recoveries.length >= 3) {
           log.error({ code: f.code, recoveries: recoveries.length }, "database corrupt again after 3 recoveries within an hour: not recovering again; check the storage");
@@ -132,7 +132,7 @@ export async function run(argv: string[]): Promise<number> {
     own(gw);
     recoverFromUncaught = (e) => {
       if (!isCorruptionError(e)) return false;
-      gw.onStoreCorrupt?.({ kind: "corrupt", code: errorCode(e), message: errorMessage(e), op: "uncaught", at: gw.services.clock.now() });
+      gw.onStoreCorrupt?.({ kind: "corrupt", code: errorCode(e), message: errorMessage(e), op: "uncaught", at: gw.parts.clock.now() });
       return true;
     };
     process.once("SIGTERM", () => shutdown("SIGTERM"));
