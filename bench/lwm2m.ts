@@ -147,7 +147,7 @@ sock.on("message", (buf) => {
   if (!raw.open) return;
   const d = decodeCoapMessage(buf);
   if (!d.ok) return;
-  const v = Number(new TextDecoder().decode(d.message.payload));
+  const v = Number(new TextDecoder().decode(d.value.payload));
   raw.count++;
   raw.latencies.push(wallNow() - v);
 });

@@ -17,7 +17,7 @@
  *   initial byte: | major type (3 bits) | additional info (5 bits) |
  *   ai < 24: value in ai; 24/25/26/27: 1/2/4/8 bytes follow; 31: indefinite length / break
  */
-import { RidgeError } from "../core/index.js";
+import { RidgeError, fail, ok, type Result } from "../core/index.js";
 
 export type CborValue = number | bigint | string | boolean | null | undefined | Uint8Array | CborValue[] | CborMap | CborTagged;
 export type CborMap = Map<CborValue, CborValue>;
@@ -32,8 +32,6 @@ export type CborErrorCode =
   | "E_CBOR_DEPTH" // nested deeper than MAX_DEPTH
   | "E_CBOR_UNSUPPORTED"; // a simple value this codec does not model
 
-export type CborResult = { ok: true; value: CborValue } | { ok: false; code: CborErrorCode; reason: string; offset: number };
-
 const MAX_DEPTH = 32;
 const textDecoder = new TextDecoder("utf-8", { fatal: true });
 const textEncoder = new TextEncoder();
@@ -46,7 +44,7 @@ class CborFail {
   ) {}
 }
 
-export function decodeCbor(bytes: Uint8Array): CborResult {
+export function decodeCbor(bytes: Uint8Array): Result<CborValue, CborErrorCode> {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   let pos = 0;
   const BREAK = Symbol("break");
@@ -201,12 +199,12 @@ export function decodeCbor(bytes: Uint8Array): CborResult {
 
   try {
     const v = item(0);
-    if (v === BREAK) return { ok: false, code: "E_CBOR_MALFORMED", reason: "unexpected break", offset: 0 };
-    if (pos !== bytes.length) return { ok: false, code: "E_CBOR_MALFORMED", reason: `${bytes.length - pos} trailing byte(s)`, offset: pos };
-    return { ok: true, value: v };
+    if (v === BREAK) return fail("E_CBOR_MALFORMED", "unexpected break", 0);
+    if (pos !== bytes.length) return fail("E_CBOR_MALFORMED", `${bytes.length - pos} trailing byte(s)`, pos);
+    return ok(v);
   } catch (e) {
-    if (e instanceof CborFail) return { ok: false, code: e.code, reason: e.reason, offset: e.offset };
-    if (e instanceof RangeError) return { ok: false, code: "E_CBOR_TRUNCATED", reason: `out of range: ${e.message}`, offset: pos };
+    if (e instanceof CborFail) return fail(e.code, e.reason, e.offset);
+    if (e instanceof RangeError) return fail("E_CBOR_TRUNCATED", `out of range: ${e.message}`, pos);
     throw e;
   }
 }

@@ -8,7 +8,7 @@
  *
  * NUM is the block number, M says "more blocks follow". A 0-byte value means NUM=0, M=0, SZX=0.
  */
-import { RidgeError } from "../core/index.js";
+import { RidgeError, fail, ok, type Result } from "../core/index.js";
 
 export interface BlockOption {
   num: number;
@@ -16,8 +16,6 @@ export interface BlockOption {
   /** 16, 32, ... 1024 */
   size: number;
 }
-
-export type BlockDecodeResult = ({ ok: true } & BlockOption) | { ok: false; reason: string };
 
 export function blockSizeToSzx(size: number): number {
   const szx = Math.log2(size) - 4;
@@ -35,13 +33,13 @@ export function encodeBlockOption(b: BlockOption): Uint8Array {
   return Uint8Array.of(v >> 16, (v >> 8) & 0xff, v & 0xff);
 }
 
-export function decodeBlockOption(value: Uint8Array): BlockDecodeResult {
-  if (value.length > 3) return { ok: false, reason: `block option of ${value.length} bytes > 3` };
+export function decodeBlockOption(value: Uint8Array): Result<BlockOption, "E_COAP_BLOCK_OPTION"> {
+  if (value.length > 3) return fail("E_COAP_BLOCK_OPTION", `block option of ${value.length} bytes > 3`, 0);
   let v = 0;
   for (const x of value) v = (v << 8) | x;
   const szx = v & 7;
-  if (szx === 7) return { ok: false, reason: "SZX 7 is reserved" };
-  return { ok: true, num: v >> 4, more: (v & 8) !== 0, size: 1 << (szx + 4) };
+  if (szx === 7) return fail("E_COAP_BLOCK_OPTION", "SZX 7 is reserved", value.length - 1);
+  return ok({ num: v >> 4, more: (v & 8) !== 0, size: 1 << (szx + 4) });
 }
 
 /** The slice of `body` that block `num` of `size` bytes carries, and whether more follow. */

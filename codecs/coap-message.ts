@@ -1,6 +1,6 @@
 /**
  * CoAP message codec (RFC 7252 §3), total over Uint8Array: every malformed datagram ends in a
- * `{ ok: false, code, reason, offset }`, never in an exception. No I/O: the plain CoAP driver's client
+ * core `Failure` (code, reason, byte offset), never in an exception. No I/O: the plain CoAP driver's client
  * (drivers/coap/coap-transport) speaks CoAP with it on its own sockets; the LwM2M server classifies
  * and counts what arrives on its socket with it; tests and benchmarks build raw datagrams with it.
  *
@@ -33,7 +33,7 @@
  *
  * Nibble 15 is reserved in both fields; 0xFF in the delta position is the payload marker.
  */
-import { RidgeError } from "../core/index.js";
+import { RidgeError, fail, ok, type Failure, type Result } from "../core/index.js";
 
 export const CoapType = { CON: 0, NON: 1, ACK: 2, RST: 3 } as const;
 export type CoapType = (typeof CoapType)[keyof typeof CoapType];
@@ -88,9 +88,6 @@ export type CoapDecodeError =
   | "E_COAP_EMPTY_MESSAGE"
   | "E_COAP_OPTION_NUMBER";
 
-export type CoapDecodeResult =
-  | { ok: true; message: CoapMessage }
-  | { ok: false; code: CoapDecodeError; reason: string; offset: number };
 
 export function codeString(code: number): string {
   return `${code >> 5}.${String(code & 0x1f).padStart(2, "0")}`;
@@ -109,8 +106,7 @@ export function isRequestCode(code: number): boolean {
 }
 
 /** Decode one datagram. Never throws. */
-export function decodeCoapMessage(buf: Uint8Array): CoapDecodeResult {
-  const fail = (code: CoapDecodeError, reason: string, offset: number): CoapDecodeResult => ({ ok: false, code, reason, offset });
+export function decodeCoapMessage(buf: Uint8Array): Result<CoapMessage, CoapDecodeError> {
   if (buf.length < 4) return fail("E_COAP_TRUNCATED", `datagram of ${buf.length} bytes is shorter than the 4-byte header`, 0);
   const b0 = buf[0]!;
   const version = b0 >> 6;
@@ -127,7 +123,7 @@ export function decodeCoapMessage(buf: Uint8Array): CoapDecodeResult {
   // §4.1: an Empty message (code 0.00) has no token, options or payload.
   if (code === 0) {
     if (tkl !== 0 || buf.length !== 4) return fail("E_COAP_EMPTY_MESSAGE", "an empty message (0.00) carries a token, options or payload", 4);
-    return { ok: true, message: { type, code, messageId, token, options: [], payload: new Uint8Array(0) } };
+    return ok({ type, code, messageId, token, options: [], payload: new Uint8Array(0) });
   }
   const options: CoapOptionValue[] = [];
   let number = 0;
@@ -137,9 +133,9 @@ export function decodeCoapMessage(buf: Uint8Array): CoapDecodeResult {
     if (b === 0xff) {
       // §3: a marker followed by a zero-length payload MUST be processed as a format error.
       if (i >= buf.length) return fail("E_COAP_EMPTY_PAYLOAD", "payload marker with an empty payload", at);
-      return { ok: true, message: { type, code, messageId, token, options, payload: buf.slice(i) } };
+      return ok({ type, code, messageId, token, options, payload: buf.slice(i) });
     }
-    const ext = (nibble: number, what: string): number | CoapDecodeResult => {
+    const ext = (nibble: number, what: string): number | Failure<CoapDecodeError> => {
       if (nibble < 13) return nibble;
       if (nibble === 13) {
         if (i + 1 > buf.length) return fail("E_COAP_TRUNCATED", `option ${what} extension byte missing`, i);
@@ -163,7 +159,7 @@ export function decodeCoapMessage(buf: Uint8Array): CoapDecodeResult {
     options.push({ number, value: buf.slice(i, i + length) });
     i += length;
   }
-  return { ok: true, message: { type, code, messageId, token, options, payload: new Uint8Array(0) } };
+  return ok({ type, code, messageId, token, options, payload: new Uint8Array(0) });
 }
 
 function extNibble(v: number): { nibble: number; bytes: number[] } {

@@ -20,11 +20,9 @@ export {
   type UnclockedSenmlRecord,
   type SenmlExtraValue,
   type SenmlErrorCode,
-  type SenmlFailure,
-  type SenmlResult,
   type SenmlDecodeOptions,
   type ResolveOptions,
 } from "./senml.js";
-export { decodeCbor, encodeCbor, type CborValue, type CborMap, type CborTagged, type CborResult, type CborErrorCode } from "./cbor.js";
+export { decodeCbor, encodeCbor, type CborValue, type CborMap, type CborTagged, type CborErrorCode } from "./cbor.js";
 export * from "./coap-message.js";
 export * from "./coap-block-option.js";

@@ -5,12 +5,14 @@
  * are LwM2M paths, `vlo` carries an Objlnk) and CoAP points. Pure: no I/O, no clock ("now" is a
  * parameter).
  *
- * Decoding is total: malformed input returns `{ ok: false, code, reason, record? }`, never throws.
+ * Decoding is total: malformed input returns a core `Failure` (its `offset` is the record number
+ * where the problem is), never throws.
  * Unknown fields are kept in `extra` and otherwise ignored (§4.4), so LwM2M's `vlo` travels there;
  * a field whose label ends in "_" is a must-understand extension this codec does not know, so the
  * Pack is refused (§4.4). In CBOR, unknown integer labels are ignored: Table 4 is conclusive and
  * extensions use text labels (§6).
  */
+import { fail as failure, ok, type Failure, type Result } from "../core/index.js";
 import { decodeCbor, encodeCbor, type CborMap, type CborValue } from "./cbor.js";
 
 /** The SenML version this codec understands (§4.1: the default Base Version is 10). */
@@ -68,8 +70,6 @@ export type SenmlErrorCode =
   | "E_SENML_NAME" // empty or invalid concatenated name
   | "E_SENML_VALUE"; // no value (and no sum), or several value fields
 
-export type SenmlFailure = { ok: false; code: SenmlErrorCode; reason: string; record?: number };
-export type SenmlResult<T> = { ok: true; value: T } | SenmlFailure;
 
 export interface SenmlDecodeOptions {
   /**
@@ -91,7 +91,7 @@ const CBOR_LABELS: Record<number, keyof typeof FIELDS> = {
 };
 const LABEL_TO_CBOR: Record<string, number> = Object.fromEntries(Object.entries(CBOR_LABELS).map(([k, v]) => [v, Number(k)]));
 
-const fail = (code: SenmlErrorCode, reason: string, record?: number): SenmlFailure => (record === undefined ? { ok: false, code, reason } : { ok: false, code, reason, record });
+const fail = (code: SenmlErrorCode, reason: string, record?: number): Failure<SenmlErrorCode> => failure(code, reason, record);
 
 /** RFC 4648 §5 base64url (the JSON form of "vd", §5): written without padding, read with or without. */
 const B64URL = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
@@ -156,12 +156,12 @@ function setField(rec: SenmlRecord, label: string, raw: unknown, json: boolean):
   return undefined;
 }
 
-function fieldFailure(label: string, why: string, i: number): SenmlFailure {
+function fieldFailure(label: string, why: string, i: number): Failure<SenmlErrorCode> {
   return fail(label.endsWith("_") && !(label in FIELDS) ? "E_SENML_MUST_UNDERSTAND" : "E_SENML_FIELD", `record ${i}: ${why}`, i);
 }
 
 /** Decode the JSON representation (§5): an array of objects. */
-export function decodeSenmlJson(input: string | Uint8Array, opts: SenmlDecodeOptions = {}): SenmlResult<SenmlRecord[]> {
+export function decodeSenmlJson(input: string | Uint8Array, opts: SenmlDecodeOptions = {}): Result<SenmlRecord[], SenmlErrorCode> {
   let text: string;
   if (typeof input === "string") text = input;
   else {
@@ -190,7 +190,7 @@ export function decodeSenmlJson(input: string | Uint8Array, opts: SenmlDecodeOpt
     }
     out.push(rec);
   }
-  return { ok: true, value: out };
+  return ok(out);
 }
 
 /** A CBOR numeric: integer, bigint, float, or decimal fraction (tag 4, [exponent, mantissa]). */
@@ -218,7 +218,7 @@ function untag(v: CborValue): CborValue {
 }
 
 /** Decode the CBOR representation (§6): an array (definite or indefinite) of maps with integer labels. */
-export function decodeSenmlCbor(bytes: Uint8Array, opts: SenmlDecodeOptions = {}): SenmlResult<SenmlRecord[]> {
+export function decodeSenmlCbor(bytes: Uint8Array, opts: SenmlDecodeOptions = {}): Result<SenmlRecord[], SenmlErrorCode> {
   const r = decodeCbor(bytes);
   if (!r.ok) return fail("E_SENML_SYNTAX", `not CBOR: ${r.reason} at byte ${r.offset}`);
   const doc = r.value;
@@ -246,7 +246,7 @@ export function decodeSenmlCbor(bytes: Uint8Array, opts: SenmlDecodeOptions = {}
     }
     out.push(rec);
   }
-  return { ok: true, value: out };
+  return ok(out);
 }
 
 /** §4.5.1: the default rule for concatenated names. */
@@ -271,9 +271,9 @@ export interface ResolveOptions {
 }
 
 /** Apply base fields and relative times (§4.6). */
-export function resolveSenml(pack: SenmlRecord[], opts: ResolveOptions & { now: number }): SenmlResult<ResolvedSenmlRecord[]>;
-export function resolveSenml(pack: SenmlRecord[], opts?: ResolveOptions): SenmlResult<UnclockedSenmlRecord[]>;
-export function resolveSenml(pack: SenmlRecord[], opts: ResolveOptions = {}): SenmlResult<UnclockedSenmlRecord[]> {
+export function resolveSenml(pack: SenmlRecord[], opts: ResolveOptions & { now: number }): Result<ResolvedSenmlRecord[], SenmlErrorCode>;
+export function resolveSenml(pack: SenmlRecord[], opts?: ResolveOptions): Result<UnclockedSenmlRecord[], SenmlErrorCode>;
+export function resolveSenml(pack: SenmlRecord[], opts: ResolveOptions = {}): Result<UnclockedSenmlRecord[], SenmlErrorCode> {
   let bn = "";
   let bt: number | undefined;
   let bu: string | undefined;
@@ -318,7 +318,7 @@ export function resolveSenml(pack: SenmlRecord[], opts: ResolveOptions = {}): Se
     out.push(res);
   }
   if (opts.sort ?? opts.now !== undefined) out.sort((a, b) => (a.t ?? 0) - (b.t ?? 0));
-  return { ok: true, value: out };
+  return ok(out);
 }
 
 const ORDER = ["bn", "bt", "bu", "bv", "bs", "bver", "n", "u", "v", "vs", "vb", "vd", "s", "t", "ut"] as const;

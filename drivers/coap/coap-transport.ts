@@ -205,7 +205,7 @@ class Endpoint {
   private receive(datagram: Uint8Array): void {
     const d = decodeCoapMessage(new Uint8Array(datagram));
     if (!d.ok || this.closed) return; // not CoAP: nothing to answer (§4.2: silently ignore)
-    const m = d.message;
+    const m = d.value;
     if (m.type === CoapType.ACK || m.type === CoapType.RST) {
       const x = this.byMid.get(m.messageId);
       if (!x) return;
@@ -243,8 +243,8 @@ class Endpoint {
         return;
       }
       x.body.push(m.payload);
-      if (b.more) {
-        const next = [{ number: CoapOption.Block2, value: encodeBlockOption({ num: b.num + 1, more: false, size: b.size }) }];
+      if (b.value.more) {
+        const next = [{ number: CoapOption.Block2, value: encodeBlockOption({ num: b.value.num + 1, more: false, size: b.value.size }) }];
         this.sendGet(x, new URL(x.url), next);
         return;
       }

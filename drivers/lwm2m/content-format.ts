@@ -7,7 +7,8 @@ import { decodeLwm2mJson, encodeLwm2mJson } from "./lwm2m-json.js";
 import { decodeSenmlCbor, decodeSenmlJson, encodeSenmlCbor, encodeSenmlJson } from "../../codecs/index.js";
 import { LWM2M_SENML_DECODE, senmlToValues, valuesToSenml } from "./senml-values.js";
 import { decodeTlv, tlvToValues, valuesToTlv } from "./tlv.js";
-import { isObjectLink, parsePath, type CodecResult, type Lwm2mValue, type ResourceValue, type TypeOf } from "./value.js";
+import { fail, ok, type ErrorCode, type Result } from "../../core/index.js";
+import { isObjectLink, parsePath, type Lwm2mValue, type ResourceValue, type TypeOf } from "./value.js";
 
 export const ContentFormat = {
   text: 0,
@@ -40,14 +41,14 @@ export function isSupportedFormat(cf: number): boolean {
 const utf8 = new TextDecoder("utf-8", { fatal: true });
 const utf8enc = new TextEncoder();
 
-function decodeText(bytes: Uint8Array, path: string, typeOf: TypeOf): CodecResult<ResourceValue[]> {
+function decodeText(bytes: Uint8Array, path: string, typeOf: TypeOf): Result<ResourceValue[], ErrorCode> {
   const ids = parsePath(path);
-  if (!ids || ids.length < 3) return { ok: false, reason: `text/plain carries one resource, not ${path}` };
+  if (!ids || ids.length < 3) return fail("E_LWM2M_CONTENT", `text/plain carries one resource, not ${path}`);
   let s: string;
   try {
     s = utf8.decode(bytes);
   } catch {
-    return { ok: false, reason: "text/plain payload is not UTF-8" };
+    return fail("E_LWM2M_CONTENT", "text/plain payload is not UTF-8");
   }
   const type = typeOf("/" + ids.slice(0, 3).join("/"));
   let value: Lwm2mValue = s;
@@ -55,20 +56,20 @@ function decodeText(bytes: Uint8Array, path: string, typeOf: TypeOf): CodecResul
     case "integer":
     case "unsignedInteger":
     case "time":
-      if (!/^-?\d+$/.test(s.trim())) return { ok: false, reason: `${path}: ${JSON.stringify(s)} is not an integer` };
+      if (!/^-?\d+$/.test(s.trim())) return fail("E_LWM2M_CONTENT", `${path}: ${JSON.stringify(s)} is not an integer`);
       value = Number(s.trim());
       break;
     case "float":
-      if (!Number.isFinite(Number(s.trim())) || s.trim() === "") return { ok: false, reason: `${path}: ${JSON.stringify(s)} is not a number` };
+      if (!Number.isFinite(Number(s.trim())) || s.trim() === "") return fail("E_LWM2M_CONTENT", `${path}: ${JSON.stringify(s)} is not a number`);
       value = Number(s.trim());
       break;
     case "boolean":
-      if (s !== "0" && s !== "1") return { ok: false, reason: `${path}: boolean text must be 0 or 1` };
+      if (s !== "0" && s !== "1") return fail("E_LWM2M_CONTENT", `${path}: boolean text must be 0 or 1`);
       value = s === "1";
       break;
     case "objlnk": {
       const m = /^(\d{1,5}):(\d{1,5})$/.exec(s);
-      if (!m) return { ok: false, reason: `${path}: objlnk text must be objectId:instanceId` };
+      if (!m) return fail("E_LWM2M_CONTENT", `${path}: objlnk text must be objectId:instanceId`);
       value = { objectId: Number(m[1]), instanceId: Number(m[2]) };
       break;
     }
@@ -82,17 +83,17 @@ function decodeText(bytes: Uint8Array, path: string, typeOf: TypeOf): CodecResul
     default:
       break;
   }
-  return { ok: true, value: [{ path, value }] };
+  return ok([{ path, value }]);
 }
 
-export function decodeContent(format: number | undefined, bytes: Uint8Array, path: string, typeOf: TypeOf, nowSeconds?: number): CodecResult<ResourceValue[]> {
+export function decodeContent(format: number | undefined, bytes: Uint8Array, path: string, typeOf: TypeOf, nowSeconds?: number): Result<ResourceValue[], ErrorCode> {
   switch (format ?? ContentFormat.text) {
     case ContentFormat.text:
       return decodeText(bytes, path, typeOf);
     case ContentFormat.opaque: {
       const ids = parsePath(path);
-      if (!ids || ids.length < 3) return { ok: false, reason: `opaque carries one resource, not ${path}` };
-      return { ok: true, value: [{ path, value: bytes.slice() }] };
+      if (!ids || ids.length < 3) return fail("E_LWM2M_CONTENT", `opaque carries one resource, not ${path}`);
+      return ok([{ path, value: bytes.slice() }]);
     }
     case ContentFormat.tlv:
     case ContentFormat.legacyTlv: {
@@ -112,7 +113,7 @@ export function decodeContent(format: number | undefined, bytes: Uint8Array, pat
     case ContentFormat.legacyJson:
       return decodeLwm2mJson(bytes, nowSeconds);
     default:
-      return { ok: false, reason: `unsupported content format ${format}` };
+      return fail("E_LWM2M_CONTENT_FORMAT", `unsupported content format ${format}`);
   }
 }
 

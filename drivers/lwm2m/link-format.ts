@@ -3,15 +3,14 @@
  * (OMA-TS-LightweightM2M-Core §6.2.1): `</>;rt="oma.lwm2m";ct=11543,</1/0>,</3/0>,</3303/0>;ver=1.1`.
  * Pure and total; bounded by the caller's payload limit.
  */
-import type { CodecResult } from "./value.js";
-import { setOwn } from "../../core/index.js";
+import { fail, ok, setOwn, type ErrorCode, type Result } from "../../core/index.js";
 
 export interface Link {
   target: string;
   attrs: Record<string, string | true>;
 }
 
-export function parseLinkFormat(text: string): CodecResult<Link[]> {
+export function parseLinkFormat(text: string): Result<Link[], ErrorCode> {
   const out: Link[] = [];
   let i = 0;
   const n = text.length;
@@ -19,26 +18,26 @@ export function parseLinkFormat(text: string): CodecResult<Link[]> {
     while (i < n && /\s/.test(text[i]!)) i++;
   };
   ws();
-  if (i >= n) return { ok: true, value: [] };
+  if (i >= n) return ok([]);
   for (;;) {
     ws();
-    if (text[i] !== "<") return { ok: false, reason: `expected '<' at ${i}`, offset: i };
+    if (text[i] !== "<") return fail("E_LWM2M_LINK_FORMAT", `expected '<' at ${i}`, i);
     const close = text.indexOf(">", i);
-    if (close < 0) return { ok: false, reason: "unterminated <target>", offset: i };
+    if (close < 0) return fail("E_LWM2M_LINK_FORMAT", "unterminated <target>", i);
     const target = text.slice(i + 1, close);
     i = close + 1;
     const attrs: Record<string, string | true> = {};
     while (i < n && text[i] === ";") {
       i++;
       const m = /^([A-Za-z0-9!#$&+\-.^_`|~]+)/.exec(text.slice(i, i + 256));
-      if (!m) return { ok: false, reason: `bad attribute name at ${i}`, offset: i };
+      if (!m) return fail("E_LWM2M_LINK_FORMAT", `bad attribute name at ${i}`, i);
       const name = m[1]!;
       i += name.length;
       if (text[i] === "=") {
         i++;
         if (text[i] === '"') {
           const end = text.indexOf('"', i + 1);
-          if (end < 0) return { ok: false, reason: "unterminated quoted value", offset: i };
+          if (end < 0) return fail("E_LWM2M_LINK_FORMAT", "unterminated quoted value", i);
           setOwn(attrs, name, text.slice(i + 1, end));
           i = end + 1;
         } else {
@@ -51,10 +50,10 @@ export function parseLinkFormat(text: string): CodecResult<Link[]> {
     out.push({ target, attrs });
     ws();
     if (i >= n) break;
-    if (text[i] !== ",") return { ok: false, reason: `expected ',' at ${i}`, offset: i };
+    if (text[i] !== ",") return fail("E_LWM2M_LINK_FORMAT", `expected ',' at ${i}`, i);
     i++;
   }
-  return { ok: true, value: out };
+  return ok(out);
 }
 
 export function formatLinkFormat(links: Link[]): string {

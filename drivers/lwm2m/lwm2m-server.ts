@@ -113,8 +113,8 @@ export class Lwm2mServer {
       this.stats.datagrams++;
       const d = decodeCoapMessage(msg);
       if (d.ok) {
-        if (isRequestCode(d.message.code) && unknownCriticalOptions(d.message).length > 0) {
-          this.badOptions.set(`${rinfo.address}:${rinfo.port}:${d.message.messageId}`, true);
+        if (isRequestCode(d.value.code) && unknownCriticalOptions(d.value).length > 0) {
+          this.badOptions.set(`${rinfo.address}:${rinfo.port}:${d.value.messageId}`, true);
           if (this.badOptions.size > 256) this.badOptions.delete(this.badOptions.keys().next().value!);
         }
       } else {

@@ -3,16 +3,17 @@
  * paths, `vlo` (kept by the shared codec in `extra`) carries an Objlnk as "objectId:instanceId".
  * The RFC 8428 codec itself lives in codecs/.
  */
-import { resolveSenml, SENML_ANY_NAME, SENML_RELATIVE_TIME_LIMIT, type SenmlFailure, type SenmlRecord } from "../../codecs/index.js";
-import { isObjectLink, parsePath, type CodecResult, type Lwm2mValue, type ResourceValue, type TypeOf } from "./value.js";
+import { fail, ok, type ErrorCode, type Failure, type Result } from "../../core/index.js";
+import { resolveSenml, SENML_ANY_NAME, SENML_RELATIVE_TIME_LIMIT, type SenmlRecord } from "../../codecs/index.js";
+import { isObjectLink, parsePath, type Lwm2mValue, type ResourceValue, type TypeOf } from "./value.js";
 
 /** LwM2M peers send `[]` for an object without instances. */
 export const LWM2M_SENML_DECODE = { allowEmpty: true } as const;
 
 /** An Objlnk is a value of its own: a record with `vlo` and another value field is refused. */
-function vloConflict(records: SenmlRecord[]): SenmlFailure | undefined {
+function vloConflict(records: SenmlRecord[]): Failure<ErrorCode> | undefined {
   const i = records.findIndex((r) => r.extra?.vlo !== undefined && (r.v ?? r.vs ?? r.vb ?? r.vd) !== undefined);
-  return i < 0 ? undefined : { ok: false, code: "E_SENML_VALUE", reason: `record ${i}: more than one value field (vlo and another)`, record: i };
+  return i < 0 ? undefined : fail("E_SENML_VALUE", `record ${i}: more than one value field (vlo and another)`, i);
 }
 
 /**
@@ -20,7 +21,7 @@ function vloConflict(records: SenmlRecord[]): SenmlFailure | undefined {
  * skipped; a value keeps a time only when the device sent one, relative times (§4.5.3) taken
  * against `nowSeconds` when given.
  */
-export function senmlToValues(records: SenmlRecord[], typeOf: TypeOf, nowSeconds?: number): CodecResult<ResourceValue[]> {
+export function senmlToValues(records: SenmlRecord[], typeOf: TypeOf, nowSeconds?: number): Result<ResourceValue[], ErrorCode> {
   const conflict = vloConflict(records);
   if (conflict) return conflict;
   const resolved = resolveSenml(records, { names: SENML_ANY_NAME, valueless: true });
@@ -28,23 +29,23 @@ export function senmlToValues(records: SenmlRecord[], typeOf: TypeOf, nowSeconds
   const out: ResourceValue[] = [];
   for (const r of resolved.value) {
     const ids = parsePath(r.n);
-    if (!ids || ids.length < 3) return { ok: false, reason: `SenML name ${JSON.stringify(r.n)} is not a resource path` };
+    if (!ids || ids.length < 3) return fail("E_SENML_NAME", `SenML name ${JSON.stringify(r.n)} is not a resource path`);
     let value: Lwm2mValue | undefined = r.v ?? r.vs ?? r.vb ?? r.vd;
     const vlo = r.extra?.vlo;
     if (vlo !== undefined) {
       const m = typeof vlo === "string" ? /^(\d{1,5}):(\d{1,5})$/.exec(vlo) : null;
-      if (!m) return { ok: false, reason: `vlo ${JSON.stringify(vlo)} is not objectId:instanceId` };
+      if (!m) return fail("E_SENML_VALUE", `vlo ${JSON.stringify(vlo)} is not objectId:instanceId`);
       value = { objectId: Number(m[1]), instanceId: Number(m[2]) };
     }
     if (value === undefined) continue;
     const type = typeOf("/" + ids.slice(0, 3).join("/"));
     if ((type === "integer" || type === "unsignedInteger" || type === "time") && typeof value === "number" && !Number.isInteger(value)) {
-      return { ok: false, reason: `${r.n}: ${value} is not an integer` };
+      return fail("E_SENML_VALUE", `${r.n}: ${value} is not an integer`);
     }
     if (r.t === undefined) out.push({ path: r.n, value });
     else out.push({ path: r.n, value, time: r.t < SENML_RELATIVE_TIME_LIMIT && nowSeconds !== undefined ? nowSeconds + r.t : r.t });
   }
-  return { ok: true, value: out };
+  return ok(out);
 }
 
 export function valuesToSenml(values: ResourceValue[]): SenmlRecord[] {

@@ -13,8 +13,8 @@
  * complement, Float is 4/8-byte IEEE 754, Boolean one byte 0/1, Time an Integer, Objlnk two
  * 16-bit ids (§C, Table: Data Types).
  */
-import { RidgeError } from "../../core/index.js";
-import { isObjectLink, parsePath, joinPath, type CodecResult, type Lwm2mValue, type ResourceType, type ResourceValue, type TypeOf } from "./value.js";
+import { RidgeError, fail, ok, type ErrorCode, type Result } from "../../core/index.js";
+import { isObjectLink, parsePath, joinPath, type Lwm2mValue, type ResourceType, type ResourceValue, type TypeOf } from "./value.js";
 
 export type TlvKind = "objectInstance" | "resourceInstance" | "multipleResource" | "resource";
 const KIND_BITS: Record<TlvKind, number> = { objectInstance: 0, resourceInstance: 1, multipleResource: 2, resource: 3 };
@@ -31,11 +31,11 @@ export interface TlvRecord {
 
 const MAX_DEPTH = 3;
 
-export function decodeTlv(buf: Uint8Array): CodecResult<TlvRecord[]> {
+export function decodeTlv(buf: Uint8Array): Result<TlvRecord[], ErrorCode> {
   return decodeLevel(buf, 0, buf.length, 0);
 }
 
-function decodeLevel(buf: Uint8Array, start: number, end: number, depth: number): CodecResult<TlvRecord[]> {
+function decodeLevel(buf: Uint8Array, start: number, end: number, depth: number): Result<TlvRecord[], ErrorCode> {
   const out: TlvRecord[] = [];
   let i = start;
   while (i < end) {
@@ -44,31 +44,31 @@ function decodeLevel(buf: Uint8Array, start: number, end: number, depth: number)
     const kind = KINDS[t >> 6]!;
     const idLen = t & 0x20 ? 2 : 1;
     const lenType = (t >> 3) & 3;
-    if (i + idLen > end) return { ok: false, reason: "identifier runs past the end", offset: i };
+    if (i + idLen > end) return fail("E_LWM2M_TLV", "identifier runs past the end", i);
     const id = idLen === 2 ? (buf[i]! << 8) | buf[i + 1]! : buf[i]!;
     i += idLen;
     let length = t & 7;
     if (lenType > 0) {
-      if (i + lenType > end) return { ok: false, reason: "length field runs past the end", offset: i };
+      if (i + lenType > end) return fail("E_LWM2M_TLV", "length field runs past the end", i);
       length = 0;
       for (let k = 0; k < lenType; k++) length = (length << 8) | buf[i + k]!;
       i += lenType;
     }
-    if (i + length > end) return { ok: false, reason: `value of ${length} bytes runs past the end`, offset: i };
+    if (i + length > end) return fail("E_LWM2M_TLV", `value of ${length} bytes runs past the end`, i);
     const value = buf.slice(i, i + length);
     let children: TlvRecord[] = [];
     if (kind === "objectInstance" || kind === "multipleResource") {
-      if (depth >= MAX_DEPTH) return { ok: false, reason: "TLV nested too deep", offset: at };
+      if (depth >= MAX_DEPTH) return fail("E_LWM2M_TLV", "TLV nested too deep", at);
       const inner = decodeLevel(buf, i, i + length, depth + 1);
       if (!inner.ok) return inner;
       const allowed: TlvKind[] = kind === "objectInstance" ? ["resource", "multipleResource"] : ["resourceInstance"];
-      if (inner.value.some((c) => !allowed.includes(c.kind))) return { ok: false, reason: `a ${kind} holds a TLV of the wrong kind`, offset: at };
+      if (inner.value.some((c) => !allowed.includes(c.kind))) return fail("E_LWM2M_TLV", `a ${kind} holds a TLV of the wrong kind`, at);
       children = inner.value;
     }
     out.push({ kind, id, value: kind === "objectInstance" || kind === "multipleResource" ? new Uint8Array(0) : value, children });
     i += length;
   }
-  return { ok: true, value: out };
+  return ok(out);
 }
 
 export function encodeTlv(records: TlvRecord[]): Uint8Array {
@@ -145,43 +145,43 @@ const utf8 = new TextDecoder("utf-8", { fatal: true });
 const utf8enc = new TextEncoder();
 
 /** Interpret a leaf's bytes by its declared type; unknown type → opaque bytes. */
-export function decodeTlvValue(b: Uint8Array, type: ResourceType | undefined): CodecResult<Lwm2mValue> {
+export function decodeTlvValue(b: Uint8Array, type: ResourceType | undefined): Result<Lwm2mValue, ErrorCode> {
   switch (type) {
     case "integer":
     case "unsignedInteger":
     case "time": {
       if (type === "unsignedInteger" && b.length === 8) {
-        return { ok: true, value: Number(new DataView(b.buffer, b.byteOffset, 8).getBigUint64(0)) };
+        return ok(Number(new DataView(b.buffer, b.byteOffset, 8).getBigUint64(0)));
       }
       const v = decodeTlvInteger(b);
-      if (v === undefined) return { ok: false, reason: `integer of ${b.length} bytes (expected 1, 2, 4 or 8)` };
+      if (v === undefined) return fail("E_LWM2M_TLV", `integer of ${b.length} bytes (expected 1, 2, 4 or 8)`);
       if (type === "unsignedInteger" && v < 0) {
         // unsigned values use the width given: 0xFF in one byte is 255
         let u = 0;
         for (const x of b) u = u * 256 + x;
-        return { ok: true, value: u };
+        return ok(u);
       }
-      return { ok: true, value: v };
+      return ok(v);
     }
     case "float": {
       const v = decodeTlvFloat(b);
-      return v === undefined ? { ok: false, reason: `float of ${b.length} bytes (expected 4 or 8)` } : { ok: true, value: v };
+      return v === undefined ? fail("E_LWM2M_TLV", `float of ${b.length} bytes (expected 4 or 8)`) : ok(v);
     }
     case "boolean":
-      if (b.length !== 1 || b[0]! > 1) return { ok: false, reason: "boolean must be one byte 0 or 1" };
-      return { ok: true, value: b[0] === 1 };
+      if (b.length !== 1 || b[0]! > 1) return fail("E_LWM2M_TLV", "boolean must be one byte 0 or 1");
+      return ok(b[0] === 1);
     case "string":
     case "corelnk":
       try {
-        return { ok: true, value: utf8.decode(b) };
+        return ok(utf8.decode(b));
       } catch {
-        return { ok: false, reason: "string is not valid UTF-8" };
+        return fail("E_LWM2M_TLV", "string is not valid UTF-8");
       }
     case "objlnk":
-      if (b.length !== 4) return { ok: false, reason: "objlnk must be 4 bytes" };
-      return { ok: true, value: { objectId: (b[0]! << 8) | b[1]!, instanceId: (b[2]! << 8) | b[3]! } };
+      if (b.length !== 4) return fail("E_LWM2M_TLV", "objlnk must be 4 bytes");
+      return ok({ objectId: (b[0]! << 8) | b[1]!, instanceId: (b[2]! << 8) | b[3]! });
     default:
-      return { ok: true, value: b };
+      return ok(b);
   }
 }
 
@@ -199,9 +199,9 @@ export function encodeTlvValue(v: Lwm2mValue, type: ResourceType | undefined): U
  * Flatten decoded TLV records into resource values, given the request path they answer
  * (`/3`, `/3/0`, `/3/0/6` or `/3/0/6/1`).
  */
-export function tlvToValues(records: TlvRecord[], basePath: string, typeOf: TypeOf): CodecResult<ResourceValue[]> {
+export function tlvToValues(records: TlvRecord[], basePath: string, typeOf: TypeOf): Result<ResourceValue[], ErrorCode> {
   const base = parsePath(basePath);
-  if (!base || base.length === 0) return { ok: false, reason: `bad base path ${basePath}` };
+  if (!base || base.length === 0) return fail("E_LWM2M_TLV", `bad base path ${basePath}`);
   const out: ResourceValue[] = [];
   const leaf = (ids: number[], bytes: Uint8Array): string | undefined => {
     const path = joinPath(ids);
@@ -224,7 +224,7 @@ export function tlvToValues(records: TlvRecord[], basePath: string, typeOf: Type
   for (const r of records) {
     let err: string | undefined;
     if (base.length === 1) {
-      if (r.kind !== "objectInstance") return { ok: false, reason: `an object read must hold object instances, got ${r.kind}` };
+      if (r.kind !== "objectInstance") return fail("E_LWM2M_TLV", `an object read must hold object instances, got ${r.kind}`);
       for (const c of r.children) if ((err = resource([base[0]!, r.id], c))) break;
     } else if (base.length === 2) {
       if (r.kind === "objectInstance") {
@@ -236,9 +236,9 @@ export function tlvToValues(records: TlvRecord[], basePath: string, typeOf: Type
     } else {
       err = leaf(base.slice(0, 3).concat(r.id), r.value);
     }
-    if (err) return { ok: false, reason: err };
+    if (err) return fail("E_LWM2M_TLV", err);
   }
-  return { ok: true, value: out };
+  return ok(out);
 }
 
 /** Build TLV for a write to `basePath` (an object instance or a resource) from resource values. */

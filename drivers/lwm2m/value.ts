@@ -22,8 +22,6 @@ export interface ResourceValue {
 /** Resolves the declared type of a resource path; undefined when the object is unknown. */
 export type TypeOf = (path: string) => ResourceType | undefined;
 
-export type CodecResult<T> = { ok: true; value: T } | { ok: false; reason: string; offset?: number };
-
 export function isObjectLink(v: unknown): v is ObjectLink {
   return typeof v === "object" && v !== null && !(v instanceof Uint8Array) && "objectId" in v && "instanceId" in v;
 }

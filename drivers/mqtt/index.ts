@@ -7,7 +7,7 @@ import type { MqttDriverConfig, MqttDeviceConfig } from "./config.js";
 import { MqttDriver } from "./mqtt-driver.js";
 
 export * from "./config.js";
-export { decodePayload, sniffFormat, type Reading, type DecodeResult } from "./payload-decoder.js";
+export { decodePayload, sniffFormat, type Reading } from "./payload-decoder.js";
 export { hashPassword, verifyPassword, type ScryptParams } from "./password-hash.js";
 export { TopicPattern, topicMatches, filterCovers, fillTopic } from "./topic-pattern.js";
 export { MqttFrameMeter, type FrameVerdict } from "./frame-meter.js";

@@ -146,12 +146,12 @@ export class MqttDriver implements Driver {
     const decoded = decodePayload(mapping.format, payload, this.clock.now());
     if (!decoded.ok) {
       this.dropped++;
-      bad.report(device, "malformed", { topic: topic.slice(0, 200), why: decoded.reason.slice(0, 300), bytes: payload.length });
+      bad.report(device, "malformed", { topic: topic.slice(0, 200), why: `${decoded.code}: ${decoded.reason}`.slice(0, 300), bytes: payload.length });
       return true;
     }
     ctx.count(MESSAGES_METRIC, { driver: this.name, device });
     let more = true;
-    for (const reading of decoded.readings) {
+    for (const reading of decoded.value) {
       const ev: Event = {
         id: reading.id ?? `${device}/${this.nextSeq(device)}`,
         ts: reading.ts,

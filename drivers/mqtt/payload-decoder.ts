@@ -1,6 +1,6 @@
 /**
  * Payload decoders: bytes of one MQTT message → readings. Pure (no I/O, "now" is a parameter),
- * total: hostile input gives `{ ok: false, reason }`.
+ * total: hostile input gives a Failure (E_MQTT_PAYLOAD, or the SenML codec's own code).
  *
  * - json: one JSON object; its `id` (string) and `ts` (ms since the epoch, or an ISO date) become
  *   the event id and time, the rest is the payload.
@@ -10,8 +10,8 @@
  * - auto: sniff the first byte: '[' SenML JSON, '{' JSON, a CBOR array head SenML CBOR, else number.
  */
 import type { PayloadFormat } from "./config.js";
-import { base64urlEncode, decodeSenmlCbor, decodeSenmlJson, resolveSenml, type ResolvedSenmlRecord, type SenmlRecord, type SenmlResult } from "../../codecs/index.js";
-import { setOwn } from "../../core/index.js";
+import { base64urlEncode, decodeSenmlCbor, decodeSenmlJson, resolveSenml, type ResolvedSenmlRecord, type SenmlErrorCode, type SenmlRecord } from "../../codecs/index.js";
+import { fail, ok, setOwn, type ErrorCode, type Result } from "../../core/index.js";
 
 export interface Reading {
   /** The message's own id, when it carries one. */
@@ -21,8 +21,6 @@ export interface Reading {
   payload: Record<string, unknown>;
   meta?: Record<string, string>;
 }
-
-export type DecodeResult = { ok: true; readings: Reading[] } | { ok: false; reason: string };
 
 const utf8 = new TextDecoder("utf-8", { fatal: true });
 const NUMBER = /^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$/;
@@ -45,7 +43,7 @@ export function sniffFormat(bytes: Uint8Array): Exclude<PayloadFormat, "auto"> {
   return "number";
 }
 
-export function decodePayload(format: PayloadFormat, bytes: Uint8Array, nowMs: number): DecodeResult {
+export function decodePayload(format: PayloadFormat, bytes: Uint8Array, nowMs: number): Result<Reading[], ErrorCode> {
   const f = format === "auto" ? sniffFormat(bytes) : format;
   switch (f) {
     case "json":
@@ -59,40 +57,40 @@ export function decodePayload(format: PayloadFormat, bytes: Uint8Array, nowMs: n
   }
 }
 
-function decodeJson(bytes: Uint8Array, nowMs: number): DecodeResult {
+function decodeJson(bytes: Uint8Array, nowMs: number): Result<Reading[], ErrorCode> {
   let v: unknown;
   try {
     v = JSON.parse(utf8.decode(bytes));
   } catch (e) {
-    return { ok: false, reason: `not JSON: ${e instanceof Error ? e.message : String(e)}` };
+    return fail("E_MQTT_PAYLOAD", `not JSON: ${e instanceof Error ? e.message : String(e)}`);
   }
-  if (v === null || typeof v !== "object" || Array.isArray(v)) return { ok: false, reason: "a JSON payload must be an object" };
-  if (!depthOk(v)) return { ok: false, reason: `JSON nested deeper than ${MAX_JSON_DEPTH}` };
+  if (v === null || typeof v !== "object" || Array.isArray(v)) return fail("E_MQTT_PAYLOAD", "a JSON payload must be an object");
+  if (!depthOk(v)) return fail("E_MQTT_PAYLOAD", `JSON nested deeper than ${MAX_JSON_DEPTH}`);
   const { id, ts, ...payload } = v as Record<string, unknown>;
   const r: Reading = { ts: nowMs, payload };
   if (id !== undefined) {
-    if (typeof id !== "string" || id.length === 0 || id.length > 200) return { ok: false, reason: '"id" must be a non-empty string of at most 200 characters' };
+    if (typeof id !== "string" || id.length === 0 || id.length > 200) return fail("E_MQTT_PAYLOAD", '"id" must be a non-empty string of at most 200 characters');
     r.id = id;
   }
   if (ts !== undefined) {
     const t = typeof ts === "number" ? ts : typeof ts === "string" ? Date.parse(ts) : NaN;
-    if (!Number.isFinite(t) || t < 0) return { ok: false, reason: '"ts" must be ms since the epoch or an ISO 8601 date' };
+    if (!Number.isFinite(t) || t < 0) return fail("E_MQTT_PAYLOAD", '"ts" must be ms since the epoch or an ISO 8601 date');
     r.ts = t;
   }
-  return { ok: true, readings: [r] };
+  return ok([r]);
 }
 
-function decodeNumber(bytes: Uint8Array, nowMs: number): DecodeResult {
+function decodeNumber(bytes: Uint8Array, nowMs: number): Result<Reading[], ErrorCode> {
   let s: string;
   try {
     s = utf8.decode(bytes).trim();
   } catch {
-    return { ok: false, reason: "not UTF-8 text" };
+    return fail("E_MQTT_PAYLOAD", "not UTF-8 text");
   }
-  if (s.length > 64 || !NUMBER.test(s)) return { ok: false, reason: `not a number: ${JSON.stringify(s.slice(0, 32))}` };
+  if (s.length > 64 || !NUMBER.test(s)) return fail("E_MQTT_PAYLOAD", `not a number: ${JSON.stringify(s.slice(0, 32))}`);
   const n = Number(s);
-  if (!Number.isFinite(n)) return { ok: false, reason: "number out of range" };
-  return { ok: true, readings: [{ ts: nowMs, payload: { value: n } }] };
+  if (!Number.isFinite(n)) return fail("E_MQTT_PAYLOAD", "number out of range");
+  return ok([{ ts: nowMs, payload: { value: n } }]);
 }
 
 function valueOf(r: ResolvedSenmlRecord): unknown {
@@ -103,10 +101,10 @@ function valueOf(r: ResolvedSenmlRecord): unknown {
   return r.s;
 }
 
-function fromSenml(d: SenmlResult<SenmlRecord[]>, nowMs: number): DecodeResult {
-  if (!d.ok) return { ok: false, reason: `${d.code}: ${d.reason}` };
+function fromSenml(d: Result<SenmlRecord[], SenmlErrorCode>, nowMs: number): Result<Reading[], ErrorCode> {
+  if (!d.ok) return d;
   const r = resolveSenml(d.value, { now: nowMs / 1000 });
-  if (!r.ok) return { ok: false, reason: `${r.code}: ${r.reason}` };
+  if (!r.ok) return r;
   const bn = d.value[0]?.bn ?? "";
   const readings: Reading[] = [];
   let cur: Reading | undefined;
@@ -124,5 +122,5 @@ function fromSenml(d: SenmlResult<SenmlRecord[]>, nowMs: number): DecodeResult {
     if (rec.u !== undefined && key !== rec.u) cur.meta![`unit.${key}`] = rec.u;
     if (rec.s !== undefined && rec.v !== undefined) setOwn(cur.payload, `${key}.sum`, rec.s);
   }
-  return { ok: true, readings };
+  return ok(readings);
 }

@@ -45,7 +45,7 @@ test("10,000 bogus registrations: bounded, counted, legitimate device still serv
   const replies = new Map<string, number>();
   s.on("message", (m) => {
     const d = decodeCoapMessage(m);
-    if (d.ok) replies.set(codeString(d.message.code), (replies.get(codeString(d.message.code)) ?? 0) + 1);
+    if (d.ok) replies.set(codeString(d.value.code), (replies.get(codeString(d.value.code)) ?? 0) + 1);
   });
   const N = 10_000;
   let readsOk = 0;

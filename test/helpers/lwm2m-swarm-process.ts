@@ -59,7 +59,7 @@ function makeDevice(i: number): Promise<Socket> {
   sock.on("message", (buf, rinfo) => {
     const d = decodeCoapMessage(buf);
     if (!d.ok) return;
-    const m = d.message;
+    const m = d.value;
     if (m.type === 2 && m.code === 0x41) unregistered.delete(sock);
     if (m.code === 1 && optionUint(m, CoapOption.Observe) === 0) {
       const path = uriPath(m);

@@ -29,7 +29,7 @@ class RawDevice {
     this.sock.on("message", (buf) => {
       const r = decodeCoapMessage(buf);
       if (!r.ok) return;
-      const m = r.message;
+      const m = r.value;
       if (m.type === CoapType.ACK && m.code === codeFromString("2.01")) (this.registered = true), this.created++;
       if (m.code === codeFromString("0.01")) {
         this.requests.push(m);

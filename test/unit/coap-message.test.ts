@@ -28,13 +28,13 @@ for (const v of V.messages) {
   test(`vector parse: ${v.name}`, () => {
     const r = decodeCoapMessage(hex(v.hex));
     assert.ok(r.ok, JSON.stringify(r));
-    if (r.ok) assert.equal(norm(r.message), norm(msgOf(v.message)));
+    if (r.ok) assert.equal(norm(r.value), norm(msgOf(v.message)));
   });
   test(`vector generate + round-trip: ${v.name}`, () => {
     const b = encodeCoapMessage(msgOf(v.message));
     assert.is(toHex(b), v.hex);
     const r = decodeCoapMessage(b);
-    assert.ok(r.ok && toHex(encodeCoapMessage(r.message)) === v.hex);
+    assert.ok(r.ok && toHex(encodeCoapMessage(r.value)) === v.hex);
   });
 }
 
@@ -42,8 +42,8 @@ test("vector helpers: path, query, code strings", () => {
   const r = decodeCoapMessage(hex(V.messages[4]!.hex));
   assert.ok(r.ok);
   if (!r.ok) return;
-  assert.is(uriPath(r.message), "/rd");
-  assert.equal(uriQuery(r.message), ["ep=node1", "lt=300"]);
+  assert.is(uriPath(r.value), "/rd");
+  assert.equal(uriQuery(r.value), ["ep=node1", "lt=300"]);
   assert.is(codeString(0x45), "2.05");
   assert.is(codeFromString("4.04"), 0x84);
   assert.equal([...encodeUint(0)], []);
@@ -63,14 +63,14 @@ test("unknown critical option is reported (4.02 Bad Option), elective is not", (
   const m: CoapMessage = { type: 0, code: 1, messageId: 9, token: new Uint8Array(0), options: [{ number: 2049, value: hex("01") }, { number: 2050, value: hex("01") }], payload: new Uint8Array(0) };
   const r = decodeCoapMessage(encodeCoapMessage(m));
   assert.ok(r.ok);
-  if (r.ok) assert.equal(unknownCriticalOptions(r.message), [2049]);
+  if (r.ok) assert.equal(unknownCriticalOptions(r.value), [2049]);
 });
 
 for (const b of V.block) {
   test(`block option ${b.num}/${b.more ? 1 : 0}/${b.size}: parse, generate`, () => {
     const d = decodeBlockOption(hex(b.hex));
     assert.ok(d.ok);
-    if (d.ok) assert.equal({ num: d.num, more: d.more, size: d.size }, { num: b.num, more: b.more, size: b.size });
+    if (d.ok) assert.equal(d.value, { num: b.num, more: b.more, size: b.size });
     assert.is(toHex(encodeBlockOption(b)), b.hex);
   });
 }
@@ -98,7 +98,7 @@ test("property: decode(encode(m)) == m (options in wire order)", () => {
     fc.property(arbMessage, (m) => {
       const sorted = { ...m, options: m.options.map((o, i) => ({ o, i })).sort((a, b) => a.o.number - b.o.number || a.i - b.i).map((x) => x.o) };
       const r = decodeCoapMessage(encodeCoapMessage(m));
-      return r.ok && JSON.stringify(norm(r.message)) === JSON.stringify(norm(sorted));
+      return r.ok && JSON.stringify(norm(r.value)) === JSON.stringify(norm(sorted));
     }),
     { numRuns: 500 },
   );
@@ -108,7 +108,7 @@ test("property: block option round-trip", () => {
   fc.assert(
     fc.property(fc.integer({ min: 0, max: 0xfffff }), fc.boolean(), fc.constantFrom(16, 32, 64, 128, 256, 512, 1024), (num, more, size) => {
       const d = decodeBlockOption(encodeBlockOption({ num, more, size }));
-      return d.ok && d.num === num && d.more === more && d.size === size;
+      return d.ok && d.value.num === num && d.value.more === more && d.value.size === size;
     }),
   );
 });

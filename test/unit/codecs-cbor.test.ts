@@ -77,7 +77,7 @@ test("fuzz: the decoder is total over random bytes", () => {
   fc.assert(
     fc.property(fc.uint8Array({ maxLength: 120 }), (b) => {
       const r = decodeCbor(b);
-      return r.ok || (typeof r.code === "string" && r.offset >= 0 && r.offset <= b.length);
+      return r.ok || (typeof r.code === "string" && r.offset !== undefined && r.offset >= 0 && r.offset <= b.length);
     }),
     { numRuns: 5000 },
   );

@@ -21,15 +21,15 @@ import { FakeClock } from "../../core/clock.js";
 const enc = (s: string) => new TextEncoder().encode(s);
 
 test("payload: bare number", () => {
-  assert.equal(decodePayload("number", enc(" 42.5\n"), 1000), { ok: true, readings: [{ ts: 1000, payload: { value: 42.5 } }] });
-  assert.equal(decodePayload("number", enc("-1e3"), 0), { ok: true, readings: [{ ts: 0, payload: { value: -1000 } }] });
+  assert.equal(decodePayload("number", enc(" 42.5\n"), 1000), { ok: true, value: [{ ts: 1000, payload: { value: 42.5 } }] });
+  assert.equal(decodePayload("number", enc("-1e3"), 0), { ok: true, value: [{ ts: 0, payload: { value: -1000 } }] });
   for (const bad of ["", "abc", "1,5", "NaN", "Infinity", "1e999", "0x10", "1 2"]) assert.not.ok(decodePayload("number", enc(bad), 0).ok, bad);
 });
 
 test("payload: JSON object with id and ts (ms or ISO)", () => {
-  assert.equal(decodePayload("json", enc('{"id":"x-1","ts":5,"a":1}'), 0), { ok: true, readings: [{ id: "x-1", ts: 5, payload: { a: 1 } }] });
+  assert.equal(decodePayload("json", enc('{"id":"x-1","ts":5,"a":1}'), 0), { ok: true, value: [{ id: "x-1", ts: 5, payload: { a: 1 } }] });
   const iso = decodePayload("json", enc('{"ts":"2024-01-01T00:00:00Z","a":1}'), 0);
-  assert.ok(iso.ok && iso.readings[0]!.ts === Date.UTC(2024, 0, 1));
+  assert.ok(iso.ok && iso.value[0]!.ts === Date.UTC(2024, 0, 1));
   for (const bad of ["[1]", "1", "null", '{"id":5}', '{"ts":"yesterday"}', '{"ts":-1}', "{", "\u00ff"]) assert.not.ok(decodePayload("json", enc(bad), 0).ok, bad);
   const deep = "[".repeat(100) + "]".repeat(100);
   assert.not.ok(decodePayload("json", enc(`{"a":${deep}}`), 0).ok);
@@ -39,20 +39,20 @@ test("payload: SenML groups records by time into readings, keys relative to bn",
   const r = decodePayload("senml-json", enc('[{"bn":"pump-3:","bt":1700000000,"n":"flow","u":"l/min","v":12},{"n":"run","vb":true},{"n":"flow","t":10,"v":13}]'), 0);
   assert.ok(r.ok);
   if (!r.ok) return;
-  assert.equal(r.readings, [
+  assert.equal(r.value, [
     { ts: 1_700_000_000_000, payload: { flow: 12, run: true }, meta: { format: "senml", bn: "pump-3:", "unit.flow": "l/min" } },
     { ts: 1_700_000_010_000, payload: { flow: 13 }, meta: { format: "senml", bn: "pump-3:" } },
   ]);
   const rel = decodePayload("senml-json", enc('[{"n":"t","v":1,"t":-2}]'), 10_000);
-  assert.ok(rel.ok && rel.readings[0]!.ts === 8000, "relative time against the receive clock");
+  assert.ok(rel.ok && rel.value[0]!.ts === 8000, "relative time against the receive clock");
 });
 
 test("payload: SenML names that are Object.prototype's (__proto__, constructor) are plain keys", () => {
   const r = decodePayload("senml-json", enc('[{"bn":"pump-3:","bt":1,"n":"__proto__","v":1},{"n":"constructor","v":2},{"n":"flow","v":3}]'), 0);
   assert.ok(r.ok);
   if (!r.ok) return;
-  assert.is(r.readings.length, 1, "one time, one reading");
-  const p = r.readings[0]!.payload;
+  assert.is(r.value.length, 1, "one time, one reading");
+  const p = r.value[0]!.payload;
   assert.equal(Object.keys(p), ["__proto__", "constructor", "flow"]);
   assert.is(Object.getPrototypeOf(p), Object.prototype);
   assert.is(JSON.stringify(p), '{"__proto__":1,"constructor":2,"flow":3}');
