@@ -6,10 +6,15 @@
  *   npm run bench -- drain
  */
 import mqtt from "mqtt";
+import pino from "pino";
 import { encodeBatch } from "../runtime/cloud/batch-codec.js";
-import type { Event } from "../core/index.js";
+import { LinkComponent, cloudConfig, createDownlinkRegistry } from "../runtime/cloud/index.js";
+import { Routes } from "../runtime/control/routes.js";
+import { Metrics } from "../runtime/metrics.js";
+import { openDatabase } from "../runtime/store/db.js";
+import { QueueComponent } from "../runtime/store/index.js";
+import { systemClock, systemRandom, type Event } from "../core/index.js";
 import { startMosquitto } from "../peers/mosquitto.js";
-import { createUplink, makeParts } from "../test/helpers/cloud.js";
 import { tempDir, waitFor } from "../peers/process.js";
 import { median, report } from "./harness.js";
 
@@ -24,23 +29,36 @@ function events(n: number): Event[] {
 const broker = await startMosquitto({ maxSeconds: 300 });
 const all = events(N);
 
+/** The uplink queue on `dataDir` and, with `cloud.mqtt`, its link: the two components this bench measures, wired as runtime/gateway.ts wires them. */
+function uplink(dataDir: string, cloud: Record<string, unknown>) {
+  const config = cloudConfig.parse(cloud);
+  const db = openDatabase(dataDir);
+  const shared = { clock: systemClock, log: pino({ level: "silent" }), metrics: new Metrics(false) };
+  const queue = new QueueComponent({ db, config: config.queue, routes: new Routes(), ...shared, onCorrupt: (f) => { throw new Error(`store fault during the bench: ${f.code} ${f.message}`); } });
+  const link = config.mqtt
+    ? new LinkComponent({ config: config.mqtt, gatewayId: "gw-bench", dataDir, queue: queue.queue, random: systemRandom, downlink: createDownlinkRegistry(), onConnected: () => undefined, ...shared })
+    : undefined;
+  return { db, queue, link };
+}
+
 async function drainOnce(): Promise<number> {
   const t = tempDir("ridge-bench-drain-");
-  // Fill while offline (no cloud configured), then open the same data directory with the link.
-  const off = makeParts({ dataDir: t.dir, config: { gateway: { id: "gw-bench" } } });
-  const filler = await createUplink(off);
-  for (let i = 0; i < N; i += 5000) await filler.sink.accept(all.slice(i, i + 5000));
-  await filler.stop();
+  // Fill while offline (no link), then open the same data directory with the link.
+  const off = uplink(t.dir, {});
+  for (let i = 0; i < N; i += 5000) await off.queue.queue.append(all.slice(i, i + 5000));
+  await off.queue.stop();
   off.db.close();
-  const s = makeParts({ dataDir: t.dir, config: { gateway: { id: "gw-bench" }, cloud: { mqtt: { url: broker.url, version: "5", batch: { maxEvents: BATCH }, inflight: INFLIGHT } } } });
-  const up = await createUplink(s);
-  if (up.queue.depth() !== N) throw new Error(`expected ${N} queued, found ${up.queue.depth()}`);
+  const up = uplink(t.dir, { mqtt: { url: broker.url, version: "5", batch: { maxEvents: BATCH }, inflight: INFLIGHT } });
+  if (!up.link) throw new Error("no cloud link configured");
+  if (up.queue.queue.depth() !== N) throw new Error(`expected ${N} queued, found ${up.queue.queue.depth()}`);
   const t0 = performance.now();
-  await up.start();
-  await waitFor("drained", () => up.queue.depth() === 0, 120_000, 5);
+  await up.queue.start();
+  await up.link.start();
+  await waitFor("drained", () => up.queue.queue.depth() === 0, 120_000, 5);
   const ms = performance.now() - t0;
-  await up.stop();
-  s.db.close();
+  await up.link.stop();
+  await up.queue.stop();
+  up.db.close();
   t.cleanup();
   return (N / ms) * 1000;
 }
