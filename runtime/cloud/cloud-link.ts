@@ -38,7 +38,7 @@ import type { Clock, Logger, Random, Timer, Priority } from "../../core/index.js
 import { PRIORITIES, type UplinkQueue } from "../store/queue.js";
 import { fitBatch, maxPayloadFor, publishPacketSize } from "./batch-codec.js";
 import type { MqttLinkConfig } from "./config.js";
-import { OPEN_GATE, gateStep, step, type GateEffect, type GateInput, type LinkEffect, type LinkInput, type LinkState, type LinkTag, type PublishGate } from "./link-machine.js";
+import { OPEN_GATE, gateStep, linkStep, type GateEffect, type GateInput, type GateState, type LinkEffect, type LinkInput, type LinkState, type LinkTag } from "./link-machine.js";
 import { classifyConnectError, loadTlsMaterial } from "./tls-material.js";
 
 export interface LinkHooks {
@@ -169,7 +169,7 @@ export class CloudLink {
   private readonly oversize = new Map<string, OversizeReason>();
   private oversizeCount = 0;
   private lastOversize: { id: string; priority: Priority; bytes: number; limit: number | null; reason: OversizeReason; at: number } | undefined;
-  private readonly gates: Record<Priority, PublishGate> = { alarm: OPEN_GATE, state: OPEN_GATE, telemetry: OPEN_GATE };
+  private readonly gates: Record<Priority, GateState> = { alarm: OPEN_GATE, state: OPEN_GATE, telemetry: OPEN_GATE };
   private readonly gateTimers: Partial<Record<Priority, Timer>> = {};
   private readonly refusals = new Map<string, Refusal>();
   private refusalsLogged = new Set<string>();
@@ -241,7 +241,7 @@ export class CloudLink {
 
   status(): Record<string, unknown> {
     const held = PRIORITIES.filter((p) => this.gates[p].tag === "held").map((p) => {
-      const g = this.gates[p] as Extract<PublishGate, { tag: "held" }>;
+      const g = this.gates[p] as Extract<GateState, { tag: "held" }>;
       return [p, { reason: g.reason, refusals: g.refusals, retryInMs: g.retryInMs }] as const;
     });
     return {
@@ -276,7 +276,7 @@ export class CloudLink {
 
   private input(i: LinkInput): void {
     const before = this.state.tag;
-    const r = step(this.state, i, { backoff: this.o.config.backoff, random: this.o.random });
+    const r = linkStep(this.state, i, { backoff: this.o.config.backoff, random: this.o.random });
     this.state = r.state;
     if (r.state.tag !== before) {
       this.stateSince = this.o.clock.now();
@@ -330,7 +330,7 @@ export class CloudLink {
 
   private gateInput(p: Priority, i: GateInput): void {
     const r = gateStep(this.gates[p], i, { backoff: this.o.config.backoff, random: this.o.random });
-    this.gates[p] = r.gate;
+    this.gates[p] = r.state;
     for (const e of r.effects) this.gateEffect(p, e);
   }
 

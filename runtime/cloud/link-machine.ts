@@ -1,13 +1,14 @@
 /**
- * The cloud link as a pure state machine: states and inputs are tagged unions, `step` returns the
- * next state and the effects its owner (CloudLink) performs. No timers, sockets or clocks here.
+ * The cloud link as a pure state machine (core/fsm.ts convention): states and inputs are tagged
+ * unions, `linkStep` returns the next state and the effects its owner (CloudLink) performs. No
+ * timers, sockets or clocks here. `gateStep` is the second machine of the module, one per priority class.
  *
  *   stopped ──start──► connecting ──connected──► online ⇄ draining (backlog / caught up)
  *                        ▲    │ failed                │ lost
  *                        │    ▼                       ▼
  *                        └─ offline (retry after full-jitter backoff) ◄┘
  */
-import { fullJitterDelay, type Random, type BackoffPolicy } from "../../core/index.js";
+import { fullJitterDelay, stay, type Random, type BackoffPolicy, type Transition } from "../../core/index.js";
 
 export type LinkState =
   | { tag: "stopped" }
@@ -46,32 +47,32 @@ export interface LinkEnv {
 
 export type LinkTag = LinkState["tag"];
 
-export function step(s: LinkState, i: LinkInput, env: LinkEnv): { state: LinkState; effects: LinkEffect[] } {
-  const stay = { state: s, effects: [] as LinkEffect[] };
-  const fail = (attempt: number, reason: string) => {
+export function linkStep(s: LinkState, i: LinkInput, env: LinkEnv): Transition<LinkState, LinkEffect> {
+  const same = stay<LinkState, LinkEffect>(s);
+  const fail = (attempt: number, reason: string): Transition<LinkState, LinkEffect> => {
     const delayMs = fullJitterDelay(env.backoff, attempt, env.random);
-    return { state: { tag: "offline", attempt: attempt + 1, retryInMs: delayMs, reason } as LinkState, effects: [{ type: "rewind" }, { type: "schedule_retry", delayMs }] as LinkEffect[] };
+    return { state: { tag: "offline", attempt: attempt + 1, retryInMs: delayMs, reason }, effects: [{ type: "rewind" }, { type: "schedule_retry", delayMs }] };
   };
   switch (i.type) {
     case "stop":
-      return s.tag === "stopped" ? stay : { state: { tag: "stopped" }, effects: [{ type: "cancel_retry" }, { type: "disconnect" }, { type: "rewind" }] };
+      return s.tag === "stopped" ? same : { state: { tag: "stopped" }, effects: [{ type: "cancel_retry" }, { type: "disconnect" }, { type: "rewind" }] };
     case "start":
-      return s.tag === "stopped" ? { state: { tag: "connecting", attempt: 0 }, effects: [{ type: "connect" }] } : stay;
+      return s.tag === "stopped" ? { state: { tag: "connecting", attempt: 0 }, effects: [{ type: "connect" }] } : same;
     case "connected":
-      return s.tag === "connecting" ? { state: { tag: i.backlog ? "draining" : "online", attempt: s.attempt }, effects: [{ type: "on_connected" }] } : stay;
+      return s.tag === "connecting" ? { state: { tag: i.backlog ? "draining" : "online", attempt: s.attempt }, effects: [{ type: "on_connected" }] } : same;
     case "connect_failed":
-      return s.tag === "connecting" ? fail(s.attempt, i.reason) : stay;
+      return s.tag === "connecting" ? fail(s.attempt, i.reason) : same;
     case "lost":
       // A connection that stayed up starts the backoff afresh; one that dropped at once (a broker
       // that accepts and then kicks us) keeps growing it, so a fleet never reconnects in a tight loop.
       if (s.tag === "online" || s.tag === "draining") return fail(i.upForMs >= (env.stableAfterMs ?? 30_000) ? 0 : s.attempt, i.reason);
-      return s.tag === "connecting" ? fail(s.attempt, i.reason) : stay;
+      return s.tag === "connecting" ? fail(s.attempt, i.reason) : same;
     case "retry_due":
-      return s.tag === "offline" ? { state: { tag: "connecting", attempt: s.attempt }, effects: [{ type: "connect" }] } : stay;
+      return s.tag === "offline" ? { state: { tag: "connecting", attempt: s.attempt }, effects: [{ type: "connect" }] } : same;
     case "backlog":
       if (s.tag === "online" && i.pending) return { state: { tag: "draining", attempt: s.attempt }, effects: [] };
       if (s.tag === "draining" && !i.pending) return { state: { tag: "online", attempt: s.attempt }, effects: [] };
-      return stay;
+      return same;
   }
 }
 
@@ -88,7 +89,7 @@ export const LINK_STATE_CODE: Record<LinkTag, number> = { stopped: 0, offline: 1
  *   open ──refused──► held (retry after full-jitter backoff, growing per refusal) ──retry_due──► open
  *   open ──acked──► open (refusals forgotten)
  */
-export type PublishGate =
+export type GateState =
   | { tag: "open"; refusals: number }
   | { tag: "held"; refusals: number; retryInMs: number; reason: string };
 
@@ -105,21 +106,21 @@ export type GateEffect =
   | { type: "schedule_class_retry"; delayMs: number }
   | { type: "cancel_class_retry" };
 
-export const OPEN_GATE: PublishGate = { tag: "open", refusals: 0 };
+export const OPEN_GATE: GateState = { tag: "open", refusals: 0 };
 
-export function gateStep(g: PublishGate, i: GateInput, env: LinkEnv): { gate: PublishGate; effects: GateEffect[] } {
+export function gateStep(g: GateState, i: GateInput, env: LinkEnv): Transition<GateState, GateEffect> {
   switch (i.type) {
     case "refused": {
       // Refusals of batches published before the hold began arrive late: the class was already rewound.
-      if (g.tag === "held") return { gate: g, effects: [] };
+      if (g.tag === "held") return stay(g);
       const delayMs = fullJitterDelay(env.backoff, g.refusals, env.random);
-      return { gate: { tag: "held", refusals: g.refusals + 1, retryInMs: delayMs, reason: i.reason }, effects: [{ type: "rewind_class" }, { type: "schedule_class_retry", delayMs }] };
+      return { state: { tag: "held", refusals: g.refusals + 1, retryInMs: delayMs, reason: i.reason }, effects: [{ type: "rewind_class" }, { type: "schedule_class_retry", delayMs }] };
     }
     case "acked":
-      return g.tag === "open" && g.refusals > 0 ? { gate: OPEN_GATE, effects: [] } : { gate: g, effects: [] };
+      return g.tag === "open" && g.refusals > 0 ? stay(OPEN_GATE) : stay(g);
     case "retry_due":
-      return g.tag === "held" ? { gate: { tag: "open", refusals: g.refusals }, effects: [] } : { gate: g, effects: [] };
+      return g.tag === "held" ? stay<GateState, GateEffect>({ tag: "open", refusals: g.refusals }) : stay(g);
     case "reset":
-      return g.tag === "held" ? { gate: { tag: "open", refusals: g.refusals }, effects: [{ type: "cancel_class_retry" }] } : { gate: g, effects: [] };
+      return g.tag === "held" ? { state: { tag: "open", refusals: g.refusals }, effects: [{ type: "cancel_class_retry" }] } : stay(g);
   }
 }

@@ -3,7 +3,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import fc from "fast-check";
 import { SeededRandom, type Random } from "../../core/clock.js";
-import { OPEN_GATE, gateStep, step, type GateInput, type LinkInput, type LinkState, type PublishGate } from "../../runtime/cloud/link-machine.js";
+import { OPEN_GATE, gateStep, linkStep, type GateInput, type GateState, type LinkInput, type LinkState } from "../../runtime/cloud/link-machine.js";
 import { fullJitterDelay } from "../../core/backoff.js";
 
 const half: Random = { next: () => 0.5 };
@@ -28,7 +28,7 @@ const table: [string, LinkState, LinkInput, LinkState["tag"], string[]][] = [
 
 for (const [name, from, input, to, effects] of table) {
   test(`link: ${name}`, () => {
-    const r = step(from, input, env);
+    const r = linkStep(from, input, env);
     assert.is(r.state.tag, to);
     assert.equal(r.effects.map((e) => e.type), effects);
   });
@@ -38,18 +38,18 @@ test("backoff grows per failed attempt and restarts after a link that was up", (
   let s: LinkState = { tag: "connecting", attempt: 0 };
   const delays: number[] = [];
   for (let i = 0; i < 8; i++) {
-    const r = step(s, { type: "connect_failed", reason: "x" }, env);
+    const r = linkStep(s, { type: "connect_failed", reason: "x" }, env);
     const eff = r.effects.find((e) => e.type === "schedule_retry") as { delayMs: number };
     delays.push(eff.delayMs);
-    s = step(r.state, { type: "retry_due" }, env).state;
+    s = linkStep(r.state, { type: "retry_due" }, env).state;
   }
   assert.equal(delays, [500, 1000, 2000, 4000, 8000, 16000, 30000, 30000]);
-  s = step(s, { type: "connected", backlog: false }, env).state;
+  s = linkStep(s, { type: "connected", backlog: false }, env).state;
   // dropped at once: the backoff keeps growing (a broker that accepts and kicks us is no reason to hammer it)
-  const kicked = step(s, { type: "lost", reason: "x", upForMs: 50 }, env);
+  const kicked = linkStep(s, { type: "lost", reason: "x", upForMs: 50 }, env);
   assert.equal(kicked.effects.find((e) => e.type === "schedule_retry"), { type: "schedule_retry", delayMs: 30000 });
   // up for a while: afresh
-  const lost = step(s, { type: "lost", reason: "x", upForMs: 60_000 }, env);
+  const lost = linkStep(s, { type: "lost", reason: "x", upForMs: 60_000 }, env);
   assert.equal(lost.effects.find((e) => e.type === "schedule_retry"), { type: "schedule_retry", delayMs: 500 });
 });
 
@@ -68,7 +68,7 @@ test("full jitter: delay in [0, min(cap, base·2^n)) and spread over the range",
   assert.ok(buckets.every((b) => b > 100), `spread ${buckets.join(",")}`);
 });
 
-const gateTable: [string, PublishGate, GateInput, PublishGate["tag"], string[]][] = [
+const gateTable: [string, GateState, GateInput, GateState["tag"], string[]][] = [
   ["a refusal holds the class and rewinds it", OPEN_GATE, { type: "refused", reason: "Not authorized (0x87)" }, "held", ["rewind_class", "schedule_class_retry"]],
   ["a late refusal while held changes nothing", { tag: "held", refusals: 1, retryInMs: 5, reason: "x" }, { type: "refused", reason: "x" }, "held", []],
   ["the retry opens the gate", { tag: "held", refusals: 2, retryInMs: 5, reason: "x" }, { type: "retry_due" }, "open", []],
@@ -79,24 +79,24 @@ const gateTable: [string, PublishGate, GateInput, PublishGate["tag"], string[]][
 for (const [name, from, input, to, effects] of gateTable) {
   test(`publish gate: ${name}`, () => {
     const r = gateStep(from, input, env);
-    assert.is(r.gate.tag, to);
+    assert.is(r.state.tag, to);
     assert.equal(r.effects.map((e) => e.type), effects);
   });
 }
 
 test("publish gate: a standing refusal backs off exponentially (full jitter), and an ack starts afresh", () => {
-  let g: PublishGate = OPEN_GATE;
+  let g: GateState = OPEN_GATE;
   const delays: number[] = [];
   for (let i = 0; i < 9; i++) {
     const r = gateStep(g, { type: "refused", reason: "Quota exceeded (0x97)" }, env);
     delays.push((r.effects.find((e) => e.type === "schedule_class_retry") as { delayMs: number }).delayMs);
-    g = gateStep(r.gate, { type: "retry_due" }, env).gate;
+    g = gateStep(r.state, { type: "retry_due" }, env).state;
   }
   assert.equal(delays, [500, 1000, 2000, 4000, 8000, 16000, 30000, 30000, 30000]);
   // a refusal after reconnecting keeps growing; one after an ack does not
-  g = gateStep(g, { type: "reset" }, env).gate;
+  g = gateStep(g, { type: "reset" }, env).state;
   assert.equal((gateStep(g, { type: "refused", reason: "x" }, env).effects[1] as { delayMs: number }).delayMs, 30000);
-  g = gateStep(g, { type: "acked" }, env).gate;
+  g = gateStep(g, { type: "acked" }, env).state;
   assert.equal(g, OPEN_GATE);
   assert.equal((gateStep(g, { type: "refused", reason: "x" }, env).effects[1] as { delayMs: number }).delayMs, 500);
 });
