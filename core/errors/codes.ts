@@ -281,7 +281,6 @@ export const ERROR_CODES = {
   E_PIPELINE_INPUT: { category: "config", doc: "A pipeline operator or sink's input is missing or not a name or list of names." },
   E_PIPELINE_MODEL_FILE: { category: "config", doc: "A pipeline model operator's file cannot be read; check model.file." },
   E_PIPELINE_NAME: { category: "config", doc: "A pipeline name is not letters, digits, '_' or '-' starting with a letter." },
-  E_PIPELINE_NO_UPLINK: { category: "internal", doc: "An uplink sink got events but no uplink is wired; a Ridgeline bug, report it." },
   E_PIPELINE_REFERENCE: { category: "config", doc: "A pipeline input or route names no source, operator or sink of that name (or a sink where a source goes)." },
   E_PIPELINE_RELOAD: { category: "internal", doc: "The running gateway answered a pipeline reload with an unexpected HTTP status; see its log." },
   E_PIPELINE_SOURCE: { category: "config", doc: "A pipeline source needs exactly one of from: DRIVER or http: { listen, token }." },
