@@ -17,7 +17,7 @@ const PRODUCT = "^(core|codecs|runtime|drivers|ota|attest|boards|flash)/";
 const CODECS = [
   "^codecs/",
   "^drivers/modbus/(crc16|pdu|rtu-framer|register-map)\\.ts$",
-  "^drivers/coap/(message|block-option|payload-decoder)\\.ts$",
+  "^drivers/coap/payload-decoder\\.ts$",
   "^drivers/lwm2m/(tlv|link-format|lwm2m-json|senml-values|value|content-format|object-registry)\\.ts$",
   "^drivers/mqtt/(payload-decoder|frame-meter|topic-pattern)\\.ts$",
 ];
@@ -99,6 +99,13 @@ module.exports = {
       comment: "ota/ depends on core/ and attest/ (signatures) only (design.md's folder table).",
       from: { path: "^ota/" },
       to: { dependencyTypes: ["local"], pathNot: ["^ota/", "^core/", "^attest/"] },
+    },
+    {
+      name: "flash-imports-only-core-boards-ota-attest",
+      severity: "error",
+      comment: "flash/ lays device roots from a board, the OTA slot format and attestation keys (design.md's folder table): nothing of runtime/ or drivers/.",
+      from: { path: "^flash/" },
+      to: { dependencyTypes: ["local"], pathNot: ["^flash/", "^core/", "^boards/", "^ota/", "^attest/"] },
     },
     {
       name: "attest-boards-not-upward",
