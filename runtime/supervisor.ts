@@ -3,16 +3,10 @@
  * and restarts a failed restartable component (a driver) with exponential backoff and full jitter,
  * so one broken bus or vanished peer never takes the gateway down.
  */
-import { asErrorCode, fullJitterDelay, RidgeError, errorCode, errorMessage, type Clock, type Random, type Timer } from "../core/index.js";
+import { asErrorCode, fullJitterDelay, RidgeError, errorCode, errorMessage, type Clock, type Logger, type Random, type Timer } from "../core/index.js";
 import type { Component, ComponentHealth } from "./component.js";
 
 export type ComponentState = "idle" | "starting" | "up" | "failed" | "backoff" | "stopping" | "stopped";
-
-export interface SupervisorLog {
-  info(obj: Record<string, unknown>, msg: string): void;
-  warn(obj: Record<string, unknown>, msg: string): void;
-  error(obj: Record<string, unknown>, msg: string): void;
-}
 
 export interface BackoffPolicy {
   baseMs: number;
@@ -54,7 +48,7 @@ export class Supervisor {
   constructor(
     private readonly clock: Clock,
     private readonly random: Random,
-    private readonly log: SupervisorLog,
+    private readonly log: Logger,
     private readonly backoff: BackoffPolicy = defaultBackoff,
   ) {}
 

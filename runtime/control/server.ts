@@ -6,7 +6,7 @@
 import { timingSafeEqual, createHash } from "node:crypto";
 import { chmodSync, existsSync, rmSync } from "node:fs";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import { RidgeError, errorCode, errorMessage, splitHostPort } from "../../core/index.js";
+import { RidgeError, errorCode, errorMessage, splitHostPort, type Logger } from "../../core/index.js";
 import type { Component } from "../component.js";
 import type { ControlConfig } from "./config.js";
 import type { ControlRequest, Routes } from "./routes.js";
@@ -17,7 +17,7 @@ export interface ControlServerOptions {
   socketPath: string;
   http: ControlConfig["http"];
   routes: Routes;
-  log: { warn(o: Record<string, unknown>, m: string): void; info(o: Record<string, unknown>, m: string): void };
+  log: Logger;
 }
 
 function sameToken(a: string, b: string): boolean {

@@ -1,12 +1,12 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { FakeClock, SeededRandom, type Random } from "../../core/clock.js";
-import { RidgeError } from "../../core/index.js";
+import { RidgeError, silentLogger } from "../../core/index.js";
 import type { Component } from "../../runtime/component.js";
 import { fullJitterDelay } from "../../core/backoff.js";
 import { Supervisor } from "../../runtime/supervisor.js";
 
-const quiet = { info() {}, warn() {}, error() {} };
+const quiet = silentLogger;
 const maxRandom: Random = { next: () => 0.999999 };
 
 function comp(name: string, log: string[], opts: Partial<Component> & { failStarts?: number } = {}): Component & { starts: number } {
