@@ -22,7 +22,7 @@ import { report } from "./harness.js";
 const DEVICES = Number(process.env.RIDGE_BENCH_LWM2M_DEVICES ?? 1000);
 const WINDOW_MS = Number(process.env.RIDGE_BENCH_MS ?? 10_000);
 const WARMUP_MS = 2000;
-const SWARM = fileURLToPath(new URL("../test/helpers/lwm2m-swarm-process.ts", import.meta.url));
+const SWARM = fileURLToPath(new URL("../peers/lwm2m-swarm-process.ts", import.meta.url));
 const wallNow = () => performance.timeOrigin + performance.now();
 
 function freePort(): Promise<number> {

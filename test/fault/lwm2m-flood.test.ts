@@ -9,7 +9,8 @@ import { createSocket } from "node:dgram";
 import { Lwm2mDriver, lwm2mDriverConfig, lwm2mDeviceConfig } from "../../drivers/lwm2m/index.js";
 import { decodeCoapMessage, codeString } from "../../codecs/index.js";
 import { freeUdpPort, tempDir, waitFor } from "../../peers/process.js";
-import { recordingContext, registerDatagram, startLwm2mClient, type TestLwm2mClient } from "../helpers/lwm2m-client.js";
+import { recordingContext, startLwm2mClient, type TestLwm2mClient } from "../helpers/lwm2m-client.js";
+import { registerDatagram } from "../../peers/lwm2m-register.js";
 
 const data = tempDir("ridge-lwm2m-flood-");
 const { ctx, counts } = recordingContext(data.dir);

@@ -8,7 +8,6 @@ import { fileURLToPath } from "node:url";
 import { systemClock, type Clock } from "../../core/clock.js";
 import type { DriverContext } from "../../core/driver.js";
 import type { Event } from "../../core/event.js";
-import { CoapOption, encodeCoapMessage } from "../../codecs/index.js";
 import { waitFor } from "../../peers/process.js";
 
 /** A DriverContext that records events and counters (metric{reason} when a reason label is given). */
@@ -28,23 +27,6 @@ export function recordingContext(dataDir: string, clock: Clock = systemClock): {
     dataDir,
   };
   return { ctx, events, counts };
-}
-
-/** A raw CON `POST /rd?ep=…&lt=…` datagram (flood tests and the benchmark swarm). */
-export function registerDatagram(endpoint: string, messageId: number, lifetime: number, links: string): Uint8Array {
-  const enc = new TextEncoder();
-  return encodeCoapMessage({
-    type: 0,
-    code: 2,
-    messageId: messageId & 0xffff,
-    token: Uint8Array.of((messageId >> 8) & 0xff, messageId & 0xff),
-    options: [
-      { number: CoapOption.UriPath, value: enc.encode("rd") },
-      { number: CoapOption.UriQuery, value: enc.encode(`ep=${endpoint}`) },
-      { number: CoapOption.UriQuery, value: enc.encode(`lt=${lifetime}`) },
-    ],
-    payload: enc.encode(links),
-  });
 }
 
 export interface ClientEvent {

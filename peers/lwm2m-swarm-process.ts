@@ -6,13 +6,13 @@
  * (raw dgram) so the load generator stays light. `--mode raw` skips LwM2M and just sends the same
  * notification datagrams to `--target` (the baseline: a raw UDP receive loop).
  *
- *   node --import tsx test/helpers/lwm2m-swarm-process.ts --target 127.0.0.1:5683 --n 1000 --rate 1 --mode lwm2m
+ *   node --import tsx peers/lwm2m-swarm-process.ts --target 127.0.0.1:5683 --n 1000 --rate 1 --mode lwm2m
  *   stdout: {"event":"observing","n":3000} ... {"event":"done","sent":N}; stdin "stop" ends it
  */
 import { createSocket, type Socket } from "node:dgram";
 import { createInterface } from "node:readline";
-import { registerDatagram } from "./lwm2m-client.js";
-import { CoapOption, decodeCoapMessage, encodeCoapMessage, encodeUint, optionUint, uriPath, type CoapMessage } from "../../codecs/index.js";
+import { registerDatagram } from "./lwm2m-register.js";
+import { CoapOption, decodeCoapMessage, encodeCoapMessage, encodeUint, optionUint, uriPath, type CoapMessage } from "../codecs/index.js";
 
 const args = new Map<string, string>();
 for (let i = 2; i < process.argv.length; i += 2) args.set(process.argv[i]!.replace(/^--/, ""), process.argv[i + 1] ?? "");
