@@ -14,7 +14,7 @@ export { BundleExtractor, safeRelative } from "./bundle-extractor.js";
 export { writeBundle, type BundleInput, type BundleFileSource } from "./bundle-writer.js";
 export { bundleManifest, MANIFEST_NAME, BUNDLE_FORMAT, type BundleManifest } from "./bundle-manifest.js";
 export { TarReader, encodeHeader } from "./tar-codec.js";
-export { transition, busy, otherSlot, onTrial, holdsBootOrder, type UpdateState, type UpdateInput, type Slot, type PlannedTarget, type Trigger } from "./update-machine.js";
+export { step, resume, busy, otherSlot, onTrial, holdsBootOrder, type UpdateState, type UpdateInput, type UpdateEffect, type Slot, type PlannedTarget, type Trigger } from "./update-machine.js";
 export { bootLogic, type BootControl, type BootState } from "./boot-control.js";
 export { FileBootControl } from "./file-boot-control.js";
 export { UbootEnvBootControl } from "./uboot-env-boot-control.js";

@@ -27,16 +27,11 @@ import { spawn } from "node:child_process";
 import { existsSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { constants } from "node:os";
 import { dirname, join } from "node:path";
-import { EXIT_BAD_CONFIG, EXIT_RESTART, type Clock } from "../core/index.js";
+import { EXIT_BAD_CONFIG, EXIT_RESTART, type Clock, type Logger } from "../core/index.js";
 import type { BootControl } from "./boot-control.js";
 import { readMarker } from "./slot-marker.js";
 import type { Slot } from "./update-machine.js";
 
-
-export interface LauncherLog {
-  info(msg: string): void;
-  error(msg: string): void;
-}
 
 export interface LauncherOptions {
   bootControl: BootControl;
@@ -49,7 +44,8 @@ export interface LauncherOptions {
   nodeArgs?: string[];
   env?: NodeJS.ProcessEnv;
   clock: Clock;
-  log: LauncherLog;
+  /** The journal: one line per decision, its message naming the slot (the operator reads these). */
+  log: Logger;
   /** Delay before restarting a crashed runtime (a reboot takes time too). */
   crashDelayMs?: number;
   /** Stop after this many starts (tests). */
@@ -64,7 +60,7 @@ function onTrial(o: LauncherOptions, slot: Slot): boolean {
   try {
     return o.slotOnTrial?.(slot) === true;
   } catch (e) {
-    o.log.error(`could not tell whether slot ${slot} is on trial (${e instanceof Error ? e.message : String(e)}): taking it as committed`);
+    o.log.error({ slot }, `could not tell whether slot ${slot} is on trial (${e instanceof Error ? e.message : String(e)}): taking it as committed`);
     return false;
   }
 }
@@ -91,7 +87,7 @@ export function chooseLaunch(o: LauncherOptions): LaunchChoice | undefined {
     if (!c) break;
     const entry = entryOf(o, c.slot);
     if (entry) return { slot: c.slot, entry, attemptsLeft: c.attemptsLeft, lastResort: false };
-    o.log.error(`slot ${c.slot} holds no verified runtime: skipping it`);
+    o.log.error({ slot: c.slot }, `slot ${c.slot} holds no verified runtime: skipping it`);
     o.bootControl.markBad(c.slot);
   }
   for (const slot of o.bootControl.state().order) {
@@ -162,11 +158,11 @@ export async function runLauncher(o: LauncherOptions): Promise<number> {
     for (let starts = 0; !stopping && (o.maxStarts === undefined || starts < o.maxStarts); starts++) {
       const c = (starts === 0 ? takePinned(o) : undefined) ?? chooseLaunch(o);
       if (!c) {
-        o.log.error("no slot holds a verified runtime: nothing to start (E_OTA_NO_BOOTABLE_SLOT)");
+        o.log.error({ code: "E_OTA_NO_BOOTABLE_SLOT" }, "no slot holds a verified runtime: nothing to start (E_OTA_NO_BOOTABLE_SLOT)");
         return 1;
       }
-      if (c.lastResort) o.log.error(`every slot is out of boot attempts: starting slot ${c.slot} anyway`);
-      o.log.info(`starting slot ${c.slot} (${c.attemptsLeft} attempts left): ${c.entry}`);
+      if (c.lastResort) o.log.error({ slot: c.slot }, `every slot is out of boot attempts: starting slot ${c.slot} anyway`);
+      o.log.info({ slot: c.slot, attemptsLeft: c.attemptsLeft, entry: c.entry }, `starting slot ${c.slot} (${c.attemptsLeft} attempts left): ${c.entry}`);
       const cmd = launchCommand(o, c.slot, c.entry);
       const proc = spawn(cmd.file, cmd.args, {
         stdio: "inherit",
@@ -184,29 +180,29 @@ export async function runLauncher(o: LauncherOptions): Promise<number> {
       if (result.code === EXIT_BAD_CONFIG && onTrial(o, c.slot)) {
         o.bootControl.markBad(c.slot);
         const back = o.bootControl.state().order[0]!;
-        o.log.error(`slot ${c.slot} refused the config during its trial: rolling back to ${back}`);
+        o.log.error({ slot: c.slot, back }, `slot ${c.slot} refused the config during its trial: rolling back to ${back}`);
         last = EXIT_RESTART;
         if (o.maxStarts !== undefined && starts + 1 >= o.maxStarts) break;
         continue;
       }
       if (result.code === EXIT_BAD_CONFIG) {
-        o.log.error(`slot ${c.slot} refused its config (exit 2): not a slot failure; stopping (fix the config or its secrets, then start again)`);
+        o.log.error({ slot: c.slot, exit: EXIT_BAD_CONFIG }, `slot ${c.slot} refused its config (exit 2): not a slot failure; stopping (fix the config or its secrets, then start again)`);
         return EXIT_BAD_CONFIG;
       }
       if (result.code !== EXIT_RESTART && o.maxStarts !== undefined && starts + 1 >= o.maxStarts && onTrial(o, c.slot)) {
         // One start per unit start: a trial that crashes asks for a restart (75) like one that fails
         // its health check, so a board whose boot loader switches slots only at a machine boot
         // (nvbootctrl: the unit reboots on 75) spends the boot loader's retries and falls back.
-        o.log.error(`slot ${c.slot} crashed during its trial (${result.signal ?? `exit ${result.code}`}): asking for a restart`);
+        o.log.error({ slot: c.slot, exit: result.signal ?? result.code }, `slot ${c.slot} crashed during its trial (${result.signal ?? `exit ${result.code}`}): asking for a restart`);
         last = EXIT_RESTART;
         break;
       }
       if (o.maxStarts !== undefined && starts + 1 >= o.maxStarts) break;
       if (result.code === EXIT_RESTART) {
-        o.log.info(`slot ${c.slot} asked for a restart`);
+        o.log.info({ slot: c.slot }, `slot ${c.slot} asked for a restart`);
         continue;
       }
-      o.log.error(`slot ${c.slot} stopped (${result.signal ?? `exit ${result.code}`}): restarting as after a reboot`);
+      o.log.error({ slot: c.slot, exit: result.signal ?? result.code }, `slot ${c.slot} stopped (${result.signal ?? `exit ${result.code}`}): restarting as after a reboot`);
       await o.clock.sleep(c.lastResort ? Math.max(10_000, o.crashDelayMs ?? 1000) : (o.crashDelayMs ?? 1000));
     }
     return last;

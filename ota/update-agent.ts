@@ -1,14 +1,15 @@
 /**
- * The owner of the update state machine on the device: it persists each state before running the
- * step the state names, runs the step (refresh metadata, download, verify, install, wait for the
- * reboot, health check, commit), and feeds the outcome back to the machine. Every step can be
+ * The owner of the update state machine (update-machine.ts) on the device: it performs the
+ * machine's effects in order (save the state, refresh metadata, download, verify, install, mark
+ * the boot order, ask for the restart, schedule the health check) and feeds each step's outcome
+ * back to the machine as its next input. Every step can be
  * re-run after a power cut: downloads resume, verification re-hashes, installation wipes the slot
  * and extracts again, and a slot that was already started is never touched.
  */
 import { closeSync, createReadStream, existsSync, mkdirSync, openSync, readSync } from "node:fs";
 import { join } from "node:path";
 import type Database from "better-sqlite3";
-import { RidgeError, errorCode, errorMessage, type Clock, type Random } from "../core/index.js";
+import { RidgeError, errorCode, errorMessage, type Clock, type Logger, type Random, type Transition } from "../core/index.js";
 import type { BootControl } from "./boot-control.js";
 import { BundleExtractor } from "./bundle-extractor.js";
 import { clearMarker, readMarker, writeMarker } from "./slot-marker.js";
@@ -18,13 +19,7 @@ import { discardPartial, downloadTarget, type DownloadProgress } from "./target-
 import { TufClient, targetPath, type ClientLimits, type RepoFetcher } from "./tuf-client.js";
 import type { TargetFile } from "./tuf-metadata.js";
 import { UpdateStore } from "./update-store.js";
-import { busy, holdsBootOrder, otherSlot, transition, type PlannedTarget, type Slot, type Trigger, type UpdateInput, type UpdateState } from "./update-machine.js";
-
-export interface AgentLog {
-  info(obj: object, msg?: string): void;
-  warn(obj: object, msg?: string): void;
-  error(obj: object, msg?: string): void;
-}
+import { busy, holdsBootOrder, otherSlot, resume, step, type PlannedTarget, type Slot, type Trigger, type UpdateEffect, type UpdateInput, type UpdateState } from "./update-machine.js";
 
 export interface HealthResult {
   ok: boolean;
@@ -35,7 +30,7 @@ export interface UpdateAgentOptions {
   db: Database.Database;
   clock: Clock;
   random: Random;
-  log: AgentLog;
+  log: Logger;
   bootControl: BootControl;
   board: { name: string; arch: string };
   slotDir(slot: Slot): string;
@@ -145,24 +140,71 @@ export class UpdateAgent {
     this.o.crashPoint?.(`state:${next.s}`);
   }
 
-  private apply(inp: UpdateInput): void {
-    const next = transition(this.st, inp);
-    if (!next) throw new RidgeError("E_OTA_TRANSITION", `input ${inp.i} in state ${this.st.s}`);
-    if (next !== this.st) this.set(next);
+  /** One input to the machine, then its effects. */
+  private feed(inp: UpdateInput): Promise<void> {
+    return this.perform(step(this.st, inp));
   }
 
-  /** At runtime start: tell the machine which slot booted, then resume whatever was in flight. */
+  /** The effects in order; a step's outcome is fed back once the effects before it are done. */
+  private async perform(t: Transition<UpdateState, UpdateEffect>): Promise<void> {
+    for (const e of t.effects) {
+      const outcome = await this.effect(e, t.state);
+      if (outcome) await this.feed(outcome);
+    }
+  }
+
+  private async effect(e: UpdateEffect, next: UpdateState): Promise<UpdateInput | undefined> {
+    switch (e.e) {
+      case "save":
+        this.set(next, e.raiseFloor);
+        return undefined;
+      case "refresh":
+        return this.refresh(e.target);
+      case "download":
+        return this.download();
+      case "verify":
+        return this.verify();
+      case "install":
+        return this.installStep();
+      case "discard-download":
+        discardPartial(this.part(e.target));
+        return undefined;
+      case "mark-good":
+        this.o.bootControl.markGood();
+        return undefined;
+      case "mark-bad":
+        this.o.bootControl.markBad(e.slot);
+        return undefined;
+      case "restart":
+        this.o.requestRestart(e.reason);
+        return undefined;
+      case "schedule-health":
+        this.scheduleHealth();
+        return undefined;
+      case "schedule-confirm":
+        this.scheduleConfirm();
+        return undefined;
+      case "log":
+        this.o.log[e.level](e.fields, e.msg);
+        return undefined;
+    }
+  }
+
+  /** One cycle at a time: a check while one runs joins it. */
+  private exclusive(run: () => Promise<void>): Promise<void> {
+    if (this.running) return this.running;
+    const p = run().finally(() => {
+      this.running = undefined;
+    });
+    this.running = p;
+    return p;
+  }
+
+  /** At runtime start: tell the machine which slot booted; it resumes whatever was in flight. */
   async boot(): Promise<void> {
     const booted = this.activeSlot();
     const st = this.st;
-    // Installed and already started (the state write after markPending was lost): the slot is verified.
-    if (st.s === "installing" && booted === st.slot) {
-      if (readMarker(this.o.slotDir(st.slot))) this.apply({ i: "installed" });
-    }
-    // A download/verify/install for a slot that is now running can only be stale: never touch a running slot.
-    if ((this.st.s === "downloading" || this.st.s === "verifying" || this.st.s === "installing") && booted === this.st.slot) {
-      this.set({ s: "failed", code: "E_OTA_SLOT_BUSY", reason: `slot ${booted} runs: refusing to write into it`, target: this.st.target });
-    }
+    const verified = st.s === "installing" && booted === st.slot && readMarker(this.o.slotDir(st.slot)) !== undefined;
     let failure: { code: string; reason: string } | undefined;
     if ((st.s === "pending" || st.s === "trial") && booted !== st.slot) {
       try {
@@ -171,34 +213,13 @@ export class UpdateAgent {
         failure = undefined;
       }
     }
-    this.apply({ i: "booted", slot: booted, at: this.o.clock.now(), ...(failure ? { failure } : {}) });
-    const now = this.st;
-    if (now.s === "rolled-back" && st.s !== "rolled-back") this.o.log.warn({ reason: now.reason, code: now.code }, "ota: rolled back");
-    if (now.s === "committed" && booted !== now.slot) this.o.log.error({ committed: now.slot, booted }, "ota: the committed slot stopped starting; running the other slot");
-    if (now.s === "trial") this.scheduleHealth();
-    else if (!(now.s === "rolled-back" && now.slot === booted)) {
-      // Not a trial: confirm the running slot once it has been up for `upFor` (not at start, or a
-      // slot that crashes after starting would reset its own attempts and never hand over).
-      this.scheduleConfirm();
-    }
-    // resume an update that was in flight when the power went
-    if (now.s === "checking") await this.check(now.trigger);
-    else if (now.s === "downloading" || now.s === "verifying" || now.s === "installing") await this.check("poll");
+    const t = step(st, { i: "booted", slot: booted, at: this.o.clock.now(), ...(failure ? { failure } : {}), ...(verified ? { verified } : {}) });
+    await this.exclusive(() => this.perform(t));
   }
 
-  /** One update cycle from `checking`; resolves when it settles (pending, idle, failed) or is parked. */
+  /** One update cycle; resolves when it settles (pending, idle, failed) or is parked. In flight already: resume its step. */
   check(trigger: Trigger, opts: { target?: string } = {}): Promise<void> {
-    if (this.running) return this.running;
-    const p = (async () => {
-      if (busy(this.st) && this.st.s !== "checking") return this.drive();
-      if (this.st.s !== "checking") this.apply({ i: "check", trigger });
-      await this.runCheck(opts.target);
-      await this.drive();
-    })().finally(() => {
-      this.running = undefined;
-    });
-    this.running = p;
-    return p;
+    return this.exclusive(() => (busy(this.st) ? this.perform({ state: this.st, effects: resume(this.st, opts.target) }) : this.feed({ i: "check", trigger, ...(opts.target ? { target: opts.target } : {}) })));
   }
 
   private identity(): DeviceIdentity {
@@ -206,38 +227,24 @@ export class UpdateAgent {
     return { kind: "runtime", board: this.o.board.name, arch: this.o.board.arch, current: v, minVersion: this.store.floor("runtime") ?? "0.0.0" };
   }
 
-  private async runCheck(name?: string): Promise<void> {
+  /** Refresh the metadata and choose the target: the check's outcome. */
+  private async refresh(name?: string): Promise<UpdateInput> {
     const client = new TufClient(this.store, this.o.mirrors, this.o.clock, this.o.limits);
     const r = await client.refresh();
-    if (!r.ok) {
-      this.apply({ i: "check-failed", code: r.code, reason: r.reason });
-      return;
-    }
+    if (!r.ok) return { i: "check-failed", code: r.code, reason: r.reason };
     const resolved = await client.resolveTargets(r.trusted, r.startedAt);
-    if (!resolved.ok) {
-      this.apply({ i: "check-failed", code: resolved.code, reason: resolved.reason });
-      return;
-    }
+    if (!resolved.ok) return { i: "check-failed", code: resolved.code, reason: resolved.reason };
     const visible = { ...r.trusted.targets, targets: resolved.targets };
     const dev = this.identity();
     const sel = name ? requireTarget(visible, name, dev) : selectUpdate(visible, dev);
-    if (!sel.ok) {
-      this.apply({ i: "check-failed", code: sel.code, reason: sel.reason });
-      return;
-    }
-    if (!sel.target) {
-      this.apply({ i: "no-update" });
-      return;
-    }
+    if (!sel.ok) return { i: "check-failed", code: sel.code, reason: sel.reason };
+    if (!sel.target) return { i: "no-update" };
     const t = sel.target;
     const sha = t.file.hashes.sha256;
-    if (!sha) {
-      this.apply({ i: "check-failed", code: "E_OTA_HASH", reason: `${t.name}: no sha256 listed` });
-      return;
-    }
+    if (!sha) return { i: "check-failed", code: "E_OTA_HASH", reason: `${t.name}: no sha256 listed` };
     const from = this.activeSlot();
     const target: PlannedTarget = { name: t.name, version: t.custom.version, length: t.file.length, hashes: t.file.hashes, path: targetPath(r.trusted.root, t.name, sha) };
-    this.apply({ i: "update-found", target, slot: otherSlot(from), from, fromVersion: dev.current });
+    return { i: "update-found", target, slot: otherSlot(from), from, fromVersion: dev.current };
   }
 
   private part(t: PlannedTarget): string {
@@ -249,87 +256,70 @@ export class UpdateAgent {
     return { length: t.length, hashes: t.hashes };
   }
 
-  /** Run the step the current state names until the flow settles or parks. */
-  private async drive(): Promise<void> {
-    for (;;) {
-      const st = this.st;
-      if (st.s === "downloading") {
-        if (st.slot === this.activeSlot()) return this.set({ s: "failed", code: "E_OTA_SLOT_BUSY", reason: `slot ${st.slot} runs`, target: st.target });
-        const retries = this.o.downloadRetries ?? 5;
-        let done = false;
-        for (let attempt = 0; attempt <= retries && !done; attempt++) {
-          try {
-            const mirror = this.o.mirrors[attempt % this.o.mirrors.length]!;
-            const check = await downloadTarget({
-              mirror,
-              path: st.target.path,
-              name: st.target.name,
-              file: this.targetFile(st.target),
-              part: this.part(st.target),
-              algorithms: this.o.verifyHashes ?? [],
-              onProgress: (p) => {
-                this.progress = p;
-                this.o.onProgress?.(p);
-              },
-              afterChunk: (n) => {
-                if (n >= st.target.length / 2) this.o.crashPoint?.("mid-download");
-              },
-            });
-            if (!check.ok) {
-              discardPartial(this.part(st.target));
-              this.apply({ i: "download-failed", code: check.code, reason: check.reason });
-              return;
-            }
-            done = true;
-          } catch (e) {
-            if (errorCode(e) !== "E_OTA_FETCH") throw e;
-            this.o.log.warn({ err: errorMessage(e), attempt }, "ota: download interrupted; resuming");
-            // exponential backoff with full jitter, 1 s .. 60 s
-            await this.o.clock.sleep(Math.floor(this.o.random.next() * Math.min(60_000, 1000 * 2 ** attempt)));
-          }
-        }
-        if (!done) {
-          // Parked in `downloading`: the next poll or start resumes from the bytes on disk. A mirror
-          // that never completes the file must not keep the device "updating" forever.
-          const stalls = (st.stalls ?? 0) + 1;
-          if (stalls >= (this.o.maxStalls ?? 12)) {
-            discardPartial(this.part(st.target));
-            this.apply({ i: "download-failed", code: "E_OTA_DOWNLOAD_STALLED", reason: `${st.target.name}: no complete download after ${stalls} cycles` });
-          } else this.set({ ...st, stalls });
-          return;
-        }
+  /** The download step: resumes from the bytes on disk, retries transient failures with backoff. */
+  private async download(): Promise<UpdateInput> {
+    const st = this.st;
+    if (st.s !== "downloading") throw new RidgeError("E_OTA_TRANSITION", `download in state ${st.s}`);
+    if (st.slot === this.activeSlot()) return { i: "slot-busy" };
+    const retries = this.o.downloadRetries ?? 5;
+    for (let attempt = 0; attempt <= retries; attempt++) {
+      try {
+        const mirror = this.o.mirrors[attempt % this.o.mirrors.length]!;
+        const check = await downloadTarget({
+          mirror,
+          path: st.target.path,
+          name: st.target.name,
+          file: this.targetFile(st.target),
+          part: this.part(st.target),
+          algorithms: this.o.verifyHashes ?? [],
+          onProgress: (p) => {
+            this.progress = p;
+            this.o.onProgress?.(p);
+          },
+          afterChunk: (n) => {
+            if (n >= st.target.length / 2) this.o.crashPoint?.("mid-download");
+          },
+        });
+        if (!check.ok) return { i: "download-failed", code: check.code, reason: check.reason };
         this.verifiedInProcess = true;
-        this.apply({ i: "downloaded" });
-      } else if (st.s === "verifying") {
-        // Hashed while streaming in this process; after a restart, hash the file on disk again.
-        if (!this.verifiedInProcess) {
-          const h = new TargetHasher(st.target.name, this.targetFile(st.target), this.o.verifyHashes ?? []);
-          const part = this.part(st.target);
-          if (existsSync(part)) for await (const c of createReadStream(part, { highWaterMark: 1 << 20 })) if (!h.update(c as Buffer)) break;
-          const r = h.finish();
-          if (!r.ok) {
-            discardPartial(part);
-            this.apply({ i: "verify-failed", code: r.code, reason: r.reason });
-            return;
-          }
-        }
-        this.verifiedInProcess = false;
-        this.apply({ i: "verified" });
-      } else if (st.s === "installing") {
-        if (st.slot === this.activeSlot()) return this.set({ s: "failed", code: "E_OTA_SLOT_BUSY", reason: `slot ${st.slot} runs`, target: st.target });
-        try {
-          await this.install(st.target, st.slot);
-        } catch (e) {
-          clearMarker(this.o.slotDir(st.slot));
-          this.apply({ i: "install-failed", code: errorCode(e), reason: errorMessage(e) });
-          return;
-        }
-        this.apply({ i: "installed" });
-      } else if (st.s === "pending") {
-        this.o.requestRestart(`slot ${st.slot} installed (${st.target.version})`);
-        return;
-      } else return;
+        return { i: "downloaded" };
+      } catch (e) {
+        if (errorCode(e) !== "E_OTA_FETCH") throw e;
+        this.o.log.warn({ err: errorMessage(e), attempt }, "ota: download interrupted; resuming");
+        // exponential backoff with full jitter, 1 s .. 60 s
+        await this.o.clock.sleep(Math.floor(this.o.random.next() * Math.min(60_000, 1000 * 2 ** attempt)));
+      }
     }
+    return { i: "download-incomplete", maxStalls: this.o.maxStalls ?? 12 };
+  }
+
+  /** The verify step: hashed while streaming in this process; after a restart, hash the file on disk again. */
+  private async verify(): Promise<UpdateInput> {
+    const st = this.st;
+    if (st.s !== "verifying") throw new RidgeError("E_OTA_TRANSITION", `verify in state ${st.s}`);
+    if (!this.verifiedInProcess) {
+      const h = new TargetHasher(st.target.name, this.targetFile(st.target), this.o.verifyHashes ?? []);
+      const part = this.part(st.target);
+      if (existsSync(part)) for await (const c of createReadStream(part, { highWaterMark: 1 << 20 })) if (!h.update(c as Buffer)) break;
+      const r = h.finish();
+      if (!r.ok) return { i: "verify-failed", code: r.code, reason: r.reason };
+    }
+    this.verifiedInProcess = false;
+    return { i: "verified" };
+  }
+
+  /** The install step: never into the running slot; a failed extraction leaves the slot without its marker. */
+  private async installStep(): Promise<UpdateInput> {
+    const st = this.st;
+    if (st.s !== "installing") throw new RidgeError("E_OTA_TRANSITION", `install in state ${st.s}`);
+    if (st.slot === this.activeSlot()) return { i: "slot-busy" };
+    try {
+      await this.install(st.target, st.slot);
+    } catch (e) {
+      clearMarker(this.o.slotDir(st.slot));
+      return { i: "install-failed", code: errorCode(e), reason: errorMessage(e) };
+    }
+    return { i: "installed" };
   }
 
   private async install(t: PlannedTarget, slot: Slot): Promise<void> {
@@ -393,8 +383,7 @@ export class UpdateAgent {
 
   /** The trial's verdict: commit (floor raised, slot confirmed) or roll back (old slot first, restart). */
   async runHealth(): Promise<void> {
-    const st = this.st;
-    if (st.s !== "trial") return;
+    if (this.st.s !== "trial") return;
     let failed: string | undefined;
     for (const c of this.o.healthChecks) {
       try {
@@ -405,15 +394,7 @@ export class UpdateAgent {
       }
       if (failed) break;
     }
-    if (failed === undefined) {
-      this.o.bootControl.markGood();
-      const next = transition(st, { i: "health-passed" })!;
-      this.set(next, { kind: "runtime", version: st.target.version });
-      return;
-    }
-    this.o.bootControl.markBad(st.slot);
-    this.apply({ i: "health-failed", code: "E_OTA_HEALTH", reason: failed });
-    this.o.requestRestart(`health check failed: ${failed}`);
+    await this.feed(failed === undefined ? { i: "health-passed" } : { i: "health-failed", code: "E_OTA_HEALTH", reason: failed });
   }
 
   stop(): void {

@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import Database from "better-sqlite3";
 import { systemClock, SeededRandom, type Clock } from "../../core/clock.js";
+import { silentLogger } from "../../core/log.js";
 import { BundleExtractor } from "../../ota/bundle-extractor.js";
 import { writeBundle } from "../../ota/bundle-writer.js";
 import { FileBootControl } from "../../ota/file-boot-control.js";
@@ -90,7 +91,7 @@ export async function makeDevice(): Promise<TestDevice> {
         db,
         clock,
         random: new SeededRandom(7),
-        log: { info: () => {}, warn: () => {}, error: () => {} },
+        log: silentLogger,
         bootControl: new FileBootControl({ file: bootFile, attempts: 3, booted: o.booted }),
         board: { name: "sim", arch: ARCH },
         slotDir: slot,

@@ -15,7 +15,7 @@ import { existsSync, writeFileSync, appendFileSync } from "node:fs";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import { systemClock, systemRandom } from "../../core/clock.js";
-import { EXIT_RESTART } from "../../core/index.js";
+import { EXIT_RESTART, silentLogger } from "../../core/index.js";
 import { FileBootControl } from "../../ota/file-boot-control.js";
 import { fetcherFor } from "../../ota/repo-fetchers.js";
 import { UpdateAgent } from "../../ota/update-agent.js";
@@ -65,7 +65,7 @@ const agent = new UpdateAgent({
   db,
   clock: systemClock,
   random: systemRandom,
-  log: { info: () => {}, warn: (o, m) => appendFileSync(journal, `warn ${m} ${JSON.stringify(o)}\n`), error: (o, m) => appendFileSync(journal, `error ${m} ${JSON.stringify(o)}\n`) },
+  log: { ...silentLogger, warn: (o, m) => appendFileSync(journal, `warn ${m} ${JSON.stringify(o)}\n`), error: (o, m) => appendFileSync(journal, `error ${m} ${JSON.stringify(o)}\n`) },
   bootControl: new FileBootControl({ file: join(dataDir, "boot", "bootctl.json"), attempts: 3, booted }),
   board: { name: "sim", arch: hostArch() },
   slotDir: (s) => join(dataDir, "slots", s),

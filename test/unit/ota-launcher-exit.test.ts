@@ -7,6 +7,7 @@ import * as assert from "uvu/assert";
 import { chmodSync, existsSync, mkdirSync, readFileSync, readlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { FakeClock } from "../../core/clock.js";
+import { silentLogger } from "../../core/log.js";
 import { FileBootControl } from "../../ota/file-boot-control.js";
 import { launchCommand, pinLaunch, runLauncher, runningLink, type LauncherOptions } from "../../ota/launcher.js";
 import { writeMarker } from "../../ota/slot-marker.js";
@@ -26,7 +27,7 @@ function device(exitCode: number | Record<string, number>) {
   }
   const bc = new FileBootControl({ file: join(t.dir, "boot", "bootctl.json"), attempts: 3 });
   const errors: string[] = [];
-  const o: LauncherOptions = { bootControl: bc, slotDir: slot, args: ["run", "--data", t.dir], env: { PATH: process.env.PATH }, clock: new FakeClock(0), log: { info: () => {}, error: (m) => errors.push(m) } };
+  const o: LauncherOptions = { bootControl: bc, slotDir: slot, args: ["run", "--data", t.dir], env: { PATH: process.env.PATH }, clock: new FakeClock(0), log: { ...silentLogger, error: (_o, m) => errors.push(m) } };
   return { t, o, bc, errors, runs: () => readFileSync(join(t.dir, "runs.log"), "utf8").trim().split("\n") };
 }
 

@@ -9,6 +9,7 @@ import { FileBootControl } from "../../ota/file-boot-control.js";
 import { chooseLaunch, type LauncherOptions } from "../../ota/launcher.js";
 import { writeMarker } from "../../ota/slot-marker.js";
 import { FakeClock } from "../../core/clock.js";
+import { silentLogger } from "../../core/log.js";
 import { tempDir } from "../../peers/process.js";
 
 function setup(markers: ("a" | "b")[], factory = false) {
@@ -22,7 +23,7 @@ function setup(markers: ("a" | "b")[], factory = false) {
   if (factory) writeFileSync(join(t.dir, "factory.mjs"), "");
   const bc = new FileBootControl({ file: join(t.dir, "bootctl.json"), attempts: 3 });
   const errors: string[] = [];
-  const o: LauncherOptions = { bootControl: bc, slotDir, args: [], clock: new FakeClock(), log: { info: () => {}, error: (m) => errors.push(m) }, ...(factory ? { factoryEntry: join(t.dir, "factory.mjs") } : {}) };
+  const o: LauncherOptions = { bootControl: bc, slotDir, args: [], clock: new FakeClock(), log: { ...silentLogger, error: (_o, m) => errors.push(m) }, ...(factory ? { factoryEntry: join(t.dir, "factory.mjs") } : {}) };
   return { t, o, bc, errors, slotDir };
 }
 

@@ -6,7 +6,7 @@
 import { chmodSync, existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { isAbsolute, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { EXIT_BOARD_SETUP, systemClock, systemRandom, RidgeError, asErrorCode, errorMessage } from "../../../core/index.js";
+import { EXIT_BOARD_SETUP, silentLogger, type Logger, systemClock, systemRandom, RidgeError, asErrorCode, errorMessage } from "../../../core/index.js";
 import { loadBoard, type Board } from "../../../boards/index.js";
 import {
   ALG_NAMES,
@@ -252,7 +252,7 @@ const commands: Record<string, (argv: string[]) => Promise<number>> = {
         db,
         clock: systemClock,
         random: systemRandom,
-        log: { info: () => {}, warn: (o, m) => console.error(m ?? "", o), error: (o, m) => console.error(m ?? "", o) },
+        log: { ...silentLogger, warn: (o, m) => console.error(m, o), error: (o, m) => console.error(m, o) },
         bootControl: bootControlFor(board, { dataDir, ...(booted ? { booted } : {}) }),
         board: { name: board.name, arch: board.arch },
         slotDir: (slot) => slotDir(board, dataDir, slot),
@@ -316,7 +316,7 @@ const commands: Record<string, (argv: string[]) => Promise<number>> = {
         db,
         clock: systemClock,
         random: systemRandom,
-        log: { info: () => {}, warn: () => {}, error: () => {} },
+        log: silentLogger,
         bootControl: bootControlFor(board, { dataDir, ...(booted ? { booted } : {}) }),
         board: { name: board.name, arch: board.arch },
         slotDir: (slot) => slotDir(board, dataDir, slot),
@@ -380,7 +380,8 @@ export async function boot(argv: string[]): Promise<number> {
   const { board, dataDir } = boardAndData(a.values);
   const bc = bootControlFor(board, { dataDir });
   const factory = fileURLToPath(new URL(import.meta.url.endsWith(".ts") ? "../entry.ts" : "./ridge.mjs", import.meta.url));
-  const log = { info: (m: string) => console.error(`ridge boot: ${m}`), error: (m: string) => console.error(`ridge boot: ${m}`) };
+  const line = (_fields: Record<string, unknown>, m: string) => console.error(`ridge boot: ${m}`);
+  const log: Logger = { ...silentLogger, info: line, warn: line, error: line };
   // The board is not set up for its boot control (fw_printenv/fw_setenv or nvbootctrl missing,
   // no /etc/fw_env.config): one error naming what to install, and a status systemd does not retry.
   const boardNotReady = (e: unknown): number | undefined => {
@@ -399,16 +400,16 @@ export async function boot(argv: string[]): Promise<number> {
       // pin step leaves no choice and succeeds; ExecStart then meets the same error and exits 78.
       if (boardNotReady(e) !== undefined) {
         rmSync(a.values.pin, { force: true });
-        log.error("nothing pinned: the start reports the missing boot control tool");
+        log.error({}, "nothing pinned: the start reports the missing boot control tool");
         return 0;
       }
       throw e;
     }
     if (!c) {
-      log.error("no slot holds a verified runtime: nothing to start (E_OTA_NO_BOOTABLE_SLOT)");
+      log.error({ code: "E_OTA_NO_BOOTABLE_SLOT" }, "no slot holds a verified runtime: nothing to start (E_OTA_NO_BOOTABLE_SLOT)");
       return 1;
     }
-    log.info(`slot ${c.slot} chosen (${c.attemptsLeft} attempts left)${c.lastResort ? ", as a last resort" : ""}`);
+    log.info({ slot: c.slot, attemptsLeft: c.attemptsLeft }, `slot ${c.slot} chosen (${c.attemptsLeft} attempts left)${c.lastResort ? ", as a last resort" : ""}`);
     return 0;
   }
   return runLauncher({
