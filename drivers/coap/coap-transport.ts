@@ -46,8 +46,17 @@ const RECENT_IDS = 64;
 
 /** A datagram socket bound to one origin: plain UDP (connected) or a DTLS session. */
 interface Datagrams {
+  /** Never throws: a failed send reaches `onError`. */
   send(bytes: Uint8Array, onError: (e: Error) => void): void;
-  close(): void;
+}
+
+/** Calls `send`, turning a synchronous throw (a socket closed under us) into `onError`. */
+function guardedSend(send: (done: (e: Error | null | undefined) => void) => void, onError: (e: Error) => void): void {
+  try {
+    send((e) => e && onError(e));
+  } catch (e) {
+    onError(e instanceof Error ? e : new Error(String(e)));
+  }
 }
 
 interface Exchange {
@@ -101,32 +110,21 @@ class Endpoint {
         s.on("message", (msg: Buffer) => this.receive(msg));
         s.on("error", (e: Error) => (reject(e), this.die(coapError("E_COAP_TRANSPORT", originOf(this.origin), e.message))));
         s.on("close", () => this.die(coapError("E_COAP_TRANSPORT", originOf(this.origin), "DTLS session closed")));
-        s.once("connected", () =>
-          resolve({
-            send: (bytes, onError) => s.send(Buffer.from(bytes), (e) => e && onError(e)),
-            close: () => s.close(),
-          }),
-        );
+        s.once("connected", () => resolve({ send: (bytes, onError) => guardedSend((done) => s.send(Buffer.from(bytes), done), onError) }));
       } else {
         const s = createSocket(type);
         this.closeSocket = () => s.close();
         s.on("message", (msg) => this.receive(msg));
         s.on("error", (e) => (reject(e), this.die(coapError("E_COAP_TRANSPORT", originOf(this.origin), e.message))));
-        s.connect(port, host, () =>
-          resolve({
-            send: (bytes, onError) => s.send(bytes, (e) => e && onError(e)),
-            close: () => s.close(),
-          }),
-        );
+        s.connect(port, host, () => resolve({ send: (bytes, onError) => guardedSend((done) => s.send(bytes, done), onError) }));
       }
     });
   }
 
-  request(url: URL, observe: boolean, onMessage: Exchange["onMessage"], onError: Exchange["onError"]): Exchange {
+  request(url: URL, observe: boolean, onMessage: Exchange["onMessage"], onError: Exchange["onError"]): void {
     const x: Exchange = { url: url.href, token: randomBytes(4), mid: undefined, bytes: new Uint8Array(0), timer: undefined, tries: 0, body: [], observe, onMessage, onError };
     this.byToken.set(hex(x.token), x);
     this.sendGet(x, url, observe ? [{ number: CoapOption.Observe, value: encodeUint(0) }] : []);
-    return x;
   }
 
   /** Forget an exchange: its later notifications get RST. */

@@ -8,8 +8,8 @@ import * as assert from "uvu/assert";
 import { createHash, randomBytes } from "node:crypto";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { fail } from "../../core/index.js";
-import { Lwm2mDriver, lwm2mDriverConfig } from "../../drivers/lwm2m/index.js";
+import { fail, systemClock } from "../../core/index.js";
+import { Lwm2mDriver, lwm2mDriverConfig, runFirmwarePush } from "../../drivers/lwm2m/index.js";
 import { verifyAsOtaTarget } from "../../runtime/drivers.js";
 import { freeUdpPort, tempDir, waitFor } from "../../peers/process.js";
 import { recordingContext, startLwm2mClient, type TestLwm2mClient } from "../helpers/lwm2m-client.js";
@@ -95,6 +95,21 @@ test("every signed hash must match (a wrong sha512 fails even with the right sha
   assert.match(s.reason ?? "", /E_OTA_HASH/);
   const wrongLength = await driver.pushFirmware("fw-dev", { file, length: image.length + 1, sha256 });
   assert.match(wrongLength.reason ?? "", /E_OTA_LENGTH/);
+});
+
+test("a driver built without a verifier serves nothing", async () => {
+  writeFileSync(file, image);
+  let served = false;
+  const port = {
+    serve: () => ((served = true), { uri: "coap://127.0.0.1/fw", withdraw() {} }),
+    writeText: async () => {},
+    readInt: async () => 0,
+    execute: async () => {},
+  };
+  const s = await runFirmwarePush({ endpoint: "fw-dev", device: "fw-dev", phase: "verifying", startedAt: 0 }, { file, length: image.length, sha256 }, port, undefined, systemClock, { timeoutMs: 1000, pollEveryMs: 10 }, () => {});
+  assert.is(s.phase, "failed");
+  assert.is(s.code, "E_LWM2M_FIRMWARE_VERIFY");
+  assert.not.ok(served);
 });
 
 test("a missing artifact file fails with a code, not a crash", async () => {
