@@ -5,12 +5,8 @@
 import { createServer } from "node:net";
 import { join } from "node:path";
 import { mkdirSync } from "node:fs";
-import { hasCommand, startPeer, tempDir, waitTcp } from "../../peers/process.js";
+import { startPeer, tempDir, waitTcp } from "../../peers/process.js";
 import type { Peer } from "../../peers/process.js";
-
-export function hasSwtpm(): boolean {
-  return ["swtpm", "tpm2_createak", "tpm2_quote", "tpm2_checkquote"].every(hasCommand);
-}
 
 function portFree(port: number): Promise<boolean> {
   return new Promise((resolve) => {

@@ -3,12 +3,13 @@
  * reference values, challenge (CLI and MQTT through mosquitto with `ridge attest verifier`),
  * verify, audit, and detect a tampered audit trail.
  */
-import { test } from "uvu";
+import { test as uvuTest } from "uvu";
 import * as assert from "uvu/assert";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import Database from "better-sqlite3";
-import { hasCommand, tempDir } from "../../peers/process.js";
+import { tempDir } from "../../peers/process.js";
+import { withPackages } from "../../peers/required-packages.js";
 import { ridge, startGateway } from "../helpers/gateway.js";
 import type { RunningGateway } from "../helpers/gateway.js";
 import { startMosquitto } from "../../peers/mosquitto.js";
@@ -18,8 +19,7 @@ const tmp = tempDir("ridge-attest-cli-");
 const dataDir = join(tmp.dir, "gw");
 const policyFile = join(tmp.dir, "policy.yaml");
 const db = join(tmp.dir, "verifier.db");
-const haveBroker = hasCommand("mosquitto");
-if (!haveBroker) throw new Error("mosquitto missing (.ci/run installs it): a missing peer is a failure, never a skip");
+const test = withPackages(uvuTest, ["mosquitto"]);
 let broker: Mosquitto | undefined;
 let gw: RunningGateway | undefined;
 

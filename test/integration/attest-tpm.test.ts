@@ -1,9 +1,9 @@
 /**
  * TPM 2.0 backend against swtpm: an ECDSA P-256 AK's quotes verified by tpm2_checkquote and by
  * Ridgeline; an SM2 AK's quotes verified by Ridgeline's digest-mode SM2; a quote for the wrong
- * PCR selection rejected. Skipped (with a message) when swtpm / tpm2-tools are missing.
+ * PCR selection rejected.
  */
-import { test } from "uvu";
+import { test as uvuTest } from "uvu";
 import * as assert from "uvu/assert";
 import { spawnSync } from "node:child_process";
 import { join } from "node:path";
@@ -13,13 +13,13 @@ import { FakeClock } from "../../core/clock.js";
 import { isRidgeError } from "../../core/index.js";
 import { Attester, AuditLog, REASON, Verifier, VerifierStore, openTpmBackend, policyFrom, publicKeyToPem } from "../../attest/index.js";
 import type { PolicyInput, QuoteAlg, TpmBackend } from "../../attest/index.js";
-import { hasSwtpm, startSwtpm } from "../helpers/tpm.js";
+import { startSwtpm } from "../helpers/tpm.js";
+import { withPackages } from "../../peers/required-packages.js";
 import type { Swtpm } from "../helpers/tpm.js";
 import { GOOD, reference } from "../helpers/attest-fixture.js";
 import { attestBackendContract } from "../helpers/attest-backend-contract.js";
 
-const ok = hasSwtpm();
-if (!ok) throw new Error("swtpm/tpm2-tools missing (apt-get install swtpm swtpm-tools tpm2-tools libtss2-tcti-swtpm0; .ci/run does): a missing peer is a failure, never a skip");
+const test = withPackages(uvuTest, ["swtpm", "swtpm-tools", "tpm2-tools", "libtss2-tcti-swtpm0"]);
 let tpm: Swtpm | undefined;
 
 test.before(async () => {
