@@ -160,7 +160,7 @@ export class QueueComponent implements Component {
     try {
       this.queue.close();
     } catch (e) {
-      throw new RidgeError("E_QUEUE_CLOSE", `uplink queue: the last commit failed: ${errorMessage(e)}`, { cause: e });
+      throw new RidgeError("E_QUEUE_FINAL_COMMIT", `uplink queue: the last commit failed: ${errorMessage(e)}`, { cause: e });
     }
   }
 
