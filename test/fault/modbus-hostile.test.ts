@@ -8,7 +8,8 @@ import * as assert from "uvu/assert";
 import { FakeClock, SeededRandom, systemClock } from "../../core/clock.js";
 import { createModbusDriver, encodeRtu, type ModbusDeviceConfig, type ModbusDriverConfig } from "../../drivers/modbus/index.js";
 import { advanceBy, FakeLine, recordingContext } from "../helpers/modbus.js";
-import { canRunRealSlave, startPtyPair, startRealSlave } from "../../peers/modbus-rtu-slave.js";
+import { startPtyPair, startRealSlave } from "../../peers/modbus-rtu-slave.js";
+import { withPackages } from "../../peers/required-packages.js";
 import { tempDir, waitFor } from "../../peers/process.js";
 
 const run = (clock: FakeClock, ms: number, step = 5) => advanceBy(clock, ms, step);
@@ -102,8 +103,7 @@ test("a babbling line (bytes nobody asked for) is dropped as noise; polling goes
   t.cleanup();
 });
 
-test("a real slave killed with SIGKILL mid-poll: timeouts counted, recovery after restart", async () => {
-  assert.ok(canRunRealSlave(), "socat and python3-pymodbus + python3-serial-asyncio are installed (.ci/run installs them)");
+withPackages(test, ["socat", "python3-pymodbus", "python3-serial-asyncio"])("a real slave killed with SIGKILL mid-poll: timeouts counted, recovery after restart", async () => {
   const t = tempDir("ridge-modbus-");
   const pty = await startPtyPair(t.dir, "master", "slave");
   let slave = await startRealSlave(`${t.dir}/slave`, { units: [1] });

@@ -8,7 +8,8 @@ import { join } from "node:path";
 import { loadBoard } from "../../boards/index.js";
 import { deviceLayout, flashDevice } from "../../flash/index.js";
 import { validateGatewayConfig } from "../../runtime/cli/commands/flash.js";
-import { hasCommand, tempDir } from "../../peers/process.js";
+import { tempDir } from "../../peers/process.js";
+import { withPackages } from "../../peers/required-packages.js";
 import { repoRoot } from "../helpers/gateway.js";
 
 const tmp = tempDir("ridge-flash-id-");
@@ -18,8 +19,7 @@ function openssl(args: string[]) {
   return spawnSync("openssl", args, { encoding: "utf8" });
 }
 
-test("openssl verifies the CSR; subject, key and client-auth extension are right", () => {
-  assert.ok(hasCommand("openssl"), "openssl is installed (.ci/run installs it)");
+withPackages(test, ["openssl"])("openssl verifies the CSR; subject, key and client-auth extension are right", () => {
   const b = spawnSync(process.execPath, [join(repoRoot, "scripts/bundle.mjs"), "--if-stale"], { encoding: "utf8" });
   assert.is(b.status, 0, b.stderr);
   const board = loadBoard("sim");

@@ -3,21 +3,22 @@
  * registers, updates and de-registers, and sends malformed and bad requests; the server answers
  * with the right codes, counts the garbage, and keeps serving.
  */
-import { test } from "uvu";
+import { test as uvuTest } from "uvu";
 import * as assert from "uvu/assert";
 import { createSocket } from "node:dgram";
 import { Lwm2mDriver, lwm2mDriverConfig } from "../../drivers/lwm2m/index.js";
 import { recordingContext } from "../helpers/lwm2m-client.js";
 import { freeUdpPort, tempDir, waitFor } from "../../peers/process.js";
-import { libcoapClient, runCoapClient } from "../helpers/libcoap.js";
+import { runCoapClient } from "../helpers/libcoap.js";
+import { withPackages } from "../../peers/required-packages.js";
 
+const test = withPackages(uvuTest, ["libcoap3-bin"]);
 const data = tempDir("ridge-lwm2m-libcoap-");
 const { ctx, events, counts } = recordingContext(data.dir);
 let port = 0;
 let driver: Lwm2mDriver;
 
 test.before(async () => {
-  if (!libcoapClient()) throw new Error("libcoap3-bin is required for this test (coap-client-openssl)");
   port = await freeUdpPort();
   driver = new Lwm2mDriver(lwm2mDriverConfig.parse({ name: "field", listen: `127.0.0.1:${port}`, requestTimeout: "2s" }), []);
   await driver.start(ctx);

@@ -7,7 +7,8 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { join } from "node:path";
 import { startGateway } from "../helpers/gateway.js";
-import { canRunRealSlave, startPtyPair, startRealSlave } from "../../peers/modbus-rtu-slave.js";
+import { startPtyPair, startRealSlave } from "../../peers/modbus-rtu-slave.js";
+import { withPackages } from "../../peers/required-packages.js";
 import { tempDir, waitFor } from "../../peers/process.js";
 
 /** A driver component in /status: supervisor fields plus the driver's own status(). */
@@ -19,8 +20,7 @@ interface DriverStatus {
   slaves: Record<string, { ok: number; timeouts: number }>;
 }
 
-test("a gateway polls a Modbus bus and reports it in /status and /metrics", async () => {
-  assert.ok(canRunRealSlave(), "socat and python3-pymodbus + python3-serial-asyncio are installed (.ci/run installs them)");
+withPackages(test, ["socat", "python3-pymodbus", "python3-serial-asyncio"])("a gateway polls a Modbus bus and reports it in /status and /metrics", async () => {
   const t = tempDir("ridge-modbus-gw-");
   const pty = await startPtyPair(t.dir, "master", "slave");
   const slave = await startRealSlave(`${t.dir}/slave`, { units: [1] });

@@ -2,17 +2,17 @@
  * The Modbus driver against a real slave: a socat pty pair and a pymodbus 3.0 RTU slave
  * (peers/modbus_rtu_slave.py) answering for units 1 and 2.
  */
-import { test } from "uvu";
+import { test as uvuTest } from "uvu";
 import * as assert from "uvu/assert";
 import { systemClock } from "../../core/clock.js";
 import type { Driver } from "../../core/driver.js";
 import { createModbusDriver, WORD_ORDERS, type ModbusDeviceConfig, type ModbusDriverConfig, type PointType } from "../../drivers/modbus/index.js";
 import { recordingContext } from "../helpers/modbus.js";
-import { canRunRealSlave, startRelay, startPtyPair, startRealSlave } from "../../peers/modbus-rtu-slave.js";
+import { startRelay, startPtyPair, startRealSlave } from "../../peers/modbus-rtu-slave.js";
+import { withPackages } from "../../peers/required-packages.js";
 import { tempDir, waitFor, type Peer } from "../../peers/process.js";
 
-const available = canRunRealSlave();
-const PEERS = "socat and /usr/bin/python3 with python3-pymodbus and python3-serial-asyncio are installed (.ci/run installs them)";
+const test = withPackages(uvuTest, ["socat", "python3-pymodbus", "python3-serial-asyncio"]);
 
 const bus = (port: string, extra: Record<string, unknown> = {}) =>
   ({ name: "rs485-1", port, baudRate: 9600, parity: "none", timeoutMs: 400, retries: 2, reopen: { minMs: 100, maxMs: 400 }, slaveBackoff: { after: 2, maxMs: 1000 }, ...extra }) as unknown as ModbusDriverConfig;
@@ -49,7 +49,6 @@ function cases(): Case[] {
 }
 
 test("reads presets and writes then reads back every type and word order", async () => {
-  assert.ok(available, PEERS);
   const t = tempDir("ridge-modbus-");
   const pty = await startPtyPair(t.dir, "master", "slave");
   const slave = await startRealSlave(`${t.dir}/slave`, { units: [1, 2] });
@@ -111,7 +110,6 @@ test("reads presets and writes then reads back every type and word order", async
 });
 
 test("a missing slave id times out and is counted while the other keeps being polled", async () => {
-  assert.ok(available, PEERS);
   const t = tempDir("ridge-modbus-");
   const pty = await startPtyPair(t.dir, "master", "slave");
   const slave = await startRealSlave(`${t.dir}/slave`, { units: [1, 2] });
@@ -141,7 +139,6 @@ test("a missing slave id times out and is counted while the other keeps being po
 });
 
 test("noise between the ptys: corrupted answers are counted as CRC errors and retried", async () => {
-  assert.ok(available, PEERS);
   const t = tempDir("ridge-modbus-");
   // master end ⇄ [relay flips bits in every 3rd answer] ⇄ slave end
   const near = await startPtyPair(t.dir, "master", "relayM");
@@ -175,7 +172,6 @@ test("noise between the ptys: corrupted answers are counted as CRC errors and re
 });
 
 test("the port vanishes and comes back: reported down, reopened, polling resumes", async () => {
-  assert.ok(available, PEERS);
   const t = tempDir("ridge-modbus-");
   let pty: Peer = await startPtyPair(t.dir, "master", "slave");
   let slave: Peer = await startRealSlave(`${t.dir}/slave`, { units: [1] });

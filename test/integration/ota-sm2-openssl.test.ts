@@ -1,14 +1,17 @@
 // SM2-with-SM3 TUF signatures (Ridgeline's `sm2` / `sm2-sm3` key type) cross-checked with the
 // OpenSSL CLI, which tuf-js cannot do: OpenSSL verifies what `ridge ota` signs, and Ridgeline's
 // client verifies metadata signed by OpenSSL (signer ID 1234567812345678, GM/T 0009-2012 §10).
-import { test } from "uvu";
+import { test as uvuTest } from "uvu";
 import * as assert from "uvu/assert";
 import { spawnSync } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { canonicalBytes } from "../../core/canonical-json.js";
 import { generateSigningKey, keyId, signSigned, verifyWith, type TufKey } from "../../ota/tuf-keys.js";
-import { hasCommand, tempDir } from "../../peers/process.js";
+import { tempDir } from "../../peers/process.js";
+import { withPackages } from "../../peers/required-packages.js";
+
+const test = withPackages(uvuTest, ["openssl"]);
 
 const ID = "1234567812345678";
 const signed = { _type: "timestamp", spec_version: "1.0.31", version: 7, expires: "2030-01-01T00:00:00Z", meta: { "snapshot.json": { version: 3 } } };
@@ -18,7 +21,6 @@ function openssl(args: string[], cwd: string) {
 }
 
 test("OpenSSL verifies a ridge ota SM2 signature over canonical JSON, and refuses a tampered one", () => {
-  if (!hasCommand("openssl")) throw new Error("openssl is required for this test (apt-get install openssl)");
   const t = tempDir();
   try {
     const k = generateSigningKey("sm2-sm3");
@@ -37,7 +39,6 @@ test("OpenSSL verifies a ridge ota SM2 signature over canonical JSON, and refuse
 });
 
 test("Ridgeline verifies metadata signed by OpenSSL with an SM2 key it generated", () => {
-  if (!hasCommand("openssl")) throw new Error("openssl is required for this test (apt-get install openssl)");
   const t = tempDir();
   try {
     assert.is(openssl(["genpkey", "-algorithm", "SM2", "-out", "sm2.key"], t.dir).status, 0);
