@@ -4,7 +4,7 @@
  * the same socket sends Device Management and Information Reporting requests, so every request
  * leaves from the port the client registered with (Wakaama, Anjay and Zephyr drop anything else).
  *
- * Every datagram is also classified by our own total codec (drivers/coap/message.ts) so malformed
+ * Every datagram is also classified by our own total codec (codecs/coap-message.ts) so malformed
  * input is counted before node-coap sees it.
  */
 import { createSocket, type Socket } from "node:dgram";
