@@ -1,9 +1,10 @@
 /**
  * What a test file does when a real peer is missing: under CI (`CI` set, as `.ci/run` exports it)
- * the file fails; on a developer's machine every test of the file is a visible skip that names the
+ * the file fails; on a developer's machine every test it guards is a visible skip that names the
  * Debian packages to install. Never a silent early return that counts as passed.
  *
- *   const test = withPackages(uvuTest, ["mosquitto", "openssl"]);   // then test("…", …) as usual
+ *   const test = withPackages(uvuTest, ["mosquitto", "openssl"]);   // the whole file, then test("…", …) as usual
+ *   withPackages(test, ["socat"])("one test that needs socat", async () => { … });
  *
  * The packages and the commands (or Python modules) each brings: peers/debian-packages.json, the
  * same list `npm run test:setup` installs.
@@ -32,7 +33,7 @@ function present(pkg: DebianPackage): boolean {
 }
 
 /** The packages of `packages` whose commands or modules are not there. */
-export function missingPackages(packages: readonly DebianPackage[]): DebianPackage[] {
+function missingPackages(packages: readonly DebianPackage[]): DebianPackage[] {
   return packages.filter((p) => !present(p));
 }
 
