@@ -40,7 +40,7 @@ export function evidenceFromPayload(payload: Buffer): unknown[] {
   }
   for (const format of ["jsonl", "cbor"] as const) {
     const b = decodeBatch(format, payload);
-    if (b.ok && b.events.length) return b.events.filter((e) => e.kind === "attest").map((e) => e.payload);
+    if (b.ok && b.value.length) return b.value.filter((e) => e.kind === "attest").map((e) => e.payload);
   }
   return [payload];
 }

@@ -3,9 +3,9 @@
  * stable `id` so the cloud can dedup redeliveries.
  * - `jsonl`: one JSON object per line (UTF-8, "\n" after each), cheap to build from stored rows.
  * - `cbor`:  one CBOR array (RFC 8949) of event maps.
- * Pure: no I/O. Decoding is total: hostile input gives `{ ok: false, reason }`.
+ * Pure: no I/O. Decoding is total: hostile input gives a `Failure` with code E_CLOUD_BATCH.
  */
-import { setOwn, type Event } from "../../core/index.js";
+import { fail, ok, setOwn, type Event, type Result } from "../../core/index.js";
 import { decodeCbor, encodeCbor, type CborValue } from "../../codecs/index.js";
 
 export type BatchFormat = "jsonl" | "cbor";
@@ -44,7 +44,7 @@ export function encodeBatch(format: BatchFormat, jsonLines: readonly string[]): 
   return Buffer.from(encodeCbor(toCbor(jsonLines.flatMap((chunk) => chunk.split("\n").map((l) => JSON.parse(l) as unknown)))));
 }
 
-export type DecodedBatch = { ok: true; events: Event[] } | { ok: false; reason: string };
+export type DecodedBatch = Result<Event[], "E_CLOUD_BATCH">;
 
 function isEvent(v: unknown): v is Event {
   if (!v || typeof v !== "object") return false;
@@ -60,21 +60,21 @@ export function decodeBatch(format: BatchFormat, payload: Uint8Array): DecodedBa
       items = text.split("\n").filter((l) => l.length > 0).map((l) => JSON.parse(l) as unknown);
     } else {
       const r = decodeCbor(payload);
-      if (!r.ok) return { ok: false, reason: `not a cbor batch: ${r.reason} at byte ${r.offset}` };
+      if (!r.ok) return fail("E_CLOUD_BATCH", `not a cbor batch: ${r.reason} at byte ${r.offset}`, r.offset);
       const v = fromCbor(r.value);
-      if (!Array.isArray(v)) return { ok: false, reason: "a CBOR batch is an array of events" };
+      if (!Array.isArray(v)) return fail("E_CLOUD_BATCH", "a CBOR batch is an array of events");
       items = v;
     }
   } catch (e) {
-    return { ok: false, reason: `not a ${format} batch: ${e instanceof Error ? e.message : String(e)}` };
+    return fail("E_CLOUD_BATCH", `not a ${format} batch: ${e instanceof Error ? e.message : String(e)}`);
   }
   const events: Event[] = [];
   for (let i = 0; i < items.length; i++) {
     const it = items[i];
-    if (!isEvent(it)) return { ok: false, reason: `item ${i} is not an event (id, ts, device, kind, payload)` };
+    if (!isEvent(it)) return fail("E_CLOUD_BATCH", `item ${i} is not an event (id, ts, device, kind, payload)`);
     events.push(it);
   }
-  return { ok: true, events };
+  return ok(events);
 }
 
 /**

@@ -8,7 +8,7 @@
 import { createHash } from "node:crypto";
 import { createReadStream, createWriteStream, rmSync, writeFileSync } from "node:fs";
 import type { IncomingMessage } from "node:http";
-import { errorMessage, type Clock, type Timer, type Logger } from "../../core/index.js";
+import { RidgeError, errorCode, errorMessage, isRidgeError, type Clock, type Timer, type Logger } from "../../core/index.js";
 import type { Downlink } from "../contracts.js";
 import type { ModelCache } from "../store/model-cache.js";
 import { compatible, verifyManifest, type ManifestVerifier, type ModelManifest } from "./model-manifest.js";
@@ -35,13 +35,9 @@ export interface WantedModel {
   reason: string | null;
 }
 
-class DownloadError extends Error {
-  constructor(
-    message: string,
-    readonly permanent: boolean,
-  ) {
-    super(message);
-  }
+/** E_MODEL_REJECTED: the artifact will not do (tampered, refused), the model is marked failed; E_MODEL_DOWNLOAD: resumed later. */
+function downloadError(message: string, permanent: boolean): RidgeError {
+  return new RidgeError(permanent ? "E_MODEL_REJECTED" : "E_MODEL_DOWNLOAD", message);
 }
 
 export class ModelFetcher {
@@ -74,14 +70,14 @@ export class ModelFetcher {
   offer(json: unknown): string | undefined {
     const v = verifyManifest(json, this.o.trustedKeys, this.o.verifier);
     if (!v.ok) {
-      this.o.log.warn({ reason: v.reason }, "model: manifest rejected");
+      this.o.log.warn({ code: v.code, reason: v.reason }, "model: manifest rejected");
       this.events.push({ name: String((json as { name?: unknown })?.name ?? "?"), version: String((json as { version?: unknown })?.version ?? "?"), what: "rejected", reason: v.reason });
       return v.reason;
     }
-    const m = v.manifest;
+    const m = v.value;
     const c = compatible(m, this.o.board);
     if (!c.ok) {
-      this.o.log.warn({ name: m.name, version: m.version, reason: c.reason }, "model: not for this gateway; ignored");
+      this.o.log.warn({ code: c.code, name: m.name, version: m.version, reason: c.reason }, "model: not for this gateway; ignored");
       this.events.push({ name: m.name, version: m.version, what: "rejected", reason: c.reason });
       return c.reason;
     }
@@ -143,15 +139,15 @@ export class ModelFetcher {
         this.setState(m.name, "active", null);
         this.events.push({ name: m.name, version: m.version, what: "activated" });
       } catch (e) {
-        const permanent = e instanceof DownloadError && e.permanent;
+        const permanent = isRidgeError(e, "E_MODEL_REJECTED");
         if (permanent) {
           this.setState(m.name, "failed", errorMessage(e));
           this.events.push({ name: m.name, version: m.version, what: "rejected", reason: errorMessage(e) });
-          this.o.log.error({ name: m.name, version: m.version, reason: errorMessage(e) }, "model: artifact rejected; the current model keeps serving");
+          this.o.log.error({ code: errorCode(e), name: m.name, version: m.version, reason: errorMessage(e) }, "model: artifact rejected; the current model keeps serving");
         } else {
           retryNeeded = true;
           this.events.push({ name: m.name, version: m.version, what: "retry", reason: errorMessage(e) });
-          this.o.log.warn({ name: m.name, version: m.version, reason: errorMessage(e) }, "model: download interrupted; will resume");
+          this.o.log.warn({ code: errorCode(e), name: m.name, version: m.version, reason: errorMessage(e) }, "model: download interrupted; will resume");
         }
       }
     }
@@ -175,12 +171,12 @@ export class ModelFetcher {
       const got = cache.partialSize(m.sha256);
       if (got !== m.length) {
         rmSync(part, { force: true });
-        throw new DownloadError(`length ${got} differs from the manifest's ${m.length}`, true);
+        throw downloadError(`length ${got} differs from the manifest's ${m.length}`, true);
       }
       const digest = await sha256File(part);
       if (digest !== m.sha256) {
         rmSync(part, { force: true });
-        throw new DownloadError(`sha256 ${digest} differs from the manifest's ${m.sha256}: tampered or corrupted`, true);
+        throw downloadError(`sha256 ${digest} differs from the manifest's ${m.sha256}: tampered or corrupted`, true);
       }
       cache.commitBlob(m.sha256, part);
     }
@@ -199,7 +195,7 @@ export class ModelFetcher {
           onResponse(res);
         } catch (e) {
           res.destroy();
-          reject(new DownloadError(`cannot store the download: ${errorMessage(e)}`, false));
+          reject(downloadError(`cannot store the download: ${errorMessage(e)}`, false));
         }
       });
       const onResponse = (res: IncomingMessage): void => {
@@ -211,11 +207,11 @@ export class ModelFetcher {
         } else if (code === 416) {
           res.resume();
           writeFileSync(part, "");
-          reject(new DownloadError("range not satisfiable; restarting from zero", false));
+          reject(downloadError("range not satisfiable; restarting from zero", false));
           return;
         } else if (code !== 206) {
           res.resume();
-          reject(new DownloadError(`HTTP ${code} from ${m.url}`, code >= 400 && code < 500 && code !== 408 && code !== 429));
+          reject(downloadError(`HTTP ${code} from ${m.url}`, code >= 400 && code < 500 && code !== 408 && code !== 429));
           return;
         }
         const out = createWriteStream(part, { flags: "a" });
@@ -228,7 +224,7 @@ export class ModelFetcher {
             res.destroy();
             out.destroy();
             rmSync(part, { force: true });
-            reject(new DownloadError(`more than the manifest's ${m.length} bytes: tampered`, true));
+            reject(downloadError(`more than the manifest's ${m.length} bytes: tampered`, true));
           }
         });
         res.pipe(out);
@@ -236,20 +232,20 @@ export class ModelFetcher {
         res.on("error", (e) => {
           if (failed) return;
           failed = true;
-          out.end(() => reject(new DownloadError(`download interrupted: ${e.message}`, false)));
+          out.end(() => reject(downloadError(`download interrupted: ${e.message}`, false)));
         });
         out.on("finish", () => {
           if (failed) return;
-          if (!res.complete) reject(new DownloadError("download interrupted", false));
+          if (!res.complete) reject(downloadError("download interrupted", false));
           else resolve();
         });
         out.on("error", (e) => {
-          if (!failed) reject(new DownloadError(`cannot write ${part}: ${e.message}`, false));
+          if (!failed) reject(downloadError(`cannot write ${part}: ${e.message}`, false));
           failed = true;
         });
       };
       req.on("timeout", () => req.destroy(new Error("timeout")));
-      req.on("error", (e) => reject(new DownloadError(`download failed: ${e.message}`, false)));
+      req.on("error", (e) => reject(downloadError(`download failed: ${e.message}`, false)));
     });
   }
 }

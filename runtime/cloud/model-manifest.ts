@@ -7,12 +7,12 @@
  *    "signature": {"alg": "ed25519", "key": "<64 hex public key>", "sig": "<128 hex>"}}
  *
  * The signature covers the canonical JSON (sorted keys, no spaces) of the manifest without its
- * `signature` member. Verification is total: hostile input gives `{ ok: false, reason }`.
+ * `signature` member. Verification is total: hostile input gives a `Failure` (E_MODEL_MANIFEST).
  * `ManifestVerifier` is the signature check: the uplink component plugs in the shared attest/crypto
  * `verify` (Ed25519, ECDSA P-256, SM2-SM3); the Ed25519-only default here keeps this module pure.
  */
 import { ed25519 } from "@noble/curves/ed25519.js";
-import { canonicalBytes } from "../../core/index.js";
+import { canonicalBytes, fail, ok, type Result } from "../../core/index.js";
 
 export interface ModelManifest {
   name: string;
@@ -54,34 +54,34 @@ function hex(s: string): Uint8Array | undefined {
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
-export type ManifestCheck = { ok: true; manifest: ModelManifest } | { ok: false; reason: string };
+export type ManifestCheck = Result<ModelManifest, "E_MODEL_MANIFEST">;
 
 export function verifyManifest(input: unknown, trustedKeys: readonly string[], verifier: ManifestVerifier = ed25519Verifier): ManifestCheck {
-  if (!input || typeof input !== "object" || Array.isArray(input)) return { ok: false, reason: "a manifest is a JSON object" };
+  if (!input || typeof input !== "object" || Array.isArray(input)) return fail("E_MODEL_MANIFEST", "a manifest is a JSON object");
   const m = input as Record<string, unknown>;
-  if (typeof m.name !== "string" || !NAME.test(m.name)) return { ok: false, reason: "name: letters, digits, '.', '_' or '-' (at most 64)" };
-  if (typeof m.version !== "string" || !NAME.test(m.version)) return { ok: false, reason: "version: letters, digits, '.', '_' or '-'" };
-  if (typeof m.length !== "number" || !Number.isSafeInteger(m.length) || m.length < 0) return { ok: false, reason: "length: a non-negative integer" };
-  if (typeof m.sha256 !== "string" || !/^[0-9a-f]{64}$/.test(m.sha256)) return { ok: false, reason: "sha256: 64 lowercase hex digits" };
-  if (typeof m.url !== "string" || !/^https?:\/\//.test(m.url)) return { ok: false, reason: "url: http:// or https://" };
+  if (typeof m.name !== "string" || !NAME.test(m.name)) return fail("E_MODEL_MANIFEST", "name: letters, digits, '.', '_' or '-' (at most 64)");
+  if (typeof m.version !== "string" || !NAME.test(m.version)) return fail("E_MODEL_MANIFEST", "version: letters, digits, '.', '_' or '-'");
+  if (typeof m.length !== "number" || !Number.isSafeInteger(m.length) || m.length < 0) return fail("E_MODEL_MANIFEST", "length: a non-negative integer");
+  if (typeof m.sha256 !== "string" || !/^[0-9a-f]{64}$/.test(m.sha256)) return fail("E_MODEL_MANIFEST", "sha256: 64 lowercase hex digits");
+  if (typeof m.url !== "string" || !/^https?:\/\//.test(m.url)) return fail("E_MODEL_MANIFEST", "url: http:// or https://");
   if (m.compat !== undefined) {
     const c = m.compat as Record<string, unknown>;
-    if (!c || typeof c !== "object") return { ok: false, reason: "compat: an object" };
-    for (const k of ["arch", "boards"]) if (c[k] !== undefined && !(Array.isArray(c[k]) && (c[k] as unknown[]).every((x) => typeof x === "string"))) return { ok: false, reason: `compat.${k}: a list of strings` };
+    if (!c || typeof c !== "object") return fail("E_MODEL_MANIFEST", "compat: an object");
+    for (const k of ["arch", "boards"]) if (c[k] !== undefined && !(Array.isArray(c[k]) && (c[k] as unknown[]).every((x) => typeof x === "string"))) return fail("E_MODEL_MANIFEST", `compat.${k}: a list of strings`);
   }
   const sig = m.signature as Record<string, unknown> | undefined;
-  if (!sig || typeof sig !== "object" || typeof sig.alg !== "string" || typeof sig.key !== "string" || typeof sig.sig !== "string") return { ok: false, reason: "signature: {alg, key, sig}" };
-  if (!trustedKeys.some((k) => k.toLowerCase() === (sig.key as string).toLowerCase())) return { ok: false, reason: "signature: the key is not one of cloud.models.trustedKeys" };
+  if (!sig || typeof sig !== "object" || typeof sig.alg !== "string" || typeof sig.key !== "string" || typeof sig.sig !== "string") return fail("E_MODEL_MANIFEST", "signature: {alg, key, sig}");
+  if (!trustedKeys.some((k) => k.toLowerCase() === (sig.key as string).toLowerCase())) return fail("E_MODEL_MANIFEST", "signature: the key is not one of cloud.models.trustedKeys");
   const key = hex(sig.key);
   const s = hex(sig.sig);
-  if (!key || !s) return { ok: false, reason: "signature: key and sig are hex" };
-  if (!verifier.verify(sig.alg, key, signedBytes(m), s)) return { ok: false, reason: "signature: does not verify" };
-  return { ok: true, manifest: m as unknown as ModelManifest };
+  if (!key || !s) return fail("E_MODEL_MANIFEST", "signature: key and sig are hex");
+  if (!verifier.verify(sig.alg, key, signedBytes(m), s)) return fail("E_MODEL_MANIFEST", "signature: does not verify");
+  return ok(m as unknown as ModelManifest);
 }
 
 /** Whether a manifest's compat list admits this board and CPU architecture. */
-export function compatible(m: ModelManifest, board: { name: string; arch: string }): { ok: true } | { ok: false; reason: string } {
-  if (m.compat?.arch && !m.compat.arch.includes(board.arch)) return { ok: false, reason: `built for ${m.compat.arch.join(", ")}, this gateway is ${board.arch}` };
-  if (m.compat?.boards && !m.compat.boards.includes(board.name)) return { ok: false, reason: `built for boards ${m.compat.boards.join(", ")}, this is ${board.name}` };
-  return { ok: true };
+export function compatible(m: ModelManifest, board: { name: string; arch: string }): Result<void, "E_MODEL_INCOMPATIBLE"> {
+  if (m.compat?.arch && !m.compat.arch.includes(board.arch)) return fail("E_MODEL_INCOMPATIBLE", `built for ${m.compat.arch.join(", ")}, this gateway is ${board.arch}`);
+  if (m.compat?.boards && !m.compat.boards.includes(board.name)) return fail("E_MODEL_INCOMPATIBLE", `built for boards ${m.compat.boards.join(", ")}, this is ${board.name}`);
+  return ok(undefined);
 }

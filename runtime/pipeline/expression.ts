@@ -10,19 +10,20 @@
  * anything but numbers yields null; ordering comparisons of mixed types are false. Every error
  * carries the 1-based column in the expression text.
  */
-import type { Event } from "../../core/index.js";
+import { RidgeError, type ErrorCode, type Event } from "../../core/index.js";
 
 export type Value = unknown;
 export type Compiled = (e: Event) => Value;
 export type StaticType = "number" | "string" | "bool" | "null" | "list" | "object" | "any";
 
-export class ExpressionError extends Error {
+/** A pipeline expression that does not compile: a config fault at a column of the expression. */
+export class ExpressionError extends RidgeError {
   constructor(
     message: string,
     readonly column: number,
-    readonly code: string,
+    code: Extract<ErrorCode, `E_EXPR_${string}`>,
   ) {
-    super(message);
+    super(code, message, { detail: { column } });
   }
 }
 

@@ -6,30 +6,31 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { timingSafeEqual } from "node:crypto";
-import { splitHostPort, type Event } from "../../core/index.js";
+import { fail, ok, splitHostPort, type Event, type Result } from "../../core/index.js";
 import type { HttpSourceConfig } from "./config.js";
 
-export type EventCheck = { ok: true; event: Event } | { ok: false; reason: string };
+/** What a POST to an http source gives: events, or why the body is refused (answered 400). */
+export type EventCheck<T> = Result<T, "E_PIPELINE_HTTP_EVENT">;
 
 /** Validate one event from outside: never throws. */
-export function checkEvent(v: unknown): EventCheck {
-  if (!v || typeof v !== "object" || Array.isArray(v)) return { ok: false, reason: "an event is a JSON object" };
+export function checkEvent(v: unknown): EventCheck<Event> {
+  if (!v || typeof v !== "object" || Array.isArray(v)) return fail("E_PIPELINE_HTTP_EVENT", "an event is a JSON object");
   const o = v as Record<string, unknown>;
-  if (typeof o.id !== "string" || o.id.length === 0 || o.id.length > 256) return { ok: false, reason: "id must be a string of 1 to 256 characters" };
-  if (typeof o.ts !== "number" || !Number.isFinite(o.ts)) return { ok: false, reason: "ts must be a number (ms since the epoch)" };
-  if (typeof o.device !== "string" || o.device.length === 0 || o.device.length > 256) return { ok: false, reason: "device must be a string of 1 to 256 characters" };
-  if (typeof o.kind !== "string" || o.kind.length === 0 || o.kind.length > 64) return { ok: false, reason: "kind must be a string of 1 to 64 characters" };
-  if (!o.payload || typeof o.payload !== "object" || Array.isArray(o.payload)) return { ok: false, reason: "payload must be a JSON object" };
+  if (typeof o.id !== "string" || o.id.length === 0 || o.id.length > 256) return fail("E_PIPELINE_HTTP_EVENT", "id must be a string of 1 to 256 characters");
+  if (typeof o.ts !== "number" || !Number.isFinite(o.ts)) return fail("E_PIPELINE_HTTP_EVENT", "ts must be a number (ms since the epoch)");
+  if (typeof o.device !== "string" || o.device.length === 0 || o.device.length > 256) return fail("E_PIPELINE_HTTP_EVENT", "device must be a string of 1 to 256 characters");
+  if (typeof o.kind !== "string" || o.kind.length === 0 || o.kind.length > 64) return fail("E_PIPELINE_HTTP_EVENT", "kind must be a string of 1 to 64 characters");
+  if (!o.payload || typeof o.payload !== "object" || Array.isArray(o.payload)) return fail("E_PIPELINE_HTTP_EVENT", "payload must be a JSON object");
   const e: Event = { id: o.id, ts: o.ts, device: o.device, kind: o.kind, payload: o.payload as Record<string, unknown> };
   if (o.meta !== undefined) {
-    if (!o.meta || typeof o.meta !== "object" || Array.isArray(o.meta) || !Object.values(o.meta).every((x) => typeof x === "string")) return { ok: false, reason: "meta must be an object of strings" };
+    if (!o.meta || typeof o.meta !== "object" || Array.isArray(o.meta) || !Object.values(o.meta).every((x) => typeof x === "string")) return fail("E_PIPELINE_HTTP_EVENT", "meta must be an object of strings");
     e.meta = o.meta as Record<string, string>;
   }
-  return { ok: true, event: e };
+  return ok(e);
 }
 
 /** Parse a body as JSON (object or list) or NDJSON; never throws. */
-export function parseEvents(body: string, contentType: string): { ok: true; events: Event[] } | { ok: false; reason: string } {
+export function parseEvents(body: string, contentType: string): EventCheck<Event[]> {
   let items: unknown[];
   const ndjson = contentType.includes("ndjson") || contentType.includes("jsonl");
   if (ndjson) {
@@ -41,7 +42,7 @@ export function parseEvents(body: string, contentType: string): { ok: true; even
       try {
         items.push(JSON.parse(l));
       } catch {
-        return { ok: false, reason: `line ${i + 1} is not JSON` };
+        return fail("E_PIPELINE_HTTP_EVENT", `line ${i + 1} is not JSON`);
       }
     }
   } else {
@@ -49,17 +50,17 @@ export function parseEvents(body: string, contentType: string): { ok: true; even
     try {
       v = JSON.parse(body);
     } catch {
-      return { ok: false, reason: "the body is not JSON (send application/json, or application/x-ndjson for one event per line)" };
+      return fail("E_PIPELINE_HTTP_EVENT", "the body is not JSON (send application/json, or application/x-ndjson for one event per line)");
     }
     items = Array.isArray(v) ? v : [v];
   }
   const events: Event[] = [];
   for (let i = 0; i < items.length; i++) {
     const r = checkEvent(items[i]);
-    if (!r.ok) return { ok: false, reason: `event ${i}: ${r.reason}` };
-    events.push(r.event);
+    if (!r.ok) return fail("E_PIPELINE_HTTP_EVENT", `event ${i}: ${r.reason}`);
+    events.push(r.value);
   }
-  return { ok: true, events };
+  return ok(events);
 }
 
 export interface HttpSourceTarget {
@@ -145,7 +146,7 @@ export class HttpSource {
     const r = parseEvents(Buffer.concat(chunks).toString("utf8"), String(req.headers["content-type"] ?? ""));
     if (!r.ok) return this.reply(res, 400, { error: r.reason });
     if (!this.target.accepting()) return this.reply(res, 429, { error: "the pipeline is pushing back; retry later" }, { "retry-after": String(this.config.retryAfter) });
-    this.target.ingest(r.events);
-    this.reply(res, 202, { accepted: r.events.length });
+    this.target.ingest(r.value);
+    this.reply(res, 202, { accepted: r.value.length });
   }
 }

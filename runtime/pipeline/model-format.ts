@@ -1,13 +1,15 @@
 /**
  * The built-in model format (JSON, runs everywhere): linear, logistic, decision tree and z-score
  * thresholds over named features. Parsing a model file is verification of outside input: it returns
- * `{ ok: false, reason }` and never throws.
+ * a `Failure` (E_MODEL_FORMAT) and never throws.
  *
  *   { "type": "logistic", "features": ["alt", "hr"], "weights": [0.01, 0.2], "bias": -3 }
  *   { "type": "tree", "features": ["alt"], "root": { "feature": "alt", "threshold": 4000,
  *       "left": { "value": 0 }, "right": { "value": 1 } } }
  *   { "type": "zscore", "features": ["hr"], "mean": [80], "std": [12], "threshold": 3 }
  */
+import { fail, ok, type Result } from "../../core/index.js";
+
 export type TreeNode = { value: number } | { feature: string; threshold: number; left: TreeNode; right: TreeNode };
 
 export type JsonModel =
@@ -15,7 +17,7 @@ export type JsonModel =
   | { type: "tree"; features: string[]; root: TreeNode }
   | { type: "zscore"; features: string[]; mean: number[]; std: number[]; threshold: number };
 
-export type ParseResult<T> = { ok: true; value: T } | { ok: false; reason: string };
+export type ParseResult<T> = Result<T, "E_MODEL_FORMAT">;
 
 const isNum = (v: unknown): v is number => typeof v === "number" && Number.isFinite(v);
 const isNumArr = (v: unknown, n: number): v is number[] => Array.isArray(v) && v.length === n && v.every(isNum);
@@ -35,30 +37,30 @@ export function parseJsonModel(bytes: Uint8Array): ParseResult<JsonModel> {
   try {
     m = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes));
   } catch {
-    return { ok: false, reason: "not UTF-8 JSON" };
+    return fail("E_MODEL_FORMAT", "not UTF-8 JSON");
   }
-  if (!m || typeof m !== "object" || Array.isArray(m)) return { ok: false, reason: "a model is a JSON object" };
+  if (!m || typeof m !== "object" || Array.isArray(m)) return fail("E_MODEL_FORMAT", "a model is a JSON object");
   const o = m as Record<string, unknown>;
   const f = o.features;
-  if (!Array.isArray(f) || f.length === 0 || f.length > 4096 || !f.every((x) => typeof x === "string")) return { ok: false, reason: "features must be a non-empty list of names" };
+  if (!Array.isArray(f) || f.length === 0 || f.length > 4096 || !f.every((x) => typeof x === "string")) return fail("E_MODEL_FORMAT", "features must be a non-empty list of names");
   const features = f as string[];
   switch (o.type) {
     case "linear":
     case "logistic":
-      if (!isNumArr(o.weights, features.length)) return { ok: false, reason: `weights must be ${features.length} numbers` };
-      if (!isNum(o.bias ?? 0)) return { ok: false, reason: "bias must be a number" };
-      return { ok: true, value: { type: o.type, features, weights: o.weights, bias: (o.bias as number | undefined) ?? 0 } };
+      if (!isNumArr(o.weights, features.length)) return fail("E_MODEL_FORMAT", `weights must be ${features.length} numbers`);
+      if (!isNum(o.bias ?? 0)) return fail("E_MODEL_FORMAT", "bias must be a number");
+      return ok({ type: o.type, features, weights: o.weights, bias: (o.bias as number | undefined) ?? 0 });
     case "tree": {
       const err = checkTree(o.root, new Set(features), 0);
-      return err ? { ok: false, reason: err } : { ok: true, value: { type: "tree", features, root: o.root as TreeNode } };
+      return err ? fail("E_MODEL_FORMAT", err) : ok({ type: "tree", features, root: o.root as TreeNode });
     }
     case "zscore":
-      if (!isNumArr(o.mean, features.length) || !isNumArr(o.std, features.length)) return { ok: false, reason: `mean and std must be ${features.length} numbers each` };
-      if ((o.std as number[]).some((s) => s <= 0)) return { ok: false, reason: "std must be above 0" };
-      if (!isNum(o.threshold)) return { ok: false, reason: "threshold must be a number" };
-      return { ok: true, value: { type: "zscore", features, mean: o.mean as number[], std: o.std as number[], threshold: o.threshold } };
+      if (!isNumArr(o.mean, features.length) || !isNumArr(o.std, features.length)) return fail("E_MODEL_FORMAT", `mean and std must be ${features.length} numbers each`);
+      if ((o.std as number[]).some((s) => s <= 0)) return fail("E_MODEL_FORMAT", "std must be above 0");
+      if (!isNum(o.threshold)) return fail("E_MODEL_FORMAT", "threshold must be a number");
+      return ok({ type: "zscore", features, mean: o.mean as number[], std: o.std as number[], threshold: o.threshold });
     default:
-      return { ok: false, reason: `unknown model type ${JSON.stringify(o.type)} (linear, logistic, tree, zscore)` };
+      return fail("E_MODEL_FORMAT", `unknown model type ${JSON.stringify(o.type)} (linear, logistic, tree, zscore)`);
   }
 }
 

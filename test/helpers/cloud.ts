@@ -197,7 +197,7 @@ export async function collect(url: string, gatewayId = "gw-test", format: BatchF
     if (topic.includes("/up/")) {
       const d = decodeBatch(format, payload);
       if (!d.ok) throw new Error(`bad batch on ${topic}: ${d.reason}`);
-      for (const e of d.events) {
+      for (const e of d.value) {
         events.push(e);
         ids.add(e.id);
       }

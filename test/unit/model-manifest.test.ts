@@ -31,7 +31,7 @@ test("a signed manifest verifies; any change does not", () => {
   const m = signed(base);
   assert.ok(verifyManifest(m, [pkHex]).ok);
   const r1 = verifyManifest({ ...m, length: 11 }, [pkHex]);
-  assert.equal(r1, { ok: false, reason: "signature: does not verify" });
+  assert.equal(r1, { ok: false, code: "E_MODEL_MANIFEST", reason: "signature: does not verify" });
   const r2 = verifyManifest(m, ["00".repeat(32)]);
   assert.is(r2.ok, false);
   assert.is(verifyManifest({ ...m, sha256: "zz" }, [pkHex]).ok, false);

@@ -265,12 +265,12 @@ test("hostile http bodies are answered with a reason, never a throw", () => {
   fc.assert(
     fc.property(fc.oneof(fc.string(), fc.jsonValue().map((v) => JSON.stringify(v)), fc.array(fc.jsonValue()).map((a) => a.map((v) => JSON.stringify(v)).join("\n"))), fc.constantFrom("application/json", "application/x-ndjson"), (body, ct) => {
       const r = parseEvents(body, ct);
-      return r.ok ? Array.isArray(r.events) : typeof r.reason === "string" && r.reason.length > 0;
+      return r.ok ? Array.isArray(r.value) : r.code === "E_PIPELINE_HTTP_EVENT" && r.reason.length > 0;
     }),
     { numRuns: 2000 },
   );
   const r = parseEvents(JSON.stringify({ id: "a", ts: 1, device: "d", kind: "t", payload: {}, meta: { x: 1 } }), "application/json");
-  assert.equal(r, { ok: false, reason: "event 0: meta must be an object of strings" });
+  assert.equal(r, { ok: false, code: "E_PIPELINE_HTTP_EVENT", reason: "event 0: meta must be an object of strings" });
   const ok = parseEvents('{"id":"a","ts":1,"device":"d","kind":"t","payload":{"__proto__":{"x":1}}}', "application/json");
   assert.ok(ok.ok && ({} as Record<string, unknown>).x === undefined);
 });
