@@ -3,7 +3,11 @@
  * by dependency-cruiser inside `npm test` (`npm run lint:deps`). Every rule is an error: a
  * violation fails the test command. Paths are relative to the repository root.
  *
- *   npx depcruise --config .dependency-cruiser.cjs core runtime …   # what `npm run lint:deps` runs
+ *   npm run lint:deps                                             # what npm test runs first
+ *   npx depcruise --config .dependency-cruiser.cjs --output-type err .   # with the known violations too
+ *
+ * `.dependency-cruiser-known-violations.json` lists the violations still being fixed (`--ignore-known`);
+ * it goes once they are.
  */
 
 /** Top-level folders of the product (what a gateway runs), as opposed to test/, bench/, scripts/, bin/. */
