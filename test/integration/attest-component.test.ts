@@ -1,5 +1,5 @@
 /**
- * The attestation component inside a gateway's Services: measures at start, re-measures through
+ * The attestation component built the way the gateway builds it: measures at start, re-measures through
  * Measurements, answers POST /attest/quote and MQTT challenges (through the uplink queue), keeps its
  * key (0600) and boot counter across restarts; the evidence passes a verifier with a policy.
  */
