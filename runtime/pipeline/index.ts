@@ -3,5 +3,4 @@ export { Pipeline, DriverIntake, type PipelineOptions, type ReloadResult } from 
 export { pipelineConfig, type PipelineConfig } from "./config.js";
 export { compileExpression, compilePredicate, compileAggregate, ExpressionError } from "./expression.js";
 export { FileModelProvider, loadedModel, type LoadedModel, type ModelProvider } from "./model-provider.js";
-export type { ClosableSink } from "./sink-runner.js";
 export { Engine } from "./engine.js";
