@@ -6,8 +6,8 @@ import { z } from "zod";
 import { driverKinds, driverKindNames, type DriverKindName } from "../drivers.js";
 import { pipelineConfig } from "../pipeline/config.js";
 import { cloudConfig } from "../cloud/config.js";
-import { otaConfig } from "../../ota/config.js";
-import { attestConfig } from "../../attest/config.js";
+import { otaConfig } from "../../ota/index.js";
+import { attestConfig } from "../../attest/index.js";
 import { controlConfig } from "../control/config.js";
 import { duration } from "../../core/index.js";
 

@@ -1,5 +1,6 @@
 import { RidgeError } from "../../../core/index.js";
 import { parseCommand } from "../args.js";
+import { loadMqttDriver } from "../../../drivers/index.js";
 
 const spec = {
   usage: "ridge mqtt hash-password [--ln N] < password",
@@ -22,7 +23,7 @@ export async function run(argv: string[]): Promise<number> {
   if (!password) throw new RidgeError("E_USAGE", "no password on stdin");
   const ln = a.values.ln === undefined ? undefined : Number(a.values.ln);
   if (ln !== undefined && !(Number.isInteger(ln) && ln >= 10 && ln <= 20)) throw new RidgeError("E_USAGE", "--ln must be an integer from 10 to 20");
-  const { hashPassword } = await import("../../../drivers/mqtt/index.js");
+  const { hashPassword } = await loadMqttDriver();
   console.log(await hashPassword(password, ln === undefined ? {} : { ln }));
   return 0;
 }
