@@ -31,7 +31,8 @@ export interface ElfFinding {
   ok: boolean;
 }
 
-export interface ManifestResult {
+/** A slot's manifest, its bytes as written, and which of its files are native code for which CPU. */
+export interface BuiltSlotManifest {
   manifest: SlotManifest;
   /** The manifest's bytes as written (canonical: keys in file order, sorted paths). */
   bytes: Uint8Array;
@@ -61,14 +62,14 @@ export function digestSlotFile(f: SlotFile): { sha256: string; head: Uint8Array 
   return { sha256: h.digest("hex"), head };
 }
 
-export function buildSlotManifest(slot: RuntimeSlot, board: Board): ManifestResult {
+export function buildSlotManifest(slot: RuntimeSlot, board: Board): BuiltSlotManifest {
   const files: SlotManifest["files"] = {};
   const elf: ElfFinding[] = [];
   for (const f of slot.files) {
     const { sha256, head } = digestSlotFile(f);
     files[f.rel] = { size: f.size, sha256, mode: f.mode };
     const r = readElfHeader(head);
-    if (r.ok) elf.push({ rel: f.rel, machine: r.header.machine, ok: elfMatchesArch(r.header, board.arch) });
+    if (r.ok) elf.push({ rel: f.rel, machine: r.value.machine, ok: elfMatchesArch(r.value, board.arch) });
   }
   const wrong = elf.filter((e) => !e.ok);
   if (wrong.length)

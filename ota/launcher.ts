@@ -158,7 +158,7 @@ export async function runLauncher(o: LauncherOptions): Promise<number> {
     for (let starts = 0; !stopping && (o.maxStarts === undefined || starts < o.maxStarts); starts++) {
       const c = (starts === 0 ? takePinned(o) : undefined) ?? chooseLaunch(o);
       if (!c) {
-        o.log.error({ code: "E_OTA_NO_BOOTABLE_SLOT" }, "no slot holds a verified runtime: nothing to start (E_OTA_NO_BOOTABLE_SLOT)");
+        o.log.error({}, "no slot holds a verified runtime: nothing to start (E_OTA_NO_BOOTABLE_SLOT)");
         return 1;
       }
       if (c.lastResort) o.log.error({ slot: c.slot }, `every slot is out of boot attempts: starting slot ${c.slot} anyway`);

@@ -5,10 +5,10 @@
  * it and the hash is recomputed over it before resuming, so a torn tail can never reach the slot.
  */
 import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, statSync, truncateSync, writeSync, createReadStream } from "node:fs";
-import { RidgeError, errorMessage } from "../core/index.js";
+import { RidgeError, errorMessage, fail, type ErrorCode, type Result } from "../core/index.js";
 import { DirectoryFetcher, HttpFetcher, httpGet } from "./repo-fetchers.js";
 import type { RepoFetcher } from "./tuf-client.js";
-import { TargetHasher, type TargetCheck } from "./target-hasher.js";
+import { TargetHasher } from "./target-hasher.js";
 import { streamGarbageCollector } from "./memory-pressure.js";
 import type { TargetFile } from "./tuf-metadata.js";
 
@@ -74,7 +74,7 @@ async function resumeHasher(opts: DownloadOptions): Promise<TargetHasher> {
  * Bring the partial file to the full signed length and check it. Resolves with the check;
  * rejects with E_OTA_FETCH for transient failures (the caller retries later; bytes kept).
  */
-export async function downloadTarget(opts: DownloadOptions): Promise<TargetCheck> {
+export async function downloadTarget(opts: DownloadOptions): Promise<Result<void, ErrorCode>> {
   const syncEvery = opts.syncEvery ?? 8 * 1024 * 1024;
   let hasher = await resumeHasher(opts);
   if (hasher.received === opts.file.length) return hasher.finish();
@@ -104,7 +104,7 @@ export async function downloadTarget(opts: DownloadOptions): Promise<TargetCheck
       const res = await httpGet(m.url(opts.path), { headers: pos > 0 ? { range: `bytes=${pos}-` } : {}, timeoutMs: opts.timeoutMs ?? 30_000 });
       if (res.statusCode === 404) {
         res.resume();
-        return { ok: false, code: "E_OTA_TARGET_MISSING", reason: `${opts.path}: not on the mirror (404)` };
+        return fail("E_OTA_TARGET_MISSING", `${opts.path}: not on the mirror (404)`);
       }
       if (res.statusCode === 200 && pos > 0) {
         // the server ignored the range: start over
@@ -145,11 +145,11 @@ export async function downloadTarget(opts: DownloadOptions): Promise<TargetCheck
       if (!res.complete && hasher.received < opts.file.length) throw new RidgeError("E_OTA_FETCH", `${opts.path}: connection lost at byte ${pos}`);
     } else if (m instanceof DirectoryFetcher) {
       const src = m.resolve(opts.path);
-      if (!existsSync(src)) return { ok: false, code: "E_OTA_TARGET_MISSING", reason: `${opts.path}: not in the repository directory` };
+      if (!existsSync(src)) return fail("E_OTA_TARGET_MISSING", `${opts.path}: not in the repository directory`);
       for await (const c of createReadStream(src, { start: pos, highWaterMark: 1 << 20 })) if (!write(c as Buffer)) break;
     } else {
       const all = await m.fetch(opts.path, opts.file.length + 1);
-      if (!all) return { ok: false, code: "E_OTA_TARGET_MISSING", reason: `${opts.path}: not on the mirror` };
+      if (!all) return fail("E_OTA_TARGET_MISSING", `${opts.path}: not on the mirror`);
       write(all.subarray(pos));
     }
     fsyncSync(fd);

@@ -6,9 +6,11 @@
  * says so in its config). By default every listed hash we can compute is checked.
  */
 import { createHash, type Hash } from "node:crypto";
+import { fail, ok, type Result } from "../core/index.js";
 import type { TargetFile } from "./tuf-metadata.js";
 
-export type TargetCheck = { ok: true } | { ok: false; code: string; reason: string };
+/** The bytes are the signed target, or why not (E_OTA_TOO_LARGE, E_OTA_LENGTH, E_OTA_HASH). */
+export type TargetCheck = Result<void, "E_OTA_TOO_LARGE" | "E_OTA_LENGTH" | "E_OTA_HASH">;
 
 export class TargetHasher {
   private readonly hashes: { alg: string; want: string; h: Hash }[] = [];
@@ -42,12 +44,12 @@ export class TargetHasher {
     return true;
   }
   finish(): TargetCheck {
-    if (this.over) return { ok: false, code: "E_OTA_TOO_LARGE", reason: `${this.name}: more than the signed ${this.file.length} bytes` };
-    if (this.n !== this.file.length) return { ok: false, code: "E_OTA_LENGTH", reason: `${this.name}: ${this.n} of ${this.file.length} bytes` };
-    if (!this.hashes.some((x) => x.alg === "sha256")) return { ok: false, code: "E_OTA_HASH", reason: `${this.name}: no sha256 listed` };
+    if (this.over) return fail("E_OTA_TOO_LARGE", `${this.name}: more than the signed ${this.file.length} bytes`);
+    if (this.n !== this.file.length) return fail("E_OTA_LENGTH", `${this.name}: ${this.n} of ${this.file.length} bytes`);
+    if (!this.hashes.some((x) => x.alg === "sha256")) return fail("E_OTA_HASH", `${this.name}: no sha256 listed`);
     for (const x of this.hashes) {
-      if (x.h.digest("hex") !== x.want) return { ok: false, code: "E_OTA_HASH", reason: `${this.name}: ${x.alg} mismatch` };
+      if (x.h.digest("hex") !== x.want) return fail("E_OTA_HASH", `${this.name}: ${x.alg} mismatch`);
     }
-    return { ok: true };
+    return ok(undefined);
   }
 }

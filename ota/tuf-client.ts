@@ -1,12 +1,12 @@
 /**
  * The device's TUF client: tuf-spec 1.0.x §5 "Detailed client workflow", step by step, over any
  * number of mirrors. Each step's check and the attack it stops is named beside it. Verification of
- * what a repository sends never throws: `refresh()` resolves to `{ ok: false, code, reason }`.
+ * what a repository sends never throws: `refresh()` resolves to core's Result (a failure with its code, reason and role).
  * Trusted metadata is persisted after every step (§5.3.8, §5.4.5, §5.5.7, §5.6.6), so an error or
  * a power cut mid-cycle leaves the client where the last good step left it.
  * Delegated targets roles are resolved by `resolveTargets` (§5.6.7).
  */
-import { RidgeError, errorCode, errorMessage, type Clock } from "../core/index.js";
+import { RidgeError, errorCode, errorMessage, fail, ok, type Clock, type ErrorCode, type Failure, type Success } from "../core/index.js";
 import { createHash } from "node:crypto";
 import {
   countValidSignatures,
@@ -63,18 +63,34 @@ export interface TrustedMetadata {
   targets: TargetsSigned;
 }
 
-export type RefreshResult =
-  | { ok: true; trusted: TrustedMetadata; rootRotations: number; mirror: string; /** §5.1: the cycle's fixed start time. */ startedAt: number }
-  | { ok: false; code: string; reason: string; role?: string };
+export interface Refreshed {
+  trusted: TrustedMetadata;
+  rootRotations: number;
+  mirror: string;
+  /** §5.1: the cycle's fixed start time. */
+  startedAt: number;
+}
 
-class Abort extends Error {
-  constructor(
-    readonly code: string,
-    readonly reason: string,
-    readonly role?: string,
-  ) {
-    super(reason);
-  }
+/** A failed check names the role whose metadata failed, when one did. */
+export type TufFailure = Failure<ErrorCode> & { readonly role?: string };
+export type RefreshResult = Success<Refreshed> | TufFailure;
+export type ResolveResult = Success<Record<string, TargetFile>> | TufFailure;
+
+/** What the repository sent does not verify: a RidgeError carrying the role (caught at the client's edge into a TufFailure). */
+function abort(code: ErrorCode, reason: string, role?: string): RidgeError {
+  return new RidgeError(code, reason, role ? { detail: { role } } : {});
+}
+
+function roleOf(e: RidgeError): string | undefined {
+  const r = e.detail?.role;
+  return typeof r === "string" ? r : undefined;
+}
+
+/** The client's edge: a verification failure becomes a result, anything else is a bug and is thrown. */
+function failure(e: unknown): TufFailure {
+  if (!(e instanceof RidgeError)) throw e;
+  const role = roleOf(e);
+  return { ...fail(e.code, e.message), ...(role ? { role } : {}) };
 }
 
 function sha(alg: string, data: Uint8Array): string | undefined {
@@ -88,9 +104,9 @@ function sha(alg: string, data: Uint8Array): string | undefined {
 /** §5.5.2 / §5.6.2: every listed hash must match; an algorithm we cannot compute fails closed. */
 function checkMetaFile(role: string, bytes: Uint8Array, meta: MetaFile | undefined): void {
   if (!meta) return;
-  if (meta.length !== undefined && bytes.length !== meta.length) throw new Abort("E_OTA_LENGTH", `${role}: ${bytes.length} bytes where ${meta.length} were listed`, role);
+  if (meta.length !== undefined && bytes.length !== meta.length) throw abort("E_OTA_LENGTH", `${role}: ${bytes.length} bytes where ${meta.length} were listed`, role);
   for (const [alg, want] of Object.entries(meta.hashes ?? {})) {
-    if (sha(alg, bytes) !== want) throw new Abort("E_OTA_HASH", `${role}: ${alg} does not match the listed hash (mix-and-match?)`, role);
+    if (sha(alg, bytes) !== want) throw abort("E_OTA_HASH", `${role}: ${alg} does not match the listed hash (mix-and-match?)`, role);
   }
 }
 
@@ -127,14 +143,14 @@ export class TufClient {
    * mirror says 404; rethrows the first mirror's failure when none verifies.
    */
   private async fromMirrors<T>(path: string, maxBytes: number, verify: (bytes: Uint8Array) => T): Promise<{ value: T; bytes: Uint8Array; mirror: string } | undefined> {
-    let first: Abort | undefined;
+    let first: RidgeError | undefined;
     let notFound = 0;
     for (const m of this.mirrors) {
       let bytes: Uint8Array | undefined;
       try {
         bytes = await m.fetch(path, maxBytes);
       } catch (e) {
-        first ??= new Abort(errorCode(e) === "E_OTA_TOO_LARGE" ? "E_OTA_TOO_LARGE" : "E_OTA_FETCH", `${m.name}: ${path}: ${errorMessage(e)}`);
+        first ??= abort(errorCode(e) === "E_OTA_TOO_LARGE" ? "E_OTA_TOO_LARGE" : "E_OTA_FETCH", `${m.name}: ${path}: ${errorMessage(e)}`);
         continue;
       }
       if (!bytes) {
@@ -144,8 +160,8 @@ export class TufClient {
       try {
         return { value: verify(bytes), bytes, mirror: m.name };
       } catch (e) {
-        if (!(e instanceof Abort)) throw e;
-        first ??= new Abort(e.code, `${m.name}: ${e.reason}`, e.role);
+        if (!(e instanceof RidgeError)) throw e;
+        first ??= abort(e.code, `${m.name}: ${e.message}`, roleOf(e));
       }
     }
     if (first) throw first;
@@ -158,11 +174,9 @@ export class TufClient {
     // §5.1: one fixed start time for every expiry check of this cycle.
     const start = this.clock.now();
     try {
-      return await this.cycle(start);
+      return ok(await this.cycle(start));
     } catch (e) {
-      if (e instanceof Abort) return { ok: false, code: e.code, reason: e.reason, ...(e.role ? { role: e.role } : {}) };
-      if (e instanceof RidgeError) return { ok: false, code: e.code, reason: e.message };
-      throw e;
+      return failure(e);
     }
   }
 
@@ -175,13 +189,13 @@ export class TufClient {
    * version from the snapshot, the delegator's keys and threshold, expiry at `start`, which is
    * the refresh's fixed start time, §5.1) and persisted.
    */
-  async resolveTargets(trusted: TrustedMetadata, start = this.clock.now()): Promise<{ ok: true; targets: Record<string, TargetFile> } | { ok: false; code: string; reason: string; role?: string }> {
+  async resolveTargets(trusted: TrustedMetadata, start = this.clock.now()): Promise<ResolveResult> {
     const loaded = new Map<string, TargetsSigned>([["targets", trusted.targets]]);
     const load = async (role: DelegatedRole, by: Delegations): Promise<TargetsSigned> => {
       const have = loaded.get(role.name);
       if (have) return have;
       const meta = trusted.snapshot.meta[`${role.name}.json`];
-      if (!meta) throw new Abort("E_OTA_PARSE", `snapshot does not list the delegated role ${role.name}`, role.name);
+      if (!meta) throw abort("E_OTA_PARSE", `snapshot does not list the delegated role ${role.name}`, role.name);
       const old = this.store.get(role.name);
       const oldP = old ? parseMetadata("targets", old) : undefined;
       let t: TargetsSigned;
@@ -191,16 +205,16 @@ export class TufClient {
         const got = await this.fromMirrors(path, meta.length ?? this.limits.targetsBytes, (bytes) => {
           checkMetaFile(role.name, bytes, meta);
           const p = parseMetadata("targets", bytes);
-          if (!p.ok) throw new Abort("E_OTA_PARSE", `${role.name}: ${p.reason}`, role.name);
-          if (countValidSignatures(p.value, role, by.keys) < role.threshold) throw new Abort("E_OTA_SIGNATURE", `${role.name}: not signed by a threshold of its delegated keys`, role.name);
-          if (p.value.signed.version !== meta.version) throw new Abort("E_OTA_VERSION_MISMATCH", `${role.name}: version ${p.value.signed.version}, snapshot says ${meta.version}`, role.name);
+          if (!p.ok) throw abort("E_OTA_PARSE", `${role.name}: ${p.reason}`, role.name);
+          if (countValidSignatures(p.value, role, by.keys) < role.threshold) throw abort("E_OTA_SIGNATURE", `${role.name}: not signed by a threshold of its delegated keys`, role.name);
+          if (p.value.signed.version !== meta.version) throw abort("E_OTA_VERSION_MISMATCH", `${role.name}: version ${p.value.signed.version}, snapshot says ${meta.version}`, role.name);
           return p.value;
         });
-        if (!got) throw new Abort("E_OTA_FETCH", `${path}: no mirror has it`, role.name);
+        if (!got) throw abort("E_OTA_FETCH", `${path}: no mirror has it`, role.name);
         t = got.value.signed;
         this.store.put(role.name, got.bytes);
       }
-      if (isExpired(t.expires, start)) throw new Abort("E_OTA_EXPIRED", `${role.name} v${t.version} expired at ${t.expires}`, role.name);
+      if (isExpired(t.expires, start)) throw abort("E_OTA_EXPIRED", `${role.name} v${t.version} expired at ${t.expires}`, role.name);
       loaded.set(role.name, t);
       return t;
     };
@@ -240,14 +254,13 @@ export class TufClient {
         const f = await lookup(n);
         if (f) out[n] = f;
       }
-      return { ok: true, targets: out };
+      return ok(out);
     } catch (e) {
-      if (e instanceof Abort) return { ok: false, code: e.code, reason: e.reason, ...(e.role ? { role: e.role } : {}) };
-      throw e;
+      return failure(e);
     }
   }
 
-  private async cycle(start: number): Promise<RefreshResult> {
+  private async cycle(start: number): Promise<Refreshed> {
     // §5.2: the trusted root; its expiry does not matter yet.
     const rootEnv = this.trusted("root");
     if (!rootEnv) throw new RidgeError("E_OTA_NO_ROOT", "no trusted root.json on this device");
@@ -263,12 +276,12 @@ export class TufClient {
       const trustedNow = root;
       const got = await this.fromMirrors(`metadata/${next}.root.json`, this.limits.rootBytes, (bytes) => {
         const p = parseMetadata("root", bytes);
-        if (!p.ok) throw new Abort("E_OTA_PARSE", p.reason, "root");
+        if (!p.ok) throw abort("E_OTA_PARSE", p.reason, "root");
         // §5.3.4: threshold of the trusted root's root keys AND of the new root's own.
-        if (!meetsThreshold(p.value, trustedNow, "root")) throw new Abort("E_OTA_SIGNATURE", `root v${next}: not signed by a threshold of the trusted root's (v${trustedNow.version}) root keys`, "root");
-        if (!meetsThreshold(p.value, p.value.signed, "root")) throw new Abort("E_OTA_SIGNATURE", `root v${next}: not signed by a threshold of its own root keys`, "root");
+        if (!meetsThreshold(p.value, trustedNow, "root")) throw abort("E_OTA_SIGNATURE", `root v${next}: not signed by a threshold of the trusted root's (v${trustedNow.version}) root keys`, "root");
+        if (!meetsThreshold(p.value, p.value.signed, "root")) throw abort("E_OTA_SIGNATURE", `root v${next}: not signed by a threshold of its own root keys`, "root");
         // §5.3.5: exactly N+1.
-        if (p.value.signed.version !== next) throw new Abort("E_OTA_ROLLBACK", `root: file ${next}.root.json holds version ${p.value.signed.version}`, "root");
+        if (p.value.signed.version !== next) throw abort("E_OTA_ROLLBACK", `root: file ${next}.root.json holds version ${p.value.signed.version}`, "root");
         return p.value;
       });
       if (!got) break;
@@ -278,7 +291,7 @@ export class TufClient {
       rotations++;
     }
     // §5.3.10: the final root must not be expired (indefinite freeze).
-    if (isExpired(root.expires, start)) throw new Abort("E_OTA_EXPIRED", `root v${root.version} expired at ${root.expires}`, "root");
+    if (isExpired(root.expires, start)) throw abort("E_OTA_EXPIRED", `root v${root.version} expired at ${root.expires}`, "root");
     // §5.3.11: rotated timestamp/snapshot keys → forget trusted timestamp and snapshot (fast-forward recovery).
     if (rotations > 0) {
       const same = (r: "timestamp" | "snapshot") => JSON.stringify([...originalRoot.roles[r].keyids].sort()) === JSON.stringify([...root.roles[r].keyids].sort());
@@ -292,21 +305,21 @@ export class TufClient {
     const oldTs = this.trusted("timestamp");
     const tsGot = await this.fromMirrors("metadata/timestamp.json", this.limits.timestampBytes, (bytes) => {
       const p = parseMetadata("timestamp", bytes);
-      if (!p.ok) throw new Abort("E_OTA_PARSE", p.reason, "timestamp");
-      if (!meetsThreshold(p.value, root, "timestamp")) throw new Abort("E_OTA_SIGNATURE", "timestamp: not signed by a threshold of the timestamp keys", "timestamp");
+      if (!p.ok) throw abort("E_OTA_PARSE", p.reason, "timestamp");
+      if (!meetsThreshold(p.value, root, "timestamp")) throw abort("E_OTA_SIGNATURE", "timestamp: not signed by a threshold of the timestamp keys", "timestamp");
       const ts = p.value.signed;
       if (oldTs) {
         // §5.4.3.1: version must grow (equal: nothing new, not an error).
-        if (ts.version < oldTs.signed.version) throw new Abort("E_OTA_ROLLBACK", `timestamp: version ${ts.version} is older than the trusted ${oldTs.signed.version}`, "timestamp");
+        if (ts.version < oldTs.signed.version) throw abort("E_OTA_ROLLBACK", `timestamp: version ${ts.version} is older than the trusted ${oldTs.signed.version}`, "timestamp");
         // §5.4.3.2: the snapshot version it names must not go back.
         if (ts.meta["snapshot.json"].version < oldTs.signed.meta["snapshot.json"].version)
-          throw new Abort("E_OTA_ROLLBACK", `timestamp: snapshot version ${ts.meta["snapshot.json"].version} is older than the trusted ${oldTs.signed.meta["snapshot.json"].version}`, "timestamp");
+          throw abort("E_OTA_ROLLBACK", `timestamp: snapshot version ${ts.meta["snapshot.json"].version} is older than the trusted ${oldTs.signed.meta["snapshot.json"].version}`, "timestamp");
       }
       // §5.4.4: not expired.
-      if (isExpired(ts.expires, start)) throw new Abort("E_OTA_EXPIRED", `timestamp v${ts.version} expired at ${ts.expires}`, "timestamp");
+      if (isExpired(ts.expires, start)) throw abort("E_OTA_EXPIRED", `timestamp v${ts.version} expired at ${ts.expires}`, "timestamp");
       return p.value;
     });
-    if (!tsGot) throw new Abort("E_OTA_FETCH", "metadata/timestamp.json: no mirror has it", "timestamp");
+    if (!tsGot) throw abort("E_OTA_FETCH", "metadata/timestamp.json: no mirror has it", "timestamp");
     mirror = tsGot.mirror;
     let timestamp = tsGot.value.signed;
     if (oldTs && timestamp.version === oldTs.signed.version) timestamp = oldTs.signed;
@@ -324,31 +337,31 @@ export class TufClient {
         // §5.5.2: hashes before signatures (mix-and-match).
         checkMetaFile("snapshot", bytes, snapMeta);
         const p = parseMetadata("snapshot", bytes);
-        if (!p.ok) throw new Abort("E_OTA_PARSE", p.reason, "snapshot");
-        if (!meetsThreshold(p.value, root, "snapshot")) throw new Abort("E_OTA_SIGNATURE", "snapshot: not signed by a threshold of the snapshot keys", "snapshot");
+        if (!p.ok) throw abort("E_OTA_PARSE", p.reason, "snapshot");
+        if (!meetsThreshold(p.value, root, "snapshot")) throw abort("E_OTA_SIGNATURE", "snapshot: not signed by a threshold of the snapshot keys", "snapshot");
         const s = p.value.signed;
         // §5.5.4: the version the timestamp names.
-        if (s.version !== snapMeta.version) throw new Abort("E_OTA_VERSION_MISMATCH", `snapshot: version ${s.version}, timestamp says ${snapMeta.version} (mix-and-match)`, "snapshot");
+        if (s.version !== snapMeta.version) throw abort("E_OTA_VERSION_MISMATCH", `snapshot: version ${s.version}, timestamp says ${snapMeta.version} (mix-and-match)`, "snapshot");
         // §5.5.5: no targets file may go back or disappear.
         if (oldSnap) {
           for (const [name, m] of Object.entries(oldSnap.signed.meta)) {
             const now = s.meta[name];
-            if (!now) throw new Abort("E_OTA_ROLLBACK", `snapshot: ${name} disappeared`, "snapshot");
-            if (now.version < m.version) throw new Abort("E_OTA_ROLLBACK", `snapshot: ${name} went back from version ${m.version} to ${now.version}`, "snapshot");
+            if (!now) throw abort("E_OTA_ROLLBACK", `snapshot: ${name} disappeared`, "snapshot");
+            if (now.version < m.version) throw abort("E_OTA_ROLLBACK", `snapshot: ${name} went back from version ${m.version} to ${now.version}`, "snapshot");
           }
         }
         return p.value;
       });
-      if (!got) throw new Abort("E_OTA_FETCH", `${path}: no mirror has it`, "snapshot");
+      if (!got) throw abort("E_OTA_FETCH", `${path}: no mirror has it`, "snapshot");
       snapshot = got.value.signed;
       this.store.put("snapshot", got.bytes); // §5.5.7
     }
     // §5.5.6 (also for a snapshot kept from an earlier cycle: python-tuf #322).
-    if (isExpired(snapshot.expires, start)) throw new Abort("E_OTA_EXPIRED", `snapshot v${snapshot.version} expired at ${snapshot.expires}`, "snapshot");
+    if (isExpired(snapshot.expires, start)) throw abort("E_OTA_EXPIRED", `snapshot v${snapshot.version} expired at ${snapshot.expires}`, "snapshot");
 
     // §5.6: targets.
     const tMeta = snapshot.meta["targets.json"];
-    if (!tMeta) throw new Abort("E_OTA_PARSE", "snapshot: no targets.json entry", "snapshot");
+    if (!tMeta) throw abort("E_OTA_PARSE", "snapshot: no targets.json entry", "snapshot");
     const oldTargets = this.trusted("targets");
     let targets: TargetsSigned;
     if (oldTargets && oldTargets.signed.version === tMeta.version) {
@@ -358,19 +371,19 @@ export class TufClient {
       const got = await this.fromMirrors(path, tMeta.length ?? this.limits.targetsBytes, (bytes) => {
         checkMetaFile("targets", bytes, tMeta);
         const p = parseMetadata("targets", bytes);
-        if (!p.ok) throw new Abort("E_OTA_PARSE", p.reason, "targets");
-        if (!meetsThreshold(p.value, root, "targets")) throw new Abort("E_OTA_SIGNATURE", "targets: not signed by a threshold of the targets keys", "targets");
-        if (p.value.signed.version !== tMeta.version) throw new Abort("E_OTA_VERSION_MISMATCH", `targets: version ${p.value.signed.version}, snapshot says ${tMeta.version} (mix-and-match)`, "targets");
+        if (!p.ok) throw abort("E_OTA_PARSE", p.reason, "targets");
+        if (!meetsThreshold(p.value, root, "targets")) throw abort("E_OTA_SIGNATURE", "targets: not signed by a threshold of the targets keys", "targets");
+        if (p.value.signed.version !== tMeta.version) throw abort("E_OTA_VERSION_MISMATCH", `targets: version ${p.value.signed.version}, snapshot says ${tMeta.version} (mix-and-match)`, "targets");
         return p.value;
       });
-      if (!got) throw new Abort("E_OTA_FETCH", `${path}: no mirror has it`, "targets");
+      if (!got) throw abort("E_OTA_FETCH", `${path}: no mirror has it`, "targets");
       targets = got.value.signed;
       this.store.put("targets", got.bytes); // §5.6.6
     }
-    if (isExpired(targets.expires, start)) throw new Abort("E_OTA_EXPIRED", `targets v${targets.version} expired at ${targets.expires}`, "targets");
-    if (isExpired(timestamp.expires, start)) throw new Abort("E_OTA_EXPIRED", `timestamp v${timestamp.version} expired at ${timestamp.expires}`, "timestamp");
+    if (isExpired(targets.expires, start)) throw abort("E_OTA_EXPIRED", `targets v${targets.version} expired at ${targets.expires}`, "targets");
+    if (isExpired(timestamp.expires, start)) throw abort("E_OTA_EXPIRED", `timestamp v${timestamp.version} expired at ${timestamp.expires}`, "timestamp");
 
-    return { ok: true, trusted: { root, timestamp, snapshot, targets }, rootRotations: rotations, mirror, startedAt: start };
+    return { trusted: { root, timestamp, snapshot, targets }, rootRotations: rotations, mirror, startedAt: start };
   }
 }
 

@@ -5,7 +5,7 @@
  * Ridgeline's target `custom` fields say what an artifact is and where it may be installed.
  */
 import { z } from "zod";
-import { canonicalBytes } from "../core/index.js";
+import { canonicalBytes, fail, ok, type Result } from "../core/index.js";
 import { verifyWith, type TufKey, type TufSignature } from "./tuf-keys.js";
 
 export const SPEC_VERSION = "1.0.31";
@@ -98,31 +98,29 @@ export interface Envelope<S> {
   raw: unknown;
 }
 
-export type Parsed<T> = { ok: true; value: T } | { ok: false; reason: string };
-
-/** Parse untrusted metadata bytes as role R; never throws. */
-export function parseMetadata<R extends RoleName>(role: R, bytes: Uint8Array): Parsed<Envelope<SignedOf<R>>> {
+/** Parse untrusted metadata bytes as role R; never throws (a failure is E_OTA_PARSE). */
+export function parseMetadata<R extends RoleName>(role: R, bytes: Uint8Array): Result<Envelope<SignedOf<R>>, "E_OTA_PARSE"> {
   let doc: unknown;
   try {
     doc = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes));
   } catch {
-    return { ok: false, reason: `${role}: not JSON` };
+    return fail("E_OTA_PARSE", `${role}: not JSON`);
   }
-  if (!doc || typeof doc !== "object" || Array.isArray(doc)) return { ok: false, reason: `${role}: not an object` };
+  if (!doc || typeof doc !== "object" || Array.isArray(doc)) return fail("E_OTA_PARSE", `${role}: not an object`);
   const d = doc as { signed?: unknown; signatures?: unknown };
   const sigs = z.array(z.object({ keyid: z.string(), sig: z.string() }).passthrough()).safeParse(d.signatures);
-  if (!sigs.success) return { ok: false, reason: `${role}: signatures must be a list of {keyid, sig}` };
+  if (!sigs.success) return fail("E_OTA_PARSE", `${role}: signatures must be a list of {keyid, sig}`);
   const r = schemas[role].safeParse(d.signed);
   if (!r.success) {
     const is = r.error.issues[0];
-    return { ok: false, reason: `${role}: ${is ? `${is.path.join(".")}: ${is.message}` : "invalid"}` };
+    return fail("E_OTA_PARSE", `${role}: ${is ? `${is.path.join(".")}: ${is.message}` : "invalid"}`);
   }
   try {
     canonicalBytes(d.signed);
   } catch {
-    return { ok: false, reason: `${role}: not canonical-JSON encodable (floats?)` };
+    return fail("E_OTA_PARSE", `${role}: not canonical-JSON encodable (floats?)`);
   }
-  return { ok: true, value: { signed: r.data as SignedOf<R>, signatures: sigs.data, raw: d.signed } };
+  return ok({ signed: r.data as SignedOf<R>, signatures: sigs.data, raw: d.signed });
 }
 
 /**

@@ -232,18 +232,18 @@ export class UpdateAgent {
     const client = new TufClient(this.store, this.o.mirrors, this.o.clock, this.o.limits);
     const r = await client.refresh();
     if (!r.ok) return { i: "check-failed", code: r.code, reason: r.reason };
-    const resolved = await client.resolveTargets(r.trusted, r.startedAt);
+    const resolved = await client.resolveTargets(r.value.trusted, r.value.startedAt);
     if (!resolved.ok) return { i: "check-failed", code: resolved.code, reason: resolved.reason };
-    const visible = { ...r.trusted.targets, targets: resolved.targets };
+    const visible = { ...r.value.trusted.targets, targets: resolved.value };
     const dev = this.identity();
     const sel = name ? requireTarget(visible, name, dev) : selectUpdate(visible, dev);
     if (!sel.ok) return { i: "check-failed", code: sel.code, reason: sel.reason };
-    if (!sel.target) return { i: "no-update" };
-    const t = sel.target;
+    if (!sel.value) return { i: "no-update" };
+    const t = sel.value;
     const sha = t.file.hashes.sha256;
     if (!sha) return { i: "check-failed", code: "E_OTA_HASH", reason: `${t.name}: no sha256 listed` };
     const from = this.activeSlot();
-    const target: PlannedTarget = { name: t.name, version: t.custom.version, length: t.file.length, hashes: t.file.hashes, path: targetPath(r.trusted.root, t.name, sha) };
+    const target: PlannedTarget = { name: t.name, version: t.custom.version, length: t.file.length, hashes: t.file.hashes, path: targetPath(r.value.trusted.root, t.name, sha) };
     return { i: "update-found", target, slot: otherSlot(from), from, fromVersion: dev.current };
   }
 

@@ -155,6 +155,7 @@ export const ERROR_CODES = {
   E_FLASH_ELF_MISMATCH: { category: "environment", doc: "The slot would carry native code for another CPU than the board's; prepare the target again for the board's architecture." },
   E_FLASH_IDENTITY_KEY: { category: "environment", doc: "The device's identity key cannot be read or is not P-256; flashing never replaces it, move it away to make a new identity." },
   E_FLASH_INPUT: { category: "config", doc: "A file given to ridge flash cannot be read; check its path." },
+  E_FLASH_NOT_ELF: { category: "environment", doc: "A file read as native code has no valid ELF header (too short, no magic, bad class, byte order or version); the slot builder takes it for a plain file." },
   E_FLASH_OTA_ROOT: { category: "config", doc: "The --ota-root file is not TUF root metadata; give the repository's root.json." },
   E_FLASH_PROVISIONED: { category: "environment", doc: "The root is already a provisioned device; pass --force to re-flash it." },
   E_FLASH_ROOT: { category: "environment", doc: "--root is not a directory; mount the card or make the folder first." },

@@ -27,8 +27,8 @@ test("baseline: a good repository refreshes and yields the newest fitting target
     const r = await t.client().refresh();
     assert.ok(r.ok, JSON.stringify(r));
     if (!r.ok) return;
-    const s = selectUpdate(r.trusted.targets, dev);
-    assert.ok(s.ok && s.target?.name === "ridge-1.2.0.tar");
+    const s = selectUpdate(r.value.trusted.targets, dev);
+    assert.ok(s.ok && s.value?.name === "ridge-1.2.0.tar");
   } finally {
     t.cleanup();
   }
@@ -62,14 +62,14 @@ test("arbitrary installation: a target whose bytes were replaced fails its signe
     const r = await t.client().refresh();
     assert.ok(r.ok);
     if (!r.ok) return;
-    const file = r.trusted.targets.targets["a.tar"]!;
+    const file = r.value.trusted.targets.targets["a.tar"]!;
     const h = new TargetHasher("a.tar", file);
     h.update(new Uint8Array([1, 2, 3, 5]));
     const c = h.finish();
     assert.ok(!c.ok && c.code === "E_OTA_HASH");
     // and the honest bytes pass
     const ok = new TargetHasher("a.tar", file);
-    ok.update(readFileSync(join(t.dir, targetPath(r.trusted.root, "a.tar", file.hashes.sha256!))));
+    ok.update(readFileSync(join(t.dir, targetPath(r.value.trusted.root, "a.tar", file.hashes.sha256!))));
     assert.ok(ok.finish().ok);
   } finally {
     t.cleanup();
@@ -104,9 +104,9 @@ test("extraneous dependencies: only the one chosen target is fetched; 'dependenc
     assert.ok(r.ok);
     if (!r.ok) return;
     assert.ok(rec.requests.every((p) => p.startsWith("metadata/")), "refresh fetches metadata only");
-    const s = selectUpdate(r.trusted.targets, dev);
+    const s = selectUpdate(r.value.trusted.targets, dev);
     assert.ok(s.ok);
-    assert.is(s.ok && s.target?.name, "ridge-1.1.0.tar");
+    assert.is(s.ok && s.value?.name, "ridge-1.1.0.tar");
   } finally {
     t.cleanup();
   }
@@ -134,7 +134,7 @@ test("fast-forward: a compromised timestamp key raises versions; rotating that k
     t.repo.sign([ts2]);
     const r = await t.client(store).refresh();
     assert.ok(r.ok, JSON.stringify(r));
-    assert.is(r.ok && r.rootRotations, 1);
+    assert.is(r.ok && r.value.rootRotations, 1);
   } finally {
     t.cleanup();
   }
@@ -264,7 +264,7 @@ test("key compromise below threshold: 1 of a 2-of-3 root cannot rotate the root,
     assert.ok(rep.waiting.root, "one signature is not enough to publish");
     t.repo.sign([t.keys.root[2]!]);
     const r = await t.client().refresh();
-    assert.ok(r.ok && r.rootRotations === 1, JSON.stringify(r));
+    assert.ok(r.ok && r.value.rootRotations === 1, JSON.stringify(r));
   } finally {
     t.cleanup();
   }
@@ -278,16 +278,16 @@ test("wrong software: targets for another board or arch are never chosen, and re
     const r = await t.client().refresh();
     assert.ok(r.ok);
     if (!r.ok) return;
-    const s = selectUpdate(r.trusted.targets, dev);
-    assert.ok(s.ok && s.target === undefined);
-    const n = requireTarget(r.trusted.targets, "rpi.tar", dev);
+    const s = selectUpdate(r.value.trusted.targets, dev);
+    assert.ok(s.ok && s.value === undefined);
+    const n = requireTarget(r.value.trusted.targets, "rpi.tar", dev);
     assert.ok(!n.ok && n.code === "E_OTA_WRONG_BOARD");
-    const a = requireTarget(r.trusted.targets, "sim-arm.tar", dev);
+    const a = requireTarget(r.value.trusted.targets, "sim-arm.tar", dev);
     assert.ok(!a.ok && a.code === "E_OTA_WRONG_BOARD");
-    const u = requireTarget(r.trusted.targets, "nope.tar", dev);
+    const u = requireTarget(r.value.trusted.targets, "nope.tar", dev);
     assert.ok(!u.ok && u.code === "E_OTA_TARGET_UNKNOWN");
     // below the anti-rollback floor
-    const floor = requireTarget(r.trusted.targets, "rpi.tar", { ...dev, board: "rpi5", arch: "arm64", minVersion: "3.0.0" });
+    const floor = requireTarget(r.value.trusted.targets, "rpi.tar", { ...dev, board: "rpi5", arch: "arm64", minVersion: "3.0.0" });
     assert.ok(!floor.ok && floor.code === "E_OTA_ROLLBACK");
   } finally {
     t.cleanup();

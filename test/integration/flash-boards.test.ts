@@ -157,7 +157,7 @@ for (const name of listBoards()) {
       const r = readElfHeader(head);
       if (!r.ok) continue;
       elves++;
-      assert.is(r.header.machine, expected, `${f} is ${r.header.machine.toString(16)}, board ${board.arch}`);
+      assert.is(r.value.machine, expected, `${f} is ${r.value.machine.toString(16)}, board ${board.arch}`);
     }
     assert.ok(plan.slot.addons.some((a) => a.pkg === "better-sqlite3"), "better-sqlite3 addon shipped");
     assert.ok(plan.slot.addons.some((a) => a.pkg === "@serialport/bindings-cpp"), "serialport's addon shipped");

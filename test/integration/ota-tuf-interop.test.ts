@@ -118,9 +118,9 @@ test("Ridgeline's client reads a repository written through @tufjs/models (repo-
     const r = await client.refresh();
     assert.ok(r.ok, JSON.stringify(r));
     if (!r.ok) return;
-    const f = r.trusted.targets.targets["model.onnx"]!;
+    const f = r.value.trusted.targets.targets["model.onnx"]!;
     assert.ok(f);
-    const bytes = readFileSync(join(srvDir, targetPath(r.trusted.root, "model.onnx", f.hashes.sha256!)));
+    const bytes = readFileSync(join(srvDir, targetPath(r.value.trusted.root, "model.onnx", f.hashes.sha256!)));
     const h = new TargetHasher("model.onnx", f);
     h.update(bytes);
     assert.ok(h.finish().ok);

@@ -38,7 +38,7 @@ async function resolve(t: TestRepo) {
   const r = await c.refresh();
   assert.ok(r.ok, JSON.stringify(r));
   if (!r.ok) throw new Error();
-  return c.resolveTargets(r.trusted, r.startedAt);
+  return c.resolveTargets(r.value.trusted, r.value.startedAt);
 }
 
 test("path patterns: '*' within a segment, '?' one character", () => {
@@ -57,8 +57,8 @@ test("a target found through a delegated role; names outside its paths are not b
     const r = await resolve(t);
     assert.ok(r.ok, JSON.stringify(r));
     if (!r.ok) return;
-    assert.ok(r.targets["runtime-2.0.tar"]);
-    assert.is(r.targets["model.onnx"], undefined, "outside the delegation's paths");
+    assert.ok(r.value["runtime-2.0.tar"]);
+    assert.is(r.value["model.onnx"], undefined, "outside the delegation's paths");
   } finally {
     t.cleanup();
   }
@@ -87,15 +87,15 @@ test("cycles are skipped, and at most maxDelegations roles are visited", async (
       { name: "b", signers: [d], targets: { "deep.tar": file("x") }, delegations: back },
     ]);
     const r = await resolve(t);
-    assert.ok(r.ok && r.targets["deep.tar"], JSON.stringify(r));
+    assert.ok(r.ok && r.value["deep.tar"], JSON.stringify(r));
     const { TufClient } = await import("../../ota/tuf-client.js");
     const { DirectoryFetcher } = await import("../../ota/repo-fetchers.js");
     const capped = new TufClient(t.store(), [new DirectoryFetcher(t.dir)], t.clock, { maxDelegations: 2 });
     const rr = await capped.refresh();
     assert.ok(rr.ok);
     if (!rr.ok) return;
-    const c = await capped.resolveTargets(rr.trusted);
-    assert.ok(c.ok && c.targets["deep.tar"] === undefined, "the third role is never visited");
+    const c = await capped.resolveTargets(rr.value.trusted);
+    assert.ok(c.ok && c.value["deep.tar"] === undefined, "the third role is never visited");
   } finally {
     t.cleanup();
   }
@@ -113,8 +113,8 @@ test("a terminating delegation stops the search; the first role in pre-order win
     const r = await resolve(t);
     assert.ok(r.ok, JSON.stringify(r));
     if (!r.ok) return;
-    assert.equal(r.targets["app-1.tar"], file("one"));
-    assert.is(r.targets["app-2.tar"], undefined, "hidden behind the terminating delegation");
+    assert.equal(r.value["app-1.tar"], file("one"));
+    assert.is(r.value["app-2.tar"], undefined, "hidden behind the terminating delegation");
   } finally {
     t.cleanup();
   }

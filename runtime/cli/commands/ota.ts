@@ -406,7 +406,7 @@ export async function boot(argv: string[]): Promise<number> {
       throw e;
     }
     if (!c) {
-      log.error({ code: "E_OTA_NO_BOOTABLE_SLOT" }, "no slot holds a verified runtime: nothing to start (E_OTA_NO_BOOTABLE_SLOT)");
+      log.error({}, "no slot holds a verified runtime: nothing to start (E_OTA_NO_BOOTABLE_SLOT)");
       return 1;
     }
     log.info({ slot: c.slot, attemptsLeft: c.attemptsLeft }, `slot ${c.slot} chosen (${c.attemptsLeft} attempts left)${c.lastResort ? ", as a last resort" : ""}`);
