@@ -9,7 +9,6 @@ export { createDownlinkRegistry, type DownlinkRegistry } from "./downlink.js";
 export { cloudConfig, queueConfig, mqttLinkConfig, modelsConfig, type CloudConfig, type QueueConfig, type MqttLinkConfig, type ModelsConfig } from "./config.js";
 export { CloudLink } from "./cloud-link.js";
 export { linkStep, gateStep, type LinkState, type LinkInput, type LinkEffect, type GateState, type GateInput, type GateEffect } from "./link-machine.js";
-export { fullJitterDelay } from "../../core/index.js";
 export { encodeBatch, decodeBatch, type BatchFormat } from "./batch-codec.js";
 export { verifyManifest, signedBytes, type ModelManifest } from "./model-manifest.js";
 export { ModelFetcher } from "./model-fetcher.js";

@@ -1,6 +1,6 @@
 /**
  * The pipeline's Prometheus metrics, filled at scrape time from its plain counters (stats.ts) and
- * the running engine's inbox depths: the hot path never touches prom-client.
+ * the running engine's inbox depths: the engine itself never touches prom-client.
  */
 import type { Metrics } from "../metrics.js";
 import type { PipelineStats } from "./stats.js";
