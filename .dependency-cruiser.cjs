@@ -3,11 +3,7 @@
  * by dependency-cruiser inside `npm test` (`npm run lint:deps`). Every rule is an error: a
  * violation fails the test command. Paths are relative to the repository root.
  *
- *   npm run lint:deps                                             # what npm test runs first
- *   npx depcruise --config .dependency-cruiser.cjs --output-type err .   # with the known violations too
- *
- * `.dependency-cruiser-known-violations.json` lists the violations still being fixed (`--ignore-known`);
- * it goes once they are.
+ *   npm run lint:deps        # what npm test runs first; zero violations, no baseline of known ones
  */
 
 /** Top-level folders of the product (what a gateway runs), as opposed to test/, bench/, scripts/, bin/. */
