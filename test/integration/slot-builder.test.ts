@@ -56,7 +56,7 @@ test.after(() => tmp.cleanup());
 
 test("npm run bundle leaves out exactly the packages slot-contents.json lists, and the slot ships them", () => {
   const text = readFileSync(join(repoRoot, "scripts/bundle.mjs"), "utf8");
-  assert.match(text, /export const external = Object\.keys\(JSON\.parse\(readFileSync\(join\(root, "boards\/flash\/slot-contents\.json"\)/);
+  assert.match(text, /export const external = Object\.keys\(JSON\.parse\(readFileSync\(join\(root, "flash\/slot-contents\.json"\)/);
   const dist = readFileSync(join(repoRoot, "dist/ridge.mjs"), "utf8");
   // every shipped external is left as a bare import in the bundle (so esbuild got the list) ...
   assert.equal(referencedExternals(dist), [...SHIPPED_EXTERNALS]);
