@@ -4,7 +4,9 @@
  * never in a thrown TypeError. Code that must throw turns a Failure into a RidgeError with
  * `failureError` at its boundary.
  */
-export interface Failure<C extends string = string> {
+import type { ErrorCode } from "./errors/index.js";
+
+export interface Failure<C extends ErrorCode = ErrorCode> {
   readonly ok: false;
   readonly code: C;
   readonly reason: string;
@@ -17,12 +19,12 @@ export interface Success<T> {
   readonly value: T;
 }
 
-export type Result<T, C extends string = string> = Success<T> | Failure<C>;
+export type Result<T, C extends ErrorCode = ErrorCode> = Success<T> | Failure<C>;
 
 export function ok<T>(value: T): Success<T> {
   return { ok: true, value };
 }
 
-export function fail<C extends string>(code: C, reason: string, offset?: number): Failure<C> {
+export function fail<C extends ErrorCode>(code: C, reason: string, offset?: number): Failure<C> {
   return offset === undefined ? { ok: false, code, reason } : { ok: false, code, reason, offset };
 }
