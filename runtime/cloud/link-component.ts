@@ -4,23 +4,15 @@
  * downlink messages to the downlink registry, and tells the composition root when the link came up.
  * The queue tells the link itself when rows were committed (`queue.readBy(link)`).
  */
-import type { Clock, Logger, Random } from "../../core/index.js";
+import type { Clock } from "../../core/index.js";
 import type { Component, ComponentHealth } from "../component.js";
 import type { Metrics } from "../metrics.js";
-import type { UplinkQueue } from "../store/queue.js";
-import { CloudLink } from "./cloud-link.js";
-import type { MqttLinkConfig } from "./config.js";
+import { CloudLink, type CloudLinkOptions } from "./cloud-link.js";
 import type { DownlinkRegistry } from "./downlink.js";
 import { LINK_STATE_CODE, type LinkTag } from "./link-machine.js";
 
-export interface LinkComponentOptions {
-  config: MqttLinkConfig;
-  gatewayId: string;
-  dataDir: string;
-  queue: UplinkQueue;
-  clock: Clock;
-  random: Random;
-  log: Logger;
+/** The link's own options (without hooks: the component supplies them) and what the component adds. */
+export interface LinkComponentOptions extends Omit<CloudLinkOptions, "hooks"> {
   metrics: Metrics;
   downlink: DownlinkRegistry;
   /** The link came up (subscribed): the twin publishes what waited, the model fetcher resumes. */
