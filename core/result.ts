@@ -1,8 +1,8 @@
 /**
  * One result shape for verification and decoding: hostile or wrong input ends in a `Failure`
  * carrying a stable error code (the same codes `RidgeError` uses) and a reason for a person,
- * never in a thrown TypeError. Code that must throw turns a Failure into a RidgeError with
- * `failureError` at its boundary.
+ * never in a thrown TypeError. Code that must throw turns a Failure into a RidgeError (same code,
+ * the reason as message) at its boundary.
  */
 import type { ErrorCode } from "./errors/index.js";
 
