@@ -25,7 +25,7 @@ const CODECS = [
 /** Modules that do I/O or keep time: Node's sockets, files, processes and timers, and the npm transports. */
 const IO = [
   "^(node:)?(net|dgram|dns|fs|fs/promises|child_process|cluster|worker_threads|http|https|http2|tls|readline|timers|timers/promises)$",
-  "(^|/)node_modules/(serialport|@serialport/[^/]+|mqtt|aedes|coap|node-coap-client|node-dtls-client|better-sqlite3)/",
+  "(^|/)node_modules/(serialport|@serialport/[^/]+|mqtt|aedes|coap|node-dtls-client|better-sqlite3)/",
 ];
 
 /** @type {import("dependency-cruiser").IConfiguration} */

@@ -8,7 +8,7 @@
  *
  * The signature covers the canonical JSON (sorted keys, no spaces) of the manifest without its
  * `signature` member. Verification is total: hostile input gives a `Failure` (E_MODEL_MANIFEST).
- * `ManifestVerifier` is the signature check: the uplink component plugs in the shared attest/crypto
+ * `ManifestVerifier` is the signature check: the model component (model-component.ts) plugs in the shared attest/crypto
  * `verify` (Ed25519, ECDSA P-256, SM2-SM3); the Ed25519-only default here keeps this module pure.
  */
 import { ed25519 } from "@noble/curves/ed25519.js";

@@ -6,7 +6,7 @@
  * 1. A real failing disk (root only): the data directory on a small ext4 loop device mounted
  *    errors=remount-ro, then an ext4 error is triggered (/sys/fs/ext4/<dev>/trigger_fs_error):
  *    the filesystem turns read-only under the running gateway, as a dying SD card's does.
- * 2. Any host: the uplink component over a database whose statements throw SQLITE_IOERR_WRITE for a
+ * 2. Any host: the uplink queue component over a database whose statements throw SQLITE_IOERR_WRITE for a
  *    while (better-sqlite3's own SqliteError), then recover.
  */
 import { test } from "uvu";
