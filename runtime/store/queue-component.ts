@@ -12,7 +12,7 @@ import type { QueueConfig } from "../cloud/config.js";
 import type { Routes } from "../control/routes.js";
 import type { Metrics } from "../metrics.js";
 import { lastRecovery } from "./db.js";
-import { PRIORITIES, UplinkQueue, type EvictReason, type StoreFault } from "./queue.js";
+import { PRIORITIES, UplinkQueue, type EvictReason, type QueueStats, type StoreFault } from "./queue.js";
 
 export interface QueueComponentOptions {
   db: Database.Database;
@@ -38,6 +38,7 @@ export class QueueComponent implements Component {
   private lastIoLog = -Infinity;
   private burst = { at: -Infinity, events: 0 };
   private ttlTimer: Timer | undefined;
+  private scrape: QueueStats | undefined;
 
   constructor(private readonly o: QueueComponentOptions) {
     const m = o.metrics;
@@ -115,28 +116,41 @@ export class QueueComponent implements Component {
     if (lost && now - lost.at < REPORT_RECOVERY_MS) this.o.log.error({ lostEvents: lost.events }, `uplink queue: ${lost.events} committed events are missing from the database: ${lost.reason}`);
   }
 
+  /**
+   * The queue's stats once per scrape: every gauge's collect runs in the same synchronous turn, and
+   * `stats()` reads each class's head row, so the gauges share one snapshot until the turn ends.
+   */
+  private scrapeStats(): QueueStats {
+    if (!this.scrape) {
+      this.scrape = this.queue.stats();
+      queueMicrotask(() => (this.scrape = undefined));
+    }
+    return this.scrape;
+  }
+
   private registerGauges(): void {
     const m = this.o.metrics;
     const q = this.queue;
+    const stats = () => this.scrapeStats();
     const rec = this.recovery;
     m.gauge("ridge_store_salvaged_events", "Uplink events salvaged from the last corrupt database", [], (g) => g.set(rec?.salvagedEvents ?? 0));
     m.gauge("ridge_store_lost_events", "Uplink events lost to the last database corruption or truncation (expected by the queue ledger, not found)", ["cause"], (g) => {
       g.set({ cause: "corrupt" }, rec?.lostEvents ?? 0);
-      g.set({ cause: "missing" }, q.stats().lostAtOpen?.events ?? 0);
+      g.set({ cause: "missing" }, stats().lostAtOpen?.events ?? 0);
     });
-    m.gauge("ridge_store_failed_commits", "Uplink queue commits failed in a row (0 once one succeeds)", [], (g) => g.set(q.stats().failedCommits));
+    m.gauge("ridge_store_failed_commits", "Uplink queue commits failed in a row (0 once one succeeds)", [], (g) => g.set(stats().failedCommits));
     m.gauge("ridge_queue_events", "Events waiting in the uplink queue", ["priority"], (g) => {
       for (const p of PRIORITIES) g.set({ priority: p }, q.depth(p));
     });
     m.gauge("ridge_queue_bytes", "Bytes waiting in the uplink queue", ["priority"], (g) => {
-      const st = q.stats();
+      const st = stats();
       for (const p of PRIORITIES) g.set({ priority: p }, st.byPriority[p].bytes);
     });
     m.gauge("ridge_queue_oldest_age_seconds", "Age of the oldest queued event", ["priority"], (g) => {
-      const st = q.stats();
+      const st = stats();
       for (const p of PRIORITIES) g.set({ priority: p }, st.byPriority[p].oldestAgeMs / 1000);
     });
-    m.gauge("ridge_queue_limit_bytes", "The byte limit enforced on the uplink queue (lower than configured after a disk-full)", [], (g) => g.set(q.stats().effectiveMaxBytes));
+    m.gauge("ridge_queue_limit_bytes", "The byte limit enforced on the uplink queue (lower than configured after a disk-full)", [], (g) => g.set(stats().effectiveMaxBytes));
   }
 
   private expireLoop(): void {
