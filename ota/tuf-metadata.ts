@@ -43,6 +43,13 @@ export const targetCustom = z
     arch: z.array(z.string()).optional(),
     /** The lowest installed version this artifact may upgrade from. */
     minFrom: z.string().optional(),
+    /**
+     * A signed downgrade: the versions (or `*`) this lower version may replace. Without it a
+     * version lower than the running one is never installed.
+     */
+    allowDowngradeFrom: z.union([z.string(), z.array(z.string())]).optional(),
+    /** A content-defined chunk index of the artifact (delta download); validated by ota/target-fetch.ts. */
+    chunks: z.unknown().optional(),
   })
   .passthrough();
 export type TargetCustom = z.output<typeof targetCustom>;

@@ -15,7 +15,8 @@ import { BundleExtractor } from "./bundle-extractor.js";
 import { clearMarker, readMarker, writeMarker } from "./slot-marker.js";
 import { selectUpdate, requireTarget, type DeviceIdentity } from "./target-selection.js";
 import { TargetHasher } from "./target-hasher.js";
-import { discardPartial, downloadTarget, type DownloadProgress } from "./target-download.js";
+import { discardPartial, type DownloadProgress } from "./target-download.js";
+import { fetchTarget } from "./target-fetch.js";
 import { TufClient, targetPath, type ClientLimits, type RepoFetcher } from "./tuf-client.js";
 import type { TargetFile } from "./tuf-metadata.js";
 import { UpdateStore } from "./update-store.js";
@@ -243,7 +244,7 @@ export class UpdateAgent {
     const sha = t.file.hashes.sha256;
     if (!sha) return { i: "check-failed", code: "E_OTA_HASH", reason: `${t.name}: no sha256 listed` };
     const from = this.activeSlot();
-    const target: PlannedTarget = { name: t.name, version: t.custom.version, length: t.file.length, hashes: t.file.hashes, path: targetPath(r.value.trusted.root, t.name, sha) };
+    const target: PlannedTarget = { name: t.name, version: t.custom.version, length: t.file.length, hashes: t.file.hashes, path: targetPath(r.value.trusted.root, t.name, sha), ...(t.custom.chunks !== undefined ? { chunks: t.custom.chunks } : {}) };
     return { i: "update-found", target, slot: otherSlot(from), from, fromVersion: dev.current };
   }
 
@@ -265,7 +266,10 @@ export class UpdateAgent {
     for (let attempt = 0; attempt <= retries; attempt++) {
       try {
         const mirror = this.o.mirrors[attempt % this.o.mirrors.length]!;
-        const check = await downloadTarget({
+        const check = await fetchTarget({
+          chunks: st.target.chunks,
+          seedDirs: [this.o.slotDir(st.from)],
+          workDir: this.o.workDir,
           mirror,
           path: st.target.path,
           name: st.target.name,

@@ -27,6 +27,8 @@ export interface PlannedTarget {
   hashes: Record<string, string>;
   /** Repository path of the file (consistent-snapshot name). */
   path: string;
+  /** The target's signed chunk index, when the repository published one (delta download). */
+  chunks?: unknown;
 }
 
 export type UpdateState =
