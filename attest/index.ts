@@ -21,3 +21,5 @@ export type { AuditReason, AuditRecord, ChainCheck } from "./audit-log.js";
 export { Verifier, REASON } from "./verifier.js";
 export type { ReasonCode, Verdict, VerifyOptions, VerifierOptions } from "./verifier.js";
 export * from "./tpm/index.js";
+export { slotManifestMeasurement, SLOT_MANIFEST_FILE } from "./runtime-measurement.js";
+export type { RuntimeMeasurement } from "./runtime-measurement.js";

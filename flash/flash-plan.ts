@@ -230,15 +230,13 @@ export function planFlash(o: FlashOptions): FlashPlan {
     file(layout.otaRoot, 0o644, o.otaRootText, "OTA trust anchor (TUF root.json)");
   } else if (!existsSync(inRoot(root, layout.otaRoot))) notes.push(`no OTA trust anchor (--ota-root): updates stay off until ${layout.otaRoot} is installed`);
 
-  const entry = slot.files.find((f) => f.rel === "dist/ridge.mjs");
-  const entryBytes = entry?.content ?? (entry?.src ? new Uint8Array(readFileSync(entry.src)) : undefined);
-  if (!entryBytes) throw new RidgeError("E_FLASH_SLOT_INCOMPLETE", "the runtime slot has no dist/ridge.mjs to measure");
+  if (!slot.files.some((f) => f.rel === "dist/ridge.mjs")) throw new RidgeError("E_FLASH_SLOT_INCOMPLETE", "the runtime slot has no dist/ridge.mjs to measure");
   const { log, absent } = firstMeasurements({
     board,
     root,
     attest,
     tpm,
-    runtime: { path: posix.join(layout.slotA, "dist/ridge.mjs"), data: entryBytes, version: slot.version },
+    runtime: { slot: "a", manifest: manifestBytes, entry: "dist/ridge.mjs", version: slot.version },
     config: { path: layout.configFile, data: enc(configYaml) },
     drivers: validated.drivers,
   });

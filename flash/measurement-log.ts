@@ -4,8 +4,8 @@
  *
  * runtime/attestation keeps its log in memory and rebuilds it at every start; it reads no log file.
  * So the flashed log is what that component records on the device's first start, event for event:
- * the board's boot-chain files (where the flashed root holds them), the runtime entry the launcher
- * runs (`entry <slot a>/dist/ridge.mjs`, no RIDGE_SLOT set), the config file as `ridge run` is
+ * the board's boot-chain files (where the flashed root holds them), slot a's manifest (the launcher
+ * starts the runtime with RIDGE_SLOT=a; attest/runtime-measurement.ts), the config file as `ridge run` is
  * given it, one event per configured driver, on the PCRs its `pcrFor` picks (the attest config's
  * software PCRs, or every event on `attest.tpmPcr` when a TPM holds the PCRs). A verifier or an
  * operator can take reference values from it before the device ever boots.
@@ -13,7 +13,7 @@
  * File format: the body of the runtime's `GET /attest/log`, `{ gateway, backend, alg, events }`.
  */
 import { existsSync, readFileSync } from "node:fs";
-import { MeasurementLog, type AttestConfig, type MeasuredKind, type MeasurementEvent, type QuoteAlg } from "../attest/index.js";
+import { MeasurementLog, slotManifestMeasurement, type AttestConfig, type MeasuredKind, type MeasurementEvent, type QuoteAlg } from "../attest/index.js";
 import type { Board } from "../boards/index.js";
 import { inRoot } from "./device-layout.js";
 
@@ -24,8 +24,8 @@ export interface MeasureInput {
   attest: AttestConfig;
   /** true when the runtime will use a TPM backend (all events on attest.tpmPcr). */
   tpm: boolean;
-  /** The runtime entry as the launcher runs it, and its bytes and version. */
-  runtime: { path: string; data: Uint8Array; version: string };
+  /** The slot the launcher starts, its manifest's bytes, its entry (checked against the manifest) and version. */
+  runtime: { slot: string; manifest: Uint8Array; entry: string; version: string };
   /** The config file as `ridge run --config` is given it, and its bytes. */
   config: { path: string; data: Uint8Array };
   drivers: readonly { name: string; kind: string }[];
@@ -54,7 +54,7 @@ export function firstMeasurements(input: MeasureInput): { log: MeasurementLog; a
     log.record({ type: "boot", pcr: pcrFor("boot", b.pcr), component: b.what, description: b.path, data: new Uint8Array(readFileSync(p)) });
   }
   const rt = input.runtime;
-  log.record({ type: "runtime", pcr: pcrFor("runtime"), component: "runtime", version: rt.version, description: `entry ${rt.path}`, data: rt.data });
+  log.record({ type: "runtime", pcr: pcrFor("runtime"), component: "runtime", version: rt.version, ...slotManifestMeasurement(rt.slot, rt.manifest, rt.entry) });
   log.record({ type: "config", pcr: pcrFor("config"), component: "config", description: input.config.path, data: input.config.data });
   for (const d of input.drivers) {
     log.record({ type: "driver", pcr: pcrFor("driver"), component: `driver:${d.kind}`, description: `driver ${d.name} (${d.kind})`, data: new TextEncoder().encode(`${d.kind}@${rt.version}`) });

@@ -9,7 +9,7 @@
  * The key and PCRs live on the board's TPM 2.0 when it has one, else in software.
  */
 import { existsSync, readFileSync } from "node:fs";
-import { isAbsolute, join } from "node:path";
+import { join } from "node:path";
 import { RidgeError, errorMessage, type Clock, type Logger } from "../../core/index.js";
 import type { Board } from "../../boards/index.js";
 import {
@@ -28,6 +28,7 @@ import type { Routes } from "../control/routes.js";
 import type { Metrics } from "../metrics.js";
 import type { UplinkQueue } from "../store/queue.js";
 import { VERSION } from "../version.js";
+import { runtimeImage } from "./runtime-image.js";
 
 export interface AttestationOptions {
   config: GatewayConfig;
@@ -46,26 +47,6 @@ export interface AttestationOptions {
 }
 
 const NONCE_RE = /^([0-9a-fA-F]{2}){8,32}$/;
-
-/** The active runtime: the slot's entry file when the launcher booted a slot, else the running entry script. */
-function runtimeImage(s: Pick<AttestationOptions, "board" | "dataDir">): { data: Uint8Array; description: string; version: string } {
-  const slot = process.env.RIDGE_SLOT;
-  if (slot === "a" || slot === "b") {
-    const p = s.board.slots[slot];
-    const dir = isAbsolute(p) ? p : join(s.dataDir, p);
-    try {
-      const m = JSON.parse(readFileSync(join(dir, ".ridge-slot.json"), "utf8")) as { entry?: unknown; version?: unknown };
-      if (typeof m.entry === "string" && !m.entry.includes("..")) {
-        return { data: new Uint8Array(readFileSync(join(dir, m.entry))), description: `slot ${slot}: ${m.entry}`, version: typeof m.version === "string" ? m.version : VERSION };
-      }
-    } catch {
-      /* fall through to the running script */
-    }
-  }
-  const entry = process.argv[1];
-  if (entry && existsSync(entry)) return { data: new Uint8Array(readFileSync(entry)), description: `entry ${entry}`, version: VERSION };
-  return { data: new TextEncoder().encode(`ridgeline@${VERSION}`), description: "runtime version (no entry file)", version: VERSION };
-}
 
 export function quoteAlgOf(cfg: AttestConfig): QuoteAlg {
   return cfg.signer === "sm2" ? "sm2-sm3" : "ecdsa-p256-sha256";
@@ -196,7 +177,7 @@ export async function createAttestationComponent(s: AttestationOptions): Promise
         await measure({ type: "driver", component: `driver:${d.kind}`, description: `driver ${d.name} (${d.kind})`, data: new TextEncoder().encode(`${d.kind}@${VERSION}`) });
       }
       unlisten = s.measurements.listen(hook);
-      log.info({ backend: backend.kind, alg, events: attester.log.length }, "attestation: measured");
+      log.info({ backend: backend.kind, alg, events: attester.log.length, runtime: rt.description }, "attestation: measured");
     },
     async stop() {
       unlisten?.();

@@ -112,15 +112,20 @@ for (const name of listBoards()) {
     const runtimePcr = board.tpm === "none" ? pcrs.pcrs.runtime : pcrs.tpmPcr;
     const rt = logFile.events.find((e) => e.type === "runtime");
     assert.ok(rt, "the runtime is measured");
-    assert.equal({ pcr: rt.pcr, component: rt.component, description: rt.description }, { pcr: runtimePcr, component: "runtime", description: `entry ${L.slotA}/dist/ridge.mjs` });
-    assert.is(rt.digests.sha256, Buffer.from(digest("sha256", readFileSync(at(`${L.slotA}/dist/ridge.mjs`)))).toString("hex"));
+    // the runtime is slot a's manifest (every file's sha256), as the runtime records it when the launcher starts slot a
+    const manifestSha = Buffer.from(digest("sha256", readFileSync(at(`${L.slotA}/ridge-bundle.json`)))).toString("hex");
+    assert.equal(
+      { pcr: rt.pcr, component: rt.component, description: rt.description },
+      { pcr: runtimePcr, component: "runtime", description: `slot a: slot manifest ridge-bundle.json (sha256 ${manifestSha}; dist/ridge.mjs checked against it)` },
+    );
+    assert.is(rt.digests.sha256, manifestSha);
     const cf = logFile.events.find((e) => e.type === "config");
     assert.is(cf?.description, L.configFile);
     assert.is(cf?.digests.sm3, Buffer.from(digest("sm3", readFileSync(at(L.configFile)))).toString("hex"));
     const again = new MeasurementLog();
     for (const e of logFile.events) {
       assert.is(e.seq, again.length);
-      const file = e.type === "boot" ? at(e.description) : e.type === "runtime" ? at(`${L.slotA}/dist/ridge.mjs`) : e.type === "config" ? at(L.configFile) : undefined;
+      const file = e.type === "boot" ? at(e.description) : e.type === "runtime" ? at(`${L.slotA}/ridge-bundle.json`) : e.type === "config" ? at(L.configFile) : undefined;
       const data = file ? readFileSync(file) : new TextEncoder().encode(`${e.component.slice("driver:".length)}@${plan.slot.version}`);
       again.record({ pcr: e.pcr, type: e.type, component: e.component, ...(e.version !== undefined ? { version: e.version } : {}), description: e.description, data });
     }
