@@ -9,7 +9,7 @@ import { randomBytes } from "node:crypto";
 import type { Clock } from "../core/index.js";
 import { digest, sha256 } from "./crypto/hash.js";
 import type { HashAlg } from "./crypto/hash.js";
-import { verify, verifyDigest } from "./crypto/index.js";
+import { verify, verifyHashed } from "./crypto/index.js";
 import { compareVersions, firmwareToVersion, parseEvidence } from "./evidence.js";
 import type { Evidence } from "./evidence.js";
 import { replayLog } from "./measurement-log.js";
@@ -231,7 +231,7 @@ export class Verifier {
       rs !== undefined &&
       (reg.mode === "gm"
         ? verify(reg.alg, reg.publicKey, attest, rs, { id: reg.sm2Id })
-        : verifyDigest(reg.alg, reg.publicKey, digest(sigHash, attest), rs));
+        : verifyHashed(reg.alg, reg.publicKey, sigHash, attest, rs));
     if (!sigOk) {
       fail(REASON.SIGNATURE, `the quote's ${sigAlg} signature (${reg.mode} mode) does not verify with gateway ${gwId}'s registered key`);
       return done(gwId, expectedNonceHex);

@@ -61,7 +61,9 @@ const msg = new Uint8Array(256).fill(7);
 const ossl = opensslSpeed();
 const rows: Parameters<typeof report>[1] = [];
 
-function cryptoRow(metric: string, alg: SigAlg, what: "sign" | "verify", osslName: string, target?: number) {
+/** `target`: ops per CPU-second; `ratio`: at least this share of `openssl speed`'s rate measured in the same run. */
+function cryptoRow(metric: string, alg: SigAlg, what: "sign" | "verify", osslName: string, goal: { target?: number; ratio?: number } = {}) {
+  const { target, ratio } = goal;
   const kp = generateKeyPair(alg);
   const sig = sign(alg, kp.privateKey, msg);
   const v = what === "sign" ? rate(() => sign(alg, kp.privateKey, msg)) : rate(() => verify(alg, kp.publicKey, msg, sig));
@@ -72,16 +74,17 @@ function cryptoRow(metric: string, alg: SigAlg, what: "sign" | "verify", osslNam
     unit: "ops/cpu-s",
     baseline: `openssl speed ${osslName} ${what}`,
     baselineValue: Math.round(base),
-    target: target ? `>= ${target}/s` : "report",
-    pass: target ? v >= target : true,
+    target: [target ? `>= ${target}/s` : "", ratio ? `>= ${ratio}x openssl` : ""].filter(Boolean).join(", ") || "report",
+    pass: (target ? v >= target : true) && (ratio && base ? v >= ratio * base : true),
   });
   return v;
 }
 
-const sm2Verify = cryptoRow("SM2-with-SM3 verify (GM mode, Z_A)", "sm2-sm3", "verify", "CurveSM2", 1000);
+// SM2 with a signer ID stays in JS (Node's OpenSSL computes Z_A over an empty ID only): the ratio is reported, the goal is 1,000/s
+const sm2Verify = cryptoRow("SM2-with-SM3 verify (GM mode, Z_A)", "sm2-sm3", "verify", "CurveSM2", { target: 1000 });
 cryptoRow("SM2-with-SM3 sign", "sm2-sm3", "sign", "CurveSM2");
-cryptoRow("ECDSA P-256 verify (high-S accepted)", "ecdsa-p256-sha256", "verify", "nistp256");
-cryptoRow("Ed25519 verify", "ed25519", "verify", "Ed25519");
+cryptoRow("ECDSA P-256 verify (high-S accepted; through node:crypto)", "ecdsa-p256-sha256", "verify", "nistp256", { ratio: 0.8 });
+cryptoRow("Ed25519 verify (through node:crypto)", "ed25519", "verify", "Ed25519", { ratio: 0.8 });
 
 // verifier throughput: 100-event logs, fresh nonce per quote, audit + nonce store in SQLite (memory)
 const clock = new FakeClock(1_700_000_000_000);

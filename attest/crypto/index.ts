@@ -6,16 +6,18 @@
  *  - "ecdsa-p256-sha256": ECDSA P-256 with SHA-256 (FIPS 186-5); signs low-S DER, verifies high-S too
  *  - "ed25519":           RFC 8032
  *
+ * P-256 and Ed25519 verification runs in Node's OpenSSL (./openssl-verify.ts); SM2 in ./sm2.ts.
  * Keys are raw bytes: Ed25519 32-byte seed / 32-byte public key; P-256 and SM2 a 32-byte scalar /
  * 65-byte uncompressed point. `verify*` never throws: any malformed key, signature or encoding is
  * simply `false`.
  */
 import { ed25519 } from "@noble/curves/ed25519.js";
 import { p256 } from "@noble/curves/nist.js";
-import { sha256, digest } from "./hash.js";
+import { digest } from "./hash.js";
 import type { HashAlg } from "./hash.js";
 import { parsePrivatePem, parsePublicPem, privatePem, publicPem } from "./key-encoding.js";
 import type { SigAlg } from "./key-encoding.js";
+import { isCanonicalP256Der, opensslEcdsaVerify, opensslEcdsaVerifyDer, opensslEd25519Verify, opensslKey } from "./openssl-verify.js";
 import { SM2_DEFAULT_ID, signatureCandidates, signatureToDer, signatureToRaw, sm2 } from "./sm2.js";
 
 export type { SigAlg } from "./key-encoding.js";
@@ -74,9 +76,11 @@ export function sign(alg: SigAlg, privateKey: Uint8Array, message: Uint8Array, o
 export function verify(alg: SigAlg, publicKey: Uint8Array, message: Uint8Array, signature: Uint8Array, opts: SignOpts = {}): boolean {
   try {
     if (alg === "ed25519") {
-      return signature.length === 64 && publicKey.length === 32 && ed25519.verify(signature, message, publicKey);
+      if (signature.length !== 64 || publicKey.length !== 32) return false;
+      const key = opensslKey(alg, publicKey);
+      return key ? opensslEd25519Verify(key, message, signature) : ed25519.verify(signature, message, publicKey);
     }
-    if (alg === "ecdsa-p256-sha256") return verifyDigest(alg, publicKey, sha256(message), signature);
+    if (alg === "ecdsa-p256-sha256") return verifyHashed(alg, publicKey, "sha256", message, signature);
     if (alg === "sm2-sm3") {
       return signatureCandidates(signature).some((sig) => sm2.verify(publicKey, message, sig, { id: opts.id ?? SM2_DEFAULT_ID }));
     }
@@ -111,6 +115,26 @@ export function verifyDigest(alg: SigAlg, publicKey: Uint8Array, digestBytes: Ui
     }
     if (alg === "sm2-sm3") return signatureCandidates(signature).some((sig) => sm2.verifyE(publicKey, digestBytes, sig));
     return false;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Verify a signature over H(message) as a TPM signs it (ECDSA: over the digest; SM2: e = digest, no
+ * Z_A): the same answers as `verifyDigest(alg, key, digest(hash, message), sig)`, through OpenSSL
+ * for P-256 with SHA-2. Never throws.
+ */
+export function verifyHashed(alg: SigAlg, publicKey: Uint8Array, hash: HashAlg, message: Uint8Array, signature: Uint8Array): boolean {
+  if (alg === "ecdsa-p256-sha256" && (hash === "sha256" || hash === "sha384" || hash === "sha512")) {
+    const key = opensslKey(alg, publicKey);
+    if (key) {
+      if (isCanonicalP256Der(signature) && opensslEcdsaVerifyDer(key, hash, message, signature)) return true;
+      return signatureCandidates(signature).some((sig) => sig.r >= 1n && sig.s >= 1n && sig.r < P256_N && sig.s < P256_N && opensslEcdsaVerify(key, hash, message, sig.r, sig.s));
+    }
+  }
+  try {
+    return verifyDigest(alg, publicKey, digest(hash, message), signature);
   } catch {
     return false;
   }

@@ -17,8 +17,12 @@ import { dirname, isAbsolute, join, relative, sep } from "node:path";
 import { fileURLToPath } from "node:url";
 import { slotManifestMeasurement, SLOT_MANIFEST_FILE } from "../../attest/index.js";
 import { readMarker, type SlotMarker } from "../../ota/index.js";
-import type { Board } from "../../boards/index.js";
 import { VERSION } from "../version.js";
+
+/** The board's slot folders (absolute, or relative to the data directory). */
+interface SlotPaths {
+  slots: { a: string; b: string };
+}
 
 export interface RuntimeImage {
   data: Uint8Array;
@@ -54,7 +58,7 @@ export function sourceListing(root: string): { listing: string; files: number } 
 }
 
 /** The slot holding the running file: the board's slot dir, or the folder the running entry sits in (a root not mounted at /). */
-function slotDirOf(board: Pick<Board, "slots">, dataDir: string, slot: "a" | "b", running: string): { dir: string; marker: SlotMarker } | undefined {
+function slotDirOf(board: SlotPaths, dataDir: string, slot: "a" | "b", running: string): { dir: string; marker: SlotMarker } | undefined {
   const p = board.slots[slot];
   const candidates = [isAbsolute(p) ? p : join(dataDir, p), dirname(dirname(running)), dirname(running)];
   for (const dir of candidates) {
@@ -64,7 +68,7 @@ function slotDirOf(board: Pick<Board, "slots">, dataDir: string, slot: "a" | "b"
   return undefined;
 }
 
-function slotImage(board: Pick<Board, "slots">, dataDir: string, slot: "a" | "b", running: string): RuntimeImage | undefined {
+function slotImage(board: SlotPaths, dataDir: string, slot: "a" | "b", running: string): RuntimeImage | undefined {
   const found = slotDirOf(board, dataDir, slot, running);
   if (!found) return undefined;
   const { dir, marker } = found;
@@ -94,7 +98,7 @@ function slotImage(board: Pick<Board, "slots">, dataDir: string, slot: "a" | "b"
   };
 }
 
-export function runtimeImage(s: { board: Pick<Board, "slots">; dataDir: string }, running = loadedFrom()): RuntimeImage {
+export function runtimeImage(s: { board: SlotPaths; dataDir: string }, running = loadedFrom()): RuntimeImage {
   const slot = process.env.RIDGE_SLOT;
   if (slot === "a" || slot === "b") {
     const img = slotImage(s.board, s.dataDir, slot, running);
