@@ -35,6 +35,11 @@ export interface GatewayOptions {
   env?: NodeJS.ProcessEnv;
   /** The database was found corrupt while in use: move it aside and salvage it before starting. */
   recoverStore?: { code: string; message: string };
+  /**
+   * The process owner's restart hook, in place before any component starts: an update resumed at
+   * start (pending after a power cut) asks for its restart while start-up is still running.
+   */
+  onRestartRequest?: (reason: string) => void;
 }
 
 const DRIVER_DOWN_RESTART_MS = 30_000;
@@ -139,6 +144,7 @@ export class Gateway {
     // quick_check at every start: a damaged page found now is salvaged now, not crash-looped on later.
     const db: Database.Database = openDatabase(dataDir, "ridgeline.db", { quickCheck: true, ...(opts.recoverStore ? { forceRecover: opts.recoverStore } : {}) });
     const gw = new Gateway({ config, board, dataDir, clock, random, log, metrics: new Metrics(), routes: new Routes(), db }, file);
+    gw.onRestartRequest = opts.onRestartRequest;
     try {
       await gw.wire();
       await gw.supervisor.startAll();

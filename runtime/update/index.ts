@@ -70,6 +70,11 @@ export interface UpdateComponentOptions {
   requestRestart?(reason: string): void;
 }
 
+function agentTarget(st: UpdateState): string | undefined {
+  const t = "target" in st ? st.target : undefined;
+  return t ? `${t.name}@${t.version}` : undefined;
+}
+
 function restartProcess(): void {
   process.once("exit", () => {
     process.exitCode = EXIT_RESTART;
@@ -196,7 +201,16 @@ export async function createUpdateComponent(s: UpdateComponentOptions): Promise<
     name: "ota",
     dependsOn: [],
     async start() {
-      await agent.boot();
+      // A download cut by a power loss resumes in the background: drivers and the queue come up
+      // first, progress shows in /status. Every other resumed step (rollback, trial, pending)
+      // settles before start-up ends.
+      const resuming = agent.state().s === "downloading";
+      const booted = agent.boot().catch((e: unknown) => {
+        lastError = `${errorCode(e)}: ${errorMessage(e)}`;
+        log.error({ code: errorCode(e), err: errorMessage(e) }, "ota: resuming the update failed");
+      });
+      if (resuming) log.info({ target: agentTarget(agent.state()) }, "ota: resuming the download in the background");
+      else await booted;
       started = true;
       schedule();
     },

@@ -37,7 +37,15 @@ export async function run(argv: string[]): Promise<number> {
       return keepReason(e);
     }
   })();
-  let gw = await Gateway.start({ loaded }).catch(keepReason);
+  // This process owns its restarts from its first line of work: a restart asked while the gateway
+  // is still starting (an update resumed to `pending` after a power cut) is kept and acted on as
+  // soon as the shutdown path exists, never dropped with "nothing owns this process's restarts".
+  let restartAsked: string | undefined;
+  let onRestart = (reason: string) => {
+    restartAsked ??= reason;
+  };
+  const onRestartRequest = (reason: string) => onRestart(reason);
+  let gw = await Gateway.start({ loaded, onRestartRequest }).catch(keepReason);
   const log = gw.parts.log;
 
   // A corrupt database surfacing as an uncaught SQLite error (a store other than the queue, which
@@ -93,10 +101,11 @@ export async function run(argv: string[]): Promise<number> {
     let recovering = false;
     let recoveries: number[] = [];
     const own = (g: Gateway) => {
-      g.onRestartRequest = () => {
+      onRestart = () => {
         restart = true;
         shutdown("restart");
       };
+      g.onRestartRequest = onRestartRequest;
       g.onStoreCorrupt = (f) => {
         if (recovering || stopping) return;
         // A disk that keeps corrupting what is written to it: after 3 recoveries in an hour, stay
@@ -112,7 +121,7 @@ export async function run(argv: string[]): Promise<number> {
         log.error({ code: f.code, op: f.op }, "database corrupt while running: restarting the gateway in this process through store recovery");
         void gw
           .stop()
-          .then(() => Gateway.start({ loaded, recoverStore: { code: f.code, message: f.message } }))
+          .then(() => Gateway.start({ loaded, recoverStore: { code: f.code, message: f.message }, onRestartRequest }))
           .then(
             (next) => {
               gw = next;
@@ -130,6 +139,10 @@ export async function run(argv: string[]): Promise<number> {
       };
     };
     own(gw);
+    if (restartAsked !== undefined) {
+      log.info({ reason: restartAsked }, "restart asked during start-up; restarting now");
+      onRestart(restartAsked);
+    }
     recoverFromUncaught = (e) => {
       if (!isCorruptionError(e)) return false;
       gw.onStoreCorrupt?.({ kind: "corrupt", code: errorCode(e), message: errorMessage(e), op: "uncaught", at: gw.parts.clock.now() });
