@@ -21,7 +21,7 @@ export { UbootEnvBootControl } from "./uboot-env-boot-control.js";
 export { NvBootCtrlBootControl } from "./nvbootctrl-boot-control.js";
 export { bootControlFor, slotDir, bootedSlotFromEnv, bootToolMissing, type BootAdapter, type SlotBoard } from "./boot-control-for-board.js";
 export { UpdateStore, readUpdateState } from "./update-store.js";
-export { UpdateAgent, confirmSlot, type UpdateAgentOptions, type AgentStatus, type HealthResult } from "./update-agent.js";
+export { UpdateAgent, confirmSlot, type UpdateAgentOptions, type AgentStatus, type HealthResult, type UpdateProgress } from "./update-agent.js";
 export { downloadTarget, discardPartial, type DownloadProgress } from "./target-download.js";
 export { readMarker, writeMarker, MARKER, type SlotMarker } from "./slot-marker.js";
 export { runLauncher, chooseLaunch, pinLaunch, runningLink, type LauncherOptions } from "./launcher.js";

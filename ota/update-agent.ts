@@ -27,6 +27,10 @@ export interface HealthResult {
   reason?: string;
 }
 
+export interface UpdateProgress extends DownloadProgress {
+  phase: "download" | "verify" | "unpack";
+}
+
 export interface UpdateAgentOptions {
   db: Database.Database;
   clock: Clock;
@@ -56,7 +60,8 @@ export interface UpdateAgentOptions {
   downloadRetries?: number;
   /** Cycles that end with the download incomplete before the update fails (E_OTA_DOWNLOAD_STALLED). */
   maxStalls?: number;
-  onProgress?(p: DownloadProgress): void;
+  /** Bytes done of the phase in flight: download, verify (re-hashing after a restart), unpack. */
+  onProgress?(p: UpdateProgress): void;
   /** Target hash algorithms checked besides sha256 (default none: sha256 only; add "sm3" where required). */
   verifyHashes?: readonly string[];
   /**
@@ -86,7 +91,7 @@ export interface AgentStatus {
   runningVersion: string;
   floor: string | undefined;
   attemptsLeft: number | undefined;
-  progress: DownloadProgress | undefined;
+  progress: UpdateProgress | undefined;
   history: ReturnType<UpdateStore["history"]>;
 }
 
@@ -94,7 +99,7 @@ export class UpdateAgent {
   readonly store: UpdateStore;
   private st: UpdateState;
   private running: Promise<void> | undefined;
-  private progress: DownloadProgress | undefined;
+  private progress: UpdateProgress | undefined;
   private startedAt: number;
   private healthTimer: { cancel(): void } | undefined;
   private confirmTimer: { cancel(): void } | undefined;
@@ -276,10 +281,7 @@ export class UpdateAgent {
           file: this.targetFile(st.target),
           part: this.part(st.target),
           algorithms: this.o.verifyHashes ?? [],
-          onProgress: (p) => {
-            this.progress = p;
-            this.o.onProgress?.(p);
-          },
+          onProgress: (p) => this.report({ phase: "download", ...p }),
           afterChunk: (n) => {
             if (n >= st.target.length / 2) this.o.crashPoint?.("mid-download");
           },
@@ -297,6 +299,11 @@ export class UpdateAgent {
     return { i: "download-incomplete", maxStalls: this.o.maxStalls ?? 12 };
   }
 
+  private report(p: UpdateProgress): void {
+    this.progress = p;
+    this.o.onProgress?.(p);
+  }
+
   /** The verify step: hashed while streaming in this process; after a restart, hash the file on disk again. */
   private async verify(): Promise<UpdateInput> {
     const st = this.st;
@@ -304,7 +311,13 @@ export class UpdateAgent {
     if (!this.verifiedInProcess) {
       const h = new TargetHasher(st.target.name, this.targetFile(st.target), this.o.verifyHashes ?? []);
       const part = this.part(st.target);
-      if (existsSync(part)) for await (const c of createReadStream(part, { highWaterMark: 1 << 20 })) if (!h.update(c as Buffer)) break;
+      let n = 0;
+      if (existsSync(part))
+        for await (const c of createReadStream(part, { highWaterMark: 1 << 20 })) {
+          if (!h.update(c as Buffer)) break;
+          n += (c as Buffer).length;
+          this.report({ phase: "verify", received: n, total: st.target.length });
+        }
       const r = h.finish();
       if (!r.ok) return { i: "verify-failed", code: r.code, reason: r.reason };
     }
@@ -341,6 +354,7 @@ export class UpdateAgent {
         if (got === 0) break;
         x.push(buf.subarray(0, got));
         n += got;
+        this.report({ phase: "unpack", received: n, total: t.length });
         if (n >= t.length / 2) this.o.crashPoint?.("mid-write");
       }
       closeSync(fd);

@@ -18,6 +18,7 @@ import type { Routes } from "../control/routes.js";
 import type { Metrics } from "../metrics.js";
 import type { UplinkQueue } from "../store/queue.js";
 import { VERSION } from "../version.js";
+import { ProgressMeter, describe } from "../progress.js";
 import { readLastExit } from "../cli/last-exit.js";
 import { UpdateAgent, bootControlFor, bootedSlotFromEnv, fetcherFor, parseMetadata, slotDir, type HealthResult, type UpdateState } from "../../ota/index.js";
 
@@ -118,6 +119,7 @@ export async function createUpdateComponent(s: UpdateComponentOptions): Promise<
       .catch((e: unknown) => log.warn({ err: errorMessage(e) }, "ota: could not queue the state report"));
   };
 
+  const meter = new ProgressMeter(10_000);
   const agent = new UpdateAgent({
     db: s.db,
     clock: s.clock,
@@ -134,7 +136,17 @@ export async function createUpdateComponent(s: UpdateComponentOptions): Promise<
     healthChecks: checks,
     verifyHashes: cfg.verifyHashes,
     publish,
-    onProgress: (p) => progressGauge.set(p.received),
+    onProgress: (p) => {
+      if (p.phase === "download") progressGauge.set(p.received);
+      // the journal gets a line every 10 s (and at each phase's start and end); so does the cloud
+      const l = meter.sample({ phase: p.phase, done: p.received, total: p.total }, s.clock.monotonic());
+      if (!l) return;
+      log.info({ phase: l.phase, done: l.done, total: l.total, rate: Math.round(l.rate), ...(l.etaS !== undefined ? { etaS: Math.round(l.etaS) } : {}) }, `ota: ${l.text}`);
+      const at = s.clock.now();
+      void s.uplink
+        .append([{ id: `${gatewayId}/ota/${at}/progress/${l.phase}`, ts: at, device: gatewayId, kind: "ota", payload: { s: "progress", phase: l.phase, done: l.done, total: l.total, rate: Math.round(l.rate) } }])
+        .catch(() => undefined);
+    },
     bootFailure: (slot) => trialConfigRefusal(s.dataDir, slot),
     requestRestart: (reason) => {
       log.warn({ reason }, "ota: restarting into the chosen slot");
@@ -224,7 +236,8 @@ export async function createUpdateComponent(s: UpdateComponentOptions): Promise<
     },
     status() {
       const st = agent.status();
-      const p = st.progress && st.state.s === "downloading" ? `${Math.floor((st.progress.received / st.progress.total) * 100)}% (${(st.progress.received / 2 ** 20).toFixed(1)}/${(st.progress.total / 2 ** 20).toFixed(1)} MiB)` : undefined;
+      const inFlight = st.progress && ["downloading", "verifying", "installing"].includes(st.state.s) ? st.progress : undefined;
+      const p = inFlight ? describe({ phase: inFlight.phase, done: inFlight.received, total: inFlight.total }, 0).text.replace(/ at .*$/, "") : undefined;
       return { state: st.state.s, active: st.active, version: st.runningVersion, floor: st.floor ?? "none", attemptsLeft: st.attemptsLeft, ...(p ? { progress: p } : {}), ...(lastError ? { lastError } : {}) };
     },
   };

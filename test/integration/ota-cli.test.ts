@@ -47,6 +47,10 @@ test("publish with ridge ota, install offline from the directory, read the statu
     const inst = ridge("ota", "install", repo, "--board", "sim", "--data", data, "--root", join(repo, "metadata", "1.root.json"));
     assert.is(inst.code, 0, inst.out);
     assert.match(inst.out, /installed runtime-sim-1\.1\.0\.tar \(1\.1\.0\) into slot b/);
+    // on a pipe: progress lines (not a bar) for the download and the unpacking, each ending "done"
+    assert.match(inst.out, /^download 100% [\d.]+\/[\d.]+ MiB at [\d.]+ MiB\/s, done$/m);
+    assert.match(inst.out, /^unpack 100% .*, done$/m);
+    assert.not.match(inst.out, /\r/);
     assert.is(readMarker(join(data, "slots", "b"))?.version, "1.1.0");
     const st = ridge("ota", "status", "--board", "sim", "--data", data, "--json");
     assert.is((JSON.parse(st.out) as { state: { s: string } }).state.s, "pending");

@@ -43,6 +43,7 @@ import type { RuntimeSlot } from "../../../flash/index.js";
 import { openDatabase, openReadOnly } from "../../store/db.js";
 import { controlRequest } from "../../control/client.js";
 import { VERSION } from "../../version.js";
+import { describe, progressPrinter } from "../../progress.js";
 import { parseCommand } from "../args.js";
 import { writeLastExit } from "../last-exit.js";
 
@@ -246,7 +247,8 @@ const commands: Record<string, (argv: string[]) => Promise<number>> = {
     const db = openDatabase(dataDir);
     try {
       const booted = bootedSlotFromEnv();
-      const tty = process.stderr.isTTY;
+      // a bar on a terminal; on a pipe or in a journal a line every 5 s (download, verify, unpack)
+      const progress = progressPrinter(process.stderr);
       let restartReason: string | undefined;
       const agent = new UpdateAgent({
         db,
@@ -263,12 +265,7 @@ const commands: Record<string, (argv: string[]) => Promise<number>> = {
         healthUpForMs: 0,
         healthChecks: [],
         requestRestart: (r) => (restartReason = r),
-        onProgress: (p) => {
-          if (!tty) return;
-          const w = 30;
-          const f = Math.floor((p.received / p.total) * w);
-          process.stderr.write(`\r[${"#".repeat(f)}${".".repeat(w - f)}] ${((p.received / p.total) * 100).toFixed(0).padStart(3)}% ${(p.received / 2 ** 20).toFixed(1)}/${(p.total / 2 ** 20).toFixed(1)} MiB`);
-        },
+        onProgress: (p) => progress.update({ phase: p.phase, done: p.received, total: p.total }),
       });
       if (a.values.root) {
         const bytes = new Uint8Array(readFileSync(a.values.root));
@@ -276,8 +273,7 @@ const commands: Record<string, (argv: string[]) => Promise<number>> = {
         if (!p.ok) throw new RidgeError("E_OTA_PARSE", `${a.values.root}: ${p.reason}`);
         if (!agent.store.get("root")) agent.store.put("root", bytes);
       }
-      await agent.check("local", a.values.target ? { target: a.values.target } : {});
-      if (tty) process.stderr.write("\n");
+      await agent.check("local", a.values.target ? { target: a.values.target } : {}).finally(() => progress.end());
       const st = agent.state();
       if (st.s === "pending") {
         console.log(`installed ${st.target.name} (${st.target.version}) into slot ${st.slot}; it boots at the next restart of the gateway (${restartReason ?? ""})`);
@@ -344,7 +340,7 @@ const commands: Record<string, (argv: string[]) => Promise<number>> = {
 function printStatus(s: AgentStatus & { lastError?: string }): void {
   const st = s.state;
   console.log(`state: ${st.s}${"target" in st && st.target ? ` (${st.target.name} ${st.target.version})` : ""}${"reason" in st ? `: ${st.code} ${st.reason}` : ""}`);
-  if (s.progress && st.s === "downloading") console.log(`download: ${Math.floor((s.progress.received / s.progress.total) * 100)}% (${s.progress.received} of ${s.progress.total} bytes)`);
+  if (s.progress && ["downloading", "verifying", "installing"].includes(st.s)) console.log(`progress: ${describe({ phase: s.progress.phase, done: s.progress.received, total: s.progress.total }, 0).text.replace(/ at .*$/, "")} (${s.progress.received} of ${s.progress.total} bytes)`);
   console.log(`active slot: ${s.active}, running ${s.runningVersion}, boot attempts left ${s.attemptsLeft ?? "?"}, anti-rollback floor ${s.floor ?? "none"}`);
   if (s.lastError) console.log(`last error: ${s.lastError}`);
   for (const h of s.history) console.log(`  ${new Date(h.at).toISOString()}  ${h.state}${h.version ? ` ${h.version}` : ""}${h.code ? `  ${h.code}: ${h.reason}` : ""}`);
