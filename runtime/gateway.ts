@@ -260,9 +260,12 @@ export class Gateway {
         clock,
         log: dlog,
         count(metric, labels, by = 1) {
-          const keys = Object.keys(labels).sort();
+          // `coap_timeouts_total` and `coap_timeouts` name the same counter (never `_total_total`),
+          // and the driver label is this driver's name, once
+          const base = metric.replace(/_total$/, "");
+          const keys = Object.keys(labels).filter((k) => k !== "driver").sort();
           try {
-            metrics.counter(`ridge_${metric}_total`, `Driver counter ${metric}`, ["driver", ...keys]).inc({ driver: name, ...labels }, by);
+            metrics.counter(`ridge_${base}_total`, `Driver counter ${base}`, ["driver", ...keys]).inc({ ...labels, driver: name }, by);
           } catch (err) {
             dlog.debug({ metric, err: errorMessage(err) }, "metric label mismatch");
           }

@@ -28,7 +28,7 @@ export function registerPipelineMetrics(m: Metrics, stats: PipelineStats, depths
     for (const [node, s] of stats.nodes) if (s.in) g.set({ node }, s.busyMs / 1000 / s.in);
   });
   m.gauge("ridge_pipeline_latency_seconds", "End-to-end latency from ingest to sink (HDR histogram quantiles)", ["quantile"], (g) => {
-    for (const q of [50, 99, 99.9]) g.set({ quantile: String(q / 100) }, stats.latencyUs(q) / 1e6);
+    for (const [q, label] of [[50, "0.5"], [99, "0.99"], [99.9, "0.999"]] as const) g.set({ quantile: label }, stats.latencyUs(q) / 1e6);
   });
   m.counter("ridge_pipeline_reloads_total", "Pipeline reloads by result", ["result"], (c) => {
     c.reset();
