@@ -1,8 +1,9 @@
 /**
  * `ridge boot`: the small launcher the systemd unit runs on boards with runtime-level A/B. It asks
  * BootControl for the slot to start (spending one attempt in the same write), refuses any slot
- * without its verified marker, and runs `node <slot>/<entry> run …` with RIDGE_SLOT set. A child
- * that exits with 75 asked for a restart (an update is pending, or a trial failed); any other
+ * without its verified marker (read and checked again at every start: readSlotManifest, so an
+ * entry edited to point outside the slot is never run), and runs `node <slot>/<entry> run …`
+ * with RIDGE_SLOT set. A child that exits with 75 asked for a restart (an update is pending, or a trial failed); any other
  * non-zero exit or signal is a crash: both are a reboot as far as the slots are concerned, so the
  * loop simply chooses again. A slot out of attempts is skipped, which is the rollback.
  * When every slot is out of attempts the launcher still runs the first verified one (never
@@ -29,7 +30,7 @@ import { constants } from "node:os";
 import { dirname, join } from "node:path";
 import { EXIT_BAD_CONFIG, EXIT_RESTART, type Clock, type Logger } from "../core/index.js";
 import type { BootControl } from "./boot-control.js";
-import { readMarker } from "./slot-marker.js";
+import { MARKER, readSlotManifest } from "./slot-marker.js";
 import type { Slot } from "./update-machine.js";
 
 
@@ -72,10 +73,16 @@ export interface LaunchChoice {
   lastResort: boolean;
 }
 
-function entryOf(o: LauncherOptions, slot: Slot): string | undefined {
+/**
+ * The file to run from `slot`: the entry of its checked manifests (readSlotManifest: a regular
+ * file inside the slot, whatever the marker on disk was edited to say), or the factory runtime
+ * for an empty slot a. `why` receives the reason a slot that holds a marker is refused.
+ */
+function entryOf(o: LauncherOptions, slot: Slot, why?: (reason: string) => void): string | undefined {
   const dir = o.slotDir(slot);
-  const m = readMarker(dir);
-  if (m) return join(dir, m.entry);
+  const m = readSlotManifest(dir);
+  if (m.ok) return m.value.entryPath;
+  if (existsSync(join(dir, MARKER))) why?.(`${m.code}: ${m.reason}`);
   if (slot === "a" && o.factoryEntry && existsSync(o.factoryEntry)) return o.factoryEntry;
   return undefined;
 }
@@ -85,9 +92,10 @@ export function chooseLaunch(o: LauncherOptions): LaunchChoice | undefined {
   for (let i = 0; i < 4; i++) {
     const c = o.bootControl.chooseBoot();
     if (!c) break;
-    const entry = entryOf(o, c.slot);
+    let refused = "";
+    const entry = entryOf(o, c.slot, (r) => (refused = r));
     if (entry) return { slot: c.slot, entry, attemptsLeft: c.attemptsLeft, lastResort: false };
-    o.log.error({ slot: c.slot }, `slot ${c.slot} holds no verified runtime: skipping it`);
+    o.log.error({ slot: c.slot, ...(refused ? { reason: refused } : {}) }, `slot ${c.slot} holds no verified runtime${refused ? ` (${refused})` : ""}: skipping it`);
     o.bootControl.markBad(c.slot);
   }
   for (const slot of o.bootControl.state().order) {

@@ -117,7 +117,7 @@ test("tar reader fuzz: random bytes end in a RidgeError code, never a TypeError"
 });
 
 test("E_OTA_BUNDLE_ABSOLUTE: an absolute path", () => {
-  expectCode(bundle({ "/etc/passwd": enc("x") }, { entries: [{ path: "/etc/passwd", data: enc("x") }] }), "E_OTA_BUNDLE_ABSOLUTE");
+  expectCode(bundle({ a: enc("x") }, { entries: [{ path: "/etc/passwd", data: enc("x") }] }), "E_OTA_BUNDLE_ABSOLUTE");
 });
 
 test("E_OTA_BUNDLE_DOTDOT: a '..' component, also when hidden in a pax path or a ustar prefix", () => {
@@ -151,7 +151,7 @@ test("E_OTA_BUNDLE_UNLISTED, _HASH, _MISSING, _DUPLICATE, _MANIFEST", () => {
   expectCode(bundle({ a: enc("abc") }, { entries: [{ path: "a", data: enc("abc") }, { path: "./a", data: enc("abc") }] }), "E_OTA_BUNDLE_DUPLICATE");
   expectCode(tar([{ path: "a", data: enc("x") }]), "E_OTA_BUNDLE_MANIFEST");
   expectCode(tar([{ path: MANIFEST_NAME, data: enc("{not json") }]), "E_OTA_BUNDLE_MANIFEST");
-  expectCode(tar([{ path: MANIFEST_NAME, data: manifestFor({ "../x": enc("x") }) }]), "E_OTA_BUNDLE_DOTDOT");
+  expectCode(tar([{ path: MANIFEST_NAME, data: manifestFor({ "../x": enc("x") }) }]), "E_OTA_MANIFEST_PATH");
 });
 
 test("E_OTA_BUNDLE_TRUNCATED and E_OTA_BUNDLE_HEADER: cut archives and corrupted headers", () => {
