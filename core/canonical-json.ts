@@ -27,7 +27,7 @@ function refuse(reason: string): never {
 }
 
 function encode(v: unknown, out: string[], depth: number, finite: boolean): void {
-  if (depth > MAX_DEPTH) refuse(`nests deeper than ${MAX_DEPTH}`);
+  if (depth > MAX_DEPTH) throw new RidgeError("E_CANONICAL_JSON_DEPTH", `canonical JSON nests at most ${MAX_DEPTH} levels deep; this document nests deeper`);
   if (typeof v === "string") out.push(str(v));
   else if (typeof v === "boolean" || v === null) out.push(String(v));
   else if (typeof v === "number") {
@@ -55,7 +55,7 @@ function encode(v: unknown, out: string[], depth: number, finite: boolean): void
   } else refuse(`cannot encode a ${typeof v}`);
 }
 
-/** The canonical text of a JSON value; throws E_CANONICAL_JSON for what it cannot encode. */
+/** The canonical text of a JSON value; throws E_CANONICAL_JSON for what it cannot encode (E_CANONICAL_JSON_DEPTH when it nests too deep). */
 export function canonicalJson(v: unknown, options: CanonicalOptions = {}): string {
   const out: string[] = [];
   encode(v, out, 0, options.numbers === "finite");

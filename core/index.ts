@@ -10,6 +10,8 @@ export * from "./fsm.js";
 export * from "./log.js";
 export * from "./config-errors.js";
 export * from "./units.js";
+export { closest, didYouMean, editDistance } from "./suggest.js";
 export * from "./launch-env.js";
 export * from "./exit-codes.js";
 export * from "./canonical-json.js";
+export * from "./strict-json.js";

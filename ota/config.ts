@@ -8,9 +8,17 @@
  *     jitter: 30m           # up to this much added to each poll interval
  *     root: /etc/ridgeline/root.json   # trusted root shipped out of band (default <data>/ota/root.json)
  *     health: { upFor: 120s, drivers: true, cloud: auto, command: /usr/local/bin/site-check, timeout: 30s }
+ *     download: { minRate: 1KiB, grace: 30s, idleTimeout: 30s }
+ *
+ * `download` bounds every file fetched from a mirror, metadata and targets alike (slow retrieval):
+ * a file of N bytes must arrive within `grace + N / minRate` (minRate in bytes per second; N is the
+ * listed length, or for metadata without one its size cap: timestamp 16 KiB, root 512 KiB,
+ * snapshot 2 MiB, targets 8 MiB), else E_OTA_SLOW; a socket silent for `idleTimeout` is dropped
+ * and the download resumed later.
  */
 import { z } from "zod";
-import { duration } from "../core/index.js";
+import { duration, size } from "../core/index.js";
+import { DEFAULT_RETRIEVAL_LIMITS, type RetrievalLimits } from "./repo-fetchers.js";
 
 /** How long a runtime must have been up before its slot is confirmed (or its trial's health check runs). */
 export const DEFAULT_HEALTH_UP_FOR_MS = 120_000;
@@ -39,7 +47,21 @@ export const otaConfig = z
       })
       .strict()
       .default({}),
+    download: z
+      .object({
+        /** Bytes per second, averaged over the whole file (a size: 1KiB means 1 KiB/s). */
+        minRate: size.refine((v) => v >= 1, "at least 1 byte per second").default(DEFAULT_RETRIEVAL_LIMITS.minRateBytesPerS),
+        grace: duration.default(DEFAULT_RETRIEVAL_LIMITS.graceMs),
+        idleTimeout: duration.refine((v) => v >= 1, "more than 0").default(DEFAULT_RETRIEVAL_LIMITS.idleTimeoutMs),
+      })
+      .strict()
+      .default({}),
   })
   .strict();
 
 export type OtaConfig = z.output<typeof otaConfig>;
+
+/** The mirrors' limits from `ota.download` (pass as `fetcherFor(location, { limits })`). */
+export function retrievalLimits(cfg: OtaConfig): RetrievalLimits {
+  return { minRateBytesPerS: cfg.download.minRate, graceMs: cfg.download.grace, idleTimeoutMs: cfg.download.idleTimeout };
+}

@@ -3,10 +3,12 @@
  * with an HTTP Range request after link loss or a restart. What is on disk is trusted only up to
  * the last fsynced length (recorded in `<part>.len`): after a power cut the file is cut back to
  * it and the hash is recomputed over it before resuming, so a torn tail can never reach the slot.
+ * Each request has the mirror's deadline for the bytes still missing (slow retrieval): past it
+ * the download ends with E_OTA_SLOW, the bytes received so far recorded as durable.
  */
 import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, statSync, truncateSync, writeSync, createReadStream } from "node:fs";
 import { RidgeError, errorMessage, fail, type ErrorCode, type Result } from "../core/index.js";
-import { DirectoryFetcher, HttpFetcher, httpGet } from "./repo-fetchers.js";
+import { DirectoryFetcher, HttpFetcher, httpGet, startDeadline, type FileDeadline } from "./repo-fetchers.js";
 import type { RepoFetcher } from "./tuf-client.js";
 import { TargetHasher } from "./target-hasher.js";
 import { streamGarbageCollector } from "./memory-pressure.js";
@@ -98,10 +100,22 @@ export async function downloadTarget(opts: DownloadOptions): Promise<Result<void
     opts.afterChunk?.(pos);
     return true;
   };
+  // The deadline for the bytes still missing (HTTP and directory mirrors; any other fetcher
+  // applies its own in fetch()). When it passes, the transfer is aborted and `slow` decides.
+  let slow: RidgeError | undefined;
+  let deadline: FileDeadline | undefined;
+  const abort = new AbortController();
+  const from = pos;
   try {
     const m = opts.mirror;
+    if (m instanceof HttpFetcher || m instanceof DirectoryFetcher)
+      deadline = startDeadline(opts.path, opts.file.length - pos, m.limits, m.clock, () => pos - from, (e) => {
+        slow = e;
+        abort.abort();
+      });
     if (m instanceof HttpFetcher) {
-      const res = await httpGet(m.url(opts.path), { headers: pos > 0 ? { range: `bytes=${pos}-` } : {}, timeoutMs: opts.timeoutMs ?? 30_000 });
+      const res = await httpGet(m.url(opts.path), { headers: pos > 0 ? { range: `bytes=${pos}-` } : {}, timeoutMs: opts.timeoutMs ?? m.limits.idleTimeoutMs, signal: abort.signal });
+      abort.signal.addEventListener("abort", () => res.destroy(), { once: true });
       if (res.statusCode === 404) {
         res.resume();
         return fail("E_OTA_TARGET_MISSING", `${opts.path}: not on the mirror (404)`);
@@ -139,6 +153,7 @@ export async function downloadTarget(opts: DownloadOptions): Promise<Result<void
           }
         });
         res.on("end", () => resolve());
+        res.on("close", () => (res.complete ? resolve() : reject(new RidgeError("E_OTA_FETCH", `${opts.path}: connection lost at byte ${pos}`))));
         res.on("aborted", () => reject(new RidgeError("E_OTA_FETCH", `${opts.path}: connection lost at byte ${pos}`)));
         res.on("error", (e) => reject(new RidgeError("E_OTA_FETCH", `${opts.path}: ${e.message} at byte ${pos}`)));
       });
@@ -146,7 +161,7 @@ export async function downloadTarget(opts: DownloadOptions): Promise<Result<void
     } else if (m instanceof DirectoryFetcher) {
       const src = m.resolve(opts.path);
       if (!existsSync(src)) return fail("E_OTA_TARGET_MISSING", `${opts.path}: not in the repository directory`);
-      for await (const c of createReadStream(src, { start: pos, highWaterMark: 1 << 20 })) if (!write(c as Buffer)) break;
+      for await (const c of createReadStream(src, { start: pos, highWaterMark: 1 << 20, signal: abort.signal })) if (!write(c as Buffer)) break;
     } else {
       const all = await m.fetch(opts.path, opts.file.length + 1);
       if (!all) return fail("E_OTA_TARGET_MISSING", `${opts.path}: not on the mirror`);
@@ -161,9 +176,12 @@ export async function downloadTarget(opts: DownloadOptions): Promise<Result<void
     } catch {
       /* best effort */
     }
+    // Past the deadline whatever the abort made of the transfer: the mirror was too slow.
+    if (slow) return fail("E_OTA_SLOW", slow.message);
     if (e instanceof RidgeError) throw e;
     throw new RidgeError("E_OTA_FETCH", `${opts.path}: ${errorMessage(e)}`, { cause: e });
   } finally {
+    deadline?.cancel();
     closeSync(fd);
   }
   const check = hasher.finish();

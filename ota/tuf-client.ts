@@ -38,7 +38,9 @@ export interface RepoFetcher {
   readonly name: string;
   /**
    * A repository file, at most `maxBytes` long; undefined when the mirror does not have it (404).
-   * Throws RidgeError E_OTA_TOO_LARGE past `maxBytes` (endless data) and E_OTA_FETCH otherwise.
+   * Throws RidgeError E_OTA_TOO_LARGE past `maxBytes` (endless data), E_OTA_SLOW when the file
+   * does not arrive within the mirror's deadline for `maxBytes` bytes (slow retrieval), and
+   * E_OTA_FETCH otherwise.
    */
   fetch(path: string, maxBytes: number): Promise<Uint8Array | undefined>;
 }
@@ -142,15 +144,18 @@ export class TufClient {
    * (a malicious mirror cannot block updates from a good one). Resolves to undefined when every
    * mirror says 404; rethrows the first mirror's failure when none verifies.
    */
-  private async fromMirrors<T>(path: string, maxBytes: number, verify: (bytes: Uint8Array) => T): Promise<{ value: T; bytes: Uint8Array; mirror: string } | undefined> {
+  private async fromMirrors<T>(role: string, path: string, maxBytes: number, verify: (bytes: Uint8Array) => T): Promise<{ value: T; bytes: Uint8Array; mirror: string } | undefined> {
     let first: RidgeError | undefined;
     let notFound = 0;
     for (const m of this.mirrors) {
       let bytes: Uint8Array | undefined;
       try {
+        // `maxBytes` is the listed length when one is listed, else the role's cap: the mirror's
+        // deadline (E_OTA_SLOW) is derived from it as well.
         bytes = await m.fetch(path, maxBytes);
       } catch (e) {
-        first ??= abort(errorCode(e) === "E_OTA_TOO_LARGE" ? "E_OTA_TOO_LARGE" : "E_OTA_FETCH", `${m.name}: ${path}: ${errorMessage(e)}`);
+        const code = errorCode(e);
+        first ??= abort(code === "E_OTA_TOO_LARGE" || code === "E_OTA_SLOW" ? code : "E_OTA_FETCH", `${m.name}: ${errorMessage(e)}`, role);
         continue;
       }
       if (!bytes) {
@@ -202,10 +207,10 @@ export class TufClient {
       if (oldP?.ok && oldP.value.signed.version === meta.version) t = oldP.value.signed;
       else {
         const path = `metadata/${trusted.root.consistent_snapshot ? `${meta.version}.` : ""}${role.name}.json`;
-        const got = await this.fromMirrors(path, meta.length ?? this.limits.targetsBytes, (bytes) => {
+        const got = await this.fromMirrors(role.name, path, meta.length ?? this.limits.targetsBytes, (bytes) => {
           checkMetaFile(role.name, bytes, meta);
           const p = parseMetadata("targets", bytes);
-          if (!p.ok) throw abort("E_OTA_PARSE", `${role.name}: ${p.reason}`, role.name);
+          if (!p.ok) throw abort(p.code, `${role.name}: ${p.reason}`, role.name);
           if (countValidSignatures(p.value, role, by.keys) < role.threshold) throw abort("E_OTA_SIGNATURE", `${role.name}: not signed by a threshold of its delegated keys`, role.name);
           if (p.value.signed.version !== meta.version) throw abort("E_OTA_VERSION_MISMATCH", `${role.name}: version ${p.value.signed.version}, snapshot says ${meta.version}`, role.name);
           return p.value;
@@ -274,9 +279,9 @@ export class TufClient {
       if (rotations >= this.limits.maxRootRotations) break;
       const next = root.version + 1;
       const trustedNow = root;
-      const got = await this.fromMirrors(`metadata/${next}.root.json`, this.limits.rootBytes, (bytes) => {
+      const got = await this.fromMirrors("root", `metadata/${next}.root.json`, this.limits.rootBytes, (bytes) => {
         const p = parseMetadata("root", bytes);
-        if (!p.ok) throw abort("E_OTA_PARSE", p.reason, "root");
+        if (!p.ok) throw abort(p.code, p.reason, "root");
         // §5.3.4: threshold of the trusted root's root keys AND of the new root's own.
         if (!meetsThreshold(p.value, trustedNow, "root")) throw abort("E_OTA_SIGNATURE", `root v${next}: not signed by a threshold of the trusted root's (v${trustedNow.version}) root keys`, "root");
         if (!meetsThreshold(p.value, p.value.signed, "root")) throw abort("E_OTA_SIGNATURE", `root v${next}: not signed by a threshold of its own root keys`, "root");
@@ -303,9 +308,9 @@ export class TufClient {
 
     // §5.4: timestamp.
     const oldTs = this.trusted("timestamp");
-    const tsGot = await this.fromMirrors("metadata/timestamp.json", this.limits.timestampBytes, (bytes) => {
+    const tsGot = await this.fromMirrors("timestamp", "metadata/timestamp.json", this.limits.timestampBytes, (bytes) => {
       const p = parseMetadata("timestamp", bytes);
-      if (!p.ok) throw abort("E_OTA_PARSE", p.reason, "timestamp");
+      if (!p.ok) throw abort(p.code, p.reason, "timestamp");
       if (!meetsThreshold(p.value, root, "timestamp")) throw abort("E_OTA_SIGNATURE", "timestamp: not signed by a threshold of the timestamp keys", "timestamp");
       const ts = p.value.signed;
       if (oldTs) {
@@ -333,11 +338,11 @@ export class TufClient {
       snapshot = oldSnap.signed;
     } else {
       const path = `metadata/${root.consistent_snapshot ? `${snapMeta.version}.snapshot.json` : "snapshot.json"}`;
-      const got = await this.fromMirrors(path, snapMeta.length ?? this.limits.snapshotBytes, (bytes) => {
+      const got = await this.fromMirrors("snapshot", path, snapMeta.length ?? this.limits.snapshotBytes, (bytes) => {
         // §5.5.2: hashes before signatures (mix-and-match).
         checkMetaFile("snapshot", bytes, snapMeta);
         const p = parseMetadata("snapshot", bytes);
-        if (!p.ok) throw abort("E_OTA_PARSE", p.reason, "snapshot");
+        if (!p.ok) throw abort(p.code, p.reason, "snapshot");
         if (!meetsThreshold(p.value, root, "snapshot")) throw abort("E_OTA_SIGNATURE", "snapshot: not signed by a threshold of the snapshot keys", "snapshot");
         const s = p.value.signed;
         // §5.5.4: the version the timestamp names.
@@ -368,10 +373,10 @@ export class TufClient {
       targets = oldTargets.signed;
     } else {
       const path = `metadata/${root.consistent_snapshot ? `${tMeta.version}.targets.json` : "targets.json"}`;
-      const got = await this.fromMirrors(path, tMeta.length ?? this.limits.targetsBytes, (bytes) => {
+      const got = await this.fromMirrors("targets", path, tMeta.length ?? this.limits.targetsBytes, (bytes) => {
         checkMetaFile("targets", bytes, tMeta);
         const p = parseMetadata("targets", bytes);
-        if (!p.ok) throw abort("E_OTA_PARSE", p.reason, "targets");
+        if (!p.ok) throw abort(p.code, p.reason, "targets");
         if (!meetsThreshold(p.value, root, "targets")) throw abort("E_OTA_SIGNATURE", "targets: not signed by a threshold of the targets keys", "targets");
         if (p.value.signed.version !== tMeta.version) throw abort("E_OTA_VERSION_MISMATCH", `targets: version ${p.value.signed.version}, snapshot says ${tMeta.version} (mix-and-match)`, "targets");
         return p.value;

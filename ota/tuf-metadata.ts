@@ -3,9 +3,13 @@
  * (`{ signed, signatures }`), parsed from untrusted bytes without throwing, and the threshold check.
  * Unknown fields are kept: signatures cover the canonical JSON of `signed` exactly as received.
  * Ridgeline's target `custom` fields say what an artifact is and where it may be installed.
+ * The bytes are read by core's strict JSON reader, so that no two readers can see two documents
+ * under one signature: a repeated key, a number not spelled as a plain integer (canonical JSON
+ * has integers only; `1.0` and `1e0` would verify as `1`), nesting past METADATA_MAX_DEPTH, and an
+ * `expires` that is not a real date in TUF's one format are refused, each with its own code.
  */
 import { z } from "zod";
-import { canonicalBytes, fail, ok, type Result } from "../core/index.js";
+import { canonicalBytes, errorCode, errorMessage, fail, ok, parseStrictJson, type Result } from "../core/index.js";
 import { verifyWith, type TufKey, type TufSignature } from "./tuf-keys.js";
 
 export const SPEC_VERSION = "1.0.31";
@@ -13,7 +17,8 @@ export const ROLES = ["root", "targets", "snapshot", "timestamp"] as const;
 export type RoleName = (typeof ROLES)[number];
 
 const version = z.number().int().min(1).max(Number.MAX_SAFE_INTEGER);
-const expires = z.string().regex(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/, "an ISO 8601 UTC time");
+/** Checked for real by `tufDateProblem` (E_OTA_DATE), after the schema. */
+const expires = z.string();
 const hexHash = z.string().regex(/^[0-9a-f]{16,128}$/);
 
 const keySchema = z.object({ keytype: z.string(), scheme: z.string(), keyval: z.object({ public: z.string() }).passthrough() }).passthrough();
@@ -105,14 +110,39 @@ export interface Envelope<S> {
   raw: unknown;
 }
 
-/** Parse untrusted metadata bytes as role R; never throws (a failure is E_OTA_PARSE). */
-export function parseMetadata<R extends RoleName>(role: R, bytes: Uint8Array): Result<Envelope<SignedOf<R>>, "E_OTA_PARSE"> {
-  let doc: unknown;
-  try {
-    doc = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes));
-  } catch {
-    return fail("E_OTA_PARSE", `${role}: not JSON`);
-  }
+/** Containers nested at most this deep in metadata (ours nest 7 at most: targets → custom → chunks). */
+export const METADATA_MAX_DEPTH = 32;
+
+export type MetadataCode = "E_OTA_PARSE" | "E_OTA_JSON_DUPLICATE_KEY" | "E_OTA_JSON_NUMBER" | "E_OTA_JSON_DEPTH" | "E_OTA_DATE";
+const JSON_CODES = { syntax: "E_OTA_PARSE", duplicateKey: "E_OTA_JSON_DUPLICATE_KEY", depth: "E_OTA_JSON_DEPTH", number: "E_OTA_JSON_NUMBER" } as const;
+
+const TUF_DATE = /^(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)Z$/;
+
+/**
+ * Why `s` is not a TUF date (tuf-spec §4.2 "expires": `YYYY-MM-DDTHH:MM:SSZ`, UTC, second
+ * precision, a real calendar day of the proleptic Gregorian calendar), or undefined when it is one.
+ */
+export function tufDateProblem(s: string): string | undefined {
+  const m = TUF_DATE.exec(s);
+  if (!m) return `${JSON.stringify(s.length > 40 ? `${s.slice(0, 40)}…` : s)} is not in TUF's format YYYY-MM-DDTHH:MM:SSZ`;
+  const [y, mo, d, h, mi, sec] = m.slice(1).map(Number) as [number, number, number, number, number, number];
+  const leap = (y % 4 === 0 && y % 100 !== 0) || y % 400 === 0;
+  const days = [31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][mo - 1];
+  if (days === undefined) return `${s}: month ${mo} does not exist`;
+  if (d < 1 || d > days) return `${s}: day ${d} does not exist in ${y}-${String(mo).padStart(2, "0")}`;
+  if (h > 23 || mi > 59 || sec > 59) return `${s}: ${m[4]}:${m[5]}:${m[6]} is not a time of day`;
+  return undefined;
+}
+
+/**
+ * Parse untrusted metadata bytes as role R; never throws. Failures: E_OTA_PARSE (not JSON, or not
+ * the role's schema), E_OTA_JSON_DUPLICATE_KEY, E_OTA_JSON_NUMBER, E_OTA_JSON_DEPTH (each with the
+ * byte offset), E_OTA_DATE.
+ */
+export function parseMetadata<R extends RoleName>(role: R, bytes: Uint8Array): Result<Envelope<SignedOf<R>>, MetadataCode> {
+  const j = parseStrictJson(bytes, { codes: JSON_CODES, maxDepth: METADATA_MAX_DEPTH, numbers: "integers" });
+  if (!j.ok) return fail(j.code, `${role}: ${j.code === "E_OTA_PARSE" ? `not JSON: ${j.reason}` : j.reason}`, j.offset);
+  const doc: unknown = j.value;
   if (!doc || typeof doc !== "object" || Array.isArray(doc)) return fail("E_OTA_PARSE", `${role}: not an object`);
   const d = doc as { signed?: unknown; signatures?: unknown };
   const sigs = z.array(z.object({ keyid: z.string(), sig: z.string() }).passthrough()).safeParse(d.signatures);
@@ -122,10 +152,13 @@ export function parseMetadata<R extends RoleName>(role: R, bytes: Uint8Array): R
     const is = r.error.issues[0];
     return fail("E_OTA_PARSE", `${role}: ${is ? `${is.path.join(".")}: ${is.message}` : "invalid"}`);
   }
+  const bad = tufDateProblem(r.data.expires);
+  if (bad) return fail("E_OTA_DATE", `${role}: expires: ${bad}`);
   try {
     canonicalBytes(d.signed);
-  } catch {
-    return fail("E_OTA_PARSE", `${role}: not canonical-JSON encodable (floats?)`);
+  } catch (e) {
+    // The reader's limits are tighter than the encoder's; this is a backstop, with the real reason.
+    return fail(errorCode(e) === "E_CANONICAL_JSON_DEPTH" ? "E_OTA_JSON_DEPTH" : "E_OTA_PARSE", `${role}: ${errorMessage(e)}`);
   }
   return ok({ signed: r.data as SignedOf<R>, signatures: sigs.data, raw: d.signed });
 }
