@@ -41,8 +41,11 @@ export const size = z.union([z.number(), z.string()]).transform((v, ctx) => {
   return b;
 });
 
-/** `host:port` for a listener. */
-export const listenAddress = z.string().regex(/^(\[[0-9a-fA-F:]+\]|[^:\s]+):\d{1,5}$/, "expected host:port such as 127.0.0.1:1883");
+/** `host:port` for a listener; port 1–65535, or 0 for a free port chosen at start. */
+export const listenAddress = z
+  .string()
+  .regex(/^(\[[0-9a-fA-F:]+\]|[^:\s]+):\d{1,5}$/, "expected host:port such as 127.0.0.1:1883")
+  .refine((s) => Number(s.slice(s.lastIndexOf(":") + 1)) <= 65535, (s) => ({ message: `port ${s.slice(s.lastIndexOf(":") + 1)} is out of range: a port is 1 to 65535 (0: any free port)` }));
 
 export function splitHostPort(s: string): { host: string; port: number } {
   const i = s.lastIndexOf(":");

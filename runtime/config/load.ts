@@ -244,7 +244,9 @@ export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
       if (user && hasPath(user, is.path)) located.push(...zodIssues(user, merged, [is]));
       else {
         const [bi] = zodIssues(boardSrc, { defaults: merged }, [{ ...is, path: ["defaults", ...is.path] }]);
-        if (bi) located.push({ ...bi, path: bi.path.replace(/^defaults\.?/, "") || "(root)", file: user ? label : bi.file });
+        // the board's default pipeline reading from a driver the user's `drivers:` replaced
+        const hint = is.path[0] === "pipeline" && user ? " (this is the board's default pipeline: give the config its own `pipeline:` section, or keep that driver name)" : "";
+        if (bi) located.push({ ...bi, message: bi.message + hint, path: bi.path.replace(/^defaults\.?/, "") || "(root)", file: user ? label : bi.file });
       }
       issues.push(...located.map((i) => ({ ...i, message: redact(i.message) })));
     }

@@ -9,7 +9,7 @@ import { cloudConfig } from "../cloud/config.js";
 import { otaConfig } from "../../ota/index.js";
 import { attestConfig } from "../../attest/index.js";
 import { controlConfig } from "../control/config.js";
-import { duration } from "../../core/index.js";
+import { didYouMean, duration } from "../../core/index.js";
 
 /** One `drivers:` entry: exactly one key naming the kind, e.g. `- modbus: { name: rs485-1, ... }`. */
 const driverEntry = z
@@ -66,7 +66,7 @@ export const gatewayConfig = z
       ids.add(dev.id);
       const di = names.get(dev.driver);
       if (di === undefined) {
-        ctx.addIssue({ code: "custom", path: ["devices", i, "driver"], message: `no driver named "${dev.driver}" (drivers: ${[...names.keys()].join(", ") || "none"})`, params: { code: "E_CONFIG_REFERENCE" } });
+        ctx.addIssue({ code: "custom", path: ["devices", i, "driver"], message: `no driver named "${dev.driver}" (drivers: ${[...names.keys()].join(", ") || "none"})${didYouMean(dev.driver, names.keys())}`, params: { code: "E_CONFIG_REFERENCE" } });
         return;
       }
       const kind = cfg.drivers[di]!.kind;
@@ -78,6 +78,14 @@ export const gatewayConfig = z
       const r = schema.safeParse(dev);
       if (!r.success) for (const is of r.error.issues) ctx.addIssue({ ...is, path: ["devices", i, ...is.path] });
     });
+    // a pipeline source reading from a driver that does not exist would never see an event
+    for (const [src, def] of Object.entries(cfg.pipeline.sources)) {
+      (def.from ?? []).forEach((d, j) => {
+        if (names.has(d)) return;
+        const path = ["pipeline", "sources", src, "from", ...(Array.isArray(def.from) && def.from.length > 1 ? [j] : [])];
+        ctx.addIssue({ code: "custom", path, message: `source "${src}" reads from "${d}", but no driver has that name (drivers: ${[...names.keys()].join(", ") || "none"})${didYouMean(d, names.keys())}`, params: { code: "E_CONFIG_REFERENCE" } });
+      });
+    }
   });
 
 export type GatewayConfig = z.output<typeof gatewayConfig>;

@@ -57,6 +57,25 @@ const table: { name: string; text: string; code: string; line: number; col: numb
     path: "drivers[1].sim.name",
   },
   { name: "device on unknown driver", text: base + "devices:\n  - { id: d1, driver: nope }\n", code: "E_CONFIG_REFERENCE", line: 4, col: 23, path: "devices[0].driver" },
+  {
+    name: "pipeline source from a driver that does not exist, with a suggestion",
+    text: base + "drivers:\n  - sim: { name: trail }\npipeline:\n  sources:\n    s: { from: trial }\n  sinks:\n    out: { log: {}, input: s }\n",
+    code: "E_CONFIG_REFERENCE",
+    line: 7,
+    col: 16,
+    path: "pipeline.sources.s.from",
+    message: /no driver has that name \(drivers: trail\); did you mean "trail"\?/,
+  },
+  {
+    name: "listen port above 65535 (ERR_SOCKET_BAD_PORT at run time before)",
+    text: base + "drivers:\n  - mqtt: { name: site, listen: 127.0.0.1:99999 }\n",
+    code: "E_CONFIG_INVALID",
+    line: 4,
+    col: 33,
+    path: "drivers[0].mqtt.listen",
+    message: /port 99999 is out of range: a port is 1 to 65535/,
+  },
+  { name: "device on a misspelt driver", text: base + "drivers:\n  - sim: { name: trail }\ndevices:\n  - { id: d1, driver: trai }\n", code: "E_CONFIG_REFERENCE", line: 6, col: 23, path: "devices[0].driver", message: /did you mean "trail"\?/ },
   { name: "non-loopback control without allowRemote", text: base + "control:\n  http: { listen: \"0.0.0.0:8080\", token: abcdefghijklmnopqrstuvwx }\n", code: "E_CONFIG_NOT_LOOPBACK", line: 4, col: 19, path: "control.http.listen" },
   { name: "short token", text: base + "control:\n  http: { listen: \"127.0.0.1:8080\", token: short }\n", code: "E_CONFIG_RANGE", line: 4, col: 44, path: "control.http.token" },
   { name: "missing env var", text: base + "control:\n  http: { listen: \"127.0.0.1:8080\", token: \"${RIDGE_TOKEN}\" }\n", code: "E_CONFIG_ENV", line: 4, col: 44, path: "control.http.token" },
@@ -99,11 +118,16 @@ test("environment substitution for secrets, with defaults", () => {
 });
 
 test("the gateway config overrides the board defaults key by key; lists replace", () => {
-  const { config, board, dataDir } = loadConfig({ text: base + "drivers:\n  - sim: { name: x, devices: 3 }\n", file: "g.yaml", env: {} });
+  const { config, board, dataDir } = loadConfig({ text: base + "drivers:\n  - sim: { name: trail, devices: 3 }\n", file: "g.yaml", env: {} });
   assert.is(board.name, "sim");
   assert.is(config.gateway.id, "gw-1");
   assert.is(config.drivers.length, 1);
-  assert.is(config.drivers[0]!.name, "x");
+  assert.is(config.drivers[0]!.name, "trail");
+  assert.is(config.drivers[0]!.config.devices, 3);
+  // drivers replaced under another name: the board's default pipeline would read nothing, and says so
+  const bad = issuesOf(base + "drivers:\n  - sim: { name: x }\n");
+  assert.is(bad[0]!.code, "E_CONFIG_REFERENCE");
+  assert.match(bad[0]!.message, /reads from "trail".*board's default pipeline: give the config its own `pipeline:`/);
   assert.ok(dataDir.endsWith(".ridgeline"));
   // No file at all: the sim board's embedded default.
   const d = loadConfig({ env: {} });
