@@ -11,7 +11,6 @@ export * from "./log.js";
 export * from "./config-errors.js";
 export * from "./units.js";
 export { closest, didYouMean, editDistance } from "./suggest.js";
-export { closest, didYouMean, editDistance } from "./suggest.js";
 export * from "./launch-env.js";
 export * from "./exit-codes.js";
 export * from "./canonical-json.js";
