@@ -59,8 +59,8 @@ function regularFileProblem(slotDir: string, rel: string): string | undefined {
   }
   // The slot folder itself may sit behind a link (a mount, the `running` link): the entry must still be inside it.
   try {
-    const root = realpathSync(slotDir);
-    if (!realpathSync(p).startsWith(root + sep)) return "it resolves outside the slot";
+    const root = realpathSync.native(slotDir);
+    if (!realpathSync.native(p).startsWith(root + sep)) return "it resolves outside the slot";
   } catch {
     return "it cannot be resolved";
   }

@@ -67,3 +67,25 @@ export function pax(records: Record<string, string>): RawEntry {
   h[155] = 0x20;
   return { path: "PaxHeader", header: h, data };
 }
+
+/**
+ * A bundle whose manifest lists exactly what `entries` carry: each file entry (its `data`) under
+ * `files`, each symlink and hard link (its `linkname`) under `links`; `over` replaces manifest
+ * fields (e.g. a hostile `entry`). Entry paths must already be in manifest spelling.
+ */
+export function bundleOf(entries: RawEntry[], over: Partial<BundleManifest> = {}): Uint8Array {
+  const files: Record<string, Uint8Array> = {};
+  const links: Record<string, string> = {};
+  for (const e of entries) {
+    const type = e.type ?? "file";
+    if (type === "file") files[e.path] = e.data ?? new Uint8Array();
+    else if (type === "symlink" || type === "hardlink") links[e.path] = e.linkname ?? "";
+  }
+  return tar([{ path: MANIFEST_NAME, data: manifestFor(files, links, over) }, ...entries]);
+}
+
+/** How many leading bytes of `archive` hold its first entry (the manifest) and its data. */
+export function firstEntryBytes(archive: Uint8Array): number {
+  const size = parseInt(new TextDecoder().decode(archive.subarray(124, 136)).replace(/\0/g, "").trim() || "0", 8);
+  return 512 + size + padding(size);
+}
