@@ -20,6 +20,8 @@ const version = z.number().int().min(1).max(Number.MAX_SAFE_INTEGER);
 /** Checked for real by `tufDateProblem` (E_OTA_DATE), after the schema. */
 const expires = z.string();
 const hexHash = z.string().regex(/^[0-9a-f]{16,128}$/);
+/** tuf-spec §4.2 "spec_version": MAJOR.MINOR[.PATCH] in decimal, major 1 (what this client implements). */
+const specVersion = z.string().regex(/^1\.(0|[1-9][0-9]{0,5})(\.(0|[1-9][0-9]{0,5}))?$/, "a TUF 1.x version MAJOR.MINOR.PATCH");
 
 const keySchema = z.object({ keytype: z.string(), scheme: z.string(), keyval: z.object({ public: z.string() }).passthrough() }).passthrough();
 const roleKeys = z.object({ keyids: z.array(z.string()), threshold: z.number().int().min(1) }).passthrough();
@@ -27,7 +29,7 @@ const roleKeys = z.object({ keyids: z.array(z.string()), threshold: z.number().i
 export const rootSigned = z
   .object({
     _type: z.literal("root"),
-    spec_version: z.string(),
+    spec_version: specVersion,
     version,
     expires,
     consistent_snapshot: z.boolean().default(false),
@@ -84,15 +86,15 @@ const delegations = z.object({ keys: z.record(keySchema), roles: z.array(delegat
 export type Delegations = z.output<typeof delegations>;
 
 export const targetsSigned = z
-  .object({ _type: z.literal("targets"), spec_version: z.string(), version, expires, targets: z.record(targetFile), delegations: delegations.optional() })
+  .object({ _type: z.literal("targets"), spec_version: specVersion, version, expires, targets: z.record(targetFile), delegations: delegations.optional() })
   .passthrough();
 
 const metaFile = z.object({ version, length: z.number().int().min(0).optional(), hashes: z.record(hexHash).optional() }).passthrough();
 export type MetaFile = z.output<typeof metaFile>;
 
-export const snapshotSigned = z.object({ _type: z.literal("snapshot"), spec_version: z.string(), version, expires, meta: z.record(metaFile) }).passthrough();
+export const snapshotSigned = z.object({ _type: z.literal("snapshot"), spec_version: specVersion, version, expires, meta: z.record(metaFile) }).passthrough();
 export const timestampSigned = z
-  .object({ _type: z.literal("timestamp"), spec_version: z.string(), version, expires, meta: z.object({ "snapshot.json": metaFile }).passthrough() })
+  .object({ _type: z.literal("timestamp"), spec_version: specVersion, version, expires, meta: z.object({ "snapshot.json": metaFile }).passthrough() })
   .passthrough();
 
 export type RootSigned = z.output<typeof rootSigned>;
