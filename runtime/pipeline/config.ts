@@ -25,6 +25,15 @@ const edgeConfig = z
   .strict();
 export type EdgeConfig = z.output<typeof edgeConfig>;
 
+/** A node's own `edge:`: what it sets wins over `pipeline.edges`, the rest comes from there. */
+const edgeOverride = z.object({ capacity: z.number().int().min(1).max(1_000_000).optional(), policy: policy.optional() }).strict();
+
+function ownEdge(e: unknown): Partial<EdgeConfig> {
+  if (e === undefined) return {};
+  const o = edgeOverride.parse(e);
+  return { ...(o.capacity !== undefined ? { capacity: o.capacity } : {}), ...(o.policy !== undefined ? { policy: o.policy } : {}) };
+}
+
 const names = z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]).transform((v) => (Array.isArray(v) ? v : [v]));
 const nameList = z.union([z.string().min(1), z.array(z.string().min(1))]).transform((v) => (Array.isArray(v) ? v : [v]));
 
@@ -201,7 +210,7 @@ const operatorEntry = z
     if (o.input !== undefined && !names.safeParse(o.input).success)
       ctx.addIssue({ code: "custom", path: ["input"], message: "`input` is a source or operator name, or a list of them", params: { code: "E_PIPELINE_INPUT" } });
     if (o.edge !== undefined) {
-      const re = edgeConfig.safeParse(o.edge);
+      const re = edgeOverride.safeParse(o.edge);
       if (!re.success) for (const is of re.error.issues) ctx.addIssue({ ...is, path: ["edge", ...is.path] } as z.IssueData);
     }
     if (kind === "window") {
@@ -214,7 +223,7 @@ const operatorEntry = z
     const kind = Object.keys(o).find((k) => !EXTRA_KEYS.includes(k)) as OperatorKind;
     const spec = (operatorKinds[kind] as z.ZodTypeAny).parse(o[kind]) as unknown;
     const def = (kind === "window" ? { kind, spec, aggregate: o.aggregate ?? {} } : { kind, spec }) as OperatorDef;
-    return { ...def, input: o.input === undefined ? [] : names.parse(o.input), edge: edgeConfig.parse(o.edge ?? {}) } as OperatorDef & { input: string[]; edge: EdgeConfig };
+    return { ...def, input: o.input === undefined ? [] : names.parse(o.input), edge: ownEdge(o.edge) as EdgeConfig } as OperatorDef & { input: string[]; edge: EdgeConfig };
   });
 export type OperatorConfig = z.output<typeof operatorEntry>;
 
@@ -269,7 +278,7 @@ const sinkEntry = z
     if (!r.success) for (const is of r.error.issues) ctx.addIssue({ ...is, path: [kind, ...is.path] } as z.IssueData);
     if (o.input !== undefined && !nameList.safeParse(o.input).success) ctx.addIssue({ code: "custom", path: ["input"], message: "`input` is a name or a list of names", params: { code: "E_PIPELINE_INPUT" } });
     if (o.edge !== undefined) {
-      const re = edgeConfig.safeParse(o.edge);
+      const re = edgeOverride.safeParse(o.edge);
       if (!re.success) for (const is of re.error.issues) ctx.addIssue({ ...is, path: ["edge", ...is.path] } as z.IssueData);
     }
     if (o.batch !== undefined && !z.number().int().min(1).max(100_000).safeParse(o.batch).success)
@@ -278,7 +287,7 @@ const sinkEntry = z
   .transform((o) => {
     const kind = Object.keys(o).find((k) => k !== "input" && k !== "edge" && k !== "batch") as SinkKind;
     const spec = (sinkKinds[kind] as z.ZodTypeAny).parse(o[kind] ?? {}) as unknown;
-    return { kind, spec, input: o.input === undefined ? [] : nameList.parse(o.input), edge: edgeConfig.parse(o.edge ?? {}), batch: (o.batch as number | undefined) ?? 512 } as SinkDef & { input: string[]; edge: EdgeConfig; batch: number };
+    return { kind, spec, input: o.input === undefined ? [] : nameList.parse(o.input), edge: ownEdge(o.edge) as EdgeConfig, batch: (o.batch as number | undefined) ?? 512 } as SinkDef & { input: string[]; edge: EdgeConfig; batch: number };
   });
 export type SinkConfig = z.output<typeof sinkEntry>;
 
@@ -297,7 +306,13 @@ export const pipelineConfig = z
     edges: edgeConfig.default({}),
   })
   .strict()
-  .superRefine((p, ctx) => validateTopology(p, ctx));
+  .superRefine((p, ctx) => validateTopology(p, ctx))
+  // every operator's and sink's inbox: `pipeline.edges`, overridden key by key by its own `edge:`
+  .transform((p) => ({
+    ...p,
+    operators: Object.fromEntries(Object.entries(p.operators).map(([n, o]) => [n, { ...o, edge: { ...p.edges, ...o.edge } }])),
+    sinks: Object.fromEntries(Object.entries(p.sinks).map(([n, o]) => [n, { ...o, edge: { ...p.edges, ...o.edge } }])),
+  }));
 export type PipelineConfig = z.output<typeof pipelineConfig>;
 
 /** Names an operator can read from: sources, operators, and `<window>.late` side outputs. */

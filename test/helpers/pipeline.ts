@@ -68,7 +68,8 @@ export interface Rig {
   cleanup(): Promise<void>;
 }
 
-export const BASE = `gateway: { id: test-gw }\ndrivers: []\n`;
+// the rig runs no drivers (tests hand events to the pipeline as driver "gen"), but the config names it: a source from a driver that does not exist is a config error
+export const BASE = `gateway: { id: test-gw }\ndrivers:\n  - sim: { name: gen }\n`;
 
 export async function makeRig(yaml: string, opts: { clock?: Clock; dir?: string; real?: string[]; tickMs?: number; models?: PipelineOptions["models"] } = {}): Promise<Rig> {
   const td = opts.dir ? { dir: opts.dir, cleanup() {} } : tempDir("ridge-pipe-");

@@ -120,4 +120,19 @@ test("names, sinks, edges, sources", () => {
   one(`  sources:\n    h: { http: { listen: "127.0.0.1:1", token: short } }\n`, "E_CONFIG_RANGE");
 });
 
+
+
+test("pipeline.edges is the default inbox of every operator and sink; a node's own edge overrides it key by key", () => {
+  const text = `${HEAD}  edges: { capacity: 64, policy: drop-oldest }\n  sources:\n    trackers: { from: trail, kind: telemetry }\n  operators:\n    a: { filter: "true", input: trackers }\n    b: { filter: "true", input: a, edge: { capacity: 8 } }\n  sinks:\n    out: { log: {}, input: b, edge: { policy: block } }\n    all: { log: {}, input: a }\n`;
+  const { config } = loadConfig({ text, board: "sim" });
+  const p = config.pipeline;
+  assert.equal(p.operators.a!.edge, { capacity: 64, policy: "drop-oldest" });
+  assert.equal(p.operators.b!.edge, { capacity: 8, policy: "drop-oldest" });
+  assert.equal(p.sinks.out!.edge, { capacity: 64, policy: "block" });
+  assert.equal(p.sinks.all!.edge, { capacity: 64, policy: "drop-oldest" });
+  // without `edges:` the built-in default holds
+  const plain = loadConfig({ text: `${HEAD}${TRACKERS}  sinks:\n    out: { log: {}, input: trackers }\n`, board: "sim" }).config.pipeline;
+  assert.equal(plain.sinks.out!.edge, { capacity: 1024, policy: "block" });
+});
+
 test.run();
