@@ -53,11 +53,25 @@ export function selectUpdate(targets: TargetsSigned, dev: DeviceIdentity): Selec
   return ok(best);
 }
 
-/** A target asked for by name (`ridge ota install --target NAME`): refused when it does not fit. */
-export function requireTarget(targets: TargetsSigned, name: string, dev: DeviceIdentity): Selection {
+/**
+ * A target asked for by name (`ridge ota install --target NAME`, or the cloud's downlink
+ * `{target}`): refused when it does not fit. A version below the running one installs only when
+ * both sides ask for it: the signed target's `allowDowngradeFrom` names the running version, and
+ * the local side passed `allowDowngrade` (`--allow-downgrade`, or `"allowDowngrade": true` on the
+ * downlink). The anti-rollback floor holds either way.
+ */
+export function requireTarget(targets: TargetsSigned, name: string, dev: DeviceIdentity, opts: { allowDowngrade?: boolean } = {}): Selection {
   const file = Object.prototype.hasOwnProperty.call(targets.targets, name) ? targets.targets[name] : undefined;
   if (!file) return fail("E_OTA_TARGET_UNKNOWN", `${name} is not in the signed targets metadata`);
   const f = fits(name, file, dev);
   if (!f.ok) return f;
+  if ((compareVersions(f.value.version, dev.current) ?? 0) < 0) {
+    const from = f.value.allowDowngradeFrom;
+    const signed = from !== undefined && (Array.isArray(from) ? from : [from]).includes(dev.current);
+    if (!signed || opts.allowDowngrade !== true) {
+      const missing = [signed ? "" : `the signed target's allowDowngradeFrom does not name ${dev.current}`, opts.allowDowngrade === true ? "" : "the local side did not ask for a downgrade (--allow-downgrade)"].filter(Boolean).join(", and ");
+      return fail("E_OTA_DOWNGRADE", `${name} ${f.value.version} is older than the running ${dev.current}: not installed (${missing})`);
+    }
+  }
   return ok({ name, file, custom: f.value });
 }

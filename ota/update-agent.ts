@@ -100,6 +100,8 @@ export class UpdateAgent {
   private st: UpdateState;
   private running: Promise<void> | undefined;
   private progress: UpdateProgress | undefined;
+  /** The local side asked for a signed downgrade in the cycle in flight. */
+  private allowDowngrade = false;
   private startedAt: number;
   private healthTimer: { cancel(): void } | undefined;
   private confirmTimer: { cancel(): void } | undefined;
@@ -224,8 +226,12 @@ export class UpdateAgent {
   }
 
   /** One update cycle; resolves when it settles (pending, idle, failed) or is parked. In flight already: resume its step. */
-  check(trigger: Trigger, opts: { target?: string } = {}): Promise<void> {
-    return this.exclusive(() => (busy(this.st) ? this.perform({ state: this.st, effects: resume(this.st, opts.target) }) : this.feed({ i: "check", trigger, ...(opts.target ? { target: opts.target } : {}) })));
+  check(trigger: Trigger, opts: { target?: string; allowDowngrade?: boolean } = {}): Promise<void> {
+    return this.exclusive(() => {
+      // asked for this cycle only: a cycle resumed after a restart does not carry it
+      this.allowDowngrade = opts.allowDowngrade === true;
+      return busy(this.st) ? this.perform({ state: this.st, effects: resume(this.st, opts.target) }) : this.feed({ i: "check", trigger, ...(opts.target ? { target: opts.target } : {}) });
+    });
   }
 
   private identity(): DeviceIdentity {
@@ -242,7 +248,8 @@ export class UpdateAgent {
     if (!resolved.ok) return { i: "check-failed", code: resolved.code, reason: resolved.reason };
     const visible = { ...r.value.trusted.targets, targets: resolved.value };
     const dev = this.identity();
-    const sel = name ? requireTarget(visible, name, dev) : selectUpdate(visible, dev);
+    const sel = name ? requireTarget(visible, name, dev, { allowDowngrade: this.allowDowngrade }) : selectUpdate(visible, dev);
+    this.allowDowngrade = false;
     if (!sel.ok) return { i: "check-failed", code: sel.code, reason: sel.reason };
     if (!sel.value) return { i: "no-update" };
     const t = sel.value;

@@ -20,7 +20,7 @@ import type { UplinkQueue } from "../store/queue.js";
 import { VERSION } from "../version.js";
 import { ProgressMeter, describe } from "../progress.js";
 import { readLastExit } from "../cli/last-exit.js";
-import { UpdateAgent, bootControlFor, bootedSlotFromEnv, fetcherFor, parseMetadata, slotDir, type HealthResult, type UpdateState } from "../../ota/index.js";
+import { UpdateAgent, bootControlFor, bootedSlotFromEnv, fetcherFor, parseMetadata, retrievalLimits, slotDir, type HealthResult, type UpdateState } from "../../ota/index.js";
 
 function runCommand(cmd: string, timeoutMs: number): Promise<HealthResult> {
   return new Promise((resolve) => {
@@ -90,7 +90,9 @@ export async function createUpdateComponent(s: UpdateComponentOptions): Promise<
   const booted = bootedSlotFromEnv();
   const bootControl = bootControlFor(s.board, { dataDir: s.dataDir, ...(booted ? { booted } : {}) });
   const launcherRuns = booted !== undefined || s.board.bootControl.adapter !== "file";
-  const mirrors = [cfg.repo, ...cfg.mirrors].map((m) => fetcherFor(/^[a-z]+:/.test(m) || isAbsolute(m) ? m : join(s.dataDir, m)));
+  // ota.download: every mirror's per-file deadline (slow retrieval) and idle timeout.
+  const limits = retrievalLimits(cfg);
+  const mirrors = [cfg.repo, ...cfg.mirrors].map((m) => fetcherFor(/^[a-z]+:/.test(m) || isAbsolute(m) ? m : join(s.dataDir, m), { limits }));
   const gatewayId = s.config.gateway.id;
   const stateGauge = s.metrics.gauge("ridge_ota_state", "OTA state: 1 for the current state", ["state"]);
   const stateNames = ["idle", "checking", "downloading", "verifying", "installing", "pending", "trial", "committed", "rolled-back", "failed"];
@@ -165,14 +167,14 @@ export async function createUpdateComponent(s: UpdateComponentOptions): Promise<
 
   let timer: Timer | undefined;
   let lastError: string | undefined;
-  const check = async (trigger: "poll" | "notify" | "api", target?: string) => {
+  const check = async (trigger: "poll" | "notify" | "api", target?: string, allowDowngrade = false) => {
     if (!launcherRuns) {
       lastError = "E_OTA_NO_LAUNCHER: this gateway was not started by `ridge boot`; runtime-level A/B updates need the launcher";
       log.warn({}, lastError);
       return;
     }
     try {
-      await agent.check(trigger, target ? { target } : {});
+      await agent.check(trigger, target ? { target, ...(allowDowngrade ? { allowDowngrade } : {}) } : {});
       lastError = undefined;
     } catch (e) {
       lastError = `${errorCode(e)}: ${errorMessage(e)}`;
@@ -190,17 +192,20 @@ export async function createUpdateComponent(s: UpdateComponentOptions): Promise<
   };
 
   // `ridge/<id>/down/ota[/…]`: a notification that something was published; the payload is not
-  // trusted for anything (it may name a target: the signed metadata still decides what installs).
+  // trusted for anything (it may name a target: the signed metadata still decides what installs;
+  // `"allowDowngrade": true` is the local half of a downgrade, the signed allowDowngradeFrom the other).
   s.downlink.on("ota", (_suffix, payload) => {
     let target: string | undefined;
+    let allowDowngrade = false;
     try {
-      const v = JSON.parse(payload.toString("utf8")) as { target?: unknown };
+      const v = JSON.parse(payload.toString("utf8")) as { target?: unknown; allowDowngrade?: unknown };
       if (typeof v.target === "string" && v.target.length < 256) target = v.target;
+      allowDowngrade = v.allowDowngrade === true;
     } catch {
       /* an empty or non-JSON notification means "check now" */
     }
-    log.info({ target }, "ota: notified by the cloud; checking now");
-    void check("notify", target);
+    log.info({ target, ...(allowDowngrade ? { allowDowngrade } : {}) }, "ota: notified by the cloud; checking now");
+    void check("notify", target, allowDowngrade);
   });
   s.routes.add("GET", "/ota/state", () => ({ body: { ...agent.status(), lastError } }));
   s.routes.add("POST", "/ota/check", () => {

@@ -58,7 +58,11 @@ test("downlink notification → check → pending, each state reported as an ota
     assert.is((st0.body as { state: { s: string } }).state.s, "idle");
     await handlers.get("ota")!("ota", Buffer.from(JSON.stringify({ target: "runtime-sim-1.1.0.tar" })));
     await waitFor("pending", () => restarts.length > 0, 20_000);
-    assert.equal(events.map((e) => `${e.kind}:${(e.payload as { s: string }).s}`), ["ota:checking", "ota:downloading", "ota:verifying", "ota:installing", "ota:pending"]);
+    const states = events.filter((e) => (e.payload as { s: string }).s !== "progress");
+    assert.equal(states.map((e) => `${e.kind}:${(e.payload as { s: string }).s}`), ["ota:checking", "ota:downloading", "ota:verifying", "ota:installing", "ota:pending"]);
+    // progress for the cloud: each phase's start and end at least
+    const progress = events.filter((e) => (e.payload as { s: string }).s === "progress").map((e) => e.payload as { phase: string; done: number; total: number });
+    for (const phase of ["download", "unpack"]) assert.ok(progress.some((p) => p.phase === phase && p.done === p.total), `${phase} progress reported`);
     assert.ok(events.every((e) => e.device === "gw-1"));
     assert.is((c.status!() as { state: string }).state, "pending");
     await c.stop();

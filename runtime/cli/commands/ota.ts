@@ -52,7 +52,7 @@ const USAGE = `usage: ridge ota <command> [options]
   keygen --alg ed25519|p256|sm2 --out FILE          new signing key (FILE, private) and FILE.pub
   init-repo DIR --root-keys K1.pub,K2.pub --threshold N [--targets-keys …] [--snapshot-keys …] [--timestamp-keys …] [--key FILE …]
   bundle --board NAME --out FILE [--version V] [--without PKG,…]
-  add DIR FILE --kind runtime|model|device-firmware --version V --board NAME [--arch A] [--name N] [--min-from V] [--key FILE …]
+  add DIR FILE --kind runtime|model|device-firmware --version V --board NAME [--arch A] [--name N] [--min-from V] [--allow-downgrade-from V,…] [--key FILE …]
   sign DIR --key FILE … [--role ROLE] [--bump]
   rotate-root DIR --root-keys K1.pub,… --threshold N [--targets-keys …] [--snapshot-keys …] [--timestamp-keys …] --key OLD --key NEW …
   install SOURCE [--target NAME] [--board NAME] [--data DIR] [--root FILE]   (SOURCE: repository directory, USB path or URL)
@@ -177,9 +177,9 @@ const commands: Record<string, (argv: string[]) => Promise<number>> = {
 
   async add(argv) {
     const a = parseCommand(argv, {
-      usage: "ridge ota add DIR FILE --kind runtime|model|device-firmware --version V --board NAME[,NAME…] [--arch A,…] [--name NAME] [--min-from V] [--key FILE …]",
+      usage: "ridge ota add DIR FILE --kind runtime|model|device-firmware --version V --board NAME[,NAME…] [--arch A,…] [--name NAME] [--min-from V] [--allow-downgrade-from V,…] [--key FILE …]",
       summary: "Add an artifact to the repository's targets (staged; signed and published with --key, or later with `ridge ota sign`).",
-      options: { kind: { type: "string" }, version: { type: "string" }, board: { type: "string" }, arch: { type: "string" }, name: { type: "string" }, "min-from": { type: "string" }, key: { type: "string", multiple: true } },
+      options: { kind: { type: "string" }, version: { type: "string" }, board: { type: "string" }, arch: { type: "string" }, name: { type: "string" }, "min-from": { type: "string" }, "allow-downgrade-from": { type: "string" }, key: { type: "string", multiple: true } },
     });
     if (!a) return 0;
     const [dir, file] = a.positionals;
@@ -189,7 +189,9 @@ const commands: Record<string, (argv: string[]) => Promise<number>> = {
     if (!isVersion(v.version)) throw new RidgeError("E_USAGE", `--version "${v.version}" is not a version such as 1.4.0`);
     const boards = v.board.split(",");
     const arch = v.arch ? v.arch.split(",") : v.kind === "runtime" ? [...new Set(boards.map((b) => loadBoard(b).arch))] : undefined;
-    const custom: TargetCustom = { kind: v.kind as ArtifactKind, version: v.version, boards, ...(arch ? { arch } : {}), ...(v["min-from"] ? { minFrom: v["min-from"] } : {}) };
+    const custom: TargetCustom = { kind: v.kind as ArtifactKind, version: v.version, boards, ...(arch ? { arch } : {}), ...(v["min-from"] ? { minFrom: v["min-from"] } : {}),
+      // the signed half of a downgrade: the versions this (older) target may replace
+      ...(v["allow-downgrade-from"] ? { allowDowngradeFrom: v["allow-downgrade-from"].split(",").map((x) => x.trim()).filter(Boolean) } : {}) };
     const repo = TufRepository.open(dir, systemClock);
     const name = v.name ?? `${v.kind}-${boards.join("+")}-${v.version}.tar`;
     const t = await repo.addTarget(file, name, custom);
@@ -236,9 +238,9 @@ const commands: Record<string, (argv: string[]) => Promise<number>> = {
 
   async install(argv) {
     const a = parseCommand(argv, {
-      usage: "ridge ota install SOURCE [--target NAME] [--board NAME] [--data DIR] [--root FILE]",
+      usage: "ridge ota install SOURCE [--target NAME [--allow-downgrade]] [--board NAME] [--data DIR] [--root FILE]",
       summary: "Install the newest fitting runtime (or --target NAME) from a repository directory, USB path or URL into the inactive slot, verified against the trusted metadata; it boots at the next restart.",
-      options: { target: { type: "string" }, board: { type: "string" }, data: { type: "string" }, root: { type: "string" } },
+      options: { target: { type: "string" }, "allow-downgrade": { type: "boolean" }, board: { type: "string" }, data: { type: "string" }, root: { type: "string" } },
     });
     if (!a) return 0;
     const src = a.positionals[0];
@@ -273,7 +275,7 @@ const commands: Record<string, (argv: string[]) => Promise<number>> = {
         if (!p.ok) throw new RidgeError("E_OTA_PARSE", `${a.values.root}: ${p.reason}`);
         if (!agent.store.get("root")) agent.store.put("root", bytes);
       }
-      await agent.check("local", a.values.target ? { target: a.values.target } : {}).finally(() => progress.end());
+      await agent.check("local", a.values.target ? { target: a.values.target, ...(a.values["allow-downgrade"] ? { allowDowngrade: true } : {}) } : {}).finally(() => progress.end());
       const st = agent.state();
       if (st.s === "pending") {
         console.log(`installed ${st.target.name} (${st.target.version}) into slot ${st.slot}; it boots at the next restart of the gateway (${restartReason ?? ""})`);
