@@ -6,7 +6,7 @@ export { ALG_NAMES, decodeKey, fromKeyFile, generateSigningKey, keyId, publicKey
 export { parseMetadata, countValidSignatures, meetsThreshold, isExpired, formatExpires, artifactKinds, SPEC_VERSION, type ArtifactKind, type RoleName, type RootSigned, type TargetsSigned, type SnapshotSigned, type TimestampSigned, type TargetFile, type TargetCustom, type Envelope } from "./tuf-metadata.js";
 export { TufClient, MemoryMetadataStore, targetPath, DEFAULT_LIMITS, type ClientLimits, type MetadataStore, type RefreshResult, type RepoFetcher, type TrustedMetadata } from "./tuf-client.js";
 export { TufRepository, DEFAULT_EXPIRY, hashFile, type InitOptions, type PublishReport, type RoleKeySpec } from "./tuf-repository.js";
-export { DirectoryFetcher, HttpFetcher, fetcherFor } from "./repo-fetchers.js";
+export { DirectoryFetcher, HttpFetcher, fetcherFor, DEFAULT_RETRIEVAL_LIMITS, type RetrievalLimits, type FetcherOptions } from "./repo-fetchers.js";
 export { selectUpdate, requireTarget, fits, type DeviceIdentity, type ChosenTarget } from "./target-selection.js";
 export { TargetHasher } from "./target-hasher.js";
 export { compareVersions, isVersion } from "./version-order.js";
@@ -25,4 +25,4 @@ export { UpdateAgent, confirmSlot, type UpdateAgentOptions, type AgentStatus, ty
 export { downloadTarget, discardPartial, type DownloadProgress } from "./target-download.js";
 export { readMarker, readSlotManifest, writeMarker, MARKER, type SlotMarker, type SlotManifest } from "./slot-marker.js";
 export { runLauncher, chooseLaunch, pinLaunch, runningLink, type LauncherOptions } from "./launcher.js";
-export { otaConfig, DEFAULT_HEALTH_UP_FOR_MS, type OtaConfig } from "./config.js";
+export { otaConfig, retrievalLimits, DEFAULT_HEALTH_UP_FOR_MS, type OtaConfig } from "./config.js";

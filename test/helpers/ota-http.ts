@@ -3,7 +3,7 @@
  * Range requests, with knobs for link loss (cut the connection after N bytes), servers that
  * ignore ranges, and padded (endless) responses. It records every request.
  */
-import { createReadStream, existsSync, statSync } from "node:fs";
+import { createReadStream, existsSync, readFileSync, statSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import { join, normalize } from "node:path";
 
@@ -85,4 +85,65 @@ export async function serveRepo(dir: string): Promise<RepoServer> {
       server.close(() => resolve());
     });
   return state;
+}
+
+/** How a trickling server sends one file: `fast` bytes at once, then `bytes` every `everyMs` (0: a stall, socket kept open). */
+export interface TricklePlan {
+  fast?: number;
+  bytes: number;
+  everyMs: number;
+  /** No content-length and no end: the file's bytes repeated for ever, at full speed (after `fast`, ignoring `bytes`). */
+  endless?: boolean;
+}
+
+/**
+ * A repository server whose chosen files arrive slowly (slow retrieval) or never end (endless
+ * data); every other file is served whole. `started` holds when each path was last requested.
+ */
+export async function serveTrickling(dir: string, plan: (path: string) => TricklePlan | undefined): Promise<{ url: string; started: Map<string, number>; close(): Promise<void> }> {
+  const timers = new Set<NodeJS.Timeout>();
+  const started = new Map<string, number>();
+  const server: Server = createServer((req, res) => {
+    const path = decodeURIComponent((req.url ?? "/").split("?")[0]!);
+    started.set(path, performance.now());
+    const file = normalize(join(dir, path));
+    if (!file.startsWith(dir) || !existsSync(file) || !statSync(file).isFile()) return void res.writeHead(404).end();
+    const body = readFileSync(file);
+    const p = plan(path);
+    if (!p) return void res.writeHead(200, { "content-length": body.length }).end(body);
+    res.writeHead(200, p.endless ? {} : { "content-length": body.length });
+    let sent = Math.min(p.fast ?? 0, body.length);
+    res.write(body.subarray(0, sent));
+    if (p.endless) {
+      const more = () => {
+        while (!res.destroyed && res.write(body.length ? body : Buffer.alloc(1024, 0x20)));
+        if (!res.destroyed) res.once("drain", more);
+      };
+      return more();
+    }
+    const t = setInterval(() => {
+      if (res.destroyed || sent >= body.length) {
+        clearInterval(t);
+        timers.delete(t);
+        if (!res.destroyed) res.end();
+        return;
+      }
+      if (p.bytes === 0) return;
+      res.write(body.subarray(sent, sent + p.bytes));
+      sent += p.bytes;
+    }, p.everyMs);
+    timers.add(t);
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", () => resolve()));
+  const port = (server.address() as { port: number }).port;
+  return {
+    url: `http://127.0.0.1:${port}/`,
+    started,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const t of timers) clearInterval(t);
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
 }
