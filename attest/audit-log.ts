@@ -15,8 +15,7 @@
  * migration would bless whatever an attacker had already edited into them.
  */
 import type Database from "better-sqlite3";
-import { fail, ok, type Result } from "../core/index.js";
-import { canonicalJson } from "../core/canonical-json.js";
+import { canonicalJson, fail, ok, type Result } from "../core/index.js";
 import { leafHash, type Hash } from "./merkle.js";
 import { statementCache } from "./statement-cache.js";
 import { sha256 } from "./crypto/hash.js";
@@ -80,12 +79,13 @@ interface Row {
 }
 
 /** A schema-2 row reads from its canonical text only; undefined when that text is not a record. */
-function fromCanon(seq: number, hash: string, canon: string): AuditRecord | undefined {
+function fromCanon(seq: number | undefined, hash: string, canon: string): AuditRecord | undefined {
   try {
-    const o = JSON.parse(canon) as Partial<AuditRecord>;
+    // Canonical JSON leaves control characters raw; they can stand only inside strings, so escape them for JSON.parse.
+    const o = JSON.parse(canon.replace(/[\u0000-\u001f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`)) as Partial<AuditRecord>;
     if (typeof o !== "object" || o === null || !Array.isArray(o.reasons)) return undefined;
     const rec = { seq: o.seq!, ts: o.ts!, gateway: o.gateway!, verdict: o.verdict!, reasons: o.reasons, evidenceSha256: o.evidenceSha256!, nonce: o.nonce!, prevHash: o.prevHash! };
-    if (rec.seq !== seq || canonOf(rec) !== canon) return undefined;
+    if ((seq !== undefined && rec.seq !== seq) || canonOf(rec) !== canon) return undefined;
     return { ...rec, hash };
   } catch {
     return undefined;
@@ -140,12 +140,14 @@ export class AuditLog {
       const head = this.q("SELECT seq, hash FROM attest_audit_head WHERE id = 1").get() as { seq: number; hash: string } | undefined;
       const seq = (head?.seq ?? 0) + 1;
       const prevHash = head?.hash ?? GENESIS;
-      const rec = { seq, ...r, reasons: r.reasons.map((x) => ({ code: x.code, detail: x.detail })), prevHash };
+      // Lone surrogates cannot round-trip through UTF-8 (the hashed bytes, SQLite's TEXT): U+FFFD as SQLite would store.
+      const w = (x: string) => x.replace(/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g, "\uFFFD");
+      const rec = { seq, ts: r.ts, gateway: w(r.gateway), verdict: r.verdict, reasons: r.reasons.map((x) => ({ code: w(x.code), detail: w(x.detail) })), evidenceSha256: w(r.evidenceSha256), nonce: w(r.nonce), prevHash };
       const canon = canonOf(rec);
       const hash = hex(sha256(new TextEncoder().encode(canon)));
       this
         .q("INSERT INTO attest_audit (seq, ts, gateway, verdict, reasons, evidence_sha256, nonce, prev_hash, hash, canon) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
-        .run(seq, r.ts, r.gateway, r.verdict, JSON.stringify(rec.reasons), r.evidenceSha256, r.nonce, prevHash, hash, canon);
+        .run(seq, rec.ts, rec.gateway, rec.verdict, JSON.stringify(rec.reasons), rec.evidenceSha256, rec.nonce, prevHash, hash, canon);
       this.q("INSERT INTO attest_audit_head (id, seq, hash) VALUES (1, ?, ?) ON CONFLICT(id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash").run(seq, hash);
       return { ...rec, hash };
     }).immediate();
@@ -195,7 +197,12 @@ export class AuditLog {
       }
       const r = row.canon === null ? fromRow(row) : fromCanon(row.seq, row.hash, row.canon);
       const edited = () => fail("E_ATTEST_AUDIT_EDITED", `record ${row.seq} does not match its hash`, row.seq);
-      if (!r) return edited();
+      if (!r) {
+        // An intact record under another seq: rows were moved.
+        const moved = row.canon !== null && hex(sha256(new TextEncoder().encode(row.canon))) === row.hash ? fromCanon(undefined, row.hash, row.canon) : undefined;
+        if (moved) return fail("E_ATTEST_AUDIT_REORDERED", `record ${row.seq} holds record ${moved.seq}`, row.seq);
+        return edited();
+      }
       if (row.canon !== null) {
         if (hex(sha256(new TextEncoder().encode(row.canon))) !== row.hash) return edited();
         // The indexed columns must say what the hashed text says (filters read them).

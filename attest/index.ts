@@ -18,6 +18,8 @@ export { VerifierStore } from "./verifier-store.js";
 export type { ClockState, NonceCheck } from "./verifier-store.js";
 export { AuditLog } from "./audit-log.js";
 export type { AuditReason, AuditRecord, ChainCheck } from "./audit-log.js";
+export { checkExtends, checkpointKey, formatCheckpoint, makeCheckpoint, parseCheckpoint, publishCheckpoint } from "./checkpoint.js";
+export type { Checkpoint, CheckpointCheck, CheckpointKey, SignedCheckpoint } from "./checkpoint.js";
 export { Verifier, REASON } from "./verifier.js";
 export type { ReasonCode, Verdict, VerifyOptions, VerifierOptions } from "./verifier.js";
 export * from "./tpm/index.js";

@@ -8,7 +8,8 @@
 import mqtt from "mqtt";
 import type { MqttClient } from "mqtt";
 import { errorMessage, type Clock, type Timer } from "../../core/index.js";
-import type { AuditLog, Verdict, Verifier } from "../../attest/index.js";
+import { formatCheckpoint, makeCheckpoint, publishCheckpoint } from "../../attest/index.js";
+import type { AuditLog, CheckpointKey, Verdict, Verifier } from "../../attest/index.js";
 import { decodeBatch } from "../cloud/batch-codec.js";
 
 export interface RemoteVerifierOptions {
@@ -24,6 +25,11 @@ export interface RemoteVerifierOptions {
   clientId?: string;
   onVerdict?: (v: Verdict) => void;
   log?: (msg: string) => void;
+  /**
+   * Sign a checkpoint of the audit trail at every round and at stop: published retained on
+   * `<prefix>/verifier/checkpoint` and appended as a line to `file` (kept outside the data directory).
+   */
+  checkpoint?: { key: CheckpointKey; file?: string };
 }
 
 /** Evidence objects in an up/attest payload: bare JSON evidence, or an uplink batch of "attest" events. */
@@ -82,6 +88,7 @@ export class RemoteVerifier {
   /** Challenge every registered gateway now, and schedule the next round. */
   round(): void {
     if (this.stopped) return;
+    this.signCheckpoint();
     for (const id of this.o.verifier.policy.gateways.keys()) this.challenge(id);
     this.tick = this.o.clock.setTimeout(() => this.round(), this.o.every);
   }
@@ -135,7 +142,23 @@ export class RemoteVerifier {
     }
   }
 
+  /** Sign the audit trail's current tree and publish it (a no-op without a checkpoint key). */
+  signCheckpoint(): void {
+    const c = this.o.checkpoint;
+    if (!c) return;
+    const cp = makeCheckpoint(this.o.audit, c.key, this.o.clock.now());
+    if (c.file) {
+      try {
+        publishCheckpoint(c.file, cp);
+      } catch (e) {
+        this.o.log?.(`checkpoint: cannot append to ${c.file}: ${errorMessage(e)}`);
+      }
+    }
+    this.client?.publish(`${this.prefix}/verifier/checkpoint`, formatCheckpoint(cp), { qos: 1, retain: true });
+  }
+
   async stop(): Promise<void> {
+    if (!this.stopped) this.signCheckpoint();
     this.stopped = true;
     this.tick?.cancel();
     for (const list of this.outstanding.values()) for (const x of list) x.timer.cancel();

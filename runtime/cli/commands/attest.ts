@@ -5,9 +5,10 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import Database from "better-sqlite3";
-import { RidgeError, systemClock, parseDuration } from "../../../core/index.js";
+import { RidgeError, fail, systemClock, parseDuration } from "../../../core/index.js";
 import { AuditLog, Verifier, VerifierStore, generateKeyPair, loadPolicy, privateKeyToPem, publicKeyToPem, isSigAlg } from "../../../attest/index.js";
-import type { AuditRecord, SigAlg, Verdict } from "../../../attest/index.js";
+import type { AuditRecord, ChainCheck, CheckpointCheck, SigAlg, Verdict } from "../../../attest/index.js";
+import { checkExtends, checkpointKey, formatCheckpoint, makeCheckpoint, parseCheckpoint, publishCheckpoint } from "../../../attest/index.js";
 import { controlRequest } from "../../control/client.js";
 import { EXIT, parseCommand } from "../args.js";
 import { defaultDataDir } from "./status.js";
@@ -27,7 +28,8 @@ auditor side:
   verifier --broker URL --policy FILE --db FILE [--every 60s] [--timeout 10s] [--prefix ridge] [--rounds N]
                                                   challenge registered gateways periodically over MQTT
   audit --db FILE [--since T] [--gateway ID] [--json]   list verdicts (T: ISO date, epoch ms, or age like 1h)
-  audit verify-chain --db FILE                    check the audit trail's hash chain (exit 1 if broken)`;
+  audit verify-chain --db FILE [--expect CP]      check the audit trail's hash chain (exit 1 if broken), and that it extends checkpoint CP
+  audit checkpoint --db FILE [--out FILE]         sign the audit trail's Merkle root; print it or append it to FILE`;
 
 function openDb(file: string): Database.Database {
   mkdirSync(dirname(resolve(file)), { recursive: true });
@@ -209,8 +211,8 @@ async function verifyCmd(argv: string[]): Promise<number> {
 
 async function verifierCmd(argv: string[]): Promise<number> {
   const spec = {
-    usage: "ridge attest verifier --broker URL --policy FILE --db FILE [--every 60s] [--timeout 10s] [--prefix ridge] [--rounds N]",
-    summary: "Challenge every gateway registered in the policy over MQTT with fresh nonces, judge the answers, record every verdict.",
+    usage: "ridge attest verifier --broker URL --policy FILE --db FILE [--every 60s] [--timeout 10s] [--prefix ridge] [--rounds N] [--checkpoints FILE]",
+    summary: "Challenge every gateway registered in the policy over MQTT with fresh nonces, judge the answers, record every verdict. At every round and at stop, sign a checkpoint of the audit trail (checkpoint-key.pem beside the database): published retained on <prefix>/verifier/checkpoint and appended to --checkpoints FILE (keep it outside the data directory).",
     options: {
       broker: { type: "string" },
       policy: { type: "string" },
@@ -219,6 +221,7 @@ async function verifierCmd(argv: string[]): Promise<number> {
       timeout: { type: "string" },
       prefix: { type: "string" },
       rounds: { type: "string" },
+      checkpoints: { type: "string" },
       json: { type: "boolean" },
     },
   } as const;
@@ -229,8 +232,10 @@ async function verifierCmd(argv: string[]): Promise<number> {
   const timeout = parseDuration(a.values.timeout ?? "10s");
   if (every === undefined || timeout === undefined) throw new RidgeError("E_USAGE", "--every/--timeout: a duration like 30s");
   const rounds = a.values.rounds ? Number(a.values.rounds) : Infinity;
-  const db = openDb(needed(a.values.db, "db", spec.usage));
+  const dbFile = needed(a.values.db, "db", spec.usage);
+  const db = openDb(dbFile);
   const audit = new AuditLog(db);
+  const checkpoint = { key: checkpointKey(dirname(resolve(dbFile)))!, ...(a.values.checkpoints ? { file: a.values.checkpoints } : {}) };
   const verifier = new Verifier({ policy, store: new VerifierStore(db), audit, clock: systemClock });
   const { RemoteVerifier } = await import("../../attestation/remote-verifier.js");
   let seen = 0;
@@ -245,6 +250,7 @@ async function verifierCmd(argv: string[]): Promise<number> {
     clock: systemClock,
     every,
     timeout,
+    checkpoint,
     ...(a.values.prefix ? { prefix: a.values.prefix } : {}),
     log: (m) => console.error(m),
     onVerdict: (v) => {
@@ -278,11 +284,11 @@ function printRecords(rows: AuditRecord[], json: boolean, head: { seq: number; h
 }
 
 async function auditCmd(argv: string[]): Promise<number> {
-  if (argv[0] === "verify-chain") {
+  if (argv[0] === "checkpoint") {
     const spec = {
-      usage: "ridge attest audit verify-chain --db FILE [--json]",
-      summary: "Recompute the audit trail's hash chain; exit 1 and name the first bad record if any was edited, deleted, reordered or cut off.",
-      options: { db: { type: "string" }, json: { type: "boolean" } },
+      usage: "ridge attest audit checkpoint --db FILE [--out FILE]",
+      summary: "Sign the audit trail's Merkle root with the verifier's checkpoint key (checkpoint-key.pem beside the database, made at first use); print it, or append it as one line to --out.",
+      options: { db: { type: "string" }, out: { type: "string" } },
     } as const;
     const a = parseCommand(argv.slice(1), spec);
     if (!a) return EXIT.ok;
@@ -290,11 +296,51 @@ async function auditCmd(argv: string[]): Promise<number> {
     if (!existsSync(file)) throw new RidgeError("E_ATTEST_DB", `no database at ${file}`);
     const db = new Database(file, { readonly: true, fileMustExist: true });
     try {
-      const c = new AuditLog(db).verifyChain();
-      if (a.values.json) console.log(JSON.stringify(c));
-      else if (c.ok) console.log(`chain OK: ${c.value.records} record(s), head ${c.value.head.slice(0, 16)}…`);
-      else console.log(`chain BROKEN at record ${c.offset}: ${c.code} (${c.reason})`);
-      return c.ok ? EXIT.ok : EXIT.failure;
+      const cp = makeCheckpoint(new AuditLog(db), checkpointKey(dirname(file))!, Date.now());
+      if (a.values.out) publishCheckpoint(a.values.out, cp);
+      else console.log(formatCheckpoint(cp));
+      return EXIT.ok;
+    } finally {
+      db.close();
+    }
+  }
+  if (argv[0] === "verify-chain") {
+    const spec = {
+      usage: "ridge attest audit verify-chain --db FILE [--expect CHECKPOINT] [--json]",
+      summary: "Recompute the audit trail's hash chain; exit 1 and name the first bad record if any was edited, deleted, reordered or cut off. With --expect (a checkpoint file, its last line is used), also prove the log extends that signed checkpoint.",
+      options: { db: { type: "string" }, expect: { type: "string" }, json: { type: "boolean" } },
+    } as const;
+    const a = parseCommand(argv.slice(1), spec);
+    if (!a) return EXIT.ok;
+    const file = needed(a.values.db, "db", spec.usage);
+    if (!existsSync(file)) throw new RidgeError("E_ATTEST_DB", `no database at ${file}`);
+    const db = new Database(file, { readonly: true, fileMustExist: true });
+    try {
+      const audit = new AuditLog(db);
+      const chain: ChainCheck = audit.verifyChain();
+      let cpCheck: CheckpointCheck | undefined;
+      if (chain.ok && a.values.expect) {
+        let text = "";
+        try {
+          text = readFileSync(a.values.expect, "utf8");
+        } catch (e) {
+          throw new RidgeError("E_ATTEST_CHECKPOINT_INVALID", `cannot read the checkpoint ${a.values.expect}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
+        }
+        const cp = parseCheckpoint(text);
+        const key = checkpointKey(dirname(file), false);
+        if (!cp) cpCheck = fail("E_ATTEST_CHECKPOINT_INVALID", `${a.values.expect} holds no checkpoint`);
+        else if (!key) cpCheck = fail("E_ATTEST_CHECKPOINT_KEY", `no checkpoint-key.pem beside ${file}`);
+        else cpCheck = checkExtends(audit, key, cp);
+      }
+      const c = cpCheck && !cpCheck.ok ? cpCheck : chain;
+      if (!c.ok) {
+        if (a.values.json) console.log(JSON.stringify(c));
+        else console.log(`chain BROKEN at record ${c.offset}: ${c.code} (${c.reason})`);
+        return EXIT.failure;
+      }
+      if (a.values.json) console.log(JSON.stringify(cpCheck ? { ...chain, checkpoint: cpCheck } : chain));
+      else if (chain.ok) console.log(`chain OK: ${chain.value.records} record(s), head ${chain.value.head.slice(0, 16)}…${cpCheck?.ok ? `; extends the checkpoint of ${cpCheck.value.from}` : ""}`);
+      return EXIT.ok;
     } finally {
       db.close();
     }
