@@ -1,11 +1,12 @@
 /**
  * Writes a bundle: the manifest first, then directories, files and links, as a ustar archive.
  * Files are hashed in a first pass (the manifest needs their sha256) and streamed in a second.
+ * Every path is held to the extractor's rules first (bundle-manifest.ts: normalised, inside the slot).
  */
 import { createHash } from "node:crypto";
 import { closeSync, createReadStream, fsyncSync, openSync, renameSync, statSync, writeSync } from "node:fs";
 import { RidgeError } from "../core/index.js";
-import { BUNDLE_FORMAT, MANIFEST_NAME, type BundleManifest } from "./bundle-manifest.js";
+import { BUNDLE_FORMAT, MANIFEST_NAME, manifestPathProblem, type BundleManifest } from "./bundle-manifest.js";
 import { END_OF_ARCHIVE, encodeHeader, padding } from "./tar-codec.js";
 import type { ArtifactKind } from "./tuf-metadata.js";
 
@@ -43,6 +44,10 @@ function writeAll(fd: number, b: Uint8Array): void {
 }
 
 export async function writeBundle(out: string, input: BundleInput): Promise<BundleManifest> {
+  // The extractor's path rules, before a byte is read: never publish a bundle every device refuses.
+  const paths0 = { ...(input.entry !== undefined ? { entry: input.entry } : {}), files: Object.fromEntries([...input.files.keys()].map((p) => [p, 0])), links: Object.fromEntries(input.symlinks ?? []) };
+  const refused = manifestPathProblem(paths0, `bundle ${out}`);
+  if (refused) throw new RidgeError(refused.code, refused.reason);
   const files: BundleManifest["files"] = {};
   const paths = [...input.files.keys()].sort();
   for (const p of paths) {

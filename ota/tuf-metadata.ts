@@ -118,11 +118,12 @@ export const METADATA_MAX_DEPTH = 32;
 export type MetadataCode = "E_OTA_PARSE" | "E_OTA_JSON_DUPLICATE_KEY" | "E_OTA_JSON_NUMBER" | "E_OTA_JSON_DEPTH" | "E_OTA_DATE";
 const JSON_CODES = { syntax: "E_OTA_PARSE", duplicateKey: "E_OTA_JSON_DUPLICATE_KEY", depth: "E_OTA_JSON_DEPTH", number: "E_OTA_JSON_NUMBER" } as const;
 
-const TUF_DATE = /^(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)Z$/;
+const TUF_DATE = /^(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(?:\.\d{1,9})?Z$/;
 
 /**
- * Why `s` is not a TUF date (tuf-spec §4.2 "expires": `YYYY-MM-DDTHH:MM:SSZ`, UTC, second
- * precision, a real calendar day of the proleptic Gregorian calendar), or undefined when it is one.
+ * Why `s` is not a TUF date (tuf-spec §4.2 "expires": `YYYY-MM-DDTHH:MM:SSZ`, UTC, a real
+ * calendar day of the proleptic Gregorian calendar), or undefined when it is one. Fractional
+ * seconds are accepted: tuf-js writes them (Date.toISOString) and reads them back.
  */
 export function tufDateProblem(s: string): string | undefined {
   const m = TUF_DATE.exec(s);

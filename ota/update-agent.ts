@@ -19,7 +19,7 @@ import { discardPartial, type DownloadProgress } from "./target-download.js";
 import { fetchTarget } from "./target-fetch.js";
 import { TufClient, targetPath, type ClientLimits, type RepoFetcher } from "./tuf-client.js";
 import type { TargetFile } from "./tuf-metadata.js";
-import { UpdateStore } from "./update-store.js";
+import { UpdateStore, type FailedTarget } from "./update-store.js";
 import { busy, holdsBootOrder, otherSlot, resume, step, type PlannedTarget, type Slot, type Trigger, type UpdateEffect, type UpdateInput, type UpdateState } from "./update-machine.js";
 
 export interface HealthResult {
@@ -93,6 +93,8 @@ export interface AgentStatus {
   attemptsLeft: number | undefined;
   progress: UpdateProgress | undefined;
   history: ReturnType<UpdateStore["history"]>;
+  /** Targets that rolled back or were refused here: never selected again (newest first). */
+  failed: FailedTarget[];
 }
 
 export class UpdateAgent {
@@ -133,7 +135,7 @@ export class UpdateAgent {
     } catch {
       left = undefined;
     }
-    return { state: this.st, active: this.activeSlot(), runningVersion: this.runningVersion(), floor: this.store.floor("runtime"), attemptsLeft: left, progress: this.progress, history: this.store.history(10) };
+    return { state: this.st, active: this.activeSlot(), runningVersion: this.runningVersion(), floor: this.store.floor("runtime"), attemptsLeft: left, progress: this.progress, history: this.store.history(10), failed: this.store.failedTargets() };
   }
 
   private set(next: UpdateState, raiseFloor?: { kind: string; version: string }): void {
@@ -246,8 +248,16 @@ export class UpdateAgent {
     if (!r.ok) return { i: "check-failed", code: r.code, reason: r.reason };
     const resolved = await client.resolveTargets(r.value.trusted, r.value.startedAt);
     if (!resolved.ok) return { i: "check-failed", code: resolved.code, reason: resolved.reason };
-    const visible = { ...r.value.trusted.targets, targets: resolved.value };
     const dev = this.identity();
+    if (name) {
+      const f = resolved.value[name];
+      const bad = f ? this.store.failedBefore(name, f.hashes.sha256) : undefined;
+      if (bad) return { i: "check-failed", code: "E_OTA_TARGET_FAILED", reason: `${name} ${bad.version} failed here on ${new Date(bad.at).toISOString()} (${bad.code}: ${bad.reason}); not installed again until the repository publishes a different build` };
+    }
+    // A target that rolled back or was refused here is never chosen again: the repository must
+    // publish something different (new hashes) before this device downloads anything.
+    const candidates = name ? resolved.value : Object.fromEntries(Object.entries(resolved.value).filter(([n, f]) => !this.store.failedBefore(n, f.hashes.sha256)));
+    const visible = { ...r.value.trusted.targets, targets: candidates };
     const sel = name ? requireTarget(visible, name, dev, { allowDowngrade: this.allowDowngrade }) : selectUpdate(visible, dev);
     this.allowDowngrade = false;
     if (!sel.ok) return { i: "check-failed", code: sel.code, reason: sel.reason };

@@ -157,7 +157,8 @@ export function step(st: UpdateState, inp: UpdateInput): Transition<UpdateState,
     case "installed":
       return st.s === "installing" ? to({ ...st, s: "pending" }, { e: "restart", reason: `slot ${st.slot} installed (${st.target.version})` }) : refused(st, inp);
     case "install-failed":
-      return st.s === "installing" ? to({ s: "failed", code: inp.code, reason: inp.reason, target: st.target }) : refused(st, inp);
+      // a refused bundle leaves nothing behind: no half-extracted slot (the agent wipes it), no verified .part
+      return st.s === "installing" ? { state: { s: "failed", code: inp.code, reason: inp.reason, target: st.target }, effects: [{ e: "discard-download", target: st.target }, SAVE] } : refused(st, inp);
     case "slot-busy":
       return st.s === "downloading" || st.s === "verifying" || st.s === "installing" ? to({ ...SLOT_BUSY(st.slot), target: st.target }) : refused(st, inp);
     case "booted":
@@ -190,6 +191,9 @@ function booted(st: UpdateState, inp: Extract<UpdateInput, { i: "booted" }>): Tr
         reason: inp.failure?.reason ?? (st.s === "pending" ? `slot ${st.slot} did not start: boot attempts exhausted` : `slot ${st.slot} stopped during its trial and ran out of boot attempts`),
       };
       notes.push({ e: "log", level: "warn", msg: "ota: rolled back", fields: { reason: next.reason, code: next.code } });
+      // the failed slot goes last with no attempts now, not at the confirm: a running slot that
+      // stops before its confirm must not leave the failed one first for the launcher's last resort
+      notes.push({ e: "mark-bad", slot: st.slot });
     }
   } else if ((st.s === "downloading" || st.s === "verifying" || st.s === "installing") && inp.slot === st.slot) {
     // Installed and already started (the state write after markPending was lost): the slot is

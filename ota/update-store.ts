@@ -42,6 +42,30 @@ export function readUpdateState(db: Database.Database): UpdateState {
   }
 }
 
+export interface FailedTarget {
+  name: string;
+  sha256: string;
+  version: string;
+  code: string;
+  reason: string;
+  at: number;
+}
+
+/**
+ * Failures that belong to the target's content, not to the way there: it rolled back (crashed at
+ * start, failed its health check, refused the config) or its bundle was refused after its signed
+ * hashes matched. A mirror that served wrong or too few bytes, or a link that stalled, is not the
+ * target's fault and is retried.
+ */
+const TRANSIENT = new Set(["E_OTA_FETCH", "E_OTA_SLOW", "E_OTA_DOWNLOAD_STALLED", "E_OTA_HASH", "E_OTA_LENGTH", "E_OTA_TOO_LARGE", "E_OTA_SLOT_BUSY"]);
+
+function failedTarget(st: UpdateState): (Omit<FailedTarget, "at">) | undefined {
+  if (st.s !== "rolled-back" && !(st.s === "failed" && st.target && !TRANSIENT.has(st.code))) return undefined;
+  const t = st.target!;
+  const sha256 = t.hashes.sha256;
+  return sha256 ? { name: t.name, sha256, version: t.version, code: st.code, reason: st.reason } : undefined;
+}
+
 export class UpdateStore implements MetadataStore {
   constructor(private readonly db: Database.Database) {
     if (db.readonly) return;
@@ -50,6 +74,7 @@ export class UpdateStore implements MetadataStore {
       CREATE TABLE IF NOT EXISTS ota_history (seq INTEGER PRIMARY KEY AUTOINCREMENT, at INTEGER NOT NULL, state TEXT NOT NULL, code TEXT, reason TEXT, version TEXT);
       CREATE TABLE IF NOT EXISTS ota_metadata (role TEXT PRIMARY KEY, bytes BLOB NOT NULL);
       CREATE TABLE IF NOT EXISTS ota_floor (kind TEXT PRIMARY KEY, version TEXT NOT NULL);
+      CREATE TABLE IF NOT EXISTS ota_failed (name TEXT NOT NULL, sha256 TEXT NOT NULL, version TEXT NOT NULL, code TEXT NOT NULL, reason TEXT NOT NULL, at INTEGER NOT NULL, PRIMARY KEY (name, sha256));
     `);
   }
 
@@ -66,12 +91,25 @@ export class UpdateStore implements MetadataStore {
       const version = "target" in st && st.target ? st.target.version : null;
       this.db.prepare("INSERT INTO ota_history (at, state, code, reason, version) VALUES (?, ?, ?, ?, ?)").run(at, st.s, code, reason, version);
       this.db.prepare("DELETE FROM ota_history WHERE seq <= (SELECT max(seq) FROM ota_history) - 200").run();
+      const bad = failedTarget(st);
+      if (bad) this.db.prepare("INSERT OR REPLACE INTO ota_failed (name, sha256, version, code, reason, at) VALUES (?, ?, ?, ?, ?, ?)").run(bad.name, bad.sha256, bad.version, bad.code, bad.reason, at);
       if (raiseFloor) {
         const cur = this.floor(raiseFloor.kind);
         if (!cur || (compareVersions(raiseFloor.version, cur) ?? 0) > 0)
           this.db.prepare("INSERT INTO ota_floor (kind, version) VALUES (?, ?) ON CONFLICT(kind) DO UPDATE SET version = excluded.version").run(raiseFloor.kind, raiseFloor.version);
       }
     }).immediate();
+  }
+
+  /** Targets that failed on this device (name and sha256), newest first: never selected again. */
+  failedTargets(): FailedTarget[] {
+    return orEmpty(() => this.db.prepare("SELECT name, sha256, version, code, reason, at FROM ota_failed ORDER BY at DESC").all() as FailedTarget[], []);
+  }
+
+  /** Whether this exact target (same name, same sha256) failed here before. */
+  failedBefore(name: string, sha256: string | undefined): FailedTarget | undefined {
+    if (!sha256) return undefined;
+    return orEmpty(() => this.db.prepare("SELECT name, sha256, version, code, reason, at FROM ota_failed WHERE name = ? AND sha256 = ?").get(name, sha256) as FailedTarget | undefined, undefined);
   }
 
   history(limit = 20): HistoryRow[] {

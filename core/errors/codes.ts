@@ -257,6 +257,7 @@ export const ERROR_CODES = {
   E_OTA_BUNDLE_UNLISTED: { category: "peer", doc: "A bundle entry or link is not in the bundle manifest." },
   E_OTA_CONFIG_REFUSED: { category: "peer", doc: "The new slot refused the gateway's config during its trial; the gateway went back to the old slot." },
   E_OTA_DATE: { category: "peer", doc: "An expiry in OTA metadata is not a real UTC date in TUF's format YYYY-MM-DDTHH:MM:SSZ (e.g. 2999-02-31); the metadata is refused." },
+  E_OTA_TARGET_FAILED: { category: "peer", doc: "The asked-for target (same name, same sha256) was installed here before and rolled back or was refused; it is never installed again. Publish a fixed build (new hashes) or a new version." },
   E_OTA_DOWNGRADE: { category: "peer", doc: "The asked-for target is older than the running runtime; it installs only when its signed allowDowngradeFrom names the running version and the local side asks with --allow-downgrade (or allowDowngrade: true on the downlink)." },
   E_OTA_DOWNLOAD_STALLED: { category: "peer", doc: "The update's download made no progress for several cycles; check the repository mirror and the link." },
   E_OTA_EXPIRED: { category: "peer", doc: "Signed OTA metadata has expired; the repository must re-sign it (or the gateway clock is wrong)." },

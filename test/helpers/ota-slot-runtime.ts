@@ -96,11 +96,15 @@ if (!restart && agent.state().s === "trial") {
 }
 if (!restart && (agent.state().s === "idle" || agent.state().s === "committed" || agent.state().s === "rolled-back" || agent.state().s === "failed")) {
   // a settled runtime on this slot: look for an update once (the first boot of the old runtime finds it)
-  if (agent.state().s === "idle" && !existsSync(join(dataDir, "checked"))) {
+  // (and after a rollback, once the test removes the file: the next poll must not take the bad target again)
+  if (!existsSync(join(dataDir, "checked"))) {
     writeFileSync(join(dataDir, "checked"), "1");
     await agent.check("poll");
   }
 }
+// up long enough for the confirm (healthUpForMs): a real runtime runs for hours, and a slot that
+// stops before it is never confirmed and spends its attempts
+if (!restart) await new Promise((r) => setTimeout(r, 80));
 appendFileSync(journal, `stop slot=${booted} state=${agent.state().s}${restart ? " restart" : ""}\n`);
 db.close();
 process.exit(restart ? EXIT_RESTART : 0);

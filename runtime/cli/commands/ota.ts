@@ -345,6 +345,8 @@ function printStatus(s: AgentStatus & { lastError?: string }): void {
   if (s.progress && ["downloading", "verifying", "installing"].includes(st.s)) console.log(`progress: ${describe({ phase: s.progress.phase, done: s.progress.received, total: s.progress.total }, 0).text.replace(/ at .*$/, "")} (${s.progress.received} of ${s.progress.total} bytes)`);
   console.log(`active slot: ${s.active}, running ${s.runningVersion}, boot attempts left ${s.attemptsLeft ?? "?"}, anti-rollback floor ${s.floor ?? "none"}`);
   if (s.lastError) console.log(`last error: ${s.lastError}`);
+  // older gateways answer without the list
+  for (const f of s.failed ?? []) console.log(`never again: ${f.name} ${f.version} (sha256 ${f.sha256.slice(0, 12)}…) failed ${new Date(f.at).toISOString()}  ${f.code}: ${f.reason}`);
   for (const h of s.history) console.log(`  ${new Date(h.at).toISOString()}  ${h.state}${h.version ? ` ${h.version}` : ""}${h.code ? `  ${h.code}: ${h.reason}` : ""}`);
 }
 
