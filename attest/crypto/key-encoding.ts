@@ -2,7 +2,8 @@
  * Raw keys ⇄ the PEM files OpenSSL reads and writes:
  *  - SubjectPublicKeyInfo (RFC 5280 §4.1.2.7; EC: RFC 5480; Ed25519: RFC 8410)
  *  - PKCS#8 PrivateKeyInfo (RFC 5208) wrapping SEC1 ECPrivateKey (RFC 5915) or an Ed25519 seed,
- *    and SEC1 "EC PRIVATE KEY" on import.
+ *    and SEC1 "EC PRIVATE KEY" on import; also SEC1 under "SM2 PRIVATE KEY", the label
+ *    `openssl ec` (OpenSSL 3) writes for an SM2 key (PEM_STRING_SM2PRIVATEKEY in openssl/pem.h).
  * SM2 keys use id-ecPublicKey with the named curve sm2p256v1 (1.2.156.10197.1.301), as
  * `openssl genpkey -algorithm SM2` writes them.
  */
@@ -124,6 +125,15 @@ export function sec1ToPrivateKey(der: Uint8Array): { alg: SigAlg; privateKey: Ui
   throw badKey(`EC PRIVATE KEY with unsupported or missing curve ${curve ?? ""}`.trim());
 }
 
+/** `openssl ec` on an SM2 key: the same SEC1 ECPrivateKey, named curve sm2p256v1, only labelled after the key type. */
+export function sm2Sec1ToPrivateKey(der: Uint8Array): { alg: SigAlg; privateKey: Uint8Array } {
+  const { d, curve } = readEcPrivateKey(der);
+  if (curve !== OID.sm2p256v1) {
+    throw badKey(`SM2 PRIVATE KEY must name the curve sm2p256v1 (${OID.sm2p256v1}), found ${curve ?? "explicit or missing parameters; write it with openssl ec -param_enc named_curve"}`);
+  }
+  return { alg: "sm2-sm3", privateKey: d };
+}
+
 export function publicPem(alg: SigAlg, pub: Uint8Array): string {
   return toPem("PUBLIC KEY", publicKeyToSpki(alg, pub));
 }
@@ -139,7 +149,8 @@ export function parsePublicPem(pem: string): { alg: SigAlg; publicKey: Uint8Arra
 }
 
 export function parsePrivatePem(pem: string): { alg: SigAlg; privateKey: Uint8Array } {
-  const block = fromPem(pem, ["PRIVATE KEY", "EC PRIVATE KEY"]);
-  if (!block) throw badKey("no PRIVATE KEY or EC PRIVATE KEY PEM block found");
-  return block.label === "PRIVATE KEY" ? pkcs8ToPrivateKey(block.der) : sec1ToPrivateKey(block.der);
+  const block = fromPem(pem, ["PRIVATE KEY", "EC PRIVATE KEY", "SM2 PRIVATE KEY"]);
+  if (!block) throw badKey("no PRIVATE KEY, EC PRIVATE KEY or SM2 PRIVATE KEY PEM block found");
+  if (block.label === "PRIVATE KEY") return pkcs8ToPrivateKey(block.der);
+  return block.label === "SM2 PRIVATE KEY" ? sm2Sec1ToPrivateKey(block.der) : sec1ToPrivateKey(block.der);
 }

@@ -2,11 +2,11 @@
  * `ridge attest …`: the gateway's side (quote, log, key) and the auditor's side (verify, nonce,
  * verifier, audit, audit verify-chain).
  */
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { closeSync, existsSync, fstatSync, mkdirSync, openSync, readFileSync, readSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import Database from "better-sqlite3";
 import { RidgeError, fail, systemClock, parseDuration } from "../../../core/index.js";
-import { AuditLog, Verifier, VerifierStore, generateKeyPair, loadPolicy, privateKeyToPem, publicKeyToPem, isSigAlg } from "../../../attest/index.js";
+import { AuditLog, EVIDENCE_MAX_BYTES, Verifier, VerifierStore, generateKeyPair, loadPolicy, privateKeyToPem, publicKeyToPem, isSigAlg } from "../../../attest/index.js";
 import type { AuditRecord, ChainCheck, CheckpointCheck, SigAlg, Verdict } from "../../../attest/index.js";
 import { checkExtends, checkpointKey, formatCheckpoint, makeCheckpoint, parseCheckpoint, publishCheckpoint } from "../../../attest/index.js";
 import { controlRequest } from "../../control/client.js";
@@ -189,12 +189,7 @@ async function verifyCmd(argv: string[]): Promise<number> {
   if (!a) return EXIT.ok;
   const policy = loadPolicy(needed(a.values.policy, "policy", spec.usage));
   const file = needed(a.values.evidence, "evidence", spec.usage);
-  let bytes: Uint8Array;
-  try {
-    bytes = new Uint8Array(readFileSync(file));
-  } catch (e) {
-    throw new RidgeError("E_ATTEST_EVIDENCE_FILE", `cannot read ${file}: ${(e as Error).message}`);
-  }
+  const bytes = readEvidenceFile(file);
   const db = a.values.db ? openDb(a.values.db) : new Database(":memory:");
   try {
     const v = new Verifier({ policy, store: new VerifierStore(db), audit: new AuditLog(db), clock: systemClock });
@@ -203,9 +198,46 @@ async function verifyCmd(argv: string[]): Promise<number> {
       ...(a.values.gateway ? { gateway: a.values.gateway } : {}),
     });
     printVerdict(verdict, a.values.json === true);
+    // the verdict went to a throwaway in-memory database: say so, so nobody looks for it in an audit trail
+    // (on stderr with --json, which keeps stdout one JSON document)
+    if (!a.values.db) (a.values.json === true ? console.error : console.log)("no audit record was written (no --db given)");
     return verdict.ok ? EXIT.ok : EXIT.failure;
   } finally {
     db.close();
+  }
+}
+
+/**
+ * The evidence file, refused before reading when over EVIDENCE_MAX_BYTES (fstat on the opened fd: a
+ * 256 MiB file is never read), and read at most one byte past the limit (a FIFO reports no size;
+ * a file can grow after the fstat).
+ */
+function readEvidenceFile(file: string): Uint8Array {
+  const tooLarge = (size: string) =>
+    new RidgeError("E_ATTEST_MALFORMED", `evidence file ${file} is ${size} bytes, over the ${EVIDENCE_MAX_BYTES}-byte (1 MiB) limit for evidence; it was not read`);
+  let fd: number;
+  try {
+    fd = openSync(file, "r");
+  } catch (e) {
+    throw new RidgeError("E_ATTEST_EVIDENCE_FILE", `cannot read ${file}: ${(e as Error).message}`);
+  }
+  try {
+    const st = fstatSync(fd);
+    if (st.size > EVIDENCE_MAX_BYTES) throw tooLarge(String(st.size));
+    const buf = new Uint8Array(EVIDENCE_MAX_BYTES + 1);
+    let n = 0;
+    for (;;) {
+      const k = readSync(fd, buf, n, buf.length - n, null);
+      if (k === 0) break;
+      n += k;
+      if (n > EVIDENCE_MAX_BYTES) throw tooLarge("more than " + EVIDENCE_MAX_BYTES);
+    }
+    return buf.subarray(0, n);
+  } catch (e) {
+    if (e instanceof RidgeError) throw e;
+    throw new RidgeError("E_ATTEST_EVIDENCE_FILE", `cannot read ${file}: ${(e as Error).message}`);
+  } finally {
+    closeSync(fd);
   }
 }
 
