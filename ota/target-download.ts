@@ -36,7 +36,7 @@ export interface DownloadOptions {
   algorithms?: readonly string[];
 }
 
-function durableLength(part: string): number {
+export function durableLength(part: string): number {
   try {
     const n = Number(readFileSync(`${part}.len`, "utf8"));
     return Number.isSafeInteger(n) && n >= 0 ? n : 0;
@@ -45,7 +45,7 @@ function durableLength(part: string): number {
   }
 }
 
-function recordLength(part: string, n: number): void {
+export function recordLength(part: string, n: number): void {
   const tmp = `${part}.len.tmp`;
   const fd = openSync(tmp, "w");
   try {

@@ -16,6 +16,7 @@ import { createHash } from "node:crypto";
 import { createReadStream, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync, copyFileSync, openSync, fsyncSync, closeSync } from "node:fs";
 import { basename, join } from "node:path";
 import { RidgeError, type Clock } from "../core/index.js";
+import { buildChunkIndex, chunkPath, indexPath, readRange, CHUNK_FORMAT, type ChunkRef } from "./chunk-index.js";
 import { keyId, signSigned, type SigningKey, type TufKey, type TufSignature } from "./tuf-keys.js";
 import {
   SPEC_VERSION,
@@ -302,7 +303,12 @@ export class TufRepository {
   }
 
   /** Copy an artifact into targets/ and stage targets metadata listing it (version+1). */
-  async addTarget(file: string, name: string, custom: TargetCustom): Promise<{ name: string; length: number; sha256: string; sm3: string }> {
+  /**
+   * Publish `file` as target `name`. With `chunks`, also its content-defined chunk index, glue
+   * blob and chunks under targets/chunks/ (devices then fetch only the chunks their running slot
+   * lacks), the index's hash and length signed in `custom.chunks`.
+   */
+  async addTarget(file: string, name: string, custom: TargetCustom, opts: { chunks?: boolean } = {}): Promise<{ name: string; length: number; sha256: string; sm3: string; chunks?: number }> {
     if (!/^[A-Za-z0-9._-][A-Za-z0-9._/-]*$/.test(name) || name.split("/").some((p) => p === ".." || p === "." || p === ""))
       throw new RidgeError("E_OTA_TARGET_NAME", `target name "${name}": letters, digits, '.', '_', '-', '/' only, no empty or '..' parts`);
     const h = await hashFile(file);
@@ -310,6 +316,12 @@ export class TufRepository {
     mkdirSync(join(dest, ".."), { recursive: true });
     copyFileSync(file, `${dest}.tmp`);
     renameSync(`${dest}.tmp`, dest);
+    let chunkCount: number | undefined;
+    if (opts.chunks) {
+      const ref = this.writeChunks(file, h.length);
+      custom = { ...custom, chunks: ref.ref };
+      chunkCount = ref.count;
+    }
     const cur = (this.stagedDoc("targets")?.signed as TargetsSigned | undefined) ?? this.published("targets")?.signed;
     const pubVersion = this.published("targets")?.signed.version ?? 0;
     const targets: TargetsSigned = {
@@ -320,7 +332,32 @@ export class TufRepository {
       targets: { ...(cur?.targets ?? {}), [name]: { length: h.length, hashes: { sha256: h.sha256, sm3: h.sm3 }, custom } },
     };
     this.stage("targets", targets as unknown as Record<string, unknown>);
-    return { name, ...h };
+    return { name, ...h, ...(chunkCount !== undefined ? { chunks: chunkCount } : {}) };
+  }
+
+  /** The chunk store of one artifact: every chunk by its sha256 (shared across targets), the glue blob, the index. */
+  private writeChunks(file: string, length: number): { ref: ChunkRef; count: number } {
+    const built = buildChunkIndex(file, length);
+    const dir = join(this.dir, "targets", "chunks");
+    mkdirSync(dir, { recursive: true });
+    const fd = openSync(file, "r");
+    const put = (rel: string, bytes: Uint8Array) => {
+      const dest = join(this.dir, rel);
+      if (existsSync(dest)) return;
+      writeFileSync(`${dest}.tmp`, bytes);
+      renameSync(`${dest}.tmp`, dest);
+    };
+    const read = (pos: number, len: number) => readRange(fd, pos, len);
+    try {
+      for (const [sha, at] of built.chunks) put(chunkPath(sha), read(at.offset, at.length));
+      put(chunkPath(built.index.glue.sha256), Buffer.concat(built.glueRanges.map(([p, l]) => read(p, l))));
+    } finally {
+      closeSync(fd);
+    }
+    const bytes = Buffer.from(JSON.stringify(built.index));
+    const ref: ChunkRef = { format: CHUNK_FORMAT, sha256: createHash("sha256").update(bytes).digest("hex"), length: bytes.length };
+    put(indexPath(ref), bytes);
+    return { ref, count: built.chunks.size };
   }
 
   /** Stage root v+1 with new keys; it publishes once signed by thresholds of both the old and the new root. */

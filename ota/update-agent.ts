@@ -299,6 +299,8 @@ export class UpdateAgent {
           part: this.part(st.target),
           algorithms: this.o.verifyHashes ?? [],
           onProgress: (p) => this.report({ phase: "download", ...p }),
+          log: this.o.log,
+          onDelta: (d) => this.o.log.info({ delta: d }, `ota: ${st.target.name}: fetched ${d.fetched} bytes, copied ${d.local} from slot ${st.from} (${((100 * d.fetched) / Math.max(1, d.total)).toFixed(1)} % of ${d.total})`),
           afterChunk: (n) => {
             if (n >= st.target.length / 2) this.o.crashPoint?.("mid-download");
           },

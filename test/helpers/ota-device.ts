@@ -49,7 +49,7 @@ export interface TestDevice {
   slot(s: Slot): string;
   bootFile: string;
   /** Publish a runtime bundle in the repository. */
-  publish(version: string, behaviour: Behaviour, padBytes?: number): Promise<string>;
+  publish(version: string, behaviour: Behaviour, padBytes?: number, opts?: { chunks?: boolean }): Promise<string>;
   agent(o: Partial<UpdateAgentOptions> & { booted: Slot; mirrors?: RepoFetcher[]; states?: UpdateState[]; health?: HealthResult }): UpdateAgent;
   cleanup(): void;
 }
@@ -75,10 +75,10 @@ export async function makeDevice(): Promise<TestDevice> {
     dataDir,
     slot,
     bootFile,
-    async publish(version, behaviour, padBytes = 0) {
+    async publish(version, behaviour, padBytes = 0, opts = {}) {
       const f = await runtimeBundle(base, version, behaviour, padBytes);
       const name = `runtime-sim-${version}.tar`;
-      await repo.repo.addTarget(f, name, { kind: "runtime", version, boards: ["sim"], arch: [ARCH] });
+      await repo.repo.addTarget(f, name, { kind: "runtime", version, boards: ["sim"], arch: [ARCH] }, opts);
       repo.repo.sign(repo.all());
       return name;
     },

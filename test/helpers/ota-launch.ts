@@ -60,11 +60,11 @@ export interface CutOutcome {
  * end cleanly, or the slot it ran holds no verified runtime, or the update neither committed nor
  * rolled back.
  */
-export async function powerCutCase(point: string): Promise<CutOutcome> {
+export async function powerCutCase(point: string, opts: { chunks?: boolean } = {}): Promise<CutOutcome> {
   const d = await makeDevice();
   const srv = await serveRepo(d.repo.dir);
   try {
-    await d.publish("1.1.0", "ok", 3_000_000);
+    await d.publish("1.1.0", "ok", 3_000_000, opts);
     await bootOnce(d.dataDir, { OTA_TEST_REPO: srv.url, RIDGE_OTA_CRASH_AT: point, OTA_TEST_CRASH_ONCE: join(d.dataDir, "crashed") });
     const cutHappened = journal(d.dataDir).includes(`power-cut at ${point}`);
     let last: BootRun | undefined;
@@ -88,10 +88,10 @@ export async function powerCutCase(point: string): Promise<CutOutcome> {
 }
 
 /** Run `powerCutCase` at each point and assert: the cut happened, 0 bricked, committed on b, success reported only after a trial. */
-export async function assertNoBrick(points: string[], check: { ok(v: unknown, msg?: string): void; is(a: unknown, b: unknown, msg?: string): void }): Promise<void> {
+export async function assertNoBrick(points: string[], check: { ok(v: unknown, msg?: string): void; is(a: unknown, b: unknown, msg?: string): void }, opts: { chunks?: boolean } = {}): Promise<void> {
   let bricked = 0;
   for (const point of points) {
-    const o = await powerCutCase(point);
+    const o = await powerCutCase(point, opts);
     check.ok(o.cutHappened, `${point}: the power cut happened`);
     if (o.bricked) bricked++;
     check.ok(o.state === "committed" && o.slot === "b", `${point}: ${o.state} on slot ${o.slot}`);

@@ -52,7 +52,7 @@ const USAGE = `usage: ridge ota <command> [options]
   keygen --alg ed25519|p256|sm2 --out FILE          new signing key (FILE, private) and FILE.pub
   init-repo DIR --root-keys K1.pub,K2.pub --threshold N [--targets-keys …] [--snapshot-keys …] [--timestamp-keys …] [--key FILE …]
   bundle --board NAME --out FILE [--version V] [--without PKG,…]
-  add DIR FILE --kind runtime|model|device-firmware --version V --board NAME [--arch A] [--name N] [--min-from V] [--allow-downgrade-from V,…] [--key FILE …]
+  add DIR FILE --kind runtime|model|device-firmware --version V --board NAME [--arch A] [--name N] [--min-from V] [--allow-downgrade-from V,…] [--no-chunks] [--key FILE …]
   sign DIR --key FILE … [--role ROLE] [--bump]
   rotate-root DIR --root-keys K1.pub,… --threshold N [--targets-keys …] [--snapshot-keys …] [--timestamp-keys …] --key OLD --key NEW …
   install SOURCE [--target NAME] [--board NAME] [--data DIR] [--root FILE]   (SOURCE: repository directory, USB path or URL)
@@ -177,9 +177,9 @@ const commands: Record<string, (argv: string[]) => Promise<number>> = {
 
   async add(argv) {
     const a = parseCommand(argv, {
-      usage: "ridge ota add DIR FILE --kind runtime|model|device-firmware --version V --board NAME[,NAME…] [--arch A,…] [--name NAME] [--min-from V] [--allow-downgrade-from V,…] [--key FILE …]",
-      summary: "Add an artifact to the repository's targets (staged; signed and published with --key, or later with `ridge ota sign`).",
-      options: { kind: { type: "string" }, version: { type: "string" }, board: { type: "string" }, arch: { type: "string" }, name: { type: "string" }, "min-from": { type: "string" }, "allow-downgrade-from": { type: "string" }, key: { type: "string", multiple: true } },
+      usage: "ridge ota add DIR FILE --kind runtime|model|device-firmware --version V --board NAME[,NAME…] [--arch A,…] [--name NAME] [--min-from V] [--allow-downgrade-from V,…] [--no-chunks] [--key FILE …]",
+      summary: "Add an artifact to the repository's targets (staged; signed and published with --key, or later with `ridge ota sign`). Its content-defined chunks go under targets/chunks/ so devices download only what changed (--no-chunks: whole downloads only).",
+      options: { kind: { type: "string" }, version: { type: "string" }, board: { type: "string" }, arch: { type: "string" }, name: { type: "string" }, "min-from": { type: "string" }, "allow-downgrade-from": { type: "string" }, "no-chunks": { type: "boolean" }, key: { type: "string", multiple: true } },
     });
     if (!a) return 0;
     const [dir, file] = a.positionals;
@@ -194,8 +194,8 @@ const commands: Record<string, (argv: string[]) => Promise<number>> = {
       ...(v["allow-downgrade-from"] ? { allowDowngradeFrom: v["allow-downgrade-from"].split(",").map((x) => x.trim()).filter(Boolean) } : {}) };
     const repo = TufRepository.open(dir, systemClock);
     const name = v.name ?? `${v.kind}-${boards.join("+")}-${v.version}.tar`;
-    const t = await repo.addTarget(file, name, custom);
-    console.log(`staged ${t.name}: ${t.length} bytes, sha256 ${t.sha256}`);
+    const t = await repo.addTarget(file, name, custom, { chunks: v["no-chunks"] !== true });
+    console.log(`staged ${t.name}: ${t.length} bytes, sha256 ${t.sha256}${t.chunks !== undefined ? `, ${t.chunks} chunks` : ""}`);
     printReport(repo.sign(readKeys(v.key)));
     return 0;
   },
