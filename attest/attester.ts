@@ -30,6 +30,13 @@ export interface AttestBackend {
   readonly publicKey: Uint8Array;
   /** The bank the log is replayed in and the quote selects. */
   readonly bank: BankHash;
+  /** The one PCR a backend measures into (the TPM's): every kind goes there unless pcrFor says otherwise. */
+  readonly pcr?: number;
+  /**
+   * The log the backend's PCRs already hold (a TPM backend reopened without a reboot resumes its
+   * saved log, beginning with its boot marker); the Attester carries on from it.
+   */
+  readonly restoredLog?: readonly MeasurementEvent[];
   /** Extend one recorded event into the backend's PCRs (the software backend's PCRs are the log's). */
   extend(event: MeasurementEvent): Promise<void>;
   quote(nonce: Uint8Array, pcrs: readonly number[], log: MeasurementLog): Promise<QuoteResult>;
@@ -96,7 +103,7 @@ export class Attester {
   private chain: Promise<unknown> = Promise.resolve();
   private quotes = 0;
   constructor(private readonly o: AttesterOptions) {
-    this.log = new MeasurementLog();
+    this.log = o.backend.restoredLog ? MeasurementLog.from(o.backend.restoredLog) : new MeasurementLog();
   }
 
   get backend(): AttestBackend {
@@ -116,7 +123,8 @@ export class Attester {
   /** Record one measurement (pcr optional: the kind's default) and extend it into the backend. */
   measure(m: Omit<Measurement, "pcr"> & { pcr?: number }): Promise<MeasurementEvent> {
     return this.serial(async () => {
-      const pcr = this.o.pcrFor ? this.o.pcrFor(m.type, m.pcr) : (m.pcr ?? (m.type === "boot" ? 0 : DEFAULT_PCRS[m.type]));
+      const one = this.o.backend.pcr;
+      const pcr = this.o.pcrFor ? this.o.pcrFor(m.type, m.pcr) : one !== undefined ? one : (m.pcr ?? (m.type === "boot" ? 0 : DEFAULT_PCRS[m.type]));
       const ev = this.log.record({ ...m, pcr });
       await this.o.backend.extend(ev);
       return ev;

@@ -49,7 +49,8 @@ function onlyKeys(o: Obj, allowed: readonly string[]): string | undefined {
   return undefined;
 }
 
-function checkEvent(e: unknown, i: number): string | undefined {
+/** What is wrong with one log event at position `i` (undefined: nothing); shared with the TPM backend's saved log. */
+export function logEventProblem(e: unknown, i: number): string | undefined {
   const at = `log.${i}`;
   if (!isObj(e)) return `${at}: not an object`;
   const extra = onlyKeys(e, ["seq", "pcr", "type", "component", "version", "digests", "description"]);
@@ -96,7 +97,7 @@ function checkEvidence(v: unknown): string | undefined {
   if (!Array.isArray(v.log)) return "log: an array";
   if (v.log.length > LOG_MAX_EVENTS) return `log: more than ${LOG_MAX_EVENTS} events`;
   for (let i = 0; i < v.log.length; i++) {
-    const r = checkEvent(v.log[i], i);
+    const r = logEventProblem(v.log[i], i);
     if (r) return r;
   }
   return undefined;

@@ -9,6 +9,16 @@
  *   template = H_bank(dataDigest ‖ UTF-8(JSON [type, component, version ?? "", description]))
  * so an edited description, component name or version breaks replay like an edited digest. The
  * log keeps the data digests (what reference values name).
+ *
+ * Order: a PCR protects the order of the events extended into it, and nothing else (TCG: each PCR
+ * is its own hash chain). Two logs that interleave the same per-PCR sequences differently replay
+ * to the same PCRs and are the same evidence; the log's seq (its overall order) is a convenience,
+ * and the verifier judges nothing by the order of events across PCRs.
+ *
+ * TPM boot marker: a TPM backend's log begins, in its PCR, with an event naming the TPM boot it
+ * was recorded in (the quote's clockInfo.resetCount, and the OS boot id). Its data is its own
+ * description, so a verifier checks it without reference values; a log replayed into the PCR after
+ * a reboot names the wrong boot.
  */
 import { digest, digestOf } from "./crypto/hash.js";
 import type { HashAlg } from "./crypto/hash.js";
@@ -56,11 +66,58 @@ export function templateDigest(
 
 const hex = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString("hex");
 
+export const TPM_BOOT_COMPONENT = "tpm-boot";
+const BOOT_RE = /^TPM boot: resetCount=(\d{1,10}) bootId=([0-9A-Za-z-]{1,64})$/;
+
+/** The boot marker's measurement (its data is its description). */
+export function bootMarker(pcr: number, resetCount: number, bootId: string): Measurement {
+  const id = /^[0-9A-Za-z-]{1,64}$/.test(bootId) ? bootId : "unknown";
+  const description = `TPM boot: resetCount=${resetCount} bootId=${id}`;
+  return { pcr, type: "boot", component: TPM_BOOT_COMPONENT, description, data: new TextEncoder().encode(description) };
+}
+
+/** The boot a marker event names, or undefined when `e` is not a well-formed marker. */
+export function parseBootMarker(e: Pick<MeasurementEvent, "type" | "component" | "description">): { resetCount: number; bootId: string } | undefined {
+  if (e.type !== "boot" || e.component !== TPM_BOOT_COMPONENT) return undefined;
+  const m = BOOT_RE.exec(e.description);
+  return m ? { resetCount: Number(m[1]), bootId: m[2]! } : undefined;
+}
+
+/** The events of each PCR, in the order the PCR protects. */
+export function eventsByPcr<E extends { pcr: number }>(events: readonly E[]): Map<number, E[]> {
+  const out = new Map<number, E[]>();
+  for (const e of events) {
+    const l = out.get(e.pcr);
+    if (l) l.push(e);
+    else out.set(e.pcr, [e]);
+  }
+  return out;
+}
+
 export class MeasurementLog {
   private readonly events: MeasurementEvent[] = [];
   private readonly banks = new Map<BankHash, PcrBank>();
   constructor(readonly bankHashes: readonly BankHash[] = BANKS) {
     for (const h of bankHashes) this.banks.set(h, new PcrBank(h));
+  }
+
+  /**
+   * A log that carries on from `events` (a TPM backend's saved log): each must be at its position
+   * and hold a digest for every bank this log keeps. Programmer misuse (not checked input) throws.
+   */
+  static from(events: readonly MeasurementEvent[], bankHashes: readonly BankHash[] = BANKS): MeasurementLog {
+    const log = new MeasurementLog(bankHashes);
+    for (const e of events) {
+      if (e.seq !== log.events.length) throw new RangeError(`event ${e.seq} at position ${log.events.length}`);
+      if (!Number.isInteger(e.pcr) || e.pcr < 0 || e.pcr >= PCR_COUNT) throw new RangeError(`PCR ${e.pcr} out of range`);
+      for (const [h, bank] of log.banks) {
+        const d = e.digests[h];
+        if (d === undefined) throw new RangeError(`event ${e.seq} has no ${h} digest`);
+        bank.extend(e.pcr, templateDigest(h, e, Uint8Array.from(Buffer.from(d, "hex"))));
+      }
+      log.events.push({ ...e, digests: { ...e.digests } });
+    }
+    return log;
   }
 
   /** Measure `data` into every bank and append the event; returns it. */

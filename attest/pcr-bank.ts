@@ -8,6 +8,25 @@ import type { HashAlg } from "./crypto/hash.js";
 
 export const PCR_COUNT = 24;
 
+/**
+ * PCRs that can be reset without a reboot (TCG PC Client Platform TPM Profile, PCR attributes):
+ * 16 (debug) and 23 (application) by any process at locality 0 with TPM2_PCR_Reset; 17-22 by a
+ * D-RTM launch (locality 4) and, for 20-22, from locality 2. A value in any of them proves nothing
+ * about what ran since boot, so Ridgeline never measures into them and the verifier refuses quotes
+ * over them by default. PCRs 0-15 are reset only by TPM2_Startup(CLEAR), i.e. a reboot.
+ */
+export const RESETTABLE_PCRS: readonly number[] = [16, 17, 18, 19, 20, 21, 22, 23];
+
+/**
+ * The TPM PCR Ridgeline's runtime measurements go into by default: 14. PC Client gives 8-15 to the
+ * OS, not resettable from any locality (TPM_PT_PCR_RESET_L0..L4 leave them out; swtpm reports the
+ * same). Of those, 8/9 are GRUB's, 10 IMA's, 11-13 and 15 systemd's (UKI, cmdline, sysext,
+ * machine-id); 14 is shim's MokList on x86 UEFI Secure Boot only, which our ARM64/RISC-V boards do
+ * not boot through. Where something else does extend it, the backend refuses to start
+ * (E_ATTEST_TPM_PCR_IN_USE) rather than share it: pick another of 8-15.
+ */
+export const DEFAULT_TPM_PCR = 14;
+
 export function initialPcr(hash: HashAlg, index: number): Uint8Array {
   return new Uint8Array(digestSize(hash)).fill(index >= 17 && index <= 22 ? 0xff : 0);
 }

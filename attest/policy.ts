@@ -7,6 +7,7 @@
  *   algorithms: [sm2-sm3, ecdsa-p256-sha256]
  *   minRuntimeVersion: 0.1.0
  *   requirePcrs: [11, 12]
+ *   resettablePcrs: [16, 17, 18, 19, 20, 21, 22, 23]   # the default: quotes over these are refused
  *   gateways:
  *     - { id: gw-7, key: "-----BEGIN PUBLIC KEY-----…", mode: gm, sm2Id: "1234567812345678" }
  *   reference:
@@ -19,6 +20,7 @@ import { dirname, resolve } from "node:path";
 import { z } from "zod";
 import { parseYamlWith, duration, RidgeError } from "../core/index.js";
 import { publicKeyFromPem } from "./crypto/index.js";
+import { RESETTABLE_PCRS } from "./pcr-bank.js";
 
 const hexDigest = z.string().regex(/^[0-9a-fA-F]{40,128}$/, "a hex digest").transform((s) => s.toLowerCase());
 
@@ -54,6 +56,12 @@ export const policySchema = z
     minRuntimeVersion: z.string().regex(/^\d+\.\d+\.\d+/).optional(),
     /** PCRs every quote must cover. */
     requirePcrs: z.array(z.number().int().min(0).max(23)).default([]),
+    /**
+     * PCRs a process can reset without a reboot: a quote covering any of them is refused
+     * (E_ATTEST_PCR_RESETTABLE), since its value can be rebuilt at will. Default 16-23 (TCG PC
+     * Client: 16 and 23 at locality 0, 17-22 by D-RTM); a D-RTM-aware fleet may narrow it to [16, 23].
+     */
+    resettablePcrs: z.array(z.number().int().min(0).max(23)).default([...RESETTABLE_PCRS]),
     /** Components without a reference entry: fail (default) or allow. */
     allowUnknownComponents: z.boolean().default(false),
     gateways: z.array(gatewayEntry).default([]),
@@ -78,6 +86,7 @@ export interface Policy {
   hashes: readonly string[];
   minRuntimeVersion?: string;
   requirePcrs: readonly number[];
+  resettablePcrs: readonly number[];
   allowUnknownComponents: boolean;
   gateways: Map<string, RegisteredGateway>;
   reference: Record<string, ReferenceEntry[]>;
@@ -98,6 +107,7 @@ function toPolicy(p: z.output<typeof policySchema>, baseDir: string): Policy {
     hashes: p.hashes,
     ...(p.minRuntimeVersion ? { minRuntimeVersion: p.minRuntimeVersion } : {}),
     requirePcrs: p.requirePcrs,
+    resettablePcrs: p.resettablePcrs,
     allowUnknownComponents: p.allowUnknownComponents,
     gateways,
     reference: p.reference,

@@ -311,3 +311,59 @@ export function decodeEccPublic(buf: Uint8Array): Result<EccPublic, "E_ATTEST_TP
   point.set(y, 65 - y.length);
   return ok({ curve, scheme, schemeHash, nameAlg, point });
 }
+
+/**
+ * TPM2_GetCapability(TPM_CAP_PCR_PROPERTIES) (Part 3 §30.2, Part 2 §6.14 TPM_PT_PCR, §10.9.7
+ * TPMS_TAGGED_PCR_SELECT): which PCRs each locality may reset. Sent raw (tpm2_send): tpm2_getcap
+ * 5.x has no pcr-properties. Request: TPM_ST_NO_SESSIONS ‖ size ‖ TPM_CC_GetCapability ‖
+ * capability ‖ property ‖ propertyCount. Response: tag ‖ size ‖ responseCode ‖ moreData ‖
+ * capability ‖ TPML_TAGGED_PCR_PROPERTY { count; count × { tag; sizeofSelect; pcrSelect[] } }.
+ */
+export const TPM_CAP_PCR_PROPERTIES = 0x00000007;
+export const TPM_PT_PCR = { RESET_L0: 0x02, RESET_L1: 0x04, RESET_L2: 0x06, RESET_L3: 0x08, RESET_L4: 0x0a } as const;
+const TPM_CC_GET_CAPABILITY = 0x0000017a;
+const TPM_ST_NO_SESSIONS = 0x8001;
+
+export function encodeGetPcrPropertiesCommand(first = 0, count = 32): Uint8Array {
+  return new Writer().u16(TPM_ST_NO_SESSIONS).u32(22).u32(TPM_CC_GET_CAPABILITY).u32(TPM_CAP_PCR_PROPERTIES).u32(first).u32(count).done();
+}
+
+/** The PCR properties by TPM_PT_PCR tag → PCR indices. Total over hostile bytes. */
+export function decodePcrPropertiesResponse(buf: Uint8Array): Result<Map<number, number[]>, "E_ATTEST_TPM"> {
+  const r = new Reader(buf);
+  const tag = r.u16();
+  const size = r.u32();
+  const rc = r.u32();
+  if (tag === undefined || size === undefined || rc === undefined) return fail("E_ATTEST_TPM", "truncated TPM response header", 0);
+  if (size !== buf.length) return fail("E_ATTEST_TPM", `TPM response size ${size} but ${buf.length} bytes`, 2);
+  if (rc !== 0) return fail("E_ATTEST_TPM", `TPM2_GetCapability(PCR_PROPERTIES) answered 0x${rc.toString(16)}`, 6);
+  const more = r.u8();
+  const cap = r.u32();
+  const count = r.u32();
+  if (more === undefined || cap === undefined || count === undefined) return fail("E_ATTEST_TPM", "truncated TPMS_CAPABILITY_DATA", r.off);
+  if (cap !== TPM_CAP_PCR_PROPERTIES) return fail("E_ATTEST_TPM", `capability 0x${cap.toString(16)} is not TPM_CAP_PCR_PROPERTIES`, 11);
+  if (count > 64) return fail("E_ATTEST_TPM", `${count} PCR properties is more than TPM_PT_PCR defines`, 15);
+  const out = new Map<number, number[]>();
+  for (let i = 0; i < count; i++) {
+    const at = r.off;
+    const t = r.u32();
+    const n = r.u8();
+    if (t === undefined || n === undefined || n > 8) return fail("E_ATTEST_TPM", `bad TPMS_TAGGED_PCR_SELECT at byte ${at}`, at);
+    const bitmap = new Uint8Array(n);
+    for (let j = 0; j < n; j++) {
+      const b = r.u8();
+      if (b === undefined) return fail("E_ATTEST_TPM", `truncated pcrSelect at byte ${r.off}`, r.off);
+      bitmap[j] = b;
+    }
+    out.set(t, decodePcrBitmap(bitmap));
+  }
+  if (r.off !== buf.length) return fail("E_ATTEST_TPM", `${buf.length - r.off} trailing bytes after TPML_TAGGED_PCR_PROPERTY`, r.off);
+  return ok(out);
+}
+
+/** PCRs any locality 0-4 may reset, from decoded PCR properties. */
+export function resettablePcrsOf(props: ReadonlyMap<number, readonly number[]>): number[] {
+  const s = new Set<number>();
+  for (const t of Object.values(TPM_PT_PCR)) for (const i of props.get(t) ?? []) s.add(i);
+  return [...s].sort((a, b) => a - b);
+}

@@ -1,6 +1,8 @@
 /**
  * The verifier's state in SQLite: nonces it issued (single use, with an expiry) and the last
- * authentic quote's clock per gateway (resetCount/restartCount must not go back, clock must rise).
+ * authentic quote's clock per gateway (resetCount/restartCount must not go back, clock must rise);
+ * for TPM-mode gateways, the TPM boot (resetCount) the last passing quote's log belonged to and,
+ * per PCR, how many events it held and their hash (the verifier's boot binding).
  */
 import type Database from "better-sqlite3";
 import { statementCache } from "./statement-cache.js";
@@ -11,6 +13,15 @@ export interface ClockState {
   clock: bigint;
   resetCount: number;
   restartCount: number;
+}
+
+/** What the last passing TPM quote of a gateway showed: its TPM boot and, per PCR, its log so far. */
+export interface BootBinding {
+  resetCount: number;
+  /** PCR index → the number of its events and the hash of that sequence. */
+  pcrs: Record<string, { count: number; hash: string }>;
+  /** Hash of the quoted PCR values. */
+  valuesHash: string;
 }
 
 export class VerifierStore {
@@ -26,6 +37,9 @@ export class VerifierStore {
       CREATE TABLE IF NOT EXISTS attest_gateway_state (
         gateway TEXT PRIMARY KEY, clock TEXT NOT NULL, reset_count INTEGER NOT NULL,
         restart_count INTEGER NOT NULL, updated_at INTEGER NOT NULL);
+      CREATE TABLE IF NOT EXISTS attest_boot_binding (
+        gateway TEXT PRIMARY KEY, reset_count INTEGER NOT NULL, pcrs TEXT NOT NULL,
+        values_hash TEXT NOT NULL, updated_at INTEGER NOT NULL);
     `);
   }
 
@@ -74,5 +88,22 @@ export class VerifierStore {
            restart_count = excluded.restart_count, updated_at = excluded.updated_at`,
       )
       .run(gateway, s.clock.toString(), s.resetCount, s.restartCount, now);
+  }
+
+  lastBoot(gateway: string): BootBinding | undefined {
+    const r = this.q("SELECT reset_count, pcrs, values_hash FROM attest_boot_binding WHERE gateway = ?").get(gateway) as
+      | { reset_count: number; pcrs: string; values_hash: string }
+      | undefined;
+    return r && { resetCount: r.reset_count, pcrs: JSON.parse(r.pcrs) as BootBinding["pcrs"], valuesHash: r.values_hash };
+  }
+
+  saveBoot(gateway: string, b: BootBinding, now: number): void {
+    this
+      .q(
+        `INSERT INTO attest_boot_binding (gateway, reset_count, pcrs, values_hash, updated_at) VALUES (?, ?, ?, ?, ?)
+         ON CONFLICT(gateway) DO UPDATE SET reset_count = excluded.reset_count, pcrs = excluded.pcrs,
+           values_hash = excluded.values_hash, updated_at = excluded.updated_at`,
+      )
+      .run(gateway, b.resetCount, JSON.stringify(b.pcrs), b.valuesHash, now);
   }
 }

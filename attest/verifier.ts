@@ -4,6 +4,13 @@
  * Keylime's (signature first: if it fails nothing else in the evidence can be trusted; then
  * structure, nonce, clock, PCR digest, log replay, reference values, versions). Hostile input
  * never throws: it becomes a fail verdict with a reason, recorded like any other.
+ *
+ * A quote over a PCR that can be reset without a reboot (policy resettablePcrs, default 16-23) is
+ * refused whatever it holds: reset, re-extend the approved log, quote with a fresh nonce, and it
+ * would look perfect. TPM-mode quotes are bound to the TPM boot: each PCR's events must begin
+ * with the boot marker of the quoted resetCount; within one resetCount a PCR's events only grow
+ * (E_ATTEST_LOG_REWOUND); after a reset the log must start again (E_ATTEST_BOOT_REPLAY). Only the
+ * order within a PCR is protected (TCG), so no check here depends on the order across PCRs.
  */
 import { randomBytes } from "node:crypto";
 import type { Clock } from "../core/index.js";
@@ -12,7 +19,8 @@ import type { HashAlg } from "./crypto/hash.js";
 import { verify, verifyHashed } from "./crypto/index.js";
 import { compareVersions, firmwareToVersion, parseEvidence } from "./evidence.js";
 import type { Evidence } from "./evidence.js";
-import { replayLog } from "./measurement-log.js";
+import { TPM_BOOT_COMPONENT, eventsByPcr, parseBootMarker, replayLog } from "./measurement-log.js";
+import type { MeasurementEvent } from "./measurement-log.js";
 import { initialPcr, pcrCompositeDigest } from "./pcr-bank.js";
 import { referenceFor } from "./policy.js";
 import type { Policy } from "./policy.js";
@@ -20,7 +28,7 @@ import { softwareKeyName } from "./quote-signer.js";
 import { TPM_ALG, TPM_GENERATED_VALUE, TPM_ST_ATTEST_QUOTE, decodeQuoteInfo, decodeTpmSignature, hashAlgName, rawRs } from "./tpm-structures.js";
 import type { QuoteInfo } from "./tpm-structures.js";
 import type { AuditLog, AuditReason } from "./audit-log.js";
-import type { VerifierStore } from "./verifier-store.js";
+import type { BootBinding, VerifierStore } from "./verifier-store.js";
 
 /** Stable reason codes (asserted by tests and by the auditor's tooling). */
 export const REASON = {
@@ -46,6 +54,10 @@ export const REASON = {
   PCR_SELECTION: "E_ATTEST_PCR_SELECTION",
   MISSING_PCRS: "E_ATTEST_MISSING_PCRS",
   PCR_DIGEST: "E_ATTEST_PCR_DIGEST",
+  PCR_RESETTABLE: "E_ATTEST_PCR_RESETTABLE",
+  BOOT_MISMATCH: "E_ATTEST_BOOT_MISMATCH",
+  BOOT_REPLAY: "E_ATTEST_BOOT_REPLAY",
+  LOG_REWOUND: "E_ATTEST_LOG_REWOUND",
   LOG_REPLAY: "E_ATTEST_LOG_REPLAY",
   REFERENCE: "E_ATTEST_REFERENCE",
   UNKNOWN_COMPONENT: "E_ATTEST_UNKNOWN_COMPONENT",
@@ -89,6 +101,12 @@ export interface VerifierOptions {
 const hex = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString("hex");
 const unhex = (s: string) => Uint8Array.from(Buffer.from(s, "hex"));
 const eq = (a: Uint8Array, b: Uint8Array) => a.length === b.length && a.every((x, i) => x === b[i]);
+
+/** Hash of one PCR's event sequence (seq left out: it is the order across PCRs, which nothing protects). */
+function pcrSequenceHash(events: readonly MeasurementEvent[]): string {
+  const rows = events.map((e) => [e.type, e.component, e.version ?? "", e.description, Object.entries(e.digests).sort(([a], [b]) => (a < b ? -1 : 1))]);
+  return hex(sha256(new TextEncoder().encode(JSON.stringify(rows))));
+}
 
 /** What the last replay of a gateway's log gave, so the next quote replays only the new events. */
 interface ReplayMemo {
@@ -313,6 +331,13 @@ export class Verifier {
     const quotedIdx = new Set(q.pcrSelect.flatMap((s) => s.pcrs));
     const missing = this.o.policy.requirePcrs.filter((i) => !quotedIdx.has(i));
     if (missing.length) fail(REASON.MISSING_PCRS, `the policy requires PCR ${missing.join(", ")}, not quoted`);
+    const resettable = [...quotedIdx].filter((i) => this.o.policy.resettablePcrs.includes(i)).sort((a, b) => a - b);
+    if (resettable.length) {
+      fail(
+        REASON.PCR_RESETTABLE,
+        `the quote covers PCR ${resettable.join(", ")}, which a process can reset without a reboot (policy resettablePcrs): its value can be rebuilt at will and proves nothing; measure into PCR 8-15`,
+      );
+    }
     if (selectionOk && !eq(pcrCompositeDigest(sigHash, ordered), q.pcrDigest)) {
       fail(REASON.PCR_DIGEST, "the reported PCR values do not hash to the quoted pcrDigest");
     }
@@ -327,6 +352,7 @@ export class Verifier {
       }
     }
     let runtimeVersion: string | undefined;
+    const lastRuntime = new Map<number, string>();
     for (const s of q.pcrSelect) {
       const rp = this.replay(gwId, ev.log, s.hash);
       if (!rp.ok) {
@@ -348,6 +374,7 @@ export class Verifier {
       if (bank !== "sha256" && bank !== "sm3") continue;
       for (const e of ev.log) {
         const d = e.digests[bank];
+        if (reg.mode === "tpm" && parseBootMarker(e)) continue; // judged by checkBoot
         const refs = referenceFor(this.o.policy, e.component);
         if (!refs) {
           if (!this.o.policy.allowUnknownComponents) fail(REASON.UNKNOWN_COMPONENT, `event ${e.seq}: component ${e.component} has no reference values`);
@@ -356,9 +383,19 @@ export class Verifier {
         const hit = refs.find((r) => r.any || (d !== undefined && r[bank] === d));
         if (!hit) {
           fail(REASON.REFERENCE, `event ${e.seq}: ${e.component} ${bank} digest ${d?.slice(0, 16) ?? "?"}… is not an allowed reference value`);
-        } else if (e.type === "runtime" && hit.version) runtimeVersion = hit.version;
+        } else if (e.type === "runtime" && hit.version) lastRuntime.set(e.pcr, hit.version);
       }
     }
+    // the runtime that runs is the last one measured in its PCR; across PCRs there is no order
+    const runtimeVersions = new Set(lastRuntime.values());
+    if (runtimeVersions.size === 1) runtimeVersion = [...runtimeVersions][0];
+    else if (runtimeVersions.size > 1) {
+      fail(
+        REASON.RUNTIME_VERSION,
+        `runtime events in PCR ${[...lastRuntime.keys()].join(", ")} end in versions ${[...runtimeVersions].join(", ")}: a PCR orders only its own events, so which one runs is unknown`,
+      );
+    }
+    if (reg.mode === "tpm") this.checkBoot(gwId, ev, q, reported, fail);
 
     // 8. versions: the quote's firmwareVersion is the runtime version for software quotes
     if (reg.mode === "gm") {
@@ -373,8 +410,64 @@ export class Verifier {
       if (!runtimeVersion) fail(REASON.RUNTIME_VERSION, `no trustworthy runtime version to compare with the fleet minimum ${min}`);
       else if (!(compareVersions(runtimeVersion, min) >= 0)) fail(REASON.RUNTIME_VERSION, `runtime ${runtimeVersion} is below the fleet minimum ${min}`);
     }
-    return done(gwId, nonceHex, { clock: clockOut, ...(runtimeVersion ? { runtimeVersion } : {}) });
+    const verdict = done(gwId, nonceHex, { clock: clockOut, ...(runtimeVersion ? { runtimeVersion } : {}) });
+    if (verdict.ok && reg.mode === "tpm") this.o.store.saveBoot(gwId, bootBindingOf(q.clockInfo.resetCount, ev.log, reported), at);
+    return verdict;
   }
+
+  /**
+   * TPM boot binding: the log names the quoted TPM boot (boot marker first in each PCR), grows
+   * only within one boot, and starts again after a reset (against the last passing quote's state).
+   */
+  private checkBoot(gwId: string, ev: Evidence, q: QuoteInfo, reported: Map<string, Map<number, Uint8Array>>, fail: (c: ReasonCode, d: string) => void): void {
+    const rc = q.clockInfo.resetCount;
+    const byPcr = eventsByPcr(ev.log);
+    for (const [i, evs] of byPcr) {
+      const first = evs[0]!;
+      const m = parseBootMarker(first);
+      if (!m) {
+        fail(REASON.BOOT_MISMATCH, `PCR ${i}'s first event (${first.seq}: ${first.component}) is not the TPM boot marker; a TPM log begins with it in each PCR`);
+      } else {
+        if (m.resetCount !== rc) {
+          fail(REASON.BOOT_MISMATCH, `PCR ${i}'s log was begun in TPM boot resetCount=${m.resetCount} (boot id ${m.bootId}), the quote is from resetCount=${rc}: a log replayed after a reboot`);
+        }
+        const data = new TextEncoder().encode(first.description);
+        for (const [bank, d] of Object.entries(first.digests)) {
+          if (d !== hex(digest(bank as HashAlg, data))) fail(REASON.BOOT_MISMATCH, `event ${first.seq}: the boot marker's ${bank} digest is not that of its description`);
+        }
+      }
+      for (const e of evs.slice(1)) {
+        if (e.component === TPM_BOOT_COMPONENT) fail(REASON.BOOT_MISMATCH, `event ${e.seq}: a second TPM boot marker in PCR ${i}`);
+      }
+    }
+    const prev = this.o.store.lastBoot(gwId);
+    if (!prev) return;
+    const extendsPrev = (i: string, p: { count: number; hash: string }) => {
+      const evs = byPcr.get(Number(i)) ?? [];
+      return evs.length >= p.count && pcrSequenceHash(evs.slice(0, p.count)) === p.hash;
+    };
+    const prevPcrs = Object.entries(prev.pcrs);
+    if (rc === prev.resetCount) {
+      for (const [i, p] of prevPcrs) {
+        if (!extendsPrev(i, p)) {
+          fail(REASON.LOG_REWOUND, `PCR ${i}: the ${p.count} events quoted before in TPM boot resetCount=${rc} are no longer the start of its log: the PCR was reset or the log rewritten without a reboot`);
+        }
+      }
+    } else if (rc > prev.resetCount) {
+      if (prevPcrs.length > 0 && prevPcrs.every(([i, p]) => extendsPrev(i, p))) {
+        fail(REASON.BOOT_REPLAY, `the TPM was reset (resetCount ${prev.resetCount} → ${rc}) but the log carries on from that earlier boot's log instead of starting again`);
+      } else if (bootBindingOf(rc, ev.log, reported).valuesHash === prev.valuesHash) {
+        fail(REASON.BOOT_REPLAY, `the quoted PCR values are those of TPM boot resetCount=${prev.resetCount}, replayed after the reset (resetCount ${rc})`);
+      }
+    }
+  }
+}
+
+function bootBindingOf(resetCount: number, log: readonly MeasurementEvent[], reported: Map<string, Map<number, Uint8Array>>): BootBinding {
+  const pcrs: BootBinding["pcrs"] = {};
+  for (const [i, evs] of eventsByPcr(log)) pcrs[String(i)] = { count: evs.length, hash: pcrSequenceHash(evs) };
+  const values = [...reported].flatMap(([bank, vals]) => [...vals].map(([i, v]) => `${bank}:${i}=${hex(v)}`)).sort();
+  return { resetCount, pcrs, valuesHash: hex(sha256(new TextEncoder().encode(values.join("\n")))) };
 }
 
 /** The digest the signature covers, for a scheme hash (TPM mode). */
