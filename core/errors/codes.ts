@@ -134,6 +134,7 @@ export const ERROR_CODES = {
   E_CONFIG_DUPLICATE: { category: "config", doc: "A driver name or device id is used twice in the config; make each unique." },
   E_CONFIG_ENUM: { category: "config", doc: "A config value is not one of the allowed values the message lists." },
   E_CONFIG_ENV: { category: "config", doc: "A variable the config refers to is not set; set it in the environment or as a credential, or give it a default (VAR:-default)." },
+  E_CONFIG_FILE: { category: "config", doc: "A file the config names (TLS certificate, key or CA, model file, credential) does not exist or cannot be read; the message gives the field and the path it was resolved to." },
   E_CONFIG_INVALID: { category: "config", doc: "The config has errors; each is listed with its file:line:col and what to change." },
   E_CONFIG_MISSING: { category: "config", doc: "A required config key is missing; add it." },
   E_CONFIG_NOT_LOOPBACK: { category: "config", doc: "control.http listens on a non-loopback address; use 127.0.0.1, or set control.http.allowRemote: true." },

@@ -19,7 +19,9 @@ import { existsSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { ConfigError, YamlSource, formatPath, substituteEnv, zodIssues, RidgeError, type ConfigIssue } from "../../core/index.js";
 import { CREDENTIAL_PREFIX, DEVICE_CREDENTIALS_DIR, boardsDir as boardsDirFor, loadBoard, type Board } from "../../boards/index.js";
-import { gatewayConfig, type GatewayConfig } from "./schema.js";
+import { gatewayConfig, gatewaySections, type GatewayConfig } from "./schema.js";
+import { withSuggestions } from "./suggestions.js";
+import { fileChecks } from "./file-checks.js";
 
 export interface LoadedConfig {
   config: GatewayConfig;
@@ -39,6 +41,12 @@ export interface LoadOptions {
   env?: NodeJS.ProcessEnv;
   /** Accept `${NAME}` that is not resolvable here (flash time): checked on the device when it starts. */
   deferSecrets?: boolean;
+  /**
+   * Also check that the files the config names (TLS certificates and keys, model files) exist and
+   * are readable here (`ridge config check` on the gateway). Off where the files are elsewhere
+   * (flashing, a reload of the pipeline): the runtime reports them when it reads them.
+   */
+  checkFiles?: boolean;
 }
 
 export { DEVICE_CREDENTIALS_DIR };
@@ -65,18 +73,53 @@ export function secretRefs(data: unknown, path: (string | number)[] = [], out: S
 function readCredential(dir: string, name: string): string | undefined {
   for (const f of [name, `${CREDENTIAL_PREFIX}${name}`]) {
     const p = join(dir, f);
-    if (existsSync(p)) return readFileSync(p, "utf8").replace(/\r?\n$/, "");
+    if (!existsSync(p)) continue;
+    try {
+      return readFileSync(p, "utf8").replace(/\r?\n$/, "");
+    } catch (e) {
+      throw new CredentialUnreadable(name, p, (e as NodeJS.ErrnoException).code ?? (e as Error).message);
+    }
   }
   return undefined;
 }
 
+/** A credential file that is there but cannot be read (its mode, a directory): reported at the secret's use. */
+class CredentialUnreadable extends Error {
+  constructor(
+    readonly secret: string,
+    readonly file: string,
+    readonly reason: string,
+  ) {
+    super(`credential ${file} cannot be read (${reason})`);
+  }
+}
+
 /** The values of `names` from the credentials directory, then the environment. */
-export function resolveSecrets(names: readonly string[], env: NodeJS.ProcessEnv): Record<string, string> {
+export function resolveSecrets(names: readonly string[], env: NodeJS.ProcessEnv, unreadable?: CredentialUnreadable[]): Record<string, string> {
   const out: Record<string, string> = {};
   const dir = env.CREDENTIALS_DIRECTORY;
   for (const n of names) {
-    const v = (dir ? readCredential(dir, n) : undefined) ?? env[n];
+    let c: string | undefined;
+    try {
+      c = dir ? readCredential(dir, n) : undefined;
+    } catch (e) {
+      if (!(e instanceof CredentialUnreadable) || !unreadable) throw e;
+      unreadable.push(e);
+      continue;
+    }
+    const v = c ?? env[n];
     if (v !== undefined) out[n] = v;
+  }
+  return out;
+}
+
+/** Where each secret's value comes from: a credential file or the environment. */
+export function secretSources(names: readonly string[], env: NodeJS.ProcessEnv): Record<string, "credential" | "env"> {
+  const out: Record<string, "credential" | "env"> = {};
+  const dir = env.CREDENTIALS_DIRECTORY;
+  for (const n of names) {
+    if (dir && [n, `${CREDENTIAL_PREFIX}${n}`].some((f) => existsSync(join(dir, f)))) out[n] = "credential";
+    else if (env[n] !== undefined) out[n] = "env";
   }
   return out;
 }
@@ -189,6 +232,9 @@ function hasPath(src: YamlSource, path: readonly (string | number)[]): boolean {
   return src.doc.hasIn(path.slice(0, 1)) || path.length === 0;
 }
 
+/** The codes both the cross-section checks and the pipeline's topology check report (their messages differ). */
+const TOPOLOGY_CODES = new Set(["E_PIPELINE_NAME", "E_PIPELINE_DUPLICATE_NAME", "E_PIPELINE_INPUT", "E_PIPELINE_UNCONNECTED", "E_PIPELINE_REFERENCE", "E_PIPELINE_CYCLE"]);
+
 export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
   const env = opts.env ?? process.env;
   let user: YamlSource | undefined;
@@ -216,10 +262,16 @@ export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
     const js = user.doc.toJS({ maxAliasCount: 100 }) as unknown;
     if (js !== null && js !== undefined && !isPlainObject(js)) throw new ConfigError([user.issue([], "expected a mapping at the top level", "E_CONFIG_TYPE")]);
     const refs = secretRefs(js ?? {});
-    const found = resolveSecrets([...new Set(refs.map((r) => r.name))], env);
+    const unreadable: CredentialUnreadable[] = [];
+    const found = resolveSecrets([...new Set(refs.map((r) => r.name))], env, unreadable);
     standIns = refs.filter((r) => found[r.name] === undefined);
-    if (opts.deferSecrets) deferred = standIns;
-    else issues.push(...secretIssues(user, standIns, env));
+    const bad = new Set(unreadable.map((u) => u.secret));
+    for (const u of unreadable) {
+      const at = refs.find((r) => r.name === u.secret)!;
+      issues.push(user.issue(at.path, `secret \${${u.secret}}: ${u.message}; make it readable by the gateway's user (mode 0600, owned by it)`, "E_CONFIG_FILE"));
+    }
+    if (opts.deferSecrets) deferred = standIns.filter((r) => !bad.has(r.name));
+    else issues.push(...secretIssues(user, standIns.filter((r) => !bad.has(r.name)), env));
     const vars: NodeJS.ProcessEnv = { ...env, ...found, ...Object.fromEntries(standIns.map((r) => [r.name, standIn(r.name)])) };
     userRaw = (substituteEnv(user, js ?? {}, vars, issues) as Record<string, unknown>) ?? {};
     // The values substitution put in (secrets, stand-ins, variables with a default that are set) are never shown.
@@ -233,10 +285,18 @@ export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
   if (opts.data !== undefined) merged.data = opts.data;
 
   const r = gatewayConfig.safeParse(merged);
-  if (!r.success) {
+  // The files the config names, checked whatever else is wrong (each check skips a value it cannot read).
+  const files = opts.checkFiles
+    ? fileChecks(merged, { dataDir: resolve(typeof merged.data === "string" ? merged.data : board.dataDir), skip: (p) => standIns.some((d) => startsWith(p, d.path)) })
+    : [];
+  const schemaIssues = [...(r.success ? [] : withSuggestions(gatewaySections, merged, r.error.issues)), ...files];
+  if (schemaIssues.length) {
     // Locate each issue in the user's file where the key is there, else in the board's defaults.
     const boardSrc = new YamlSource(`boards/${boardName}.yaml`, readBoardText(boardName));
-    for (const is of r.error.issues) {
+    // The checks across sections run before the sections (schema.ts), and the pipeline's own
+    // topology check repeats some when the pipeline parses: one issue per place and code.
+    const seen = new Set<string>();
+    for (const is of schemaIssues) {
       // A deferred secret stands in for a value only the device has: its own checks run there.
       // A missing secret's stand-in likewise: the missing secret is the error, not what its stand-in fails.
       if (standIns.some((d) => fromDeferred(d, is))) continue;
@@ -248,7 +308,12 @@ export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
         const hint = is.path[0] === "pipeline" && user ? " (this is the board's default pipeline: give the config its own `pipeline:` section, or keep that driver name)" : "";
         if (bi) located.push({ ...bi, message: bi.message + hint, path: bi.path.replace(/^defaults\.?/, "") || "(root)", file: user ? label : bi.file });
       }
-      issues.push(...located.map((i) => ({ ...i, message: redact(i.message) })));
+      for (const i of located) {
+        const key = `${i.file}\0${i.path}\0${i.code}${TOPOLOGY_CODES.has(i.code) ? "" : `\0${i.message}`}`;
+        if (seen.has(key)) continue;
+        seen.add(key);
+        issues.push({ ...i, message: redact(i.message) });
+      }
     }
   }
   if (issues.length) {

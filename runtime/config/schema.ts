@@ -10,6 +10,7 @@ import { otaConfig } from "../../ota/index.js";
 import { attestConfig } from "../../attest/index.js";
 import { controlConfig } from "../control/config.js";
 import { didYouMean, duration } from "../../core/index.js";
+import { crossChecks } from "./cross-checks.js";
 
 /** One `drivers:` entry: exactly one key naming the kind, e.g. `- modbus: { name: rs485-1, ... }`. */
 const driverEntry = z
@@ -22,7 +23,7 @@ const driverEntry = z
     }
     const kind = keys[0]!;
     if (!(kind in driverKinds)) {
-      ctx.addIssue({ code: "custom", path: [kind], message: `unknown driver kind "${kind}": expected one of ${driverKindNames.join(", ")}`, params: { code: "E_CONFIG_DRIVER_KIND", atKey: true } });
+      ctx.addIssue({ code: "custom", path: [kind], message: `unknown driver kind "${kind}": expected one of ${driverKindNames.join(", ")}${didYouMean(kind, driverKindNames)}`, params: { code: "E_CONFIG_DRIVER_KIND", atKey: true } });
       return;
     }
     const r = driverKinds[kind as DriverKindName].config.safeParse(entry[kind]);
@@ -38,7 +39,8 @@ export type DriverEntry = z.output<typeof driverEntry>;
 
 const deviceEntry = z.object({ id: z.string().min(1), driver: z.string().min(1) }).passthrough();
 
-export const gatewayConfig = z
+/** The sections and their own schemas, without the checks across sections. */
+export const gatewaySections = z
   .object({
     gateway: z.object({ id: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, "a gateway id of letters, digits, '.', '_' or '-'") }).strict(),
     board: z.string().default("sim"),
@@ -53,39 +55,17 @@ export const gatewayConfig = z
     attest: attestConfig.optional(),
     control: controlConfig.default({}),
   })
-  .strict()
-  .superRefine((cfg, ctx) => {
-    const names = new Map<string, number>();
-    cfg.drivers.forEach((d, i) => {
-      if (names.has(d.name)) ctx.addIssue({ code: "custom", path: ["drivers", i, d.kind, "name"], message: `driver name "${d.name}" is already used by drivers[${names.get(d.name)}]`, params: { code: "E_CONFIG_DUPLICATE" } });
-      names.set(d.name, i);
-    });
-    const ids = new Set<string>();
-    cfg.devices.forEach((dev, i) => {
-      if (ids.has(dev.id)) ctx.addIssue({ code: "custom", path: ["devices", i, "id"], message: `device id "${dev.id}" is used twice`, params: { code: "E_CONFIG_DUPLICATE" } });
-      ids.add(dev.id);
-      const di = names.get(dev.driver);
-      if (di === undefined) {
-        ctx.addIssue({ code: "custom", path: ["devices", i, "driver"], message: `no driver named "${dev.driver}" (drivers: ${[...names.keys()].join(", ") || "none"})${didYouMean(dev.driver, names.keys())}`, params: { code: "E_CONFIG_REFERENCE" } });
-        return;
-      }
-      const kind = cfg.drivers[di]!.kind;
-      const schema = driverKinds[kind].device;
-      if (!schema) {
-        ctx.addIssue({ code: "custom", path: ["devices", i, "driver"], message: `driver "${dev.driver}" (${kind}) does not take configured devices`, params: { code: "E_CONFIG_REFERENCE" } });
-        return;
-      }
-      const r = schema.safeParse(dev);
-      if (!r.success) for (const is of r.error.issues) ctx.addIssue({ ...is, path: ["devices", i, ...is.path] });
-    });
-    // a pipeline source reading from a driver that does not exist would never see an event
-    for (const [src, def] of Object.entries(cfg.pipeline.sources)) {
-      (def.from ?? []).forEach((d, j) => {
-        if (names.has(d)) return;
-        const path = ["pipeline", "sources", src, "from", ...(Array.isArray(def.from) && def.from.length > 1 ? [j] : [])];
-        ctx.addIssue({ code: "custom", path, message: `source "${src}" reads from "${d}", but no driver has that name (drivers: ${[...names.keys()].join(", ") || "none"})${didYouMean(d, names.keys())}`, params: { code: "E_CONFIG_REFERENCE" } });
-      });
-    }
-  });
+  .strict();
+
+/**
+ * The gateway config. The checks across sections (a device's driver, a source's `from:`, the
+ * pipeline's wiring, URL ports, `$` topics: cross-checks.ts) read the input as written, before the
+ * sections are parsed, so that they are reported together with every section's own errors instead
+ * of only once those are fixed.
+ */
+export const gatewayConfig = z.preprocess((raw, ctx) => {
+  for (const is of crossChecks(raw)) ctx.addIssue(is);
+  return raw;
+}, gatewaySections);
 
 export type GatewayConfig = z.output<typeof gatewayConfig>;

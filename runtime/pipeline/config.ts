@@ -171,7 +171,7 @@ export type ModelSpec = z.output<typeof modelSpec>;
 const routeCase = z.object({ when: predicate.optional(), to: names }).strict();
 const routeSpec = z.array(routeCase).min(1);
 
-const operatorKinds = {
+export const operatorKinds = {
   filter: predicate,
   map: mapSpec,
   dedup: dedupSpec,
@@ -229,7 +229,7 @@ export type OperatorConfig = z.output<typeof operatorEntry>;
 
 // ---------------------------------------------------------------- sinks
 
-const sinkKinds = {
+export const sinkKinds = {
   uplink: z.object({ priority: z.enum(["alarm", "state", "telemetry"]).optional() }).strict(),
   mqtt: z
     .object({

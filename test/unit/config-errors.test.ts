@@ -69,7 +69,7 @@ const table: { name: string; text: string; code: string; line: number; col: numb
   {
     name: "listen port above 65535 (ERR_SOCKET_BAD_PORT at run time before)",
     text: base + "drivers:\n  - mqtt: { name: site, listen: 127.0.0.1:99999 }\n",
-    code: "E_CONFIG_INVALID",
+    code: "E_CONFIG_RANGE",
     line: 4,
     col: 33,
     path: "drivers[0].mqtt.listen",
@@ -102,11 +102,13 @@ test("several errors are reported at once, in file order, formatted file:line:co
   } catch (e) {
     const ce = e as ConfigError;
     assert.is(ce.code, "E_CONFIG_INVALID");
-    assert.is(ce.issues.length, 3);
+    // the board's default pipeline reads from "trail", which the file's drivers replaced: reported in the same go
+    assert.is(ce.issues.length, 4);
     const lines = ce.message.split("\n");
     assert.match(lines[0]!, /^gateway\.yaml:3:15 log\.level: expected one of .*got "loud"$/);
-    assert.match(lines[1]!, /^gateway\.yaml:4:1 colour: unknown key "colour"$/);
+    assert.match(lines[1]!, /^gateway\.yaml:4:1 colour: unknown key "colour"/);
     assert.match(lines[2]!, /^gateway\.yaml:6:30 drivers\[0\]\.sim\.devices: /);
+    assert.match(lines[3]!, /pipeline\.sources\.trackers\.from: .*board's default pipeline/);
   }
 });
 
