@@ -68,6 +68,7 @@ export const ERROR_CODES = {
   E_ATTEST_TIMEOUT: { category: "peer", doc: "The gateway did not answer an attestation challenge in time; check its link and that attestation runs." },
   E_ATTEST_TPM: { category: "environment", doc: "A TPM operation failed or answered something unexpected (tpm2-tools error, wrong PCR bytes, AK not a signing key); check the TPM and attest.tcti." },
   E_ATTEST_TPM_LOG_MISMATCH: { category: "environment", doc: "The TPM backend's saved measurement log does not replay to the TPM's PCR at start (edited, or something else extended that PCR); reboot to start a new log, or pick another PCR of 8-15 in attest.tpmPcr." },
+  E_ATTEST_TPM_LOG_WRITE: { category: "environment", doc: "The TPM backend cannot write its measurement log file (nothing is extended without it); check the data directory's disk space and permissions." },
   E_ATTEST_TPM_PCR_IN_USE: { category: "environment", doc: "The attestation PCR already holds measurements Ridgeline has no log of (another program extends it, or the saved log is gone); reboot, or set attest.tpmPcr to another PCR of 8-15." },
   E_ATTEST_TPM_PCR_RESETTABLE: { category: "config", doc: "attest.tpmPcr names a PCR that can be reset without a reboot (16-23, or one the TPM reports resettable); choose one of 8-15." },
   E_ATTEST_TPM_TOOLS: { category: "environment", doc: "A tpm2-tools program is not installed; install tpm2-tools (and libtss2-tcti-swtpm0 for swtpm)." },
