@@ -130,7 +130,11 @@ export async function openTpmBackend(o: TpmBackendOptions): Promise<TpmBackend> 
       if (ev.pcr !== pcr) throw new RidgeError("E_ATTEST_INTERNAL", `the TPM backend measures into PCR ${pcr} only, not ${ev.pcr}`);
       if (!ev.digests.sha256) throw new RidgeError("E_ATTEST_INTERNAL", "a TPM-backed log needs sha256 digests");
       // written ahead: a crash before the extend leaves a last event the PCR lacks, dropped at reopen
-      appendLogLine(logFile, ev);
+      try {
+        appendLogLine(logFile, ev);
+      } catch (e) {
+        throw new RidgeError("E_ATTEST_TPM_LOG_WRITE", `cannot append event ${ev.seq} to ${logFile}: ${e instanceof Error ? e.message : String(e)}; not extended`);
+      }
       await extendTpm(t, ev);
     },
     async quote(nonce, pcrs): Promise<QuoteResult> {
@@ -296,6 +300,14 @@ function readLogFile(file: string, pcr: number): { header: LogHeader; events: Me
 }
 
 function writeLogFile(file: string, header: LogHeader, events: readonly MeasurementEvent[]): void {
+  try {
+    writeLogFileOrThrow(file, header, events);
+  } catch (e) {
+    throw new RidgeError("E_ATTEST_TPM_LOG_WRITE", `cannot write ${file}: ${e instanceof Error ? e.message : String(e)}`);
+  }
+}
+
+function writeLogFileOrThrow(file: string, header: LogHeader, events: readonly MeasurementEvent[]): void {
   const tmp = `${file}.tmp`;
   const fd = openSync(tmp, "w", 0o600);
   try {

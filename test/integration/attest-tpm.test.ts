@@ -1,7 +1,8 @@
 /**
  * TPM 2.0 backend against swtpm: an ECDSA P-256 AK's quotes verified by tpm2_checkquote and by
  * Ridgeline; an SM2 AK's quotes verified by Ridgeline's digest-mode SM2; a quote for the wrong
- * PCR selection rejected.
+ * PCR selection rejected. Every backend measures into its own PCR of 8-15 (a PCR cannot be reset
+ * without a reboot, and one swtpm serves the file).
  */
 import { test as uvuTest } from "uvu";
 import * as assert from "uvu/assert";
@@ -29,9 +30,9 @@ test.after(async () => {
   await tpm?.stop();
 });
 
-async function gateway(alg: QuoteAlg): Promise<{ attester: Attester; backend: TpmBackend }> {
-  const backend = await openTpmBackend({ tcti: tpm!.tcti, dir: join(tpm!.dir, alg), alg, pcr: 16 });
-  const attester = new Attester({ gatewayId: "gw-tpm", runtimeVersion: "0.3.0", backend, pcrFor: () => 16 });
+async function gateway(alg: QuoteAlg, pcr: number): Promise<{ attester: Attester; backend: TpmBackend }> {
+  const backend = await openTpmBackend({ tcti: tpm!.tcti, dir: join(tpm!.dir, `${alg}-${pcr}`), alg, pcr });
+  const attester = new Attester({ gatewayId: "gw-tpm", runtimeVersion: "0.3.0", backend });
   await attester.measure({ type: "runtime", component: "runtime", version: "0.3.0", description: "slot a", data: GOOD.runtime });
   await attester.measure({ type: "config", component: "config", description: "gateway.yaml", data: GOOD.config });
   return { attester, backend };
@@ -41,7 +42,7 @@ function verifierFor(backend: TpmBackend, extra: Partial<PolicyInput> = {}) {
   const db = new Database(":memory:");
   const clock = new FakeClock(1_700_000_000_000);
   const policy: PolicyInput = {
-    requirePcrs: [16],
+    requirePcrs: [backend.pcr],
     minRuntimeVersion: "0.2.0",
     gateways: [{ id: "gw-tpm", key: publicKeyToPem(backend.alg, backend.publicKey), mode: "tpm" }],
     reference: { runtime: [reference(GOOD.runtime, "0.3.0")], config: [reference(GOOD.config)] },
@@ -51,7 +52,7 @@ function verifierFor(backend: TpmBackend, extra: Partial<PolicyInput> = {}) {
 }
 
 test("ECDSA P-256 AK: quote passes Ridgeline's verifier and tpm2_checkquote; a wrong nonce fails both", async () => {
-  const { attester, backend } = await gateway("ecdsa-p256-sha256");
+  const { attester, backend } = await gateway("ecdsa-p256-sha256", 8);
   const v = verifierFor(backend);
   const nonce = v.issueNonce("gw-tpm");
   const ev = await attester.quote(nonce);
@@ -72,7 +73,7 @@ test("ECDSA P-256 AK: quote passes Ridgeline's verifier and tpm2_checkquote; a w
 });
 
 test("SM2 AK: the TPM's digest-mode SM2 quote passes Ridgeline's verifier; GM-mode registration rejects it", async () => {
-  const { attester, backend } = await gateway("sm2-sm3");
+  const { attester, backend } = await gateway("sm2-sm3", 9);
   const v = verifierFor(backend);
   let nonce = v.issueNonce("gw-tpm");
   const verdict = v.verify(await attester.quote(nonce), { expectedNonce: nonce });
@@ -85,8 +86,8 @@ test("SM2 AK: the TPM's digest-mode SM2 quote passes Ridgeline's verifier; GM-mo
 });
 
 test("a TPM quote for the wrong PCR selection, an edited log, a measurement outside the policy", async () => {
-  const { attester, backend } = await gateway("ecdsa-p256-sha256");
-  const v = verifierFor(backend, { requirePcrs: [16, 23] });
+  const { attester, backend } = await gateway("ecdsa-p256-sha256", 10);
+  const v = verifierFor(backend, { requirePcrs: [10, 15] });
   let nonce = v.issueNonce("gw-tpm");
   let r = v.verify(await attester.quote(nonce), { expectedNonce: nonce });
   assert.ok(r.reasons.some((x) => x.code === REASON.MISSING_PCRS));
@@ -104,16 +105,17 @@ test("a TPM quote for the wrong PCR selection, an edited log, a measurement outs
   assert.equal(r.reasons.map((x) => x.code), [REASON.UNKNOWN_COMPONENT]);
 });
 
-for (const alg of ["ecdsa-p256-sha256", "sm2-sm3"] as const) {
+for (const [alg, pcr] of [["ecdsa-p256-sha256", 11], ["sm2-sm3", 12]] as const) {
   attestBackendContract(test, `tpm ${alg}`, async () => {
-    return { backend: await openTpmBackend({ tcti: tpm!.tcti, dir: join(tpm!.dir, `contract-${alg}`), alg, pcr: 23 }), pcr: 23 };
+    return { backend: await openTpmBackend({ tcti: tpm!.tcti, dir: join(tpm!.dir, `contract-${alg}`), alg, pcr }), pcr };
   });
 }
 
 test("swtpm gone: quoting fails with E_ATTEST_TPM (a board fault), never a crash", async () => {
   const other = await startSwtpm(60);
-  const backend = await openTpmBackend({ tcti: other.tcti, dir: join(other.dir, "ak"), alg: "ecdsa-p256-sha256", pcr: 16 });
-  const attester = new Attester({ gatewayId: "gw-tpm", runtimeVersion: "0.3.0", backend, pcrFor: () => 16 });
+  const backend = await openTpmBackend({ tcti: other.tcti, dir: join(tpm!.dir, "gone"), alg: "ecdsa-p256-sha256" });
+  assert.is(backend.pcr, 14, "the default PCR");
+  const attester = new Attester({ gatewayId: "gw-tpm", runtimeVersion: "0.3.0", backend });
   await other.stop();
   try {
     await attester.quote(new Uint8Array(16));
