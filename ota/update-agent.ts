@@ -131,7 +131,8 @@ export class UpdateAgent {
   status(): AgentStatus {
     let left: number | undefined;
     try {
-      left = this.o.bootControl.bootAttemptsLeft();
+      // the slot on its way in (pending, on trial) is the one whose attempts matter
+      left = this.o.bootControl.bootAttemptsLeft(this.st.s === "pending" || this.st.s === "trial" ? this.st.slot : undefined);
     } catch {
       left = undefined;
     }

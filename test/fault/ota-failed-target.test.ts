@@ -17,6 +17,18 @@ import { ARCH } from "../helpers/ota-device.js";
 import Database from "better-sqlite3";
 import type { UpdateState } from "../../ota/update-machine.js";
 import { writeFileSync, mkdirSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { fileURLToPath } from "node:url";
+
+const ROOT = fileURLToPath(new URL("../../", import.meta.url));
+/** `ridge ota status` as a person runs it (no RIDGE_SLOT: not started by the launcher). */
+function otaStatus(dataDir: string): string {
+  const env = { ...process.env };
+  delete env.RIDGE_SLOT;
+  const r = spawnSync(process.execPath, ["--import", "tsx", join(ROOT, "runtime/cli/entry.ts"), "ota", "status", "--board", "sim", "--data", dataDir], { cwd: ROOT, encoding: "utf8", timeout: 60_000, env });
+  assert.is(r.status, 0, r.stderr);
+  return r.stdout;
+}
 
 const targetGets = (reqs: { path: string }[]) => reqs.filter((r) => r.path.includes("/targets/") && r.path.endsWith(".tar")).length;
 
@@ -84,11 +96,19 @@ test("in process: a rolled-back target is skipped by later checks and refused by
     let a = d.agent({ booted: "a", mirrors });
     await a.check("poll");
     assert.is(a.state().s, "pending");
+    // right after the install the old slot still runs (the boot order already names b first)
+    let out = otaStatus(d.dataDir);
+    assert.match(out, /^active slot: a, running 1\.0\.0,/m, out);
+    assert.match(out, /^pending: slot b, version 1\.1\.0, boot attempts left 3$/m, out);
     // the new slot never came up: the launcher booted a again after its attempts
     writeFileSync(d.bootFile, JSON.stringify({ order: ["a", "b"], left: { a: 3, b: 0 } }));
     a = d.agent({ booted: "a", mirrors });
     await a.boot();
     assert.is(a.state().s, "rolled-back");
+    out = otaStatus(d.dataDir);
+    assert.match(out, /^active slot: a, running 1\.0\.0,/m, out);
+    assert.match(out, /^last failure: \S+ rolled-back 1\.1\.0: E_OTA_BOOT_FAILED slot b did not start/m, out);
+    assert.match(out, /^never again: runtime-sim-1\.1\.0\.tar 1\.1\.0 \(sha256 [0-9a-f]{12}…\) failed \S+  E_OTA_BOOT_FAILED/m, out);
     const before = targetGets(srv.requests);
     for (let i = 0; i < 3; i++) {
       await a.check("poll");

@@ -3,8 +3,8 @@
  * device's (install from a repository directory or URL, status). `ridge boot` (the launcher) lives
  * here too, exported as `boot`.
  */
-import { chmodSync, existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { isAbsolute, join, resolve } from "node:path";
+import { chmodSync, existsSync, readFileSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
+import { dirname, isAbsolute, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { EXIT_BOARD_SETUP, silentLogger, type Logger, systemClock, systemRandom, RidgeError, asErrorCode, errorMessage } from "../../../core/index.js";
 import { loadBoard, type Board } from "../../../boards/index.js";
@@ -38,6 +38,8 @@ import {
   writeBundle,
   type BundleFileSource,
   type BundleManifest,
+  type Slot,
+  type UpdateState,
 } from "../../../ota/index.js";
 import type { RuntimeSlot } from "../../../flash/index.js";
 import { openDatabase, openReadOnly } from "../../store/db.js";
@@ -309,7 +311,10 @@ const commands: Record<string, (argv: string[]) => Promise<number>> = {
     // A reader never writes: read-only, no migrations (the gateway may be running and committing).
     const db = openReadOnly(dataDir);
     try {
-      const booted = bootedSlotFromEnv();
+      // Run by a person, not by the launcher: no RIDGE_SLOT. The boot order says what boots next
+      // (after an install that is the new slot), not what runs: take the launcher's `running`
+      // link, else what the update state says runs.
+      const booted = bootedSlotFromEnv() ?? runningSlot(board, dataDir, readUpdateState(db));
       const agent = new UpdateAgent({
         db,
         clock: systemClock,
@@ -339,11 +344,30 @@ const commands: Record<string, (argv: string[]) => Promise<number>> = {
   },
 };
 
+/** The slot running now, for a reader outside the runtime: the launcher's link, else the update state. */
+function runningSlot(board: Board, dataDir: string, st: UpdateState): Slot | undefined {
+  try {
+    const link = readlinkSync(join(dirname(slotDir(board, dataDir, "a")), "running"));
+    const m = /(?:^|\/)([ab])\/?$/.exec(link);
+    if (m) return m[1] as Slot;
+  } catch {
+    /* no link: not started by the unit's pin step */
+  }
+  if (st.s === "pending" || st.s === "rolled-back") return st.from;
+  if (st.s === "trial" || st.s === "committed") return st.slot;
+  return undefined;
+}
+
 function printStatus(s: AgentStatus & { lastError?: string }): void {
   const st = s.state;
   console.log(`state: ${st.s}${"target" in st && st.target ? ` (${st.target.name} ${st.target.version})` : ""}${"reason" in st ? `: ${st.code} ${st.reason}` : ""}`);
   if (s.progress && ["downloading", "verifying", "installing"].includes(st.s)) console.log(`progress: ${describe({ phase: s.progress.phase, done: s.progress.received, total: s.progress.total }, 0).text.replace(/ at .*$/, "")} (${s.progress.received} of ${s.progress.total} bytes)`);
-  console.log(`active slot: ${s.active}, running ${s.runningVersion}, boot attempts left ${s.attemptsLeft ?? "?"}, anti-rollback floor ${s.floor ?? "none"}`);
+  const incoming = st.s === "pending" || st.s === "trial";
+  // active = the slot running now (not the next in the boot order); attempts: of the slot on its way in, if any
+  console.log(`active slot: ${s.active}, running ${s.runningVersion}, boot attempts left ${incoming ? "-" : (s.attemptsLeft ?? "?")}, anti-rollback floor ${s.floor ?? "none"}`);
+  if (incoming) console.log(`${st.s === "pending" ? "pending" : "on trial"}: slot ${st.slot}, version ${st.target.version}, boot attempts left ${s.attemptsLeft ?? "?"}`);
+  const lastFailure = s.history.find((h) => h.code);
+  if (lastFailure) console.log(`last failure: ${new Date(lastFailure.at).toISOString()} ${lastFailure.state}${lastFailure.version ? ` ${lastFailure.version}` : ""}: ${lastFailure.code} ${lastFailure.reason}`);
   if (s.lastError) console.log(`last error: ${s.lastError}`);
   // older gateways answer without the list
   for (const f of s.failed ?? []) console.log(`never again: ${f.name} ${f.version} (sha256 ${f.sha256.slice(0, 12)}…) failed ${new Date(f.at).toISOString()}  ${f.code}: ${f.reason}`);
