@@ -80,8 +80,10 @@ function cryptoRow(metric: string, alg: SigAlg, what: "sign" | "verify", osslNam
   return v;
 }
 
-// SM2 with a signer ID stays in JS (Node's OpenSSL computes Z_A over an empty ID only): the ratio is reported, the goal is 1,000/s
-const sm2Verify = cryptoRow("SM2-with-SM3 verify (GM mode, Z_A)", "sm2-sm3", "verify", "CurveSM2", { target: 1000 });
+// SM2 with a signer ID stays in JS (Node's OpenSSL computes Z_A over an empty ID only). One registered
+// key verified again and again, as a verifier does: its window table and Z_A are cached
+// (attest/crypto/sm2-window-tables.ts); `openssl speed sm2` also reuses one key.
+const sm2Verify = cryptoRow("SM2-with-SM3 verify (GM mode, Z_A; a registered key, tables cached)", "sm2-sm3", "verify", "CurveSM2", { target: 1000, ratio: 0.8 });
 cryptoRow("SM2-with-SM3 sign", "sm2-sm3", "sign", "CurveSM2");
 cryptoRow("ECDSA P-256 verify (high-S accepted; through node:crypto)", "ecdsa-p256-sha256", "verify", "nistp256", { ratio: 0.8 });
 cryptoRow("Ed25519 verify (through node:crypto)", "ed25519", "verify", "Ed25519", { ratio: 0.8 });
