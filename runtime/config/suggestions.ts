@@ -40,11 +40,11 @@ function unwrap(s: Schema): Schema {
 }
 
 /** The object schemas a value at this schema may be (the object branches of a union). */
-function objects(s: Schema): z.AnyZodObject[] {
+export function objectSchemas(s: Schema): z.AnyZodObject[] {
   const u = unwrap(s);
   if (u instanceof z.ZodObject) return [u];
-  if (u instanceof z.ZodUnion || u instanceof z.ZodDiscriminatedUnion) return (u.options as Schema[]).flatMap(objects);
-  if (u instanceof z.ZodIntersection) return [...objects(u._def.left as Schema), ...objects(u._def.right as Schema)];
+  if (u instanceof z.ZodUnion || u instanceof z.ZodDiscriminatedUnion) return (u.options as Schema[]).flatMap(objectSchemas);
+  if (u instanceof z.ZodIntersection) return [...objectSchemas(u._def.left as Schema), ...objectSchemas(u._def.right as Schema)];
   return [];
 }
 
@@ -52,7 +52,7 @@ function child(s: Schema, seg: string | number): Schema | undefined {
   const u = unwrap(s);
   if (u instanceof z.ZodArray) return typeof seg === "number" ? (u._def.type as Schema) : undefined;
   if (u instanceof z.ZodRecord) return u._def.valueType as Schema;
-  for (const o of objects(u)) if (typeof seg === "string" && seg in o.shape) return o.shape[seg] as Schema;
+  for (const o of objectSchemas(u)) if (typeof seg === "string" && seg in o.shape) return o.shape[seg] as Schema;
   return undefined;
 }
 
@@ -84,7 +84,7 @@ export function schemaAt(root: Schema, data: unknown, path: Path): Schema | unde
 export function knownKeysAt(root: Schema, data: unknown, path: Path): string[] | undefined {
   const s = schemaAt(root, data, path);
   if (!s) return undefined;
-  const keys = objects(s).flatMap((o) => Object.keys(o.shape));
+  const keys = objectSchemas(s).flatMap((o) => Object.keys(o.shape));
   return keys.length ? [...new Set(keys)] : undefined;
 }
 
