@@ -127,6 +127,7 @@ drivers:
   - mqtt: { name: up, broker: client, client: { url: "mqtt://127.0.0.1:${mqttPort}" } }
   - lwm2m: { name: field, listen: "127.0.0.1:${await freeUdpPort()}" }
 attest: { tpm: off }
+pipeline: {}
 `,
   );
   const gw = startPeer(process.execPath, [join(dir, "dist/ridge.mjs"), "run", "--board", "sim", "--config", cfg, "--data", data], { cwd: tmp.dir, env: { PATH: process.env.PATH ?? "", HOME: tmp.dir }, maxSeconds: 60 });
