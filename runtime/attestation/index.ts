@@ -151,7 +151,10 @@ export async function createAttestationComponent(s: AttestationOptions): Promise
     name: "attestation",
     async start() {
       if (tcti) {
-        backend = await openTpmBackend({ tcti, dir: join(dir, "tpm"), alg, pcr: cfg.tpmPcr });
+        // the PCR outlives the process: a restart in the same TPM boot resumes the saved log (attest/tpm)
+        const tpm = await openTpmBackend({ tcti, dir: join(dir, "tpm"), alg, pcr: cfg.tpmPcr });
+        if (tpm.resumedEvents) log.info({ events: tpm.resumedEvents, file: tpm.logFile, resetCount: tpm.resetCount }, "attestation: resumed this TPM boot's measurement log");
+        backend = tpm;
       } else {
         const key = loadOrCreateSoftwareKey(dir, alg);
         if (key.created) log.info({ key: key.path }, "attestation: generated the attestation key");
