@@ -733,10 +733,23 @@ export class UplinkSink {
   ) {}
 
   async accept(batch: readonly Event[]): Promise<void> {
-    await this.queue.append(batch, this.priority);
+    const out = this.priority ? batch.map((e) => promote(e, this.priority!)) : batch;
+    await this.queue.append(out, this.priority);
     // Committed: from here on nothing may reject (the pipeline would send the batch again).
-    this.watcher?.observe(batch);
+    this.watcher?.observe(out);
   }
+}
+
+const RANK: Record<string, number> = { telemetry: 0, state: 1, alarm: 2 };
+
+/**
+ * An event routed to an uplink sink of class `p` travels as that class: kind and topic too
+ * (`up/alarm`), not only the queue's class. Only upwards: a telemetry or state event on an alarm
+ * sink becomes an alarm, an alarm on a telemetry sink stays an alarm; other kinds (ota, attest) keep theirs.
+ */
+function promote(e: Event, p: Priority): Event {
+  const have = RANK[e.kind];
+  return have !== undefined && have < RANK[p]! ? { ...e, kind: p } : e;
 }
 
 function parseJson<T>(v: string | undefined): T | undefined {
