@@ -42,10 +42,9 @@ export function rawDrivers(cfg: Record<string, unknown>): RawDriver[] | undefine
   const out: RawDriver[] = [];
   cfg.drivers.forEach((e, index) => {
     if (!isPlainObject(e)) return;
-    const keys = Object.keys(e);
-    if (keys.length !== 1) return;
-    const body = e[keys[0]!];
-    if (isPlainObject(body) && typeof body.name === "string") out.push({ index, kind: keys[0]!, name: body.name });
+    // an entry with two kinds (a list item's indentation slipped) is its own error: its names still
+    // count, so that what refers to them is not reported as well
+    for (const [kind, body] of Object.entries(e)) if (isPlainObject(body) && typeof body.name === "string") out.push({ index, kind, name: body.name });
   });
   return out;
 }
@@ -107,6 +106,7 @@ function driverChecks(cfg: Record<string, unknown>, out: CheckIssue[]): void {
 
 const NAME = /^[A-Za-z_][A-Za-z0-9_-]*$/;
 const OPERATOR_EXTRA = ["input", "edge", "aggregate"];
+const SINK_EXTRA = ["input", "edge", "batch"];
 
 function kindOf(entry: Record<string, unknown>, extra: string[]): string | undefined {
   const kinds = Object.keys(entry).filter((k) => !extra.includes(k));
@@ -158,7 +158,8 @@ function pipelineChecks(cfg: Record<string, unknown>, out: CheckIssue[]): void {
   const deps = new Map<string, string[]>();
   const checkInputs = (sec: "operators" | "sinks", name: string, entry: Record<string, unknown>) => {
     if (entry.input === undefined) {
-      if (!routed.has(name))
+      // an entry without exactly one kind is reported as such (often a misspelt `input` beside the kind)
+      if (!routed.has(name) && kindOf(entry, sec === "operators" ? OPERATOR_EXTRA : SINK_EXTRA) !== undefined)
         out.push(
           sec === "operators"
             ? issue(at(sec, name), `operator "${name}" needs \`input: <source or operator>\` (or a route sending to it)`, "E_PIPELINE_INPUT")

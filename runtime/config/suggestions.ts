@@ -125,7 +125,17 @@ export function withSuggestions(root: Schema, data: unknown, issues: readonly z.
     const code = p?.code;
     const last = is.path[is.path.length - 1];
     let extra = "";
-    if (code === "E_PIPELINE_UNKNOWN_OPERATOR" && typeof last === "string" && is.path.length === 4) extra = didYouMean(last, operatorKindNames);
+    const entryKinds = code === "E_PIPELINE_UNKNOWN_OPERATOR" ? [...operatorKindNames, "input", "edge", "aggregate"] : code === "E_PIPELINE_UNKNOWN_SINK" ? [...sinkKindNames, "input", "edge", "batch"] : code === "E_CONFIG_DRIVER_KIND" ? Object.keys(driverKinds) : undefined;
+    const entry = valueAt(data, is.path);
+    if (entryKinds && isPlainObject(entry) && ((code === "E_CONFIG_DRIVER_KIND" && is.path.length === 2) || (code !== "E_CONFIG_DRIVER_KIND" && is.path.length === 3))) {
+      // "exactly one kind, got filter, inptu": a misspelt key beside the kind
+      extra = Object.keys(entry)
+        .filter((k) => !entryKinds.includes(k))
+        .map((k) => [k, didYouMean(k, entryKinds)] as const)
+        .filter(([, d]) => d)
+        .map(([k, d]) => `; "${k}":${d.slice(1)}`)
+        .join("");
+    } else if (code === "E_PIPELINE_UNKNOWN_OPERATOR" && typeof last === "string" && is.path.length === 4) extra = didYouMean(last, operatorKindNames);
     else if (code === "E_PIPELINE_UNKNOWN_SINK" && typeof last === "string" && is.path.length === 4) extra = didYouMean(last, sinkKindNames);
     else if (code === "E_EXPR_UNKNOWN_NAME") {
       const m = /unknown name "([^"]+)".*\(roots: ([^)]*)\)/.exec(is.message);

@@ -132,6 +132,19 @@ test("did you mean: driver, operator and sink kinds, references of every kind, e
   }
 });
 
+test("did you mean: a misspelt key beside an entry's kind; the names of such an entry still count", () => {
+  const text = base + "drivers:\n  - sim: { name: trail }\n    mqt: { name: x }\npipeline:\n  sources: { s: { from: trail } }\n  operators:\n    f: { filter: 'true', inptu: s }\n  sinks:\n    out: { log: {}, input: f, bacth: 3 }\n";
+  const issues = issuesOf(text);
+  const at = (path: string) => issues.filter((i) => i.path === path);
+  assert.match(at("drivers[0]")[0]!.message, '"mqt": did you mean "mqtt"?');
+  assert.is(at("drivers[0]")[0]!.code, "E_CONFIG_DRIVER_KIND");
+  assert.is(at("pipeline.operators.f").length, 1, JSON.stringify(issues));
+  assert.match(at("pipeline.operators.f")[0]!.message, '"inptu": did you mean "input"?');
+  assert.match(at("pipeline.sinks.out")[0]!.message, '"bacth": did you mean "batch"?');
+  // "trail" is still a driver name: the source is not reported
+  assert.is(at("pipeline.sources.s.from").length, 0);
+});
+
 test("ports: a URL port outside 1-65535 is refused at check time, generated over every URL field", () => {
   const fields: [string, (url: string) => string, string][] = [
     ["cloud.mqtt.url", (u) => `cloud:\n  mqtt: { url: "${u}" }\n`, "mqtts"],
