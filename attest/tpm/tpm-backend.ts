@@ -74,6 +74,8 @@ async function readPcr(t: TpmToolRunner, dir: string, pcrs: readonly number[]): 
 }
 
 export async function openTpmBackend(o: TpmBackendOptions): Promise<TpmBackend> {
+  const pcr = o.pcr ?? DEFAULT_TPM_PCR;
+  refuseResettableByProfile(pcr); // before anything touches the TPM
   const t = o.runner ?? tpm2Tools(o.tcti);
   mkdirSync(o.dir, { recursive: true, mode: 0o700 });
   const handle = AK_HANDLE[o.alg];
@@ -97,8 +99,7 @@ export async function openTpmBackend(o: TpmBackendOptions): Promise<TpmBackend> 
     throw new RidgeError("E_ATTEST_TPM", `the persistent AK at ${handle} is not a ${o.alg} signing key`);
   }
 
-  const pcr = o.pcr ?? DEFAULT_TPM_PCR;
-  await refuseResettable(t, o.dir, pcr);
+  await refuseResettableByTpm(t, o.dir, pcr);
   const resetCount = await readResetCount(t);
   const bootId = o.bootId ?? readBootId();
   const logFile = join(o.dir, `pcr${pcr}-log.jsonl`);
@@ -176,14 +177,18 @@ async function extendTpm(t: TpmToolRunner, ev: MeasurementEvent): Promise<void> 
   await t.run("tpm2_pcrextend", [`${ev.pcr}:sha256=${hex(template)}`]);
 }
 
-/** 16-23 never; and none the TPM reports resettable from any locality, where it answers the query. */
-async function refuseResettable(t: TpmToolRunner, dir: string, pcr: number): Promise<void> {
+/** 16-23 never (TCG PC Client), nor anything outside 0-23. */
+function refuseResettableByProfile(pcr: number): void {
   if (!Number.isInteger(pcr) || pcr < 0 || pcr > 15 || RESETTABLE_PCRS.includes(pcr)) {
     throw new RidgeError(
       "E_ATTEST_TPM_PCR_RESETTABLE",
       `attest.tpmPcr ${pcr}: Ridgeline measures only into a PCR that cannot be reset without a reboot (0-15; 16 and 23 are resettable at locality 0, 17-22 by D-RTM); use one of 8-15`,
     );
   }
+}
+
+/** None the TPM reports resettable from any locality (TPM_PT_PCR_RESET_L0..L4), where it answers the query. */
+async function refuseResettableByTpm(t: TpmToolRunner, dir: string, pcr: number): Promise<void> {
   const cmd = join(dir, "getcap-pcr-properties.cmd");
   const rsp = join(dir, "getcap-pcr-properties.rsp");
   let props: Map<number, number[]> | undefined;
