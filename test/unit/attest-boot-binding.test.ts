@@ -16,6 +16,7 @@ import Database from "better-sqlite3";
 import { FakeClock } from "../../core/clock.js";
 import {
   Attester,
+  MeasurementLog,
   REASON,
   bootMarker,
   decodePcrPropertiesResponse,
@@ -179,6 +180,16 @@ test("runtime versions ending differently in two PCRs: no trustworthy version, w
     const r = verifier.verify({ ...ev, log: interleave(ev.log, picks) }, { expectedNonce: nonce });
     assert.ok(codes(r).includes(REASON.RUNTIME_VERSION), JSON.stringify(r.reasons));
   }
+});
+
+test("MeasurementLog.from carries on from a saved log: same PCRs, seq continues; misuse throws", async () => {
+  const { attester } = await makeGateway("sm2-sm3");
+  const saved = attester.log.entries();
+  const again = MeasurementLog.from(saved);
+  for (const bank of ["sha256", "sm3"] as const) for (const i of [4, 11, 12, 13]) assert.equal(again.pcr(bank, i), attester.log.pcr(bank, i));
+  assert.is(again.record({ pcr: 12, type: "config", component: "config", description: "reload", data: GOOD.config }).seq, saved.length);
+  assert.throws(() => MeasurementLog.from(saved.slice(1)), RangeError);
+  assert.throws(() => MeasurementLog.from([{ ...saved[0]!, digests: { sha256: saved[0]!.digests.sha256! } }]), RangeError);
 });
 
 // swtpm 0.7.1 (libtpms), TPM2_GetCapability(TPM_CAP_PCR_PROPERTIES, 0, 32) answered through tpm2_send
