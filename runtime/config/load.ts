@@ -306,7 +306,8 @@ export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
         const [bi] = zodIssues(boardSrc, { defaults: merged }, [{ ...is, path: ["defaults", ...is.path] }]);
         // the board's default pipeline reading from a driver the user's `drivers:` replaced
         const hint = is.path[0] === "pipeline" && user ? " (this is the board's default pipeline: give the config its own `pipeline:` section, or keep that driver name)" : "";
-        if (bi) located.push({ ...bi, message: bi.message + hint, path: bi.path.replace(/^defaults\.?/, "") || "(root)", file: user ? label : bi.file });
+        // the line and column are the board file's: so is the file named
+        if (bi) located.push({ ...bi, message: bi.message + hint, path: bi.path.replace(/^defaults\.?/, "") || "(root)" });
       }
       for (const i of located) {
         const key = `${i.file}\0${i.path}\0${i.code}${TOPOLOGY_CODES.has(i.code) ? "" : `\0${i.message}`}`;
@@ -319,7 +320,8 @@ export function loadConfig(opts: LoadOptions = {}): LoadedConfig {
   if (issues.length) {
     const onlySecrets = issues.every((i) => i.code === "E_CONFIG_ENV");
     throw new ConfigError(
-      issues.sort((a, b) => a.file.localeCompare(b.file) || a.line - b.line || a.col - b.col),
+      // by position: the config file's first, then the board's defaults
+      issues.sort((a, b) => Number(a.file !== label) - Number(b.file !== label) || a.file.localeCompare(b.file) || a.line - b.line || a.col - b.col),
       onlySecrets ? "E_CONFIG_SECRET" : "E_CONFIG_INVALID",
     );
   }

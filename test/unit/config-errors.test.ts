@@ -108,7 +108,8 @@ test("several errors are reported at once, in file order, formatted file:line:co
     assert.match(lines[0]!, /^gateway\.yaml:3:15 log\.level: expected one of .*got "loud"$/);
     assert.match(lines[1]!, /^gateway\.yaml:4:1 colour: unknown key "colour"/);
     assert.match(lines[2]!, /^gateway\.yaml:6:30 drivers\[0\]\.sim\.devices: /);
-    assert.match(lines[3]!, /pipeline\.sources\.trackers\.from: .*board's default pipeline/);
+    // located in the board's file, where that pipeline is written, after the config file's own errors
+    assert.match(lines[3]!, /^boards\/sim\.yaml:\d+:\d+ pipeline\.sources\.trackers\.from: .*board's default pipeline/);
   }
 });
 
