@@ -87,6 +87,13 @@ function driverChecks(cfg: Record<string, unknown>, out: CheckIssue[]): void {
       const r = schema.safeParse(dev);
       if (!r.success) for (const is of r.error.issues) out.push({ ...is, path: ["devices", i, ...is.path] } as CheckIssue);
       if (d.kind === "mqtt") topicChecks(dev, ["devices", i], out);
+      if (d.kind === "lwm2m" && typeof dev.type === "string") {
+        // the driver refuses to start with a device type it does not have (lwm2m-driver.ts)
+        const body = ((cfg.drivers as Record<string, unknown>[])[d.index]!.lwm2m ?? {}) as Record<string, unknown>;
+        const types = isPlainObject(body.deviceTypes) ? Object.keys(body.deviceTypes) : [];
+        if (!types.includes(dev.type))
+          out.push(issue(["devices", i, "type"], `no device type "${dev.type}" in driver "${d.name}"'s deviceTypes (${types.join(", ") || "none"})${didYouMean(dev.type, types)}`, "E_CONFIG_REFERENCE"));
+      }
     });
   }
   const pipeline = cfg.pipeline;
@@ -254,5 +261,10 @@ export function crossChecks(cfg: unknown): CheckIssue[] {
   driverChecks(cfg, out);
   pipelineChecks(cfg, out);
   portChecks(cfg, [], out);
+  // a TPM simulator's TCTI: `swtpm:host=…,port=N`
+  const tcti = isPlainObject(cfg.attest) ? cfg.attest.tcti : undefined;
+  if (typeof tcti === "string")
+    for (const m of tcti.matchAll(/(?:^|[:,])port=(\d+)/g))
+      if (Number(m[1]) < 1 || Number(m[1]) > 65535) out.push(issue(["attest", "tcti"], `port ${m[1]} in TCTI "${tcti}" is out of range: a port is 1 to 65535`, "E_CONFIG_RANGE"));
   return out;
 }

@@ -1,7 +1,7 @@
 /**
  * "Did you mean …?" for the names a person types into a gateway config: unknown keys (the keys the
- * schema knows at that place), driver, operator and sink kinds, and names and functions in pipeline
- * expressions. References (drivers, sources, operators, sinks) get theirs where they are checked
+ * schema knows at that place), driver, operator and sink kinds, names and functions in pipeline
+ * expressions, and enum values. References (drivers, sources, operators, sinks) get theirs where they are checked
  * (cross-checks.ts). Applied to the schema's issues before they are located.
  */
 import { z } from "zod";
@@ -114,6 +114,11 @@ export function withSuggestions(root: Schema, data: unknown, issues: readonly z.
     if (is.code === "unrecognized_keys") {
       const known = knownKeysAt(root, data, is.path) ?? [];
       for (const k of is.keys) out.push({ code: "custom", path: [...is.path, k], message: `unknown key "${k}"${didYouMean(k, known)}`, params: { code: "E_CONFIG_UNKNOWN_KEY", atKey: true } });
+      continue;
+    }
+    if (is.code === "invalid_enum_value" && typeof is.received === "string") {
+      const options = is.options.map(String);
+      out.push({ code: "custom", path: is.path, message: `expected one of ${options.join(", ")}, got ${JSON.stringify(is.received)}${didYouMean(is.received, options)}`, params: { code: "E_CONFIG_ENUM" } });
       continue;
     }
     if (is.code === "invalid_union") {

@@ -145,6 +145,18 @@ test("did you mean: a misspelt key beside an entry's kind; the names of such an 
   assert.is(at("pipeline.sources.s.from").length, 0);
 });
 
+test("references the drivers check only at start: an LwM2M device's type; a TCTI port; did you mean for enum values", () => {
+  const lw = issuesOf(base + "drivers:\n  - sim: { name: trail }\n  - lwm2m: { name: field, deviceTypes: { thermometer: { observe: [/3303/0/5700] } } }\ndevices:\n  - { id: t1, driver: field, type: thermometr }\n").find((i) => i.path === "devices[0].type");
+  assert.is(lw?.code, "E_CONFIG_REFERENCE");
+  assert.match(lw!.message, 'did you mean "thermometer"?');
+  accepted(base + "drivers:\n  - sim: { name: trail }\n  - lwm2m: { name: field, deviceTypes: { thermometer: {} } }\ndevices:\n  - { id: t1, driver: field, type: thermometer }\n");
+  const tcti = issuesOf(base + "attest: { tcti: 'swtpm:host=127.0.0.1,port=70000' }\n").find((i) => i.path === "attest.tcti");
+  assert.is(tcti?.code, "E_CONFIG_RANGE");
+  const level = issuesOf(base + "log: { level: wran }\n").find((i) => i.path === "log.level")!;
+  assert.is(level.code, "E_CONFIG_ENUM");
+  assert.match(level.message, 'got "wran"; did you mean "warn"?');
+});
+
 test("ports: a URL port outside 1-65535 is refused at check time, generated over every URL field", () => {
   const fields: [string, (url: string) => string, string][] = [
     ["cloud.mqtt.url", (u) => `cloud:\n  mqtt: { url: "${u}" }\n`, "mqtts"],
