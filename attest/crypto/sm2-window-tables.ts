@@ -14,7 +14,16 @@
  * test/unit/attest-sm2-window-tables.test.ts); the curve's a is general (the standard's example
  * curve is not a = −3).
  */
-import type { CurveParams } from "./sm2.js";
+/** A short Weierstrass curve y² = x³ + ax + b over F_p with base point G of order n, cofactor h. */
+export interface CurveParams {
+  p: bigint;
+  n: bigint;
+  h: bigint;
+  a: bigint;
+  b: bigint;
+  Gx: bigint;
+  Gy: bigint;
+}
 
 export interface WindowTable {
   readonly W: number;

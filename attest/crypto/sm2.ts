@@ -15,17 +15,9 @@ import { weierstrass } from "@noble/curves/abstract/weierstrass.js";
 import { decodeSignatureDer, encodeSignatureDer } from "./der.js";
 import { sm3 } from "./hash.js";
 import { windowArithmetic } from "./sm2-window-tables.js";
-import type { WindowTable } from "./sm2-window-tables.js";
+import type { CurveParams, WindowTable } from "./sm2-window-tables.js";
 
-export interface CurveParams {
-  p: bigint;
-  n: bigint;
-  h: bigint;
-  a: bigint;
-  b: bigint;
-  Gx: bigint;
-  Gy: bigint;
-}
+export type { CurveParams } from "./sm2-window-tables.js";
 
 /** sm2p256v1 (GB/T 32918.5-2017 §A / `openssl ecparam -name SM2 -param_enc explicit`). */
 export const SM2P256V1: CurveParams = {
