@@ -5,7 +5,8 @@
  */
 import { test as uvuTest } from "uvu";
 import * as assert from "uvu/assert";
-import { writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
+import mqtt from "mqtt";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import { tempDir } from "../../peers/process.js";
@@ -76,12 +77,39 @@ test("register key + reference values, quote, verify (pass), replay (fail), audi
   assert.is((await ridge(["attest", "quote", "--help"])).code, 0);
 });
 
-test("ridge attest verifier challenges over MQTT and records the verdict", async () => {
+test("ridge attest verifier challenges over MQTT, records the verdict and publishes a signed checkpoint (file outside the data directory, retained on the broker)", async () => {
   assert.ok(broker, "the broker started in before()");
-  const r = await ridge(["attest", "verifier", "--broker", broker.url, "--policy", policyFile, "--db", db, "--every", "30s", "--timeout", "15s", "--rounds", "1"], {}, 45_000);
-  assert.is(r.code, 0, r.stdout + r.stderr);
-  assert.match(r.stdout, /PASS gateway cli-gw/);
-  assert.is((await ridge(["attest", "audit", "verify-chain", "--db", db])).code, 0);
+  const outside = tempDir("ridge-attest-checkpoints-");
+  try {
+    const cpFile = join(outside.dir, "checkpoints.log");
+    const retained = mqtt.connect(broker.url, { reconnectPeriod: 0 });
+    const seen: string[] = [];
+    await new Promise<void>((res, rej) => retained.once("connect", () => res()).once("error", rej));
+    retained.on("message", (_t, m) => seen.push(m.toString()));
+    await retained.subscribeAsync("ridge/verifier/checkpoint", { qos: 1 });
+    const r = await ridge(["attest", "verifier", "--broker", broker.url, "--policy", policyFile, "--db", db, "--every", "30s", "--timeout", "15s", "--rounds", "1", "--checkpoints", cpFile], {}, 45_000);
+    assert.is(r.code, 0, r.stdout + r.stderr);
+    assert.match(r.stdout, /PASS gateway cli-gw/);
+    const lines = readFileSync(cpFile, "utf8").trim().split("\n");
+    assert.ok(lines.length >= 1, "a checkpoint appended to the file");
+    const ok = await ridge(["attest", "audit", "verify-chain", "--db", db, "--expect", cpFile]);
+    assert.is(ok.code, 0, ok.stdout + ok.stderr);
+    assert.match(ok.stdout, /chain OK: .*extends the checkpoint of \d+/);
+    for (let i = 0; i < 50 && seen.length === 0; i++) await new Promise((res) => setTimeout(res, 100));
+    retained.end(true);
+    assert.ok(seen.length >= 1, "the checkpoint is on the broker");
+    assert.is(seen[seen.length - 1]!.trim(), lines[lines.length - 1]!.trim(), "the broker holds the file's last checkpoint");
+    // a rewrite after the checkpoint: the last record deleted
+    const d = new Database(db);
+    d.exec("DELETE FROM attest_audit WHERE seq = (SELECT max(seq) FROM attest_audit)");
+    d.close();
+    const cut = await ridge(["attest", "audit", "verify-chain", "--db", db, "--expect", cpFile]);
+    assert.is(cut.code, 1, cut.stdout + cut.stderr);
+    // the chain head already says so; a head rewritten too is E_ATTEST_AUDIT_REWRITTEN (test/fault/attest-audit-rewrite.test.ts)
+    assert.match(cut.stdout + cut.stderr, /E_ATTEST_AUDIT_(TRUNCATED|REWRITTEN)/, cut.stdout + cut.stderr);
+  } finally {
+    outside.cleanup();
+  }
 });
 
 test("audit verify-chain detects an edited record", async () => {
