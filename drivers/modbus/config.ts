@@ -1,6 +1,8 @@
 /**
- * Config for a Modbus RTU bus (`drivers: - modbus: {...}`) and for each device on it
- * (`devices: - { id, driver, unit, poll, points }`).
+ * Config for a Modbus bus (`drivers: - modbus: {...}`) and for each device on it
+ * (`devices: - { id, driver, unit, poll, points }`). `transport` picks the link: `rtu` (the
+ * default, a serial line), `tcp` (Modbus TCP: MBAP framing, `host` and `port`) or `rtu-over-tcp`
+ * (a serial gateway that tunnels RTU frames, CRC kept, over a TCP socket).
  */
 import { z } from "zod";
 import { duration } from "../../core/index.js";
@@ -10,11 +12,30 @@ export const BAUD_RATES = [1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200, 
 
 const ms = (def: number) => duration.default(def);
 
+export const MODBUS_TRANSPORTS = ["rtu", "tcp", "rtu-over-tcp"] as const;
+export type ModbusTransport = (typeof MODBUS_TRANSPORTS)[number];
+
+/** Requests in flight on one TCP connection at most (the transaction id tells the answers apart). */
+export const MAX_IN_FLIGHT = 16;
+
 export const modbusDriverConfig = z
   .object({
     name: z.string().min(1),
-    /** Serial device, e.g. /dev/ttyAMA0 or /dev/serial/by-id/usb-FTDI-... */
-    port: z.string().min(1),
+    transport: z.enum(MODBUS_TRANSPORTS).default("rtu"),
+    /**
+     * `rtu`: the serial device, e.g. /dev/ttyAMA0 or /dev/serial/by-id/usb-FTDI-...;
+     * `tcp`, `rtu-over-tcp`: the TCP port, 1–65535 (Modbus TCP's registered port is 502).
+     */
+    port: z.union([z.string().min(1), z.number()]),
+    /** `tcp`, `rtu-over-tcp`: the server's (or serial gateway's) host name or address. */
+    host: z.string().min(1).optional(),
+    /**
+     * `tcp`: requests sent on the connection before the first answer comes back. Implementation
+     * Guide V1.0b §4.2: a server may queue several transactions; many devices handle only one, so 1.
+     */
+    maxInFlight: z.number().int().min(1).max(MAX_IN_FLIGHT).default(1),
+    /** `tcp`, `rtu-over-tcp`: give up a TCP connect after this long (then reconnect with backoff). */
+    connectTimeoutMs: ms(3000),
     baudRate: z
       .number()
       .int()
@@ -43,14 +64,28 @@ export const modbusDriverConfig = z
      * adapters); `rts`: raise RTS while transmitting (software direction control).
      */
     rs485: z.enum(["off", "rts"]).default("off"),
-    /** Reopen a vanished port with exponential backoff between these bounds. */
+    /** Reopen a vanished port (reconnect a dropped TCP connection) with exponential backoff between these bounds. */
     reopen: z.object({ minMs: ms(500), maxMs: ms(30_000) }).strict().default({}),
     /** A slave failing this many polls in a row is polled with backoff (up to maxMs) and without retries. */
     slaveBackoff: z.object({ after: z.number().int().min(1).default(3), maxMs: ms(30_000) }).strict().default({}),
     /** Coalesce reads across gaps of at most this many unmapped registers/coils (0: contiguous only). */
     maxGap: z.number().int().min(0).max(100).default(0),
   })
-  .strict();
+  .strict()
+  .superRefine((c, ctx) => {
+    const issue = (path: string, message: string, code: string) => ctx.addIssue({ code: "custom", path: [path], message, params: { code } });
+    if (c.transport === "rtu") {
+      if (typeof c.port !== "string") issue("port", `with transport rtu, port is the serial device path (e.g. /dev/ttyAMA0), got the number ${c.port}; for Modbus TCP set transport: tcp and host`, "E_CONFIG_TYPE");
+      if (c.host !== undefined) issue("host", "host applies to transport tcp or rtu-over-tcp; a serial bus (transport rtu) has only port", "E_CONFIG_INVALID");
+    } else {
+      if (c.host === undefined) issue("host", `transport ${c.transport} needs host (the server's name or address)`, "E_CONFIG_MISSING");
+      if (typeof c.port !== "number") issue("port", `with transport ${c.transport}, port is a TCP port number 1–65535, got ${JSON.stringify(c.port)}`, "E_CONFIG_TYPE");
+      else if (!Number.isInteger(c.port) || c.port < 1 || c.port > 65535) issue("port", `port must be a TCP port 1–65535, got ${c.port}`, "E_CONFIG_RANGE");
+    }
+    if (c.maxInFlight > 1 && c.transport !== "tcp") {
+      issue("maxInFlight", `maxInFlight ${c.maxInFlight} needs transport tcp: transport ${c.transport} carries one request at a time (no transaction id)`, "E_CONFIG_INVALID");
+    }
+  });
 export type ModbusDriverConfig = z.output<typeof modbusDriverConfig>;
 
 const pointConfig = z

@@ -19,6 +19,20 @@ export interface ByteLink {
   write(bytes: Uint8Array): Promise<void>;
 }
 
+/**
+ * What the driver needs of a Modbus master, whatever the framing: the RTU session here (one
+ * request at a time, on a serial line or tunnelled over TCP) and the Modbus TCP session
+ * (tcp-session.ts: MBAP framing, several requests in flight).
+ */
+export interface ModbusMaster {
+  readonly attached: boolean;
+  readonly slaves: ReadonlyMap<number, SlaveCounters>;
+  attach(link: ByteLink | undefined): void;
+  receive(chunk: Uint8Array): void;
+  request(unit: number, req: Request, o?: RequestOptions): Promise<Answer | undefined>;
+  stop(): void;
+}
+
 export interface SessionOptions {
   clock: Clock;
   timeoutMs: number;
@@ -70,7 +84,7 @@ interface InFlight {
   wake: (() => void) | undefined;
 }
 
-export class MasterSession {
+export class MasterSession implements ModbusMaster {
   private readonly queue: Job[] = [];
   private link: ByteLink | undefined;
   private current: InFlight | undefined;
@@ -115,7 +129,7 @@ export class MasterSession {
   counters(unit: number): SlaveCounters {
     let c = this.slaves.get(unit);
     if (!c) {
-      c = { requests: 0, ok: 0, timeouts: 0, crcErrors: 0, exceptions: 0, badResponses: 0, retries: 0, consecutiveFailures: 0 };
+      c = newCounters();
       this.slaves.set(unit, c);
     }
     return c;
@@ -250,11 +264,7 @@ export class MasterSession {
   }
 
   private count(c: SlaveCounters, n: TransactionCounter): void {
-    if (n === "failures") c.consecutiveFailures++;
-    else if (n === "exceptions") {
-      c.exceptions++;
-      c.consecutiveFailures = 0; // an exception is an answer: the slave is alive
-    } else c[n]++;
+    countInto(c, n);
   }
 
   /**
@@ -265,6 +275,19 @@ export class MasterSession {
     const wait = this.lastLineAt + this.opts.silenceMs - this.opts.clock.monotonic();
     if (wait > 0) await this.opts.clock.sleep(wait);
   }
+}
+
+export function newCounters(): SlaveCounters {
+  return { requests: 0, ok: 0, timeouts: 0, crcErrors: 0, exceptions: 0, badResponses: 0, retries: 0, consecutiveFailures: 0 };
+}
+
+/** One transaction counter into a slave's counters (shared by the RTU and TCP sessions). */
+export function countInto(c: SlaveCounters, n: TransactionCounter): void {
+  if (n === "failures") c.consecutiveFailures++;
+  else if (n === "exceptions") {
+    c.exceptions++;
+    c.consecutiveFailures = 0; // an exception is an answer: the slave is alive
+  } else c[n]++;
 }
 
 function portDown(): RidgeError {

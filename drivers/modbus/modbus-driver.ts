@@ -1,6 +1,8 @@
 /**
- * One Modbus RTU bus as a Driver: the serial port (reopened when it vanishes), the master session
- * (one request in flight), the poll scheduler (groups, coalesced reads) and the register map.
+ * One Modbus bus as a Driver: the link (a serial port reopened when it vanishes, or a TCP
+ * connection reconnected when it drops), the master session (RTU framing with one request in
+ * flight, on the serial line or tunnelled over TCP; or Modbus TCP with MBAP framing and up to
+ * `maxInFlight` requests on the wire), the poll scheduler (groups, coalesced reads) and the register map.
  * Each poll of a group becomes one telemetry Event `{ pointName: value, ... }` with id
  * `${device}/${boot}-${seq}`: `boot` is a counter persisted in the data directory, so ids stay
  * unique across restarts without trusting the wall clock (gateways often boot without RTC).
@@ -9,17 +11,21 @@ import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { RidgeError, errorCode, errorMessage, type Driver, type DriverContext, type DriverHealth } from "../../core/index.js";
 import { modbusDeviceConfig, modbusDriverConfig, type ModbusDeviceConfig, type ModbusDriverConfig, type ModbusPointConfig } from "./config.js";
-import { MasterSession, type SlaveCounters } from "./master-session.js";
+import { MasterSession, newCounters, type ModbusMaster, type SlaveCounters } from "./master-session.js";
 import type { Request } from "./pdu.js";
 import { PollScheduler, type PollGroup } from "./poll-scheduler.js";
 import { blockRequest, extractValues, planReads, type ReadBlock } from "./read-plan.js";
 import { encodeRegisters, removeScale, type RawValue } from "./register-map.js";
 import { silenceMs } from "./rtu-framer.js";
-import { ReconnectingPort, openSerialPort, type PortOpener } from "./serial-transport.js";
+import { ReconnectingPort, openSerialPort, type LinkEvents, type PortOpener } from "./serial-transport.js";
+import { TcpMasterSession } from "./tcp-session.js";
+import { openTcpSocket, type TcpOpener } from "./tcp-transport.js";
 
 export interface ModbusDriverDeps {
   /** The port factory (tests pass a fake); defaults to `serialport`. */
   openPort?: PortOpener;
+  /** The TCP connection factory for `transport: tcp` and `rtu-over-tcp` (tests may pass a fake); defaults to node:net. */
+  openSocket?: TcpOpener;
 }
 
 interface DeviceState {
@@ -37,6 +43,8 @@ const MIN_HOST_FRAME_GAP_MS = 20;
 
 /** Line codes that mean "nobody answered properly": these put a slave into backoff. */
 const LINE_FAILURES = new Set(["E_MODBUS_TIMEOUT", "E_MODBUS_CRC", "E_MODBUS_LENGTH", "E_MODBUS_BYTE_COUNT"]);
+/** The link is down: the poll ends quietly (the link's own down/up is logged and counted once). */
+const LINK_DOWN = new Set(["E_MODBUS_STOPPED", "E_MODBUS_PORT_DOWN", "E_MODBUS_CONNECTION_DOWN"]);
 
 export class ModbusDriver implements Driver {
   readonly name: string;
@@ -44,9 +52,12 @@ export class ModbusDriver implements Driver {
   private readonly devices = new Map<string, DeviceState>();
   private readonly groups: PollGroup[] = [];
   private readonly openPort: PortOpener;
+  private readonly openSocket: TcpOpener;
   private ctx: DriverContext | undefined;
-  private session: MasterSession | undefined;
-  private port: ReconnectingPort | undefined;
+  private session: ModbusMaster | undefined;
+  private rtu: MasterSession | undefined;
+  private tcp: TcpMasterSession | undefined;
+  private port: ReconnectingPort<unknown> | undefined;
   private scheduler: PollScheduler | undefined;
   private boot = "0";
   private backpressured = false;
@@ -57,6 +68,7 @@ export class ModbusDriver implements Driver {
     this.config = modbusDriverConfig.parse(config);
     this.name = this.config.name;
     this.openPort = deps.openPort ?? openSerialPort;
+    this.openSocket = deps.openSocket ?? openTcpSocket;
     for (const raw of devices) {
       const cfg = modbusDeviceConfig.parse(raw);
       const groups = new Map<string, ReadBlock[]>();
@@ -71,45 +83,80 @@ export class ModbusDriver implements Driver {
     }
   }
 
+  /** Where the bus goes, for messages: the serial device or `host:port`. */
+  get where(): string {
+    const c = this.config;
+    return c.transport === "rtu" ? String(c.port) : `${c.host}:${c.port}`;
+  }
+
+  private get linkName(): string {
+    return this.config.transport === "rtu" ? "serial port" : "TCP connection";
+  }
+
   async start(ctx: DriverContext): Promise<void> {
     this.ctx = ctx;
     this.boot = nextBoot(ctx.dataDir, this.name, ctx.clock.now());
     const c = this.config;
-    const bitsPerChar = 1 + c.dataBits + (c.parity === "none" ? 0 : 1) + c.stopBits;
-    const t35 = c.interFrameMs ?? silenceMs(c.baudRate, bitsPerChar);
-    this.session = new MasterSession({
-      clock: ctx.clock,
-      timeoutMs: c.timeoutMs,
-      retries: c.retries,
-      turnaroundMs: c.turnaroundMs,
-      silenceMs: t35,
-      frameGapMs: c.frameGapMs ?? Math.max(t35, MIN_HOST_FRAME_GAP_MS),
-    });
-    const session = this.session;
-    this.port = new ReconnectingPort(
-      { path: c.port, baudRate: c.baudRate, dataBits: c.dataBits, parity: c.parity, stopBits: c.stopBits, rs485: c.rs485 },
-      this.openPort,
-      ctx.clock,
-      c.reopen,
-      {
-        up: (p) => {
-          if (this.portDownSince !== undefined) ctx.log.info({ driver: this.name, port: c.port }, "serial port is back");
-          this.portDownSince = undefined;
-          session.attach(p);
+    const where = this.where;
+    const port = { port: where };
+    let session: ModbusMaster;
+    if (c.transport === "tcp") {
+      session = this.tcp = new TcpMasterSession({
+        clock: ctx.clock,
+        timeoutMs: c.timeoutMs,
+        retries: c.retries,
+        turnaroundMs: c.turnaroundMs,
+        maxInFlight: c.maxInFlight,
+        peer: where,
+        onDesync: (e) => {
+          ctx.log.warn({ driver: this.name, ...port, code: e.code }, `${e.reason}; dropping the connection and reconnecting`);
+          ctx.count("modbus_errors", { device: "", code: e.code });
+          this.port?.drop(`${e.code}: ${e.reason}`);
         },
-        down: (reason) => {
-          this.portDownSince = ctx.clock.now();
-          ctx.log.warn({ driver: this.name, port: c.port, reason }, "serial port vanished; reopening with backoff");
-          ctx.count("modbus_port_lost", {});
-          session.attach(undefined);
-        },
-        data: (chunk) => session.receive(chunk),
+      });
+    } else {
+      // RTU framing. Over TCP the serial gateway keeps the line's silences and TCP may split or
+      // delay a frame, so no silence of ours is kept and only a long gap breaks a frame.
+      const bitsPerChar = 1 + c.dataBits + (c.parity === "none" ? 0 : 1) + c.stopBits;
+      const t35 = c.interFrameMs ?? (c.transport === "rtu" ? silenceMs(c.baudRate, bitsPerChar) : 0);
+      session = this.rtu = new MasterSession({
+        clock: ctx.clock,
+        timeoutMs: c.timeoutMs,
+        retries: c.retries,
+        turnaroundMs: c.turnaroundMs,
+        silenceMs: t35,
+        frameGapMs: c.frameGapMs ?? (c.transport === "rtu" ? Math.max(t35, MIN_HOST_FRAME_GAP_MS) : c.timeoutMs),
+      });
+    }
+    this.session = session;
+    const events: LinkEvents = {
+      up: (p) => {
+        if (this.portDownSince !== undefined) ctx.log.info({ driver: this.name, ...port }, `${this.linkName} is back`);
+        this.portDownSince = undefined;
+        session.attach(p);
       },
-    );
+      down: (reason) => {
+        this.portDownSince = ctx.clock.now();
+        ctx.log.warn({ driver: this.name, ...port, reason }, c.transport === "rtu" ? "serial port vanished; reopening with backoff" : "TCP connection lost; reconnecting with backoff");
+        ctx.count("modbus_port_lost", {});
+        session.attach(undefined);
+      },
+      data: (chunk) => session.receive(chunk),
+    };
+    this.port =
+      c.transport === "rtu"
+        ? (new ReconnectingPort(
+            { path: String(c.port), baudRate: c.baudRate, dataBits: c.dataBits, parity: c.parity, stopBits: c.stopBits, rs485: c.rs485 },
+            this.openPort,
+            ctx.clock,
+            c.reopen,
+            events,
+          ) as ReconnectingPort<unknown>)
+        : (new ReconnectingPort({ host: c.host!, port: Number(c.port), connectTimeoutMs: c.connectTimeoutMs }, this.openSocket, ctx.clock, c.reopen, events) as ReconnectingPort<unknown>);
     await this.port.start();
     if (!this.port.isOpen) {
       this.portDownSince = ctx.clock.now();
-      ctx.log.warn({ driver: this.name, port: c.port, reason: this.port.lastError }, "serial port not available; retrying with backoff");
+      ctx.log.warn({ driver: this.name, ...port, reason: this.port.lastError }, `${this.linkName} not available; retrying with backoff`);
     }
     this.scheduler = new PollScheduler(ctx.clock, this.groups, {
       run: (g) => this.poll(g),
@@ -155,7 +202,7 @@ export class ModbusDriver implements Driver {
         if (r && (r.kind === "bits" || r.kind === "registers")) Object.assign(payload, extractValues(b, r.kind === "bits" ? r.bits : r.registers));
       } catch (e) {
         const code = errorCode(e);
-        if (code === "E_MODBUS_STOPPED" || code === "E_MODBUS_PORT_DOWN") return;
+        if (LINK_DOWN.has(code)) return;
         ctx.count("modbus_errors", { device: d.cfg.id, code });
         if (!d.failing) ctx.log.debug({ device: d.cfg.id, unit: d.cfg.unit, code, address: b.address }, errorMessage(e));
         if (LINE_FAILURES.has(code)) {
@@ -201,9 +248,9 @@ export class ModbusDriver implements Driver {
 
   health(): DriverHealth {
     if (!this.port) return { up: false, detail: "not started" };
-    if (!this.port.isOpen) return { up: false, detail: `serial port ${this.config.port} down: ${this.port.lastError ?? "not open"}; reopening with backoff` };
+    if (!this.port.isOpen) return { up: false, detail: `${this.linkName} ${this.where} down: ${this.port.lastError ?? "not open"}; ${this.config.transport === "rtu" ? "reopening" : "reconnecting"} with backoff` };
     const failing = [...this.devices.values()].filter((d) => d.failing || d.failedPolls > 0);
-    if (!failing.length) return { up: true, detail: `${this.devices.size} slave(s) answering on ${this.config.port}` };
+    if (!failing.length) return { up: true, detail: `${this.devices.size} slave(s) answering on ${this.where}` };
     const parts = failing.map((d) => {
       const c = this.session?.slaves.get(d.cfg.unit);
       return `${d.cfg.id} (unit ${d.cfg.unit}) ${d.failing ? "not answering" : "errors"}: ${c?.lastError ?? "?"}, ${c?.timeouts ?? 0} timeouts, ${c?.crcErrors ?? 0} CRC errors`;
@@ -218,15 +265,16 @@ export class ModbusDriver implements Driver {
     const slaves: Record<string, SlaveCounters & { unit: number; failing: boolean }> = {};
     for (const d of this.devices.values()) {
       const c = this.session?.slaves.get(d.cfg.unit);
-      slaves[d.cfg.id] = { unit: d.cfg.unit, failing: d.failing, ...(c ?? { requests: 0, ok: 0, timeouts: 0, crcErrors: 0, exceptions: 0, badResponses: 0, retries: 0, consecutiveFailures: 0 }) };
+      slaves[d.cfg.id] = { unit: d.cfg.unit, failing: d.failing, ...(c ?? newCounters()) };
     }
     return {
-      port: this.config.port,
+      transport: this.config.transport,
+      port: this.where,
       open: this.port?.isOpen ?? false,
       opens: this.port?.opens ?? 0,
       openFailures: this.port?.failures ?? 0,
       lastPortError: this.port?.lastError ?? null,
-      line: this.session?.framerStats ?? null,
+      line: this.rtu?.framerStats ?? this.tcp?.stats ?? null,
       cadence: this.scheduler?.status() ?? [],
       slaves,
     };

@@ -83,8 +83,11 @@ export interface ReopenPolicy {
   maxMs: number;
 }
 
-/** Keeps one port open: opens it, and after it vanishes reopens it with exponential backoff. */
-export class ReconnectingPort {
+/**
+ * Keeps one port open: opens it, and after it vanishes reopens it with exponential backoff. The
+ * same for a TCP connection (tcp-transport.ts): `S` is what the opener is given.
+ */
+export class ReconnectingPort<S = SerialSettings> {
   private port: PortHandle | undefined;
   private timer: Timer | undefined;
   private stopped = true;
@@ -94,8 +97,8 @@ export class ReconnectingPort {
   lastError: string | undefined;
 
   constructor(
-    private readonly settings: SerialSettings,
-    private readonly opener: PortOpener,
+    private readonly settings: S,
+    private readonly opener: (s: S) => Promise<PortHandle>,
     private readonly clock: Clock,
     private readonly policy: ReopenPolicy,
     private readonly events: LinkEvents,
@@ -119,6 +122,20 @@ export class ReconnectingPort {
     const p = this.port;
     this.port = undefined;
     await p?.close();
+  }
+
+  /**
+   * Close the open port on our own initiative (the stream is out of step) and reopen it with
+   * backoff, as if it had vanished: `down` fires, then `up` once it is back.
+   */
+  drop(reason: string): void {
+    const p = this.port;
+    if (!p || this.stopped) return;
+    this.port = undefined;
+    this.lastError = reason;
+    void p.close().catch(() => undefined);
+    this.events.down(reason);
+    this.schedule();
   }
 
   private async attempt(): Promise<void> {
