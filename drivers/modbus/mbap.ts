@@ -56,7 +56,7 @@ function checkHeader(b: Uint8Array, at: number, offset: number): Result<number, 
 
 /** Decode exactly one complete ADU (no streaming). */
 export function decodeMbap(adu: Uint8Array): Result<MbapFrame, ErrorCode> {
-  if (adu.length < MBAP_HEADER + 1) return fail("E_MODBUS_LENGTH", `Modbus TCP frame of ${adu.length} bytes is shorter than ${MBAP_HEADER + 1} (MBAP header + function code)`);
+  if (adu.length < MBAP_HEADER) return fail("E_MODBUS_LENGTH", `Modbus TCP frame of ${adu.length} bytes is shorter than its ${MBAP_HEADER}-byte MBAP header`);
   const h = checkHeader(adu, 0, 0);
   if (!h.ok) return h;
   if (adu.length !== h.value) return fail("E_MODBUS_LENGTH", `Modbus TCP frame of ${adu.length} bytes, but its MBAP length field says ${h.value}`);

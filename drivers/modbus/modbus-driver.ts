@@ -167,7 +167,7 @@ export class ModbusDriver implements Driver {
         return true;
       },
       holdMs: (g) => this.holdMs(g),
-    });
+    }, { concurrency: c.transport === "tcp" ? c.maxInFlight : 1 });
     this.scheduler.start();
   }
 

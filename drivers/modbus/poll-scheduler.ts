@@ -1,8 +1,10 @@
 /**
  * The poll scheduler of one bus. Every poll group has a fixed grid of due times
  * (start + k × every), so cadence does not drift with the time a poll takes; a poll that overruns
- * its slot skips the missed slots (counted) instead of bursting to catch up. Since the bus carries
- * one request at a time, groups run one after another, earliest due first.
+ * its slot skips the missed slots (counted) instead of bursting to catch up. Since a serial bus
+ * carries one request at a time, groups run one after another, earliest due first; a Modbus TCP
+ * connection that takes several requests in flight runs up to `concurrency` groups at once
+ * (never the same group twice), earliest due first.
  *
  * Backpressure stretches the poll: before each poll the `gate` is awaited (the pipeline's
  * drained()), so a congested pipeline slows the bus instead of piling up events.
@@ -40,6 +42,11 @@ export interface SchedulerHooks {
   holdMs?(group: PollGroup): number;
 }
 
+export interface SchedulerOptions {
+  /** Groups polled at once (default 1: one after another). */
+  concurrency?: number;
+}
+
 interface Slot {
   group: PollGroup;
   nextAt: number;
@@ -63,6 +70,7 @@ export class PollScheduler {
     private readonly clock: Clock,
     groups: readonly PollGroup[],
     private readonly hooks: SchedulerHooks,
+    private readonly opts: SchedulerOptions = {},
   ) {
     this.slots = groups.map((group) => ({
       group,
@@ -78,7 +86,7 @@ export class PollScheduler {
     this.stopping = new Promise<false>((resolve) => (this.signalStop = () => resolve(false)));
     const t0 = this.clock.monotonic();
     for (const s of this.slots) s.nextAt = t0;
-    this.loop = this.runLoop();
+    this.loop = (this.opts.concurrency ?? 1) > 1 ? this.runConcurrent(this.opts.concurrency!) : this.runLoop();
   }
 
   async stop(): Promise<void> {
@@ -110,31 +118,62 @@ export class PollScheduler {
       if (!this.running) return;
       if (this.hooks.gate && (await Promise.race([this.hooks.gate(), this.stopping]))) next.status.stretched++;
       if (!this.running) return;
-      const start = this.clock.monotonic();
-      if (next.lastStart !== undefined) {
-        const dt = start - next.lastStart;
-        next.status.achievedMs = next.status.achievedMs === null ? dt : next.status.achievedMs + EWMA * (dt - next.status.achievedMs);
+      await this.runSlot(next);
+    }
+  }
+
+  /** Up to `n` groups at once: the earliest due group not already running starts when a place is free. */
+  private async runConcurrent(n: number): Promise<void> {
+    const active = new Map<Slot, Promise<void>>();
+    while (this.running && this.slots.length) {
+      let next: Slot | undefined;
+      for (const s of this.slots) if (!active.has(s) && (!next || s.nextAt < next.nextAt)) next = s;
+      if (!next || active.size >= n) {
+        await Promise.race([...active.values(), this.stopping]);
+        continue;
       }
-      next.lastStart = start;
-      next.status.polls++;
-      try {
-        await this.hooks.run(next.group);
-      } catch {
-        /* the runner counts its own failures; the schedule goes on */
-      }
-      const every = next.group.everyMs;
-      next.nextAt += every;
-      const now = this.clock.monotonic();
-      if (next.nextAt < now) {
-        const missed = Math.ceil((now - next.nextAt) / every);
-        next.status.skipped += missed;
-        next.nextAt += missed * every;
-      }
-      const hold = this.hooks.holdMs?.(next.group) ?? 0;
-      if (hold > 0 && now + hold > next.nextAt) {
-        next.status.heldBack++;
-        next.nextAt = now + hold;
-      }
+      // A poll that ends may make its own group the earliest due: wake for that too.
+      await Promise.race([this.sleepUntil(next.nextAt), ...active.values()]);
+      this.timer?.cancel();
+      if (!this.running) break;
+      if (next.nextAt > this.clock.monotonic()) continue;
+      if (this.hooks.gate && (await Promise.race([this.hooks.gate(), this.stopping]))) next.status.stretched++;
+      if (!this.running) break;
+      const slot = next;
+      active.set(
+        slot,
+        this.runSlot(slot).finally(() => active.delete(slot)),
+      );
+    }
+    await Promise.all(active.values());
+  }
+
+  /** One poll of a group and its next due time. */
+  private async runSlot(next: Slot): Promise<void> {
+    const start = this.clock.monotonic();
+    if (next.lastStart !== undefined) {
+      const dt = start - next.lastStart;
+      next.status.achievedMs = next.status.achievedMs === null ? dt : next.status.achievedMs + EWMA * (dt - next.status.achievedMs);
+    }
+    next.lastStart = start;
+    next.status.polls++;
+    try {
+      await this.hooks.run(next.group);
+    } catch {
+      /* the runner counts its own failures; the schedule goes on */
+    }
+    const every = next.group.everyMs;
+    next.nextAt += every;
+    const now = this.clock.monotonic();
+    if (next.nextAt < now) {
+      const missed = Math.ceil((now - next.nextAt) / every);
+      next.status.skipped += missed;
+      next.nextAt += missed * every;
+    }
+    const hold = this.hooks.holdMs?.(next.group) ?? 0;
+    if (hold > 0 && now + hold > next.nextAt) {
+      next.status.heldBack++;
+      next.nextAt = now + hold;
     }
   }
 }
