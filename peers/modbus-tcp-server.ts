@@ -28,6 +28,8 @@ export interface TcpServerOptions {
   delayMs?: number;
   /** A fixed port (to come back on the same one after a crash); default: a free one. */
   port?: number;
+  /** `rtu`: RTU frames over the socket (a serial gateway's transparent mode); default MBAP. */
+  framer?: "socket" | "rtu";
 }
 
 export interface RealTcpServer extends Peer {
@@ -40,7 +42,7 @@ export interface RealTcpServer extends Peer {
 
 /** The pymodbus TCP server on 127.0.0.1, answering for `units`; resolves once it listens. */
 export async function startTcpServer(o: TcpServerOptions): Promise<RealTcpServer> {
-  const args = [TCP_SERVER_SCRIPT, "--port", String(o.port ?? 0), "--units", o.units.join(","), "--size", String(o.size ?? 200), "--delay-ms", String(o.delayMs ?? 0)];
+  const args = [TCP_SERVER_SCRIPT, "--port", String(o.port ?? 0), "--units", o.units.join(","), "--size", String(o.size ?? 200), "--delay-ms", String(o.delayMs ?? 0), "--framer", o.framer ?? "socket"];
   const peer = startPeer(PYTHON, args);
   const line = await waitFor(
     "pymodbus TCP server listening",

@@ -2,11 +2,13 @@
 """A Modbus TCP server for Ridgeline's tests and benches: pymodbus 3.0 (Debian 12's
 python3-pymodbus) on 127.0.0.1. Run with Debian's /usr/bin/python3.
 
-usage: modbus_tcp_server.py [--port 0] [--units 1,2] [--size 200] [--delay-ms 0] [--seconds 120]
+usage: modbus_tcp_server.py [--port 0] [--units 1,2] [--size 200] [--delay-ms 0] [--framer socket|rtu] [--seconds 120]
 
   --port 0      pick a free port (printed); give the same port again to come back after a crash
   --delay-ms N  a slow device: each request is held N ms before it is answered (blocking, as a
                 device busy with its own work would be)
+  --framer rtu  RTU frames (address, PDU, CRC) over the TCP socket, as a serial gateway in
+                transparent mode tunnels them (default: socket, i.e. MBAP)
 
 Every unit has its own tables of SIZE entries (PDU addresses, 0-based; zero_mode=True):
   holding[i] = 100 + i for i < 10, else 0  (read/write: fc 3, 6, 16, 23)
@@ -26,7 +28,7 @@ import time
 
 from pymodbus.datastore import ModbusSequentialDataBlock, ModbusServerContext, ModbusSlaveContext
 from pymodbus.server import StartAsyncTcpServer
-from pymodbus.transaction import ModbusSocketFramer
+from pymodbus.transaction import ModbusRtuFramer, ModbusSocketFramer
 
 
 class Block(ModbusSequentialDataBlock):
@@ -71,6 +73,7 @@ def main():
     ap.add_argument("--units", default="1")
     ap.add_argument("--size", type=int, default=200)
     ap.add_argument("--delay-ms", type=float, default=0.0)
+    ap.add_argument("--framer", choices=["socket", "rtu"], default="socket")
     ap.add_argument("--seconds", type=float, default=120.0)
     ap.add_argument("--debug", action="store_true")
     a = ap.parse_args()
@@ -81,12 +84,12 @@ def main():
 
     async def run():
         server = await StartAsyncTcpServer(
-            context=context, framer=ModbusSocketFramer, address=("127.0.0.1", a.port),
+            context=context, framer=ModbusRtuFramer if a.framer == "rtu" else ModbusSocketFramer, address=("127.0.0.1", a.port),
             allow_reuse_address=True, ignore_missing_slaves=True, defer_start=True)
         task = asyncio.create_task(server.serve_forever())
         await server.serving
         port = server.server.sockets[0].getsockname()[1]
-        print(json.dumps({"serving": True, "port": port, "units": units, "pid": os.getpid()}), flush=True)
+        print(json.dumps({"serving": True, "port": port, "units": units, "framer": a.framer, "pid": os.getpid()}), flush=True)
         try:
             await asyncio.wait_for(task, timeout=a.seconds)
         except asyncio.TimeoutError:

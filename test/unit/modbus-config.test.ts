@@ -88,4 +88,63 @@ drivers:
   }
 });
 
+const tcpYaml = (bus: string) => `gateway: { id: gw }
+drivers:
+  - modbus: ${bus}
+devices:
+  - id: meter-1
+    driver: plc-1
+    unit: 1
+    points:
+      - { name: kwh, fn: input, address: 0, type: uint32 }
+`;
+
+function issuesOf(text: string): { path: string; code: string; message: string; line?: number }[] {
+  try {
+    parseYamlWith("gateway.yaml", text, gatewayConfig, {});
+  } catch (e) {
+    assert.ok(e instanceof ConfigError, String(e));
+    return e.issues.map((i) => ({ path: i.path, code: i.code, message: i.message, line: i.line }));
+  }
+  return [];
+}
+
+test("transport tcp: host and port 1–65535 validate; rtu stays the default", () => {
+  const { value } = parseYamlWith("gateway.yaml", tcpYaml("{ name: plc-1, transport: tcp, host: 10.0.0.7, port: 502, maxInFlight: 4, timeoutMs: 1s }"), gatewayConfig, {});
+  const cfg = value.drivers[0]!.config as unknown as ModbusDriverConfig;
+  assert.is(cfg.transport, "tcp");
+  assert.is(cfg.port, 502);
+  assert.is(cfg.maxInFlight, 4);
+  assert.is(cfg.timeoutMs, 1000);
+  const d = createModbusDriver(cfg, value.devices as unknown as ModbusDeviceConfig[]);
+  assert.is(d.name, "plc-1");
+  const rtu = parseYamlWith("gateway.yaml", tcpYaml("{ name: plc-1, port: /dev/ttyUSB0 }"), gatewayConfig, {}).value.drivers[0]!.config as unknown as ModbusDriverConfig;
+  assert.is(rtu.transport, "rtu");
+  assert.is(rtu.maxInFlight, 1);
+  const ot = parseYamlWith("gateway.yaml", tcpYaml("{ name: plc-1, transport: rtu-over-tcp, host: gw.local, port: 4001 }"), gatewayConfig, {}).value.drivers[0]!.config as unknown as ModbusDriverConfig;
+  assert.is(ot.transport, "rtu-over-tcp");
+});
+
+test("transport tcp: a port out of range, a missing host, a serial path as port are config errors with their codes and lines", () => {
+  for (const [bus, path, code, re] of [
+    ["{ name: plc-1, transport: tcp, host: 10.0.0.7, port: 70000 }", "drivers[0].modbus.port", "E_CONFIG_RANGE", /1–65535, got 70000/],
+    ["{ name: plc-1, transport: tcp, host: 10.0.0.7, port: 0 }", "drivers[0].modbus.port", "E_CONFIG_RANGE", /1–65535, got 0/],
+    ["{ name: plc-1, transport: tcp, host: 10.0.0.7, port: 502.5 }", "drivers[0].modbus.port", "E_CONFIG_RANGE", /got 502.5/],
+    ["{ name: plc-1, transport: tcp, port: 502 }", "drivers[0].modbus.host", "E_CONFIG_MISSING", /needs host/],
+    ["{ name: plc-1, transport: tcp, host: plc, port: /dev/ttyUSB0 }", "drivers[0].modbus.port", "E_CONFIG_TYPE", /TCP port number/],
+    ["{ name: plc-1, port: 502 }", "drivers[0].modbus.port", "E_CONFIG_TYPE", /serial device path/],
+    ["{ name: plc-1, port: /dev/ttyUSB0, host: plc }", "drivers[0].modbus.host", "E_CONFIG_INVALID", /host applies to transport tcp/],
+    ["{ name: plc-1, transport: rtu-over-tcp, host: gw, port: 4001, maxInFlight: 2 }", "drivers[0].modbus.maxInFlight", "E_CONFIG_INVALID", /one request at a time/],
+    ["{ name: plc-1, transport: udp, host: gw, port: 502 }", "drivers[0].modbus.transport", "E_CONFIG_ENUM", /tcp/],
+    ["{ name: plc-1, transport: tcp, host: gw, port: 502, maxInFlight: 17 }", "drivers[0].modbus.maxInFlight", "E_CONFIG_RANGE", /16/],
+  ] as const) {
+    const issues = issuesOf(tcpYaml(bus));
+    const i = issues.find((x) => x.path === path);
+    assert.ok(i, `${bus}: ${JSON.stringify(issues)}`);
+    assert.is(i!.code, code, `${bus}: ${JSON.stringify(i)}`);
+    assert.match(i!.message, re);
+    assert.is(i!.line, 3, bus);
+  }
+});
+
 test.run();
