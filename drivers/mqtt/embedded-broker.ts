@@ -91,6 +91,9 @@ class MeteredConnection extends Duplex {
   }
 }
 
+/** Topics remembered per client as allowed (authorizePublish). */
+const PASSED_TOPICS = 16;
+
 function authError(message: string, returnCode: 4 | 5): Error & { returnCode: number } {
   return Object.assign(new Error(message), { returnCode });
 }
@@ -101,6 +104,7 @@ export class EmbeddedBroker {
   private readonly sockets = new Set<Socket>();
   private readonly identities = new WeakMap<Client, ClientIdentity>();
   private readonly certDevice = new WeakMap<Duplex, string | null>();
+  private readonly publishAcl = new WeakMap<Client, { id: ClientIdentity; filters: string[]; passed: Set<string> }>();
   private readonly buckets: TokenBuckets;
   private listening = false;
   readonly addresses: { plain?: { host: string; port: number }; tls?: { host: string; port: number } } = {};
@@ -231,9 +235,27 @@ export class EmbeddedBroker {
   private authorizePublish(client: Client | null, topic: string, cb: (e?: Error | null) => void): void {
     if (!client) return cb(null); // a will published by aedes itself
     const id = this.identities.get(client) ?? { via: "anonymous" as const };
-    if (!topic.startsWith("$") && this.policy.publishFilters(id).some((f) => topicMatches(f, topic))) return cb(null);
+    if (this.allowedTopic(client, id, topic)) return cb(null);
     this.bad.report(this.deviceOf(client) ?? "unknown", "acl_denied", { op: "publish", topic: topic.slice(0, 200), clientId: client.id.slice(0, 64) });
     cb(new Error(`publish to ${topic} is not allowed`));
+  }
+
+  /**
+   * A client's publish filters depend only on who it is, and a device publishes on the same few
+   * topics over and over: the filters are built once per connection and the last topics that
+   * passed are remembered (a few, so a client cycling through topics cannot grow the set).
+   */
+  private allowedTopic(client: Client, id: ClientIdentity, topic: string): boolean {
+    let acl = this.publishAcl.get(client);
+    if (!acl || acl.id !== id) {
+      acl = { id, filters: this.policy.publishFilters(id), passed: new Set() };
+      this.publishAcl.set(client, acl);
+    }
+    if (acl.passed.has(topic)) return true;
+    if (topic.startsWith("$") || !acl.filters.some((f) => topicMatches(f, topic))) return false;
+    if (acl.passed.size >= PASSED_TOPICS) acl.passed.clear();
+    acl.passed.add(topic);
+    return true;
   }
 
   private authorizeSubscribe(client: Client, sub: Subscription, cb: (e: Error | null, s?: Subscription | null) => void): void {

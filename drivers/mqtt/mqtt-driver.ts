@@ -23,6 +23,16 @@ interface Mapping {
   only?: string;
 }
 
+interface Route {
+  device: string;
+  mapping: Mapping;
+  /** The message counter's labels (one object per device, not one per message). */
+  labels: Record<string, string>;
+}
+
+/** Topics whose route is remembered (route()). */
+const ROUTES_REMEMBERED = 4096;
+
 export const MESSAGES_METRIC = "mqtt_messages_total";
 
 export class MqttDriver implements Driver {
@@ -31,6 +41,7 @@ export class MqttDriver implements Driver {
   private readonly byUsername = new Map<string, string>();
   private readonly mappings: Mapping[] = [];
   private readonly seq = new Map<string, number>();
+  private readonly routes = new Map<string, Route | null>();
   private ctx: DriverContext | undefined;
   private clock: Clock = systemClock;
   private bad: BadInputReporter | undefined;
@@ -110,13 +121,28 @@ export class MqttDriver implements Driver {
     throw new RidgeError("E_MQTT_NOT_STARTED", `mqtt ${this.name}: write before start`);
   }
 
-  /** Map a topic to (device, mapping). */
-  private route(topic: string): { device: string; mapping: Mapping } | undefined {
+  private known(d: string | undefined): string {
+    return d !== undefined && this.devices.has(d) ? d : "unknown";
+  }
+
+  /**
+   * Map a topic to (device, mapping), remembered per topic: devices publish on the same topics
+   * over and over. Bounded (cleared when full), so a client cycling through topics cannot grow it.
+   */
+  private route(topic: string): Route | undefined {
+    const hit = this.routes.get(topic);
+    if (hit !== undefined) return hit ?? undefined;
+    let r: Route | null = null;
     for (const m of this.mappings) {
       const device = m.pattern.match(topic);
-      if (device !== undefined && (m.only === undefined || m.only === device)) return { device, mapping: m };
+      if (device !== undefined && (m.only === undefined || m.only === device)) {
+        r = { device, mapping: m, labels: { driver: this.name, device } };
+        break;
+      }
     }
-    return undefined;
+    if (this.routes.size >= ROUTES_REMEMBERED) this.routes.clear();
+    this.routes.set(topic, r);
+    return r ?? undefined;
   }
 
   /** One message from a device. Returns the pipeline's backpressure answer. */
@@ -126,10 +152,9 @@ export class MqttDriver implements Driver {
     if (!ctx || !bad) return true;
     this.received++;
     const r = this.route(topic);
-    const known = (d: string | undefined) => (d !== undefined && this.devices.has(d) ? d : "unknown");
     if (!r) {
       this.dropped++;
-      bad.report(known(identity?.device), "unmapped_topic", { topic: topic.slice(0, 200) });
+      bad.report(this.known(identity?.device), "unmapped_topic", { topic: topic.slice(0, 200) });
       return true;
     }
     const { device, mapping } = r;
@@ -140,7 +165,7 @@ export class MqttDriver implements Driver {
     }
     if (identity?.device !== undefined && identity.device !== device) {
       this.dropped++;
-      bad.report(known(identity.device), "acl_denied", { topic: topic.slice(0, 200) });
+      bad.report(this.known(identity.device), "acl_denied", { topic: topic.slice(0, 200) });
       return true;
     }
     const decoded = decodePayload(mapping.format, payload, this.clock.now());
@@ -149,7 +174,7 @@ export class MqttDriver implements Driver {
       bad.report(device, "malformed", { topic: topic.slice(0, 200), why: `${decoded.code}: ${decoded.reason}`.slice(0, 300), bytes: payload.length });
       return true;
     }
-    ctx.count(MESSAGES_METRIC, { driver: this.name, device });
+    ctx.count(MESSAGES_METRIC, r.labels);
     let more = true;
     for (const reading of decoded.value) {
       const ev: Event = {
@@ -158,7 +183,7 @@ export class MqttDriver implements Driver {
         device,
         kind: mapping.kind,
         payload: reading.payload,
-        meta: { driver: this.name, topic, ...(reading.meta ?? {}) },
+        meta: reading.meta ? { driver: this.name, topic, ...reading.meta } : { driver: this.name, topic },
       };
       if (!ctx.emit(ev)) more = false;
     }

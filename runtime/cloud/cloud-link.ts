@@ -147,6 +147,7 @@ export class CloudLink {
   private published = 0;
   private inflightEvents = 0;
   private pumpScheduled = false;
+  private settleScheduled = false;
   private tokens = 0;
   private tokensAt = 0;
   private lastError: { code: string; message: string; at: number; reasonCode?: number; reason?: string } | undefined;
@@ -306,6 +307,8 @@ export class CloudLink {
         this.retryTimer = undefined;
         break;
       case "rewind":
+        // Acknowledged batches first: their rows go, they are not sent again.
+        if (this.settleScheduled) this.settle();
         // A lost link resumes each class at its oldest batch not yet settled: what the broker
         // acknowledged (a row's first part, say) is not sent again. A stop starts afresh (the
         // store may be reopened meanwhile).
@@ -356,6 +359,7 @@ export class CloudLink {
 
   /** Send one class again from its oldest batch whose rows are not deleted yet. */
   private rewindClass(p: Priority): void {
+    if (this.settleScheduled) this.settle();
     const mine = this.inflight.filter((f) => f.priority === p);
     if (mine.length === 0) return;
     this.cursor[p] = mine[0]!.start;
@@ -729,7 +733,7 @@ export class CloudLink {
     if (this.probe === f) this.probe = undefined;
     if (f.packetBytes > this.largestAcked) this.largestAcked = f.packetBytes;
     this.gateInput(f.priority, { type: "acked" });
-    this.settle();
+    this.scheduleSettle();
     this.pump();
   }
 
@@ -792,10 +796,16 @@ export class CloudLink {
     this.pump();
   }
 
-  /** Delete the rows of acknowledged batches, per class in publish order (a row may span batches). */
+  /**
+   * Delete the rows of acknowledged batches, per class in publish order (a row may span batches).
+   * The acknowledged batches at the head of a class cover consecutive rows, so they go in one
+   * range deletion (one transaction) however many PUBACKs arrived together.
+   */
   private settle(): void {
+    this.settleScheduled = false;
     const blocked = new Set<Priority>();
     const keep: Inflight[] = [];
+    const runs: Partial<Record<Priority, { first: number; last: number }>> = {};
     for (const f of this.inflight) {
       if (!f.acked || blocked.has(f.priority)) {
         blocked.add(f.priority);
@@ -804,18 +814,38 @@ export class CloudLink {
       }
       this.inflightEvents -= f.events;
       const lastRow = f.endsRow ? f.lastSeq : f.lastSeq - 1;
-      let n = lastRow >= f.firstSeq ? this.o.queue.ack(f.priority, f.firstSeq, lastRow) : 0;
-      const skipped = this.skippedIn[f.priority];
+      if (lastRow >= f.firstSeq) {
+        const r = runs[f.priority];
+        if (r) {
+          r.first = Math.min(r.first, f.firstSeq);
+          r.last = Math.max(r.last, lastRow);
+        } else runs[f.priority] = { first: f.firstSeq, last: lastRow };
+      }
+      if (!f.skipped) this.lastAckAt = this.o.clock.now();
+    }
+    this.inflight = keep;
+    for (const p of PRIORITIES) {
+      const r = runs[p];
+      if (!r) continue;
+      let n = this.o.queue.ack(p, r.first, r.last);
+      const skipped = this.skippedIn[p];
       for (const [seq, idxs] of skipped)
-        if (seq >= f.firstSeq && seq <= lastRow) {
+        if (seq >= r.first && seq <= r.last) {
           n -= Math.min(n, idxs.size);
           skipped.delete(seq);
         }
-      if (!f.skipped) this.lastAckAt = this.o.clock.now();
-      if (n) this.o.hooks?.onAcked?.(f.priority, n);
+      if (n) this.o.hooks?.onAcked?.(p, n);
     }
-    this.inflight = keep;
     if (this.o.queue.depth() === 0 && this.lastAckAt !== undefined) this.lastDrainedAt = this.lastAckAt;
+  }
+
+  /** PUBACKs parsed from one read arrive one after another: their rows are deleted together, once they are all in. */
+  private scheduleSettle(): void {
+    if (this.settleScheduled) return;
+    this.settleScheduled = true;
+    queueMicrotask(() => {
+      if (this.settleScheduled) this.settle();
+    });
   }
 
   private updateBacklog(): void {

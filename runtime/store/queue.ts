@@ -27,7 +27,7 @@ import { dirname } from "node:path";
 import { RidgeError, type Clock, type Event, type Priority } from "../../core/index.js";
 import { AgeClock, systemBootInfo, type AgeAnchor, type BootInfo } from "./age-clock.js";
 import { isCorruptionError, isIoError, sqliteCode } from "./db.js";
-import { eventsMissing, readLedger, writeLedger } from "./queue-ledger.js";
+import { LedgerWriter, eventsMissing, readLedger } from "./queue-ledger.js";
 
 /** Send order: highest priority first. Eviction walks this list backwards. */
 export const PRIORITIES: readonly Priority[] = ["alarm", "state", "telemetry"];
@@ -213,6 +213,7 @@ export class UplinkQueue {
   private lostAtOpen: QueueLoss | undefined;
   private ledgerAt = -Infinity;
   private ledgerDirty = false;
+  private readonly ledger: LedgerWriter | undefined;
   private readonly lastSeq: Record<Priority, number> = { alarm: 0, state: 0, telemetry: 0 };
   private effectiveMax: number;
   private closed = false;
@@ -237,6 +238,7 @@ export class UplinkQueue {
     this.effectiveMax = opts.maxBytes;
     this.reserve = new DiskReserve(db.memory ? undefined : `${db.name}.reserve`, opts.reserveBytes ?? 2 * 1024 * 1024);
     this.dbDir = db.memory ? undefined : dirname(db.name);
+    this.ledger = db.memory ? undefined : new LedgerWriter(db.name);
     this.reserve.restore();
     const existed = !!db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?").get(TABLE.telemetry);
     db.exec("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)");
@@ -342,7 +344,7 @@ export class UplinkQueue {
     this.ledgerAt = now;
     this.ledgerDirty = false;
     try {
-      writeLedger(this.db.name, { appended: this.appended, depth: this.depth() });
+      this.ledger?.write({ appended: this.appended, depth: this.depth() });
     } catch {
       /* best effort: a ledger that lags only under-reports a later loss */
     }
