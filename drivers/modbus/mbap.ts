@@ -101,6 +101,12 @@ export class MbapFramer {
     this.broken = false;
   }
 
+  /** The owner found the stream out of step (a frame stalled part-way): take no more bytes until `reset()`. */
+  poison(): void {
+    this.broken = true;
+    this.len = 0;
+  }
+
   push(chunk: Uint8Array): MbapPush {
     const out: MbapPush = { frames: [] };
     if (this.broken) return out;

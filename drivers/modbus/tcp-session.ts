@@ -194,7 +194,7 @@ export class TcpMasterSession implements ModbusMaster {
           this.send(f);
           break;
         case "armTimeout":
-          f.timer = this.opts.clock.setTimeout(() => this.feed(f, { kind: "timeout", corrupted: false }), this.opts.timeoutMs);
+          f.timer = this.opts.clock.setTimeout(() => this.timedOut(f), this.opts.timeoutMs);
           break;
         case "armTurnaround":
           f.timer = this.opts.clock.setTimeout(() => this.feed(f, { kind: "turnaroundElapsed" }), this.opts.turnaroundMs);
@@ -220,6 +220,20 @@ export class TcpMasterSession implements ModbusMaster {
       () => this.feed(f, { kind: "sent" }),
       (e: unknown) => this.feed(f, { kind: "writeFailed", reason: String(e) }),
     );
+  }
+
+  /**
+   * A request timed out. If part of a frame is buffered meanwhile, the frame stalled: its length
+   * field was garbage or the peer stopped mid-frame, and with no way to find the next frame start
+   * the stream is out of step, as after a malformed header.
+   */
+  private timedOut(f: InFlight): void {
+    const partial = this.framer.buffered;
+    if (partial > 0 && !this.framer.desynchronised) {
+      this.framer.poison();
+      this.opts.onDesync?.({ ok: false, code: "E_MODBUS_MBAP", reason: `a Modbus TCP frame stalled after ${partial} bytes (its MBAP length asks for more) past the ${this.opts.timeoutMs} ms timeout` });
+    }
+    this.feed(f, { kind: "timeout", corrupted: false });
   }
 
   /** Take `f` off the wire (its transaction id may be reused). */

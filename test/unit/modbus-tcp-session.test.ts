@@ -168,6 +168,20 @@ test("garbage on the socket: onDesync with E_MODBUS_MBAP; detaching fails what i
   assert.equal(again.value, { kind: "registers", fn: 3, registers: [7] });
 });
 
+test("a frame that stalls part-way past the timeout puts the stream out of step (E_MODBUS_MBAP), not a CRC error", async () => {
+  const { clock, session, desyncs, server } = setup({ timeoutMs: 50 });
+  const r = outcome(session.request(1, { fn: 3, address: 0, quantity: 1 }));
+  await settle(clock, 2);
+  const tid = server.requests[0]!.transaction;
+  session.receive(Uint8Array.of(tid >> 8, tid & 0xff, 0, 0, 0, 5, 1, 3)); // 8 of 11 bytes
+  await settle(clock, 60);
+  assert.is(r.code, "E_MODBUS_TIMEOUT");
+  assert.is(desyncs.length, 1);
+  assert.is(desyncs[0]!.code, "E_MODBUS_MBAP");
+  assert.match(desyncs[0]!.reason, /stalled after 8 bytes/);
+  assert.is(session.counters(1).crcErrors, 0);
+});
+
 test("an answer split into single bytes and several answers in one chunk are both taken", async () => {
   const { clock, server, session } = setup({ maxInFlight: 2 });
   const deliver = server.deliver!;
