@@ -54,7 +54,7 @@ function* filesUnder(dir: string, depth = 0): Generator<string> {
 }
 
 /** Where each wanted chunk lies in the seed directories (cut the same way the publisher cut). */
-function findLocal(seedDirs: readonly string[], wanted: Map<string, number>): Map<string, { file: string; offset: number; length: number }> {
+export function findLocalChunks(seedDirs: readonly string[], wanted: Map<string, number>): Map<string, { file: string; offset: number; length: number }> {
   const found = new Map<string, { file: string; offset: number; length: number }>();
   for (const dir of seedDirs)
     for (const file of filesUnder(dir)) {
@@ -115,7 +115,7 @@ export async function chunkedFetch(opts: ChunkedFetchOptions): Promise<Result<vo
     if (p[0] === "c") wanted.set(p[2], p[1]);
     else glueNeeded = true;
   }
-  const local = findLocal(opts.seedDirs, wanted);
+  const local = findLocalChunks(opts.seedDirs, wanted);
   let glue: Uint8Array | undefined;
   if (glueNeeded) {
     glue = await m.fetch(chunkPath(index.glue.sha256), index.glue.length);

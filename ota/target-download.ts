@@ -57,9 +57,15 @@ export function recordLength(part: string, n: number): void {
   renameSync(tmp, `${part}.len`);
 }
 
+/** Beside the partial file while a target is streamed straight into its slot (ota/streamed-install.ts). */
+export function streamMark(part: string): string {
+  return `${part}.streaming`;
+}
+
 export function discardPartial(part: string): void {
   rmSync(part, { force: true });
   rmSync(`${part}.len`, { force: true });
+  rmSync(streamMark(part), { force: true });
 }
 
 /** Re-hash the durable prefix of a partial download (after a restart). */

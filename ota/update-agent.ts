@@ -6,17 +6,20 @@
  * re-run after a power cut: downloads resume, verification re-hashes, installation wipes the slot
  * and extracts again, and a slot that was already started is never touched.
  */
-import { closeSync, createReadStream, existsSync, mkdirSync, openSync, readSync } from "node:fs";
+import { closeSync, createReadStream, existsSync, mkdirSync, openSync, readSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type Database from "better-sqlite3";
 import { RidgeError, errorCode, errorMessage, type Clock, type Logger, type Random, type Transition } from "../core/index.js";
 import type { BootControl } from "./boot-control.js";
 import { BundleExtractor } from "./bundle-extractor.js";
+import type { BundleManifest } from "./bundle-manifest.js";
 import { clearMarker, readMarker, writeMarker } from "./slot-marker.js";
 import { selectUpdate, requireTarget, type DeviceIdentity } from "./target-selection.js";
 import { TargetHasher } from "./target-hasher.js";
-import { discardPartial, type DownloadProgress } from "./target-download.js";
+import { discardPartial, streamMark, type DownloadProgress } from "./target-download.js";
 import { fetchTarget } from "./target-fetch.js";
+import { parseChunkRef } from "./chunk-index.js";
+import { servesRanges, streamVerified } from "./streamed-install.js";
 import { TufClient, targetPath, type ClientLimits, type RepoFetcher } from "./tuf-client.js";
 import type { TargetFile } from "./tuf-metadata.js";
 import { UpdateStore, type FailedTarget } from "./update-store.js";
@@ -109,6 +112,8 @@ export class UpdateAgent {
   private confirmTimer: { cancel(): void } | undefined;
   /** The signed target file of the download in flight (length and hashes for the extractor). */
   private verifiedInProcess = false;
+  /** A chunk-indexed target streamed, verified piece by piece, straight into the slot in this process. */
+  private streamed: { sha256: string; x: BundleExtractor } | undefined;
 
   constructor(private readonly o: UpdateAgentOptions) {
     this.store = new UpdateStore(o.db);
@@ -286,12 +291,22 @@ export class UpdateAgent {
     if (st.s !== "downloading") throw new RidgeError("E_OTA_TRANSITION", `download in state ${st.s}`);
     if (st.slot === this.activeSlot()) return { i: "slot-busy" };
     const retries = this.o.downloadRetries ?? 5;
+    const part = this.part(st.target);
+    const ref = parseChunkRef(st.target.chunks);
     for (let attempt = 0; attempt <= retries; attempt++) {
       try {
         const mirror = this.o.mirrors[attempt % this.o.mirrors.length]!;
+        // A fresh chunk-indexed target from a mirror that serves ranges: one verified pass into the slot.
+        if (ref && servesRanges(mirror) && !existsSync(part) && !existsSync(streamMark(part))) {
+          const out = await this.stream(st, mirror, ref, part);
+          if (out) return out;
+        }
+        // Else (or after a streamed pass was cut off) the resumable partial file; a cut-off
+        // stream's slot already holds some chunks, so it seeds the fetch too.
+        const seeds = existsSync(streamMark(part)) ? [this.o.slotDir(st.from), this.o.slotDir(st.slot)] : [this.o.slotDir(st.from)];
         const check = await fetchTarget({
           chunks: st.target.chunks,
-          seedDirs: [this.o.slotDir(st.from)],
+          seedDirs: seeds,
           workDir: this.o.workDir,
           mirror,
           path: st.target.path,
@@ -319,6 +334,57 @@ export class UpdateAgent {
     return { i: "download-incomplete", maxStalls: this.o.maxStalls ?? 12 };
   }
 
+  /**
+   * The streamed pass (streamed-install.ts): undefined when the index or a chunk let it down (the
+   * caller fetches the partial file instead). A link lost for good leaves the partial slot and the
+   * mark, so the next attempt resumes from what the slot holds.
+   */
+  private async stream(st: Extract<UpdateState, { s: "downloading" }>, mirror: RepoFetcher, ref: NonNullable<ReturnType<typeof parseChunkRef>>, part: string): Promise<UpdateInput | undefined> {
+    writeFileSync(streamMark(part), st.target.hashes.sha256 ?? "");
+    const dir = this.o.slotDir(st.slot);
+    clearMarker(dir);
+    const x = new BundleExtractor(dir);
+    let r;
+    try {
+      r = await streamVerified({
+        mirror,
+        path: st.target.path,
+        name: st.target.name,
+        file: this.targetFile(st.target),
+        ref,
+        seedDirs: [this.o.slotDir(st.from)],
+        algorithms: this.o.verifyHashes ?? [],
+        sink: (b) => x.push(b),
+        onProgress: (p) => this.report({ phase: "download", ...p }),
+        afterChunk: (n) => {
+          if (n >= st.target.length / 2) this.o.crashPoint?.("mid-download");
+        },
+        onDelta: (d) => this.o.log.info({ delta: d }, `ota: ${st.target.name}: streamed into slot ${st.slot}: fetched ${d.fetched} bytes, copied ${d.local} from slot ${st.from}`),
+        clock: this.o.clock,
+      });
+    } catch (e) {
+      const code = errorCode(e);
+      // a lost link (or anything unexpected: the process is going down) keeps the partial slot and
+      // the mark, so the next attempt or start resumes from what the slot holds
+      if (code === "E_OTA_FETCH" || !code.startsWith("E_OTA_")) throw e;
+      x.abort();
+      rmSync(streamMark(part), { force: true });
+      return { i: "download-failed", code, reason: errorMessage(e) };
+    }
+    if (r.ok) {
+      this.streamed = { sha256: st.target.hashes.sha256!, x };
+      this.verifiedInProcess = true;
+      return { i: "downloaded" };
+    }
+    x.abort();
+    rmSync(streamMark(part), { force: true });
+    if (r.code === "E_OTA_CHUNK_INDEX" || r.code === "E_OTA_CHUNK") {
+      this.o.log.warn({ code: r.code, reason: r.reason }, `ota: streaming ${st.target.name} failed (${r.reason}); downloading it whole`);
+      return undefined;
+    }
+    return { i: "download-failed", code: r.code, reason: r.reason };
+  }
+
   private report(p: UpdateProgress): void {
     this.progress = p;
     this.o.onProgress?.(p);
@@ -331,6 +397,8 @@ export class UpdateAgent {
     if (!this.verifiedInProcess) {
       const h = new TargetHasher(st.target.name, this.targetFile(st.target), this.o.verifyHashes ?? []);
       const part = this.part(st.target);
+      // streamed into the slot by a process that ended before the slot was finished: fetch again
+      if (!existsSync(part) && existsSync(streamMark(part))) return { i: "download-lost" };
       let n = 0;
       if (existsSync(part))
         for await (const c of createReadStream(part, { highWaterMark: 1 << 20 })) {
@@ -350,6 +418,11 @@ export class UpdateAgent {
     const st = this.st;
     if (st.s !== "installing") throw new RidgeError("E_OTA_TRANSITION", `install in state ${st.s}`);
     if (st.slot === this.activeSlot()) return { i: "slot-busy" };
+    const part = this.part(st.target);
+    if (this.streamed?.sha256 !== st.target.hashes.sha256 && !existsSync(part)) {
+      this.streamed = undefined;
+      return { i: "download-lost" };
+    }
     try {
       await this.install(st.target, st.slot);
     } catch (e) {
@@ -361,9 +434,22 @@ export class UpdateAgent {
 
   private async install(t: PlannedTarget, slot: Slot): Promise<void> {
     const dir = this.o.slotDir(slot);
+    const part = this.part(t);
+    const streamed = this.streamed?.sha256 === t.hashes.sha256 ? this.streamed : undefined;
+    this.streamed = undefined;
+    if (streamed) {
+      try {
+        this.finishSlot(streamed.x.finish(), t, dir);
+      } catch (e) {
+        streamed.x.abort();
+        throw e;
+      }
+      this.o.bootControl.markPending(slot, this.o.attempts);
+      discardPartial(part);
+      return;
+    }
     clearMarker(dir);
     const x = new BundleExtractor(dir);
-    const part = this.part(t);
     let n = 0;
     // One reused buffer: extraction allocates nothing per chunk (RSS stays flat on small boards).
     const buf = Buffer.allocUnsafe(256 * 1024);
@@ -378,12 +464,7 @@ export class UpdateAgent {
         if (n >= t.length / 2) this.o.crashPoint?.("mid-write");
       }
       closeSync(fd);
-      const m = x.finish();
-      if (m.kind !== "runtime") throw new RidgeError("E_OTA_BUNDLE_MANIFEST", `the bundle is a ${m.kind}, not a runtime`);
-      if (m.version !== t.version) throw new RidgeError("E_OTA_BUNDLE_MANIFEST", `the bundle says version ${m.version}, the signed target ${t.version}`);
-      if (m.board !== this.o.board.name || m.arch !== this.o.board.arch) throw new RidgeError("E_OTA_WRONG_BOARD", `the bundle is for ${m.board}/${m.arch}`);
-      if (!m.entry) throw new RidgeError("E_OTA_BUNDLE_MANIFEST", "the runtime bundle names no entry file");
-      writeMarker(dir, { version: m.version, target: t.name, sha256: t.hashes.sha256!, board: m.board, arch: m.arch, entry: m.entry, installedAt: new Date(this.o.clock.now()).toISOString() });
+      this.finishSlot(x.finish(), t, dir);
     } catch (e) {
       x.abort();
       try {
@@ -395,6 +476,15 @@ export class UpdateAgent {
     }
     this.o.bootControl.markPending(slot, this.o.attempts);
     discardPartial(part);
+  }
+
+  /** The extracted bundle is the signed target for this board: the slot's verified marker. */
+  private finishSlot(m: BundleManifest, t: PlannedTarget, dir: string): void {
+    if (m.kind !== "runtime") throw new RidgeError("E_OTA_BUNDLE_MANIFEST", `the bundle is a ${m.kind}, not a runtime`);
+    if (m.version !== t.version) throw new RidgeError("E_OTA_BUNDLE_MANIFEST", `the bundle says version ${m.version}, the signed target ${t.version}`);
+    if (m.board !== this.o.board.name || m.arch !== this.o.board.arch) throw new RidgeError("E_OTA_WRONG_BOARD", `the bundle is for ${m.board}/${m.arch}`);
+    if (!m.entry) throw new RidgeError("E_OTA_BUNDLE_MANIFEST", "the runtime bundle names no entry file");
+    writeMarker(dir, { version: m.version, target: t.name, sha256: t.hashes.sha256!, board: m.board, arch: m.arch, entry: m.entry, installedAt: new Date(this.o.clock.now()).toISOString() });
   }
 
   private scheduleConfirm(): void {

@@ -55,6 +55,12 @@ export type UpdateInput =
   | { i: "download-failed"; code: string; reason: string }
   /** The cycle's download attempts ended with the file incomplete: parked, or failed after `maxStalls` such cycles. */
   | { i: "download-incomplete"; maxStalls: number }
+  /**
+   * Verifying or installing after a restart, and the downloaded bytes are not on disk (a streamed
+   * install went straight into the slot and the process ended before the slot was finished):
+   * download again (the slot's partial files seed it).
+   */
+  | { i: "download-lost" }
   | { i: "verified" }
   | { i: "verify-failed"; code: string; reason: string }
   | { i: "installed" }
@@ -149,6 +155,8 @@ export function step(st: UpdateState, inp: UpdateInput): Transition<UpdateState,
       const failed: UpdateState = { s: "failed", code: "E_OTA_DOWNLOAD_STALLED", reason: `${st.target.name}: no complete download after ${stalls} cycles`, target: st.target };
       return { state: failed, effects: [{ e: "discard-download", target: st.target }, SAVE] };
     }
+    case "download-lost":
+      return st.s === "verifying" || st.s === "installing" ? to({ s: "downloading", target: st.target, slot: st.slot, from: st.from, fromVersion: st.fromVersion }, { e: "download" }) : refused(st, inp);
     case "verified":
       return st.s === "verifying" ? to({ ...st, s: "installing" }, { e: "install" }) : refused(st, inp);
     case "verify-failed":

@@ -131,7 +131,14 @@ async function versions(d: TestDevice) {
   return { v2, v2Bytes: readFileSync(v2) };
 }
 
-const servedBytes = (repoDir: string, reqs: { path: string }[]) => reqs.filter((r) => r.path.includes("/targets/")).reduce((n, r) => n + statSync(join(repoDir, decodeURIComponent(r.path.replace(/^\//, "")))).size, 0);
+/** Bytes the repository served for targets: a range's length, else the whole file. */
+const servedBytes = (repoDir: string, reqs: { path: string; range?: string }[]) =>
+  reqs
+    .filter((r) => r.path.includes("/targets/"))
+    .reduce((n, r) => {
+      const m = /^bytes=(\d+)-(\d+)$/.exec(r.range ?? "");
+      return n + (m ? Number(m[2]) - Number(m[1]) + 1 : statSync(join(repoDir, decodeURIComponent(r.path.replace(/^\//, "")))).size);
+    }, 0);
 
 test("an update that changes one file downloads ≤ 5 % of the bundle; slot b holds exactly the new files", async () => {
   const d = await makeDevice();
@@ -141,7 +148,7 @@ test("an update that changes one file downloads ≤ 5 % of the bundle; slot b ho
     const a = d.agent({ booted: "a", mirrors: [fetcherFor(srv.url)] });
     await a.check("poll");
     assert.is(a.state().s, "pending", JSON.stringify(a.state()));
-    assert.not.ok(srv.requests.some((r) => r.path.endsWith(".tar")), "the whole bundle was never requested");
+    assert.not.ok(srv.requests.some((r) => r.path.endsWith(".tar") && !r.range), "the whole bundle was never requested");
     const fetched = servedBytes(d.repo.dir, srv.requests);
     assert.ok(fetched <= 0.05 * v2Bytes.length, `fetched ${fetched} of ${v2Bytes.length}`);
     const fixed = readFileSync(join(d.slot("b"), "lib", "part5.bin"));
@@ -154,25 +161,31 @@ test("an update that changes one file downloads ≤ 5 % of the bundle; slot b ho
   }
 });
 
-for (const [what, breakIt] of [
-  ["the index is missing", (dir: string) => rmSync(join(dir, "targets", "chunks", readdirSync(join(dir, "targets", "chunks")).find((f) => f.endsWith(".index"))!))],
-  ["a chunk is missing", (dir: string) => {
+/** A mirror without byte ranges (any RepoFetcher that is not HTTP or a directory): chunks come from targets/chunks/. */
+const noRanges = (url: string): RepoFetcher => {
+  const inner = fetcherFor(url);
+  return { name: "no-ranges", fetch: (p, max) => inner.fetch(p, max) };
+};
+
+for (const [what, breakIt, ranges] of [
+  ["the index is missing", (dir: string) => rmSync(join(dir, "targets", "chunks", readdirSync(join(dir, "targets", "chunks")).find((f) => f.endsWith(".index"))!)), true],
+  ["a chunk is missing (a mirror without ranges)", (dir: string) => {
     for (const f of readdirSync(join(dir, "targets", "chunks"))) if (!f.endsWith(".index") && statSync(join(dir, "targets", "chunks", f)).size >= MIN_CHUNK) rmSync(join(dir, "targets", "chunks", f));
-  }],
+  }, false],
   ["every chunk and the glue are corrupted", (dir: string) => {
     for (const f of readdirSync(join(dir, "targets", "chunks"))) if (!f.endsWith(".index")) writeFileSync(join(dir, "targets", "chunks", f), randomBytes(statSync(join(dir, "targets", "chunks", f)).size));
-  }],
-] as [string, (dir: string) => void][]) {
+  }, true],
+] as [string, (dir: string) => void, boolean][]) {
   test(`${what}: the device falls back to the whole download and installs the signed bytes`, async () => {
     const d = await makeDevice();
     const srv = await serveRepo(d.repo.dir);
     try {
       await versions(d);
       breakIt(d.repo.dir);
-      const a = d.agent({ booted: "a", mirrors: [fetcherFor(srv.url)] });
+      const a = d.agent({ booted: "a", mirrors: [ranges ? fetcherFor(srv.url) : noRanges(srv.url)] });
       await a.check("poll");
       assert.is(a.state().s, "pending", JSON.stringify(a.state()));
-      assert.ok(srv.requests.some((r) => r.path.endsWith(".tar")), "the whole bundle was fetched");
+      assert.ok(srv.requests.some((r) => r.path.endsWith(".tar") && !r.range), "the whole bundle was fetched");
       assert.is(readFileSync(join(d.slot("b"), "lib", "part5.bin")).toString("latin1", 700_000, 700_011), "a small fix");
     } finally {
       await srv.close();
@@ -180,6 +193,40 @@ for (const [what, breakIt] of [
     }
   });
 }
+
+test("a mirror that serves other bytes in a range: refused before they reach the slot; the signed chunks still install; with the chunk store tampered too, the whole download fails its TUF hash and slot b stays empty", async () => {
+  for (const alsoChunks of [false, true]) {
+    const d = await makeDevice();
+    const srv = await serveRepo(d.repo.dir);
+    try {
+      await versions(d);
+      const tar = readdirSync(join(d.repo.dir, "targets")).find((f) => f.endsWith(".tar"))!;
+      const f = join(d.repo.dir, "targets", tar);
+      const bytes = readFileSync(f);
+      bytes.write("tampered by the mirror", 3_000_000);
+      writeFileSync(f, bytes);
+      if (alsoChunks) for (const c of readdirSync(join(d.repo.dir, "targets", "chunks"))) if (!c.endsWith(".index")) writeFileSync(join(d.repo.dir, "targets", "chunks", c), randomBytes(statSync(join(d.repo.dir, "targets", "chunks", c)).size));
+      // slot a holds nothing of 1.1.0: every chunk comes from the mirror
+      for (const x of readdirSync(join(d.slot("a"), "lib"))) writeFileSync(join(d.slot("a"), "lib", x), "x");
+      const a = d.agent({ booted: "a", mirrors: [fetcherFor(srv.url)] });
+      await a.check("poll");
+      const st = a.state();
+      if (!alsoChunks) {
+        assert.ok(srv.requests.some((r) => r.path.endsWith(".tar") && r.range), "the target was streamed by range first");
+        assert.is(st.s, "pending", JSON.stringify(st));
+        assert.equal(readFileSync(join(d.slot("b"), "lib", "part2.bin")).includes("tampered by the mirror"), false);
+        assert.is(readFileSync(join(d.slot("b"), "lib", "part5.bin")).toString("latin1", 700_000, 700_011), "a small fix");
+      } else {
+        assert.is(st.s, "failed", JSON.stringify(st));
+        assert.is(st.s === "failed" && st.code, "E_OTA_HASH");
+        assert.equal(existsSync(d.slot("b")) ? readdirSync(d.slot("b")) : [], [], "slot b is empty");
+      }
+    } finally {
+      await srv.close();
+      d.cleanup();
+    }
+  }
+});
 
 test("a link lost mid-delta: the retry resumes after the last chunk written, fetching nothing twice but the cut one", async () => {
   const d = await makeDevice();
@@ -214,6 +261,39 @@ test("a link lost mid-delta: the retry resumes after the last chunk written, fet
     assert.ok(twice.length <= 1, `fetched again: ${twice.map(([p]) => p).join(", ")}`);
     assert.is(readFileSync(join(d.slot("b"), "lib", "part5.bin")).toString("latin1", 700_000, 700_011), "a small fix");
   } finally {
+    d.cleanup();
+  }
+});
+
+test("the process dies mid-stream: the next start resumes through the partial file, seeded by what the slot already holds (fetches less than what is left)", async () => {
+  const d = await makeDevice();
+  const srv = await serveRepo(d.repo.dir);
+  try {
+    await versions(d);
+    // nothing of 1.1.0 in slot a: a fresh stream of the whole bundle
+    for (const x of readdirSync(join(d.slot("a"), "lib"))) writeFileSync(join(d.slot("a"), "lib", x), "x");
+    const died = new Error("power cut");
+    const a = d.agent({ booted: "a", mirrors: [fetcherFor(srv.url)], crashPoint: (p) => {
+      if (p === "mid-download") throw died;
+    } });
+    let threw: unknown;
+    try {
+      await a.check("poll");
+    } catch (e) {
+      threw = e;
+    }
+    assert.is(threw, died, "the stream was cut at half");
+    assert.is(a.state().s, "downloading");
+    const total = statSync(join(d.repo.dir, "targets", readdirSync(join(d.repo.dir, "targets")).find((f) => f.endsWith(".tar"))!)).size;
+    const before = srv.requests.length;
+    const b = d.agent({ booted: "a", mirrors: [fetcherFor(srv.url)] });
+    await b.check("poll");
+    assert.is(b.state().s, "pending", JSON.stringify(b.state()));
+    const again = servedBytes(d.repo.dir, srv.requests.slice(before));
+    assert.ok(again < 0.7 * total, `after the cut ${again} of ${total} bytes were fetched again`);
+    assert.is(readFileSync(join(d.slot("b"), "lib", "part5.bin")).toString("latin1", 700_000, 700_011), "a small fix");
+  } finally {
+    await srv.close();
     d.cleanup();
   }
 });

@@ -41,6 +41,7 @@ const INPUTS: Record<string, UpdateInput> = {
   downloaded: { i: "downloaded" },
   "download-failed": { i: "download-failed", code: "E", reason: "r" },
   verified: { i: "verified" },
+  "download-lost": { i: "download-lost" },
   "verify-failed": { i: "verify-failed", code: "E", reason: "r" },
   installed: { i: "installed" },
   "install-failed": { i: "install-failed", code: "E", reason: "r" },
@@ -75,6 +76,7 @@ const TABLE: Record<string, Record<string, string>> = {
   },
   verifying: {
     verified: "installing save,install",
+    "download-lost": "downloading save,download",
     "verify-failed": "failed discard-download,save",
     "slot-busy": "failed save",
     "booted-new": "failed save,schedule-confirm",
@@ -82,6 +84,7 @@ const TABLE: Record<string, Record<string, string>> = {
     "booted-old": "= schedule-confirm,verify",
   },
   installing: {
+    "download-lost": "downloading save,download",
     installed: "pending save,restart",
     "install-failed": "failed discard-download,save",
     "slot-busy": "failed save",
