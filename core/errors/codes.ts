@@ -216,7 +216,7 @@ export const ERROR_CODES = {
   E_MODBUS_ILLEGAL_FUNCTION: { category: "peer", doc: "The Modbus slave answered exception 01 Illegal Function, or a frame has an unknown function code; check the point's fn." },
   E_MODBUS_ILLEGAL_VALUE: { category: "peer", doc: "The Modbus slave answered exception 03 Illegal Data Value; check the quantity or the written value." },
   E_MODBUS_LENGTH: { category: "peer", doc: "A Modbus PDU is shorter or longer than its function code requires." },
-  E_MODBUS_MBAP: { category: "peer", doc: "A Modbus TCP MBAP header is malformed (protocol id not 0, length outside 2..254) or a frame stalls part-way: the stream is out of step, so the connection is dropped and reopened." },
+  E_MODBUS_MBAP: { category: "peer", doc: "A Modbus TCP MBAP header is malformed (protocol id not 0, length outside 2..254): the stream is out of step, so the connection is dropped and reopened." },
   E_MODBUS_MEMORY_PARITY: { category: "peer", doc: "The Modbus slave answered exception 08 Memory Parity Error." },
   E_MODBUS_MISMATCH: { category: "peer", doc: "A Modbus response does not answer the request sent (another function, or a write echo that differs)." },
   E_MODBUS_NEGATIVE_ACKNOWLEDGE: { category: "peer", doc: "The Modbus slave answered exception 07 Negative Acknowledge." },
