@@ -634,7 +634,7 @@ export class CloudLink {
   private nextBatch(p: Priority): { f: Inflight; payload: Buffer; skip?: { reason: OversizeReason; limit: number | null } } | undefined {
     const cfg = this.o.config;
     const pos = this.cursor[p];
-    const rows = this.o.queue.read(p, pos.after, cfg.batch.maxEvents + pos.off, pos.off > 0 ? Infinity : cfg.batch.maxBytes);
+    const rows = this.o.queue.read(p, pos.after, cfg.batch.maxEvents + pos.off, pos.off > 0 ? Infinity : cfg.batch.maxBytes, true);
     if (rows.length === 0) return undefined;
     const kind = rows[0]!.kind;
     // Events as lines with where each came from; a partial row that was evicted meanwhile starts afresh.

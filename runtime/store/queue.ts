@@ -4,7 +4,8 @@
  *
  * - Group commit: appends wait at most `groupCommitMs` or until `groupCommitEvents` are pending,
  *   then one transaction commits them all; an append's promise resolves only after that commit.
- * - Order: rowid order within a class, so events of one device in one class keep their order.
+ * - Order: rowid order within a class, so events of one device in one class and kind keep their
+ *   order (kinds of one commit are packed into rows apart: see commitTx).
  *   Classes send (and survive eviction) in the order alarm > state > telemetry.
  * - Limits: `maxBytes` (body + row overhead) and `maxAge` (TTL since queued). When full, the policy
  *   applies: `evict-oldest-lowest-priority` deletes the oldest rows of the lowest class first and
@@ -279,29 +280,35 @@ export class UplinkQueue {
       const qt = this.age.now();
       let added = 0;
       const touched = new Set<Priority>();
-      // Pack consecutive events of one class and kind into rows (queue order is kept within a class).
-      const open: Partial<Record<Priority, { kind: string; bodies: string[]; bytes: number }>> = {};
-      const put = (p: Priority) => {
-        const c = open[p];
-        if (!c || c.bodies.length === 0) return;
+      // Pack the events of one class and kind into rows, in their order. Kinds of one class are
+      // packed apart even when they interleave (window results among raw events): a batch holds
+      // one kind, so alternating rows became one tiny PUBLISH each. Within a commit (at most
+      // groupCommitMs of events) that moves an event of one kind past one of another kind; the
+      // order of a device's events of one kind, which the cloud relies on, is kept.
+      const open = new Map<string, { prio: Priority; kind: string; bodies: string[]; bytes: number }>();
+      const put = (key: string) => {
+        const c = open.get(key);
+        if (!c) return;
+        open.delete(key);
+        const p = c.prio;
         this.st.insert[p].run(++this.lastSeq[p], at, c.kind, c.bodies.length, c.bytes, c.bodies.join("\n"), qt);
         added += c.bodies.length;
         this.counts[p].events += c.bodies.length;
         this.counts[p].bytes += c.bytes;
         touched.add(p);
-        open[p] = undefined;
       };
       for (const r of rows) {
-        let c = open[r.prio];
-        if (c && (c.kind !== r.kind || c.bodies.length >= EVENTS_PER_ROW || c.bytes + r.bytes > BYTES_PER_ROW)) {
-          put(r.prio);
+        const key = `${r.prio}\u0000${r.kind}`;
+        let c = open.get(key);
+        if (c && (c.bodies.length >= EVENTS_PER_ROW || c.bytes + r.bytes > BYTES_PER_ROW)) {
+          put(key);
           c = undefined;
         }
-        if (!c) open[r.prio] = c = { kind: r.kind, bodies: [], bytes: 0 };
+        if (!c) open.set(key, (c = { prio: r.prio, kind: r.kind, bodies: [], bytes: 0 }));
         c.bodies.push(r.body);
         c.bytes += r.bytes;
       }
-      for (const p of PRIORITIES) put(p);
+      for (const key of [...open.keys()]) put(key);
       for (const p of touched) this.saveStats(p);
       this.st.setMeta.run("uplink.appended", String(this.appended + added));
       this.saveCounters();
@@ -604,13 +611,19 @@ export class UplinkQueue {
     return s.b;
   }
 
-  /** Rows of one class after `afterSeq`, in order, holding up to about `maxEvents` events and `maxBytes` (at least one row). */
-  read(p: Priority, afterSeq: number, maxEvents: number, maxBytes = Infinity): QueuedRow[] {
+  /**
+   * Rows of one class after `afterSeq`, in order, holding up to about `maxEvents` events and
+   * `maxBytes` (at least one row). With `oneKind`, only the rows up to the first of another kind
+   * (a batch holds one kind: reading on loaded up to `maxBytes` of bodies not sent now for every
+   * batch, half the gateway's CPU while window results interleaved with raw events in `bench e2e`).
+   */
+  read(p: Priority, afterSeq: number, maxEvents: number, maxBytes = Infinity, oneKind = false): QueuedRow[] {
     const out: QueuedRow[] = [];
     let events = 0;
     let bytes = 0;
     try {
       for (const r of this.st.read[p].iterate(afterSeq, maxEvents) as IterableIterator<QueuedRow>) {
+        if (oneKind && out.length > 0 && r.kind !== out[0]!.kind) break;
         if (out.length > 0 && (events + r.n > maxEvents || bytes + r.bytes > maxBytes)) break;
         out.push(r);
         events += r.n;

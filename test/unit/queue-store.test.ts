@@ -25,6 +25,25 @@ function mk(over: Partial<QueueOptions> = {}) {
 
 const ids = (rows: QueuedRow[]) => rowEvents(rows).map((e) => e.id);
 
+test("kinds interleaved in one commit are packed into one row each, every kind in its order; read(oneKind) stops at another kind", async () => {
+  const { clock, q, done } = mk();
+  const batch: Event[] = [];
+  for (let i = 0; i < 40; i++) {
+    batch.push(ev(`d${i % 4}`, i));
+    if (i % 5 === 4) batch.push(ev(`d${i % 4}`, 1000 + i, "aggregate"));
+  }
+  const p = q.append(batch);
+  await clock.advance(10);
+  await p;
+  const rows = q.read("telemetry", 0, 1000);
+  assert.equal(rows.map((r) => [r.kind, r.n]), [["telemetry", 40], ["aggregate", 8]]);
+  const byKind = (k: string) => batch.filter((e) => e.kind === k).map((e) => e.id);
+  assert.equal(rowEvents(rows.filter((r) => r.kind === "telemetry")).map((e) => e.id), byKind("telemetry"));
+  assert.equal(rowEvents(rows.filter((r) => r.kind === "aggregate")).map((e) => e.id), byKind("aggregate"));
+  assert.equal(q.read("telemetry", 0, 1000, Infinity, true).map((r) => r.kind), ["telemetry"]);
+  done();
+});
+
 test("an append resolves only after its group commit", async () => {
   const { clock, q, done } = mk();
   let acked = false;
