@@ -17,6 +17,7 @@ import { RidgeError, errorCode, fail, type Clock, type ErrorCode, type Result } 
 import { chunkPath, indexPath, parseChunkIndex, readRange, type ChunkIndex, type ChunkRef, type Piece } from "./chunk-index.js";
 import { findLocalChunks, type DeltaStats } from "./chunked-fetch.js";
 import { DirectoryFetcher, HttpFetcher, httpGet, startDeadline } from "./repo-fetchers.js";
+import { streamGarbageCollector } from "./memory-pressure.js";
 import type { RepoFetcher } from "./tuf-client.js";
 import { TargetHasher } from "./target-hasher.js";
 import type { TargetFile } from "./tuf-metadata.js";
@@ -47,8 +48,15 @@ export function servesRanges(m: RepoFetcher): boolean {
   return m instanceof HttpFetcher || m instanceof DirectoryFetcher;
 }
 
-/** Stream `[start, end)` of a repository file to `onData`; E_OTA_SLOW past the mirror's deadline for those bytes. */
-async function fetchRange(m: HttpFetcher | DirectoryFetcher, path: string, start: number, end: number, onData: (b: Buffer) => void): Promise<void> {
+/** The mirror answered a range request with the whole file: it does not serve ranges. */
+class RangesIgnored extends Error {}
+
+/**
+ * Stream `[start, end)` of a repository file to `onData`; E_OTA_SLOW past the mirror's deadline
+ * for those bytes. A server that ignores ranges is used from byte 0 only; past that, RangesIgnored
+ * (the caller takes chunk files instead of reading, and throwing away, everything before `start`).
+ */
+async function fetchRange(m: HttpFetcher | DirectoryFetcher, path: string, start: number, end: number, onData: (b: Buffer) => void, collect: (n: number) => void, wire: (n: number) => void): Promise<void> {
   let got = 0;
   let slow: RidgeError | undefined;
   const abort = new AbortController();
@@ -63,6 +71,7 @@ async function fetchRange(m: HttpFetcher | DirectoryFetcher, path: string, start
     if (room <= 0) return false;
     const c = b.length > room ? b.subarray(0, room) : b;
     got += c.length;
+    collect(c.length);
     try {
       onData(c);
     } catch (e) {
@@ -73,19 +82,30 @@ async function fetchRange(m: HttpFetcher | DirectoryFetcher, path: string, start
   };
   try {
     if (m instanceof DirectoryFetcher) {
-      for await (const c of createReadStream(m.resolve(path), { start, end: end - 1, highWaterMark: 1 << 20, signal: abort.signal })) if (!take(c as Buffer)) break;
+      for await (const c of createReadStream(m.resolve(path), { start, end: end - 1, highWaterMark: 1 << 20, signal: abort.signal })) {
+        wire((c as Buffer).length);
+        if (!take(c as Buffer)) break;
+      }
     } else {
       const res = await httpGet(m.url(path), { headers: { range: `bytes=${start}-${end - 1}` }, timeoutMs: m.limits.idleTimeoutMs, signal: abort.signal });
       abort.signal.addEventListener("abort", () => res.destroy(), { once: true });
+      // Ignored: read from byte 0 when what is thrown away is at most what is wanted (a fresh
+      // install's first header), else give the mirror up for ranges.
       let skip = 0;
-      if (res.statusCode === 200) skip = start; // the server ignored the range: read past the start
-      else if (res.statusCode === 206) {
+      if (res.statusCode === 200 && start > 0) {
+        if (start > end - start) {
+          res.destroy();
+          throw new RangesIgnored();
+        }
+        skip = start;
+      }
+      if (res.statusCode === 206) {
         const cr = /^bytes (\d+)-/.exec(String(res.headers["content-range"] ?? ""));
         if (!cr || Number(cr[1]) !== start) {
           res.destroy();
           throw new RidgeError("E_OTA_FETCH", `${path}: the mirror answered a different range`);
         }
-      } else {
+      } else if (res.statusCode !== 200) {
         res.resume();
         if (res.statusCode === 404) throw new RidgeError("E_OTA_TARGET_MISSING", `${path}: not on the mirror (404)`);
         throw new RidgeError("E_OTA_FETCH", `${path}: HTTP ${res.statusCode} for bytes ${start}-${end - 1}`);
@@ -94,6 +114,7 @@ async function fetchRange(m: HttpFetcher | DirectoryFetcher, path: string, start
         let done = false;
         res.on("data", (c: Buffer) => {
           if (done) return;
+          wire(c.length); // skipped bytes crossed the link too
           if (skip > 0) {
             if (c.length <= skip) return void (skip -= c.length);
             c = c.subarray(skip);
@@ -118,6 +139,7 @@ async function fetchRange(m: HttpFetcher | DirectoryFetcher, path: string, start
     }
   } catch (e) {
     if (consumer) throw consumer.e;
+    if (e instanceof RangesIgnored) throw e;
     if (slow) throw slow;
     if (e instanceof RidgeError) throw e;
     throw new RidgeError("E_OTA_FETCH", `${path}: ${(e as Error).message} at byte ${start + got}`, { cause: e });
@@ -178,7 +200,8 @@ export async function streamVerified(o: StreamOptions): Promise<Result<void, Err
   let i = 0;
   let offset = 0;
   let losses = 0;
-  const ranges = servesRanges(m);
+  let ranges = servesRanges(m);
+  const collect = streamGarbageCollector();
   while (i < pieces.length) {
     const p = pieces[i]!;
     if (p[0] === "g") {
@@ -212,39 +235,55 @@ export async function streamVerified(o: StreamOptions): Promise<Result<void, Err
     while (j < pieces.length && (pieces[j]![0] === "g" || !local.has((pieces[j] as ["c", number, string])[2]))) end += pieces[j++]![1];
     const run: Piece[] = pieces.slice(i, j);
     let k = 0;
+    // a piece's parts are hashed as they come (no copy into one buffer) and handed on once it checks
     let buf: Buffer[] = [];
     let bufLen = 0;
+    let h = createHash("sha256");
     let bad: Result<void, ErrorCode> | undefined;
     try {
       await fetchRange(m as HttpFetcher | DirectoryFetcher, o.path, offset, end, (c) => {
-        stats.fetched += c.length;
         while (c.length > 0 && k < run.length) {
-          const need = run[k]![1] - bufLen;
+          const q = run[k]!;
+          const need = q[1] - bufLen;
           const part = c.length > need ? c.subarray(0, need) : c;
+          if (q[0] === "c") h.update(part);
           buf.push(part);
           bufLen += part.length;
           c = c.subarray(part.length);
-          if (bufLen === run[k]![1]) {
-            const whole = buf.length === 1 ? buf[0]! : Buffer.concat(buf, bufLen);
-            const q = run[k]!;
-            // a chunk against its signed sha256; glue against the verified blob (which is what is handed on)
-            const verified = q[0] === "c" ? (sha256(whole) === q[2] ? whole : undefined) : Buffer.compare(whole, glue!.subarray(glueAt, glueAt + q[1])) === 0 ? glue!.subarray(glueAt, glueAt + q[1]) : undefined;
-            if (!verified) {
-              const why = `${o.path}: bytes ${offset}-${offset + q[1] - 1} do not match the signed chunk index`;
-              bad = fail("E_OTA_CHUNK", why);
-              throw new RidgeError("E_OTA_CHUNK", why);
+          if (bufLen < q[1]) continue;
+          // a chunk against its signed sha256; glue against the verified blob (which is what is handed on)
+          let ok: boolean;
+          if (q[0] === "c") ok = h.digest("hex") === q[2];
+          else {
+            ok = true;
+            let at = glueAt;
+            for (const b of buf) {
+              if (Buffer.compare(b, glue!.subarray(at, at + b.length)) !== 0) ok = false;
+              at += b.length;
             }
-            if (q[0] === "g") glueAt += q[1];
-            emit(verified);
-            offset += q[1];
-            buf = [];
-            bufLen = 0;
-            k++;
           }
+          if (!ok) {
+            const why = `${o.path}: bytes ${offset}-${offset + q[1] - 1} do not match the signed chunk index`;
+            bad = fail("E_OTA_CHUNK", why);
+            throw new RidgeError("E_OTA_CHUNK", why);
+          }
+          if (q[0] === "g") {
+            emit(glue!.subarray(glueAt, glueAt + q[1]));
+            glueAt += q[1];
+          } else for (const b of buf) emit(b);
+          offset += q[1];
+          buf = [];
+          bufLen = 0;
+          h = createHash("sha256");
+          k++;
         }
-      });
+      }, collect, (n) => (stats.fetched += n));
     } catch (e) {
       if (bad) return bad;
+      if (e instanceof RangesIgnored) {
+        ranges = false; // from here on, chunk by chunk from targets/chunks/
+        continue;
+      }
       if (errorCode(e) !== "E_OTA_FETCH" || ++losses > (o.retries ?? 5)) throw e;
       // resumed from the first piece not yet handed on
       if (o.clock) await o.clock.sleep(Math.min(10_000, 250 * 2 ** losses));

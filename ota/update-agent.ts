@@ -20,6 +20,7 @@ import { discardPartial, streamMark, type DownloadProgress } from "./target-down
 import { fetchTarget } from "./target-fetch.js";
 import { parseChunkRef } from "./chunk-index.js";
 import { servesRanges, streamVerified } from "./streamed-install.js";
+import type { DeltaStats } from "./chunked-fetch.js";
 import { TufClient, targetPath, type ClientLimits, type RepoFetcher } from "./tuf-client.js";
 import type { TargetFile } from "./tuf-metadata.js";
 import { UpdateStore, type FailedTarget } from "./update-store.js";
@@ -316,7 +317,7 @@ export class UpdateAgent {
           algorithms: this.o.verifyHashes ?? [],
           onProgress: (p) => this.report({ phase: "download", ...p }),
           log: this.o.log,
-          onDelta: (d) => this.o.log.info({ delta: d }, `ota: ${st.target.name}: fetched ${d.fetched} bytes, copied ${d.local} from slot ${st.from} (${((100 * d.fetched) / Math.max(1, d.total)).toFixed(1)} % of ${d.total})`),
+          onDelta: (d) => this.logDelta(st, d, false),
           afterChunk: (n) => {
             if (n >= st.target.length / 2) this.o.crashPoint?.("mid-download");
           },
@@ -359,7 +360,7 @@ export class UpdateAgent {
         afterChunk: (n) => {
           if (n >= st.target.length / 2) this.o.crashPoint?.("mid-download");
         },
-        onDelta: (d) => this.o.log.info({ delta: d }, `ota: ${st.target.name}: streamed into slot ${st.slot}: fetched ${d.fetched} bytes, copied ${d.local} from slot ${st.from}`),
+        onDelta: (d) => this.logDelta(st, d, true),
         clock: this.o.clock,
       });
     } catch (e) {
@@ -383,6 +384,12 @@ export class UpdateAgent {
       return undefined;
     }
     return { i: "download-failed", code: r.code, reason: r.reason };
+  }
+
+  /** What a chunk-indexed download cost on the link (metered links: the number people look for). */
+  private logDelta(st: Extract<UpdateState, { s: "downloading" }>, d: DeltaStats, streamed: boolean): void {
+    const pct = ((100 * d.fetched) / Math.max(1, d.total)).toFixed(1);
+    this.o.log.info({ delta: d, streamed }, `ota: ${st.target.name}: fetched ${d.fetched} of ${d.total} bytes (${pct} %), copied ${d.local} from slot ${st.from}${streamed ? `, streamed into slot ${st.slot}` : ""}`);
   }
 
   private report(p: UpdateProgress): void {

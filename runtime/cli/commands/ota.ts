@@ -258,7 +258,8 @@ const commands: Record<string, (argv: string[]) => Promise<number>> = {
         db,
         clock: systemClock,
         random: systemRandom,
-        log: { ...silentLogger, warn: (o, m) => console.error(m, o), error: (o, m) => console.error(m, o) },
+        // what a delta download cost is printed (metered links); other info stays quiet
+        log: { ...silentLogger, info: (o, m) => void (o && typeof o === "object" && "delta" in o && m ? console.log(m.replace(/^ota: /, "")) : undefined), warn: (o, m) => console.error(m, o), error: (o, m) => console.error(m, o) },
         bootControl: bootControlFor(board, { dataDir, ...(booted ? { booted } : {}) }),
         board: { name: board.name, arch: board.arch },
         slotDir: (slot) => slotDir(board, dataDir, slot),
