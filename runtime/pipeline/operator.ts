@@ -23,6 +23,8 @@ export function newOutputs(): Outputs {
   return { main: [], late: [], ports: new Map() };
 }
 
+export type Carry = { ok: true; fresh: string[] } | { ok: false; reason: string };
+
 export interface Operator {
   /** Events the operator consumed without emitting (filtered out, duplicates). */
   dropped: number;
@@ -34,6 +36,11 @@ export interface Operator {
   /** A JSON-serialisable copy of the operator's state for checkpoints. */
   snapshot?(): unknown;
   restore?(state: unknown): void;
+  /**
+   * After a reload changed this operator's definition: take over `prev`'s state where the change
+   * is compatible (`fresh`: parts that start empty), else say why it is lost.
+   */
+  carryFrom?(prev: Operator): Carry;
   status?(): Record<string, unknown>;
   close?(): void;
 }

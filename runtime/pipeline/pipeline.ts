@@ -36,6 +36,10 @@ export interface ReloadResult {
   kept?: string[];
   /** Operators and sinks built anew. */
   rebuilt?: string[];
+  /** Changed operators that took over their open state (`fresh`: aggregates that start with this reload). */
+  carried?: { operator: string; fresh: string[] }[];
+  /** Changed operators that lost their state (open windows, dedup sets), and why. */
+  lost?: { operator: string; reason: string }[];
 }
 
 export interface PipelineOptions {
@@ -242,7 +246,8 @@ export class Pipeline implements Component {
       this.o.measurements.changed({ kind: "config", name: "pipeline", data: new TextEncoder().encode(JSON.stringify(cfg)) });
       const built = this.topology.lastBuild;
       this.o.log.info({ ms: Number(ms.toFixed(2)), ...built }, "pipeline reloaded");
-      return { ok: true, ms, kept: built.kept, rebuilt: built.rebuilt };
+      for (const l of built.lost) this.o.log.warn({ node: l.operator, reason: l.reason }, `pipeline reload: operator ${l.operator} starts empty: ${l.reason}`);
+      return { ok: true, ms, kept: built.kept, rebuilt: built.rebuilt, carried: built.carried, lost: built.lost };
     };
     const p = (this.reloading ?? Promise.resolve()).then(run, run);
     this.reloading = p.finally(() => {

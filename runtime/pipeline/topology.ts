@@ -10,11 +10,22 @@ import type { PipelineConfig } from "./config.js";
 import { Engine } from "./engine.js";
 import { Inbox } from "./inbox.js";
 import type { NodeFactory } from "./node-factory.js";
+import type { Carry } from "./operator.js";
 import { SinkRunner } from "./sink-runner.js";
 import type { PipelineStats } from "./stats.js";
 
 export type Checkpoint = ReturnType<CheckpointStore["load"]>;
 export type Snapshot = ReturnType<Engine["snapshot"]>;
+
+/** What a build kept, built anew, carried over from a changed definition, or lost (the reload's answer). */
+export interface BuildReport {
+  kept: string[];
+  rebuilt: string[];
+  /** Changed operators that took over their predecessor's state; `fresh`: parts that start empty. */
+  carried: { operator: string; fresh: string[] }[];
+  /** Changed operators whose state could not carry over, and why. */
+  lost: { operator: string; reason: string }[];
+}
 
 export interface TopologyOptions {
   factory: NodeFactory;
@@ -32,7 +43,7 @@ export class Topology {
   /** Sink runners replaced or removed by a reload, until they have delivered what they hold. */
   private readonly retiring = new Set<SinkRunner>();
   /** What the last build kept and built anew (the reload's answer). */
-  lastBuild: { kept: string[]; rebuilt: string[] } = { kept: [], rebuilt: [] };
+  lastBuild: BuildReport = { kept: [], rebuilt: [], carried: [], lost: [] };
 
   constructor(private readonly o: TopologyOptions) {}
 
@@ -44,6 +55,8 @@ export class Topology {
     const used = new Set<string>();
     const kept: string[] = [];
     const rebuilt: string[] = [];
+    const carried: BuildReport["carried"] = [];
+    const lost: BuildReport["lost"] = [];
     const engine = new Engine({
       config: cfg,
       clock: o.clock,
@@ -58,6 +71,14 @@ export class Topology {
         }
         rebuilt.push(name);
         const op = o.factory.operator(name, def);
+        if (p && p.kind === def.kind && p.op.snapshot) {
+          // changed, not removed: its state goes over where the change allows, or the answer says it is lost
+          const c: Carry = op.carryFrom ? op.carryFrom(p.op) : { ok: false, reason: "its definition changed" };
+          if (c.ok) carried.push({ operator: name, fresh: c.fresh });
+          else lost.push({ operator: name, reason: c.reason });
+          return op;
+        }
+        if (p && p.op.snapshot) lost.push({ operator: name, reason: `its kind changed (${p.kind} → ${def.kind})` });
         const r = restored.get(name);
         if (r && r.hash === hash && op.restore) op.restore(r.state);
         return op;
@@ -89,7 +110,7 @@ export class Topology {
         this.retire(r);
       }
     if (restore) for (const q of restore.queued) if (!engine.requeue(q.name, q.events)) o.log.warn({ node: q.name, events: q.events.length }, "checkpointed events for a node that no longer exists were dropped");
-    this.lastBuild = { kept, rebuilt };
+    this.lastBuild = { kept, rebuilt, carried, lost };
     return engine;
   }
 

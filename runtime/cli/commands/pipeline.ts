@@ -18,9 +18,11 @@ export async function run(argv: string[]): Promise<number> {
   if (sub !== "reload") throw new RidgeError("E_USAGE", `usage: ${spec.usage}`);
   const dataDir = resolve(a.values.data ?? process.env.RIDGE_DATA ?? "/var/lib/ridgeline");
   const r = await controlRequest(dataDir, "POST", "/pipeline/reload");
-  const body = (r.body ?? {}) as { ok?: boolean; errors?: ConfigIssue[]; ms?: number; kept?: string[]; rebuilt?: string[] };
+  const body = (r.body ?? {}) as { ok?: boolean; errors?: ConfigIssue[]; ms?: number; kept?: string[]; rebuilt?: string[]; carried?: { operator: string; fresh: string[] }[]; lost?: { operator: string; reason: string }[] };
   if (r.status === 200 && body.ok) {
     console.log(`pipeline reloaded in ${(body.ms ?? 0).toFixed(1)} ms; kept ${body.kept?.length ?? 0} (${(body.kept ?? []).join(", ") || "none"}), rebuilt ${body.rebuilt?.length ?? 0} (${(body.rebuilt ?? []).join(", ") || "none"})`);
+    for (const c of body.carried ?? []) console.log(`  ${c.operator}: changed, open state carried over${c.fresh.length ? ` (${c.fresh.join(", ")} start${c.fresh.length === 1 ? "s" : ""} with this reload's events)` : ""}`);
+    for (const l of body.lost ?? []) console.log(`  ${l.operator}: changed, its state is lost: ${l.reason}`);
     return EXIT.ok;
   }
   if (body.errors?.length) {

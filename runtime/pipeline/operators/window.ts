@@ -17,7 +17,7 @@
 import type { Event } from "../../../core/index.js";
 import { aggregateInput, makeAccumulator, type Accumulator } from "../accumulator.js";
 import { compileAggregate, compileExpression, type AggregateSpec, type Compiled } from "../expression.js";
-import type { Envelope, Operator, Outputs } from "../operator.js";
+import type { Carry, Envelope, Operator, Outputs } from "../operator.js";
 import { QuantileSketch, type SketchState } from "../quantile-sketch.js";
 import { IndexTable, keyHash } from "../index-table.js";
 import type { WindowSpec } from "../config.js";
@@ -79,7 +79,7 @@ export class WindowOperator implements Operator {
   constructor(
     private readonly name: string,
     private readonly spec: WindowSpec,
-    aggregate: Record<string, string>,
+    private readonly aggregate: Record<string, string>,
   ) {
     this.aggs = Object.entries(aggregate).map(([n, src]) => [n, compileAggregate(src)]);
     this.keyFn = spec.key.trim() === "device" ? undefined : compileExpression(spec.key).fn;
@@ -326,6 +326,37 @@ export class WindowOperator implements Operator {
     for (const ks of this.order)
       keys.push([ks.key, ks.device, num(ks.maxTs), num(ks.wm), ks.lastSeen, ks.wins.map((w) => [w.start, w.end, w.fired, w.emits, w.accs.map((a) => a.state())])]);
     return { keys, lateness: this.latenessSketch.toJSON(), bound: this.bound, since: this.sinceRecompute };
+  }
+
+  /**
+   * A reload changed this window's definition. Open windows carry over when its shape (tumbling,
+   * sliding, session sizes) and key are the same: watermark, lateness, idle and result kind may
+   * change; aggregates of the same name and source keep their state; a new or changed one starts
+   * with this reload's events (`fresh`). Otherwise the windows are lost, and the reload says so.
+   */
+  carryFrom(prev: Operator): Carry {
+    if (!(prev instanceof WindowOperator)) return { ok: false, reason: "it was not a window" };
+    const a = prev.spec;
+    const b = this.spec;
+    if (a.tumbling !== b.tumbling || JSON.stringify(a.sliding) !== JSON.stringify(b.sliding) || JSON.stringify(a.session) !== JSON.stringify(b.session))
+      return { ok: false, reason: "its window shape (tumbling, sliding or session size) changed" };
+    if (a.key.trim() !== b.key.trim()) return { ok: false, reason: `its key changed (${a.key} → ${b.key})` };
+    const at = new Map(prev.aggs.map(([n], i) => [n, i]));
+    const fresh: string[] = [];
+    const from = this.aggs.map(([n]) => {
+      const i = at.get(n);
+      if (i === undefined || prev.aggregate[n] !== this.aggregate[n]) {
+        fresh.push(n);
+        return -1;
+      }
+      return i;
+    });
+    const order = prev.order.map((ks) => ({ ...ks, wins: ks.wins.map((w) => ({ ...w, accs: from.map((i, j) => (i >= 0 ? w.accs[i]! : makeAccumulator(this.aggs[j]![1]))) })) }));
+    this.reindex(order);
+    this.latenessSketch = prev.latenessSketch;
+    if (this.auto && prev.auto) this.bound = Math.min(Math.max(prev.bound, this.auto.floor), this.auto.cap);
+    this.sinceRecompute = prev.sinceRecompute;
+    return { ok: true, fresh };
   }
 
   restore(state: unknown): void {
