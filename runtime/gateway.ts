@@ -139,7 +139,7 @@ export class Gateway {
     const { config, board, dataDir, file } = opts.loaded;
     const clock = opts.clock ?? systemClock;
     const random = opts.random ?? systemRandom;
-    const log = opts.log ?? createLogger(config.log.level, { gateway: config.gateway.id });
+    const log = opts.log ?? createLogger(config.log.level, { gateway: config.gateway.id }, { format: config.log.format });
     mkdirSync(dataDir, { recursive: true });
     // quick_check at every start: a damaged page found now is salvaged now, not crash-looped on later.
     const db: Database.Database = openDatabase(dataDir, "ridgeline.db", { quickCheck: true, ...(opts.recoverStore ? { forceRecover: opts.recoverStore } : {}) });

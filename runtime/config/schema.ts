@@ -45,7 +45,14 @@ export const gatewaySections = z
     gateway: z.object({ id: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, "a gateway id of letters, digits, '.', '_' or '-'") }).strict(),
     board: z.string().default("sim"),
     data: z.string().optional(),
-    log: z.object({ level: z.enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"]).default("info") }).strict().default({}),
+    log: z
+      .object({
+        level: z.enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"]).default("info"),
+        /** auto: journald's stream under systemd, text lines on a terminal, else JSON lines (runtime/log.ts). */
+        format: z.enum(["auto", "pretty", "json", "journal"]).default("auto"),
+      })
+      .strict()
+      .default({}),
     shutdown: z.object({ deadline: duration.default(10_000) }).strict().default({}),
     drivers: z.array(driverEntry).default([]),
     devices: z.array(deviceEntry).default([]),
