@@ -467,8 +467,12 @@ async function measureRidge(dir: string, broker: { url: string }): Promise<Summa
   const col = await collector(broker.url, "ridge/e2e-gw/up/#", true);
   const gen = await generator(`mqtt://127.0.0.1:${port}`);
   try {
+    await sleep(2000);
+    const c0 = cpuSeconds(gw.pid);
     await sleep(5000);
+    const idleCpu = (cpuSeconds(gw.pid) - c0) / 5;
     const idle = rssMiB(gw.pid);
+    console.log(`  ridgeline idle: ${(100 * idleCpu).toFixed(1)} % of a core`);
     const steps = await runSteps({ name: "ridgeline", pids: [gw.pid], rssPid: gw.pid, collector: col, gen }, RATES);
     const end = rssMiB(gw.pid);
     await sleep(SETTLE_SECONDS * 1000);
@@ -489,7 +493,10 @@ async function measureNodeRed(dir: string, cloud: { url: string; port: number })
   const col = await collector(cloud.url, "nodered/up/#", false);
   const gen = await generator(site.url);
   try {
+    await sleep(2000);
+    const c0 = cpuSeconds(nr.pid) + cpuSeconds(site.pid()!);
     await sleep(5000);
+    console.log(`  node-red idle (with its site broker): ${((100 * (cpuSeconds(nr.pid) + cpuSeconds(site.pid()!) - c0)) / 5).toFixed(1)} % of a core`);
     const idle = rssMiB(nr.pid);
     const steps = await runSteps({ name: "node-red", pids: [nr.pid, site.pid()!], rssPid: nr.pid, collector: col, gen }, NR_RATES);
     const end = rssMiB(nr.pid);
@@ -562,20 +569,27 @@ const STAGES: [string, (url: string, fn: string) => boolean][] = [
   ["ack/delete", (u, f) => u.includes("runtime/store/") && /\b(ack|deleteRange|rangeSum)/.test(f)],
   ["queue read", (u, f) => u.includes("runtime/store/") && /\bread/.test(f)],
   ["batch encode + cut", (u) => u.includes("runtime/cloud/batch-codec")],
-  ["publish + PUBACK (MQTT.js, cloud link)", (u) => u.includes("runtime/cloud/") || u.includes("node_modules/mqtt/") || u.includes("mqtt-packet")],
+  // mqtt-packet serves both aedes and MQTT.js: its frames are attributed to their caller
+  ["publish + PUBACK (MQTT.js, cloud link)", (u) => u.includes("runtime/cloud/") || u.includes("node_modules/mqtt/")],
   ["pipeline (operators, edges, sinks, checkpoints)", (u) => u.includes("runtime/pipeline/")],
   ["event envelope (driver)", (u) => u.includes("drivers/mqtt/mqtt-driver")],
   ["payload decode", (u) => u.includes("drivers/mqtt/payload-decoder")],
   ["broker auth/ACL, rate limit, frame meter", (u) => u.includes("drivers/mqtt/")],
-  ["broker packet parse + aedes", (u) => u.includes("node_modules/aedes") || u.includes("mqemitter") || u.includes("aedes-")],
+  ["broker packet parse + aedes", (u) => u.includes("node_modules/aedes") || u.includes("mqemitter") || u.includes("aedes-") || u.includes("qlobber")],
 ];
 
-function profileStages(p: Profile, events: number): void {
+/** `window`: ms since the profile's start (about the process start) to count samples in; default all. */
+function profileStages(p: Profile, events: number, window: [number, number] = [0, Infinity]): void {
   const byId = new Map(p.nodes.map((n) => [n.id, n]));
   const parent = new Map<number, number>();
   for (const n of p.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
   const self = new Map<number, number>();
-  p.samples.forEach((id, i) => self.set(id, (self.get(id) ?? 0) + (p.timeDeltas[i] ?? 0)));
+  let at = 0;
+  p.samples.forEach((id, i) => {
+    const d = p.timeDeltas[i] ?? 0;
+    at += d;
+    if (at / 1000 >= window[0] && at / 1000 <= window[1]) self.set(id, (self.get(id) ?? 0) + d);
+  });
   const stage = new Map<string, number>();
   const fns = new Map<string, number>();
   let total = 0;
@@ -600,7 +614,7 @@ function profileStages(p: Profile, events: number): void {
     const key = `${name} ${top.callFrame.url.replace(/^.*\/(node_modules\/|work\/main\/)/, "")}:${top.callFrame.lineNumber + 1}`;
     fns.set(key, (fns.get(key) ?? 0) + us);
   }
-  console.log(`\nCPU by stage (${(total / 1e6).toFixed(2)} s busy on the main thread for ${events} messages; µs per message):\n`);
+  console.log(`\nCPU by stage (${(total / 1e6).toFixed(2)} s busy on the main thread for ${events} messages; µs per message; the rest of the time idle):\n`);
   console.log("| stage | CPU s | µs/msg | share |\n| --- | ---: | ---: | ---: |");
   for (const [k, us] of [...stage].sort((a, b) => b[1] - a[1])) if (k !== "(idle)") console.log(`| ${k} | ${(us / 1e6).toFixed(3)} | ${(us / events).toFixed(2)} | ${((100 * us) / total).toFixed(1)} % |`);
   console.log("\ntop self-time functions:\n");
@@ -617,12 +631,15 @@ async function profile(): Promise<void> {
   const t = tempDir("ridge-bench-e2e-prof-");
   const cloud = await startMosquitto({ maxSeconds: 3600, extraConfig: ["max_connections -1", "max_queued_messages 0", "max_queued_bytes 0"] });
   try {
+    const spawnAt = performance.now();
     const { gw, port } = await startRidge(t.dir, cloud.url, ["--cpu-prof", `--cpu-prof-dir=${profDir}`]);
     const col = await collector(cloud.url, "ridge/e2e-gw/up/#", true);
     const gen = await generator(`mqtt://127.0.0.1:${port}`);
     await sleep(3000);
     const cpu0 = cpuSeconds(gw.pid);
+    const stepFrom = performance.now() - spawnAt;
     const steps = await runSteps({ name: "ridgeline (profiled)", pids: [gw.pid], rssPid: gw.pid, collector: col, gen }, [rate]);
+    const stepTo = performance.now() - spawnAt;
     console.log(`  gateway CPU during the step: ${(cpuSeconds(gw.pid) - cpu0).toFixed(2)} s (all threads, /proc)`);
     gen.end();
     await col.client.endAsync(true);
@@ -630,8 +647,8 @@ async function profile(): Promise<void> {
     // the main thread's profile is the largest
     const file = readdirSync(profDir).filter((f) => f.endsWith(".cpuprofile")).sort((a, b) => statSync(join(profDir, b)).size - statSync(join(profDir, a)).size)[0];
     if (!file) throw new Error(`no profile written in ${profDir}`);
-    console.log(`profile: ${join(profDir, file)} (whole run: start-up, idle and the step)`);
-    profileStages(JSON.parse(readFileSync(join(profDir, file), "utf8")) as Profile, steps[0]?.sent ?? 1);
+    console.log(`profile: ${join(profDir, file)}; counted: the samples of the step (${(stepFrom / 1000).toFixed(1)}–${(stepTo / 1000).toFixed(1)} s after the spawn)`);
+    profileStages(JSON.parse(readFileSync(join(profDir, file), "utf8")) as Profile, steps[0]?.sent ?? 1, [stepFrom, stepTo]);
   } finally {
     await cloud.cleanup();
     t.cleanup();
