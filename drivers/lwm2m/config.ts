@@ -22,7 +22,7 @@ export const lwm2mDeviceType = z
 export const lwm2mDriverConfig = z
   .object({
     name: z.string().min(1),
-    /** one UDP socket for registrations, requests to devices and firmware downloads */
+    /** one UDP socket for registrations, Send, requests to devices and firmware downloads; `[::]:5683` is IPv6 (dual-stack where the OS allows) */
     listen: listenAddress.default("0.0.0.0:5683"),
     /** host put into firmware Package URIs; default: the listen host, or this gateway's first IPv4 when listening on 0.0.0.0 */
     advertise: z.string().min(1).optional(),
@@ -39,6 +39,8 @@ export const lwm2mDriverConfig = z
         minLifetime: duration.default(30_000),
         maxLifetime: duration.default(7 * 86_400_000),
         maxRegistrationBytes: size.default(8192),
+        /** largest Send (LwM2M 1.1 POST /dp) payload accepted; larger ones are answered 4.13 */
+        maxSendBytes: size.default(16_384),
       })
       .strict()
       .default({}),

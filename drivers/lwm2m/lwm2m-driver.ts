@@ -2,7 +2,8 @@
  * The LwM2M driver: one Lwm2mServer (one UDP socket), devices mapped from endpoint names, the
  * configured resources observed on every registration, notifications turned into telemetry events
  * with named fields (`/3303/0/5700` → `temperature`), registration changes into state events, and
- * firmware pushes through Object 5.
+ * firmware pushes through Object 5. Values a client pushes with Send (LwM2M 1.1 `/dp`) become
+ * telemetry events like notifications (meta.path "/dp"), one event per timestamp in the pack.
  *
  * Backpressure (ctx.emit() → false): devices push notifications over UDP and cannot be told to
  * stop, so events are held in a bounded queue (`backpressureQueue`, oldest dropped and counted as
@@ -103,6 +104,8 @@ export class Lwm2mDriver implements Driver {
       store: this.store,
       requestTimeoutMs: this.config.requestTimeout,
       maxRegistrationBytes: limits.maxRegistrationBytes,
+      maxSendBytes: limits.maxSendBytes,
+      sent: (reg, values) => this.emitSent(reg.endpoint, values),
       events: {
         online: (reg, how) => this.emitState(reg, { online: true, how }),
         registered: (reg) => void this.observeAll(reg),
@@ -187,6 +190,17 @@ export class Lwm2mDriver implements Driver {
     this.emit({ ts: t !== undefined ? Math.round(t * 1000) : this.clock.now(), device: this.deviceIdOf(endpoint), kind: "telemetry", payload, meta: { driver: this.name, endpoint, path } });
   }
 
+  /** A Send pack may carry several times (a series): one event per time, in the pack's order. */
+  private emitSent(endpoint: string, values: ResourceValue[]): void {
+    const byTime = new Map<number | undefined, ResourceValue[]>();
+    for (const v of values) {
+      const list = byTime.get(v.time);
+      if (list) list.push(v);
+      else byTime.set(v.time, [v]);
+    }
+    for (const list of byTime.values()) this.emitValues(endpoint, "/dp", list);
+  }
+
   private async observeAll(reg: Registration): Promise<void> {
     const server = this.server;
     if (!server) return;
@@ -198,13 +212,19 @@ export class Lwm2mDriver implements Driver {
     const list: Observation[] = [];
     this.observations.set(reg.endpoint, list);
     for (const path of paths) {
-      if (server.registrations.get(reg.id) === undefined) return;
+      // a newer Register/Update started its own round, or this registration ended
+      if (server.registrations.get(reg.id) === undefined || this.observations.get(reg.endpoint) !== list) return;
       try {
         if (type?.attributes) await server.writeAttributes(reg.endpoint, path, type.attributes).catch((e: unknown) => this.ctx?.log.debug({ endpoint: reg.endpoint, path, err: errorMessage(e) }, "write-attributes refused"));
         const o = await server.observe(reg.endpoint, path, (values) => this.emitValues(reg.endpoint, path, values), accept === undefined ? {} : { accept });
         if (this.observations.get(reg.endpoint) === list) list.push(o);
         else o.cancel();
       } catch (e) {
+        if (server.registrations.get(reg.id) === undefined || this.observations.get(reg.endpoint) !== list) {
+          // superseded (the client registered again or moved): the new round observes; not a failure
+          this.ctx?.log.debug({ endpoint: reg.endpoint, path, err: errorMessage(e) }, "observe superseded");
+          return;
+        }
         this.ctx?.count("lwm2m_observe_failures_total", { driver: this.name, endpoint: reg.endpoint });
         this.ctx?.log.warn({ endpoint: reg.endpoint, path, err: errorMessage(e) }, "observe failed");
       }

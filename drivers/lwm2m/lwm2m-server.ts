@@ -6,19 +6,35 @@
  *
  * Every datagram is also classified by our own total codec (codecs/coap-message.ts) so malformed
  * input is counted before node-coap sees it.
+ *
+ * Ordering: the 2.01 to a Register (2.04 to an Update) is sent before any request to that client —
+ * the registration machine's first effect is `acknowledge` and the events that start
+ * Write-Attributes/Observe come after it (registration-lifetime.ts). Requests still in flight to
+ * a registration that was replaced or ended are abandoned (no retransmissions to a client that
+ * re-registered, no stale "observe failed").
+ *
+ * IPv6: an IPv6 listen host (`[::]:5683`, `[::1]:5683`) opens a udp6 socket; `::` is dual-stack
+ * where the OS allows (IPv4 clients appear as `::ffff:a.b.c.d`).
+ *
+ * Send (OMA-TS-LightweightM2M-Core 1.1 §6.4.3, Information Reporting): a registered client
+ * POSTs SenML JSON or CBOR to `/dp`; the values go to `sent` like notifications. A refused Send is
+ * answered with an error code, its reason code in the diagnostic payload, and counted as
+ * lwm2m_send_rejected_total{reason}.
  */
 import { createSocket, type Socket } from "node:dgram";
+import { isIPv6 } from "node:net";
 import { randomBytes } from "node:crypto";
 import coap from "coap";
 import type { IncomingMessage, OutgoingMessage, ObserveReadStream } from "coap";
-import { RidgeError, type Clock, type Logger } from "../../core/index.js";
-import { decodeCoapMessage, encodeBlockOption, encodeUint, isRequestCode, unknownCriticalOptions } from "../../codecs/index.js";
+import { RidgeError, type Clock, type ErrorCode, type Logger } from "../../core/index.js";
+import { decodeCoapMessage, decodeSenmlCbor, decodeSenmlJson, encodeBlockOption, encodeUint, isRequestCode, unknownCriticalOptions } from "../../codecs/index.js";
 import { ContentFormat, decodeContent, encodeContent, isSupportedFormat } from "./content-format.js";
 import { declaredObjects, parseLinkFormat, type Link } from "./link-format.js";
 import { typeOfPath } from "./object-registry.js";
 import type { Admission } from "./registration-admission.js";
 import { Registrations, type RegistrationEvents, type RegistrationLimits } from "./registrations.js";
 import type { Registration, RegistrationStore } from "./registration-store.js";
+import { senmlToValues } from "./senml-values.js";
 import { parsePath, type ResourceValue, type TypeOf } from "./value.js";
 
 export interface Lwm2mServerOptions {
@@ -34,7 +50,17 @@ export interface Lwm2mServerOptions {
   requestTimeoutMs: number;
   /** largest registration payload accepted */
   maxRegistrationBytes: number;
+  /** largest Send (/dp) payload accepted */
+  maxSendBytes?: number;
+  /** values a registered client pushed with Send (LwM2M 1.1 §6.4.3), decoded */
+  sent?(reg: Registration, values: ResourceValue[]): void;
   typeOf?: TypeOf;
+}
+
+/** A request in flight to one registration, abandoned when that registration is replaced or ends. */
+interface InFlight {
+  registrationId: string;
+  abandon(why: string): void;
 }
 
 export interface CoapReply {
@@ -89,18 +115,38 @@ export class Lwm2mServer {
   private readonly observations = new Map<string, { stream?: ObserveReadStream; cancelled: boolean }>();
   private readonly firmware = new Map<string, Uint8Array>();
   private readonly typeOf: TypeOf;
-  readonly stats = { datagrams: 0, malformed: 0, requests: 0, registrations: 0, rejected: 0, notifications: 0, badContent: 0, timeouts: 0, firmwareBlocks: 0 };
+  readonly stats = { datagrams: 0, malformed: 0, requests: 0, registrations: 0, rejected: 0, notifications: 0, badContent: 0, timeouts: 0, firmwareBlocks: 0, sends: 0, sendsRejected: 0, abandoned: 0 };
+  /** requests in flight by endpoint */
+  private readonly inFlight = new Map<string, Set<InFlight>>();
   private lastMalformedLog = -Infinity;
   /** requests (by source and message id) that carried an unknown critical option, seen by our codec */
   private readonly badOptions = new Map<string, true>();
 
   constructor(private readonly opts: Lwm2mServerOptions) {
     this.typeOf = opts.typeOf ?? typeOfPath;
-    this.registrations = new Registrations(opts.clock, opts.limits, opts.admit, opts.events, () => randomBytes(6).toString("hex"), opts.store);
+    const ev = opts.events;
+    const events: RegistrationEvents = {
+      online: (reg, how) => ev.online(reg, how),
+      registered: (reg, isNew) => {
+        this.abandon(reg.endpoint, (f) => f.registrationId !== reg.id, "the endpoint registered again");
+        ev.registered(reg, isNew);
+      },
+      updated: (reg, moved) => {
+        if (moved) this.abandon(reg.endpoint, () => true, "the client moved to another address");
+        ev.updated(reg, moved);
+      },
+      offline: (reg, reason) => {
+        this.abandon(reg.endpoint, (f) => f.registrationId === reg.id, `the registration ended (${reason})`);
+        ev.offline(reg, reason);
+      },
+    };
+    this.registrations = new Registrations(opts.clock, opts.limits, opts.admit, events, () => randomBytes(6).toString("hex"), opts.store);
   }
 
   async start(): Promise<{ address: string; port: number }> {
-    const socket = createSocket({ type: "udp4" });
+    const type = isIPv6(this.opts.host) ? "udp6" : "udp4";
+    // ipv6Only false: `::` takes IPv4 too where the OS allows (dual-stack)
+    const socket = type === "udp6" ? createSocket({ type, ipv6Only: false }) : createSocket({ type });
     await new Promise<void>((resolve, reject) => {
       socket.once("error", reject);
       socket.bind(this.opts.port, this.opts.host, () => {
@@ -128,7 +174,7 @@ export class Lwm2mServer {
       }
     });
     this.socket = socket;
-    const server = coap.createServer({ type: "udp4" }, (req, res) => this.onRequest(req, res));
+    const server = coap.createServer({ type }, (req, res) => this.onRequest(req, res));
     server.on("error", (e: Error) => this.opts.log.warn({ err: e.message }, "lwm2m server error"));
     server.listen(socket);
     this.server = server;
@@ -145,6 +191,7 @@ export class Lwm2mServer {
   }
 
   async stop(): Promise<void> {
+    this.abandon(undefined, () => true, "the LwM2M server stopped");
     for (const o of this.observations.values()) {
       o.cancelled = true;
       o.stream?.close(false);
@@ -195,6 +242,7 @@ export class Lwm2mServer {
       if (segs.length === 2 && method === "DELETE") return this.onDeregister(res, segs[1]!);
       return this.reply(res, "4.05");
     }
+    if (segs[0] === "dp" && segs.length === 1) return method === "POST" ? this.onSend(req, res) : this.reply(res, "4.05");
     if (segs[0] === "fw" && segs.length === 2 && method === "GET") {
       const body = this.firmware.get(segs[1]!);
       if (!body) return this.reply(res, "4.04");
@@ -227,7 +275,8 @@ export class Lwm2mServer {
       this.opts.count("lwm2m_registrations_rejected_total", { reason: "bad-payload" });
       return this.reply(res, "4.00", links);
     }
-    const out = this.registrations.register({
+    const out = this.registrations.register(
+      {
       endpoint: ep,
       address: req.rsinfo.address,
       port: req.rsinfo.port,
@@ -235,17 +284,21 @@ export class Lwm2mServer {
       binding: q.get("b") ?? "U",
       version: q.get("lwm2m") ?? "1.0",
       ...links,
-    });
+      },
+      // the machine's first effect: answered before anything is sent to the client
+      (reg) => {
+        this.stats.registrations++;
+        this.opts.count("lwm2m_registrations_total", {});
+        res.setOption("Location-Path", [Buffer.from("rd"), Buffer.from(reg.id)]);
+        this.reply(res, "2.01");
+      },
+    );
     if (!out.ok) {
       this.stats.rejected++;
       this.opts.count("lwm2m_registrations_rejected_total", { reason: out.code });
       // RFC 8516 4.29 Too Many Requests for the rate limit, 5.03 when full, 4.03 when not allowed
       return this.reply(res, out.code === "E_LWM2M_RATE_LIMITED" ? "4.29" : out.code === "E_LWM2M_REGISTRATION_CAP" ? "5.03" : "4.03");
     }
-    this.stats.registrations++;
-    this.opts.count("lwm2m_registrations_total", {});
-    res.setOption("Location-Path", [Buffer.from("rd"), Buffer.from(out.value.registration.id)]);
-    this.reply(res, "2.01");
   }
 
   private onUpdate(req: IncomingMessage, res: OutgoingMessage, id: string, q: URLSearchParams): void {
@@ -258,14 +311,59 @@ export class Lwm2mServer {
       links = { links: l.links, objects: l.objects };
     }
     const b = q.get("b");
-    const reg = this.registrations.update(id, {
-      address: req.rsinfo.address,
-      port: req.rsinfo.port,
-      ...(lt !== null ? { lifetime: Number(lt) } : {}),
-      ...(b !== null ? { binding: b } : {}),
-      ...(links ?? {}),
-    });
-    this.reply(res, reg ? "2.04" : "4.04");
+    const reg = this.registrations.update(
+      id,
+      {
+        address: req.rsinfo.address,
+        port: req.rsinfo.port,
+        ...(lt !== null ? { lifetime: Number(lt) } : {}),
+        ...(b !== null ? { binding: b } : {}),
+        ...(links ?? {}),
+      },
+      () => this.reply(res, "2.04"),
+    );
+    if (!reg) this.reply(res, "4.04");
+  }
+
+  // ---- Send (LwM2M 1.1 §6.4.3): client-initiated reporting to /dp ----
+
+  private refuseSend(res: OutgoingMessage, coapCode: string, code: ErrorCode, reason: string, endpoint?: string): void {
+    this.stats.sendsRejected++;
+    this.opts.count("lwm2m_send_rejected_total", { reason: code });
+    const now = this.opts.clock.monotonic();
+    if (now - this.lastMalformedLog > 10_000) {
+      this.lastMalformedLog = now;
+      this.opts.log.warn({ code, endpoint, total: this.stats.sendsRejected }, `LwM2M Send refused: ${reason}`);
+    }
+    // RFC 7252 §5.5.2: a diagnostic payload, here "<code>: <reason>"
+    this.reply(res, coapCode, `${code}: ${reason}`.slice(0, 200));
+  }
+
+  private registrationAt(address: string, port: number): Registration | undefined {
+    for (const r of this.registrations.all()) if (r.port === port && r.address === address) return r;
+    return undefined;
+  }
+
+  private onSend(req: IncomingMessage, res: OutgoingMessage): void {
+    const reg = this.registrationAt(req.rsinfo.address, req.rsinfo.port);
+    if (!reg) return this.refuseSend(res, "4.03", "E_LWM2M_SEND_NOT_REGISTERED", `no registration from ${req.rsinfo.address} port ${req.rsinfo.port}: register first`);
+    const payload = req.payload ?? Buffer.alloc(0);
+    const max = this.opts.maxSendBytes ?? 16_384;
+    if (payload.length > max) return this.refuseSend(res, "4.13", "E_LWM2M_SEND_TOO_LARGE", `payload of ${payload.length} bytes > ${max}`, reg.endpoint);
+    const format = formatOf(req.headers["Content-Format"]);
+    // §6.4.3: Send carries SenML JSON or SenML CBOR (one pack, names are full paths)
+    if (format !== ContentFormat.senmlJson && format !== ContentFormat.senmlCbor) {
+      return this.refuseSend(res, "4.15", "E_LWM2M_SEND_FORMAT", `content format ${format ?? "(none)"} is not SenML JSON (110) or SenML CBOR (112)`, reg.endpoint);
+    }
+    const bytes = new Uint8Array(payload.buffer, payload.byteOffset, payload.byteLength);
+    const pack = format === ContentFormat.senmlJson ? decodeSenmlJson(bytes) : decodeSenmlCbor(bytes);
+    const values = pack.ok ? senmlToValues(pack.value, this.typeOf, Math.floor(this.opts.clock.now() / 1000)) : pack;
+    if (!values.ok) return this.refuseSend(res, "4.00", values.code, values.reason, reg.endpoint);
+    if (values.value.length === 0) return this.refuseSend(res, "4.00", "E_SENML_VALUE", "the pack carries no value", reg.endpoint);
+    this.stats.sends++;
+    this.opts.count("lwm2m_sends_total", {});
+    this.reply(res, "2.04");
+    this.opts.sent?.(reg, values.value);
   }
 
   private onDeregister(res: OutgoingMessage, id: string): void {
@@ -296,22 +394,30 @@ export class Lwm2mServer {
     if (!agent) return Promise.reject(new RidgeError("E_LWM2M_STOPPED", "LwM2M server is not running"));
     return new Promise<CoapReply>((resolve, reject) => {
       const req = agent.request({ host: reg.address, port: reg.port, method, pathname: reg.rootPath + path, confirmable: true, ...(o.query ? { query: o.query } : {}) });
+      const done = this.track(endpoint, reg.id, (why) => {
+        timer.cancel();
+        (req as unknown as { sender?: { reset(): void } }).sender?.reset();
+        reject(new RidgeError("E_LWM2M_NOT_REGISTERED", `${method} ${path} to ${endpoint} abandoned: ${why}`));
+      });
       if (o.format !== undefined) req.setOption("Content-Format", Buffer.from(encodeUint(o.format)));
       if (o.accept !== undefined) req.setOption("Accept", Buffer.from(encodeUint(o.accept)));
       // RFC 7959 §2.5: a body larger than one block goes out block-wise (node-coap's agent runs
       // the Block1 exchange once the option is present).
       if (o.payload && o.payload.length > BLOCK_SIZE) req.setOption("Block1", Buffer.from(encodeBlockOption({ num: 0, more: false, size: BLOCK_SIZE }))); // node-coap reads the SZX from this first byte
       const timer = this.opts.clock.setTimeout(() => {
+        done();
         this.stats.timeouts++;
         this.opts.count("lwm2m_request_timeouts_total", { endpoint });
         (req as unknown as { sender?: { reset(): void } }).sender?.reset();
         reject(new RidgeError("E_LWM2M_TIMEOUT", `${method} ${path} to ${endpoint} got no answer in ${this.opts.requestTimeoutMs} ms`));
       }, this.opts.requestTimeoutMs);
       req.on("response", (res: IncomingMessage) => {
+        done();
         timer.cancel();
         resolve({ code: res.code, format: formatOf(res.headers["Content-Format"]), payload: res.payload });
       });
       req.on("error", (e: Error) => {
+        done();
         timer.cancel();
         reject(new RidgeError("E_LWM2M_TRANSPORT", `${method} ${path} to ${endpoint}: ${e.message}`));
       });
@@ -415,17 +521,27 @@ export class Lwm2mServer {
     return new Promise<Observation>((resolve, reject) => {
       const req = agent.request({ host: reg.address, port: reg.port, method: "GET", pathname: reg.rootPath + path, observe: true, confirmable: true });
       if (o.accept !== undefined) req.setOption("Accept", Buffer.from(encodeUint(o.accept)));
+      const done = this.track(endpoint, reg.id, (why) => {
+        timer.cancel();
+        (req as unknown as { sender?: { reset(): void } }).sender?.reset();
+        if (this.observations.get(key) === entry) this.observations.delete(key);
+        entry.cancelled = true;
+        reject(new RidgeError("E_LWM2M_NOT_REGISTERED", `Observe ${path} on ${endpoint} abandoned: ${why}`));
+      });
       const timer = this.opts.clock.setTimeout(() => {
+        done();
         this.stats.timeouts++;
         (req as unknown as { sender?: { reset(): void } }).sender?.reset();
         if (this.observations.get(key) === entry) this.observations.delete(key);
         reject(new RidgeError("E_LWM2M_TIMEOUT", `Observe ${path} on ${endpoint} got no answer in ${this.opts.requestTimeoutMs} ms`));
       }, this.opts.requestTimeoutMs);
       req.on("error", (e: Error) => {
+        done();
         timer.cancel();
         reject(new RidgeError("E_LWM2M_TRANSPORT", `Observe ${path} on ${endpoint}: ${e.message}`));
       });
       req.on("response", (res: IncomingMessage) => {
+        done();
         timer.cancel();
         if (!res.code.startsWith("2.")) {
           if (this.observations.get(key) === entry) this.observations.delete(key);
@@ -452,6 +568,32 @@ export class Lwm2mServer {
       });
       req.end();
     });
+  }
+
+  /** Record a request in flight; the returned function forgets it (answered, failed or timed out). */
+  private track(endpoint: string, registrationId: string, abandon: (why: string) => void): () => void {
+    let set = this.inFlight.get(endpoint);
+    if (!set) this.inFlight.set(endpoint, (set = new Set()));
+    const f: InFlight = { registrationId, abandon };
+    set.add(f);
+    return () => {
+      set.delete(f);
+      if (set.size === 0 && this.inFlight.get(endpoint) === set) this.inFlight.delete(endpoint);
+    };
+  }
+
+  /** Abandon requests in flight to an endpoint (all endpoints when undefined) that match. */
+  private abandon(endpoint: string | undefined, which: (f: InFlight) => boolean, why: string): void {
+    const sets = endpoint === undefined ? [...this.inFlight.values()] : [this.inFlight.get(endpoint)].filter((x) => x !== undefined);
+    for (const set of sets) {
+      for (const f of [...set]) {
+        if (!which(f)) continue;
+        set.delete(f);
+        this.stats.abandoned++;
+        f.abandon(why);
+      }
+    }
+    for (const [ep, set] of this.inFlight) if (set.size === 0) this.inFlight.delete(ep);
   }
 
   observing(): string[] {

@@ -2,8 +2,10 @@
  * The set of registered LwM2M clients, owner of two pure machines: admission
  * (registration-admission.ts: cap on unknown endpoints and a token-bucket rate limit) and each
  * client's lifetime (registration-lifetime.ts). The machines decide; this class performs their
- * effects — lifetime timers on the injected clock, the events — and persists every state change
- * before acting on it.
+ * effects in the order the machine gives them — the answer to the client, lifetime timers on the
+ * injected clock, the events — and persists every state change before acting on it. The answer
+ * to a Register or Update (`acknowledge`) is sent before the `registered`/`updated` events, so
+ * nothing the owner sends on those events can reach the client ahead of its 2.01 / 2.04.
  */
 import { RidgeError, fail, ok, type Clock, type Result, type Timer } from "../../core/index.js";
 import { admissionStart, admissionStep, type Admission, type AdmissionEnv, type AdmissionRefusal, type AdmissionState } from "./registration-admission.js";
@@ -34,6 +36,9 @@ export interface RegistrationEvents {
   updated(reg: Registration, addressChanged: boolean): void;
   offline(reg: Registration, reason: "lifetime" | "deregistered" | "replaced"): void;
 }
+
+/** Sends the 2.01 (Register, with the registration's location) or 2.04 (Update) to the client. */
+export type Acknowledge = (reg: Registration) => void;
 
 interface Entry {
   reg: Registration;
@@ -100,7 +105,7 @@ export class Registrations {
     return restored;
   }
 
-  register(req: RegisterRequest): RegisterOutcome {
+  register(req: RegisterRequest, acknowledge: Acknowledge = () => undefined): RegisterOutcome {
     const existing = this.byEp.get(req.endpoint);
     const admitted = admissionStep(this.admission, { kind: "register", admission: this.admit(req.endpoint), endpoint: req.endpoint, replacing: existing !== undefined, unknownRegistered: this.unknownCount, now: this.clock.monotonic() }, this.limits);
     this.admission = admitted.state;
@@ -117,12 +122,12 @@ export class Registrations {
     const e: Entry = { reg, state: step.state, known: verdict.known };
     this.store?.put(reg);
     this.insert(e);
-    this.apply(e, step.effects);
+    this.apply(e, step.effects, acknowledge);
     this.events.registered(reg, !existing);
     return ok({ registration: reg, isNew: !existing });
   }
 
-  update(id: string, req: UpdateRequest): Registration | undefined {
+  update(id: string, req: UpdateRequest, acknowledge: Acknowledge = () => undefined): Registration | undefined {
     const e = this.byId.get(id);
     if (!e) return undefined;
     const now = this.clock.now();
@@ -142,7 +147,7 @@ export class Registrations {
     };
     e.state = step.state;
     this.store?.put(e.reg);
-    this.apply(e, step.effects);
+    this.apply(e, step.effects, acknowledge);
     this.events.updated(e.reg, addressChanged);
     return e.reg;
   }
@@ -198,9 +203,10 @@ export class Registrations {
     return { state: step.state, effects: step.effects };
   }
 
-  private apply(e: Entry, effects: readonly LifetimeEffect[]): void {
+  private apply(e: Entry, effects: readonly LifetimeEffect[], acknowledge?: Acknowledge): void {
     for (const fx of effects) {
-      if (fx.kind === "schedule") this.schedule(e, fx.at);
+      if (fx.kind === "acknowledge") acknowledge?.(e.reg);
+      else if (fx.kind === "schedule") this.schedule(e, fx.at);
       else if (fx.kind === "online") this.events.online(e.reg, "register");
       else if (fx.kind === "offline") {
         if (fx.reason === "lifetime") this.remove(e, "lifetime");

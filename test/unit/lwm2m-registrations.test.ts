@@ -1,6 +1,7 @@
 /** Registration lifetime and admission machines (transition tables) and the registration set on a fake clock. */
 import { test } from "uvu";
 import * as assert from "uvu/assert";
+import fc from "fast-check";
 import { FakeClock } from "../../core/clock.js";
 import { lifetimeStep, type LifetimeEnv, type LifetimeInput, type LifetimeState } from "../../drivers/lwm2m/registration-lifetime.js";
 import { admissionStep, type AdmissionEnv, type AdmissionInput, type AdmissionState } from "../../drivers/lwm2m/registration-admission.js";
@@ -12,11 +13,11 @@ import { join } from "node:path";
 const live: LifetimeState = { kind: "registered", lifetimeS: 10, expiresAt: 10_000 };
 const bounds: LifetimeEnv = { minLifetimeS: 1, maxLifetimeS: 3600 };
 const table: [string, LifetimeState | undefined, LifetimeInput, LifetimeState | undefined, string[]][] = [
-  ["new register", undefined, { kind: "register", now: 0, lifetimeS: 10 }, { kind: "registered", lifetimeS: 10, expiresAt: 10_000 }, ["online", "schedule"]],
-  ["register clamps the lifetime", undefined, { kind: "register", now: 0, lifetimeS: 99_999 }, { kind: "registered", lifetimeS: 3600, expiresAt: 3_600_000 }, ["online", "schedule"]],
-  ["re-register while live", live, { kind: "register", now: 5000, lifetimeS: 10 }, { kind: "registered", lifetimeS: 10, expiresAt: 15_000 }, ["schedule"]],
-  ["update keeps lifetime", live, { kind: "update", now: 4000 }, { kind: "registered", lifetimeS: 10, expiresAt: 14_000 }, ["schedule"]],
-  ["update with lt", live, { kind: "update", now: 4000, lifetimeS: 60 }, { kind: "registered", lifetimeS: 60, expiresAt: 64_000 }, ["schedule"]],
+  ["new register", undefined, { kind: "register", now: 0, lifetimeS: 10 }, { kind: "registered", lifetimeS: 10, expiresAt: 10_000 }, ["acknowledge", "online", "schedule"]],
+  ["register clamps the lifetime", undefined, { kind: "register", now: 0, lifetimeS: 99_999 }, { kind: "registered", lifetimeS: 3600, expiresAt: 3_600_000 }, ["acknowledge", "online", "schedule"]],
+  ["re-register while live", live, { kind: "register", now: 5000, lifetimeS: 10 }, { kind: "registered", lifetimeS: 10, expiresAt: 15_000 }, ["acknowledge", "schedule"]],
+  ["update keeps lifetime", live, { kind: "update", now: 4000 }, { kind: "registered", lifetimeS: 10, expiresAt: 14_000 }, ["acknowledge", "schedule"]],
+  ["update with lt", live, { kind: "update", now: 4000, lifetimeS: 60 }, { kind: "registered", lifetimeS: 60, expiresAt: 64_000 }, ["acknowledge", "schedule"]],
   ["update when expired", { kind: "expired", at: 1 }, { kind: "update", now: 4000 }, { kind: "expired", at: 1 }, ["reject"]],
   ["deregister", live, { kind: "deregister", now: 3000 }, { kind: "deregistered", at: 3000 }, ["offline"]],
   ["deregister unknown", undefined, { kind: "deregister", now: 3000 }, undefined, ["reject"]],
@@ -111,6 +112,43 @@ test("admission: rate limit and cap apply to unknown endpoints only; rejected en
   assert.ok(regs.register(req("u1")).ok);
   assert.is(regs.unknownSize, 3);
   assert.equal(regs.rejected, { rate: 1, cap: 1, endpoint: 1 });
+});
+
+test("lifetime: every accepted Register or Update answers first (fast-check over states and inputs)", () => {
+  const state = fc.oneof(
+    fc.constant(undefined),
+    fc.record({ kind: fc.constant("registered" as const), lifetimeS: fc.integer({ min: 1, max: 3600 }), expiresAt: fc.nat() }),
+    fc.record({ kind: fc.constantFrom("expired" as const, "deregistered" as const), at: fc.nat() }),
+  );
+  const input = fc.oneof(
+    fc.record({ kind: fc.constant("register" as const), now: fc.nat(), lifetimeS: fc.nat() }),
+    fc.record({ kind: fc.constant("update" as const), now: fc.nat(), lifetimeS: fc.option(fc.nat(), { nil: undefined }) }, { requiredKeys: ["kind", "now"] }),
+    fc.record({ kind: fc.constantFrom("deregister" as const, "tick" as const), now: fc.nat() }),
+  );
+  fc.assert(
+    fc.property(state, input, (s, i) => {
+      const r = lifetimeStep(s as LifetimeState | undefined, i as LifetimeInput, bounds);
+      const kinds = r.effects.map((e) => e.kind);
+      const accepted = (i.kind === "register" || i.kind === "update") && r.state?.kind === "registered" && !kinds.includes("reject");
+      if (accepted) assert.is(kinds[0], "acknowledge");
+      else assert.not.ok(kinds.includes("acknowledge"));
+    }),
+  );
+});
+
+test("registrations: the answer to a Register/Update is sent before the events that lead to requests", () => {
+  const { regs, log } = setup();
+  const r = regs.register(req("known-a", 60), (reg) => void log.push(`ack 2.01 ${reg.endpoint} ${reg.id}`));
+  assert.ok(r.ok);
+  assert.equal(log, ["ack 2.01 known-a id1", "online known-a register", "registered known-a true"]);
+  log.length = 0;
+  regs.update("id1", { address: "127.0.0.2", port: 5001 }, () => void log.push("ack 2.04"));
+  assert.equal(log, ["ack 2.04", "updated known-a"]);
+  log.length = 0;
+  // refused Registers and unknown Updates answer nothing through the machine (the server answers 4.xx)
+  assert.is(regs.register(req("bad-x"), () => void log.push("ack")).ok, false);
+  assert.is(regs.update("nope", { address: "127.0.0.1", port: 1 }, () => void log.push("ack")), undefined);
+  assert.equal(log, []);
 });
 
 test("lifetimes are clamped to the configured bounds", () => {
