@@ -14,6 +14,7 @@ import type { Component } from "./component.js";
 import type { GatewayConfig } from "./config/schema.js";
 import { loadConfig, type LoadedConfig } from "./config/load.js";
 import { Measurements } from "./contracts.js";
+import { ConsoleFeed, pipelineGraph, tapLogStream } from "./console/index.js";
 import { ControlServer } from "./control/server.js";
 import { socketPathFor } from "./control/client.js";
 import { Routes } from "./control/routes.js";
@@ -239,6 +240,13 @@ export class Gateway {
     this.pipeline = pipeline;
     sup.add(pipeline);
 
+    // The web console's feed: each device's last values (seen on the driver's emit), the log's warnings and errors, an hour of samples.
+    const feed = new ConsoleFeed(clock, () => {
+      const st = queue.status() as { queued?: number; queuedBytes?: number };
+      return { events: st.queued ?? 0, bytes: st.queuedBytes ?? 0 };
+    });
+    tapLogStream(log, feed);
+
     // Drivers, created lazily by kind; each emits through its own intake.
     const ingested = metrics.counter("ridge_events_ingested_total", "Events emitted by drivers into the pipeline", ["driver"]);
     const pushedBack = metrics.counter("ridge_events_backpressure_total", "Driver emits answered with backpressure", ["driver"]);
@@ -255,7 +263,10 @@ export class Gateway {
       const dlog = log.child({ driver: name });
       const fail = (err: unknown) => sup.fail(`driver:${name}`, err);
       const context: DriverContext = {
-        emit: intake.emit.bind(intake),
+        emit: (e) => {
+          feed.observe(name, e);
+          return intake.emit(e);
+        },
         drained: () => pipeline.drained(),
         clock,
         log: dlog,
@@ -323,7 +334,14 @@ export class Gateway {
     }
 
     this.addCoreRoutes();
-    this.control = new ControlServer({ socketPath: socketPathFor(dataDir, config.control.socket), http: config.control.http, routes, log });
+    this.control = new ControlServer({
+      socketPath: socketPathFor(dataDir, config.control.socket),
+      http: config.control.http,
+      routes,
+      log,
+      clock,
+      console: { feed, graph: () => pipelineGraph(config.pipeline), slot: process.env.RIDGE_SLOT },
+    });
     sup.add(this.control);
   }
 
@@ -339,7 +357,6 @@ export class Gateway {
       return { status: ok ? 200 : 503, body: { ok } };
     });
     routes.add("GET", "/metrics", async () => ({ body: await metrics.text(), contentType: "text/plain; version=0.0.4; charset=utf-8" }));
-    routes.add("GET", "/", () => ({ body: statusPage(this.status()), contentType: "text/html; charset=utf-8" }));
   }
 
   uptimeSec(): number {
@@ -391,21 +408,4 @@ function safeUp(d: Driver): boolean {
   } catch {
     return false;
   }
-}
-
-function esc(s: string): string {
-  return s.replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[c]!);
-}
-
-/** A small page for a person on site with a laptop on the control port. */
-function statusPage(st: Record<string, unknown>): string {
-  const comps = st.components as Record<string, { state: string; health: { up: boolean; detail?: string }; restarts: number }>;
-  const rows = Object.entries(comps)
-    .map(([n, c]) => `<tr><td>${esc(n)}</td><td>${esc(c.state)}</td><td>${c.health.up ? "up" : "down"}</td><td>${esc(c.health.detail ?? "")}</td><td>${c.restarts}</td></tr>`)
-    .join("");
-  return `<!doctype html><meta charset="utf-8"><meta http-equiv="refresh" content="5"><title>Ridgeline ${esc(String(st.gateway))}</title>
-<style>body{font:14px system-ui;margin:2em}td,th{padding:2px 10px;text-align:left}</style>
-<h1>${esc(String(st.gateway))}</h1><p>Ridgeline ${esc(String(st.version))} on board ${esc(String(st.board))} (${esc(String(st.arch))}), up ${st.uptimeSec} s, ${st.healthy ? "healthy" : "<b>degraded</b>"}</p>
-<table><tr><th>component</th><th>state</th><th>health</th><th>detail</th><th>restarts</th></tr>${rows}</table>
-<p><a href="/status">status JSON</a> · <a href="/metrics">metrics</a></p>`;
 }

@@ -115,6 +115,12 @@ export const external = Object.keys(JSON.parse(readFileSync(join(root, "flash/sl
 const launchEnv = await transform(readFileSync(join(root, "core/launch-env.ts"), "utf8"), { loader: "ts", format: "esm" });
 const { launchShebang } = await import(`data:text/javascript;base64,${Buffer.from(launchEnv.code).toString("base64")}`);
 
+// The web console's static files (runtime/console/static/) travel inside the bundle, so the slot that
+// ships dist/ridge.mjs (flash/runtime-slot.ts, OTA bundles) carries them: runtime/console/assets.ts
+// reads this define and, from source, the folder itself.
+const consoleDir = join(root, "runtime/console/static");
+const consoleAssets = Object.fromEntries(readdirSync(consoleDir).sort().map((f) => [f, readFileSync(join(consoleDir, f), "utf8")]));
+
 await build({
   entryPoints: [join(root, "runtime/cli/entry.ts")],
   outfile: out,
@@ -128,7 +134,7 @@ await build({
   legalComments: "none",
   external,
   plugins: [lazyBuiltins, lazyPromClient, zodUnbound],
-  define: { __RIDGE_VERSION__: JSON.stringify(pkg.version) },
+  define: { __RIDGE_VERSION__: JSON.stringify(pkg.version), __RIDGE_CONSOLE_ASSETS__: JSON.stringify(consoleAssets) },
   // CommonJS dependencies inside an ESM bundle need a require().
   banner: { js: `${launchShebang()}\nimport { createRequire as __ridgeCreateRequire } from 'node:module'; const require = __ridgeCreateRequire(import.meta.url);` },
   logLevel: "warning",

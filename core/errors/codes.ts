@@ -12,7 +12,9 @@ interface CodeInfo {
 
 export const ERROR_CODES = {
   E_API_BAD_JSON: { category: "peer", doc: "A control API request body is not JSON; send a JSON body (curl: -H 'content-type: application/json' -d '{...}')." },
+  E_API_CSRF: { category: "peer", doc: "A console session's POST lacked its X-Ridge-CSRF header or came from another site; use the console page itself (reload it)." },
   E_API_NOT_FOUND: { category: "peer", doc: "No control API route has that method and path; see the Control API section for the routes." },
+  E_API_RATE_LIMITED: { category: "peer", doc: "Too many failed console logins from this address in a minute; wait for the Retry-After seconds, then log in with the right token." },
   E_API_ROUTE_TAKEN: { category: "internal", doc: "Two components registered the same control API route; a Ridgeline bug, report it." },
   E_API_TOO_LARGE: { category: "peer", doc: "A control API request body is over the size limit; send a smaller body (one batch at a time)." },
   E_API_UNAUTHORIZED: { category: "peer", doc: "The HTTP control API needs the bearer token of control.http.token; send it as Authorization: Bearer TOKEN." },
