@@ -123,7 +123,8 @@ export async function startStrictClient(o: { server: { host: string; port: numbe
     async register(r = {}) {
       // Wakaama: "registering" until the 2.01 arrives; requests meanwhile are dropped
       isRegistered = false;
-      const links = `</>;rt="oma.lwm2m";ct="0 110 112",${[...new Set([...values.keys()].map((p) => p.split("/").slice(0, 3).join("/")))].map((p) => `<${p}>`).join(",")}`;
+      const instances = [...new Set([...values.keys()].map((p) => p.split("/").slice(0, 3).join("/")))].map((p) => `<${p}>`);
+      const links = [`</>;rt="oma.lwm2m";ct="0 110 112"`, ...instances].join(",");
       const ack = await request(0x02, "/rd", [`ep=${o.endpoint}`, `lt=${r.lifetime ?? 60}`, "lwm2m=1.1", "b=U"], new TextEncoder().encode(links), 40);
       if (codeString(ack.code) !== "2.01") throw new Error(`Register answered ${codeString(ack.code)}`);
       loc = "/" + optionValues(ack, CoapOption.LocationPath).map((b) => Buffer.from(b).toString()).join("/");
