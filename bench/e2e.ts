@@ -349,7 +349,7 @@ async function startChild(cmd: string, args: string[], env: NodeJS.ProcessEnv, r
   };
 }
 
-async function startRidge(dir: string, cloudUrl: string, nodeFlags: string[] = []): Promise<{ gw: Child; port: number }> {
+async function startRidge(dir: string, cloudUrl: string, nodeFlags: string[] = [], root = repoRoot): Promise<{ gw: Child; port: number }> {
   const { freeTcpPort } = await import("../peers/process.js");
   const { LAUNCH_ENV, LAUNCH_NODE_FLAGS } = await import("../core/index.js");
   const port = await freeTcpPort();
@@ -358,7 +358,7 @@ async function startRidge(dir: string, cloudUrl: string, nodeFlags: string[] = [
   // node itself (not the #! line) so that the pid is the gateway's; the same flags and environment.
   const gw = await startChild(
     process.execPath,
-    [...LAUNCH_NODE_FLAGS, ...nodeFlags, join(repoRoot, "bin/ridge.mjs"), "run", "--data", join(dir, "data"), "--config", cfg],
+    [...LAUNCH_NODE_FLAGS, ...nodeFlags, join(root, "bin/ridge.mjs"), "run", "--data", join(dir, "data"), "--config", cfg],
     { ...process.env, ...LAUNCH_ENV, RIDGE_FROM_SOURCE: "1" },
     / ready in \d+ ms/,
     "ridge run",
@@ -462,8 +462,8 @@ function summarise(steps: StepResult[], rss: Summary["rss"]): Summary {
   return { steps, maxRate: ok.length ? Math.max(...ok.map((s) => s.rate)) : 0, at5k: steps.find((s) => s.rate === LATENCY_RATE), rss };
 }
 
-async function measureRidge(dir: string, broker: { url: string }): Promise<Summary> {
-  const { gw, port } = await startRidge(dir, broker.url);
+async function measureRidge(dir: string, broker: { url: string }, root = repoRoot, rates = RATES, settleSeconds = SETTLE_SECONDS): Promise<Summary> {
+  const { gw, port } = await startRidge(dir, broker.url, [], root);
   const col = await collector(broker.url, "ridge/e2e-gw/up/#", true);
   const gen = await generator(`mqtt://127.0.0.1:${port}`);
   try {
@@ -473,11 +473,11 @@ async function measureRidge(dir: string, broker: { url: string }): Promise<Summa
     const idleCpu = (cpuSeconds(gw.pid) - c0) / 5;
     const idle = rssMiB(gw.pid);
     console.log(`  ridgeline idle: ${(100 * idleCpu).toFixed(1)} % of a core`);
-    const steps = await runSteps({ name: "ridgeline", pids: [gw.pid], rssPid: gw.pid, collector: col, gen }, RATES);
+    const steps = await runSteps({ name: root === repoRoot ? "ridgeline" : `ridgeline@${root}`, pids: [gw.pid], rssPid: gw.pid, collector: col, gen }, rates);
     const end = rssMiB(gw.pid);
-    await sleep(SETTLE_SECONDS * 1000);
+    await sleep(settleSeconds * 1000);
     const settled = rssMiB(gw.pid);
-    console.log(`  ridgeline RSS: idle ${idle.toFixed(1)} MiB, end of load ${end.toFixed(1)} MiB, ${SETTLE_SECONDS} s after ${settled.toFixed(1)} MiB; window aggregates received ${col.aggregates}`);
+    console.log(`  ridgeline RSS: idle ${idle.toFixed(1)} MiB, end of load ${end.toFixed(1)} MiB, ${settleSeconds} s after ${settled.toFixed(1)} MiB; window aggregates received ${col.aggregates}`);
     return summarise(steps, { idle, end, settled });
   } finally {
     gen.end();
@@ -656,7 +656,40 @@ async function profile(): Promise<void> {
   process.exit(0);
 }
 
+/**
+ * E2E_AB=<another checkout>: this gateway and that one (e.g. a `git worktree` of an older commit),
+ * in turn, E2E_AB_ROUNDS times each, at E2E_RATES, against the same cloud broker: a before/after
+ * comparison on a machine whose speed drifts (no Node-RED, no settle wait).
+ */
+async function ab(other: string): Promise<void> {
+  const { startMosquitto } = await import("../peers/mosquitto.js");
+  const { tempDir } = await import("../peers/process.js");
+  const { median } = await import("./harness.js");
+  const rounds = Number(process.env.E2E_AB_ROUNDS ?? 3);
+  const cloud = await startMosquitto({ maxSeconds: 3600, extraConfig: ["max_connections -1", "max_queued_messages 0", "max_queued_bytes 0"] });
+  const runs: Record<string, Summary[]> = { this: [], other: [] };
+  try {
+    for (let r = 0; r < rounds; r++)
+      for (const [name, root] of [["other", other], ["this", repoRoot]] as const) {
+        const t = tempDir("ridge-bench-e2e-ab-");
+        runs[name]!.push(await measureRidge(t.dir, cloud, root, RATES, 0));
+        t.cleanup();
+      }
+  } finally {
+    await cloud.cleanup();
+  }
+  console.log(`\n| rate | system | within 2 s (each round) | p50 ms (median) | p99 ms (each round) | CPU s/100k (median) |\n| ---: | --- | --- | ---: | --- | ---: |`);
+  for (const rate of RATES)
+    for (const [name, label] of [["other", other], ["this", repoRoot]] as const) {
+      const st = runs[name]!.map((s) => s.steps.find((x) => x.rate === rate)).filter((x): x is StepResult => x !== undefined);
+      if (!st.length) continue;
+      console.log(`| ${rate} | ${label} | ${st.map((x) => ((100 * x.within) / x.expected).toFixed(2) + " %").join(", ")} | ${median(st.map((x) => x.p50))} | ${st.map((x) => x.p99).join(", ")} | ${median(st.map((x) => x.cpuPer100k)).toFixed(2)} |`);
+    }
+  process.exit(0);
+}
+
 if (process.argv.includes("--load")) await runLoad();
+else if (process.env.E2E_AB) await ab(process.env.E2E_AB);
 else if (process.argv.includes("--summarise")) profileStages(JSON.parse(readFileSync(process.argv[process.argv.indexOf("--summarise") + 1]!, "utf8")) as Profile, Number(process.argv[process.argv.indexOf("--summarise") + 2] ?? 1));
 else if (process.env.E2E_PROFILE === "1") await profile();
 else await main();
