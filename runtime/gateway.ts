@@ -16,6 +16,7 @@ import { loadConfig, type LoadedConfig } from "./config/load.js";
 import { Measurements } from "./contracts.js";
 import { ConsoleFeed, pipelineGraph, tapLogStream } from "./console/index.js";
 import { ControlServer } from "./control/server.js";
+import { CloudDownWatch } from "./control/cloud-down.js";
 import { socketPathFor } from "./control/client.js";
 import { Routes } from "./control/routes.js";
 import { driverKinds } from "./drivers.js";
@@ -121,6 +122,8 @@ export class Gateway {
   readonly drivers = new Map<string, Driver>();
   pipeline: Pipeline | undefined;
   control: ControlServer | undefined;
+  /** How long the cloud link has been down (`ridge status`: degraded past control.cloudDownDegradedAfter). */
+  private cloudDown: CloudDownWatch | undefined;
   /** Set by the process owner (`ridge run`): a component asks to restart into another runtime (OTA). */
   onRestartRequest: ((reason: string) => void) | undefined;
   /** Set by the process owner (`ridge run`): the database turned out corrupt while in use; stop, recover it, start again. */
@@ -201,6 +204,7 @@ export class Gateway {
         })
       : undefined;
     if (link) sup.add(link);
+    if (link) (this.cloudDown = new CloudDownWatch(clock, () => link.up, config.control.cloudDownDegradedAfter)).start();
     const cloudPort = link ?? offlineCloud;
     const twin = new TwinComponent({ db, config, drivers: this.drivers, clock, log: child("twin"), routes, downlink, cloud: cloudPort });
     sup.add(twin);
@@ -366,6 +370,7 @@ export class Gateway {
   status(): Record<string, unknown> {
     const p = this.parts;
     const components = this.supervisor.status();
+    const cloudDown = this.cloudDown?.degraded();
     return {
       version: VERSION,
       gateway: p.config.gateway.id,
@@ -374,7 +379,8 @@ export class Gateway {
       dataDir: p.dataDir,
       startedAt: new Date(this.startedAt).toISOString(),
       uptimeSec: this.uptimeSec(),
-      healthy: this.supervisor.healthy(),
+      healthy: this.supervisor.healthy() && !cloudDown,
+      ...(cloudDown ? { degraded: [cloudDown] } : {}),
       memory: memoryMiB(),
       components,
       ...(components.uplink ? { queue: components.uplink } : {}),
@@ -385,6 +391,7 @@ export class Gateway {
   async stop(deadlineMs = this.parts.config.shutdown.deadline): Promise<{ timedOut: string[] }> {
     if (this.closed) return { timedOut: [] };
     this.closed = true;
+    this.cloudDown?.stop();
     const r = await this.supervisor.stopAll(deadlineMs);
     try {
       checkpoint(this.parts.db);

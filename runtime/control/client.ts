@@ -41,3 +41,9 @@ export function controlRequest(dataDir: string, method: string, path: string, bo
     req.end(payload);
   });
 }
+
+/** The reason in an error reply (`{error: {code, message}}`), else its text. */
+export function replyMessage(r: ControlReply): string {
+  const e = (r.body as { error?: { code?: unknown; message?: unknown } } | undefined)?.error;
+  return e && typeof e.message === "string" ? `${typeof e.code === "string" ? `${e.code}: ` : ""}${e.message}` : r.text;
+}

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { listenAddress, splitHostPort } from "../../core/index.js";
+import { duration, listenAddress, splitHostPort } from "../../core/index.js";
 
 const LOOPBACK = /^(127\.\d+\.\d+\.\d+|::1|localhost)$/;
 
@@ -7,6 +7,8 @@ export const controlConfig = z
   .object({
     /** Unix socket path, relative to the data directory unless absolute. Mode 0600. */
     socket: z.string().default("ridge.sock"),
+    /** `ridge status` says degraded (not healthy) once the cloud link has been down this long (cloud.mqtt only). */
+    cloudDownDegradedAfter: duration.default(600_000),
     http: z
       .object({
         listen: listenAddress,

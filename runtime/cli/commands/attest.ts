@@ -9,7 +9,7 @@ import { RidgeError, fail, systemClock, parseDuration } from "../../../core/inde
 import { AuditLog, EVIDENCE_MAX_BYTES, Verifier, VerifierStore, generateKeyPair, loadPolicy, privateKeyToPem, publicKeyToPem, isSigAlg } from "../../../attest/index.js";
 import type { AuditRecord, ChainCheck, CheckpointCheck, SigAlg, Verdict } from "../../../attest/index.js";
 import { checkExtends, checkpointKey, formatCheckpoint, makeCheckpoint, parseCheckpoint, publishCheckpoint } from "../../../attest/index.js";
-import { controlRequest } from "../../control/client.js";
+import { controlRequest, replyMessage } from "../../control/client.js";
 import { EXIT, parseCommand } from "../args.js";
 import { defaultDataDir } from "./status.js";
 
@@ -79,7 +79,7 @@ async function quote(argv: string[]): Promise<number> {
   hexNonce(nonce);
   const dataDir = a.values.data ? resolve(a.values.data) : defaultDataDir();
   const r = await controlRequest(dataDir, "POST", "/attest/quote", { nonce });
-  if (r.status !== 200) throw new RidgeError("E_ATTEST_QUOTE", `quote failed (${r.status}): ${r.text}`);
+  if (r.status !== 200) throw new RidgeError("E_ATTEST_QUOTE", `quote failed (${r.status}): ${replyMessage(r)}`);
   const text = JSON.stringify(r.body, null, 2) + "\n";
   if (a.values.out) writeFileSync(a.values.out, text);
   else process.stdout.write(text);
@@ -96,7 +96,7 @@ async function showLog(argv: string[]): Promise<number> {
   if (!a) return EXIT.ok;
   const dataDir = a.values.data ? resolve(a.values.data) : defaultDataDir();
   const r = await controlRequest(dataDir, "GET", "/attest/log");
-  if (r.status !== 200) throw new RidgeError("E_ATTEST_LOG", `log request failed (${r.status}): ${r.text}`);
+  if (r.status !== 200) throw new RidgeError("E_ATTEST_LOG", `log request failed (${r.status}): ${replyMessage(r)}`);
   const body = r.body as { backend: string; alg: string; events: { seq: number; pcr: number; type: string; component: string; digests: Record<string, string>; description: string }[] };
   if (a.values.json) {
     console.log(JSON.stringify(body, null, 2));
@@ -128,7 +128,7 @@ async function key(argv: string[]): Promise<number> {
   }
   // a TPM-backed or remote gateway: ask it for a quote and print the key it signs with
   const r = await controlRequest(dataDir, "POST", "/attest/quote", { nonce: "0000000000000000" });
-  if (r.status !== 200) throw new RidgeError("E_ATTEST_KEY", `no key file in ${dataDir}/attest and the gateway did not answer (${r.status})`);
+  if (r.status !== 200) throw new RidgeError("E_ATTEST_KEY", `no key file in ${dataDir}/attest and the gateway did not answer (${r.status}): ${replyMessage(r)}`);
   const ev = r.body as { signer: { alg: SigAlg; publicKey: string } };
   process.stdout.write(publicKeyToPem(ev.signer.alg, Uint8Array.from(Buffer.from(ev.signer.publicKey, "hex"))));
   return EXIT.ok;

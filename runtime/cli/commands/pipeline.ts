@@ -3,12 +3,13 @@ import { RidgeError, formatIssue, type ConfigIssue } from "../../../core/index.j
 import { resolve } from "node:path";
 import { controlRequest } from "../../control/client.js";
 import { EXIT, parseCommand } from "../args.js";
+import { defaultDataDir } from "./status.js";
 
 const spec = {
   usage: "ridge pipeline reload [--data DIR]",
   summary: "Re-read the gateway config and swap the pipeline topology without a restart. Invalid config: the old topology keeps running, the errors are printed (exit 2).",
   options: { data: { type: "string" } },
-  details: "  --data DIR   the gateway's data directory (its control socket is DIR/ridge.sock); default /var/lib/ridgeline",
+  details: "  --data DIR   the gateway's data directory (its control socket is DIR/ridge.sock); default: $RIDGE_DATA, ./.ridgeline if present, else /var/lib/ridgeline",
 } as const;
 
 export async function run(argv: string[]): Promise<number> {
@@ -16,7 +17,7 @@ export async function run(argv: string[]): Promise<number> {
   if (!a) return EXIT.ok;
   const [sub] = a.positionals;
   if (sub !== "reload") throw new RidgeError("E_USAGE", `usage: ${spec.usage}`);
-  const dataDir = resolve(a.values.data ?? process.env.RIDGE_DATA ?? "/var/lib/ridgeline");
+  const dataDir = a.values.data ? resolve(a.values.data) : defaultDataDir();
   const r = await controlRequest(dataDir, "POST", "/pipeline/reload");
   const body = (r.body ?? {}) as { ok?: boolean; errors?: ConfigIssue[]; ms?: number; kept?: string[]; rebuilt?: string[]; carried?: { operator: string; fresh: string[] }[]; lost?: { operator: string; reason: string }[] };
   if (r.status === 200 && body.ok) {

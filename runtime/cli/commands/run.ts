@@ -15,7 +15,7 @@ const spec = {
   details: [
     "  --board NAME    board definition (boards/NAME.yaml); default: the config's `board`, else sim",
     "  --config FILE   gateway config (YAML); without it the board's embedded defaults are used",
-    "  --data DIR      data directory (database, control socket, models, slots)",
+    "  --data DIR      data directory (database, control socket, models, slots); default $RIDGE_DATA, else the config's `data`",
   ].join("\n"),
   options: { board: { type: "string" }, config: { type: "string", short: "c" }, data: { type: "string", short: "d" } },
 } as const;
@@ -24,15 +24,17 @@ export async function run(argv: string[]): Promise<number> {
   const t0 = performance.now();
   const a = parseCommand(argv, spec);
   if (!a) return 0;
+  // $RIDGE_DATA stands for --data (the device's `ridge` exports it), as for every other command.
+  const data = a.values.data ?? (process.env.RIDGE_DATA || undefined);
   // The unit does not restart a config error (exit 2): leave the reason for `ridge status`.
   const keepReason = (e: unknown): never => {
-    if (a.values.data && e instanceof RidgeError && e.category === "config")
-      writeLastExit(resolve(a.values.data), { exit: EXIT.badConfig, code: e.code, message: e.message, ...(process.env.RIDGE_SLOT ? { slot: process.env.RIDGE_SLOT } : {}) });
+    if (data && e instanceof RidgeError && e.category === "config")
+      writeLastExit(resolve(data), { exit: EXIT.badConfig, code: e.code, message: e.message, ...(process.env.RIDGE_SLOT ? { slot: process.env.RIDGE_SLOT } : {}) });
     throw e;
   };
   const loaded = (() => {
     try {
-      return loadConfig({ file: a.values.config, board: a.values.board, data: a.values.data });
+      return loadConfig({ file: a.values.config, board: a.values.board, data });
     } catch (e) {
       return keepReason(e);
     }
@@ -152,7 +154,14 @@ export async function run(argv: string[]): Promise<number> {
     process.once("SIGINT", () => shutdown("SIGINT"));
     process.on("SIGHUP", () => {
       const p = gw.pipeline;
-      if (p) void p.reload().then((r) => log.info({ result: r }, "pipeline reloaded (SIGHUP)"), (e: unknown) => log.error({ err: errorMessage(e) }, "reload failed"));
+      if (p)
+        void p.reload().then(
+          (r) =>
+            r.ok
+              ? log.info({ ms: r.ms, kept: r.kept, rebuilt: r.rebuilt }, "pipeline reloaded (SIGHUP)")
+              : log.warn({ errors: (r.errors ?? []).length, code: r.errors?.[0]?.code, err: r.errors?.[0]?.message, at: r.errors?.[0]?.path }, "pipeline reload rejected (SIGHUP); the running pipeline is unchanged"),
+          (e: unknown) => log.error({ code: errorCode(e), err: errorMessage(e) }, "reload failed"),
+        );
       else log.warn({}, "SIGHUP: no pipeline to reload");
     });
   }).then((code) => {

@@ -18,13 +18,15 @@ export function defaultDataDir(): string {
   return "/var/lib/ridgeline";
 }
 
-interface StatusBody {
+export interface StatusBody {
   version: string;
   gateway: string;
   board: string;
   arch: string;
   uptimeSec: number;
   healthy: boolean;
+  /** Why the gateway is degraded though its components are up (a cloud link down too long). */
+  degraded?: { code: string; message: string }[];
   components: Record<string, { state: string; health: { up: boolean; detail?: string }; restarts: number; lastError?: { code: string; message: string } } & Record<string, unknown>>;
 }
 
@@ -35,6 +37,33 @@ function problems(o: Record<string, unknown>, depth = 0, out = new Set<string>()
     const e = v as { code?: unknown; message?: unknown };
     if (k === "lastError" && typeof e.code === "string" && typeof e.message === "string") out.add(`${e.code}: ${e.message}`);
     else if (depth < 2) problems(v as Record<string, unknown>, depth + 1, out);
+  }
+  return out;
+}
+
+/** The human form of /status: a summary line, what makes it degraded, then one row per component under column headers. */
+export function formatStatus(st: StatusBody): string[] {
+  const out = [`gateway ${st.gateway}  ridgeline ${st.version}  board ${st.board} (${st.arch})  up ${st.uptimeSec} s  ${st.healthy ? "healthy" : "DEGRADED"}`];
+  for (const d of st.degraded ?? []) out.push(`  ! ${d.code}: ${d.message}`);
+  const rows = Object.entries(st.components).map(([name, c]) => {
+    const { state, health, restarts, lastError, ...rest } = c;
+    const extra = Object.entries(rest)
+      .filter(([, v]) => v !== null && typeof v !== "object")
+      .map(([k, v]) => `${k}=${String(v)}`)
+      .join(" ");
+    const detail = [health.detail ? `(${health.detail})` : "", lastError ? `last=${lastError.code}` : "", extra].filter(Boolean).join(" ");
+    // What needs the operator: every error a component carries, e.g. a cloud certificate not provisioned yet.
+    const notes = [...problems(rest)];
+    if (lastError) notes.push(`${lastError.code}: ${lastError.message}`);
+    return { cells: [name, state, health.up ? "up" : "down", String(restarts), detail], notes };
+  });
+  const head = ["COMPONENT", "STATE", "HEALTH", "RESTARTS", "DETAIL"];
+  const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r.cells[i]!.length)));
+  const line = (cells: string[]) => `  ${cells.map((c, i) => (i === cells.length - 1 ? c : c.padEnd(w[i]!))).join("  ")}`.trimEnd();
+  out.push(line(head));
+  for (const r of rows) {
+    out.push(line(r.cells));
+    for (const n of r.notes) out.push(`  ${"".padEnd(w[0]!)}  ! ${n}`);
   }
   return out;
 }
@@ -56,18 +85,6 @@ export async function run(argv: string[]): Promise<number> {
     return 0;
   }
   const st = r.body as StatusBody;
-  console.log(`gateway ${st.gateway}  ridgeline ${st.version}  board ${st.board} (${st.arch})  up ${st.uptimeSec} s  ${st.healthy ? "healthy" : "DEGRADED"}`);
-  const w = Math.max(...Object.keys(st.components).map((n) => n.length));
-  for (const [name, c] of Object.entries(st.components)) {
-    const { state, health, restarts, lastError, ...rest } = c;
-    const extra = Object.entries(rest)
-      .filter(([, v]) => v !== null && typeof v !== "object")
-      .map(([k, v]) => `${k}=${String(v)}`)
-      .join(" ");
-    console.log(`  ${name.padEnd(w)}  ${state.padEnd(8)} ${health.up ? "up  " : "down"}  restarts=${restarts}${lastError ? ` last=${lastError.code}` : ""}${health.detail ? ` (${health.detail})` : ""} ${extra}`);
-    // What needs the operator: every error a component carries, e.g. a cloud certificate not provisioned yet.
-    for (const p of problems(rest)) console.log(`  ${"".padEnd(w)}  ! ${p}`);
-    if (lastError) console.log(`  ${"".padEnd(w)}  ! ${lastError.code}: ${lastError.message}`);
-  }
+  for (const l of formatStatus(st)) console.log(l);
   return 0;
 }
