@@ -4,6 +4,13 @@ import { duration, listenAddress, size } from "../../core/index.js";
 const lwm2mPath = z.string().regex(/^(\/\d{1,5}){1,4}$/, "expected an LwM2M path such as /3303/0/5700");
 const formatName = z.enum(["text", "opaque", "tlv", "senml-json", "senml-cbor", "lwm2m-json"]);
 
+/**
+ * A named point of a device mapped to an LwM2M resource: the twin and `cmd/<device>/<name>` use the
+ * name; `writable` points take desired twin values (written with Write).
+ */
+export const lwm2mPointConfig = z.object({ name: z.string().min(1), path: lwm2mPath, writable: z.boolean().default(false) }).strict();
+export type Lwm2mPointConfig = z.infer<typeof lwm2mPointConfig>;
+
 /** Notification attributes (OMA-TS-LightweightM2M-Core §5.1.2): sent with Write-Attributes before observing. */
 export const notificationAttributes = z
   .object({ pmin: z.number().int().min(0).optional(), pmax: z.number().int().min(0).optional(), gt: z.number().optional(), lt: z.number().optional(), st: z.number().min(0).optional() })
@@ -73,6 +80,23 @@ export const lwm2mDeviceConfig = z
     type: z.string().optional(),
     /** extra paths to observe on this device */
     observe: z.array(lwm2mPath).default([]),
+    /** named points (twin keys, command points) mapped to resources; without it, points are paths or field names */
+    points: z.array(lwm2mPointConfig).optional(),
   })
   .strict();
+
+/**
+ * A command with an explicit operation (issue 18 item 9), as the value of a command or write:
+ * `{"op": "execute", "path": "/3/0/4", "args": "5"}`. `path` defaults to the command's point.
+ */
+export const lwm2mCommand = z.discriminatedUnion("op", [
+  z.object({ op: z.literal("read"), path: lwm2mPath.optional() }).strict(),
+  z.object({ op: z.literal("write"), path: lwm2mPath.optional(), value: z.union([z.number(), z.string(), z.boolean()]), partial: z.boolean().default(false) }).strict(),
+  z.object({ op: z.literal("execute"), path: lwm2mPath.optional(), args: z.string().max(1024).optional() }).strict(),
+  z.object({ op: z.literal("discover"), path: lwm2mPath.optional() }).strict(),
+  z.object({ op: z.literal("write-attributes"), path: lwm2mPath.optional(), attributes: notificationAttributes }).strict(),
+  z.object({ op: z.literal("observe"), path: lwm2mPath.optional() }).strict(),
+  z.object({ op: z.literal("cancel"), path: lwm2mPath.optional() }).strict(),
+]);
+export type Lwm2mCommand = z.infer<typeof lwm2mCommand>;
 export type Lwm2mDeviceConfig = z.infer<typeof lwm2mDeviceConfig>;

@@ -14,7 +14,7 @@ import { networkInterfaces } from "node:os";
 import { join } from "node:path";
 import { systemClock, EmitQueue, RidgeError, asErrorCode, errorMessage, splitHostPort, type Clock, type Driver, type DriverContext, type DriverHealth, type Event } from "../../core/index.js";
 import { CONTENT_FORMAT_NUMBER } from "./content-format.js";
-import type { Lwm2mDeviceConfig, Lwm2mDeviceType, Lwm2mDriverConfig } from "./config.js";
+import { lwm2mCommand, type Lwm2mCommand, type Lwm2mDeviceConfig, type Lwm2mDeviceType, type Lwm2mDriverConfig } from "./config.js";
 import { runFirmwarePush, type FirmwareArtifact, type FirmwareVerifier, type PushStatus } from "./firmware-push.js";
 import { Lwm2mServer, type Observation } from "./lwm2m-server.js";
 import { OBJECTS, fieldName } from "./object-registry.js";
@@ -239,6 +239,8 @@ export class Lwm2mDriver implements Driver {
 
   /** Resolve a point (an LwM2M path or an event field name) on a registered device to a path. */
   private resolvePoint(reg: Registration, point: string): string {
+    const named = this.byEndpoint.get(reg.endpoint)?.points?.find((p) => p.name === point);
+    if (named) return named.path;
     if (parsePath(point)?.length && point.startsWith("/")) return point;
     for (const inst of reg.objects) {
       const ids = parsePath(inst);
@@ -262,6 +264,10 @@ export class Lwm2mDriver implements Driver {
       if (s.phase !== "succeeded") throw new RidgeError(asErrorCode(s.code, "E_LWM2M_FIRMWARE"), `firmware push to ${device} failed: ${s.reason ?? "unknown"}`);
       return;
     }
+    if (value !== null && typeof value === "object" && "op" in value) {
+      await this.command(device, point, value);
+      return;
+    }
     const reg = this.lwm2m.registrations.byEndpoint(endpoint);
     if (!reg) throw new RidgeError("E_LWM2M_NOT_REGISTERED", `device ${device} (endpoint ${endpoint}) is not registered`);
     const path = this.resolvePoint(reg, point);
@@ -269,6 +275,57 @@ export class Lwm2mDriver implements Driver {
       throw new RidgeError("E_LWM2M_VALUE", `point ${point} on ${device}: value must be a number, string or boolean`);
     }
     await this.lwm2m.write(endpoint, path, [{ path, value }]);
+  }
+
+  /**
+   * A command with an explicit operation (`{"op": "execute"|"read"|"write"|"discover"|
+   * "write-attributes"|"observe"|"cancel", "path"?: …}`); `point` (a path, a configured point name
+   * or a field name) is the target when the command has no `path`. Read values are also emitted
+   * as a telemetry event (meta.path), so they reach the cloud like notifications.
+   */
+  async command(device: string, point: string, raw: unknown): Promise<{ op: Lwm2mCommand["op"]; path: string; values?: Record<string, unknown>; links?: { target: string; attrs: Record<string, unknown> }[] }> {
+    const parsed = lwm2mCommand.safeParse(raw);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      throw new RidgeError("E_LWM2M_COMMAND", `command to ${device}: ${issue ? `${issue.path.join(".") || "op"}: ${issue.message}` : "invalid"} (expected {"op": "read"|"write"|"execute"|"discover"|"write-attributes"|"observe"|"cancel", "path"?: "/3/0/4", …})`);
+    }
+    const cmd = parsed.data;
+    const endpoint = this.endpointOf(device);
+    const server = this.lwm2m;
+    const reg = server.registrations.byEndpoint(endpoint);
+    if (!reg) throw new RidgeError("E_LWM2M_NOT_REGISTERED", `device ${device} (endpoint ${endpoint}) is not registered`);
+    const path = cmd.path ?? (point === "" ? "" : this.resolvePoint(reg, point));
+    if (!path) throw new RidgeError("E_LWM2M_COMMAND", `command ${cmd.op} to ${device} names no path`);
+    switch (cmd.op) {
+      case "read": {
+        const values = await server.read(endpoint, path);
+        this.emitValues(endpoint, path, values);
+        return { op: cmd.op, path, values: Object.fromEntries(values.map((v) => [v.path, jsonValue(v.value)])) };
+      }
+      case "write":
+        await server.write(endpoint, path, [{ path, value: cmd.value }], { partial: cmd.partial });
+        return { op: cmd.op, path };
+      case "execute":
+        await server.execute(endpoint, path, cmd.args);
+        return { op: cmd.op, path };
+      case "discover":
+        return { op: cmd.op, path, links: (await server.discover(endpoint, path)).map((l) => ({ target: l.target, attrs: { ...l.attrs } })) };
+      case "write-attributes":
+        await server.writeAttributes(endpoint, path, cmd.attributes);
+        return { op: cmd.op, path };
+      case "observe": {
+        const o = await server.observe(endpoint, path, (values) => this.emitValues(endpoint, path, values));
+        const list = this.observations.get(endpoint) ?? [];
+        this.observations.set(endpoint, [...list.filter((x) => x.path !== path), o]);
+        return { op: cmd.op, path };
+      }
+      case "cancel": {
+        const list = this.observations.get(endpoint) ?? [];
+        for (const o of list.filter((x) => x.path === path)) o.cancel();
+        this.observations.set(endpoint, list.filter((x) => x.path !== path));
+        return { op: cmd.op, path };
+      }
+    }
   }
 
   private advertiseHost(): string {
