@@ -45,7 +45,7 @@ const PAGE_HEADERS: Record<string, string> = {
   "content-security-policy": "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
   "x-frame-options": "DENY",
   "x-content-type-options": "nosniff",
-  "referrer-policy": "no-referrer",
+  "referrer-policy": "same-origin",
 };
 
 function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string | string[]> = {}): void {
@@ -57,10 +57,14 @@ function apiError(code: string, message: string) {
   return { error: { code, message } };
 }
 
-/** A request from another site: the browser says so (Sec-Fetch-Site), or its Origin is not this host. */
+/**
+ * A request from another site. Browsers say so in Sec-Fetch-Site (same-origin, or none for a
+ * typed address, is fine); one without it is judged by its Origin against the Host it asked for.
+ * Clients that are not browsers send neither.
+ */
 export function crossSite(req: IncomingMessage): boolean {
   const site = req.headers["sec-fetch-site"];
-  if (site === "cross-site" || site === "same-site") return true;
+  if (typeof site === "string") return site !== "same-origin" && site !== "none";
   const origin = req.headers.origin;
   if (origin === undefined) return false;
   try {
@@ -80,7 +84,7 @@ export class WebConsole {
 
   /** Paths the console answers for a caller nobody vouched for yet. */
   static isPublic(method: string, path: string): boolean {
-    return (method === "GET" && (path === "/" || path === "/login" || path.startsWith("/console/"))) || (method === "POST" && path === "/login");
+    return (method === "GET" && (path === "/" || path === "/login" || path === "/favicon.ico" || path.startsWith("/console/"))) || (method === "POST" && path === "/login");
   }
 
   /** Answers the console's own paths; false for anything else (the API routes). */
@@ -93,6 +97,11 @@ export class WebConsole {
       if (!a || path.endsWith(".html")) return false;
       res.writeHead(200, { "content-type": a.contentType, "cache-control": "no-cache", "x-content-type-options": "nosniff" });
       res.end(a.body);
+      return true;
+    }
+    if (method === "GET" && path === "/favicon.ico") {
+      res.writeHead(204, { "cache-control": "max-age=86400" });
+      res.end();
       return true;
     }
     if (method === "GET" && path === "/") {

@@ -176,10 +176,11 @@
     const nodes = s.graph || [];
     const g = $("pipeline-graph");
     if (!nodes.length) {
-      g.replaceChildren(svg("text", { x: 4, y: 20, class: "count" }, "no pipeline configured: drivers' events are counted, nothing is routed"));
-      g.setAttribute("viewBox", "0 0 600 30");
-      g.setAttribute("height", "30");
+      g.replaceChildren();
+      g.setAttribute("hidden", "");
+      $("pipeline-summary").textContent += " · no pipeline nodes configured: drivers' events are counted, nothing is routed";
     } else {
+      g.removeAttribute("hidden");
       // columns by depth: a node sits one column right of its deepest input
       const byName = new Map(nodes.map((n) => [n.name, n]));
       const depth = new Map();
