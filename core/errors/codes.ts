@@ -95,6 +95,7 @@ export const ERROR_CODES = {
   E_CLOUD_CLOSED: { category: "peer", doc: "The cloud broker closed the connection (before or after accepting it); the link reconnects, see the broker's log." },
   E_CLOUD_CONNECT: { category: "environment", doc: "Connecting to the cloud broker failed for a network reason given in the message; the link keeps retrying." },
   E_CLOUD_DNS: { category: "environment", doc: "The cloud broker's host name does not resolve; check DNS and the host in cloud.mqtt.url." },
+  E_CLOUD_DOWN: { category: "environment", doc: "The cloud link has been down longer than control.cloudDownDegradedAfter; ridge status says degraded. Events wait in the queue; check the network and broker." },
   E_CLOUD_NO_PUBACK: { category: "peer", doc: "The cloud broker did not acknowledge a publish in time (taken as too large for it); the link reconnects and retries." },
   E_CLOUD_PACKET_TOO_LARGE: { category: "peer", doc: "The cloud broker disconnected with Packet too large (0x95); lower the batch size or raise the broker's limit." },
   E_CLOUD_PROTOCOL: { category: "peer", doc: "The cloud broker sent a packet the client cannot accept; the link reconnects." },
