@@ -32,6 +32,12 @@ export interface Driver {
   start(ctx: DriverContext): Promise<void>;
   stop(): Promise<void>;
   write?(device: string, point: string, value: unknown): Promise<void>;
+  /**
+   * Hand a device its whole desired twin document (drivers whose devices take a document rather
+   * than point writes: MQTT publishes it retained on the device's desired topic). The device
+   * reports back through its own state events.
+   */
+  desired?(device: string, doc: { version: number; state: Record<string, unknown> }): Promise<void>;
   health(): DriverHealth;
   /** Extra status for `ridge status` (poll cadence, registrations...). */
   status?(): Record<string, unknown>;

@@ -347,6 +347,7 @@ export const ERROR_CODES = {
   E_SUPERVISOR_CYCLE: { category: "internal", doc: "Components depend on each other in a cycle; a Ridgeline bug, report it." },
   E_SUPERVISOR_DEPENDENCY: { category: "internal", doc: "A component depends on a component that is not added; a Ridgeline bug, report it." },
   E_SUPERVISOR_DUPLICATE: { category: "internal", doc: "A component was added twice; a Ridgeline bug, report it." },
+  E_TWIN_NOT_APPLIED: { category: "config", doc: "A desired twin value names a device whose driver can neither write its points (none listed) nor take a desired document; list the point as writable." },
   E_USAGE: { category: "config", doc: "The command line is not valid; see the usage printed, or the command's --help." },
 } as const satisfies Record<string, CodeInfo>;
 

@@ -85,6 +85,8 @@ export const mqttDriverConfig = z
     topics: z.array(topicMapping).min(1).default(defaultTopics),
     /** Where write(device, point, value) publishes. `{point}` is optional. */
     command: commandTopic.default("devices/{device}/cmd/{point}"),
+    /** Where a device's desired twin document ({version, state}) is published, retained. */
+    desired: commandTopic.default("devices/{device}/desired"),
     /** QoS of command publishes. */
     commandQos: z.union([z.literal(0), z.literal(1), z.literal(2)]).default(1),
     /** Client mode: the site broker. */
@@ -125,6 +127,8 @@ export const mqttDeviceConfig = z
     topics: z.array(topicMapping).min(1).optional(),
     /** Its own command topic. */
     command: commandTopic.optional(),
+    /** Its own desired-document topic. */
+    desired: commandTopic.optional(),
   })
   .passthrough();
 export type MqttDeviceConfig = z.infer<typeof mqttDeviceConfig>;

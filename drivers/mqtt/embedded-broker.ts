@@ -292,11 +292,11 @@ export class EmbeddedBroker {
   }
 
   /** Publish to devices (commands). */
-  publish(topic: string, payload: Uint8Array, qos: 0 | 1 | 2): Promise<void> {
+  publish(topic: string, payload: Uint8Array, qos: 0 | 1 | 2, retain = false): Promise<void> {
     const aedes = this.aedes;
     if (!aedes) return Promise.reject(new RidgeError("E_MQTT_NOT_STARTED", `mqtt ${this.config.name}: broker not started`));
     return new Promise((resolve, reject) =>
-      aedes.publish({ cmd: "publish", topic, payload: Buffer.from(payload), qos, retain: false, dup: false }, (err) => (err ? reject(err) : resolve())),
+      aedes.publish({ cmd: "publish", topic, payload: Buffer.from(payload), qos, retain, dup: false }, (err) => (err ? reject(err) : resolve())),
     );
   }
 

@@ -121,6 +121,17 @@ export class MqttDriver implements Driver {
     throw new RidgeError("E_MQTT_NOT_STARTED", `mqtt ${this.name}: write before start`);
   }
 
+  /** The device's whole desired twin document, retained on its desired topic (a device that connects later still gets it). */
+  async desired(device: string, doc: { version: number; state: Record<string, unknown> }): Promise<void> {
+    const d = this.devices.get(device);
+    if (!d) throw new RidgeError("E_MQTT_UNKNOWN_DEVICE", `mqtt ${this.name}: no device "${device}" on this driver`);
+    const topic = fillTopic(d.desired ?? this.config.desired, device, "");
+    const body = new TextEncoder().encode(JSON.stringify({ version: doc.version, state: doc.state }));
+    if (this.broker) return this.broker.publish(topic, body, this.config.commandQos, true);
+    if (this.client) return this.client.publish(topic, body, this.config.commandQos, true);
+    throw new RidgeError("E_MQTT_NOT_STARTED", `mqtt ${this.name}: desired state before start`);
+  }
+
   private known(d: string | undefined): string {
     return d !== undefined && this.devices.has(d) ? d : "unknown";
   }
@@ -205,6 +216,8 @@ export class MqttDriver implements Driver {
       return tpl.endsWith("/{point}") ? fillTopic(tpl.slice(0, -"/{point}".length), device) + "/#" : fillTopic(tpl, device, "+");
     };
     const extra = (list: string[], device: string) => list.map((f) => fillTopic(f, device));
+    // its own desired-document topic (twin): retained, read-only for the device
+    const desiredFilter = (device: string) => fillTopic(this.devices.get(device)?.desired ?? this.config.desired, device, "+");
     return {
       deviceForUsername: (u) => this.byUsername.get(u),
       passwordHashFor: (u) => {
@@ -217,8 +230,8 @@ export class MqttDriver implements Driver {
         return [...this.mappings.map((m) => m.pattern.filter(m.only)), ...extra(this.config.acl.publish, "+")];
       },
       subscribeFilters: (id) => {
-        if (id.device !== undefined) return [commandFilter(id.device), ...extra(this.config.acl.subscribe, id.device)];
-        return [commandFilter("+"), ...extra(this.config.acl.subscribe, "+")];
+        if (id.device !== undefined) return [commandFilter(id.device), desiredFilter(id.device), ...extra(this.config.acl.subscribe, id.device)];
+        return [commandFilter("+"), desiredFilter("+"), ...extra(this.config.acl.subscribe, "+")];
       },
       onMessage: (topic, payload, identity) => this.onMessage(topic, payload, identity),
       drained: () => this.ctx?.drained() ?? Promise.resolve(),

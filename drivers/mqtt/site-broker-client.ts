@@ -83,10 +83,10 @@ export class SiteBrokerClient {
     });
   }
 
-  publish(topic: string, payload: Uint8Array, qos: 0 | 1 | 2): Promise<void> {
+  publish(topic: string, payload: Uint8Array, qos: 0 | 1 | 2, retain = false): Promise<void> {
     const client = this.client;
     if (!client) return Promise.reject(new RidgeError("E_MQTT_NOT_STARTED", `mqtt ${this.config.name}: not started`));
-    return client.publishAsync(topic, Buffer.from(payload), { qos }).then(() => undefined);
+    return client.publishAsync(topic, Buffer.from(payload), { qos, retain }).then(() => undefined);
   }
 
   async stop(): Promise<void> {

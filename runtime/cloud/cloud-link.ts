@@ -154,6 +154,8 @@ export class CloudLink {
   private lastErrorLogged = "";
   private stateSince: number;
   private connectedAt = 0;
+  /** Control publishes (twin, results) waiting for their PUBACK; answered false when the client is dropped. */
+  private readonly controlWaiters = new Set<(ok: boolean) => void>();
   private connects = 0;
   private lastAckAt: number | undefined;
   private lastDrainedAt: number | undefined;
@@ -207,6 +209,7 @@ export class CloudLink {
     await new Promise<void>((resolve) => {
       const t = setTimeout(() => {
         c.end(true);
+        for (const w of [...this.controlWaiters]) w(false);
         resolve();
       }, 2000);
       c.end(false, {}, () => {
@@ -237,7 +240,14 @@ export class CloudLink {
       this.o.log.warn({ topic, bytes: size, limit }, "cloud link: control message larger than the broker's maximum packet size; not sent");
       return Promise.resolve(false);
     }
-    return new Promise((resolve) => c.publish(topic, payload, { qos: 1, retain: opts.retain ?? false }, (err) => resolve(!err)));
+    return new Promise((resolve) => {
+      // a link dropped before the PUBACK never calls back (the client is thrown away): answer false then
+      const done = (ok: boolean) => {
+        if (this.controlWaiters.delete(done)) resolve(ok);
+      };
+      this.controlWaiters.add(done);
+      c.publish(topic, payload, { qos: 1, retain: opts.retain ?? false }, (err) => done(!err));
+    });
   }
 
   status(): Record<string, unknown> {
@@ -373,6 +383,7 @@ export class CloudLink {
   }
 
   private dropClient(): void {
+    for (const w of [...this.controlWaiters]) w(false);
     this.guardTimer?.cancel();
     this.guardTimer = undefined;
     this.ackTimer?.cancel();

@@ -13,7 +13,7 @@ import type { Routes } from "../control/routes.js";
 import type { CommitWatcher } from "../store/queue.js";
 import { TwinStore } from "../store/twin-store.js";
 import type { CloudPort } from "./link-component.js";
-import { TwinSync } from "./twin-sync.js";
+import { TwinSync, reportedDocument } from "./twin-sync.js";
 
 export interface TwinComponentOptions {
   db: Database.Database;
@@ -42,7 +42,8 @@ export class TwinComponent implements Component, CommitWatcher {
     o.routes.add("GET", "/twin", (req) => {
       const device = req.query.get("device");
       if (!device) return { body: { devices: store.devices() } };
-      return { body: store.document(device) };
+      const doc = store.document(device);
+      return { body: { ...doc, reported: reportedDocument(doc.reported) } };
     });
   }
 

@@ -6,12 +6,16 @@
  *   twin/snapshot           {"devices": {"<device>": {"version": 7, "state": {…}}}}   answer to twin/get
  *   cmd/<device>/<point>    {"id": "c-1", "value": true}                     one write through Driver.write
  * Uplink control topics (below `<root>/`, QoS 1):
- *   twin/reported/<device>  {"version": 9, "state": {…}, "versions": {"key": 9}}   merged unpublished changes
+ *   twin/reported/<device>  {"version": 9, "state": {…}, "versions": {"key": 9}, "rejected": {"key": {code, reason, desiredVersion}}}
+ *                           merged unpublished changes; `rejected` names desired values not applied (null: applied since)
  *   twin/get                {"requestId": "…", "devices": […]}                asked on every (re)connect
  *   cmd/result              {"id": "c-1", "device", "point", "ok": true}
  *
  * Desired keys that name a writable point of a configured device are written through the device's
- * driver and, once written, reported back. Reported changes also come from `state` events.
+ * driver and, once written, reported back; a device without a points list whose driver takes
+ * documents (MQTT) gets the whole desired document, retained. Every desired value that cannot be
+ * applied (not writable, out of range, offline, no way to apply) is reported with its reason.
+ * Reported changes also come from `state` events.
  */
 import { errorCode, errorMessage, type Clock, type Driver, type Event, type Logger } from "../../core/index.js";
 import type { GatewayConfig } from "../config/schema.js";
@@ -45,6 +49,22 @@ function parseJson(payload: Buffer): unknown {
   } catch {
     return undefined;
   }
+}
+
+/** Reported keys that record why a desired value was not applied; published as `rejected: {point: …}`. */
+const REJECTED = "$rejected/";
+
+/** A reported document as people and the cloud see it: rejection keys moved out of `state` into `rejected` (null: applied since). */
+export function reportedDocument(d: { version: number; state: Record<string, unknown>; versions: Record<string, number> }): Record<string, unknown> {
+  const state: Record<string, unknown> = {};
+  const versions: Record<string, number> = {};
+  const rejected: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(d.state)) {
+    if (k.startsWith(REJECTED)) Object.defineProperty(rejected, k.slice(REJECTED.length), { value: v, enumerable: true, writable: true, configurable: true });
+    else Object.defineProperty(state, k, { value: v, enumerable: true, writable: true, configurable: true });
+  }
+  for (const [k, v] of Object.entries(d.versions)) if (!k.startsWith(REJECTED)) Object.defineProperty(versions, k, { value: v, enumerable: true, writable: true, configurable: true });
+  return { version: d.version, state, versions, ...(Object.keys(rejected).length ? { rejected } : {}) };
 }
 
 export class TwinSync {
@@ -102,14 +122,18 @@ export class TwinSync {
       do {
         this.again = false;
         for (const d of this.o.store.unpublished()) {
-          const ok = await this.o.publish(`twin/reported/${d.device}`, JSON.stringify({ version: d.version, state: d.state, versions: d.versions }));
+          const ok = await this.o.publish(`twin/reported/${d.device}`, JSON.stringify(reportedDocument(d)));
           if (!ok) return; // offline: they wait for the next connection
           this.o.store.markPublished(d.device, d.version);
         }
       } while (this.again);
     })()
       .catch((e: unknown) => this.o.log.warn({ err: errorMessage(e) }, "twin: publishing reported state failed"))
-      .finally(() => (this.publishing = undefined));
+      .finally(() => {
+        this.publishing = undefined;
+        // a change that came in after the loop's last check (the round was ending) starts its own round
+        if (this.again) this.flush();
+      });
   }
 
   /** Resolves when the current publish round is over (tests). */
@@ -140,20 +164,42 @@ export class TwinSync {
       return;
     }
     const route = this.routes.get(device);
+    if (!route) return; // the gateway's own twin, or a device this config does not have: stored only
     const reported: Record<string, unknown> = {};
-    for (const [point, value] of Object.entries(changed)) {
-      if (value === null || !route?.writable?.has(point)) continue;
+    const reject = (point: string, code: string, reason: string) => {
+      this.o.log.warn({ device, point, code, reason }, `twin: desired ${point} of ${device} not applied: ${reason}`);
+      reported[REJECTED + point] = { code, reason, desiredVersion: doc.version };
+    };
+    const driver = this.o.drivers.get(route.driver);
+    if (!route.writable && driver?.desired) {
+      // devices that take the whole document (MQTT): delivered, retained; they report back themselves
       try {
-        await this.write(device, point, value);
-        reported[point] = value;
+        await driver.desired(device, { version: doc.version, state: this.o.store.document(device).desired.state });
+        for (const point of Object.keys(changed)) reported[REJECTED + point] = null;
       } catch (e) {
-        this.o.log.warn({ device, point, code: errorCode(e), err: errorMessage(e) }, "twin: writing a desired value failed");
+        for (const point of Object.keys(changed)) reject(point, errorCode(e), errorMessage(e));
       }
-    }
-    if (Object.keys(reported).length) {
-      this.o.store.updateReported(device, reported);
-      this.flush();
-    }
+    } else
+      for (const [point, value] of Object.entries(changed)) {
+        if (value === null) continue;
+        if (!route.writable) {
+          reject(point, "E_TWIN_NOT_APPLIED", `driver "${route.driver}" takes neither point writes for ${device} (no points listed) nor desired documents`);
+          continue;
+        }
+        if (!route.writable.has(point)) {
+          reject(point, "E_CMD_NOT_WRITABLE", `"${point}" is not a writable point of ${device} in the config`);
+          continue;
+        }
+        try {
+          await this.write(device, point, value);
+          reported[point] = value;
+          reported[REJECTED + point] = null;
+        } catch (e) {
+          // out of range, device offline, bus down: the cloud hears why, not only the local log
+          reject(point, errorCode(e), errorMessage(e));
+        }
+      }
+    if (this.o.store.updateReported(device, reported) !== undefined) this.flush();
   }
 
   private async write(device: string, point: string, value: unknown): Promise<void> {

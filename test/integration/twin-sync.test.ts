@@ -6,6 +6,7 @@ import { startMosquitto, type Mosquitto } from "../../peers/mosquitto.js";
 import { tempDir, waitFor } from "../../peers/process.js";
 import { collect, createUplink, makeParts, type Collector, type TestParts, type Uplink } from "../helpers/cloud.js";
 import type { Driver } from "../../core/driver.js";
+import { RidgeError } from "../../core/index.js";
 
 let broker: Mosquitto;
 let sub: Collector;
@@ -21,6 +22,7 @@ const bus: Driver = {
   async stop() {},
   health: () => ({ up: true }),
   async write(device, point, value) {
+    if (point === "limit" && typeof value === "number" && value > 100) throw new RidgeError("E_MODBUS_VALUE", `limit ${value} is above the register's 100`);
     writes.push({ device, point, value });
   },
 };
@@ -35,7 +37,7 @@ test.before(async () => {
     dataDir: t.dir,
     config: { gateway: { id: "gw-twin" }, cloud: { mqtt: { url: broker.url, backoff: { base: 20, cap: 200 } } } },
     drivers: new Map([["bus", bus]]),
-    devices: [{ id: "pump-3", driver: "bus", points: [{ name: "run", writable: true }, { name: "flow" }] }],
+    devices: [{ id: "pump-3", driver: "bus", points: [{ name: "run", writable: true }, { name: "flow" }, { name: "limit", writable: true }] }],
   });
   up = await createUplink(s);
   await up.start();
@@ -63,6 +65,9 @@ test("a desired change while online is written to the device point and reported"
   assert.is(doc.desired.version, 1);
   assert.equal(doc.desired.state, { run: true, label: "north" });
   assert.equal(doc.reported.state, { run: true });
+  // `label` is no point of pump-3: the cloud hears why it was not applied
+  assert.equal((doc.reported as { rejected?: unknown }).rejected, { label: { code: "E_CMD_NOT_WRITABLE", reason: '"label" is not a writable point of pump-3 in the config', desiredVersion: 1 } });
+  await waitFor("the rejection reported", () => reported("pump-3").some((r) => (r as { rejected?: Record<string, unknown> }).rejected?.label !== undefined));
 });
 
 test("a stale desired version is ignored (cloud wins only with a newer version)", async () => {
@@ -70,6 +75,16 @@ test("a stale desired version is ignored (cloud wins only with a newer version)"
   await pub.publishAsync("ridge/gw-twin/down/twin/snapshot", JSON.stringify({ devices: { "pump-3": { version: 2, state: { run: true, label: "south" } } } }), { qos: 1 });
   await waitFor("snapshot applied", async () => ((await s.routes.match("GET", "/twin")!({ query: new URLSearchParams("device=pump-3") } as never)).body as { desired: { version: number } }).desired.version === 2);
   assert.equal(writes.length, 1, "run did not change, so nothing was written");
+});
+
+test("a desired value the device refuses (out of range) is reported to the cloud with its reason; a later good value clears it", async () => {
+  await pub.publishAsync("ridge/gw-twin/down/twin/desired/pump-3", JSON.stringify({ version: 5, state: { limit: 500 } }), { qos: 1 });
+  const rejectedLimit = () => reported("pump-3").map((r) => (r as { rejected?: Record<string, { code: string; reason: string; desiredVersion: number } | null> }).rejected?.limit).filter((x) => x !== undefined);
+  await waitFor("the rejection on twin/reported", () => rejectedLimit().some((x) => x?.code === "E_MODBUS_VALUE")).catch((e) => { throw new Error(`${e}: ${JSON.stringify(reported("pump-3"))} writes ${JSON.stringify(writes)}`); });
+  assert.equal(rejectedLimit().find((x) => x?.code === "E_MODBUS_VALUE"), { code: "E_MODBUS_VALUE", reason: "limit 500 is above the register's 100", desiredVersion: 5 });
+  await pub.publishAsync("ridge/gw-twin/down/twin/desired/pump-3", JSON.stringify({ version: 6, state: { limit: 50 } }), { qos: 1 });
+  await waitFor("applied and the rejection cleared", () => reported("pump-3").some((r) => r.state.limit === 50 && (r as { rejected?: Record<string, unknown> }).rejected?.limit === null));
+  assert.equal(writes[writes.length - 1], { device: "pump-3", point: "limit", value: 50 });
 });
 
 test("reported changes made offline arrive merged, with versions, after reconnect", async () => {
