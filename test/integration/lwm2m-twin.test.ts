@@ -19,6 +19,7 @@ const { ctx } = recordingContext(data.dir);
 const silent = { debug() {}, info() {}, warn() {}, error() {} };
 let driver: Lwm2mDriver;
 let c: TestLwm2mClient;
+let plain: TestLwm2mClient;
 const published: [string, string][] = [];
 const downlink = createDownlinkRegistry();
 let db: ReturnType<typeof openDatabase> | undefined;
@@ -33,16 +34,22 @@ const device = {
   ],
 };
 
+/** no points listed: commands name LwM2M paths (`cmd/plain-1//3/0/4`) */
+const plainDevice = { id: "plain-1", driver: "field", endpoint: "urn:dev:plain-1" };
+
 test.before(async () => {
-  driver = new Lwm2mDriver(lwm2mDriverConfig.parse({ name: "field", listen: "127.0.0.1:0", requestTimeout: "3s" }), [lwm2mDeviceConfig.parse(device)]);
+  driver = new Lwm2mDriver(lwm2mDriverConfig.parse({ name: "field", listen: "127.0.0.1:0", requestTimeout: "3s" }), [lwm2mDeviceConfig.parse(device), lwm2mDeviceConfig.parse(plainDevice)]);
   await driver.start(ctx);
   c = await startLwm2mClient({ server: `127.0.0.1:${driver.lwm2m.address().port}`, endpoint: "urn:dev:thermo-1" });
   c.send({ cmd: "register" });
   await c.waitEvent("registered", (e) => e.event === "registered");
+  plain = await startLwm2mClient({ server: `127.0.0.1:${driver.lwm2m.address().port}`, endpoint: "urn:dev:plain-1" });
+  plain.send({ cmd: "register" });
+  await plain.waitEvent("registered", (e) => e.event === "registered");
   db = openDatabase(`${data.dir}/gw`);
   const sync = new TwinSync({
     store: new TwinStore(db, systemClock),
-    config: { devices: [device] } as unknown as GatewayConfig,
+    config: { devices: [device, plainDevice] } as unknown as GatewayConfig,
     drivers: new Map([["field", driver]]),
     log: silent,
     clock: systemClock,
@@ -54,6 +61,7 @@ test.before(async () => {
 
 test.after(async () => {
   await c?.stop();
+  await plain?.stop();
   await driver?.stop().catch(() => {});
   db?.close();
   data.cleanup();
@@ -71,6 +79,14 @@ test("cmd/<dev>/<point> with an explicit op is an Execute", async () => {
   await c.waitEvent("executed", (e) => e.event === "executed" && e.path === "/3/0/4");
   const r = await waitFor("cmd result", () => published.find(([s, p]) => s === "cmd/result" && JSON.parse(p).id === "c-1"));
   assert.is(JSON.parse(r[1]).ok, true, r[1]);
+});
+
+test("cmd/<dev>//3/0/4 (a path as the point, no points listed) with op execute: an Execute, not a Write answered 4.05", async () => {
+  await downlink.dispatch("cmd/plain-1//3/0/4", Buffer.from(JSON.stringify({ id: "c-2", value: { op: "execute" } })));
+  await plain.waitEvent("executed", (e) => e.event === "executed" && e.path === "/3/0/4");
+  const r = await waitFor("cmd result", () => published.find(([s, p]) => s === "cmd/result" && JSON.parse(p).id === "c-2"));
+  assert.is(JSON.parse(r[1]).ok, true, r[1]);
+  assert.not.ok(plain.events.some((e) => e.event === "written" && e.path === "/3/0/4"));
 });
 
 test.run();
