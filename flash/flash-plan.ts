@@ -33,6 +33,8 @@ export type PlanEntry =
   | { kind: "attest-key"; path: string; alg: QuoteAlg; what: string };
 
 export interface FlashOptions {
+  /** One line as each slow phase starts (`ridge flash` prints them on stderr: a flash takes a while). */
+  onProgress?: (line: string) => void;
   /** The folder that becomes the device's `/`. */
   root: string;
   board: Board;
@@ -139,6 +141,7 @@ export function planFlash(o: FlashOptions): FlashPlan {
 
   // 1. The config, validated as `ridge run` will read it.
   // Issues are reported in the operator's file (--config, or the kept one in the root), at its lines.
+  o.onProgress?.("validating the gateway config");
   const { text: configYaml, validated } = composeValidatedConfig(
     { boardName: board.name, boardDataDir: board.dataDir, layout, userText: configText, userLabel: configLabel, gatewayId, cloudUrl: o.cloudUrl },
     gatewayId,
@@ -148,6 +151,7 @@ export function planFlash(o: FlashOptions): FlashPlan {
 
   // 2. The runtime slot for the board's CPU.
   const withNode = o.withNode ?? defaultWithNode(board);
+  o.onProgress?.(`assembling runtime slot a for ${board.arch} (bundle, native addons${withNode ? ", Node.js" : ""}) and checking its ELF files`);
   const slot = buildRuntimeSlot({ projectRoot: o.projectRoot, board, withNode, cacheDir: o.cacheDir, hostArch: o.hostArch });
   if (slot.node?.glibc) checkRootGlibc(root, board, slot.node.glibc, `node ${slot.node.version} (${slot.node.source})`);
   if (slot.node?.glibc) notes.push(`node ${slot.node.version} (${slot.node.source}) uses the board's own glibc: it needs glibc ${slot.node.glibc} or newer (boards/README.md)`);
@@ -155,6 +159,7 @@ export function planFlash(o: FlashOptions): FlashPlan {
 
   // 3. Keys: the gateway identity (reused when present) and the attestation key (or the TPM's).
   const existingKey = readIfThere(inRoot(root, layout.identityKey));
+  o.onProgress?.("making the gateway identity, its certificate request and the attestation key");
   const identity = makeGatewayIdentity({ commonName: gatewayId, organization: "Ridgeline", organizationalUnit: board.name }, existingKey);
   const entries: PlanEntry[] = [];
   const dir = (path: string, mode: number, what: string) => entries.push({ kind: "dir", path, mode, what });
@@ -201,7 +206,10 @@ export function planFlash(o: FlashOptions): FlashPlan {
   file(layout.identityKey, 0o600, identity.privateKeyPem, "gateway identity key (P-256)", true);
   file(layout.identityPub, 0o644, identity.publicKeyPem, "gateway identity public key");
   file(layout.identityCsr, 0o644, identity.csrPem, `certificate request (CN=${gatewayId}) for the cloud's CA: its certificate goes to ${posix.join(layout.dataDir, "id.crt")}`);
-  if (!existsSync(inRoot(root, posix.join(layout.dataDir, "id.crt")))) notes.push(`no cloud certificate yet: the gateway runs offline (queue filling) until ${posix.join(layout.dataDir, "id.crt")} is installed from ${layout.identityCsr}`);
+  // Only a link that uses a client certificate waits for one (not a plain mqtt:// link, nor no cloud).
+  const cert = validated.cloudCert === undefined || validated.cloudCert.includes("${") ? undefined : posix.isAbsolute(validated.cloudCert) ? validated.cloudCert : posix.join(layout.dataDir, validated.cloudCert);
+  if (cert !== undefined && !existsSync(inRoot(root, cert)))
+    notes.push(`no cloud certificate yet: the gateway runs offline (queue filling) until ${cert} is installed${cert === posix.join(layout.dataDir, "id.crt") ? ` from ${layout.identityCsr}` : ""}`);
 
   // Attestation as runtime/attestation will run it: the config's attest section, or the schema's
   // defaults (what `attest: {}` would enable), its key in software unless a TPM is used (tctiFor).

@@ -18,6 +18,8 @@ export interface ValidatedConfig {
   attest: AttestConfig | undefined;
   /** The configured drivers: the attestation component measures each one at start. */
   drivers: { name: string; kind: string }[];
+  /** cloud.mqtt.cert (relative: in the data directory), when the config has a cloud link with a client certificate. */
+  cloudCert?: string | undefined;
 }
 
 /**

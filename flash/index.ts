@@ -39,5 +39,6 @@ export { composeConfigFile, type ConfigValidator, type ValidatedConfig } from ".
 /** Plan, then apply (or only list with dryRun). */
 export function flashDevice(opts: FlashOptions & { dryRun?: boolean }): { plan: FlashPlan; steps: FlashStep[] } {
   const plan = planFlash(opts);
+  if (!opts.dryRun) opts.onProgress?.(`writing into ${opts.root}`);
   return { plan, steps: applyFlashPlan(plan, { dryRun: opts.dryRun ?? false }) };
 }

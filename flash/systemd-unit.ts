@@ -139,6 +139,8 @@ export function renderServiceUnit(board: Board, layout: DeviceLayout, opts: Unit
     `ExecStartPre=${layout.launcher} boot --board ${board.name} --data ${layout.dataDir} --pin ${layout.bootChoiceFile}`,
     `ExecStart=${layout.launcher}`,
     `Environment=RIDGE_DATA=${layout.dataDir} RIDGE_CONFIG=${layout.configFile}`,
+    "# The journal's SYSLOG_IDENTIFIER (journalctl -t ridgeline); the runtime writes <N> priority prefixes there (journalctl -p warning).",
+    "SyslogIdentifier=ridgeline",
     `WatchdogSec=${opts.watchdogSec ?? DEFAULT_WATCHDOG_SEC}s`,
     "Restart=always",
     "RestartSec=5s",

@@ -27,7 +27,7 @@
 // qemu-user-static (tests), debian-archive-keyring (riscv64), python3 and make (node-gyp).
 // --install-packages installs the missing ones with apt-get (root). Concurrent runs (parallel test
 // files) serialize on a lock directory per arch.
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { copyFileSync, cpSync, existsSync, mkdirSync, openSync, readFileSync, readSync, readdirSync, closeSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -64,6 +64,37 @@ function run(cmd, argv, opts = {}) {
   const r = spawnSync(cmd, argv, { stdio: ["ignore", "pipe", "pipe"], encoding: "utf8", maxBuffer: 64 << 20, ...opts });
   if (r.status !== 0) die(`${cmd} ${argv.join(" ")} failed (${r.status ?? r.signal ?? r.error?.message}):\n${(r.stdout ?? "").slice(-3000)}\n${(r.stderr ?? "").slice(-3000)}`);
   return r.stdout;
+}
+/** Seconds as people read them ("2 min 05 s"). */
+function elapsed(ms) {
+  const s = Math.round(ms / 1000);
+  return s < 60 ? `${s} s` : `${Math.floor(s / 60)} min ${String(s % 60).padStart(2, "0")} s`;
+}
+/**
+ * run() for the steps that take minutes (a cross-compile): the same failure report, plus a line
+ * every 30 s with the time so far and the compiler steps done (node-gyp's CXX/CC/LINK lines).
+ */
+function runWithProgress(what, cmd, argv, opts = {}) {
+  return new Promise((resolve) => {
+    const t0 = Date.now();
+    let out = "";
+    let err = "";
+    let steps = 0;
+    const child = spawn(cmd, argv, { stdio: ["ignore", "pipe", "pipe"], ...opts });
+    const count = (d) => {
+      const t = d.toString();
+      steps += (t.match(/^\s*(CXX|CC|LINK|SOLINK_MODULE)\(target\)/gm) ?? []).length;
+      return t;
+    };
+    child.stdout.on("data", (d) => (out = (out + count(d)).slice(-6000)));
+    child.stderr.on("data", (d) => (err = (err + count(d)).slice(-6000)));
+    const beat = setInterval(() => log(`${what}: ${elapsed(Date.now() - t0)} so far, ${steps} compile/link step${steps === 1 ? "" : "s"} done`), 30_000);
+    child.on("close", (code, signal) => {
+      clearInterval(beat);
+      if (code !== 0) die(`${cmd} ${argv.join(" ")} failed (${code ?? signal}):\n${out.slice(-3000)}\n${err.slice(-3000)}`);
+      resolve(out);
+    });
+  });
 }
 function has(cmd) {
   return spawnSync("sh", ["-c", `command -v ${cmd}`], { stdio: "ignore" }).status === 0;
@@ -158,6 +189,8 @@ if (ready()) {
 mkdirSync(cache, { recursive: true });
 const lock = join(cache, `.prepare-${arch}.lock`);
 const deadline = Date.now() + 15 * 60_000;
+let waitingSince;
+let lastWaitLine;
 for (;;) {
   try {
     mkdirSync(lock);
@@ -178,6 +211,13 @@ for (;;) {
     }
     if (!alive || statSync(lock).mtimeMs < Date.now() - 20 * 60_000) rmSync(lock, { recursive: true, force: true });
     if (Date.now() > deadline) die(`waited too long for ${lock}`);
+    // another preparer (a parallel test file) holds the lock: say so, not minutes of silence
+    if (!waitingSince) log(`waiting for another prepare (pid ${holder || "?"}) to finish ${arch} (${lock})`);
+    waitingSince ??= Date.now();
+    if (Date.now() - (lastWaitLine ?? waitingSince) >= 30_000) {
+      lastWaitLine = Date.now();
+      log(`still waiting for pid ${holder || "?"}: ${elapsed(Date.now() - waitingSince)}`);
+    }
     spawnSync("sleep", ["1"]);
   }
 }
@@ -397,7 +437,7 @@ function headersDir() {
   die(`no Node.js headers in ${nodeDir}/include/node or ${host}/include/node`);
 }
 
-function crossBuild(a) {
+async function crossBuild(a) {
   if (existsSync(a.out)) return;
   for (const t of [`${triple}-g++`, `${triple}-gcc`, "python3", "make"])
     if (!has(t)) die(`${t} is missing: apt-get install -y --no-install-recommends ${target.apt.join(" ")} python3 make (or rerun with --install-packages)`);
@@ -420,7 +460,7 @@ function crossBuild(a) {
   log(`cross-compiling ${a.pkg} ${a.version} with ${triple}-g++ against ${headers}/include/node (a few minutes)`);
   const env = { ...process.env, CC: `${triple}-gcc`, CXX: `${triple}-g++`, LINK: `${triple}-g++`, AR: `${triple}-ar`, STRIP: `${triple}-strip` };
   const t0 = Date.now();
-  run(process.execPath, [gyp, "rebuild", "--release", `--arch=${target.gypArch}`, `--nodedir=${headers}`, "-j", "2"], { cwd: work, env });
+  await runWithProgress(`cross-compiling ${a.pkg}`, process.execPath, [gyp, "rebuild", "--release", `--arch=${target.gypArch}`, `--nodedir=${headers}`, "-j", "2"], { cwd: work, env });
   const built = join(work, "build/Release", a.addon);
   if (has(`${triple}-strip`)) run(`${triple}-strip`, ["--strip-unneeded", built]);
   const m = elfMachine(built);
@@ -429,7 +469,7 @@ function crossBuild(a) {
   copyFileSync(built, `${a.out}.tmp`);
   renameSync(`${a.out}.tmp`, a.out);
   rmSync(work, { recursive: true, force: true });
-  log(`${a.pkg} for ${arch} in ${Math.round((Date.now() - t0) / 1000)} s: ${a.out} (${statSync(a.out).size} bytes)`);
+  log(`${a.pkg} for ${arch} in ${elapsed(Date.now() - t0)}: ${a.out} (${statSync(a.out).size} bytes)`);
 }
 
 /** Load each cross-built addon once with the target's Node under qemu (the Debian node: on glibc alone). */
@@ -441,8 +481,22 @@ function loadAddons() {
   log(`${addons.map((a) => a.pkg).join(", ")} load in node for ${arch} (qemu)`);
 }
 
-if (!nodeReady()) (nodeSource.from === "npm" ? prepareNpmNode : prepareDebianNode)();
+const started = Date.now();
 const built = addons.filter((a) => !existsSync(a.out));
-for (const a of built) crossBuild(a);
-if (built.length) loadAddons();
-log("ready");
+const plan = [...(nodeReady() ? [] : [`Node.js for ${arch} (${nodeSource.from})`]), ...built.map((a) => `cross-compile ${a.pkg} (a few minutes)`), ...(built.length ? ["load the addons under qemu"] : [])];
+let step = 0;
+const next = (what) => log(`step ${++step}/${plan.length}: ${what} (${elapsed(Date.now() - started)} so far)`);
+log(`preparing ${cache} for ${arch}: ${plan.join("; ")}`);
+if (!nodeReady()) {
+  next(plan[0]);
+  (nodeSource.from === "npm" ? prepareNpmNode : prepareDebianNode)();
+}
+for (const a of built) {
+  next(`cross-compile ${a.pkg}`);
+  await crossBuild(a);
+}
+if (built.length) {
+  next("load the addons under qemu");
+  loadAddons();
+}
+log(`ready in ${elapsed(Date.now() - started)}`);

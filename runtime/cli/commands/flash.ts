@@ -98,7 +98,7 @@ function devicePaths(drivers: readonly { config: Record<string, unknown> }[]): s
  */
 export function validateGatewayConfig(text: string, board: string, label: string, secrets: Record<string, string> = {}): ValidatedConfig {
   const { config } = loadConfig({ text, board, file: label, env: secrets, deferSecrets: true });
-  return { gatewayId: config.gateway.id, devicePaths: devicePaths(config.drivers), attest: config.attest, drivers: config.drivers.map((d) => ({ name: d.name, kind: d.kind })) };
+  return { gatewayId: config.gateway.id, devicePaths: devicePaths(config.drivers), attest: config.attest, drivers: config.drivers.map((d) => ({ name: d.name, kind: d.kind })), cloudCert: config.cloud?.mqtt?.cert };
 }
 
 function readInput(file: string, what: string): string {
@@ -118,6 +118,9 @@ export async function run(argv: string[]): Promise<number> {
   const board = loadBoard(v.board);
   const projectRoot = v.project ? resolve(v.project) : findProjectRoot();
   const dryRun = v["dry-run"] ?? false;
+  // Progress on stderr (stdout keeps the plan): a flash copies a runtime and maybe Node.js, it takes a while.
+  const progress = (line: string) => console.error(`flash: ${line}…`);
+  progress("bundling the runtime when a source is newer than dist/ridge.mjs");
   ensureBundle(projectRoot);
   const root = resolve(v.root);
   const secrets = parseSecretOptions(v.secret, v["secret-file"]);
@@ -137,6 +140,7 @@ export async function run(argv: string[]): Promise<number> {
     withNode: v["with-node"] ? true : v["no-with-node"] ? false : undefined,
     force: v.force ?? false,
     dryRun,
+    onProgress: progress,
   });
   const changed = steps.filter((s) => s.action !== "unchanged" && s.action !== "kept").length;
   console.log(`${dryRun ? "dry run: would flash" : "flashed"} board ${board.name} (${board.arch}) into ${root}: gateway ${plan.gatewayId}, ridgeline ${plan.slot.version}${plan.slot.node ? `, node ${plan.slot.node.version}` : ""}`);
