@@ -82,7 +82,7 @@ control:
     assert.ok(session.httpOnly);
     assert.is(session.sameSite, "Strict");
     assert.is(session.path, "/");
-    assert.not.match(await page.evaluate(() => document.cookie), /ridge_session/);
+    assert.not.match(String(await page.evaluate("document.cookie")), /ridge_session/);
 
     // the device table, over Server-Sent Events, shows the slave's registers
     mkdirSync(ARTIFACTS, { recursive: true });
