@@ -211,16 +211,18 @@ export class Lwm2mDriver implements Driver {
     const accept = type?.accept ? CONTENT_FORMAT_NUMBER[type.accept] : undefined;
     const list: Observation[] = [];
     this.observations.set(reg.endpoint, list);
+    // a newer Register/Update started its own round, or this registration ended
+    const stale = () => server.registrations.get(reg.id) === undefined || this.observations.get(reg.endpoint) !== list;
     for (const path of paths) {
-      // a newer Register/Update started its own round, or this registration ended
-      if (server.registrations.get(reg.id) === undefined || this.observations.get(reg.endpoint) !== list) return;
+      if (stale()) return;
       try {
         if (type?.attributes) await server.writeAttributes(reg.endpoint, path, type.attributes).catch((e: unknown) => this.ctx?.log.debug({ endpoint: reg.endpoint, path, err: errorMessage(e) }, "write-attributes refused"));
+        if (stale()) return;
         const o = await server.observe(reg.endpoint, path, (values) => this.emitValues(reg.endpoint, path, values), accept === undefined ? {} : { accept });
         if (this.observations.get(reg.endpoint) === list) list.push(o);
         else o.cancel();
       } catch (e) {
-        if (server.registrations.get(reg.id) === undefined || this.observations.get(reg.endpoint) !== list) {
+        if (stale()) {
           // superseded (the client registered again or moved): the new round observes; not a failure
           this.ctx?.log.debug({ endpoint: reg.endpoint, path, err: errorMessage(e) }, "observe superseded");
           return;
