@@ -3,7 +3,8 @@
  * `ridge run` with a Modbus RTU bus against the pymodbus slave on a socat pty pair and the control
  * port on loopback; the browser signs in through the login form, the device table shows the
  * slave's holding register 0 (100) and its float (23.5), the session cookie is HttpOnly and
- * SameSite=Strict and invisible to the page's script, and a screenshot of the console is kept as a
+ * SameSite=Strict and invisible to the page's script, an absent slave's row counts its timeouts, the
+ * pipeline graph shows driver → source → filter → uplink sink with counters, and a screenshot of the console is kept as a
  * test artifact (test/artifacts/console-browser.png, gitignored). Sign-out goes back to the form.
  */
 import { test } from "uvu";
@@ -37,7 +38,19 @@ devices:
     points:
       - { name: h0, fn: holding, address: 0 }
       - { name: temp, fn: input, address: 10, type: float32, unit: "°C" }
-pipeline: {}
+  - id: ghost
+    driver: rs485-1
+    unit: 9
+    poll: { every: 1s }
+    points:
+      - { name: x, fn: input, address: 0 }
+pipeline:
+  sources:
+    field: { from: rs485-1 }
+  operators:
+    hot: { filter: "payload.h0 >= 100", input: field }
+  sinks:
+    cloud: { uplink: { priority: telemetry }, input: hot }
 control:
   http: { listen: "127.0.0.1:${port}", token: "\${RIDGE_TOKEN}" }
 `;
@@ -100,6 +113,20 @@ control:
       const table = await page.$eval("#devices", (d) => d.textContent ?? "").catch(() => "?");
       throw new Error(`the device table never showed h0=100 and temp=23.5: ${table}; page errors: ${pageErrors.join(" | ")}; ${String(e)}`);
     }
+    // the silent slave: its row counts timeouts; the pipeline graph counts what went through
+    await page.waitForFunction(
+      `(() => {
+        const ghost = document.querySelector('#devices tr[data-device="ghost"] td:last-child');
+        const hot = document.querySelector('#pipeline-graph g[data-node="hot"]');
+        return !!ghost && Number(ghost.textContent) > 0 && !!hot && /in [1-9]/.test(hot.textContent ?? "");
+      })()`,
+      { timeout: 30_000 },
+    );
+    const driverErrors = await page.$eval('#components tr[data-component="driver:rs485-1"] td:nth-child(5)', (c) => c.textContent ?? "");
+    assert.ok(Number(driverErrors.replace(/,/g, "")) > 0, `the driver row sums its devices' errors: ${driverErrors}`);
+    assert.ok(await page.$('#pipeline-graph g[data-node="driver:rs485-1"]'));
+    assert.ok(await page.$('#pipeline-graph g[data-node="cloud"]'));
+    assert.ok((await page.$$("#pipeline-graph path")).length >= 3, "edges driver → field → hot → cloud");
     const text = await page.$eval('#devices tr[data-device="plc"]', (r) => r.textContent ?? "");
     assert.match(text, /rs485-1/);
     assert.match(await page.$eval("#gateway", (e) => e.textContent ?? ""), /console-gw/);

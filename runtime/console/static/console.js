@@ -52,10 +52,10 @@
   /** Counters whose names say they count failures, summed over an object (one level of nesting). */
   function errorCount(o, depth = 0) {
     let n = 0;
-    if (!o || typeof o !== "object" || depth > 2) return 0;
+    if (!o || typeof o !== "object" || depth > 3) return 0;
     for (const [k, v] of Object.entries(o)) {
       if (typeof v === "number" && /error|fail|timeout|exception|bad|broken/i.test(k) && !/consecutive|since|at$/i.test(k)) n += v;
-      else if (v && typeof v === "object" && !Array.isArray(v) && !["health", "slaves", "devices", "cadence"].includes(k)) n += errorCount(v, depth + 1);
+      else if (v && typeof v === "object" && !Array.isArray(v) && !["health", "cadence"].includes(k)) n += errorCount(v, depth + 1);
     }
     return n;
   }
