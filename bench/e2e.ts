@@ -462,6 +462,21 @@ function summarise(steps: StepResult[], rss: Summary["rss"]): Summary {
   return { steps, maxRate: ok.length ? Math.max(...ok.map((s) => s.rate)) : 0, at5k: steps.find((s) => s.rate === LATENCY_RATE), rss };
 }
 
+/** The gateway's own view of its memory (prom-client default metrics on /metrics), MiB. */
+async function heapMiB(dataDir: string): Promise<string> {
+  try {
+    const { controlRequest } = await import("../runtime/control/client.js");
+    const t = (await controlRequest(dataDir, "GET", "/metrics")).text;
+    const get = (name: string, label = "") => {
+      const m = new RegExp(`^${name}${label ? `\\{[^}]*${label}[^}]*\\}` : ""} ([0-9.e+]+)$`, "m").exec(t);
+      return m ? (Number(m[1]) / 2 ** 20).toFixed(1) : "?";
+    };
+    return `heap used ${get("ridge_nodejs_heap_size_used_bytes")} / total ${get("ridge_nodejs_heap_size_total_bytes")}, new space ${get("ridge_nodejs_heap_space_size_total_bytes", 'space="new"')}, external ${get("ridge_nodejs_external_memory_bytes")} MiB`;
+  } catch (e) {
+    return `(no /metrics: ${e instanceof Error ? e.message : String(e)})`;
+  }
+}
+
 async function measureRidge(dir: string, broker: { url: string }, root = repoRoot, rates = RATES, settleSeconds = SETTLE_SECONDS): Promise<Summary> {
   const { gw, port } = await startRidge(dir, broker.url, [], root);
   const col = await collector(broker.url, "ridge/e2e-gw/up/#", true);
@@ -472,12 +487,14 @@ async function measureRidge(dir: string, broker: { url: string }, root = repoRoo
     await sleep(5000);
     const idleCpu = (cpuSeconds(gw.pid) - c0) / 5;
     const idle = rssMiB(gw.pid);
+    const idleHeap = await heapMiB(join(dir, "data"));
     console.log(`  ridgeline idle: ${(100 * idleCpu).toFixed(1)} % of a core`);
     const steps = await runSteps({ name: root === repoRoot ? "ridgeline" : `ridgeline@${root}`, pids: [gw.pid], rssPid: gw.pid, collector: col, gen }, rates);
     const end = rssMiB(gw.pid);
+    const endHeap = await heapMiB(join(dir, "data"));
     await sleep(settleSeconds * 1000);
     const settled = rssMiB(gw.pid);
-    console.log(`  ridgeline RSS: idle ${idle.toFixed(1)} MiB, end of load ${end.toFixed(1)} MiB, ${settleSeconds} s after ${settled.toFixed(1)} MiB; window aggregates received ${col.aggregates}`);
+    console.log(`  ridgeline RSS: idle ${idle.toFixed(1)} MiB (${idleHeap}), end of load ${end.toFixed(1)} MiB (${endHeap}), ${settleSeconds} s after ${settled.toFixed(1)} MiB (${await heapMiB(join(dir, "data"))}); window aggregates received ${col.aggregates}`);
     return summarise(steps, { idle, end, settled });
   } finally {
     gen.end();
