@@ -16,6 +16,7 @@ import { CSRF_HEADER, SessionStore, clearedCookies, sessionCookies, type Session
 
 export const PUSH_MS = 1500;
 const LOGIN_BODY_MAX = 4096;
+const SHARE_MS = 500;
 
 /** Who is asking, as the control server found out. */
 export type Access = { kind: "local" } | { kind: "bearer" } | { kind: "session"; session: Session } | { kind: "none" };
@@ -77,6 +78,7 @@ export function crossSite(req: IncomingMessage): boolean {
 export class WebConsole {
   readonly sessions: SessionStore;
   private readonly streams = new Set<{ stop(): void }>();
+  private shared: { at: number; p: Promise<Record<string, unknown>> } | undefined;
 
   constructor(private readonly o: WebConsoleOptions) {
     this.sessions = new SessionStore(o.clock);
@@ -233,7 +235,16 @@ export class WebConsole {
     }
   }
 
-  async snapshot(): Promise<Record<string, unknown>> {
+  /** One snapshot serves every stream that asks within SHARE_MS (several tabs, several people). */
+  snapshot(): Promise<Record<string, unknown>> {
+    const now = this.o.clock.monotonic();
+    if (this.shared && now - this.shared.at < SHARE_MS) return this.shared.p;
+    const p = this.build();
+    this.shared = { at: now, p };
+    return p;
+  }
+
+  private async build(): Promise<Record<string, unknown>> {
     const [status, pipeline, ota] = await Promise.all([this.call("/status"), this.call("/pipeline"), this.call("/ota/state")]);
     const otaActive = ota && typeof ota === "object" && "active" in ota ? (ota as { active?: unknown }).active : undefined;
     return {

@@ -5,8 +5,9 @@
  */
 import { test } from "uvu";
 import * as assert from "uvu/assert";
+import pino from "pino";
 import { FakeClock } from "../../core/clock.js";
-import { ConsoleFeed, HISTORY_MS, LOGIN_FAILURES_PER_WINDOW, LOGIN_WINDOW_MS, SAMPLE_MS, SessionStore, pipelineGraph } from "../../runtime/console/index.js";
+import { ConsoleFeed, tapLogStream, HISTORY_MS, LOGIN_FAILURES_PER_WINDOW, LOGIN_WINDOW_MS, SAMPLE_MS, SessionStore, pipelineGraph } from "../../runtime/console/index.js";
 import { sessionCookies } from "../../runtime/console/sessions.js";
 
 test("a device's last values and when they arrived", () => {
@@ -43,6 +44,23 @@ test("warnings and errors are kept from pino lines, newest first and bounded; in
   const many = feed.snapshot().logs;
   assert.ok(many.length <= 50);
   assert.is(many[0]!.msg, "w199");
+});
+
+test("the feed reads a pino logger's lines on their way to its destination, child loggers included", () => {
+  const written: string[] = [];
+  const log = pino({ level: "info" }, { write: (line: string) => void written.push(line) });
+  const feed = new ConsoleFeed(new FakeClock(0));
+  const untap = tapLogStream(log, feed);
+  log.child({ component: "cloud" }).warn({ code: "E_CLOUD_CONNECT", err: "ECONNREFUSED" }, "link down");
+  log.info("not kept");
+  untap();
+  log.error("after the tap is gone");
+  assert.is(written.length, 3, "every line still reaches the destination");
+  const logs = feed.snapshot().logs;
+  assert.is(logs.length, 1);
+  assert.equal({ ...logs[0], at: 0 }, { at: 0, level: "warn", msg: "link down", component: "cloud", code: "E_CLOUD_CONNECT", detail: "ECONNREFUSED" });
+  // a logger that is not pino is left alone
+  assert.not.throws(() => tapLogStream({}, feed)());
 });
 
 test("samples: queue depth and ingest rate every SAMPLE_MS, an hour of them", async () => {
