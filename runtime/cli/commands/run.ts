@@ -64,6 +64,12 @@ export async function run(argv: string[]): Promise<number> {
     process.exit(70);
   });
 
+  // A SIGTERM/SIGINT from here on (systemd right after READY=1, a test right after the ready line)
+  // is kept and acted on once the shutdown path below exists, never the default "die at once".
+  let earlySignal: string | undefined;
+  const onEarlySignal = (signal: NodeJS.Signals) => void (earlySignal ??= signal);
+  process.on("SIGTERM", onEarlySignal);
+  process.on("SIGINT", onEarlySignal);
   const notifier = systemdNotifier();
   const watchdog = notifier ? startWatchdog(notifier, gw.parts.clock, process.env, () => gw.supervisor.healthy()) : undefined;
   await notifier?.notify({ READY: 1, STATUS: "ready" });
@@ -152,6 +158,9 @@ export async function run(argv: string[]): Promise<number> {
     };
     process.once("SIGTERM", () => shutdown("SIGTERM"));
     process.once("SIGINT", () => shutdown("SIGINT"));
+    process.off("SIGTERM", onEarlySignal);
+    process.off("SIGINT", onEarlySignal);
+    if (earlySignal !== undefined) shutdown(earlySignal);
     process.on("SIGHUP", () => {
       const p = gw.pipeline;
       if (p)
