@@ -20,8 +20,8 @@ import { DEFAULT_TPM_PCR, RESETTABLE_PCRS } from "./pcr-bank.js";
 const pcrIndex = z
   .number()
   .int()
-  .min(0, "a PCR index is 0-23")
-  .max(23, "a PCR index is 0-23 (TCG PC Client: 24 PCRs)")
+  .min(0, "a measurement PCR is one of 0-15 (8-15 are the OS's; 16-23 can be reset without a reboot)")
+  .max(23, "a measurement PCR is one of 0-15 (8-15 are the OS's; 16-23 can be reset without a reboot)")
   .refine((i) => !RESETTABLE_PCRS.includes(i), (i) => ({
     message: `PCR ${i} can be reset without a reboot (TCG PC Client: 16 and 23 at locality 0, 17-22 by D-RTM), so quotes over it prove nothing; use one of 0-15 (8-15 are the OS's)`,
   }));

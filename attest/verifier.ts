@@ -401,6 +401,8 @@ export class Verifier {
     if (reg.mode === "gm") {
       const fw = firmwareToVersion(q.firmwareVersion);
       if (compareVersions(fw, ev.runtimeVersion) !== 0) fail(REASON.FIRMWARE_VERSION, `quoted firmwareVersion ${fw} ≠ claimed runtime ${ev.runtimeVersion}`);
+      // the measured runtime event (matched by the reference values) outranks what the process says of itself
+      if (runtimeVersion && compareVersions(runtimeVersion, fw) !== 0) fail(REASON.FIRMWARE_VERSION, `the runtime measured is version ${runtimeVersion} by the reference values, the quote says ${fw}`);
       runtimeVersion ??= fw;
     } else if (runtimeVersion && compareVersions(runtimeVersion, ev.runtimeVersion) !== 0) {
       fail(REASON.FIRMWARE_VERSION, `the runtime measured is version ${runtimeVersion} by the reference values, evidence claims ${ev.runtimeVersion}`);

@@ -39,6 +39,7 @@ export const ERROR_CODES = {
   E_ATTEST_HASH: { category: "peer", doc: "The quote's signature hash is not allowed by the policy, or does not fit the signature algorithm." },
   E_ATTEST_INTERNAL: { category: "internal", doc: "The attestation code built something malformed (a DER signature, a log without sha256 digests); a Ridgeline bug, report it." },
   E_ATTEST_KEY: { category: "environment", doc: "No attestation key file is in the data directory and the running gateway did not answer; start the gateway or check --data." },
+  E_ATTEST_KEY_EXISTS: { category: "config", doc: "The attestation key file to write already exists; refusing to overwrite a private key: choose another --out, or pass --force." },
   E_ATTEST_KEY_FORMAT: { category: "config", doc: "A key file holds another key type or encoding than expected; give a key of the algorithm named in the message." },
   E_ATTEST_LOG: { category: "environment", doc: "The running gateway did not return its measurement log; check that ridge run is up and its control socket reachable." },
   E_ATTEST_LOG_REPLAY: { category: "peer", doc: "Replaying the measurement log does not give the quoted PCR values, or an event uses a bank the quote does not cover." },

@@ -112,6 +112,18 @@ test("ridge attest verifier challenges over MQTT, records the verdict and publis
   }
 });
 
+test("attest keygen never overwrites a private key without --force", async () => {
+  const out = join(tmp.dir, "keys");
+  assert.is((await ridge(["attest", "keygen", "--alg", "sm2", "--out", out])).code, 0);
+  const first = readFileSync(join(out, "sm2.key"), "utf8");
+  const again = await ridge(["attest", "keygen", "--alg", "sm2", "--out", out]);
+  assert.is(again.code, 2, again.stdout + again.stderr);
+  assert.match(again.stderr, /E_ATTEST_KEY_EXISTS: .*sm2\.key exists; refusing to overwrite a private key/);
+  assert.is(readFileSync(join(out, "sm2.key"), "utf8"), first);
+  assert.is((await ridge(["attest", "keygen", "--alg", "sm2", "--out", out, "--force"])).code, 0);
+  assert.not.equal(readFileSync(join(out, "sm2.key"), "utf8"), first);
+});
+
 test("audit verify-chain detects an edited record", async () => {
   const d = new Database(db);
   d.exec("UPDATE attest_audit SET verdict = 'pass' WHERE seq = 2");

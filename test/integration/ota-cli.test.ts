@@ -39,6 +39,12 @@ test("publish with ridge ota, install offline from the directory, read the statu
     assert.match(second.out, /published: root, targets, snapshot, timestamp/);
 
     const bundle = await runtimeBundle(t.dir, "1.1.0", "ok");
+    // a bundle whose manifest says another version (or board) than the flags is never published
+    for (const flags of [["--version", "1.2.0", "--board", "sim"], ["--version", "1.1.0", "--board", "rpi5"]]) {
+      const bad = ridge("ota", "add", repo, bundle, "--kind", "runtime", ...flags, "--key", k("online"), "--key", k("ts"));
+      assert.is(bad.code, 1, bad.out);
+      assert.match(bad.out, /E_OTA_BUNDLE_MANIFEST: .*ridge-bundle\.json says (version 1\.1\.0, not 1\.2\.0|board sim, not rpi5).*; every device would refuse it/);
+    }
     const add = ridge("ota", "add", repo, bundle, "--kind", "runtime", "--version", "1.1.0", "--board", "sim", "--key", k("online"), "--key", k("ts"));
     assert.is(add.code, 0, add.out);
     assert.match(add.out, /published: targets, snapshot, timestamp/);

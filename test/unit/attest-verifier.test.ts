@@ -1,7 +1,7 @@
 /** The verifier: golden quotes pass; every hostile variation fails with its own reason and is recorded. */
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { REASON, decodeQuoteInfo, encodeQuoteInfo, encodeTpmSignature, toTpmSignature, sign } from "../../attest/index.js";
+import { REASON, versionToFirmware, decodeQuoteInfo, encodeQuoteInfo, encodeTpmSignature, toTpmSignature, sign } from "../../attest/index.js";
 import type { Evidence, Verdict } from "../../attest/index.js";
 import { basePolicy, makeGateway, makeVerifier } from "../helpers/attest-fixture.js";
 
@@ -144,6 +144,14 @@ test("re-signed quotes: bad magic, wrong PCR selection (missing PCRs), clock che
   e = resign(clone(await gw.attester.quote(n)), (d) => void (d.value.pcrSelect = [{ hash: "sm3", pcrs: [4, 11] }]));
   const c = codes(v.verifier.verify(e, { expectedNonce: n }));
   assert.ok(c.includes(REASON.MISSING_PCRS) && c.includes(REASON.PCR_SELECTION), c.join());
+
+  // the process claims (and quotes) another version than the runtime that was measured: refused
+  n = v.verifier.issueNonce("gw-1");
+  e = resign(clone(await gw.attester.quote(n)), (d) => void (d.value.firmwareVersion = versionToFirmware("9.9.9")));
+  e.runtimeVersion = "9.9.9";
+  const lying = v.verifier.verify(e, { expectedNonce: n });
+  assert.ok(codes(lying).includes(REASON.FIRMWARE_VERSION), codes(lying).join());
+  assert.match(lying.reasons.find((r) => r.code === REASON.FIRMWARE_VERSION)!.detail, /the runtime measured is version 0\.3\.0 by the reference values, the quote says 9\.9\.9/);
 
   const old = await makeGateway("sm2-sm3", { version: "0.1.0" });
   const v2 = makeVerifier(basePolicy(old.pem, { reference: { kernel: [{ any: true }], runtime: [{ any: true }], config: [{ any: true }], "model:*": [{ any: true }] } }), old.clock);

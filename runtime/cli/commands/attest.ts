@@ -136,9 +136,9 @@ async function key(argv: string[]): Promise<number> {
 
 async function keygen(argv: string[]): Promise<number> {
   const spec = {
-    usage: "ridge attest keygen --alg sm2|p256|ed25519 --out DIR",
-    summary: "Generate a key pair: DIR/<alg>.key (PKCS#8, 0600) and DIR/<alg>.pub (SPKI). OpenSSL reads both.",
-    options: { alg: { type: "string" }, out: { type: "string", short: "o" } },
+    usage: "ridge attest keygen --alg sm2|p256|ed25519 --out DIR [--force]",
+    summary: "Generate a key pair: DIR/<alg>.key (PKCS#8, 0600) and DIR/<alg>.pub (SPKI). OpenSSL reads both. An existing key is never overwritten without --force.",
+    options: { alg: { type: "string" }, out: { type: "string", short: "o" }, force: { type: "boolean" } },
   } as const;
   const a = parseCommand(argv, spec);
   if (!a) return EXIT.ok;
@@ -147,6 +147,7 @@ async function keygen(argv: string[]): Promise<number> {
   if (!isSigAlg(alg)) throw new RidgeError("E_USAGE", `--alg ${name}: expected sm2, p256 or ed25519`);
   const out = needed(a.values.out, "out", spec.usage);
   mkdirSync(out, { recursive: true });
+  if (existsSync(join(out, `${name}.key`)) && !a.values.force) throw new RidgeError("E_ATTEST_KEY_EXISTS", `${join(out, `${name}.key`)} exists; refusing to overwrite a private key (another --out, or --force)`);
   const kp = generateKeyPair(alg);
   writeFileSync(join(out, `${name}.key`), privateKeyToPem(alg, kp.privateKey), { mode: 0o600 });
   writeFileSync(join(out, `${name}.pub`), publicKeyToPem(alg, kp.publicKey));
@@ -328,9 +329,15 @@ async function auditCmd(argv: string[]): Promise<number> {
     if (!existsSync(file)) throw new RidgeError("E_ATTEST_DB", `no database at ${file}`);
     const db = new Database(file, { readonly: true, fileMustExist: true });
     try {
-      const cp = makeCheckpoint(new AuditLog(db), checkpointKey(dirname(file))!, Date.now());
-      if (a.values.out) publishCheckpoint(a.values.out, cp);
-      else console.log(formatCheckpoint(cp));
+      // a key made now cannot vouch for checkpoints published before: say so, never silently
+      const fresh = !checkpointKey(dirname(file), false);
+      const key = checkpointKey(dirname(file))!;
+      if (fresh) console.error(`made a new checkpoint key ${join(dirname(file), "checkpoint-key.pem")}: checkpoints signed by an earlier key will not verify against it`);
+      const cp = makeCheckpoint(new AuditLog(db), key, Date.now());
+      if (a.values.out) {
+        publishCheckpoint(a.values.out, cp);
+        console.log(`checkpoint of ${cp.checkpoint.treeSize} record(s) appended to ${a.values.out}`);
+      } else console.log(formatCheckpoint(cp));
       return EXIT.ok;
     } finally {
       db.close();
@@ -364,10 +371,14 @@ async function auditCmd(argv: string[]): Promise<number> {
         else if (!key) cpCheck = fail("E_ATTEST_CHECKPOINT_KEY", `no checkpoint-key.pem beside ${file}`);
         else cpCheck = checkExtends(audit, key, cp);
       }
-      const c = cpCheck && !cpCheck.ok ? cpCheck : chain;
-      if (!c.ok) {
-        if (a.values.json) console.log(JSON.stringify(c));
-        else console.log(`chain BROKEN at record ${c.offset}: ${c.code} (${c.reason})`);
+      if (!chain.ok) {
+        if (a.values.json) console.log(JSON.stringify(chain));
+        else console.log(`chain BROKEN at record ${chain.offset}: ${chain.code} (${chain.reason})`);
+        return EXIT.failure;
+      }
+      if (cpCheck && !cpCheck.ok) {
+        if (a.values.json) console.log(JSON.stringify({ ...chain, checkpoint: cpCheck }));
+        else console.log(`chain OK: ${chain.value.records} record(s), but NOT the checkpoint in ${a.values.expect}: ${cpCheck.code} (${cpCheck.reason})`);
         return EXIT.failure;
       }
       if (a.values.json) console.log(JSON.stringify(cpCheck ? { ...chain, checkpoint: cpCheck } : chain));
@@ -378,8 +389,8 @@ async function auditCmd(argv: string[]): Promise<number> {
     }
   }
   const spec = {
-    usage: "ridge attest audit --db FILE [--since T] [--gateway ID] [--json]",
-    summary: "List recorded verdicts, oldest first.",
+    usage: "ridge attest audit --db FILE [--since T] [--gateway ID] [--json]\n       ridge attest audit verify-chain --db FILE [--expect CHECKPOINT-FILE] [--json]\n       ridge attest audit checkpoint --db FILE [--out FILE]",
+    summary: "List recorded verdicts, oldest first (verify-chain: check the hash chain and a signed checkpoint; checkpoint: sign one).",
     options: { db: { type: "string" }, since: { type: "string" }, gateway: { type: "string" }, json: { type: "boolean" } },
   } as const;
   const a = parseCommand(argv, spec);

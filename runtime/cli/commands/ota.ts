@@ -3,7 +3,7 @@
  * device's (install from a repository directory or URL, status). `ridge boot` (the launcher) lives
  * here too, exported as `boot`.
  */
-import { chmodSync, existsSync, readFileSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, closeSync, existsSync, openSync, readFileSync, readSync, readlinkSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, isAbsolute, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { EXIT_BOARD_SETUP, silentLogger, type Logger, systemClock, systemRandom, RidgeError, asErrorCode, errorMessage } from "../../../core/index.js";
@@ -38,6 +38,8 @@ import {
   writeBundle,
   type BundleFileSource,
   type BundleManifest,
+  bundleManifest,
+  MANIFEST_NAME,
   type Slot,
   type UpdateState,
 } from "../../../ota/index.js";
@@ -194,6 +196,12 @@ const commands: Record<string, (argv: string[]) => Promise<number>> = {
     const custom: TargetCustom = { kind: v.kind as ArtifactKind, version: v.version, boards, ...(arch ? { arch } : {}), ...(v["min-from"] ? { minFrom: v["min-from"] } : {}),
       // the signed half of a downgrade: the versions this (older) target may replace
       ...(v["allow-downgrade-from"] ? { allowDowngradeFrom: v["allow-downgrade-from"].split(",").map((x) => x.trim()).filter(Boolean) } : {}) };
+    // what every device checks at install, checked here first: never publish a bundle they all refuse
+    const m = bundleManifestOf(file);
+    if (m) {
+      const wrong = [m.kind !== v.kind ? `kind ${m.kind}, not ${v.kind}` : "", m.version !== v.version ? `version ${m.version}, not ${v.version}` : "", !boards.includes(m.board) ? `board ${m.board}, not ${boards.join(", ")}` : "", arch && !arch.includes(m.arch) ? `arch ${m.arch}, not ${arch.join(", ")}` : ""].filter(Boolean);
+      if (wrong.length) throw new RidgeError("E_OTA_BUNDLE_MANIFEST", `${file}: its ${MANIFEST_NAME} says ${wrong.join("; ")}; every device would refuse it (build it with ridge ota bundle --version ${v.version} --board ${m.board})`);
+    } else if (v.kind === "runtime") throw new RidgeError("E_OTA_BUNDLE_MANIFEST", `${file}: not a runtime bundle (no ${MANIFEST_NAME} first); build one with ridge ota bundle`);
     const repo = TufRepository.open(dir, systemClock);
     const name = v.name ?? `${v.kind}-${boards.join("+")}-${v.version}.tar`;
     const t = await repo.addTarget(file, name, custom, { chunks: v["no-chunks"] !== true });
@@ -278,10 +286,17 @@ const commands: Record<string, (argv: string[]) => Promise<number>> = {
         if (!p.ok) throw new RidgeError("E_OTA_PARSE", `${a.values.root}: ${p.reason}`);
         if (!agent.store.get("root")) agent.store.put("root", bytes);
       }
+      const before = agent.state();
+      if (before.s === "pending" || before.s === "trial") {
+        console.log(`slot ${before.slot} already holds ${before.target.name} (${before.target.version}), ${before.s === "pending" ? "waiting for the next restart of the gateway" : "on trial"}; nothing installed`);
+        return 1;
+      }
+      if (a.values["allow-downgrade"] && !a.values.target) throw new RidgeError("E_USAGE", "--allow-downgrade goes with --target NAME (a downgrade is always asked for by name)");
       await agent.check("local", a.values.target ? { target: a.values.target, ...(a.values["allow-downgrade"] ? { allowDowngrade: true } : {}) } : {}).finally(() => progress.end());
       const st = agent.state();
       if (st.s === "pending") {
-        console.log(`installed ${st.target.name} (${st.target.version}) into slot ${st.slot}; it boots at the next restart of the gateway (${restartReason ?? ""})`);
+        void restartReason;
+        console.log(`installed ${st.target.name} (${st.target.version}) into slot ${st.slot}; it boots at the next restart of the gateway`);
         return 0;
       }
       if (st.s === "idle") {
@@ -357,6 +372,27 @@ function runningSlot(board: Board, dataDir: string, st: UpdateState): Slot | und
   if (st.s === "pending" || st.s === "rolled-back") return st.from;
   if (st.s === "trial" || st.s === "committed") return st.slot;
   return undefined;
+}
+
+/** The manifest a Ridgeline bundle carries as its first tar entry, or undefined (not a bundle). */
+function bundleManifestOf(file: string): BundleManifest | undefined {
+  let fd: number | undefined;
+  try {
+    fd = openSync(file, "r");
+    const h = Buffer.alloc(512);
+    if (readSync(fd, h, 0, 512, 0) !== 512) return undefined;
+    const name = h.subarray(0, 100).toString("latin1").replace(/\0.*$/s, "");
+    const size = parseInt(h.subarray(124, 136).toString("latin1").replace(/\0.*$/s, "").trim() || "0", 8);
+    if (name !== MANIFEST_NAME || !Number.isSafeInteger(size) || size <= 0 || size > 16 * 1024 * 1024) return undefined;
+    const body = Buffer.alloc(size);
+    if (readSync(fd, body, 0, size, 512) !== size) return undefined;
+    const r = bundleManifest.safeParse(JSON.parse(body.toString("utf8")));
+    return r.success ? r.data : undefined;
+  } catch {
+    return undefined;
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
 }
 
 function printStatus(s: AgentStatus & { lastError?: string }): void {
