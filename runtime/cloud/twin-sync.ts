@@ -202,10 +202,10 @@ export class TwinSync {
     if (this.o.store.updateReported(device, reported) !== undefined) this.flush();
   }
 
-  private async write(device: string, point: string, value: unknown): Promise<void> {
+  private async write(device: string, point: string, value: unknown, notAWrite = false): Promise<void> {
     const route = this.routes.get(device);
     if (!route) throw Object.assign(new Error(`no configured device "${device}"`), { code: "E_CMD_UNKNOWN_DEVICE" });
-    if (route.writable && !route.writable.has(point)) throw Object.assign(new Error(`point "${point}" of ${device} is not writable`), { code: "E_CMD_NOT_WRITABLE" });
+    if (!notAWrite && route.writable && !route.writable.has(point)) throw Object.assign(new Error(`point "${point}" of ${device} is not writable`), { code: "E_CMD_NOT_WRITABLE" });
     const d = this.o.drivers.get(route.driver);
     if (!d?.write) throw Object.assign(new Error(`driver "${route.driver}" cannot write`), { code: "E_CMD_NO_WRITE" });
     await d.write(device, point, value);
@@ -220,10 +220,15 @@ export class TwinSync {
     if (!device || !point || !isRecord(body) || !("value" in body)) {
       result = { id, device, point, ok: false, code: "E_CMD_BAD_REQUEST", error: "a command is cmd/<device>/<point> with {\"value\": …}" };
     } else {
+      // an explicit operation other than a write (LwM2M read, execute, discover, observe…) reaches
+      // any configured point or path: the driver checks it; only writes change the reported state
+      const op = isRecord(body.value) && typeof body.value.op === "string" ? body.value.op : undefined;
       try {
-        await this.write(device, point, body.value);
-        this.o.store.updateReported(device, { [point]: body.value });
-        this.flush();
+        await this.write(device, point, body.value, op !== undefined && op !== "write");
+        if (op === undefined || op === "write") {
+          this.o.store.updateReported(device, { [point]: isRecord(body.value) && op === "write" && "value" in body.value ? body.value.value : body.value });
+          this.flush();
+        }
         result = { id, device, point, ok: true };
       } catch (e) {
         result = { id, device, point, ok: false, code: errorCode(e), error: errorMessage(e) };

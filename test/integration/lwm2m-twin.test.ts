@@ -30,7 +30,7 @@ const device = {
   endpoint: "urn:dev:thermo-1",
   points: [
     { name: "lamp", path: "/3311/0/5850", writable: true },
-    { name: "reboot", path: "/3/0/4", writable: true },
+    { name: "reboot", path: "/3/0/4" },
   ],
 };
 
