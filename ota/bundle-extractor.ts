@@ -61,6 +61,12 @@ type Resolution = { ok: true } | { ok: false; code: "E_OTA_BUNDLE_LINK_ESCAPE" |
 export interface ExtractOptions {
   /** Refuse bundles whose listed files add up to more than this. */
   maxBytes?: number;
+  /**
+   * Skip re-hashing each file against the manifest: only for bytes that each passed a signed chunk
+   * index whose publisher extracted the same bundle with every check (`custom.chunks.bundleChecked`,
+   * ota/tuf-repository.ts), so the hashes were checked once, before signing. Sizes are still exact.
+   */
+  fileHashesCheckedAtPublish?: boolean;
 }
 
 export class BundleExtractor {
@@ -227,9 +233,11 @@ export class BundleExtractor {
     const want = Object.prototype.hasOwnProperty.call(m.files, rel) ? m.files[rel] : undefined;
     if (!want) throw bad("E_OTA_BUNDLE_UNLISTED", `"${rel}" is not in the manifest`);
     if (entry.size > want.size) throw bad("E_OTA_BUNDLE_OVERSIZE", `"${rel}" is ${entry.size} bytes, the manifest says ${want.size}`);
+    const trusted = this.opts.fileHashesCheckedAtPublish === true;
+    if (trusted && entry.size !== want.size) throw bad("E_OTA_BUNDLE_HASH", `"${rel}" is ${entry.size} bytes, the manifest says ${want.size}`);
     this.nodes.set(rel, { kind: "file" });
     const fd = openSync(dest, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
-    this.current = { entry, rel, fd, hash: createHash("sha256"), isManifest: false };
+    this.current = { entry, rel, fd, ...(trusted ? {} : { hash: createHash("sha256") }), isManifest: false };
   }
 
   private data(chunk: Uint8Array): void {
@@ -240,7 +248,7 @@ export class BundleExtractor {
       return;
     }
     if (c.fd === undefined) throw bad("E_OTA_BUNDLE_TYPE", `"${c.rel}" carries data`);
-    c.hash!.update(chunk);
+    c.hash?.update(chunk);
     let off = 0;
     while (off < chunk.length) off += writeSync(c.fd, chunk, off, chunk.length - off);
   }
@@ -277,7 +285,7 @@ export class BundleExtractor {
       closeSync(c.fd);
       this.current = undefined;
     }
-    if (c.hash!.digest("hex") !== want.sha256) throw bad("E_OTA_BUNDLE_HASH", `"${c.rel}" does not match its sha256 in the manifest`);
+    if (c.hash && c.hash.digest("hex") !== want.sha256) throw bad("E_OTA_BUNDLE_HASH", `"${c.rel}" does not match its sha256 in the manifest`);
   }
 
   /** After the last byte: every listed file present, every link resolved inside, everything durable. Throws after emptying the slot. */

@@ -75,6 +75,8 @@ export interface ChunkRef {
   format: typeof CHUNK_FORMAT;
   sha256: string;
   length: number;
+  /** The publisher extracted this bundle with every check (file hashes included) before signing. */
+  bundleChecked?: true;
 }
 
 const HEX64 = /^[0-9a-f]{64}$/;
@@ -93,7 +95,7 @@ export function parseChunkRef(v: unknown): ChunkRef | undefined {
   const r = v as Record<string, unknown>;
   if (r.format !== CHUNK_FORMAT || typeof r.sha256 !== "string" || !HEX64.test(r.sha256)) return undefined;
   if (typeof r.length !== "number" || !Number.isSafeInteger(r.length) || r.length <= 0 || r.length > 64 * 1024 * 1024) return undefined;
-  return { format: CHUNK_FORMAT, sha256: r.sha256, length: r.length };
+  return { format: CHUNK_FORMAT, sha256: r.sha256, length: r.length, ...(r.bundleChecked === true ? { bundleChecked: true as const } : {}) };
 }
 
 /** A downloaded index, checked against its reference and the target's length. */

@@ -13,8 +13,11 @@
  * the threshold of the old root and of itself (§5.3.4). Signing keys never enter DIR.
  */
 import { createHash } from "node:crypto";
-import { createReadStream, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync, copyFileSync, openSync, fsyncSync, closeSync } from "node:fs";
+import { createReadStream, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync, copyFileSync, openSync, fsyncSync, closeSync, mkdtempSync } from "node:fs";
 import { basename, join } from "node:path";
+import { tmpdir } from "node:os";
+import { BundleExtractor } from "./bundle-extractor.js";
+import { MANIFEST_NAME } from "./bundle-manifest.js";
 import { RidgeError, type Clock } from "../core/index.js";
 import { buildChunkIndex, chunkPath, indexPath, readRange, CHUNK_FORMAT, type ChunkRef } from "./chunk-index.js";
 import { keyId, signSigned, type SigningKey, type TufKey, type TufSignature } from "./tuf-keys.js";
@@ -71,6 +74,32 @@ function writeAtomic(path: string, data: string | Uint8Array): void {
  */
 function serialize(doc: StoredDoc): Uint8Array {
   return new TextEncoder().encode(JSON.stringify({ signatures: doc.signatures, signed: doc.signed }));
+}
+
+/**
+ * A Ridgeline bundle (its manifest first) is extracted into a scratch directory with every check
+ * the devices make, file hashes included, before its chunk index is signed: a bundle every device
+ * would refuse is never published, and devices streaming it need not hash each file again.
+ * Throws the extractor's refusal; false when the file is not a bundle (a model, firmware).
+ */
+async function checkBundle(file: string): Promise<boolean> {
+  const fd = openSync(file, "r");
+  let first: Buffer;
+  try {
+    first = readRange(fd, 0, 512);
+  } finally {
+    closeSync(fd);
+  }
+  if (first.length < 512 || first.subarray(0, 100).toString("latin1").replace(/\0.*$/s, "") !== MANIFEST_NAME) return false;
+  const scratch = mkdtempSync(join(tmpdir(), "ridge-publish-check-"));
+  try {
+    const x = new BundleExtractor(join(scratch, "slot"));
+    for await (const c of createReadStream(file, { highWaterMark: 1 << 20 })) x.push(c as Buffer);
+    x.finish();
+    return true;
+  } finally {
+    rmSync(scratch, { recursive: true, force: true });
+  }
 }
 
 export async function hashFile(path: string): Promise<{ length: number; sha256: string; sm3: string }> {
@@ -318,7 +347,7 @@ export class TufRepository {
     renameSync(`${dest}.tmp`, dest);
     let chunkCount: number | undefined;
     if (opts.chunks) {
-      const ref = this.writeChunks(file, h.length);
+      const ref = await this.writeChunks(file, h.length);
       custom = { ...custom, chunks: ref.ref };
       chunkCount = ref.count;
     }
@@ -336,7 +365,8 @@ export class TufRepository {
   }
 
   /** The chunk store of one artifact: every chunk by its sha256 (shared across targets), the glue blob, the index. */
-  private writeChunks(file: string, length: number): { ref: ChunkRef; count: number } {
+  private async writeChunks(file: string, length: number): Promise<{ ref: ChunkRef; count: number }> {
+    const checked = await checkBundle(file);
     const built = buildChunkIndex(file, length);
     const dir = join(this.dir, "targets", "chunks");
     mkdirSync(dir, { recursive: true });
@@ -355,7 +385,7 @@ export class TufRepository {
       closeSync(fd);
     }
     const bytes = Buffer.from(JSON.stringify(built.index));
-    const ref: ChunkRef = { format: CHUNK_FORMAT, sha256: createHash("sha256").update(bytes).digest("hex"), length: bytes.length };
+    const ref: ChunkRef = { format: CHUNK_FORMAT, sha256: createHash("sha256").update(bytes).digest("hex"), length: bytes.length, ...(checked ? { bundleChecked: true as const } : {}) };
     put(indexPath(ref), bytes);
     return { ref, count: built.chunks.size };
   }

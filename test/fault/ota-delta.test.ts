@@ -310,6 +310,29 @@ test("the process dies mid-stream: the next start resumes through the partial fi
   }
 });
 
+test("publishing checks the bundle as devices would: a file that does not match its manifest is refused before anything is signed; a good one is marked bundleChecked", async () => {
+  const d = await makeDevice();
+  try {
+    const { v2 } = await versions(d);
+    const targets = d.repo.repo.published("targets")!.signed.targets as Record<string, { custom?: { chunks?: { bundleChecked?: boolean } } }>;
+    assert.is(targets["runtime-sim-1.1.0.tar"]!.custom?.chunks?.bundleChecked, true);
+    // same size, other bytes inside lib/part3.bin: the manifest's sha256 no longer matches
+    const bad = readFileSync(v2);
+    bad.write("not what the manifest hashed", 3 * 1024 * 1024 + 200_000);
+    const badFile = join(d.dataDir, "..", "bad.tar");
+    writeFileSync(badFile, bad);
+    let code: string | undefined;
+    try {
+      await d.repo.repo.addTarget(badFile, "runtime-sim-1.2.0.tar", { kind: "runtime", version: "1.1.0", boards: ["sim"], arch: [ARCH] }, { chunks: true });
+    } catch (e) {
+      code = (e as { code?: string }).code;
+    }
+    assert.is(code, "E_OTA_BUNDLE_HASH");
+  } finally {
+    d.cleanup();
+  }
+});
+
 test("kill -9 mid-delta (real launcher, chunked repository): 0 bricked, the update completes", () => assertNoBrick(["mid-download", "state:verifying"], assert, { chunks: true }));
 
 test.run();
