@@ -283,6 +283,7 @@ export const ERROR_CODES = {
   E_OTA_EXPIRED: { category: "peer", doc: "Signed OTA metadata has expired; the repository must re-sign it (or the gateway clock is wrong)." },
   E_OTA_FAILED: { category: "peer", doc: "The update failed; the reason names the step." },
   E_OTA_FETCH: { category: "peer", doc: "OTA metadata or a target could not be fetched from any mirror; check ota.repo and the network." },
+  E_OTA_GATEWAY_RUNNING: { category: "config", doc: "ridge ota install was run on the data directory of a running gateway, which owns its updates; ask the gateway (POST /ota/check) or stop it first." },
   E_OTA_HASH: { category: "peer", doc: "Downloaded OTA metadata or a target does not match its listed hash, or lists no sha256." },
   E_OTA_HEALTH: { category: "peer", doc: "The new slot did not pass its health check; the gateway goes back to the old slot." },
   E_OTA_JSON_DEPTH: { category: "peer", doc: "OTA metadata nests deeper than the reader allows (32 levels); the message names the byte offset; the metadata is refused." },

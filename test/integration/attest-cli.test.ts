@@ -112,6 +112,12 @@ test("ridge attest verifier challenges over MQTT, records the verdict and publis
   }
 });
 
+test("ridge ota install refuses the data directory of a running gateway (it owns the updates there)", async () => {
+  const r = await ridge(["ota", "install", join(tmp.dir, "no-repo"), "--board", "sim", "--data", dataDir]);
+  assert.is(r.code, 2, r.stdout + r.stderr);
+  assert.match(r.stderr, /E_OTA_GATEWAY_RUNNING: a gateway is running on .*POST http:\/\/ridge\/ota\/check/);
+});
+
 test("attest keygen never overwrites a private key without --force", async () => {
   const out = join(tmp.dir, "keys");
   assert.is((await ridge(["attest", "keygen", "--alg", "sm2", "--out", out])).code, 0);

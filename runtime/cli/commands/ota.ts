@@ -45,7 +45,7 @@ import {
 } from "../../../ota/index.js";
 import type { RuntimeSlot } from "../../../flash/index.js";
 import { openDatabase, openReadOnly } from "../../store/db.js";
-import { controlRequest } from "../../control/client.js";
+import { controlRequest, socketPathFor } from "../../control/client.js";
 import { VERSION } from "../../version.js";
 import { describe, progressPrinter } from "../../progress.js";
 import { parseCommand } from "../args.js";
@@ -256,6 +256,11 @@ const commands: Record<string, (argv: string[]) => Promise<number>> = {
     const src = a.positionals[0];
     if (!src) throw new RidgeError("E_USAGE", "install needs SOURCE");
     const { board, dataDir } = boardAndData(a.values);
+    // A running gateway owns this data directory's update state: a second writer would leave it
+    // (and `ridge ota status`) telling two stories. Ask the gateway instead, or stop it first.
+    const live = await controlRequest(dataDir, "GET", "/ota/state", undefined, 2000).catch(() => undefined);
+    if (live && live.status !== undefined && live.status < 500)
+      throw new RidgeError("E_OTA_GATEWAY_RUNNING", `a gateway is running on ${dataDir}: it owns the updates there; ask it to check (curl --unix-socket ${socketPathFor(dataDir)} -X POST http://ridge/ota/check, or the cloud's down/ota), or stop it before ridge ota install`);
     const db = openDatabase(dataDir);
     try {
       const booted = bootedSlotFromEnv();
