@@ -197,7 +197,7 @@ export function planFlash(o: FlashOptions): FlashPlan {
   const missing = wanted.filter((n) => !given.has(n) && !existsSync(inRoot(root, posix.join(layout.credentialsDir, n))));
   if (missing.length)
     notes.push(
-      `secret${missing.length > 1 ? "s" : ""} ${missing.map((n) => `\${${n}}`).join(", ")} not provided: the gateway stops with exit 2 until ${missing.map((n) => posix.join(layout.credentialsDir, n)).join(", ")} exist${missing.length > 1 ? "" : "s"} (--secret NAME=VALUE, --secret-file NAME=FILE, or systemd-creds: README, Flashing)`,
+      `secret${missing.length > 1 ? "s" : ""} ${missing.map((n) => `\${${n}}`).join(", ")} not provided: the gateway stops with exit 2 until ${missing.map((n) => posix.join(layout.credentialsDir, n)).join(", ")} exist${missing.length > 1 ? "" : "s"} (--secret NAME=VALUE, --secret-file NAME=FILE, or systemd-creds: docs/flashing.md)`,
     );
 
   dir(layout.dataDir, 0o700, "data directory");

@@ -1,8 +1,8 @@
 /**
- * `npm run errors:docs`: writes the README's list of error codes, between `<!-- errors:begin -->`
+ * `npm run errors:docs`: writes docs/errors.md's list of error codes, between `<!-- errors:begin -->`
  * and `<!-- errors:end -->`, from the table in core/errors/codes.ts (one table per code prefix:
  * code | category | meaning), so the list a person reads is the one the runtime raises.
- * test/unit/errors-docs.test.ts fails when the README is behind the table.
+ * test/unit/errors-docs.test.ts fails when docs/errors.md is behind the table.
  *
  *   node --import tsx scripts/error-docs.ts           # what `npm run errors:docs` runs
  */
@@ -13,7 +13,7 @@ import { ERROR_CODES, type ErrorCode } from "../core/index.js";
 
 export const BEGIN = "<!-- errors:begin -->";
 export const END = "<!-- errors:end -->";
-export const README = fileURLToPath(new URL("../README.md", import.meta.url));
+export const README = fileURLToPath(new URL("../docs/errors.md", import.meta.url));
 
 /** A code's group: its first word after `E_` (E_OTA_BUNDLE_HASH is in OTA). */
 function prefixOf(code: string): string {
@@ -40,7 +40,7 @@ export function renderErrorList(): string {
 export function withErrorList(readme: string, list: string = renderErrorList()): string {
   const b = readme.indexOf(BEGIN);
   const e = readme.indexOf(END);
-  if (b < 0 || e < b) throw new Error(`README.md has no ${BEGIN} … ${END} section to write the error list into`);
+  if (b < 0 || e < b) throw new Error(`docs/errors.md has no ${BEGIN} … ${END} section to write the error list into`);
   return `${readme.slice(0, b + BEGIN.length)}\n${list}${readme.slice(e)}`;
 }
 
@@ -48,5 +48,5 @@ if (process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(
   const before = readFileSync(README, "utf8");
   const after = withErrorList(before);
   if (after !== before) writeFileSync(README, after);
-  console.log(`README.md: ${Object.keys(ERROR_CODES).length} error codes${after === before ? ", already up to date" : " written"}`);
+  console.log(`docs/errors.md: ${Object.keys(ERROR_CODES).length} error codes${after === before ? ", already up to date" : " written"}`);
 }

@@ -318,8 +318,8 @@ test("the CLI prints what it wrote; a config error exits 2 and writes nothing", 
   const summary = ok.stdout.split("\n").find((l) => l.startsWith("slot a: "))!;
   const addons = summary.replace(/.*native addons for arm64: /, "").replace(/; ELF.*/, "").split(", ");
   assert.equal(addons, [...new Set(addons)], summary);
-  assert.match(ok.stdout.trim().split("\n").at(-1)!, /^next: .*README\.md, "After flashing: the first boot, step by step"/);
-  assert.ok(readFileSync(join(repoRoot, "README.md"), "utf8").includes("### After flashing: the first boot, step by step"), "the section the next line names exists");
+  assert.match(ok.stdout.trim().split("\n").at(-1)!, /^next: .*docs\/flashing\.md, "After flashing: the first boot, step by step"/);
+  assert.ok(readFileSync(join(repoRoot, "docs", "flashing.md"), "utf8").includes("## After flashing: the first boot, step by step"), "the section the next line names exists");
 });
 
 test("re-flash --force --secret without --config keeps the site config, the TPM-off attestation and the other credentials", async () => {

@@ -1,15 +1,15 @@
-// The README's error list is the table in core/errors/codes.ts: this fails when the table changed
-// and the README was not regenerated.
+// docs/errors.md's error list is the table in core/errors/codes.ts: this fails when the table changed
+// and docs/errors.md was not regenerated.
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { readFileSync } from "node:fs";
 import { README, BEGIN, END, renderErrorList, withErrorList } from "../../scripts/error-docs.js";
 import { ERROR_CODES } from "../../core/index.js";
 
-test("README.md's error list is generated from the current table", () => {
+test("docs/errors.md's error list is generated from the current table", () => {
   const readme = readFileSync(README, "utf8");
-  assert.ok(readme.includes(BEGIN) && readme.includes(END), `README.md lacks the ${BEGIN} / ${END} markers`);
-  assert.ok(withErrorList(readme) === readme, "README.md's error list is out of date: run `npm run errors:docs` and commit README.md");
+  assert.ok(readme.includes(BEGIN) && readme.includes(END), `docs/errors.md lacks the ${BEGIN} / ${END} markers`);
+  assert.ok(withErrorList(readme) === readme, "docs/errors.md's error list is out of date: run `npm run errors:docs` and commit docs/errors.md");
 });
 
 test("the list has one row per code, grouped by prefix", () => {

@@ -57,8 +57,8 @@ const spec = {
   },
 } as const;
 
-/** The last line of a flash: where the first boot is explained (README.md, "Flashing a gateway"). */
-export const NEXT_STEPS = 'next: boot the board and follow README.md, "After flashing: the first boot, step by step" (journalctl -u ridgeline -f, ridge status, id.crt for the cloud)';
+/** The last line of a flash: where the first boot is explained (docs/flashing.md). */
+export const NEXT_STEPS = 'next: boot the board and follow docs/flashing.md, "After flashing: the first boot, step by step" (journalctl -u ridgeline -f, ridge status, id.crt for the cloud)';
 
 function safeBoards(): string {
   try {
