@@ -8,11 +8,11 @@
  * after a power cut the file is cut back to the last piece that ended at or before it.
  */
 import { createHash } from "node:crypto";
-import { closeSync, existsSync, fsyncSync, lstatSync, openSync, readdirSync, statSync, truncateSync, writeSync, createReadStream } from "node:fs";
+import { closeSync, existsSync, lstatSync, openSync, readdirSync, statSync, truncateSync, createReadStream } from "node:fs";
 import { join } from "node:path";
 import { fail, type ErrorCode, type Result } from "../core/index.js";
 import { chunkPath, chunkRange, indexPath, parseChunkIndex, readRange, type ChunkRef } from "./chunk-index.js";
-import { durableLength, recordLength, type DownloadOptions } from "./target-download.js";
+import { PartWriter, durableLength, type DownloadOptions } from "./target-download.js";
 import { TargetHasher } from "./target-hasher.js";
 
 export interface DeltaStats {
@@ -125,9 +125,7 @@ export async function chunkedFetch(opts: ChunkedFetchOptions): Promise<Result<vo
   }
 
   const fd = openSync(opts.part, existsSync(opts.part) ? "r+" : "w");
-  let pos = start;
-  let sinceSync = 0;
-  const syncEvery = opts.syncEvery ?? 8 * 1024 * 1024;
+  const w = new PartWriter(fd, opts.part, start, opts.syncEvery);
   try {
     for (const p of rest) {
       let bytes: Uint8Array | undefined;
@@ -154,23 +152,14 @@ export async function chunkedFetch(opts: ChunkedFetchOptions): Promise<Result<vo
         }
       }
       if (!hasher.update(bytes)) break;
-      let off = 0;
-      while (off < bytes.length) off += writeSync(fd, bytes, off, bytes.length - off, pos + off);
-      pos += bytes.length;
-      sinceSync += bytes.length;
-      if (sinceSync >= syncEvery) {
-        fsyncSync(fd);
-        recordLength(opts.part, pos);
-        sinceSync = 0;
-      }
-      opts.onProgress?.({ received: pos, total: opts.file.length });
-      opts.afterChunk?.(pos);
+      w.write(bytes);
+      opts.onProgress?.({ received: w.pos, total: opts.file.length });
+      opts.afterChunk?.(w.pos);
     }
   } finally {
     // what was written is durable from here, whatever ended the loop (a link lost mid-chunk: resumed later)
     try {
-      fsyncSync(fd);
-      recordLength(opts.part, pos);
+      w.sync();
     } finally {
       closeSync(fd);
     }

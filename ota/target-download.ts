@@ -79,31 +79,48 @@ async function resumeHasher(opts: DownloadOptions): Promise<TargetHasher> {
 }
 
 /**
+ * Writes a partial file from `pos` on: every `syncEvery` bytes (and at `sync()`) it is fsynced and
+ * its length recorded as durable, so what a restart trusts was on the disk. Shared by the whole
+ * download and the chunked assembly (chunked-fetch.ts).
+ */
+export class PartWriter {
+  private sinceSync = 0;
+  constructor(
+    private readonly fd: number,
+    private readonly part: string,
+    public pos: number,
+    private readonly syncEvery = 8 * 1024 * 1024,
+  ) {}
+  write(b: Uint8Array): void {
+    let off = 0;
+    while (off < b.length) off += writeSync(this.fd, b, off, b.length - off, this.pos + off);
+    this.pos += b.length;
+    this.sinceSync += b.length;
+    if (this.sinceSync >= this.syncEvery) this.sync();
+  }
+  sync(): void {
+    fsyncSync(this.fd);
+    recordLength(this.part, this.pos);
+    this.sinceSync = 0;
+  }
+}
+
+/**
  * Bring the partial file to the full signed length and check it. Resolves with the check;
  * rejects with E_OTA_FETCH for transient failures (the caller retries later; bytes kept).
  */
 export async function downloadTarget(opts: DownloadOptions): Promise<Result<void, ErrorCode>> {
-  const syncEvery = opts.syncEvery ?? 8 * 1024 * 1024;
   let hasher = await resumeHasher(opts);
   if (hasher.received === opts.file.length) return hasher.finish();
   const fd = openSync(opts.part, existsSync(opts.part) ? "r+" : "w");
-  let pos = hasher.received;
-  let sinceSync = 0;
+  const w = new PartWriter(fd, opts.part, hasher.received, opts.syncEvery);
   const collect = streamGarbageCollector();
   const write = (chunk: Uint8Array): boolean => {
     collect(chunk.length);
     if (!hasher.update(chunk)) return false;
-    let off = 0;
-    while (off < chunk.length) off += writeSync(fd, chunk, off, chunk.length - off, pos + off);
-    pos += chunk.length;
-    sinceSync += chunk.length;
-    if (sinceSync >= syncEvery) {
-      fsyncSync(fd);
-      recordLength(opts.part, pos);
-      sinceSync = 0;
-    }
-    opts.onProgress?.({ received: pos, total: opts.file.length });
-    opts.afterChunk?.(pos);
+    w.write(chunk);
+    opts.onProgress?.({ received: w.pos, total: opts.file.length });
+    opts.afterChunk?.(w.pos);
     return true;
   };
   // The deadline for the bytes still missing (HTTP and directory mirrors; any other fetcher
@@ -111,33 +128,33 @@ export async function downloadTarget(opts: DownloadOptions): Promise<Result<void
   let slow: RidgeError | undefined;
   let deadline: FileDeadline | undefined;
   const abort = new AbortController();
-  const from = pos;
+  const from = w.pos;
   try {
     const m = opts.mirror;
     if (m instanceof HttpFetcher || m instanceof DirectoryFetcher)
-      deadline = startDeadline(opts.path, opts.file.length - pos, m.limits, m.clock, () => pos - from, (e) => {
+      deadline = startDeadline(opts.path, opts.file.length - w.pos, m.limits, m.clock, () => w.pos - from, (e) => {
         slow = e;
         abort.abort();
       });
     if (m instanceof HttpFetcher) {
-      const res = await httpGet(m.url(opts.path), { headers: pos > 0 ? { range: `bytes=${pos}-` } : {}, timeoutMs: opts.timeoutMs ?? m.limits.idleTimeoutMs, signal: abort.signal });
+      const res = await httpGet(m.url(opts.path), { headers: w.pos > 0 ? { range: `bytes=${w.pos}-` } : {}, timeoutMs: opts.timeoutMs ?? m.limits.idleTimeoutMs, signal: abort.signal });
       abort.signal.addEventListener("abort", () => res.destroy(), { once: true });
       if (res.statusCode === 404) {
         res.resume();
         return fail("E_OTA_TARGET_MISSING", `${opts.path}: not on the mirror (404)`);
       }
-      if (res.statusCode === 200 && pos > 0) {
+      if (res.statusCode === 200 && w.pos > 0) {
         // the server ignored the range: start over
         hasher = new TargetHasher(opts.name, opts.file, opts.algorithms);
-        pos = 0;
+        w.pos = 0;
         truncateSync(opts.part, 0);
       } else if (res.statusCode === 206) {
         const cr = /^bytes (\d+)-/.exec(String(res.headers["content-range"] ?? ""));
-        if (!cr || Number(cr[1]) !== pos) {
+        if (!cr || Number(cr[1]) !== w.pos) {
           res.destroy();
           throw new RidgeError("E_OTA_FETCH", `${opts.path}: the mirror answered a different range`);
         }
-      } else if (res.statusCode === 416 && pos >= opts.file.length) {
+      } else if (res.statusCode === 416 && w.pos >= opts.file.length) {
         res.resume();
       } else if (res.statusCode !== 200) {
         res.resume();
@@ -159,26 +176,24 @@ export async function downloadTarget(opts: DownloadOptions): Promise<Result<void
           }
         });
         res.on("end", () => resolve());
-        res.on("close", () => (res.complete ? resolve() : reject(new RidgeError("E_OTA_FETCH", `${opts.path}: connection lost at byte ${pos}`))));
-        res.on("aborted", () => reject(new RidgeError("E_OTA_FETCH", `${opts.path}: connection lost at byte ${pos}`)));
-        res.on("error", (e) => reject(new RidgeError("E_OTA_FETCH", `${opts.path}: ${e.message} at byte ${pos}`)));
+        res.on("close", () => (res.complete ? resolve() : reject(new RidgeError("E_OTA_FETCH", `${opts.path}: connection lost at byte ${w.pos}`))));
+        res.on("aborted", () => reject(new RidgeError("E_OTA_FETCH", `${opts.path}: connection lost at byte ${w.pos}`)));
+        res.on("error", (e) => reject(new RidgeError("E_OTA_FETCH", `${opts.path}: ${e.message} at byte ${w.pos}`)));
       });
-      if (!res.complete && hasher.received < opts.file.length) throw new RidgeError("E_OTA_FETCH", `${opts.path}: connection lost at byte ${pos}`);
+      if (!res.complete && hasher.received < opts.file.length) throw new RidgeError("E_OTA_FETCH", `${opts.path}: connection lost at byte ${w.pos}`);
     } else if (m instanceof DirectoryFetcher) {
       const src = m.resolve(opts.path);
       if (!existsSync(src)) return fail("E_OTA_TARGET_MISSING", `${opts.path}: not in the repository directory`);
-      for await (const c of createReadStream(src, { start: pos, highWaterMark: 1 << 20, signal: abort.signal })) if (!write(c as Buffer)) break;
+      for await (const c of createReadStream(src, { start: w.pos, highWaterMark: 1 << 20, signal: abort.signal })) if (!write(c as Buffer)) break;
     } else {
       const all = await m.fetch(opts.path, opts.file.length + 1);
       if (!all) return fail("E_OTA_TARGET_MISSING", `${opts.path}: not on the mirror`);
-      write(all.subarray(pos));
+      write(all.subarray(w.pos));
     }
-    fsyncSync(fd);
-    recordLength(opts.part, pos);
+    w.sync();
   } catch (e) {
     try {
-      fsyncSync(fd);
-      recordLength(opts.part, pos);
+      w.sync();
     } catch {
       /* best effort */
     }

@@ -316,6 +316,12 @@ function printRecords(rows: AuditRecord[], json: boolean, head: { seq: number; h
   console.log(`${rows.length} record(s); chain head #${head.seq} ${head.hash.slice(0, 16)}…`);
 }
 
+/** A verifier database opened for reading (the audit commands never write), or E_ATTEST_DB. */
+function openAuditReadOnly(file: string): Database.Database {
+  if (!existsSync(file)) throw new RidgeError("E_ATTEST_DB", `no database at ${file}`);
+  return new Database(file, { readonly: true, fileMustExist: true });
+}
+
 async function auditCmd(argv: string[]): Promise<number> {
   if (argv[0] === "checkpoint") {
     const spec = {
@@ -326,8 +332,7 @@ async function auditCmd(argv: string[]): Promise<number> {
     const a = parseCommand(argv.slice(1), spec);
     if (!a) return EXIT.ok;
     const file = needed(a.values.db, "db", spec.usage);
-    if (!existsSync(file)) throw new RidgeError("E_ATTEST_DB", `no database at ${file}`);
-    const db = new Database(file, { readonly: true, fileMustExist: true });
+    const db = openAuditReadOnly(file);
     try {
       // a key made now cannot vouch for checkpoints published before: say so, never silently
       const fresh = !checkpointKey(dirname(file), false);
@@ -352,8 +357,7 @@ async function auditCmd(argv: string[]): Promise<number> {
     const a = parseCommand(argv.slice(1), spec);
     if (!a) return EXIT.ok;
     const file = needed(a.values.db, "db", spec.usage);
-    if (!existsSync(file)) throw new RidgeError("E_ATTEST_DB", `no database at ${file}`);
-    const db = new Database(file, { readonly: true, fileMustExist: true });
+    const db = openAuditReadOnly(file);
     try {
       const audit = new AuditLog(db);
       const chain: ChainCheck = audit.verifyChain();
@@ -396,8 +400,7 @@ async function auditCmd(argv: string[]): Promise<number> {
   const a = parseCommand(argv, spec);
   if (!a) return EXIT.ok;
   const file = needed(a.values.db, "db", spec.usage);
-  if (!existsSync(file)) throw new RidgeError("E_ATTEST_DB", `no database at ${file}`);
-  const db = new Database(file, { readonly: true, fileMustExist: true });
+  const db = openAuditReadOnly(file);
   try {
     const audit = new AuditLog(db);
     const rows = audit.list({
